@@ -1,4 +1,5 @@
-"""App-wide state shared by every page: the cached model and data, and the active-model choice.
+"""App-wide state shared by every page: the cached data and model, the active-model choice, the
+server's one training job, and the cached latent-space results the exploring pages share.
 
 Pages import this module and call ``vae/`` for everything else; nothing here does modelling.
 """
@@ -9,14 +10,14 @@ import re
 from pathlib import Path
 
 import numpy as np
-import plotly.graph_objects as go
 import streamlit as st
 import torch
-from plotly.subplots import make_subplots
 
 import vae
-from training_job import TrainingJob
+from vae import latent
 from vae.checkpoint import CheckpointError
+from vae.images import make_grid
+from vae.jobs import TrainingJob
 from vae.train import CHECKPOINT_DIR, resolve_device
 
 DEFAULT_CHECKPOINT = CHECKPOINT_DIR / "default.pt"
@@ -98,43 +99,70 @@ def new_checkpoint_path(name: str) -> Path:
     return path
 
 
-# ---------------------------------------------------------------- views shared by pages
+# ---------------------------------------------------------------- latent-space results
+# Keyed by the model file and its mtime (``model_key``): a retrained file is recomputed, an unchanged
+# one never is. Cached as resources (not copied per rerun), so treat them as read-only.
 
-CURVES = (("loss", "−ELBO (loss)"), ("bce", "Reconstruction (BCE)"), ("kl", "KL divergence"))
-
-
-def loss_figure(history: dict) -> go.Figure:
-    """Loss, BCE and KL side by side against epochs: training by step, validation and test by epoch.
-    ``history`` is a checkpoint's (or the running job's) ``{"steps": [...], "epochs": [...]}``."""
-    steps = history.get("steps", [])[:: max(1, len(history.get("steps", [])) // 1500)]
-    epochs = history.get("epochs", [])
-    fig = make_subplots(rows=1, cols=3, subplot_titles=[title for _, title in CURVES],
-                        horizontal_spacing=0.06)
-    series = [("train (by step)", steps, lambda r: r, "#9ecae1", "lines"),
-              ("validation", epochs, lambda r: r.get("val") or {}, "#ff7f0e", "lines+markers"),
-              ("test", epochs, lambda r: r.get("test") or {}, "#2ca02c", "lines+markers")]
-    for col, (key, _) in enumerate(CURVES, start=1):
-        for name, rows, part, color, mode in series:
-            points = [(r["epoch"], part(r)[key]) for r in rows if key in part(r)]
-            if points:
-                x, y = zip(*points)
-                fig.add_trace(go.Scatter(x=x, y=y, name=name, mode=mode, legendgroup=name,
-                                         line={"color": color, "width": 1.5}, showlegend=col == 1),
-                              row=1, col=col)
-        fig.update_xaxes(title_text="epoch", row=1, col=col)
-    fig.update_yaxes(title_text="nats per image", row=1, col=1)
-    fig.update_layout(height=320, margin={"l": 10, "r": 10, "t": 40, "b": 10},
-                      legend={"orientation": "h", "y": -0.25})
-    return fig
+LAST_DRAWING_KEY = "last_drawing_latent"  # session_state: {"image", "mu", "checkpoint"} from the Draw page
 
 
-def image_grid(images: np.ndarray, scale: int = 3, pad: int = 2) -> np.ndarray:
-    """Tile ``[rows, cols, H, W]`` floats in [0, 1] into one uint8 image with light gaps, scaled up
-    by whole pixels (nearest neighbour, so digits stay crisp instead of blurring)."""
-    rows, cols, h, w = images.shape
-    grid = np.full((rows * (h + pad) + pad, cols * (w + pad) + pad), 235, dtype=np.uint8)
-    for r in range(rows):
-        for c in range(cols):
-            top, left = pad + r * (h + pad), pad + c * (w + pad)
-            grid[top:top + h, left:left + w] = np.clip(images[r, c] * 255, 0, 255).astype(np.uint8)
-    return grid.repeat(scale, axis=0).repeat(scale, axis=1)
+def model_key(model) -> tuple[str, int]:
+    """(resolved path, mtime_ns) of the file ``model`` was loaded from."""
+    path = model.checkpoint_path.resolve()
+    return str(path), path.stat().st_mtime_ns
+
+
+@st.cache_resource(show_spinner=False, max_entries=4)
+def _test_encodings(_model, key: tuple[str, int]) -> tuple[np.ndarray, np.ndarray]:
+    return latent.encode(_model, mnist().test_images)
+
+
+def test_encodings(model) -> tuple[np.ndarray, np.ndarray]:
+    """Posterior means and log-variances [10000, d] of the whole test set (a few seconds once)."""
+    with st.spinner("Encoding the 10,000 test digits…", show_time=True):
+        return _test_encodings(model, model_key(model))
+
+
+@st.cache_resource(show_spinner=False, max_entries=4)
+def _test_negative_elbo(_model, key: tuple[str, int]) -> np.ndarray:
+    return latent.negative_elbo(_model, mnist().test_images)
+
+
+def test_negative_elbo(model) -> np.ndarray:
+    """Per-image -ELBO [10000] of the test set, the reference for 'how typical is this image'."""
+    with st.spinner("Scoring the 10,000 test digits (once per model)…", show_time=True):
+        return _test_negative_elbo(model, model_key(model))
+
+
+@st.cache_resource(show_spinner=False, max_entries=16)
+def _projection(_model, key, size: int, method: str, perplexity: float, seed: int):
+    indices = latent.test_subset(size)
+    mu, _ = _test_encodings(_model, key)
+    return indices, latent.project(mu[indices], method, perplexity=perplexity, seed=seed)
+
+
+def projection(model, size: int, method: str, perplexity: float = 30.0, seed: int = 0):
+    """(test indices [size], latent.Projection) of a fixed test subset; t-SNE runs once per
+    model, subset and settings."""
+    message = f"Projecting {size:,} test digits…"
+    if method == "tsne":
+        message = (
+            f"Running t-SNE on {size:,} test digits. This takes about {max(5, round(size * 0.02))} s "
+            "on a CPU, once per model, subset and perplexity."
+        )
+    test_encodings(model)  # its own spinner on a cold start
+    with st.spinner(message, show_time=True):
+        return _projection(model, model_key(model), size, method, float(perplexity), seed)
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def _manifold(_model, _proj, key, method: str, extent, points: int, side: int) -> np.ndarray:
+    z = _proj.to_latents(latent.grid_points(*extent, side))
+    return make_grid(latent.decode(_model, z), ncol=side, pad=0, scale=max(1, 840 // (28 * side)))
+
+
+def manifold(model, proj: latent.Projection, side: int) -> np.ndarray:
+    """A side x side image grid decoding an even grid over ``proj``'s range (top row = largest y),
+    through the projection's exact inverse."""
+    with st.spinner("Decoding the grid…"):
+        return _manifold(model, proj, model_key(model), proj.method, proj.extent(), len(proj.coords), side)

@@ -2,11 +2,47 @@
 
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
+
 import pytest
 
+from streamlit.runtime.pages_manager import PagesManager
+
+import studio
+import vae.train
 from vae.data import load_mnist
+
+BUNDLED = Path(__file__).resolve().parent.parent / "checkpoints" / "default.pt"
 
 
 @pytest.fixture(scope="session")
 def mnist():
     return load_mnist()
+
+
+@pytest.fixture
+def checkpoint_dir(tmp_path, monkeypatch):
+    """A checkpoint folder holding a copy of the bundled model, so no test touches checkpoints/."""
+    shutil.copy(BUNDLED, tmp_path / "default.pt")
+    monkeypatch.setenv("VAE_CHECKPOINT_DIR", str(tmp_path))
+    monkeypatch.setattr(vae.train, "CHECKPOINT_DIR", tmp_path)
+    monkeypatch.setattr(studio, "CHECKPOINT_DIR", tmp_path)
+    monkeypatch.setattr(studio, "DEFAULT_CHECKPOINT", tmp_path / "default.pt")
+    return tmp_path
+
+
+@pytest.fixture(autouse=True)
+def navigation_mode(monkeypatch):
+    """Make AppTest behave like a real server after its first st.navigation call.
+
+    AppTest forgets before every run that the app uses st.navigation, so, seeing the pages/
+    folder, each run would start in the legacy pages-folder mode, which app.py leaves with a
+    rerun that drops the widget values a test injected. A server leaves that mode for good."""
+    original_init = PagesManager.__init__
+
+    def init_then_leave_legacy_mode(self, *args, **kwargs):
+        original_init(self, *args, **kwargs)
+        PagesManager.uses_pages_directory = False
+
+    monkeypatch.setattr(PagesManager, "__init__", init_then_leave_legacy_mode)

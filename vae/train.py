@@ -207,6 +207,7 @@ def train(
         val_metrics = evaluate(model, val_images) if len(val_images) else {}
         test_metrics = evaluate(model, test_images)
         record = {"epoch": epoch + 1, "seconds": time.perf_counter() - epoch_start,
+                  "train_seconds": train_seconds,
                   "img_per_s": seen / (time.perf_counter() - epoch_start),
                   "train": train_metrics, "val": val_metrics, "test": test_metrics}
         history["epochs"].append(record)

@@ -1,0 +1,75 @@
+"""VAE Studio's entry point: page config, navigation, and the sidebar's active-model choice.
+
+Run with ``streamlit run app.py``. This file runs before every page, so the sidebar (and the
+active model, kept in session state under ``studio.ACTIVE_KEY``) persists across page switches.
+"""
+
+from pathlib import Path
+
+import streamlit as st
+from streamlit.runtime.pages_manager import PagesManager
+
+import studio
+from vae.checkpoint import CheckpointError
+
+if PagesManager.uses_pages_directory:
+    # A `pages/` folder beside the entry point makes Streamlit start in its legacy multipage mode,
+    # which it leaves only at the first st.navigation call: the first run of a fresh server would
+    # list the folder's files as pages and run them without this script. Leave that mode now and
+    # start the run again, so every session, the first included, goes through st.navigation.
+    PagesManager.uses_pages_directory = False
+    st.rerun()
+
+st.set_page_config(page_title="VAE Studio", page_icon=":material/blur_on:", layout="wide")
+
+page = st.navigation([
+    st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
+    st.Page("pages/train.py", title="Train", icon=":material/model_training:"),
+    st.Page("pages/draw.py", title="Draw", icon=":material/draw:"),
+    st.Page("pages/latent_map.py", title="Latent map", icon=":material/scatter_plot:"),
+    st.Page("pages/generate.py", title="Generate", icon=":material/auto_awesome:"),
+])
+
+
+def model_selector() -> bool:
+    """The active model, chosen among the files in the checkpoint folder; False if there are none."""
+    options = [str(p) for p in studio.list_checkpoints()]
+    if not options:
+        st.warning("No models yet: train one on the Train page.")
+        return False
+    if st.session_state.get(studio.ACTIVE_KEY) not in options:
+        default = str(studio.DEFAULT_CHECKPOINT)
+        st.session_state[studio.ACTIVE_KEY] = default if default in options else options[0]
+    st.selectbox("Active model", options, key=studio.ACTIVE_KEY, format_func=lambda p: Path(p).stem,
+                 help="Files in the checkpoint folder. Every page uses the model chosen here.")
+    return True
+
+
+def model_card() -> None:
+    """What the active model is and how good it is, or why it cannot be used."""
+    try:
+        model = studio.load_model(studio.active_checkpoint())
+    except CheckpointError as e:
+        st.error(f"This model cannot be used: {e}", icon=":material/error:")
+        return
+    config, metrics = model.config, model.metrics
+    beta = model.train_config.get("beta")
+    test_loss = metrics.get("test", {}).get("loss")
+    epochs_run = len(model.history.get("epochs", [])) or metrics.get("epoch")
+    with st.container(border=True):
+        left, right = st.columns(2)
+        left.metric("Latent size", config.latent_dim)
+        right.metric("β (beta)", "—" if beta is None else f"{beta:g}")
+        left.metric("Test −ELBO", "—" if test_loss is None else f"{test_loss:.1f}",
+                    help="Negative ELBO on the 10,000 test images, in nats per image; lower is better.")
+        right.metric("Epochs", epochs_run or "—",
+                     help=f"Epochs trained; the kept weights are from epoch {metrics.get('epoch', '—')}.")
+        st.caption(f"Architecture: **{config.arch}**")
+
+
+with st.sidebar:
+    if model_selector():
+        model_card()
+    st.caption(f":material/memory: Device: **{studio.device_label()}**")
+
+page.run()

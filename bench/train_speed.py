@@ -1,0 +1,133 @@
+"""Training speed and quality of the default model against the seed tutorial's, in one process.
+
+    python bench/train_speed.py            # throughput + time-to-quality (about 15 minutes on 2 cores)
+    python bench/train_speed.py --quick    # throughput only (about a minute)
+
+Prints, for both models on the same data and machine:
+  * training images/s (steady state, after warm-up) and their ratio;
+  * test -ELBO after each epoch against the cumulative training time (evaluation excluded),
+    the -ELBO reached within a fixed wall-clock budget, and after 10 epochs;
+  * how much sooner the default model reaches the tutorial's 10-epoch test -ELBO.
+Run it while nothing else runs on the machine: a parallel job skews every number here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from vae.data import iterate_batches, load_mnist, to_float  # noqa: E402
+from vae.loss import vae_loss  # noqa: E402
+from vae.model import ConvVAE  # noqa: E402
+from vae.train import TrainConfig, resolve_device, train  # noqa: E402
+
+
+def throughput(config: TrainConfig, images: torch.Tensor, seconds: float) -> float:
+    """Steady-state training images/s of ``config``'s model and batch size: the same step as
+    ``vae.train`` (uint8 batches converted on the fly, loss, backward, Adam), warmed up first."""
+    device = resolve_device(config.device)
+    torch.manual_seed(0)
+    model = ConvVAE(config.model_config()).to(device).train()
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, foreach=True)
+    images = images.to(device)
+    generator = torch.Generator().manual_seed(0)
+
+    def steps():
+        while True:
+            yield from iterate_batches(images, config.batch_size, generator)
+
+    batches = steps()
+
+    def step():
+        x = to_float(next(batches), device)
+        logits, mu, logvar = model(x)
+        loss = vae_loss(logits, x, mu, logvar).total / len(x)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        return len(x)
+
+    for _ in range(5):
+        step()
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    seen, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        seen += step()
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    return seen / (time.perf_counter() - start)
+
+
+def curve(config: TrainConfig, data, label: str) -> list[tuple[int, float, float]]:
+    """(epoch, cumulative training seconds, test -ELBO) after every epoch of a full run."""
+    points = []
+
+    def on_event(event):
+        if event["kind"] == "epoch":
+            points.append((event["epoch"], event["train_seconds"], event["test"]["loss"]))
+            print(f"  {label:9s} epoch {event['epoch']:3d}  {event['train_seconds']:7.1f}s  "
+                  f"test -ELBO {event['test']['loss']:.2f}", flush=True)
+
+    out = Path("/tmp") / f"bench-{label}-{time.time_ns()}.pt"
+    try:
+        train(config, out, callback=on_event, data=data)
+    finally:
+        out.unlink(missing_ok=True)
+    return points
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--quick", action="store_true", help="throughput only")
+    p.add_argument("--seconds", type=float, default=20.0, help="timing window per throughput measurement")
+    p.add_argument("--default-epochs", type=int, default=10, help="epochs of the default model's run")
+    p.add_argument("--budget", type=float, default=60.0, help="wall-clock budget (s) for the fixed-budget comparison")
+    p.add_argument("--device", default="auto")
+    args = p.parse_args()
+
+    data = load_mnist()
+    default = TrainConfig(device=args.device, epochs=args.default_epochs)
+    tutorial = TrainConfig.tutorial(device=args.device)
+    device = resolve_device(args.device)
+    print(f"{time.strftime('%Y-%m-%d %H:%M')}  {platform.processor() or platform.machine()}, "
+          f"{torch.get_num_threads()} threads, device {device}, torch {torch.__version__}")
+
+    rates = {}
+    for label, config in (("tutorial", tutorial), ("default", default)):
+        rates[label] = throughput(config, data.train_images, args.seconds)
+        print(f"throughput  {label:9s} batch {config.batch_size:4d}: {rates[label]:8.0f} img/s")
+    print(f"throughput ratio default/tutorial: {rates['default'] / rates['tutorial']:.2f}x")
+    if args.quick:
+        return
+
+    tut = curve(tutorial, data, "tutorial")
+    dflt = curve(default, data, "default")
+    target = tut[-1][2]
+    reached = next(((s, e) for e, s, loss in dflt if loss <= target), None)
+
+    def within(points, budget):
+        done = [p for p in points if p[1] <= budget]
+        return f"{done[-1][2]:.2f} (epoch {done[-1][0]})" if done else "no epoch finished"
+
+    print(f"\ntest -ELBO after 10 epochs: tutorial {tut[-1][2]:.2f} in {tut[-1][1]:.0f}s; "
+          f"default {dflt[min(9, len(dflt) - 1)][2]:.2f} in {dflt[min(9, len(dflt) - 1)][1]:.0f}s")
+    print(f"test -ELBO within {args.budget:.0f}s of training: tutorial {within(tut, args.budget)}; "
+          f"default {within(dflt, args.budget)}")
+    if reached:
+        seconds, epoch = reached
+        print(f"default reaches the tutorial's 10-epoch -ELBO ({target:.2f}) after {seconds:.1f}s (epoch {epoch}) "
+              f"vs {tut[-1][1]:.0f}s: {tut[-1][1] / seconds:.1f}x sooner")
+    else:
+        print(f"default did not reach the tutorial's 10-epoch -ELBO ({target:.2f}) in {len(dflt)} epochs")
+
+
+if __name__ == "__main__":
+    main()

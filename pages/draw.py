@@ -1,0 +1,116 @@
+"""Draw (or upload) a digit and watch the model encode, reconstruct and judge it."""
+
+import numpy as np
+import streamlit as st
+from streamlit_drawable_canvas import st_canvas
+
+import studio
+from vae import latent
+from vae.images import make_grid, upscale, to_uint8
+from vae.preprocess import EmptyDrawingError, ImageDecodeError, open_image, to_mnist
+
+CANVAS_SIZE = 280  # 10x MNIST, so a stroke of ~20 px ends up MNIST-thin
+CANVAS_VERSION = "draw_canvas_version"  # bumped by "Clear": a new key mounts an empty canvas
+NEIGHBOURS = 8
+POSTERIOR_SAMPLES = 8
+
+
+def canvas_key() -> str:
+    return f"draw_canvas_{st.session_state.get(CANVAS_VERSION, 0)}"
+
+
+def clear_canvas() -> None:
+    st.session_state[CANVAS_VERSION] = st.session_state.get(CANVAS_VERSION, 0) + 1
+
+
+def drawn_digit() -> np.ndarray | None:
+    """The canvas as an MNIST input, or None (with a hint) while it is empty."""
+    stroke = st.slider("Stroke width", 8, 40, 20, key="draw_stroke",
+                       help="About 20 px on this 280 px canvas matches MNIST's pen.")
+    result = st_canvas(
+        stroke_width=stroke, stroke_color="#FFFFFF", background_color="#000000",
+        update_streamlit=True, height=CANVAS_SIZE, width=CANVAS_SIZE, drawing_mode="freedraw",
+        return_image_data=True, key=canvas_key(),
+    )
+    st.button("Clear", icon=":material/ink_eraser:", on_click=clear_canvas)
+    try:
+        if result.image_data is None:
+            raise EmptyDrawingError
+        # White ink on a black canvas: stating it makes even a fully painted canvas all ink.
+        return to_mnist(result.image_data, ink="light")
+    except EmptyDrawingError:
+        st.info("Draw a digit on the black canvas: the model's view appears as soon as you lift the pen.",
+                icon=":material/draw:")
+        return None
+
+
+def uploaded_digit() -> np.ndarray | None:
+    """The uploaded image as an MNIST input, or None with a message saying what is wrong."""
+    upload = st.file_uploader("A photo or scan of one digit", type=["png", "jpg", "jpeg"], key="draw_upload",
+                              help="Any size; dark ink on light paper or light on dark both work.")
+    if upload is None:
+        st.info("Upload a PNG or JPEG of a single handwritten digit.", icon=":material/upload:")
+        return None
+    try:
+        return to_mnist(open_image(upload.getvalue()))
+    except ImageDecodeError as e:
+        st.error(f"{upload.name}: {e}", icon=":material/broken_image:")
+    except EmptyDrawingError:
+        st.warning(f"{upload.name}: no digit stands out from the background.", icon=":material/image:")
+    return None
+
+
+def typicality(percentile: float) -> str:
+    if percentile < 50:
+        return "more typical than most test digits"
+    if percentile < 90:
+        return "within the usual range of test digits"
+    if percentile < 99:
+        return "less typical than most test digits"
+    return "unlike almost all test digits: the model finds it surprising"
+
+
+def show_analysis(model, x: np.ndarray) -> None:
+    """What the model sees, makes of it and compares it with."""
+    mu, logvar = latent.encode(model, x)
+    mu, logvar = mu[0], logvar[0]
+    st.session_state[studio.LAST_DRAWING_KEY] = {
+        "image": x, "mu": mu, "checkpoint": studio.model_key(model)[0],
+    }
+    recon = latent.decode(model, mu)[0]
+    samples = latent.decode(model, latent.posterior_samples(mu, logvar, POSTERIOR_SAMPLES, seed=0))
+    loss = float(latent.negative_elbo(model, x)[0])
+    reference = studio.test_negative_elbo(model)
+    test_mu, _ = studio.test_encodings(model)
+    near, _ = latent.nearest(test_mu, mu, NEIGHBOURS)
+
+    seen, rebuilt, score = st.columns(3)
+    seen.image(upscale(to_uint8(x)[0], 5), caption="What the model sees (28×28)")
+    rebuilt.image(upscale(to_uint8(recon)[0], 5), caption="Reconstruction from the mean of q(z|x)")
+    pct = latent.percentile_of(loss, reference)
+    score.metric("−ELBO (nats)", f"{loss:.1f}",
+                 help="Negative evidence lower bound: reconstruction error + KL, in nats. Lower means "
+                      "the model finds the image more plausible.")
+    score.caption(f"Higher than **{pct:.0f}%** of the 10,000 test digits (median "
+                  f"{np.median(reference):.0f} nats): {typicality(pct)}.")
+
+    st.markdown("**Samples from q(z|x)**: other decodings the encoder considers consistent with your digit")
+    st.image(make_grid(samples, ncol=POSTERIOR_SAMPLES, scale=3))
+    st.markdown("**Nearest test digits in latent space** (Euclidean distance between posterior means)")
+    test = studio.mnist()
+    st.image([upscale(to_uint8(test.test_images[i].numpy())[0], 2) for i in near],
+             caption=[f"{int(test.test_labels[i])} · #{i}" for i in near])
+
+
+st.title("Draw a digit")
+st.caption("Your digit is cropped, scaled to fit 20×20 and centred by its centre of mass in 28×28, "
+           "exactly as MNIST's digits were, before the model encodes it.")
+model = studio.active_model()
+source = st.segmented_control("Input", ["Draw", "Upload"], default="Draw", key="draw_source",
+                              label_visibility="collapsed") or "Draw"
+left, right = st.columns([2, 3], gap="large")
+with left:
+    digit = uploaded_digit() if source == "Upload" else drawn_digit()
+with right:
+    if digit is not None:
+        show_analysis(model, digit)

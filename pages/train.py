@@ -1,0 +1,145 @@
+"""Train: set up a run, start or stop it, and watch it live. The run itself is the server's one
+``studio.training_job()``, so every browser session sees (and can stop) the same run."""
+
+from itertools import count
+
+import streamlit as st
+
+import studio
+from vae.images import make_grid
+from vae.jobs import JobSnapshot
+from vae.plots import loss_figure
+from vae.model import ARCHS
+from vae.train import TrainConfig
+
+LABELS = {"arch": "Architecture", "latent_dim": "Latent size", "beta": "β", "epochs": "Epochs",
+          "batch_size": "Batch size", "lr": "Learning rate", "seed": "Seed",
+          "train_size": "Training images", "val_size": "Validation images"}
+ARCH_HELP = {"conv": "conv: strided convolutions (fast, the default)",
+             "tutorial": "tutorial: the seed article's model (5×5 convolutions, constant learning rate)"}
+RESULT_BOX = {"finished": (st.success, ":material/check_circle:"), "stopped": (st.warning, ":material/stop_circle:"),
+              "failed": (st.error, ":material/error:")}
+
+job = studio.training_job()
+
+
+def unused_name() -> str:
+    return next(f"model-{i}" for i in count(1) if not (studio.CHECKPOINT_DIR / f"model-{i}.pt").exists())
+
+
+def run_form() -> None:
+    """The settings of a new run; on Start, the reason it cannot start, or the start itself."""
+    st.session_state.setdefault("train_name", unused_name())
+    with st.form("train_form", border=True):
+        st.subheader("New run")
+        st.text_input("Name", key="train_name", max_chars=64,
+                      help="Saved as NAME.pt in the checkpoint folder: letters, digits, - and _ only.")
+        st.selectbox("Architecture", ARCHS, key="train_arch", help=" · ".join(ARCH_HELP.values()))
+        left, right = st.columns(2)
+        left.number_input(LABELS["latent_dim"], value=32, step=1, max_value=512, key="train_latent_dim",
+                          help="Numbers per code: 2 can be plotted directly, 32 reconstructs better.")
+        right.number_input(LABELS["beta"], value=1.0, step=0.1, format="%g", key="train_beta",
+                           help="Weight of the KL term; 1 is the true ELBO.")
+        left.number_input(LABELS["epochs"], value=10, step=1, max_value=500, key="train_epochs")
+        right.number_input(LABELS["batch_size"], value=128, step=32, max_value=4096, key="train_batch_size")
+        left.number_input(LABELS["lr"], value=3e-3, step=5e-4, format="%g", key="train_lr",
+                          help="Peak learning rate of Adam.")
+        right.number_input(LABELS["seed"], value=0, step=1, key="train_seed",
+                           help="Same seed and settings, same model.")
+        left.number_input(LABELS["train_size"], value=None, step=1000, placeholder="all 55,000",
+                          key="train_train_size", help="A random subset for a quick run; empty for all.")
+        right.number_input(LABELS["val_size"], value=5000, step=500, key="train_val_size",
+                           help="Held out of the 60,000 training images to pick the best epoch.")
+        submitted = st.form_submit_button("Start training", type="primary", icon=":material/play_arrow:")
+    if submitted:
+        start_run()
+
+
+def start_run() -> None:
+    settings = {field: st.session_state[f"train_{field}"] for field in LABELS}
+    preset = TrainConfig.tutorial if settings["arch"] == "tutorial" else TrainConfig
+    config = preset(**settings)
+    reasons = []
+    try:
+        config.validate()
+    except ValueError as e:
+        field, _, rest = str(e).partition(" ")
+        reasons.append(f"{LABELS.get(field, field)} {rest}")
+    try:
+        path = studio.new_checkpoint_path(st.session_state["train_name"])
+    except ValueError as e:
+        reasons.append(str(e))
+    if reasons:
+        st.error("Cannot start:\n" + "\n".join(f"- {reason}" for reason in reasons), icon=":material/error:")
+        return
+    try:
+        started = job.start(config, path, data=studio.mnist())
+    except FileExistsError:
+        st.error(f"Cannot start: {path.name} already exists; choose another name.", icon=":material/error:")
+        return
+    if not started:
+        st.warning("A training run is already in progress (maybe started in another browser tab). "
+                   "Stop it or wait for it to finish.", icon=":material/hourglass_top:")
+
+
+def use_model(path: str) -> None:
+    st.session_state[studio.ACTIVE_KEY] = path
+
+
+def show_job(live: bool) -> None:
+    """The run's progress, curves and reconstructions; ``live`` when it reruns every second."""
+    snap = job.snapshot()
+    if live and not snap.running:
+        st.rerun()  # the run just ended: redraw the whole app so its model appears in the sidebar
+    if snap.status == "idle":
+        st.info("No run yet. Choose settings and press **Start training**; curves and reconstructions "
+                "appear here while it trains.", icon=":material/model_training:")
+        return
+    config = snap.config
+    st.subheader(f"Run “{snap.name}”")
+    st.caption(f"{config.arch} VAE · latent size {config.latent_dim} · β {config.beta:g} · "
+               f"batch {config.batch_size} · learning rate {config.lr:g} · "
+               f"{'all' if config.train_size is None else f'{config.train_size:,}'} training images")
+    if snap.running:
+        st.progress(snap.progress, text=progress_text(snap))
+        st.button("Stop", icon=":material/stop:", key="train_stop", on_click=job.stop,
+                  disabled=snap.status == "stopping", help="Ends before the next batch; keeps the best epoch.")
+    else:
+        box, icon = RESULT_BOX[snap.status]
+        box(snap.message, icon=icon)
+        if snap.checkpoint and snap.checkpoint.is_file():
+            if str(snap.checkpoint) == str(studio.active_checkpoint()):
+                st.caption(f":material/check_circle: {snap.checkpoint.stem} is the active model.")
+            else:
+                st.button(f"Use {snap.checkpoint.stem} as the active model", icon=":material/check:",
+                          key="train_use", on_click=use_model, args=(str(snap.checkpoint),))
+    if snap.history["steps"]:
+        st.plotly_chart(loss_figure(snap.history), key="train_curves")
+    if snap.reconstructions is not None:
+        done = len(snap.history["epochs"])
+        st.image(make_grid(snap.reconstructions.reshape(-1, 28, 28), ncol=10, pad=2, scale=3),
+                 caption=f"Top: fixed test images. Bottom: their reconstructions after epoch {done}.")
+    elif snap.running:
+        st.caption("Reconstructions of ten test digits appear after the first epoch.")
+
+
+def progress_text(snap: JobSnapshot) -> str:
+    if snap.status == "stopping":
+        return snap.message
+    if not snap.step:
+        return f"Preparing… ({snap.elapsed_s:.0f} s)"
+    minutes, seconds = divmod(int(snap.eta_s), 60)
+    return (f"Epoch {snap.epoch}/{snap.epochs} · step {snap.step:,}/{snap.total_steps:,} · "
+            f"{snap.img_per_s:,.0f} img/s · about {minutes}:{seconds:02d} left (plus evaluation)")
+
+
+st.title("Train a VAE")
+st.caption("Runs in the background on the server, one at a time; leaving this page does not stop it.")
+form_col, job_col = st.columns([1, 2.3], gap="large")
+with form_col:
+    run_form()
+with job_col:
+    if job.snapshot().running:
+        st.fragment(run_every=1.0)(show_job)(live=True)
+    else:
+        show_job(live=False)

@@ -1,0 +1,176 @@
+"""The Draw, Latent map and Generate pages in real Streamlit (AppTest) with the bundled models.
+
+Browser-only events are injected by widget key: the canvas as {"drawing": {"raw", "data"}} with a
+real PNG data URL, a plotly click as {"selection": {"points": [{"customdata": ...}]}}.
+"""
+
+import base64
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from streamlit.testing.v1 import AppTest
+
+
+import studio
+
+ROOT = Path(__file__).resolve().parent.parent
+LATENT2D = str(ROOT / "checkpoints" / "latent2d.pt")
+CANVAS_KEY = "draw_canvas_0"
+
+
+def app(page: str, model: str | None = None, **state) -> AppTest:
+    """The app on ``page`` with ``model`` chosen in the sidebar and session state set before
+    the page's first run."""
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=180)
+    at.run()
+    if model is not None:
+        at.selectbox(key=studio.ACTIVE_KEY).set_value(model)
+    for key, value in state.items():
+        at.session_state[key] = value
+    at.switch_page(page)
+    return at.run()
+
+
+def canvas_value(image: np.ndarray) -> dict:
+    """What the canvas component sends: Fabric's JSON and the canvas as a PNG data URL."""
+    buf = io.BytesIO()
+    Image.fromarray(image).save(buf, "PNG")
+    url = "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
+    return {"drawing": {"raw": {"objects": [{"type": "path"}]}, "data": url}}
+
+
+def drawn(mnist, index: int) -> np.ndarray:
+    """A real test digit painted white on a black 280x280 RGBA canvas, as the browser returns it."""
+    big = Image.fromarray(mnist.test_images[index].numpy()).resize((280, 280), Image.Resampling.BICUBIC)
+    return np.asarray(big.convert("RGBA"))
+
+
+def click(point: dict) -> dict:
+    return {"selection": {"points": [point], "point_indices": [0], "box": [], "lasso": []}}
+
+
+def texts(at: AppTest) -> str:
+    return " ".join(e.value for kind in (at.caption, at.markdown, at.info, at.warning, at.error) for e in kind)
+
+
+def image_captions(at: AppTest) -> list[str]:
+    return [c for image in at.get("image") for c in image.captions]
+
+
+def test_draw_page_shows_a_hint_until_something_is_drawn():
+    at = app("pages/draw.py")
+    assert not at.exception
+    assert "Draw a digit on the black canvas" in at.info[0].value
+    at.session_state[CANVAS_KEY] = canvas_value(np.zeros((280, 280, 4), np.uint8))  # cleared canvas
+    at.run()
+    assert not at.exception and not at.error and "Draw a digit" in at.info[0].value
+
+
+def test_drawing_gives_reconstruction_score_and_neighbours(mnist):
+    at = app("pages/draw.py")
+    at.session_state[CANVAS_KEY] = canvas_value(drawn(mnist, 0))  # test #0 is a 7
+    at.run()
+    assert not at.exception and not at.info
+    captions = image_captions(at)
+    assert "What the model sees (28×28)" in captions and "Reconstruction from the mean of q(z|x)" in captions
+    neighbours = [c for c in captions if " · #" in c]
+    assert len(neighbours) == 8 and sum(c.startswith("7") for c in neighbours) >= 6
+    assert at.metric[0].label == "−ELBO (nats)" and float(at.metric[0].value) > 0
+    assert "of the 10,000 test digits" in texts(at)
+    last = at.session_state[studio.LAST_DRAWING_KEY]
+    assert last["image"].shape == (28, 28) and last["mu"].shape == (32,)
+
+
+def test_upload_good_and_bad_files(mnist):
+    at = app("pages/draw.py", draw_source="Upload")
+    assert "Upload a PNG or JPEG" in at.info[0].value
+    digit = 255 - mnist.test_images[1].numpy()  # dark ink on white paper
+    buf = io.BytesIO()
+    Image.fromarray(digit).resize((400, 400)).save(buf, "JPEG")
+    at.file_uploader[0].set_value(("two.jpg", buf.getvalue(), "image/jpeg"))
+    at.run()
+    assert not at.exception and not at.error and at.metric[0].label == "−ELBO (nats)"
+    at.file_uploader[0].set_value(("notes.png", b"this is not a picture", "image/png"))
+    at.run()
+    assert not at.exception and "not an image" in at.error[0].value
+    blank = io.BytesIO()
+    Image.new("L", (64, 64), 255).save(blank, "PNG")
+    at.file_uploader[0].set_value(("blank.png", blank.getvalue(), "image/png"))
+    at.run()
+    assert not at.exception and "no digit stands out" in at.warning[0].value
+
+
+def test_map_decodes_a_clicked_point_and_a_grid_location():
+    at = app("pages/latent_map.py")
+    assert not at.exception
+    assert at.radio(key="map_method").options == ["PCA", "t-SNE"]  # no raw view of a 32-D latent
+    assert "choose **latent2d**" in texts(at)
+    key = "latent_map_default_pca_2000_30"  # latent_map_<model>_<method>_<subset>_<perplexity>
+    spec = json.loads(at.get("plotly_chart")[0].proto.spec)
+    grid, *digits = spec["data"]
+    assert grid["customdata"][0][0] == "grid" and len(grid["customdata"]) == 25 * 25
+    assert [t["name"] for t in digits] == [str(d) for d in range(10)]
+    assert sum(len(t["customdata"]) for t in digits) == 2000
+    index = digits[3]["customdata"][0][1]  # a real point of the digit-3 trace
+    at.session_state[key] = click({"customdata": ["test", index, 3]})
+    at.run()
+    assert not at.exception
+    assert f"Test #{index}: a 3" in image_captions(at) and "Decoded from its mean" in image_captions(at)
+    x, y = grid["customdata"][300][1:]
+    at.session_state[key] = click({"customdata": ["grid", x, y]})
+    at.run()
+    assert not at.exception and f"Decoded at ({x:.2f}, {y:.2f})" in image_captions(at)
+    assert "PCA is linear" in texts(at)
+
+
+def test_map_of_a_2d_latent_offers_raw_coordinates_a_manifold_and_the_drawing(mnist):
+    drawing = {"image": mnist.test_images[0].numpy() / 255.0, "mu": np.zeros(32, np.float32),
+               "checkpoint": "another-model.pt"}  # drawn with another model: re-encoded here
+    at = app("pages/latent_map.py", LATENT2D, **{studio.LAST_DRAWING_KEY: drawing})
+    assert not at.exception
+    assert at.radio(key="map_method").value == "raw"
+    spec = json.loads(at.get("plotly_chart")[0].proto.spec)
+    star = spec["data"][-1]
+    assert star["name"] == "your drawing" and star["marker"]["symbol"] == "star"
+    assert any(s.value == "Manifold" for s in at.subheader)
+    at.session_state["latent_map_latent2d_raw_2000_30"] = click({"customdata": ["grid", 0.25, -0.5]})
+    at.run()
+    assert not at.exception and "Decoded at (0.25, -0.50)" in image_captions(at)
+
+
+def test_map_with_tsne_decodes_a_mix_of_neighbours():
+    at = app("pages/latent_map.py")
+    at.radio(key="map_method").set_value("tsne")
+    at.select_slider(key="map_subset").set_value(250)
+    at.run()
+    assert not at.exception and "cannot decode a location" in texts(at)
+    assert not at.subheader  # no manifold without an inverse
+    at.session_state["latent_map_default_tsne_250_30"] = click({"customdata": ["grid", 0.0, 0.0]})
+    at.run()
+    assert not at.exception and "t-SNE has no inverse map" in texts(at)
+
+
+def test_generate_page_renders_and_reseeds():
+    at = app("pages/generate.py")
+    assert not at.exception
+    assert [s.value for s in at.subheader] == [
+        "Samples from the prior", "Interpolation between two test digits", "Latent traversal"]
+    dims = at.multiselect[0].value
+    assert len(dims) == 8 and len(set(dims)) == 8
+    before = len(at.get("image"))
+    at.button[0].click().run()  # "New seed"
+    assert not at.exception and at.number_input(key="gen_seed").value != 0
+    at.multiselect[0].set_value(dims[:2]).run()
+    assert len(at.get("image")) == before - 6  # one row per chosen dimension
+    at.multiselect[0].set_value([]).run()
+    assert "Pick at least one dimension" in at.info[0].value
+
+
+@pytest.mark.parametrize("page", ["pages/draw.py", "pages/latent_map.py", "pages/generate.py"])
+def test_pages_render_with_the_2d_model(page):
+    at = app(page, LATENT2D)
+    assert not at.exception and not at.error

@@ -1,0 +1,86 @@
+"""The app shell: entry point, sidebar model choice and card, the Home page, and vae.summary."""
+
+import shutil
+
+import numpy as np
+import pytest
+
+import studio
+import vae
+from apptest_helpers import run_app
+from vae.summary import layer_table
+
+
+def test_home_renders_with_the_bundled_model_and_the_sidebar_card(checkpoint_dir):
+    at = run_app()
+    model = vae.load_checkpoint(checkpoint_dir / "default.pt")
+    card = {m.label: m.value for m in at.sidebar.metric}
+    assert card["Latent size"] == str(model.latent_dim)
+    assert card["Test −ELBO"] == f"{model.metrics['test']['loss']:.1f}"
+    assert card["β (beta)"] == f"{model.train_config['beta']:g}"
+    assert card["Epochs"] == str(len(model.history["epochs"]))
+    assert any(f"**{model.config.arch}**" in c.value for c in at.sidebar.caption)
+    assert any("Device: **CPU**" in c.value or "CUDA" in c.value for c in at.sidebar.caption)
+    assert at.sidebar.selectbox(key=studio.ACTIVE_KEY).value == str(checkpoint_dir / "default.pt")
+
+    assert at.title[0].value == "VAE Studio"
+    assert {link.proto.page for link in at.get("page_link")} == {"train", "draw", "latent_map", "generate"}
+    metrics = {m.label: m.value for m in at.main.metric}
+    assert metrics["Test −ELBO"] == f"{model.metrics['test']['loss']:.2f}"
+    assert {"Reconstruction (BCE)", "KL"} <= metrics.keys()
+    assert at.get("plotly_chart"), "the training curves of the bundled model"
+    table = at.dataframe[0].value
+    assert table["parameters"].sum() == sum(p.numel() for p in model.parameters())
+    assert table["output shape"].iloc[-1] == "1 × 28 × 28"
+
+
+def test_train_page_renders_idle(checkpoint_dir):
+    studio.training_job.clear()
+    at = run_app("pages/train.py")
+    assert at.title[0].value == "Train a VAE"
+    assert any("No run yet" in i.value for i in at.info)
+    assert at.text_input(key="train_name").value == "model-1"
+
+
+def test_active_model_persists_across_pages(checkpoint_dir):
+    shutil.copy(checkpoint_dir / "default.pt", checkpoint_dir / "second.pt")
+    at = run_app()
+    at.sidebar.selectbox(key=studio.ACTIVE_KEY).set_value(str(checkpoint_dir / "second.pt")).run()
+    for page in ("pages/train.py", "pages/home.py"):
+        at.switch_page(page).run()
+        assert not at.exception, at.exception
+        assert at.session_state[studio.ACTIVE_KEY] == str(checkpoint_dir / "second.pt")
+    assert at.header[0].value.startswith("The active model: second")
+
+
+@pytest.mark.parametrize("content", [b"not a checkpoint at all", "truncated"])
+def test_a_bad_checkpoint_shows_a_message_not_a_traceback(checkpoint_dir, content):
+    bad = checkpoint_dir / "broken.pt"
+    bad.write_bytes((checkpoint_dir / "default.pt").read_bytes()[:100_000] if content == "truncated" else content)
+    at = run_app()
+    at.sidebar.selectbox(key=studio.ACTIVE_KEY).set_value(str(bad)).run()
+    assert not at.exception, at.exception
+    assert at.sidebar.error[0].value.startswith("This model cannot be used: broken.pt ")
+    assert "could not be loaded: broken.pt " in at.main.error[0].value
+    assert at.title[0].value == "VAE Studio", "the explanation still shows"
+    at.switch_page("pages/train.py").run()
+    assert not at.exception and at.title[0].value == "Train a VAE", "training needs no active model"
+
+
+def test_an_empty_checkpoint_folder_asks_for_training(checkpoint_dir):
+    (checkpoint_dir / "default.pt").unlink()
+    at = run_app()
+    assert "No models yet" in at.sidebar.warning[0].value
+    assert "No checkpoint" in at.main.error[0].value
+
+
+@pytest.mark.parametrize("arch", ["conv", "tutorial"])
+def test_layer_table_follows_the_forward_pass(arch):
+    model = vae.ConvVAE(vae.VAEConfig(arch=arch, latent_dim=8))
+    rows = layer_table(model)
+    assert sum(r["params"] for r in rows) == sum(p.numel() for p in model.parameters())
+    names = [r["name"] for r in rows]
+    assert names.index("fc_mu") < names.index("fc_logvar") < names.index(next(n for n in names if n.startswith("decoder")))
+    assert dict(zip(names, (r["output_shape"] for r in rows)))["fc_mu"] == (8,)
+    assert rows[-1]["output_shape"] == (1, 28, 28)
+    assert model.training, "the model's mode is restored"

@@ -1,0 +1,46 @@
+"""Digit images as crisp pixel art: tile many into one grid and scale up by whole pixels.
+
+Browsers blur small images when they scale them, so pages compose and enlarge grids here
+(nearest-neighbour) and hand ``st.image`` a finished uint8 array.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+
+def to_uint8(images) -> np.ndarray:
+    """Images as uint8 [N, H, W]: accepts [N,1,H,W] or [N,H,W] (or one [H,W]) tensors or arrays,
+    float in [0, 1] or already uint8."""
+    if isinstance(images, torch.Tensor):
+        images = images.detach().cpu().numpy()
+    a = np.asarray(images)
+    if a.ndim == 4:
+        a = a[:, 0]
+    elif a.ndim == 2:
+        a = a[None]
+    if a.dtype == np.uint8:
+        return a
+    return np.rint(np.clip(a, 0.0, 1.0) * 255.0).astype(np.uint8)
+
+
+def upscale(image: np.ndarray, scale: int) -> np.ndarray:
+    """Enlarge by an integer factor, each pixel becoming a scale x scale block."""
+    return np.kron(image, np.ones((scale, scale), dtype=image.dtype)) if scale > 1 else image
+
+
+def make_grid(images, ncol: int | None = None, pad: int = 1, scale: int = 1, pad_value: int = 64) -> np.ndarray:
+    """Tile images row by row into one uint8 grey array, ``pad`` pixels of ``pad_value`` between
+    cells (and around), then scale up nearest-neighbour. ``ncol`` defaults to all in one row;
+    a short last row is filled with padding."""
+    tiles = to_uint8(images)
+    n, h, w = tiles.shape
+    ncol = max(1, min(ncol or n, n))
+    nrow = -(-n // ncol)
+    grid = np.full((nrow * (h + pad) + pad, ncol * (w + pad) + pad), pad_value, dtype=np.uint8)
+    for i, tile in enumerate(tiles):
+        r, c = divmod(i, ncol)
+        top, left = pad + r * (h + pad), pad + c * (w + pad)
+        grid[top : top + h, left : left + w] = tile
+    return upscale(grid, scale)

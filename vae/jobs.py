@@ -1,0 +1,150 @@
+"""The server's one background training run: started from the Train page, watched by every session.
+
+``vae.train.train`` runs in a thread; its progress events are recorded under a lock, and pages
+read consistent copies with ``snapshot()``. No Streamlit here, so the logic is unit-testable.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+
+from vae.data import MNIST
+from vae.train import TrainConfig, TrainResult, train
+
+_LOGGER = logging.getLogger(__name__)
+RUNNING = ("running", "stopping")
+
+
+@dataclass(frozen=True)
+class JobSnapshot:
+    """A consistent copy of the job's state at one moment."""
+
+    status: str = "idle"  # idle, running, stopping, finished, stopped or failed
+    message: str = ""
+    name: str = ""  # the run's checkpoint name (file stem)
+    config: TrainConfig | None = None
+    checkpoint: Path | None = None  # where the run writes; after the end, None if nothing was kept
+    epoch: int = 0  # the epoch in progress (1-based)
+    epochs: int = 0
+    step: int = 0
+    total_steps: int = 0
+    img_per_s: float = 0.0
+    eta_s: float = 0.0
+    history: dict = field(default_factory=lambda: {"steps": [], "epochs": []})  # as in a checkpoint
+    reconstructions: np.ndarray | None = None  # [2, 10, 28, 28]: test images, reconstructions
+    started_at: float = 0.0
+    ended_at: float = 0.0
+
+    @property
+    def running(self) -> bool:
+        return self.status in RUNNING
+
+    @property
+    def progress(self) -> float:
+        return self.step / self.total_steps if self.total_steps else 0.0
+
+    @property
+    def elapsed_s(self) -> float:
+        return (self.ended_at or time.time()) - self.started_at if self.started_at else 0.0
+
+
+class TrainingJob:
+    """At most one training run at a time; ``start`` is atomic, so of two sessions pressing
+    Start together exactly one starts a run."""
+
+    def __init__(self, train_fn: Callable[..., TrainResult] = train):
+        self._train = train_fn
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._state = JobSnapshot()
+        self._steps: list[dict] = []
+        self._epochs: list[dict] = []
+
+    def start(self, config: TrainConfig, checkpoint_path: str | Path, data: MNIST | None = None) -> bool:
+        """Start a run in the background; False (and nothing started) if one is still running.
+        Raises FileExistsError rather than overwrite an existing checkpoint."""
+        checkpoint_path = Path(checkpoint_path)
+        with self._lock:
+            if self._state.running:
+                return False
+            if checkpoint_path.exists():
+                raise FileExistsError(f"{checkpoint_path.name} already exists.")
+            self._stop.clear()
+            self._steps, self._epochs = [], []
+            self._state = JobSnapshot(status="running", message="Starting…", name=checkpoint_path.stem,
+                                      config=config, checkpoint=checkpoint_path, epochs=config.epochs,
+                                      started_at=time.time())
+            self._thread = threading.Thread(target=self._run, args=(config, checkpoint_path, data),
+                                            name="vae-training", daemon=True)
+            self._thread.start()
+            return True
+
+    def stop(self) -> None:
+        """Ask the run to end before its next batch; the best checkpoint so far is kept."""
+        with self._lock:
+            if self._state.status == "running":
+                self._stop.set()
+                self._update(status="stopping", message="Stopping after the current batch…")
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until the run ends (True) or ``timeout`` seconds pass (False)."""
+        thread = self._thread
+        if thread is not None:
+            thread.join(timeout)
+        return not self.snapshot().running
+
+    def snapshot(self) -> JobSnapshot:
+        with self._lock:
+            history = {"steps": list(self._steps), "epochs": list(self._epochs)}
+            return JobSnapshot(**{**self._state.__dict__, "history": history})
+
+    # ------------------------------------------------------------ the training thread
+
+    def _run(self, config: TrainConfig, checkpoint_path: Path, data: MNIST | None) -> None:
+        try:
+            result = self._train(config, checkpoint_path, stop=self._stop, callback=self._on_event, data=data)
+            status, message, checkpoint = result.status, result.message, result.checkpoint
+        except BaseException as e:  # the thread must never die silently: the page shows why
+            _LOGGER.exception("Training failed")
+            status, message, checkpoint = "failed", _failure_message(e), None
+            if checkpoint_path.is_file():
+                checkpoint = checkpoint_path
+                message += " The best checkpoint written before the failure is kept."
+        with self._lock:
+            self._update(status=status, message=message, checkpoint=checkpoint, ended_at=time.time())
+
+    def _on_event(self, event: dict) -> None:
+        with self._lock:
+            if event["kind"] == "step":
+                steps_per_epoch = event["total_steps"] / event["epochs"]
+                self._steps.append({"step": event["step"], "epoch": event["step"] / steps_per_epoch,
+                                    "loss": event["loss"], "bce": event["bce"], "kl": event["kl"]})
+                message = self._state.message if self._state.status == "stopping" else "Training…"
+                self._update(epoch=event["epoch"], epochs=event["epochs"], step=event["step"],
+                             total_steps=event["total_steps"], img_per_s=event["img_per_s"],
+                             eta_s=event["eta_s"], message=message)
+            elif event["kind"] == "epoch":
+                self._epochs.append({k: event[k] for k in ("epoch", "seconds", "img_per_s", "train", "val", "test")})
+                self._update(reconstructions=event["reconstructions"])
+
+    def _update(self, **changes) -> None:
+        """Replace the state (callers hold the lock); snapshots are immutable."""
+        self._state = JobSnapshot(**{**self._state.__dict__, **changes})
+
+
+def _failure_message(error: BaseException) -> str:
+    """Words for the page; the traceback goes to the server log only."""
+    text = str(error).strip().splitlines()[0][:300] if str(error).strip() else ""
+    if isinstance(error, (MemoryError, torch.cuda.OutOfMemoryError)) or "out of memory" in text.lower() \
+            or "can't allocate memory" in text.lower():
+        return "Training ran out of memory. Try a smaller batch size or a smaller model."
+    return f"Training failed: {text or type(error).__name__}."

@@ -1,0 +1,260 @@
+"""Exploring a trained VAE's latent space: encode, project to 2-D and back, neighbours,
+interpolation, traversal, prior samples and how typical one image's -ELBO is.
+
+Everything works on numpy arrays (latents [N, d] float32, images [N, 28, 28] float in [0, 1])
+so pages can cache results and hand them straight to ``vae.images.make_grid``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from .loss import bernoulli_nll, kl_to_standard_normal
+from .metrics import model_device
+from .model import ConvVAE
+
+PROJECTIONS = ("raw", "pca", "tsne")
+MIX_NEIGHBOURS = 8  # t-SNE has no inverse: a location decodes as a mix of this many neighbours
+
+Progress = Callable[[int, int], None]
+
+
+def _as_input(images, device: torch.device) -> torch.Tensor:
+    """uint8 or float images [N,28,28] / [N,1,28,28] / [28,28] to float [N,1,28,28] in [0,1]."""
+    x = torch.as_tensor(np.asarray(images) if not isinstance(images, torch.Tensor) else images)
+    x = x.float() / 255.0 if x.dtype == torch.uint8 else x.float()
+    if x.ndim == 2:
+        x = x[None]
+    if x.ndim == 3:
+        x = x[:, None]
+    return x.to(device)
+
+
+@torch.no_grad()
+def encode(
+    model: ConvVAE, images, batch_size: int = 1000, progress: Progress | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Posterior means and log-variances [N, d] of images, in batches;
+    ``progress(done, total)`` after each batch."""
+    device = model_device(model)
+    n = len(images) if np.ndim(images) > 2 else 1
+    mus, logvars = [], []
+    for start in range(0, n, batch_size):
+        chunk = images[start : start + batch_size] if np.ndim(images) > 2 else images
+        mu, logvar = model.encode(_as_input(chunk, device))
+        mus.append(mu.float().cpu().numpy())
+        logvars.append(logvar.float().cpu().numpy())
+        if progress is not None:
+            progress(min(start + batch_size, n), n)
+    return np.concatenate(mus), np.concatenate(logvars)
+
+
+@torch.no_grad()
+def decode(model: ConvVAE, latents: np.ndarray) -> np.ndarray:
+    """Pixel probabilities [N, 28, 28] for latents [N, d] (or one [d])."""
+    z = torch.as_tensor(np.atleast_2d(latents), dtype=torch.float32, device=model_device(model))
+    return model.decode(z)[:, 0].cpu().numpy()
+
+
+def posterior_samples(mu: np.ndarray, logvar: np.ndarray, n: int, seed: int = 0) -> np.ndarray:
+    """n latents [n, d] drawn from q(z|x) = N(mu, exp(logvar)) for one image's mu, logvar [d]."""
+    eps = np.random.default_rng(seed).standard_normal((n, mu.shape[-1])).astype(np.float32)
+    return mu + eps * np.exp(0.5 * logvar)
+
+
+def prior_samples(n: int, latent_dim: int, seed: int = 0) -> np.ndarray:
+    """n latents [n, d] from the prior N(0, I), the same for the same seed."""
+    generator = torch.Generator().manual_seed(seed)
+    return torch.randn(n, latent_dim, generator=generator).numpy()
+
+
+def test_subset(n: int, total: int = 10_000, seed: int = 0) -> np.ndarray:
+    """Sorted indices of a fixed random subset of the test set; a smaller subset is always
+    contained in a larger one, so growing the map keeps the points already shown."""
+    order = np.random.default_rng(seed).permutation(total)
+    return np.sort(order[: min(n, total)])
+
+
+# ---------------------------------------------------------------- neighbours
+
+
+def nearest(points: np.ndarray, query: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Indices and Euclidean distances [k] of the k rows of ``points`` closest to ``query``,
+    nearest first (brute force: 10,000 x 32 takes about a millisecond)."""
+    d = np.sqrt(((points - query) ** 2).sum(axis=1))
+    k = min(k, len(points))
+    idx = np.argpartition(d, k - 1)[:k]
+    idx = idx[np.argsort(d[idx])]
+    return idx, d[idx]
+
+
+def inverse_distance_mix(values: np.ndarray, distances: np.ndarray) -> np.ndarray:
+    """Weighted mean of ``values`` [k, ...] with weights 1/distance; an exact hit (distance 0)
+    returns that value."""
+    if distances[0] <= 1e-9:
+        return values[0]
+    w = 1.0 / distances
+    return (w[:, None] * values).sum(axis=0) / w.sum()
+
+
+# ---------------------------------------------------------------- projections
+
+
+@dataclass
+class Projection:
+    """A 2-D map of latents [N, d] and the ways between map and latent space.
+
+    raw: the latent itself (2-D latents only); pca: a linear plane with an exact inverse;
+    tsne: a nonlinear embedding with no inverse, so ``to_latent`` mixes the latents of the
+    nearest map points and ``to_map`` places a new latent among its nearest latent neighbours."""
+
+    method: str
+    coords: np.ndarray  # [N, 2] map positions of ``latents``
+    latents: np.ndarray  # [N, d]
+    pca: object | None = None  # fitted sklearn PCA for method "pca"
+
+    @property
+    def exact_inverse(self) -> bool:
+        return self.method != "tsne"
+
+    def to_latent(self, xy) -> np.ndarray:
+        """The latent [d] at map position xy."""
+        xy = np.asarray(xy, dtype=np.float32).reshape(1, 2)
+        if self.method == "raw":
+            return xy[0]
+        if self.method == "pca":
+            return self.pca.inverse_transform(xy)[0].astype(np.float32)
+        idx, dist = nearest(self.coords, xy[0], MIX_NEIGHBOURS)
+        return inverse_distance_mix(self.latents[idx], dist).astype(np.float32)
+
+    def to_latents(self, xy: np.ndarray) -> np.ndarray:
+        """Latents [M, d] for map positions [M, 2]."""
+        xy = np.asarray(xy, dtype=np.float32)
+        if self.method == "raw":
+            return xy
+        if self.method == "pca":
+            return self.pca.inverse_transform(xy).astype(np.float32)
+        return np.stack([self.to_latent(p) for p in xy])
+
+    def to_map(self, z: np.ndarray) -> np.ndarray:
+        """The map position [2] of a latent [d] (for t-SNE: its neighbours' weighted mean)."""
+        z = np.asarray(z, dtype=np.float32)
+        if self.method == "raw":
+            return z.reshape(2)
+        if self.method == "pca":
+            return self.pca.transform(z.reshape(1, -1))[0]
+        idx, dist = nearest(self.latents, z, MIX_NEIGHBOURS)
+        return inverse_distance_mix(self.coords[idx], dist)
+
+    def extent(self, pad: float = 0.05) -> tuple[tuple[float, float], tuple[float, float]]:
+        """(x_min, x_max), (y_min, y_max) of the points, widened by ``pad`` of the span."""
+        lo, hi = self.coords.min(axis=0), self.coords.max(axis=0)
+        margin = (hi - lo) * pad
+        lo, hi = lo - margin, hi + margin
+        return (float(lo[0]), float(hi[0])), (float(lo[1]), float(hi[1]))
+
+
+def project(latents: np.ndarray, method: str, *, perplexity: float = 30.0, seed: int = 0) -> Projection:
+    """Fit a 2-D projection of latents [N, d]. t-SNE takes seconds to minutes (N=2,000: ~10 s);
+    callers should cache the result."""
+    latents = np.asarray(latents, dtype=np.float32)
+    if method == "raw":
+        if latents.shape[1] != 2:
+            raise ValueError(f"raw coordinates need a 2-D latent, this one has {latents.shape[1]} dimensions")
+        return Projection("raw", latents.copy(), latents)
+    if method == "pca":
+        from sklearn.decomposition import PCA
+
+        pca = PCA(n_components=2, random_state=seed)
+        return Projection("pca", pca.fit_transform(latents).astype(np.float32), latents, pca)
+    if method == "tsne":
+        from sklearn.manifold import TSNE
+
+        perplexity = min(perplexity, (len(latents) - 1) / 3)
+        tsne = TSNE(n_components=2, perplexity=perplexity, init="pca", random_state=seed)
+        return Projection("tsne", tsne.fit_transform(latents).astype(np.float32), latents)
+    raise ValueError(f"method must be one of {PROJECTIONS}, got {method!r}")
+
+
+def grid_points(x_range: tuple[float, float], y_range: tuple[float, float], n: int) -> np.ndarray:
+    """n x n map positions [n*n, 2], row by row from the top (largest y) and left to right,
+    so decoding them and tiling row by row gives a picture oriented like the plot."""
+    xs = np.linspace(*x_range, n, dtype=np.float32)
+    ys = np.linspace(*y_range, n, dtype=np.float32)[::-1]
+    gx, gy = np.meshgrid(xs, ys)
+    return np.stack([gx.ravel(), gy.ravel()], axis=1)
+
+
+# ---------------------------------------------------------------- paths through latent space
+
+
+def interpolate(z0: np.ndarray, z1: np.ndarray, steps: int, method: str = "linear") -> np.ndarray:
+    """``steps`` latents [steps, d] from z0 to z1 (both included). "slerp" follows the great
+    circle between their directions, blending norms linearly, so the path stays at the norm
+    typical of the prior instead of cutting through its low-density centre."""
+    z0, z1 = np.asarray(z0, dtype=np.float32), np.asarray(z1, dtype=np.float32)
+    t = np.linspace(0.0, 1.0, steps, dtype=np.float32)[:, None]
+    if method == "linear":
+        return (1 - t) * z0 + t * z1
+    if method != "slerp":
+        raise ValueError(f"method must be 'linear' or 'slerp', got {method!r}")
+    n0, n1 = np.linalg.norm(z0), np.linalg.norm(z1)
+    if n0 < 1e-8 or n1 < 1e-8:
+        return (1 - t) * z0 + t * z1
+    u0, u1 = z0 / n0, z1 / n1
+    omega = np.arccos(np.clip(u0 @ u1, -1.0, 1.0))
+    if omega < 1e-4:  # (almost) the same direction: nothing to bend
+        return (1 - t) * z0 + t * z1
+    direction = (np.sin((1 - t) * omega) * u0 + np.sin(t * omega) * u1) / np.sin(omega)
+    return direction * ((1 - t) * n0 + t * n1)
+
+
+def traversal(z: np.ndarray, dims, span: float = 3.0, steps: int = 9) -> np.ndarray:
+    """Latents [len(dims), steps, d]: z with one dimension at a time moved over
+    z[dim] + linspace(-span, span) (in units of the prior's standard deviation, 1)."""
+    z = np.asarray(z, dtype=np.float32)
+    offsets = np.linspace(-span, span, steps, dtype=np.float32)
+    out = np.repeat(z[None, None], len(dims), axis=0).repeat(steps, axis=1)
+    for row, dim in enumerate(dims):
+        out[row, :, dim] += offsets
+    return out
+
+
+def kl_per_dimension(mu: np.ndarray, logvar: np.ndarray) -> np.ndarray:
+    """Mean KL(q(z_j|x) || N(0,1)) per latent dimension [d] over a set of images: dimensions
+    near 0 are unused by the model ("inactive"), the largest carry the most information."""
+    return 0.5 * (mu**2 + np.exp(logvar) - 1.0 - logvar).mean(axis=0)
+
+
+# ---------------------------------------------------------------- how typical is an image
+
+
+@torch.no_grad()
+def negative_elbo(
+    model: ConvVAE, images, batch_size: int = 1000, seed: int = 0, progress: Progress | None = None
+) -> np.ndarray:
+    """Per-image -ELBO [N] in nats (Bernoulli NLL of one seeded posterior sample + KL),
+    the estimator ``vae.metrics.evaluate`` averages, so one image compares with the test set."""
+    device = model_device(model)
+    generator = torch.Generator(device=device).manual_seed(seed)
+    n = len(images) if np.ndim(images) > 2 else 1
+    out = []
+    for start in range(0, n, batch_size):
+        chunk = images[start : start + batch_size] if np.ndim(images) > 2 else images
+        x = _as_input(chunk, device)
+        mu, logvar = model.encode(x)
+        z = mu + torch.randn(mu.shape, generator=generator, device=device) * torch.exp(0.5 * logvar)
+        loss = bernoulli_nll(model.decode_logits(z), x) + kl_to_standard_normal(mu.float(), logvar.float())
+        out.append(loss.cpu().numpy())
+        if progress is not None:
+            progress(min(start + batch_size, n), n)
+    return np.concatenate(out)
+
+
+def percentile_of(value: float, reference: np.ndarray) -> float:
+    """Percentage of ``reference`` values below ``value`` (0 = lowest -ELBO, most typical)."""
+    return float(100.0 * np.mean(np.asarray(reference) < value))

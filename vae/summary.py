@@ -1,0 +1,44 @@
+"""A model's architecture read off the model itself, so the description can never drift from the code."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .model import ConvVAE
+
+
+@torch.no_grad()
+def layer_table(model: ConvVAE) -> list[dict]:
+    """One row per leaf layer, in the order a forward pass runs them: ``name`` (module path),
+    ``layer`` (type), ``details`` (its settings), ``output_shape`` (without the batch dimension)
+    and ``params`` (trainable weights it owns).
+
+    Runs one dummy image through ``encode`` and ``decode_logits`` (decoding the mean, so no noise
+    is drawn) with forward hooks on every leaf module."""
+    rows: list[dict] = []
+
+    def record(name: str):
+        def hook(module: nn.Module, _inputs, output: torch.Tensor) -> None:
+            rows.append({
+                "name": name,
+                "layer": type(module).__name__,
+                "details": module.extra_repr(),
+                "output_shape": tuple(output.shape[1:]),
+                "params": sum(p.numel() for p in module.parameters(recurse=False)),
+            })
+        return hook
+
+    leaves = [(name, m) for name, m in model.named_modules() if name and not list(m.children())]
+    handles = [m.register_forward_hook(record(name)) for name, m in leaves]
+    was_training = model.training
+    model.eval()
+    try:
+        x = torch.zeros(1, 1, 28, 28, device=next(model.parameters()).device)
+        mu, _logvar = model.encode(x)
+        model.decode_logits(mu)
+    finally:
+        for handle in handles:
+            handle.remove()
+        model.train(was_training)
+    return rows
