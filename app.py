@@ -9,16 +9,17 @@ from pathlib import Path
 import streamlit as st
 from streamlit.runtime.pages_manager import PagesManager
 
-import studio
-from vae.checkpoint import CheckpointError
-
 if PagesManager.uses_pages_directory:
     # A `pages/` folder beside the entry point makes Streamlit start in its legacy multipage mode,
     # which it leaves only at the first st.navigation call: the first run of a fresh server would
     # list the folder's files as pages and run them without this script. Leave that mode now and
     # start the run again, so every session, the first included, goes through st.navigation.
+    # This comes before the heavy imports below, so the legacy run ends within milliseconds.
     PagesManager.uses_pages_directory = False
     st.rerun()
+
+import studio  # noqa: E402 (after the legacy-mode check on purpose)
+from vae.checkpoint import CheckpointError  # noqa: E402
 
 st.set_page_config(page_title="VAE Studio", page_icon=":material/blur_on:", layout="wide")
 

@@ -13,51 +13,43 @@ st.title("VAE Studio")
 st.markdown("Learn how a **variational autoencoder** works by training one on handwritten digits "
             "(MNIST) and taking it apart.")
 
-ideas = st.columns(3, gap="medium")
-with ideas[0]:
-    st.subheader("1 · Encode to μ and σ²", divider="gray")
-    st.markdown(
-        "The **encoder** squeezes a 28×28 image into a few numbers. Unlike a plain autoencoder it "
-        "does not output one point but a **mean μ and a variance σ²** for each latent dimension: "
-        "a small cloud of places where the image could live."
-    )
-    st.page_link("pages/latent_map.py", label="See where each digit lands", icon=":material/scatter_plot:")
-with ideas[1]:
-    st.subheader("2 · Sample, then decode", divider="gray")
-    st.markdown(
-        "Training draws a code from that cloud with the **reparameterisation trick**, "
-        "z = μ + σ·ε with ε ~ N(0, I), so the randomness sits in ε and gradients still reach μ and σ. "
-        "The **decoder** turns z back into a probability for each of the 784 pixels."
-    )
-    st.page_link("pages/draw.py", label="Draw a digit and watch it reconstructed", icon=":material/draw:")
-with ideas[2]:
-    st.subheader("3 · Generate new digits", divider="gray")
-    st.markdown(
-        "Because training keeps the codes close to a standard normal N(0, I), decoding a random z "
-        "from that normal gives a new, plausible digit, and walking between two codes morphs one "
-        "digit into another."
-    )
-    st.page_link("pages/generate.py", label="Sample and interpolate", icon=":material/auto_awesome:")
+# (title, explanation, the page that shows it, link label, icon), laid out three then two per row.
+IDEAS = [
+    ("1 · Encode to μ and σ²",
+     "The **encoder** squeezes a 28×28 image into a few numbers. Unlike a plain autoencoder it "
+     "does not output one point but a **mean μ and a variance σ²** for each latent dimension: "
+     "a small cloud of places where the image could live.",
+     "pages/latent_map.py", "See where each digit lands", ":material/scatter_plot:"),
+    ("2 · Sample, then decode",
+     "Training draws a code from that cloud with the **reparameterisation trick**, "
+     "z = μ + σ·ε with ε ~ N(0, I), so the randomness sits in ε and gradients still reach μ and σ. "
+     "The **decoder** turns z back into a probability for each of the 784 pixels.",
+     "pages/draw.py", "Draw a digit and watch it reconstructed", ":material/draw:"),
+    ("3 · Generate new digits",
+     "Because training keeps the codes close to a standard normal N(0, I), decoding a random z "
+     "from that normal gives a new, plausible digit, and walking between two codes morphs one "
+     "digit into another.",
+     "pages/generate.py", "Sample and interpolate", ":material/auto_awesome:"),
+    ("The loss: reconstruction + KL",
+     "The model minimises the **negative ELBO** (evidence lower bound), in nats per image: the "
+     "**reconstruction** term, a binary cross-entropy (BCE) saying how badly the decoded pixels "
+     "match the input, plus the **KL divergence** from the encoder's cloud to N(0, I), the cost of "
+     "the code. Lower is better; it bounds −log p(x) from above.",
+     "pages/train.py", "Watch both terms while a model trains", ":material/model_training:"),
+    ("What β does",
+     "A β-VAE weights the KL term by **β**. With β > 1 codes are pulled harder towards N(0, I): "
+     "a smoother latent space and better samples, but blurrier reconstructions. With β < 1 "
+     "reconstructions sharpen while the latent space gets gaps that decode to nonsense. β = 1 is "
+     "the true ELBO.",
+     "pages/train.py", "Train with your own β", ":material/tune:"),
+]
 
-loss_col, beta_col = st.columns(2, gap="medium")
-with loss_col:
-    st.subheader("The loss: reconstruction + KL", divider="gray")
-    st.markdown(
-        "The model minimises the **negative ELBO** (evidence lower bound), in nats per image: the "
-        "**reconstruction** term, a binary cross-entropy (BCE) saying how badly the decoded pixels "
-        "match the input, plus the **KL divergence** from the encoder's cloud to N(0, I), the cost of "
-        "the code. Lower is better; it bounds −log p(x) from above."
-    )
-    st.page_link("pages/train.py", label="Watch both terms while a model trains", icon=":material/model_training:")
-with beta_col:
-    st.subheader("What β does", divider="gray")
-    st.markdown(
-        "A β-VAE weights the KL term by **β**. With β > 1 codes are pulled harder towards N(0, I): "
-        "a smoother latent space and better samples, but blurrier reconstructions. With β < 1 "
-        "reconstructions sharpen while the latent space gets gaps that decode to nonsense. β = 1 is "
-        "the true ELBO."
-    )
-    st.page_link("pages/train.py", label="Train with your own β", icon=":material/tune:")
+for row in (IDEAS[:3], IDEAS[3:]):
+    for column, (title, text, page, label, icon) in zip(st.columns(len(row), gap="medium"), row):
+        with column:
+            st.subheader(title, divider="gray")
+            st.markdown(text)
+            st.page_link(page, label=label, icon=icon)
 
 model = studio.active_model()
 st.header(f"The active model: {studio.active_checkpoint().stem}", divider="gray")

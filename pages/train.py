@@ -21,6 +21,7 @@ RESULT_BOX = {"finished": (st.success, ":material/check_circle:"), "stopped": (s
               "failed": (st.error, ":material/error:")}
 
 job = studio.training_job()
+DEFAULTS = TrainConfig()  # the form starts from the library's recipe
 
 
 def unused_name() -> str:
@@ -36,19 +37,19 @@ def run_form() -> None:
                       help="Saved as NAME.pt in the checkpoint folder: letters, digits, - and _ only.")
         st.selectbox("Architecture", ARCHS, key="train_arch", help=" · ".join(ARCH_HELP.values()))
         left, right = st.columns(2)
-        left.number_input(LABELS["latent_dim"], value=32, step=1, max_value=512, key="train_latent_dim",
+        left.number_input(LABELS["latent_dim"], value=DEFAULTS.latent_dim, step=1, max_value=512, key="train_latent_dim",
                           help="Numbers per code: 2 can be plotted directly, 32 reconstructs better.")
-        right.number_input(LABELS["beta"], value=1.0, step=0.1, format="%g", key="train_beta",
+        right.number_input(LABELS["beta"], value=DEFAULTS.beta, step=0.1, format="%g", key="train_beta",
                            help="Weight of the KL term; 1 is the true ELBO.")
         left.number_input(LABELS["epochs"], value=10, step=1, max_value=500, key="train_epochs")
-        right.number_input(LABELS["batch_size"], value=128, step=32, max_value=4096, key="train_batch_size")
-        left.number_input(LABELS["lr"], value=3e-3, step=5e-4, format="%g", key="train_lr",
+        right.number_input(LABELS["batch_size"], value=DEFAULTS.batch_size, step=32, max_value=4096, key="train_batch_size")
+        left.number_input(LABELS["lr"], value=DEFAULTS.lr, step=5e-4, format="%g", key="train_lr",
                           help="Peak learning rate of Adam.")
-        right.number_input(LABELS["seed"], value=0, step=1, key="train_seed",
+        right.number_input(LABELS["seed"], value=DEFAULTS.seed, step=1, key="train_seed",
                            help="Same seed and settings, same model.")
         left.number_input(LABELS["train_size"], value=None, step=1000, placeholder="all 55,000",
                           key="train_train_size", help="A random subset for a quick run; empty for all.")
-        right.number_input(LABELS["val_size"], value=5000, step=500, key="train_val_size",
+        right.number_input(LABELS["val_size"], value=DEFAULTS.val_size, step=500, key="train_val_size",
                            help="Held out of the 60,000 training images to pick the best epoch.")
         submitted = st.form_submit_button("Start training", type="primary", icon=":material/play_arrow:")
     if submitted:

@@ -170,7 +170,7 @@ def test_generate_page_renders_and_reseeds():
     assert "Pick at least one dimension" in at.info[0].value
 
 
-@pytest.mark.parametrize("page", ["pages/draw.py", "pages/latent_map.py", "pages/generate.py"])
-def test_pages_render_with_the_2d_model(page):
-    at = app(page, LATENT2D)
+@pytest.mark.parametrize("page_path", ["pages/draw.py", "pages/latent_map.py", "pages/generate.py"])
+def test_pages_render_with_the_2d_model(page_path):
+    at = app(page_path, LATENT2D)
     assert not at.exception and not at.error

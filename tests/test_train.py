@@ -4,7 +4,7 @@ import pytest
 import torch
 
 import vae.train as train_mod
-from vae import load_checkpoint
+from vae import CheckpointError, load_checkpoint
 from vae.loss import LossParts
 from vae.metrics import evaluate
 from vae.train import TrainConfig, learning_rate, train
@@ -45,6 +45,7 @@ def test_stop_then_resume_matches_an_uninterrupted_run(tmp_path, mnist):
     assert first.status == "stopped" and "best checkpoint (epoch 1)" in first.message
     assert load_checkpoint(tmp_path / "resumed.pt").metrics["epoch"] == 1
 
+    assert (tmp_path / "resumed.resume").is_file()  # the resume state sits beside the model file
     resumed = train(config, tmp_path / "resumed.pt", data=mnist, resume=True)
     assert resumed.status == "finished"
     assert [e["epoch"] for e in resumed.history["epochs"]] == [1, 2]
@@ -86,3 +87,10 @@ def test_one_cycle_schedule_warms_up_then_anneals():
     lrs = [learning_rate(config, s, 1000) for s in range(1000)]
     assert lrs[0] < lrs[100] < lrs[249] and max(lrs) == pytest.approx(1e-2, rel=0.01)
     assert lrs[-1] < 1e-4 and learning_rate(TrainConfig(schedule="constant", lr=3e-3), 500, 1000) == 3e-3
+
+
+def test_resume_without_its_state_file_says_so(tmp_path, mnist):
+    train(TrainConfig(epochs=1, **TINY), tmp_path / "m.pt", data=mnist)
+    (tmp_path / "m.resume").unlink()
+    with pytest.raises(CheckpointError, match="m.resume\\) is missing"):
+        train(TrainConfig(epochs=2, **TINY), tmp_path / "m.pt", data=mnist, resume=True)

@@ -1,5 +1,5 @@
-"""One checkpoint file per model: weights, configs, metrics, history, data split and (optionally)
-the state to resume training. Written atomically; read with ``torch.load(weights_only=True)``,
+"""One checkpoint file per model: weights, configs, metrics, history and data split, with the state
+to resume training in a sidecar beside it. Written atomically; read with ``torch.load(weights_only=True)``,
 so a file can never run code when loaded."""
 
 from __future__ import annotations
@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import pickle
 import tempfile
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -24,21 +25,43 @@ class CheckpointError(ValueError):
 
 def save_checkpoint(path: str | Path, model: ConvVAE, **extra: Any) -> Path:
     """Write ``model`` (weights and config) plus ``extra`` entries (train_config, metrics, history,
-    split, train_state, ...) to ``path`` atomically: a temp file in the same folder, fsync, rename.
-    A crash or a full disk mid-write leaves the previous file intact."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    split, ...) to ``path`` atomically, so a crash or a full disk mid-write leaves the previous
+    file intact."""
     payload = {
-        "format": FORMAT,
-        "version": VERSION,
         "model_config": model.config.to_dict(),
         "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
         **extra,
     }
+    return _save_atomically(path, payload)
+
+
+def resume_path(checkpoint: str | Path) -> Path:
+    """The sidecar holding a run's state to resume from (last weights, optimizer, RNGs). Kept apart
+    so the model file stays small; a shipped model needs only the ``.pt``."""
+    return Path(checkpoint).with_suffix(".resume")
+
+
+def save_resume_state(checkpoint: str | Path, state: dict) -> Path:
+    return _save_atomically(resume_path(checkpoint), {"train_state": state})
+
+
+def read_resume_state(checkpoint: str | Path) -> dict:
+    path = resume_path(checkpoint)
+    if not path.is_file():
+        raise CheckpointError(
+            f"{Path(checkpoint).name} cannot be resumed: its training state ({path.name}) is missing."
+        )
+    return read_checkpoint(path)["train_state"]
+
+
+def _save_atomically(path: str | Path, payload: dict) -> Path:
+    """torch.save to a temp file in the same folder, fsync, then rename over ``path``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
-            torch.save(payload, f)
+            torch.save({"format": FORMAT, "version": VERSION, **payload}, f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -55,6 +78,8 @@ def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         raise CheckpointError(f"No checkpoint at {path}.")
     if path.stat().st_size == 0:
         raise CheckpointError(f"{path.name} is empty (was its write interrupted?).")
+    if not zipfile.is_zipfile(path):  # torch.save writes a zip archive; anything else is damaged or foreign
+        raise CheckpointError(f"{path.name} is corrupt or truncated, or not a checkpoint file at all.")
     try:
         payload = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as e:

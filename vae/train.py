@@ -23,7 +23,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from .checkpoint import CheckpointError, read_checkpoint, save_checkpoint
+from .checkpoint import CheckpointError, read_checkpoint, read_resume_state, save_checkpoint, save_resume_state
 from .data import MNIST, iterate_batches, load_mnist, split_train_val, to_float
 from .loss import vae_loss
 from .metrics import evaluate
@@ -47,7 +47,7 @@ class TrainConfig:
     beta: float = 1.0
     epochs: int = 30
     batch_size: int = 128
-    lr: float = 3e-3
+    lr: float = 2e-3
     schedule: str = "onecycle"
     kl_warmup_epochs: float = 0.0
     seed: int = 0
@@ -262,16 +262,14 @@ def _write(path, config, best, history, train_state, val_idx, train_idx) -> None
         metrics={"epoch": best["epoch"], "val": best["val"], "test": best["test"]},
         history=history,
         split={"seed": config.seed, "val_size": len(val_idx), "train_size": len(train_idx)},
-        train_state=train_state,
     )
+    save_resume_state(path, train_state)
 
 
 def _restore(path, config, model, optimizer, shuffle, device):
     payload = read_checkpoint(path)
     saved = payload.get("train_config", {})
-    state = payload.get("train_state")
-    if state is None:
-        raise CheckpointError(f"{Path(path).name} holds no training state to resume from.")
+    state = read_resume_state(path)
     differing = [f.name for f in fields(TrainConfig)
                  if f.name not in ("epochs", "device") and saved.get(f.name) != getattr(config, f.name)]
     if differing:

@@ -1,0 +1,203 @@
+"""Driving VAE Studio in a real browser: the Streamlit server, Chromium, and what a user looks at.
+
+Used by ``tests/test_browser.py``. Selectors are Streamlit's ``data-testid`` attributes and the
+``st-key-<key>`` classes of keyed widgets, both stable across reruns.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from playwright.sync_api import Locator, Page, expect
+
+ROOT = Path(__file__).resolve().parent.parent
+ARTIFACTS = ROOT / "test-artifacts" / "browser"
+CHROMIUM = Path("/usr/bin/chromium")  # Debian's; CI installs it with `make browser`
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-dev-shm-usage"]
+NAV_LABELS = ["Home", "Train", "Draw", "Latent map", "Generate"]
+PAGE_TITLES = {"Home": "VAE Studio", "Train": "Train a VAE", "Draw": "Draw a digit",
+               "Latent map": "Latent map", "Generate": "Generate"}
+
+SERVER_START_S = 60
+FIRST_VISIT_MS = 90_000  # the first Draw / Latent map / Generate visit encodes the test set on a busy CPU
+RERUN_MS = 30_000  # an ordinary rerun after a click
+
+
+# ---------------------------------------------------------------- the server and the browser
+
+
+def require_chromium() -> Path:
+    """Fail (never skip) when the browser is missing: a silently skipped suite tests nothing."""
+    if not CHROMIUM.is_file():
+        pytest.fail(f"{CHROMIUM} not found: the browser tests drive Debian's Chromium. "
+                    "Install it with `make browser` (apt-get install chromium).", pytrace=False)
+    return CHROMIUM
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextmanager
+def streamlit_server(checkpoint_dir: Path, log_path: Path):
+    """``streamlit run app.py`` on a free local port with its own checkpoint folder; yields the
+    base URL once ``/_stcore/health`` answers, and kills the whole process group afterwards."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    command = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
+               "--server.address", "127.0.0.1", "--server.port", str(port),
+               "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"]
+    env = {**os.environ, "VAE_CHECKPOINT_DIR": str(checkpoint_dir)}
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(log_path, "wb") as log:
+        server = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+                                  start_new_session=True)
+        try:
+            wait_until_healthy(server, url, log_path)
+            yield url
+        finally:
+            stop_process_group(server)
+
+
+def wait_until_healthy(server: subprocess.Popen, url: str, log_path: Path) -> None:
+    deadline = time.monotonic() + SERVER_START_S
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            pytest.fail(f"The Streamlit server exited with code {server.returncode}:\n{tail(log_path)}")
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.25)
+    pytest.fail(f"The Streamlit server did not answer {url}/_stcore/health within {SERVER_START_S} s:\n"
+                f"{tail(log_path)}")
+
+
+def stop_process_group(process: subprocess.Popen) -> None:
+    """SIGTERM the server and anything it started, then SIGKILL what is left after 10 s."""
+    for sig, grace in ((signal.SIGTERM, 10), (signal.SIGKILL, 5)):
+        try:
+            os.killpg(process.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            process.wait(grace)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+
+
+def tail(path: Path, lines: int = 40) -> str:
+    return "\n".join(path.read_text(errors="replace").splitlines()[-lines:]) if path.exists() else ""
+
+
+# ---------------------------------------------------------------- waiting for Streamlit
+
+
+def settle(page: Page, timeout: float = RERUN_MS) -> None:
+    """Wait until the app is connected and no script run is in progress or requested.
+
+    ``data-test-script-state`` on the app root is what Streamlit's own end-to-end tests wait on;
+    the short pause first lets a rerun that a click has just asked for begin."""
+    page.wait_for_timeout(300)
+    page.locator('[data-testid="stApp"][data-test-connection-state="CONNECTED"]'
+                 '[data-test-script-state="notRunning"]').wait_for(timeout=timeout)
+
+
+def open_app(page: Page, url: str) -> None:
+    """Load the app and wait for the sidebar to list exactly the five pages."""
+    page.goto(url)
+    expect(nav_labels(page)).to_have_text(NAV_LABELS, timeout=FIRST_VISIT_MS)
+    expect(page_title(page)).to_have_text(PAGE_TITLES["Home"], timeout=FIRST_VISIT_MS)
+    settle(page)
+
+
+def nav_labels(page: Page) -> Locator:
+    """The text of each sidebar navigation link, in order (without the icons' ligature names)."""
+    return page.get_by_test_id("stSidebarNavLink").get_by_test_id("stMarkdownContainer")
+
+
+def page_title(page: Page) -> Locator:
+    return page.get_by_test_id("stMain").get_by_role("heading", level=1)
+
+
+def open_page(page: Page, label: str, timeout: float = FIRST_VISIT_MS) -> None:
+    """Click ``label`` in the sidebar navigation and wait for its page to finish running."""
+    page.get_by_test_id("stSidebarNavLink").filter(has=page.get_by_text(label, exact=True)).click()
+    expect(page_title(page)).to_have_text(PAGE_TITLES[label], timeout=timeout)
+    settle(page, timeout)
+
+
+def expect_no_exception(page: Page) -> None:
+    expect(page.get_by_test_id("stException")).to_have_count(0)
+
+
+# ---------------------------------------------------------------- what the user sees
+
+
+def image_by_caption(page: Page, caption: str) -> Locator:
+    """The <img> of the st.image whose caption contains ``caption``."""
+    caption_box = page.get_by_test_id("stImageCaption").filter(has_text=caption)
+    return page.get_by_test_id("stImageContainer").filter(has=caption_box).locator("img")
+
+
+def expect_image_loaded(image: Locator, timeout: float = RERUN_MS) -> None:
+    """Visible, and its picture decoded (not a broken or still-loading <img>)."""
+    expect(image).to_be_visible(timeout=timeout)
+    image.evaluate("img => img.decode()")
+    assert image.evaluate("img => img.naturalWidth") > 0
+
+
+def pixels(image: Locator, side: int = 28) -> np.ndarray:
+    """The element as the user sees it: a grey-level screenshot averaged down to side x side."""
+    shot = Image.open(io.BytesIO(image.screenshot())).convert("L")
+    return np.asarray(shot.resize((side, side), Image.Resampling.BOX), dtype=np.float64)
+
+
+def correlation(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.corrcoef(a.ravel(), b.ravel())[0, 1])
+
+
+def drag(page: Page, target: Locator, points: list[tuple[float, float]]) -> None:
+    """One pen stroke through ``points`` (pixels from the element's top-left corner)."""
+    box = target.bounding_box()
+    assert box is not None, "the element to draw on is not rendered"
+    (x0, y0), rest = points[0], points[1:]
+    page.mouse.move(box["x"] + x0, box["y"] + y0)
+    page.mouse.down()
+    for x, y in rest:
+        page.mouse.move(box["x"] + x, box["y"] + y, steps=12)
+    page.mouse.up()
+
+
+def save_screenshot(page: Page, name: str) -> Path:
+    """A full-page screenshot under test-artifacts/browser/, the whole app height included
+    (Streamlit scrolls inside its own container, so the viewport is stretched to fit it)."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    path = ARTIFACTS / f"{name}.png"
+    viewport = page.viewport_size
+    height = page.evaluate(
+        "() => Math.max(...[...document.querySelectorAll('[data-testid=stMain], [data-testid=stSidebarContent]')]"
+        ".map(e => e.scrollHeight), window.innerHeight)")
+    page.set_viewport_size({"width": viewport["width"], "height": min(int(height), 6000)})
+    page.wait_for_timeout(300)  # charts and images re-lay out to the new size
+    page.screenshot(path=path, full_page=True)
+    page.set_viewport_size(viewport)
+    return path

@@ -1,0 +1,263 @@
+"""The user journeys of VAE Studio in a real browser: headless Debian Chromium driven by Playwright
+against ``streamlit run app.py``, as a learner would click through it.
+
+One server serves every test (its own checkpoint folder in a tmp dir, so the Train journey never
+writes into checkpoints/); each test opens a fresh browser context, i.e. a new Streamlit session.
+Screenshots of each journey's end state go to test-artifacts/browser/, with the server's log.
+Run alone with ``.venv/bin/python -m pytest tests/test_browser.py -q``; deselect with ``-m "not browser"``.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import time
+import uuid
+
+import pytest
+from playwright.sync_api import Error as PlaywrightError, Locator, Page, expect, sync_playwright
+
+from browser_helpers import (
+    ARTIFACTS, CHROMIUM_ARGS, FIRST_VISIT_MS, NAV_LABELS, PAGE_TITLES, ROOT, RERUN_MS, correlation, drag,
+    expect_image_loaded, expect_no_exception, image_by_caption, nav_labels, open_app, open_page, page_title,
+    pixels, require_chromium, save_screenshot, settle, streamlit_server,
+)
+
+pytestmark = pytest.mark.browser
+
+BUNDLED_MODELS = ("default.pt", "latent2d.pt")
+VIEWPORT = {"width": 1400, "height": 1000}
+
+
+@pytest.fixture(scope="session")
+def app_url(tmp_path_factory):
+    """One Streamlit server for the session, with copies of the bundled models as its checkpoints."""
+    require_chromium()
+    checkpoints = tmp_path_factory.mktemp("checkpoints")
+    for name in BUNDLED_MODELS:
+        shutil.copy2(ROOT / "checkpoints" / name, checkpoints / name)
+    with streamlit_server(checkpoints, ARTIFACTS / "streamlit-server.log") as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def chromium():
+    """Debian's Chromium, never a downloaded browser (named so as not to shadow pytest-playwright's
+    ``browser`` fixture, which would parametrise the tests by browser name)."""
+    executable = require_chromium()
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(executable), args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def app(request, app_url, chromium) -> Page:
+    """A new browser session on the app's Home page; on failure its last state is saved too."""
+    context = chromium.new_context(viewport=VIEWPORT)
+    page = context.new_page()
+    page.set_default_timeout(RERUN_MS)
+    failures_before, failed = request.session.testsfailed, True
+    try:
+        open_app(page, app_url)
+        yield page
+        failed = request.session.testsfailed > failures_before  # the test itself has just failed
+    finally:
+        if failed:
+            save_screenshot(page, f"FAILED-{request.node.name}")
+        context.close()
+
+
+def test_home_and_every_page_opens_from_the_sidebar(app: Page):
+    # The first session of a fresh server lists the five st.navigation pages, not the pages/ folder's
+    # files (legacy mode); open_app waited for them, this states it.
+    expect(nav_labels(app)).to_have_text(NAV_LABELS)
+    sidebar = app.get_by_test_id("stSidebar")
+    expect(sidebar.locator(".st-key-active_checkpoint input")).to_have_value("default")
+    test_elbo = sidebar.get_by_test_id("stMetric").filter(has_text="Test −ELBO")
+    expect(test_elbo.get_by_test_id("stMetricValue")).to_have_text(re.compile(r"^\d+\.\d$"))
+    expect(app.get_by_role("heading", name="The active model: default")).to_be_visible()
+    expect_no_exception(app)
+
+    for label in NAV_LABELS[1:] + NAV_LABELS[:1]:
+        open_page(app, label)
+        expect(page_title(app)).to_have_text(PAGE_TITLES[label])
+        expect_no_exception(app)
+    save_screenshot(app, "home")
+
+
+def test_draw_a_digit_and_see_it_reconstructed(app: Page):
+    open_page(app, "Draw")
+    hint = app.get_by_text("Draw a digit on the black canvas")
+    expect(hint).to_be_visible()
+    canvas = app.locator(".st-key-draw_canvas_0 canvas.upper-canvas")
+    expect(canvas).to_be_visible()
+
+    drag(app, canvas, [(70, 60), (210, 60), (125, 235)])  # a "7"
+    seen = image_by_caption(app, "What the model sees")
+    rebuilt = image_by_caption(app, "Reconstruction from the mean of q(z|x)")
+    expect_image_loaded(seen, timeout=FIRST_VISIT_MS)  # the first drawing also scores the test set
+    expect_image_loaded(rebuilt)
+    settle(app)
+    expect_no_exception(app)
+    expect(hint).to_have_count(0)
+
+    drawn, reconstruction = pixels(seen), pixels(rebuilt)
+    ink = (drawn > 128).mean()
+    assert 0.03 < ink < 0.5, f"the model's 28x28 input should hold a thin stroke, {ink:.0%} of it is ink"
+    r = correlation(drawn, reconstruction)
+    assert r > 0.6, f"the reconstruction should look like the drawing: Pearson r = {r:.2f}"
+    save_screenshot(app, "draw")
+
+    app.get_by_role("button", name="Clear", exact=True).click()
+    expect(hint).to_be_visible()
+    expect(app.locator(".st-key-draw_canvas_1 canvas.upper-canvas")).to_be_visible()
+    settle(app)
+    expect(app.get_by_test_id("stImageCaption")).to_have_count(0)
+    expect_no_exception(app)
+    save_screenshot(app, "draw-cleared")
+
+
+# Screen positions of the Plotly points in a map chart, and the most isolated one among the
+# candidates (so a click at its centre cannot pick a neighbour). Plotly draws one <g class="trace">
+# per trace, in the figure's order, with a <path class="point"> per point; the graph div's .data
+# holds the trace names ("grid", "0".."9"). Points under the mode bar (top 60 px) are left out.
+ISOLATED_POINT_JS = """
+(chart, wantGrid) => {
+    const names = chart.querySelector('.js-plotly-plot').data.map(trace => trace.name);
+    const top = chart.getBoundingClientRect().top + 60;
+    const points = [...chart.querySelectorAll('.scatterlayer .trace')].flatMap((trace, i) =>
+        [...trace.querySelectorAll('path.point')].map(p => {
+            const r = p.getBoundingClientRect();
+            return {name: names[i], x: r.x + r.width / 2, y: r.y + r.height / 2};
+        }));
+    const candidates = points.filter(p => (p.name === 'grid') === wantGrid && p.y > top);
+    const rivals = wantGrid ? points.filter(p => p.name !== 'grid') : points;
+    let best = null, bestGap = -1;
+    for (const c of candidates) {
+        let gap = Infinity;
+        for (const o of rivals) if (o !== c) gap = Math.min(gap, Math.hypot(o.x - c.x, o.y - c.y));
+        if (gap > bestGap) { best = c; bestGap = gap; }
+    }
+    return {...best, gap: bestGap};
+}
+"""
+
+
+def click_isolated_point(page: Page, chart: Locator, grid: bool) -> dict:
+    chart.scroll_into_view_if_needed()
+    point = chart.evaluate(ISOLATED_POINT_JS, grid)
+    assert point["gap"] > 3, f"no clickable point stands apart from the others: {point}"
+    page.mouse.click(point["x"], point["y"])
+    return point
+
+
+def test_latent_map_decodes_a_clicked_digit_and_a_clicked_location(app: Page):
+    open_page(app, "Latent map")
+    chart = app.locator(".st-key-latent_map_default_pca_2000_30")
+    expect(chart.locator(".scatterlayer .trace")).to_have_count(11, timeout=FIRST_VISIT_MS)  # grid + 10 digits
+    settle(app)
+    expect(app.get_by_text("Click a point to see the digit")).to_be_visible()
+
+    digit = click_isolated_point(app, chart, grid=False)
+    expect_image_loaded(image_by_caption(app, "Decoded from its mean"))
+    original = image_by_caption(app, f": a {digit['name']}")
+    expect_image_loaded(original)
+    settle(app)
+    expect(app.get_by_test_id("stImageCaption").filter(has_text="Test #")).to_have_text(
+        re.compile(rf"^Test #\d+: a {digit['name']}$"))
+    save_screenshot(app, "latent-map-digit")
+
+    click_isolated_point(app, chart, grid=True)
+    expect_image_loaded(image_by_caption(app, "Decoded at ("))
+    settle(app)
+    expect(image_by_caption(app, "Decoded from its mean")).to_have_count(0)
+    expect(app.get_by_text("PCA is linear")).to_be_visible()
+    expect_no_exception(app)
+    save_screenshot(app, "latent-map")
+
+
+def test_generate_shows_samples_and_interpolations(app: Page):
+    open_page(app, "Generate")
+    main = app.get_by_test_id("stMain")
+    samples = main.get_by_test_id("stImageContainer").locator("img").first
+    expect_image_loaded(samples)
+    assert pixels(samples).std() > 10, "the prior samples should not be a blank picture"
+    for caption in ("Linear: straight line", "Spherical (slerp)"):
+        expect_image_loaded(image_by_caption(app, caption))
+    expect(main.get_by_role("heading", name="Latent traversal")).to_be_visible()
+    expect_no_exception(app)
+
+    before = samples.get_attribute("src")
+    app.get_by_role("button", name="New seed").click()
+    expect(samples).not_to_have_attribute("src", before)
+    settle(app)
+    expect_image_loaded(samples)
+    expect_no_exception(app)
+    save_screenshot(app, "generate")
+
+
+# The number of training steps the live loss chart plots (its first trace: train by step).
+CHART_STEPS_JS = """
+() => {
+    const plot = document.querySelector('.st-key-train_curves .js-plotly-plot');
+    return plot && plot.data && plot.data.length ? plot.data[0].x.length : 0;
+}
+"""
+RUN_ENDED = re.compile(r"Finished \d+ epochs|Stopped by request")
+
+
+def test_train_a_tiny_model_watch_it_live_and_use_it(app: Page):
+    name = f"browser-{uuid.uuid4().hex[:8]}"
+    open_page(app, "Train")
+    expect(app.get_by_text("No run yet")).to_be_visible()
+    # 1,024 images in batches of 64: 16 steps an epoch, so the live view has steps to show even on
+    # a fast machine; the test stops the run once it has seen enough.
+    for key, value in (("train_name", name), ("train_epochs", "3"), ("train_batch_size", "64"),
+                       ("train_train_size", "1024"), ("train_val_size", "256")):
+        field = app.locator(f".st-key-{key} input")
+        field.fill(value)
+        field.press("Tab")
+    app.get_by_role("button", name="Start training").click()
+    expect(app.get_by_role("heading", name=f"Run “{name}”")).to_be_visible()
+
+    chart_steps, progress_steps, stop_pressed = set(), set(), False
+    progress = app.get_by_test_id("stProgress")
+    first_epoch = app.get_by_text("their reconstructions after epoch")
+    ended = app.get_by_test_id("stAlert").filter(has_text=RUN_ENDED)
+    deadline = time.monotonic() + 240
+    while not ended.is_visible():
+        assert time.monotonic() < deadline, "the training run did not end within 4 minutes"
+        expect_no_exception(app)
+        chart_steps.add(app.evaluate(CHART_STEPS_JS))
+        for text in progress.all_text_contents():  # none once the run has ended
+            progress_steps.update(int(s.replace(",", "")) for s in re.findall(r"step ([\d,]+)/", text))
+        live_enough = len(chart_steps - {0}) >= 3 and len(progress_steps) >= 2
+        if live_enough and not stop_pressed and first_epoch.is_visible():
+            stop = app.get_by_role("button", name="Stop", exact=True)
+            try:
+                stop.click(timeout=3000)
+                stop_pressed = True
+            except PlaywrightError:  # the run finished in the meantime: completion is fine too
+                pass
+        app.wait_for_timeout(250)
+    assert len(chart_steps - {0}) >= 3, f"the live chart should redraw with more steps at least twice: {chart_steps}"
+    assert len(progress_steps) >= 2, f"the progress text should count steps: {progress_steps}"
+    settle(app)
+    expect_no_exception(app)
+
+    active = app.locator(".st-key-active_checkpoint")
+    active.locator("input").click()
+    expect(app.get_by_role("option", name=name, exact=True)).to_be_visible()
+    app.keyboard.press("Escape")
+    expect(app.get_by_role("option", name=name, exact=True)).to_have_count(0)
+
+    app.get_by_role("button", name=f"Use {name} as the active model").click()
+    expect(app.get_by_text(f"{name} is the active model.")).to_be_visible()
+    expect(active.locator("input")).to_have_value(name)
+    settle(app)
+    test_elbo = app.get_by_test_id("stSidebar").get_by_test_id("stMetric").filter(has_text="Test −ELBO")
+    expect(test_elbo.get_by_test_id("stMetricValue")).to_have_text(re.compile(r"^\d+\.\d$"))
+    expect_no_exception(app)
+    assert not (ROOT / "checkpoints" / f"{name}.pt").exists(), "the run must save into VAE_CHECKPOINT_DIR only"
+    save_screenshot(app, "train")
