@@ -81,8 +81,8 @@ def test_nearest_neighbours(encoded):
 def test_nearest_test_digits_share_the_label_mostly(encoded, mnist):
     indices, mu, _ = encoded
     labels = mnist.test_labels.numpy()[indices]
-    agree = [labels[latent.nearest(mu, mu[i], 2)[0][1]] == labels[i] for i in range(100)]
-    assert np.mean(agree) > 0.8
+    agree = [labels[latent.nearest(mu, mu[i], 2)[0][1]] == labels[i] for i in range(len(indices))]
+    assert np.mean(agree) > 0.8  # chance is about 0.1; the bundled default scores 0.85 on these 600
 
 
 def test_inverse_distance_mix():

@@ -132,7 +132,7 @@ def _read_idx_folder(raw: Path) -> dict[str, np.ndarray] | None:
         data = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
         ndim = data[3]
         shape = tuple(int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
-        arrays[key] = np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim).reshape(shape)
+        arrays[key] = np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim).reshape(shape).copy()
     arrays["train_labels"] = arrays["train_labels"].astype(np.int64)
     arrays["test_labels"] = arrays["test_labels"].astype(np.int64)
     return arrays
