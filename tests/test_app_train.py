@@ -5,6 +5,7 @@ import threading
 import pytest
 
 import studio
+import vae.train
 from apptest_helpers import run_app, wait_until
 from vae.jobs import TrainingJob
 from vae.train import TrainConfig, TrainResult
@@ -30,12 +31,18 @@ def blocking_train(config, checkpoint_path, *, stop, callback, data):
 
 
 def test_a_real_run_is_recorded_and_a_second_start_is_refused(tmp_path, mnist):
-    job = TrainingJob()
+    def train_and_press_stop_after_epoch_1(*args, callback, **kwargs):
+        def on_event(event):
+            callback(event)
+            if event["kind"] == "epoch" and event["epoch"] == 1:
+                job.stop()  # as a user would, but at a known moment: a tiny epoch takes milliseconds
+
+        return vae.train.train(*args, callback=on_event, **kwargs)
+
+    job = TrainingJob(train_fn=train_and_press_stop_after_epoch_1)
     assert job.snapshot().status == "idle"
     assert job.start(TrainConfig(**{**TINY, "epochs": 3}), tmp_path / "a.pt", data=mnist)
     assert not job.start(TrainConfig(**TINY), tmp_path / "b.pt", data=mnist), "one run at a time"
-    wait_until(lambda: job.snapshot().history["epochs"])
-    job.stop()
     assert job.wait(timeout=60)
     snap = job.snapshot()
     assert snap.status == "stopped" and "The best checkpoint (epoch 1) is kept." in snap.message
@@ -164,7 +171,7 @@ def test_train_from_the_page_watch_it_and_use_the_model(checkpoint_dir, job):
 
 
 def test_stop_from_the_page(checkpoint_dir, job):
-    at = press_start(fill_form(run_app("pages/train.py"), name="stopped", **{**TINY, "train_size": 4096, "epochs": 5}))
+    at = press_start(fill_form(run_app("pages/train.py"), name="stopped", **{**TINY, "train_size": 30000, "epochs": 2}))  # epochs of ~10 s: Stop lands in epoch 1
     wait_until(lambda: job.snapshot().step >= 1)
     at.run()
     next(b for b in at.button if b.key == "train_stop").click().run()
