@@ -1,3 +1,7 @@
+import signal
+import subprocess
+import sys
+
 import pytest
 import torch
 
@@ -89,3 +93,35 @@ def test_failed_write_leaves_the_previous_file_intact(saved, monkeypatch):
         save_checkpoint(path, model)
     assert path.read_bytes() == before
     assert not list(path.parent.glob(".*tmp"))
+
+
+WRITER = """
+import os, sys, time
+from vae import ConvVAE, VAEConfig, save_checkpoint
+
+def replace_after_a_pause(src, dst, real_replace=os.replace):
+    print("written, not yet renamed", flush=True)
+    time.sleep(60)  # the test kills the process here: the new data sits only in the temp file
+    real_replace(src, dst)
+
+model = ConvVAE(VAEConfig(latent_dim=4, channels=4, hidden=16))
+save_checkpoint(sys.argv[1], model, metrics={"write": 0})
+print("first file complete", flush=True)
+os.replace = replace_after_a_pause
+save_checkpoint(sys.argv[1], model, metrics={"write": 1})
+"""
+
+
+def test_a_process_killed_mid_write_leaves_the_last_complete_file(tmp_path):
+    path = tmp_path / "m.pt"
+    writer = subprocess.Popen([sys.executable, "-c", WRITER, str(path)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert writer.stdout.readline().strip() == "first file complete"
+        assert writer.stdout.readline().strip() == "written, not yet renamed"
+        writer.send_signal(signal.SIGKILL)
+        writer.wait(timeout=30)
+    finally:
+        writer.kill()
+    assert len(list(tmp_path.glob(".m.pt.*.tmp"))) == 1  # the interrupted write, left behind
+    assert load_checkpoint(path).metrics == {"write": 0}  # the previous file, whole
+    assert [p.name for p in tmp_path.glob("*.pt")] == ["m.pt"]  # the temp file is not a model
