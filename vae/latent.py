@@ -13,8 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .loss import bernoulli_nll, kl_to_standard_normal
-from .metrics import model_device
+from .metrics import model_device, negative_elbo_parts
 from .model import ConvVAE
 
 PROJECTIONS = ("raw", "pca", "tsne")
@@ -233,26 +232,13 @@ def kl_per_dimension(mu: np.ndarray, logvar: np.ndarray) -> np.ndarray:
 # ---------------------------------------------------------------- how typical is an image
 
 
-@torch.no_grad()
 def negative_elbo(
     model: ConvVAE, images, batch_size: int = 1000, seed: int = 0, progress: Progress | None = None
 ) -> np.ndarray:
-    """Per-image -ELBO [N] in nats (Bernoulli NLL of one seeded posterior sample + KL),
-    the estimator ``vae.metrics.evaluate`` averages, so one image compares with the test set."""
-    device = model_device(model)
-    generator = torch.Generator(device=device).manual_seed(seed)
-    n = len(images) if np.ndim(images) > 2 else 1
-    out = []
-    for start in range(0, n, batch_size):
-        chunk = images[start : start + batch_size] if np.ndim(images) > 2 else images
-        x = _as_input(chunk, device)
-        mu, logvar = model.encode(x)
-        z = mu + torch.randn(mu.shape, generator=generator, device=device) * torch.exp(0.5 * logvar)
-        loss = bernoulli_nll(model.decode_logits(z), x) + kl_to_standard_normal(mu.float(), logvar.float())
-        out.append(loss.cpu().numpy())
-        if progress is not None:
-            progress(min(start + batch_size, n), n)
-    return np.concatenate(out)
+    """Per-image -ELBO [N] in nats, the estimator ``vae.metrics.evaluate`` averages, so one
+    image compares with the test set."""
+    bce, kl = negative_elbo_parts(model, _as_input(images, "cpu"), batch_size, seed, progress)
+    return (bce + kl).numpy()
 
 
 def percentile_of(value: float, reference: np.ndarray) -> float:

@@ -16,22 +16,36 @@ def model_device(model: torch.nn.Module) -> torch.device:
 
 
 @torch.no_grad()
-def evaluate(model: ConvVAE, images: torch.Tensor, batch_size: int = 1000, seed: int = 0) -> dict[str, float]:
-    """Mean negative ELBO (``loss``), ``bce`` and ``kl`` per image over uint8 ``images``, with one
-    posterior sample each, as pytorch/examples reports it. Seeded: a model always gets one number."""
+def negative_elbo_parts(
+    model: ConvVAE, images: torch.Tensor, batch_size: int = 1000, seed: int = 0, progress=None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-image BCE and KL [N] (their sum is the -ELBO), with one seeded posterior sample each,
+    as pytorch/examples reports it: a model always gets the same numbers. ``images`` are uint8
+    [N, 28, 28] or floats in [0, 1] shaped [N, 1, 28, 28]; ``progress(done, total)`` after a batch."""
     was_training = model.training
     model.eval()
     device = model_device(model)
     generator = torch.Generator(device=device).manual_seed(seed)
-    bce_sum = kl_sum = 0.0
+    bce, kl = [], []
     for start in range(0, len(images), batch_size):
-        x = to_float(images[start : start + batch_size], device)
+        chunk = images[start : start + batch_size]
+        x = to_float(chunk, device) if chunk.dtype == torch.uint8 else chunk.to(device).float()
         mu, logvar = model.encode(x)
         z = mu + torch.randn(mu.shape, generator=generator, device=device) * torch.exp(0.5 * logvar)
-        bce_sum += bernoulli_nll(model.decode_logits(z), x).sum().item()
-        kl_sum += kl_to_standard_normal(mu.float(), logvar.float()).sum().item()
+        bce.append(bernoulli_nll(model.decode_logits(z), x).cpu())
+        kl.append(kl_to_standard_normal(mu.float(), logvar.float()).cpu())
+        if progress is not None:
+            progress(start + len(chunk), len(images))
     model.train(was_training)
+    empty = torch.zeros(0)
+    return torch.cat(bce) if bce else empty, torch.cat(kl) if kl else empty
+
+
+def evaluate(model: ConvVAE, images: torch.Tensor, batch_size: int = 1000, seed: int = 0) -> dict[str, float]:
+    """Mean negative ELBO (``loss``), ``bce`` and ``kl`` per image over ``images``."""
+    bce, kl = negative_elbo_parts(model, images, batch_size, seed)
     n = max(len(images), 1)
+    bce_sum, kl_sum = bce.double().sum().item(), kl.double().sum().item()
     return {"loss": (bce_sum + kl_sum) / n, "bce": bce_sum / n, "kl": kl_sum / n}
 
 
