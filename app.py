@@ -21,6 +21,7 @@ if PagesManager.uses_pages_directory:
 import studio  # noqa: E402 (after the legacy-mode check on purpose)
 from vae.checkpoint import CheckpointError  # noqa: E402
 
+studio.use_one_thread()
 st.set_page_config(page_title="VAE Studio", page_icon=":material/blur_on:", layout="wide")
 
 page = st.navigation([

@@ -1,5 +1,6 @@
 """App-wide state shared by every page: the cached data and model, the active-model choice, the
-server's one training job, and the cached latent-space results the exploring pages share.
+server's one training job, the cached latent-space results the exploring pages share, and the
+Home page's cached model summary.
 
 Pages import this module and call ``vae/`` for everything else; nothing here does modelling.
 """
@@ -10,6 +11,7 @@ import re
 from pathlib import Path
 
 import numpy as np
+import plotly.graph_objects as go
 import streamlit as st
 import torch
 
@@ -18,7 +20,9 @@ from vae import latent
 from vae.checkpoint import CheckpointError
 from vae.images import make_grid
 from vae.jobs import TrainingJob
-from vae.train import CHECKPOINT_DIR, resolve_device
+from vae.plots import loss_figure
+from vae.summary import layer_table
+from vae.train import CHECKPOINT_DIR, TrainResult, resolve_device, train
 
 DEFAULT_CHECKPOINT = CHECKPOINT_DIR / "default.pt"
 ACTIVE_KEY = "active_checkpoint"
@@ -30,6 +34,23 @@ def list_checkpoints() -> list[Path]:
     files = [p for p in CHECKPOINT_DIR.glob("*.pt") if p.is_file()]
     files.sort(key=lambda p: (p != DEFAULT_CHECKPOINT, -p.stat().st_mtime))
     return files
+
+
+# torch's thread count of this process before any script run lowered it: all cores, for training.
+TRAINING_THREADS = torch.get_num_threads()
+
+
+def use_one_thread() -> None:
+    """Run torch on one thread in this script run (app.py calls it first thing in every run).
+
+    A page's model work is a few passes of one image or a small batch, where a second OpenMP thread
+    saves nothing but must meet the first at every operation: when the other core is busy (a
+    training run, another session), every meeting waits for it, and one image's pass took 30-100 ms
+    instead of under 1 ms (bench/page_latency.py). torch's count is per thread, and a new thread
+    (each rerun runs on one) starts from the last count set in any thread; training sets its own
+    (``training_job``)."""
+    if torch.get_num_threads() != 1:
+        torch.set_num_threads(1)
 
 
 @st.cache_resource(show_spinner=False)
@@ -77,10 +98,17 @@ def active_model() -> vae.ConvVAE:
         st.stop()
 
 
+def _train_on_every_core(*args, **kwargs) -> TrainResult:
+    """``vae.train.train`` in the job's thread on all cores, whatever count the script run that
+    started the thread had set (see ``use_one_thread``)."""
+    torch.set_num_threads(TRAINING_THREADS)
+    return train(*args, **kwargs)
+
+
 @st.cache_resource(show_spinner=False)
 def training_job() -> TrainingJob:
     """One job per server: every browser session watches (and may stop) the same run."""
-    return TrainingJob()
+    return TrainingJob(train_fn=_train_on_every_core)
 
 
 def new_checkpoint_path(name: str) -> Path:
@@ -147,8 +175,8 @@ def projection(model, size: int, method: str, perplexity: float = 30.0, seed: in
     message = f"Projecting {size:,} test digits…"
     if method == "tsne":
         message = (
-            f"Running t-SNE on {size:,} test digits. This takes about {max(5, round(size * 0.02))} s "
-            "on a CPU, once per model, subset and perplexity."
+            f"Running t-SNE on {size:,} test digits. This takes about {round(3 + size * 0.0022)} s "
+            "(longer while a model trains), once per model, subset and perplexity."
         )
     test_encodings(model)  # its own spinner on a cold start
     with st.spinner(message, show_time=True):
@@ -166,3 +194,28 @@ def manifold(model, proj: latent.Projection, side: int) -> np.ndarray:
     through the projection's exact inverse."""
     with st.spinner("Decoding the grid…"):
         return _manifold(model, proj, model_key(model), proj.method, proj.extent(), len(proj.coords), side)
+
+
+# ---------------------------------------------------------------- the Home page's model summary
+# Also keyed by ``model_key``: built once per model file, not on every visit to Home.
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def _loss_curves(_model, key: tuple[str, int]) -> go.Figure:
+    return loss_figure(_model.history)
+
+
+def loss_curves(model) -> go.Figure:
+    """The figure of ``model``'s training history (building it takes 100+ ms, longer than a page
+    switch may)."""
+    return _loss_curves(model, model_key(model))
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def _layers(_model, key: tuple[str, int]) -> list[dict]:
+    return layer_table(_model)
+
+
+def layers(model) -> list[dict]:
+    """``vae.summary.layer_table`` of ``model`` (a forward pass with hooks), read-only."""
+    return _layers(model, model_key(model))

@@ -33,11 +33,12 @@ def drawn_digit() -> np.ndarray | None:
         return_image_data=True, key=canvas_key(),
     )
     st.button("Clear", icon=":material/ink_eraser:", on_click=clear_canvas)
+    image = result.image_data  # decodes the canvas's PNG on every access
     try:
-        if result.image_data is None:
+        if image is None:
             raise EmptyDrawingError
         # White ink on a black canvas: stating it makes even a fully painted canvas all ink.
-        return to_mnist(result.image_data, ink="light")
+        return to_mnist(image, ink="light")
     except EmptyDrawingError:
         st.info("Draw a digit on the black canvas: the model's view appears as soon as you lift the pen.",
                 icon=":material/draw:")
@@ -77,8 +78,10 @@ def show_analysis(model, x: np.ndarray) -> None:
     st.session_state[studio.LAST_DRAWING_KEY] = {
         "image": x, "mu": mu, "checkpoint": studio.model_key(model)[0],
     }
-    recon = latent.decode(model, mu)[0]
-    samples = latent.decode(model, latent.posterior_samples(mu, logvar, POSTERIOR_SAMPLES, seed=0))
+    # One decoder pass: the reconstruction from the mean, then the samples from q(z|x).
+    latents = np.vstack([mu, latent.posterior_samples(mu, logvar, POSTERIOR_SAMPLES, seed=0)])
+    decoded = latent.decode(model, latents)
+    recon, samples = decoded[0], decoded[1:]
     loss = float(latent.negative_elbo(model, x)[0])
     reference = studio.test_negative_elbo(model)
     test_mu, _ = studio.test_encodings(model)

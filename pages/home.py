@@ -3,8 +3,6 @@
 import streamlit as st
 
 import studio
-from vae.plots import loss_figure
-from vae.summary import layer_table
 
 PARTS = {"encoder": "Encoder", "fc_mu": "Encoder → μ", "fc_logvar": "Encoder → log σ²",
          "fc_decode": "Decoder", "decoder": "Decoder"}
@@ -63,9 +61,9 @@ if test:
     if val:
         cols[3].metric("Validation −ELBO", f"{val['loss']:.2f}")
 if model.history.get("epochs"):
-    st.plotly_chart(loss_figure(model.history), key="home_curves")
+    st.plotly_chart(studio.loss_curves(model), key="home_curves")
 
-rows = layer_table(model)
+rows = studio.layers(model)
 total = sum(r["params"] for r in rows)
 st.subheader("Architecture", divider="gray")
 st.caption(f"{model.config.arch} VAE, latent size {model.latent_dim}, {total:,} parameters. "

@@ -11,6 +11,10 @@ from vae.images import make_grid, upscale, to_uint8
 METHOD_LABELS = {"raw": "Raw latent (2-D)", "pca": "PCA", "tsne": "t-SNE"}
 SUBSET_SIZES = [250, 500, 1000, 2000, 5000, 10_000]
 GRID_SIDE = 25  # clickable grid: GRID_SIDE x GRID_SIDE faint points over the map
+# A point's custom_data is [kind, a, b], all numbers: [GRID, x, y], [TEST, test index, label] or
+# [DRAWING, 0, 0]. Numeric arrays reach the browser as typed arrays; 2,625 small lists took most of
+# a click's server time to copy and serialise (bench/page_latency.py).
+GRID, TEST, DRAWING = 0, 1, 2
 DIGIT_COLOURS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
                  "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"]  # Plotly's D3 palette
 
@@ -23,8 +27,8 @@ def chart_key(model, method: str, size: int, perplexity: float) -> str:
 
 @st.cache_resource(show_spinner=False, max_entries=16)
 def figure(map_key: str, _indices, _labels, _proj: latent.Projection, drawing_xy, show_grid: bool) -> go.Figure:
-    """Digits coloured by label (custom_data ["test", index, label]), an optional grid of
-    clickable locations (["grid", x, y]) underneath, and the last drawing as a star.
+    """Digits coloured by label (custom_data [TEST, index, label]), an optional grid of
+    clickable locations ([GRID, x, y]) underneath, and the last drawing as a star.
     Cached per map (``map_key``): building 2,000+ points takes longer than a click may."""
     indices, labels, proj = _indices, _labels, _proj
     fig = go.Figure()
@@ -35,7 +39,7 @@ def figure(map_key: str, _indices, _labels, _proj: latent.Projection, drawing_xy
             marker=dict(size=5, color="rgba(120, 120, 120, 0.18)"),
             selected=dict(marker=dict(size=12, color="rgba(60, 60, 60, 0.9)")),
             unselected=dict(marker=dict(opacity=1.0)),
-            customdata=[["grid", float(x), float(y)] for x, y in grid],
+            customdata=np.column_stack([np.full(len(grid), GRID, grid.dtype), grid]),
             hovertemplate="decode here (%{x:.2f}, %{y:.2f})<extra></extra>",
         )
     for digit in range(10):
@@ -44,14 +48,14 @@ def figure(map_key: str, _indices, _labels, _proj: latent.Projection, drawing_xy
             x=proj.coords[rows, 0], y=proj.coords[rows, 1], mode="markers", name=str(digit),
             marker=dict(size=5, color=DIGIT_COLOURS[digit], opacity=0.8),
             selected=dict(marker=dict(size=14, opacity=1.0)), unselected=dict(marker=dict(opacity=0.6)),
-            customdata=[["test", int(indices[r]), digit] for r in rows],
+            customdata=np.column_stack([np.full(len(rows), TEST), indices[rows], np.full(len(rows), digit)]),
             hovertemplate="digit %{customdata[2]} · test #%{customdata[1]}<extra></extra>",
         )
     if drawing_xy is not None:
         fig.add_scatter(
             x=[drawing_xy[0]], y=[drawing_xy[1]], mode="markers", name="your drawing",
             marker=dict(symbol="star", size=18, color="#ffd700", line=dict(color="black", width=1.5)),
-            customdata=[["drawing"]], hovertemplate="your drawing<extra></extra>",
+            customdata=[[DRAWING, 0, 0]], hovertemplate="your drawing<extra></extra>",
         )
     (x0, x1), (y0, y1) = proj.extent(pad=0.08)
     fig.update_layout(
@@ -75,14 +79,16 @@ def drawing_position(model, proj: latent.Projection):
 def show_selection(model, point: dict, indices: np.ndarray, proj: latent.Projection) -> None:
     """The clicked digit and its decoding, or the decoding of a clicked grid location."""
     data = point.get("customdata") or []
+    if isinstance(data, dict):  # a typed array's row comes back keyed by position
+        data = [data[str(i)] for i in range(len(data))]
     test = studio.mnist()
-    if data and data[0] == "test":
+    if data and data[0] == TEST:
         index, label = int(data[1]), int(data[2])
         mu = studio.test_encodings(model)[0][index]
         original, decoded = st.columns(2)
         original.image(upscale(to_uint8(test.test_images[index].numpy())[0], 5), caption=f"Test #{index}: a {label}")
         decoded.image(upscale(to_uint8(latent.decode(model, mu))[0], 5), caption="Decoded from its mean")
-    elif data and data[0] == "grid":
+    elif data and data[0] == GRID:
         x, y = float(data[1]), float(data[2])
         z = proj.to_latent((x, y))
         st.image(upscale(to_uint8(latent.decode(model, z))[0], 5), caption=f"Decoded at ({x:.2f}, {y:.2f})")
@@ -94,7 +100,7 @@ def show_selection(model, point: dict, indices: np.ndarray, proj: latent.Project
         elif proj.method == "pca":
             st.caption("PCA is linear, so this location maps back to exactly one latent (on the plane "
                        "of the two main directions through the mean).")
-    elif data and data[0] == "drawing":
+    elif data and data[0] == DRAWING:
         st.image(upscale(to_uint8(st.session_state[studio.LAST_DRAWING_KEY]["image"])[0], 5),
                  caption="Your last drawing")
     else:

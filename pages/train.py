@@ -28,22 +28,34 @@ def unused_name() -> str:
     return next(f"model-{i}" for i in count(1) if not (studio.CHECKPOINT_DIR / f"model-{i}.pt").exists())
 
 
+def load_preset() -> None:
+    """Choosing an architecture loads its recipe's latent size and learning rate into the form
+    (the tutorial's recipe is the seed article's: latent 256, lr 1e-3)."""
+    recipe = TrainConfig.tutorial() if st.session_state["train_arch"] == "tutorial" else TrainConfig()
+    st.session_state["train_latent_dim"] = recipe.latent_dim
+    st.session_state["train_lr"] = recipe.lr
+
+
 def run_form() -> None:
     """The settings of a new run; on Start, the reason it cannot start, or the start itself."""
     st.session_state.setdefault("train_name", unused_name())
+    st.session_state.setdefault("train_latent_dim", DEFAULTS.latent_dim)
+    st.session_state.setdefault("train_lr", DEFAULTS.lr)
+    st.subheader("New run")
+    # Outside the form so that a change can reload the recipe's values before Start.
+    st.selectbox("Architecture", ARCHS, key="train_arch", on_change=load_preset,
+                 help=" · ".join(ARCH_HELP.values()))
     with st.form("train_form", border=True):
-        st.subheader("New run")
         st.text_input("Name", key="train_name", max_chars=64,
                       help="Saved as NAME.pt in the checkpoint folder: letters, digits, - and _ only.")
-        st.selectbox("Architecture", ARCHS, key="train_arch", help=" · ".join(ARCH_HELP.values()))
         left, right = st.columns(2)
-        left.number_input(LABELS["latent_dim"], value=DEFAULTS.latent_dim, step=1, max_value=512, key="train_latent_dim",
+        left.number_input(LABELS["latent_dim"], step=1, max_value=512, key="train_latent_dim",
                           help="Numbers per code: 2 can be plotted directly, 32 reconstructs better.")
         right.number_input(LABELS["beta"], value=DEFAULTS.beta, step=0.1, format="%g", key="train_beta",
                            help="Weight of the KL term; 1 is the true ELBO.")
         left.number_input(LABELS["epochs"], value=10, step=1, max_value=500, key="train_epochs")
         right.number_input(LABELS["batch_size"], value=DEFAULTS.batch_size, step=32, max_value=4096, key="train_batch_size")
-        left.number_input(LABELS["lr"], value=DEFAULTS.lr, step=5e-4, format="%g", key="train_lr",
+        left.number_input(LABELS["lr"], step=5e-4, format="%g", key="train_lr",
                           help="Peak learning rate of Adam.")
         right.number_input(LABELS["seed"], value=DEFAULTS.seed, step=1, key="train_seed",
                            help="Same seed and settings, same model.")
@@ -58,8 +70,7 @@ def run_form() -> None:
 
 def start_run() -> None:
     settings = {field: st.session_state[f"train_{field}"] for field in LABELS}
-    preset = TrainConfig.tutorial if settings["arch"] == "tutorial" else TrainConfig
-    config = preset(**settings)
+    config = TrainConfig.tutorial(**settings) if settings["arch"] == "tutorial" else TrainConfig(**settings)
     reasons = []
     try:
         config.validate()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -34,6 +35,11 @@ PAGE_TITLES = {"Home": "VAE Studio", "Train": "Train a VAE", "Draw": "Draw a dig
 SERVER_START_S = 60
 FIRST_VISIT_MS = 90_000  # the first Draw / Latent map / Generate visit encodes the test set on a busy CPU
 RERUN_MS = 30_000  # an ordinary rerun after a click
+# The app root while connected and no script run is in progress or requested: what Streamlit's
+# own end-to-end tests wait on.
+IDLE_APP = ('[data-testid="stApp"][data-test-connection-state="CONNECTED"]'
+            '[data-test-script-state="notRunning"]')
+RUN_ENDED = re.compile(r"Finished \d+ epochs|Stopped by request")  # the Train page's result box
 
 
 # ---------------------------------------------------------------- the server and the browser
@@ -54,12 +60,13 @@ def free_port() -> int:
 
 
 @contextmanager
-def streamlit_server(checkpoint_dir: Path, log_path: Path):
-    """``streamlit run app.py`` on a free local port with its own checkpoint folder; yields the
-    base URL once ``/_stcore/health`` answers, and kills the whole process group afterwards."""
-    port = free_port()
+def streamlit_server(checkpoint_dir: Path, log_path: Path, port: int | None = None, script: str = "app.py"):
+    """``streamlit run app.py`` (or another ``script``) on ``port`` (else a free local one) with its own
+    checkpoint folder; yields the base URL once ``/_stcore/health`` answers, and kills the whole process
+    group afterwards."""
+    port = port or free_port()
     url = f"http://127.0.0.1:{port}"
-    command = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
+    command = [sys.executable, "-m", "streamlit", "run", script, "--server.headless", "true",
                "--server.address", "127.0.0.1", "--server.port", str(port),
                "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"]
     env = {**os.environ, "VAE_CHECKPOINT_DIR": str(checkpoint_dir)}
@@ -112,13 +119,10 @@ def tail(path: Path, lines: int = 40) -> str:
 
 
 def settle(page: Page, timeout: float = RERUN_MS) -> None:
-    """Wait until the app is connected and no script run is in progress or requested.
-
-    ``data-test-script-state`` on the app root is what Streamlit's own end-to-end tests wait on;
-    the short pause first lets a rerun that a click has just asked for begin."""
+    """Wait until the app is connected and no script run is in progress or requested; the short
+    pause first lets a rerun that a click has just asked for begin."""
     page.wait_for_timeout(300)
-    page.locator('[data-testid="stApp"][data-test-connection-state="CONNECTED"]'
-                 '[data-test-script-state="notRunning"]').wait_for(timeout=timeout)
+    page.locator(IDLE_APP).wait_for(timeout=timeout)
 
 
 def open_app(page: Page, url: str) -> None:
@@ -138,9 +142,14 @@ def page_title(page: Page) -> Locator:
     return page.get_by_test_id("stMain").get_by_role("heading", level=1)
 
 
+def nav_link(page: Page, label: str) -> Locator:
+    """The sidebar navigation link to the page called ``label``."""
+    return page.get_by_test_id("stSidebarNavLink").filter(has=page.get_by_text(label, exact=True))
+
+
 def open_page(page: Page, label: str, timeout: float = FIRST_VISIT_MS) -> None:
     """Click ``label`` in the sidebar navigation and wait for its page to finish running."""
-    page.get_by_test_id("stSidebarNavLink").filter(has=page.get_by_text(label, exact=True)).click()
+    nav_link(page, label).click()
     expect(page_title(page)).to_have_text(PAGE_TITLES[label], timeout=timeout)
     settle(page, timeout)
 
@@ -167,12 +176,51 @@ def expect_image_loaded(image: Locator, timeout: float = RERUN_MS) -> None:
 
 def pixels(image: Locator, side: int = 28) -> np.ndarray:
     """The element as the user sees it: a grey-level screenshot averaged down to side x side."""
-    shot = Image.open(io.BytesIO(image.screenshot())).convert("L")
-    return np.asarray(shot.resize((side, side), Image.Resampling.BOX), dtype=np.float64)
+    return grey_levels(image.screenshot(), side)
+
+
+def grey_levels(picture: bytes, side: int = 28) -> np.ndarray:
+    """An encoded picture (PNG, JPEG) as grey levels averaged down to side x side."""
+    grey = Image.open(io.BytesIO(picture)).convert("L")
+    return np.asarray(grey.resize((side, side), Image.Resampling.BOX), dtype=np.float64)
 
 
 def correlation(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.corrcoef(a.ravel(), b.ravel())[0, 1])
+
+
+# Screen positions of the Plotly points in a map chart, and the click spot (within ``reach`` px of
+# a wanted point's centre: its marker's radius) farthest from every other point, so that the click
+# cannot pick a neighbour. Plotly draws one <g class="trace"> per trace, in the figure's order, with
+# a <path class="point"> per point; the graph div's .data holds the trace names ("grid", "0".."9",
+# "your drawing"). ``wanted``: "digit" (any of "0".."9") or a trace name. Grid points compete only
+# with the other traces' points. Points under the mode bar (top 60 px) are left out.
+ISOLATED_POINT_JS = """
+(chart, [wanted, reach]) => {
+    const names = chart.querySelector('.js-plotly-plot').data.map(trace => trace.name);
+    const top = chart.getBoundingClientRect().top + 60;
+    const points = [...chart.querySelectorAll('.scatterlayer .trace')].flatMap((trace, i) =>
+        [...trace.querySelectorAll('path.point')].map(p => {
+            const r = p.getBoundingClientRect();
+            return {name: names[i], x: r.x + r.width / 2, y: r.y + r.height / 2};
+        }));
+    const isWanted = p => wanted === 'digit' ? /^[0-9]$/.test(p.name) : p.name === wanted;
+    const candidates = points.filter(p => isWanted(p) && p.y > top);
+    const rivals = wanted === 'grid' ? points.filter(p => p.name !== 'grid') : points;
+    const offsets = [];
+    for (let dx = -reach; dx <= reach; dx++)
+        for (let dy = -reach; dy <= reach; dy++) if (Math.hypot(dx, dy) <= reach) offsets.push([dx, dy]);
+    let best = null, bestGap = -1;
+    for (const c of candidates) {
+        for (const [dx, dy] of offsets) {
+            let gap = Infinity;
+            for (const o of rivals) if (o !== c) gap = Math.min(gap, Math.hypot(o.x - c.x - dx, o.y - c.y - dy));
+            if (gap > bestGap) { best = {name: c.name, x: c.x + dx, y: c.y + dy}; bestGap = gap; }
+        }
+    }
+    return {...best, gap: bestGap};
+}
+"""
 
 
 def drag(page: Page, target: Locator, points: list[tuple[float, float]]) -> None:

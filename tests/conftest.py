@@ -11,6 +11,7 @@ from streamlit.runtime.pages_manager import PagesManager
 
 import studio
 import vae.train
+from apptest_helpers import navigation_mode_init
 from vae.data import load_mnist
 
 BUNDLED = Path(__file__).resolve().parent.parent / "checkpoints" / "default.pt"
@@ -34,15 +35,5 @@ def checkpoint_dir(tmp_path, monkeypatch):
 
 @pytest.fixture(autouse=True)
 def navigation_mode(monkeypatch):
-    """Make AppTest behave like a real server after its first st.navigation call.
-
-    AppTest forgets before every run that the app uses st.navigation, so, seeing the pages/
-    folder, each run would start in the legacy pages-folder mode, which app.py leaves with a
-    rerun that drops the widget values a test injected. A server leaves that mode for good."""
-    original_init = PagesManager.__init__
-
-    def init_then_leave_legacy_mode(self, *args, **kwargs):
-        original_init(self, *args, **kwargs)
-        PagesManager.uses_pages_directory = False
-
-    monkeypatch.setattr(PagesManager, "__init__", init_then_leave_legacy_mode)
+    """Make AppTest behave like a real server after its first st.navigation call."""
+    monkeypatch.setattr(PagesManager, "__init__", navigation_mode_init(PagesManager.__init__))

@@ -4,7 +4,6 @@ Browser-only events are injected by widget key: the canvas as {"drawing": {"raw"
 real PNG data URL, a plotly click as {"selection": {"points": [{"customdata": ...}]}}.
 """
 
-import base64
 import io
 import json
 from pathlib import Path
@@ -14,12 +13,13 @@ import pytest
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
-
 import studio
+from apptest_helpers import canvas_value, click, drawn, plotly_rows
 
 ROOT = Path(__file__).resolve().parent.parent
 LATENT2D = str(ROOT / "checkpoints" / "latent2d.pt")
 CANVAS_KEY = "draw_canvas_0"
+GRID, TEST = 0, 1  # the Latent map's point kinds: the first number of a point's custom_data
 
 
 def app(page: str, model: str | None = None, **state) -> AppTest:
@@ -33,24 +33,6 @@ def app(page: str, model: str | None = None, **state) -> AppTest:
         at.session_state[key] = value
     at.switch_page(page)
     return at.run()
-
-
-def canvas_value(image: np.ndarray) -> dict:
-    """What the canvas component sends: Fabric's JSON and the canvas as a PNG data URL."""
-    buf = io.BytesIO()
-    Image.fromarray(image).save(buf, "PNG")
-    url = "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
-    return {"drawing": {"raw": {"objects": [{"type": "path"}]}, "data": url}}
-
-
-def drawn(mnist, index: int) -> np.ndarray:
-    """A real test digit painted white on a black 280x280 RGBA canvas, as the browser returns it."""
-    big = Image.fromarray(mnist.test_images[index].numpy()).resize((280, 280), Image.Resampling.BICUBIC)
-    return np.asarray(big.convert("RGBA"))
-
-
-def click(point: dict) -> dict:
-    return {"selection": {"points": [point], "point_indices": [0], "box": [], "lasso": []}}
 
 
 def texts(at: AppTest) -> str:
@@ -112,16 +94,17 @@ def test_map_decodes_a_clicked_point_and_a_grid_location():
     key = "latent_map_default_pca_2000_30"  # latent_map_<model>_<method>_<subset>_<perplexity>
     spec = json.loads(at.get("plotly_chart")[0].proto.spec)
     grid, *digits = spec["data"]
-    assert grid["customdata"][0][0] == "grid" and len(grid["customdata"]) == 25 * 25
+    grid_points, digit_points = plotly_rows(grid["customdata"]), [plotly_rows(t["customdata"]) for t in digits]
+    assert len(grid_points) == 25 * 25 and all(kind == GRID for kind, _, _ in grid_points)
     assert [t["name"] for t in digits] == [str(d) for d in range(10)]
-    assert sum(len(t["customdata"]) for t in digits) == 2000
-    index = digits[3]["customdata"][0][1]  # a real point of the digit-3 trace
-    at.session_state[key] = click({"customdata": ["test", index, 3]})
+    assert sum(len(points) for points in digit_points) == 2000
+    _, index, _ = digit_points[3][0]  # a real point of the digit-3 trace: [TEST, index, 3]
+    at.session_state[key] = click({"customdata": [TEST, index, 3]})
     at.run()
     assert not at.exception
     assert f"Test #{index}: a 3" in image_captions(at) and "Decoded from its mean" in image_captions(at)
-    x, y = grid["customdata"][300][1:]
-    at.session_state[key] = click({"customdata": ["grid", x, y]})
+    _, x, y = grid_points[300]
+    at.session_state[key] = click({"customdata": [GRID, x, y]})
     at.run()
     assert not at.exception and f"Decoded at ({x:.2f}, {y:.2f})" in image_captions(at)
     assert "PCA is linear" in texts(at)
@@ -137,7 +120,7 @@ def test_map_of_a_2d_latent_offers_raw_coordinates_a_manifold_and_the_drawing(mn
     star = spec["data"][-1]
     assert star["name"] == "your drawing" and star["marker"]["symbol"] == "star"
     assert any(s.value == "Manifold" for s in at.subheader)
-    at.session_state["latent_map_latent2d_raw_2000_30"] = click({"customdata": ["grid", 0.25, -0.5]})
+    at.session_state["latent_map_latent2d_raw_2000_30"] = click({"customdata": [GRID, 0.25, -0.5]})
     at.run()
     assert not at.exception and "Decoded at (0.25, -0.50)" in image_captions(at)
 
@@ -149,7 +132,7 @@ def test_map_with_tsne_decodes_a_mix_of_neighbours():
     at.run()
     assert not at.exception and "cannot decode a location" in texts(at)
     assert not at.subheader  # no manifold without an inverse
-    at.session_state["latent_map_default_tsne_250_30"] = click({"customdata": ["grid", 0.0, 0.0]})
+    at.session_state["latent_map_default_tsne_250_30"] = click({"customdata": [GRID, 0.0, 0.0]})
     at.run()
     assert not at.exception and "t-SNE has no inverse map" in texts(at)
 

@@ -193,3 +193,14 @@ def test_a_failed_run_shows_an_error_not_a_traceback(checkpoint_dir, job):
     at.run()
     assert not at.exception, at.exception
     assert at.error[0].value == "Training ran out of memory. Try a smaller batch size or a smaller model."
+
+
+def test_choosing_the_tutorial_architecture_loads_its_recipe(checkpoint_dir, job):
+    at = run_app("pages/train.py")
+    at.selectbox(key="train_arch").set_value("tutorial").run()
+    recipe = TrainConfig.tutorial()
+    assert at.number_input(key="train_latent_dim").value == recipe.latent_dim
+    assert at.number_input(key="train_lr").value == recipe.lr
+    at.selectbox(key="train_arch").set_value("conv").run()
+    assert at.number_input(key="train_lr").value == TrainConfig().lr
+    assert not at.exception and not at.warning

@@ -18,9 +18,9 @@ import pytest
 from playwright.sync_api import Error as PlaywrightError, Locator, Page, expect, sync_playwright
 
 from browser_helpers import (
-    ARTIFACTS, CHROMIUM_ARGS, FIRST_VISIT_MS, NAV_LABELS, PAGE_TITLES, ROOT, RERUN_MS, correlation, drag,
-    expect_image_loaded, expect_no_exception, image_by_caption, nav_labels, open_app, open_page, page_title,
-    pixels, require_chromium, save_screenshot, settle, streamlit_server,
+    ARTIFACTS, CHROMIUM_ARGS, FIRST_VISIT_MS, ISOLATED_POINT_JS, NAV_LABELS, PAGE_TITLES, ROOT, RERUN_MS, RUN_ENDED,
+    correlation, drag, expect_image_loaded, expect_no_exception, image_by_caption, nav_labels, open_app, open_page,
+    page_title, pixels, require_chromium, save_screenshot, settle, streamlit_server,
 )
 
 pytestmark = pytest.mark.browser
@@ -118,35 +118,9 @@ def test_draw_a_digit_and_see_it_reconstructed(app: Page):
     save_screenshot(app, "draw-cleared")
 
 
-# Screen positions of the Plotly points in a map chart, and the most isolated one among the
-# candidates (so a click at its centre cannot pick a neighbour). Plotly draws one <g class="trace">
-# per trace, in the figure's order, with a <path class="point"> per point; the graph div's .data
-# holds the trace names ("grid", "0".."9"). Points under the mode bar (top 60 px) are left out.
-ISOLATED_POINT_JS = """
-(chart, wantGrid) => {
-    const names = chart.querySelector('.js-plotly-plot').data.map(trace => trace.name);
-    const top = chart.getBoundingClientRect().top + 60;
-    const points = [...chart.querySelectorAll('.scatterlayer .trace')].flatMap((trace, i) =>
-        [...trace.querySelectorAll('path.point')].map(p => {
-            const r = p.getBoundingClientRect();
-            return {name: names[i], x: r.x + r.width / 2, y: r.y + r.height / 2};
-        }));
-    const candidates = points.filter(p => (p.name === 'grid') === wantGrid && p.y > top);
-    const rivals = wantGrid ? points.filter(p => p.name !== 'grid') : points;
-    let best = null, bestGap = -1;
-    for (const c of candidates) {
-        let gap = Infinity;
-        for (const o of rivals) if (o !== c) gap = Math.min(gap, Math.hypot(o.x - c.x, o.y - c.y));
-        if (gap > bestGap) { best = c; bestGap = gap; }
-    }
-    return {...best, gap: bestGap};
-}
-"""
-
-
 def click_isolated_point(page: Page, chart: Locator, grid: bool) -> dict:
     chart.scroll_into_view_if_needed()
-    point = chart.evaluate(ISOLATED_POINT_JS, grid)
+    point = chart.evaluate(ISOLATED_POINT_JS, ["grid" if grid else "digit", 0])
     assert point["gap"] > 3, f"no clickable point stands apart from the others: {point}"
     page.mouse.click(point["x"], point["y"])
     return point
@@ -204,7 +178,6 @@ CHART_STEPS_JS = """
     return plot && plot.data && plot.data.length ? plot.data[0].x.length : 0;
 }
 """
-RUN_ENDED = re.compile(r"Finished \d+ epochs|Stopped by request")
 
 
 def test_train_a_tiny_model_watch_it_live_and_use_it(app: Page):

@@ -16,7 +16,7 @@ import torch
 from .model import ConvVAE, VAEConfig
 
 FORMAT = "vae-studio"
-VERSION = 1
+VERSION = 2  # 2: the default `conv` layers changed (space-to-depth encoder, deeper decoder)
 
 
 class CheckpointError(ValueError):
@@ -120,5 +120,7 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> Con
 
 
 def _first_line(error: BaseException) -> str:
-    text = str(error).strip().splitlines()
-    return text[0][:200] if text else type(error).__name__
+    """The first informative line of an error (load_state_dict's first line is only a heading)."""
+    lines = [line.strip() for line in str(error).strip().splitlines()]
+    lines = [line for line in lines if line and not line.endswith(":")] or lines
+    return lines[0][:200] if lines else type(error).__name__

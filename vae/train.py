@@ -43,11 +43,11 @@ class TrainConfig:
     arch: str = "conv"
     latent_dim: int = 32
     channels: int = 16
-    hidden: int = 512
+    hidden: int = 384
     beta: float = 1.0
     epochs: int = 30
     batch_size: int = 128
-    lr: float = 2e-3
+    lr: float = 3e-3
     schedule: str = "onecycle"
     kl_warmup_epochs: float = 0.0
     seed: int = 0
@@ -96,6 +96,12 @@ def resolve_device(name: str = "auto") -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(name)
+
+
+def make_optimizer(model: torch.nn.Module, lr: float) -> torch.optim.Adam:
+    """Adam with its fused kernel: one pass over all parameters per step, about 10% faster on
+    the CPU than the per-tensor loop for this small model (measured in bench/RESULTS.md)."""
+    return torch.optim.Adam(model.parameters(), lr=lr, fused=True)
 
 
 def learning_rate(config: TrainConfig, step: int, total_steps: int) -> float:
@@ -147,7 +153,7 @@ def train(
 
     torch.manual_seed(config.seed)
     model = ConvVAE(config.model_config()).to(device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, foreach=True)
+    optimizer = make_optimizer(model, config.lr)
     shuffle = torch.Generator().manual_seed(config.seed)
     history = {"steps": [], "epochs": []}
     best = {}

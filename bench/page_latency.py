@@ -1,0 +1,297 @@
+"""Server-side latency of VAE Studio's interactive reruns, with the model and data already cached.
+
+    .venv/bin/python bench/page_latency.py                   # 40 rounds, one to two minutes
+    .venv/bin/python bench/page_latency.py --while-training  # the same while the server trains a model
+    .venv/bin/python bench/page_latency.py --profile draw    # where one scenario's time goes (cProfile)
+
+What is timed ("server time"): Streamlit's ScriptRunner running app.py and the page for one rerun,
+from the moment the run starts to the moment it reports the run finished (the event on which a
+real server tells the browser "script finished"), plus the work the runner does after that, such
+as Streamlit's post-run garbage collection (``runner.postScriptGC``): a full ``gc.collect`` holding
+the GIL, so a server cannot send the run's last messages until it is done.
+
+How: streamlit.testing's AppTest runs the real ScriptRunner, widgets, caches and media files, on a
+fresh script thread per rerun as a server does; a new browser event is injected by widget key (see
+tests/apptest_helpers.py). Two differences from a server are made good here: AppTest's runner
+skips the post-run collection (this script does it as a server's runner would) and compiles the
+scripts on every run (this script gives it one script cache, as a server has). Not timed: AppTest
+turning the messages into an element tree, the websocket, image downloads, the browser's rendering.
+
+Scenarios, each in its own session, warmed up first (model, MNIST, the test set's encodings and
+-ELBOs, the projection and the map's figure all cached), then timed round-robin so that they share
+the machine's noise:
+  draw          Draw page: a new drawing on the canvas (a different test digit each time).
+  click         Latent map (default model, PCA, 2,000 digits, clickable grid): a new click each
+                time, alternately a test digit and a grid location.
+  switch->draw  Home -> Draw in the sidebar navigation (the canvas page, nothing drawn yet).
+  switch->home  Draw -> Home (the model card, loss curves and layer table).
+References, timed in the same rounds:
+  bare          a one-line Streamlit script (st.title): Streamlit's own cost of a rerun.
+  model         a canvas stroke's model work without Streamlit: encode one test digit and decode
+                its mean, on a thread running torch on one thread as the pages do.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import functools
+import gc
+import itertools
+import json
+import logging
+import os
+import platform
+import pstats
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from pathlib import Path
+from typing import NamedTuple
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+os.chdir(ROOT)  # AppTest reads .streamlit/config.toml from the working directory
+
+import torch  # noqa: E402
+from streamlit import config  # noqa: E402
+from streamlit.runtime.pages_manager import PagesManager  # noqa: E402
+from streamlit.runtime.scriptrunner.script_runner import ScriptRunner, ScriptRunnerEvent  # noqa: E402
+from streamlit.runtime.scriptrunner.script_cache import ScriptCache  # noqa: E402
+from streamlit.testing.v1 import AppTest, app_test, local_script_runner  # noqa: E402
+
+import studio  # noqa: E402
+from apptest_helpers import canvas_value, click, drawn, navigation_mode_init, plotly_rows  # noqa: E402
+from vae import latent, load_checkpoint  # noqa: E402
+from vae.train import TrainConfig  # noqa: E402
+
+CANVAS_KEY = "draw_canvas_0"
+MAP_KEY = "latent_map_default_pca_2000_30"
+SCRIPT_RUNS = ("draw", "click", "switch->draw", "switch->home", "bare")  # what --profile can profile
+FINISHED = (ScriptRunnerEvent.SCRIPT_STOPPED_WITH_SUCCESS, ScriptRunnerEvent.SCRIPT_STOPPED_WITH_COMPILE_ERROR)
+
+
+class Run(NamedTuple):
+    """One script run, in seconds: wall time to the "finished" event, the script thread's CPU
+    time in that span (what the run itself computed, whatever else shared the CPU), and the wall
+    time after the event until the runner was done (post-run garbage collection, clean-up)."""
+
+    wall: float
+    cpu: float
+    after: float
+
+
+class RunClock:
+    """Times every ``ScriptRunner._run_script`` call (one per rerun request) into ``runs``."""
+
+    def __init__(self):
+        self.runs: list[Run] = []
+        self.profile: cProfile.Profile | None = None
+        original = ScriptRunner._run_script
+        clock = self
+
+        def timed_run_script(runner, rerun_data):
+            start, cpu_start, finished = time.perf_counter(), time.thread_time(), []
+
+            def on_event(_sender, event, **_kwargs):  # sent from the script thread
+                if event in FINISHED:
+                    finished.append((time.perf_counter(), time.thread_time()))
+
+            runner.on_event.connect(on_event, weak=False)
+            if clock.profile:
+                clock.profile.enable()  # the profiler of the script thread
+            try:
+                original(runner, rerun_data)
+                if config.get_option("runner.postScriptGC"):
+                    gc.collect(2)  # what a server's ScriptRunner does after every run; AppTest's skips it
+            finally:
+                if clock.profile:
+                    clock.profile.disable()
+                runner.on_event.disconnect(on_event)
+                end = time.perf_counter()
+                done, cpu_done = finished[-1] if finished else (end, time.thread_time())
+                clock.runs.append(Run(done - start, cpu_done - cpu_start, end - done))
+
+        ScriptRunner._run_script = timed_run_script
+
+    def time(self, action) -> Run:
+        """The one script run that ``action`` causes."""
+        self.runs.clear()
+        action()
+        assert len(self.runs) == 1, f"expected one script run, got {len(self.runs)}"
+        return self.runs[0]
+
+
+def check(at: AppTest) -> AppTest:
+    assert not at.exception, at.exception
+    return at
+
+
+def session(page: str | None = None) -> AppTest:
+    """A new browser session of the app, on ``page`` after its first run."""
+    at = check(AppTest.from_file(str(ROOT / "app.py"), default_timeout=600).run())
+    if page:
+        check(at.switch_page(page).run())
+    return at
+
+
+def model_pass(mnist) -> Callable[[], Run]:
+    """The "model" reference: times one pass on a worker thread of its own, set to one torch thread
+    (torch's count is per thread; the process's default is restored for every other thread)."""
+    model, image = load_checkpoint(studio.DEFAULT_CHECKPOINT), mnist.test_images[0]
+    default = torch.get_num_threads()
+
+    def one_thread():
+        torch.get_num_threads()  # this thread's count is set up first, so the next line sticks
+        torch.set_num_threads(1)
+
+    worker = ThreadPoolExecutor(1, initializer=one_thread)
+    worker.submit(int).result()
+    torch.set_num_threads(default)
+
+    def encode_decode() -> Run:
+        start, cpu = time.perf_counter(), time.thread_time()
+        mu, _ = latent.encode(model, image)
+        latent.decode(model, mu)
+        return Run(time.perf_counter() - start, time.thread_time() - cpu, 0.0)
+
+    return lambda: worker.submit(encode_decode).result()
+
+
+def scenarios(clock: RunClock, mnist) -> dict[str, Callable[[], Run]]:
+    """Each scenario's timer (its action causes exactly one script run), warmed up."""
+    drawings = [canvas_value(drawn(mnist, i)) for i in range(20)]
+    draw, drawing = session("pages/draw.py"), itertools.cycle(drawings)
+
+    def new_drawing():
+        draw.session_state[CANVAS_KEY] = next(drawing)
+        check(draw.run())
+        assert any("Reconstruction" in c for image in draw.get("image") for c in image.captions)
+
+    new_drawing()  # encodes and scores the test set once
+
+    chart = session("pages/latent_map.py")
+    grid, *digits = json.loads(chart.get("plotly_chart")[0].proto.spec)["data"]
+    # Alternately a grid location and a test digit (of the digit-4 trace): each click a new one.
+    pairs = zip(plotly_rows(grid["customdata"])[::31], plotly_rows(digits[4]["customdata"]))
+    clicks = itertools.cycle([{"customdata": data} for pair in pairs for data in pair])
+
+    def new_click():
+        chart.session_state[MAP_KEY] = click(next(clicks))
+        check(chart.run())
+        assert any(c.startswith(("Decoded", "Test #")) for image in chart.get("image") for c in image.captions)
+
+    new_click()
+
+    nav = session()
+    bare = AppTest.from_string("import streamlit as st\nst.title('Hello')", default_timeout=60)
+    actions = {
+        "draw": new_drawing,
+        "click": new_click,
+        "switch->draw": lambda: check(nav.switch_page("pages/draw.py").run()),
+        "switch->home": lambda: check(nav.switch_page("pages/home.py").run()),
+        "bare": lambda: check(bare.run()),
+    }
+    for action in actions.values():  # one untimed round: every page and code path seen once
+        action()
+    timers = {name: functools.partial(clock.time, action) for name, action in actions.items()}
+    timers["model"] = model_pass(mnist)
+    timers["model"]()
+    return timers
+
+
+@contextmanager
+def training_job():
+    """The app's training job (``studio.training_job``, as the Train page starts it) running the
+    default recipe into a temporary folder, from its first steps until the block ends."""
+    with tempfile.TemporaryDirectory() as folder:
+        job = studio.training_job()
+        job.start(TrainConfig(epochs=100), Path(folder) / "bench.pt", data=studio.mnist())
+        try:
+            while job.snapshot().step < 5:
+                assert job.snapshot().running, job.snapshot().message
+                time.sleep(0.1)
+            yield job
+        finally:
+            job.stop()
+            job.wait()
+
+
+def training_rate(job, action) -> float:
+    """The job's training images/s while ``action()`` runs."""
+    step, start = job.snapshot().step, time.perf_counter()
+    action()
+    return (job.snapshot().step - step) * job.snapshot().config.batch_size / (time.perf_counter() - start)
+
+
+def ms(seconds) -> str:
+    return f"{statistics.median(seconds) * 1e3:7.1f}"
+
+
+def summary(times: list[float]) -> tuple[float, float]:
+    ordered = sorted(times)
+    return statistics.median(ordered), ordered[min(len(ordered) - 1, round(0.9 * (len(ordered) - 1)))]
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--rounds", type=int, default=40, help="timed reruns per scenario")
+    p.add_argument("--while-training", action="store_true", help="run the app's training job meanwhile")
+    p.add_argument("--profile", choices=SCRIPT_RUNS, help="print a cProfile of this scenario's script runs")
+    p.add_argument("--sort", default="cumulative", help="the profile's order: a pstats key, e.g. tottime")
+    args = p.parse_args()
+
+    PagesManager.__init__ = navigation_mode_init(PagesManager.__init__)
+    # A server compiles each script once (one ScriptCache per Runtime); AppTest would on every run.
+    script_cache = ScriptCache()
+    app_test.ScriptCache = local_script_runner.ScriptCache = lambda: script_cache
+    # Injecting widget state and calling cached functions from this (non-script) thread is intended.
+    logging.getLogger("streamlit.runtime.scriptrunner_utils.script_run_context").addFilter(
+        lambda record: "missing ScriptRunContext" not in record.getMessage())
+    clock = RunClock()
+    print(f"{time.strftime('%Y-%m-%d %H:%M')}  {platform.processor() or platform.machine()}, "
+          f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}, torch {torch.__version__} "
+          f"({torch.get_num_threads()} threads by default)")
+    t0 = time.perf_counter()
+    timers = scenarios(clock, studio.mnist())
+    print(f"warm-up (encoding and scoring the test set, projecting, first runs): {time.perf_counter() - t0:.1f} s")
+    runs = {name: [] for name in timers}
+    profile = cProfile.Profile() if args.profile else None
+
+    def rounds():
+        for _ in range(args.rounds):
+            for name, timer in timers.items():
+                clock.profile = profile if name == args.profile else None
+                runs[name].append(timer())
+        clock.profile = None
+
+    if args.while_training:
+        with training_job() as job:
+            alone = training_rate(job, lambda: time.sleep(10))
+            during = training_rate(job, rounds)
+        print(f"the training job ran at {alone:.0f} img/s alone (10 s), {during:.0f} img/s during the reruns")
+    else:
+        rounds()
+    totals = {name: [run.wall + run.after for run in times] for name, times in runs.items()}
+    bare, model = statistics.median(totals["bare"]), statistics.median(totals["model"])
+    print(f"\nserver time per rerun in ms, median of {args.rounds}{' while training' if args.while_training else ''}"
+          " (run: to 'script finished'; cpu: the script thread's CPU time in it;\n"
+          "after: post-run GC and clean-up; total: run + after; p90, x bare and x model: of the total)")
+    print(f"{'scenario':14s}" + "".join(f"{column:>8s}" for column in
+                                         ("run", "cpu", "after", "total", "p90", "x bare", "x model")))
+    for name, times in runs.items():
+        median, p90 = summary(totals[name])
+        print(f"{name:14s} {ms(run.wall for run in times)} {ms(run.cpu for run in times)} "
+              f"{ms(run.after for run in times)} {median * 1e3:7.1f} {p90 * 1e3:7.1f} {median / bare:7.1f} "
+              f"{median / model:7.2f}")
+    if profile:
+        print(f"\ncProfile of the {args.profile!r} script runs:")
+        pstats.Stats(profile).sort_stats(args.sort).print_stats(40)
+
+
+if __name__ == "__main__":
+    main()
