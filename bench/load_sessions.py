@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import itertools
 import shutil
 import statistics
@@ -126,6 +127,10 @@ ELEMENT_AT_JS = """([x, y]) => {
     return `<${element?.tagName.toLowerCase()} class="${element?.className}">`;
 }"""  # the element at (x, y), through shadow roots
 IMAGE_SRC_JS = f"caption => {FIND_IMAGE_JS}(caption)?.src ?? null"
+IMAGE_BYTES_JS = f"""async caption => {{
+    const bytes = new Uint8Array(await (await fetch({FIND_IMAGE_JS}(caption).src)).arrayBuffer());
+    return btoa(Array.from(bytes, b => String.fromCharCode(b)).join(''));
+}}"""  # the file of that <img>, fetched by the page itself (base64)
 IMAGE_SHOWN_JS = f"""([caption, before]) => {{{PAGE_ERROR_JS}
     const img = {FIND_IMAGE_JS}(caption);
     return img && img.src !== before && img.complete && img.naturalWidth > 0 ? performance.now() - window.__released : 0;
@@ -356,9 +361,9 @@ class Session:
 
     async def look_at(self, caption: str, where: str) -> None:
         """Record how the drawing shown under ``caption`` matches every user's pattern."""
-        src = await self.page.evaluate(IMAGE_SRC_JS, caption)
-        response = await self.page.request.get(src)
-        shown = grey_levels(await response.body())
+        # Fetched by the page, over the browser's own connections: a separate HTTP client's
+        # kept-alive socket can race the server's closing it (ECONNRESET, seen under load).
+        shown = grey_levels(base64.b64decode(await self.page.evaluate(IMAGE_BYTES_JS, caption)))
         self.report.sightings.append(Sighting(self.index, where, [likeness(shown, ref) for ref in REFERENCES]))
 
     async def act(self, kind: str) -> float:
