@@ -345,11 +345,14 @@ class Session:
                 raise AssertionError(f"the chart kept moving for {self.timeout_ms / 1000:g} s")
             box = await chart.bounding_box()
             point = await chart.evaluate(ISOLATED_POINT_JS, [wanted, reach])
-        if point.get("gap", 0) <= 4:
+        if point.get("gap", 0) <= 1:
             raise AssertionError(f"no spot to click on the {wanted!r} point stands apart from the others: {point}")
         before = await self.page.evaluate(IMAGE_SRC_JS, caption)
         await self.page.mouse.click(point["x"], point["y"])
-        return await self.answer(IMAGE_SHOWN_JS, [caption, before])
+        try:
+            return await self.answer(IMAGE_SHOWN_JS, [caption, before])
+        except PlaywrightError as e:
+            raise AssertionError(f"{what_happened(e)}; clicked {point} in the chart at {box}") from e
 
     async def click_digit(self) -> float:
         return await self.click("digit", 0, DECODED)

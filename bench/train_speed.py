@@ -4,7 +4,7 @@
     python bench/train_speed.py --quick    # throughput only (about a minute)
 
 Prints, for both models on the same data and machine:
-  * training images/s (steady state, after warm-up) and their ratio;
+  * training images/s (steady state, after warm-up), timed in alternating windows, and their ratio;
   * test -ELBO after each epoch against the cumulative training time (evaluation excluded),
     the -ELBO reached within a fixed wall-clock budget, and after 10 epochs;
   * short runs of the default recipe sized to a budget (its one-cycle schedule fitted to
@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import platform
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -31,13 +32,14 @@ from vae.model import ConvVAE  # noqa: E402
 from vae.train import TrainConfig, make_optimizer, resolve_device, train  # noqa: E402
 
 
-def throughput(config: TrainConfig, images: torch.Tensor, seconds: float) -> float:
-    """Steady-state training images/s of ``config``'s model and batch size: the same step as
-    ``vae.train`` (uint8 batches converted on the fly, loss, backward, Adam), warmed up first."""
+def training_step(config: TrainConfig, images: torch.Tensor):
+    """A function doing one training step of ``config``'s model and batch size, returning its
+    image count: the same step as ``vae.train`` (uint8 batches converted on the fly, loss,
+    backward, Adam)."""
     device = resolve_device(config.device)
     torch.manual_seed(0)
     model = ConvVAE(config.model_config()).to(device).train()
-    optimizer = make_optimizer(model, config.lr)
+    optimizer = make_optimizer(model, config.lr, config.weight_decay)
     images = images.to(device)
     generator = torch.Generator().manual_seed(0)
 
@@ -56,8 +58,13 @@ def throughput(config: TrainConfig, images: torch.Tensor, seconds: float) -> flo
         optimizer.step()
         return len(x)
 
-    for _ in range(5):
+    for _ in range(5):  # warm-up: oneDNN picks and caches its kernels on the first calls
         step()
+    return step
+
+
+def images_per_second(step, seconds: float, device: torch.device) -> float:
+    """Steady-state images/s of ``step`` over a window of ``seconds``."""
     if device.type == "cuda":
         torch.cuda.synchronize()
     seen, start = 0, time.perf_counter()
@@ -89,7 +96,8 @@ def curve(config: TrainConfig, data, label: str) -> list[tuple[int, float, float
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--quick", action="store_true", help="throughput only")
-    p.add_argument("--seconds", type=float, default=20.0, help="timing window per throughput measurement")
+    p.add_argument("--seconds", type=float, default=10.0, help="timing window per model and round")
+    p.add_argument("--rounds", type=int, default=3, help="throughput rounds, each timing both models")
     p.add_argument("--default-epochs", type=int, default=10, help="epochs of the default model's run")
     p.add_argument("--budget", type=float, default=60.0, help="wall-clock budget (s) for the fixed-budget comparison")
     p.add_argument("--short-epochs", type=int, nargs="*", default=[2, 3],
@@ -104,11 +112,17 @@ def main() -> None:
     print(f"{time.strftime('%Y-%m-%d %H:%M')}  {platform.processor() or platform.machine()}, "
           f"{torch.get_num_threads()} threads, device {device}, torch {torch.__version__}")
 
-    rates = {}
-    for label, config in (("tutorial", tutorial), ("default", default)):
-        rates[label] = throughput(config, data.train_images, args.seconds)
-        print(f"throughput  {label:9s} batch {config.batch_size:4d}: {rates[label]:8.0f} img/s")
-    print(f"throughput ratio default/tutorial: {rates['default'] / rates['tutorial']:.2f}x")
+    # Alternating windows, so that a slow spell of the machine hits both models alike; the
+    # ratio of each round is printed, and the median of the rounds.
+    steps = {"tutorial": training_step(tutorial, data.train_images), "default": training_step(default, data.train_images)}
+    ratios = []
+    for round_ in range(1, args.rounds + 1):
+        rates = {label: images_per_second(step, args.seconds, device) for label, step in steps.items()}
+        ratios.append(rates["default"] / rates["tutorial"])
+        print(f"throughput round {round_}: tutorial (batch {tutorial.batch_size}) {rates['tutorial']:6.0f} img/s, "
+              f"default (batch {default.batch_size}) {rates['default']:6.0f} img/s: {ratios[-1]:.2f}x", flush=True)
+    print(f"throughput ratio default/tutorial: {statistics.median(ratios):.2f}x (median of {args.rounds} rounds)")
+    del steps
     if args.quick:
         return
 

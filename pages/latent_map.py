@@ -55,9 +55,11 @@ def figure(map_key: str, _indices, _labels, _proj: latent.Projection, drawing_xy
         fig.add_scatter(
             x=[drawing_xy[0]], y=[drawing_xy[1]], mode="markers", name="your drawing",
             marker=dict(symbol="star", size=18, color="#ffd700", line=dict(color="black", width=1.5)),
+            unselected=dict(marker=dict(opacity=1.0)),  # stays in full view while a digit is selected
             customdata=[[DRAWING, 0, 0]], hovertemplate="your drawing<extra></extra>",
         )
-    (x0, x1), (y0, y1) = proj.extent(pad=0.08)
+    # The view takes in the drawing too: an odd one can land far outside the test digits.
+    (x0, x1), (y0, y1) = proj.extent(pad=0.08, include=[] if drawing_xy is None else [drawing_xy])
     fig.update_layout(
         height=620, margin=dict(l=10, r=10, t=40, b=10), legend_title_text="digit",
         legend=dict(itemsizing="constant"), xaxis=dict(range=[x0, x1]), yaxis=dict(range=[y0, y1]),

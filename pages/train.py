@@ -59,7 +59,7 @@ def run_form() -> None:
                           help="Peak learning rate of Adam.")
         right.number_input(LABELS["seed"], value=DEFAULTS.seed, step=1, key="train_seed",
                            help="Same seed and settings, same model.")
-        left.number_input(LABELS["train_size"], value=None, step=1000, placeholder="all 55,000",
+        left.number_input(LABELS["train_size"], value=None, step=1000, placeholder="all 59,000",
                           key="train_train_size", help="A random subset for a quick run; empty for all.")
         right.number_input(LABELS["val_size"], value=DEFAULTS.val_size, step=500, key="train_val_size",
                            help="Held out of the 60,000 training images to pick the best epoch.")

@@ -190,8 +190,8 @@ def correlation(a: np.ndarray, b: np.ndarray) -> float:
 
 
 # Screen positions of the Plotly points in a map chart, and the click spot (within ``reach`` px of
-# a wanted point's centre: its marker's radius) farthest from every other point, so that the click
-# cannot pick a neighbour. Plotly draws one <g class="trace"> per trace, in the figure's order, with
+# a wanted point's centre: its marker's radius) farthest from every other point's marker edge, so that
+# the click cannot pick a neighbour; ``gap`` > 0: the spot is off every other marker. Plotly draws one <g class="trace"> per trace, in the figure's order, with
 # a <path class="point"> per point; the graph div's .data holds the trace names ("grid", "0".."9",
 # "your drawing"). ``wanted``: "digit" (any of "0".."9") or a trace name. Grid points compete only
 # with the other traces' points. Points under the mode bar (top 60 px) are left out.
@@ -202,7 +202,7 @@ ISOLATED_POINT_JS = """
     const points = [...chart.querySelectorAll('.scatterlayer .trace')].flatMap((trace, i) =>
         [...trace.querySelectorAll('path.point')].map(p => {
             const r = p.getBoundingClientRect();
-            return {name: names[i], x: r.x + r.width / 2, y: r.y + r.height / 2};
+            return {name: names[i], x: r.x + r.width / 2, y: r.y + r.height / 2, r: Math.max(r.width, r.height) / 2};
         }));
     const isWanted = p => wanted === 'digit' ? /^[0-9]$/.test(p.name) : p.name === wanted;
     const candidates = points.filter(p => isWanted(p) && p.y > top);
@@ -214,7 +214,8 @@ ISOLATED_POINT_JS = """
     for (const c of candidates) {
         for (const [dx, dy] of offsets) {
             let gap = Infinity;
-            for (const o of rivals) if (o !== c) gap = Math.min(gap, Math.hypot(o.x - c.x - dx, o.y - c.y - dy));
+            // from the rival's edge: a selected point is drawn larger, and Plotly picks by marker size
+            for (const o of rivals) if (o !== c) gap = Math.min(gap, Math.hypot(o.x - c.x - dx, o.y - c.y - dy) - o.r);
             if (gap > bestGap) { best = {name: c.name, x: c.x + dx, y: c.y + dy}; bestGap = gap; }
         }
     }

@@ -125,6 +125,25 @@ def test_map_of_a_2d_latent_offers_raw_coordinates_a_manifold_and_the_drawing(mn
     assert not at.exception and "Decoded at (0.25, -0.50)" in image_captions(at)
 
 
+def test_map_view_takes_in_a_drawing_far_from_every_test_digit(mnist):
+    """A stroke unlike any digit can encode far outside the test digits: the star must stay in view
+    (the load bench once clicked a star that Plotly had clipped away)."""
+    drawing = {"image": mnist.test_images[0].numpy() / 255.0, "mu": np.full(32, 12.0, np.float32),
+               "checkpoint": str(studio.DEFAULT_CHECKPOINT.resolve())}  # drawn with this model: mu is used
+    at = app("pages/latent_map.py", **{studio.LAST_DRAWING_KEY: drawing})
+    assert not at.exception
+    spec = json.loads(at.get("plotly_chart")[0].proto.spec)
+    star = spec["data"][-1]
+    assert star["name"] == "your drawing"
+    (sx,), (sy,) = star["x"], star["y"]
+    digits = [trace for trace in spec["data"] if trace["name"] in list("0123456789")]
+    xs = np.concatenate([plotly_rows(t["x"]) for t in digits])
+    ys = np.concatenate([plotly_rows(t["y"]) for t in digits])
+    assert not (xs.min() <= sx <= xs.max() and ys.min() <= sy <= ys.max())  # a case that needs the fix
+    (x0, x1), (y0, y1) = spec["layout"]["xaxis"]["range"], spec["layout"]["yaxis"]["range"]
+    assert x0 < sx < x1 and y0 < sy < y1
+
+
 def test_map_with_tsne_decodes_a_mix_of_neighbours():
     at = app("pages/latent_map.py")
     at.radio(key="map_method").set_value("tsne")

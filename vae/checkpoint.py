@@ -16,7 +16,7 @@ import torch
 from .model import ConvVAE, VAEConfig
 
 FORMAT = "vae-studio"
-VERSION = 2  # 2: the default `conv` layers changed (space-to-depth encoder, deeper decoder)
+VERSION = 3  # 2: the `conv` layers changed (space-to-depth encoder, deeper decoder); 3: channels-last flattens, encoder_hidden, 1x1 last layer
 
 
 class CheckpointError(ValueError):

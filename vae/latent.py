@@ -159,9 +159,11 @@ class Projection:
         idx, dist = nearest(self.latents, z, MIX_NEIGHBOURS)
         return inverse_distance_mix(self.coords[idx], dist)
 
-    def extent(self, pad: float = 0.05) -> tuple[tuple[float, float], tuple[float, float]]:
-        """(x_min, x_max), (y_min, y_max) of the points, widened by ``pad`` of the span."""
-        lo, hi = self.coords.min(axis=0), self.coords.max(axis=0)
+    def extent(self, pad: float = 0.05, include=()) -> tuple[tuple[float, float], tuple[float, float]]:
+        """(x_min, x_max), (y_min, y_max) of the points and of the map positions in ``include``,
+        widened by ``pad`` of the span."""
+        coords = np.vstack([self.coords, np.asarray(include, dtype=self.coords.dtype).reshape(-1, 2)])
+        lo, hi = coords.min(axis=0), coords.max(axis=0)
         margin = (hi - lo) * pad
         lo, hi = lo - margin, hi + margin
         return (float(lo[0]), float(hi[0])), (float(lo[1]), float(hi[1]))

@@ -21,19 +21,21 @@ class VAEConfig:
 
     ``conv`` (default): a stride-4 conv to 7x7 and an MLP bottleneck; the decoder upsamples twice
     by sub-pixel convolution with one more conv at 14x14. ``channels`` is the width at 14x14 (the
-    7x7 maps have twice as many), ``hidden`` the MLP's. ``tutorial``: the seed article's model;
-    its layer sizes are fixed, so only ``latent_dim`` applies.
+    7x7 maps have twice as many), ``encoder_hidden`` and ``hidden`` the widths of the encoder's and
+    the decoder's MLP (the decoder's width pays more in likelihood). ``tutorial``: the seed
+    article's model; its layer sizes are fixed, so only ``latent_dim`` applies.
     """
 
     arch: str = "conv"
     latent_dim: int = 32
     channels: int = 16
     hidden: int = 384
+    encoder_hidden: int = 256
 
     def __post_init__(self):
         if self.arch not in ARCHS:
             raise ValueError(f"arch must be one of {ARCHS}, got {self.arch!r}")
-        for name in ("latent_dim", "channels", "hidden"):
+        for name in ("latent_dim", "channels", "hidden", "encoder_hidden"):
             if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
                 raise ValueError(f"{name} must be a positive integer, got {getattr(self, name)!r}")
 
@@ -52,37 +54,42 @@ class ConvVAE(nn.Module):
         super().__init__()
         self.config = config = config or VAEConfig()
         if config.arch == "tutorial":
-            self.encoder, self.decoder, self.feature_shape = _tutorial_layers()
+            self.encoder, self.decoder = _tutorial_layers()
+            self.unflatten = nn.Unflatten(1, (32, 20, 20))
             features = 32 * 20 * 20
             self.fc_mu = nn.Linear(features, config.latent_dim)
             self.fc_logvar = nn.Linear(features, config.latent_dim)
             self.fc_decode = nn.Linear(config.latent_dim, features)
         else:
-            c, h = config.channels, config.hidden
+            c, h, eh = config.channels, config.hidden, config.encoder_hidden
             # The encoder's first layer is a 6x6 stride-4 conv written as space-to-depth plus a
             # 3x3 stride-2 conv: the same function, but 4 input channels keep oneDNN on its fast
             # path, and no full-resolution feature map is ever built (bench/RESULTS.md).
             self.encoder = nn.Sequential(
                 nn.PixelUnshuffle(2),  # 4 x 14x14
                 nn.Conv2d(4, 2 * c, 3, stride=2, padding=1), nn.SiLU(),  # 2c x 7x7
-                nn.Flatten(),
-                nn.Linear(2 * c * 49, h), nn.SiLU(),
+                ChannelsLastFlatten(),
+                nn.Linear(2 * c * 49, eh), nn.SiLU(),
             )
-            self.fc_mu = nn.Linear(h, config.latent_dim)
-            self.fc_logvar = nn.Linear(h, config.latent_dim)
+            self.fc_mu = nn.Linear(eh, config.latent_dim)
+            self.fc_logvar = nn.Linear(eh, config.latent_dim)
             self.fc_decode = nn.Sequential(
                 nn.Linear(config.latent_dim, h), nn.SiLU(), nn.Linear(h, 2 * c * 49)
             )
-            self.feature_shape = (2 * c, 7, 7)
+            self.unflatten = ChannelsLastUnflatten(2 * c, 7, 7)
             # Upsampling by sub-pixel convolution (conv, then PixelShuffle): on the CPU it is
             # several times faster than ConvTranspose2d, which falls off oneDNN's fast path.
-            # The conv at 14x14 is where extra decoder capacity pays most per FLOP.
+            # The 3x3 conv at 14x14 is where extra decoder capacity pays most per FLOP; the last
+            # layer is 1x1 (per pixel), as a 3x3 conv to 4 channels runs far below oneDNN's speed.
             self.decoder = nn.Sequential(
                 nn.SiLU(),
                 nn.Conv2d(2 * c, 4 * c, 3, padding=1), nn.PixelShuffle(2), nn.SiLU(),  # c x 14x14
                 nn.Conv2d(c, c, 3, padding=1), nn.SiLU(),
-                nn.Conv2d(c, 4, 3, padding=1), nn.PixelShuffle(2),  # 1 x 28x28 logits
+                nn.Conv2d(c, 4, 1), nn.PixelShuffle(2),  # 1 x 28x28 logits
             )
+            # Channels-last feature maps: oneDNN's convolutions run markedly faster on them here
+            # (bench/RESULTS.md), and the two flattens above are then free views.
+            self.to(memory_format=torch.channels_last)
 
     @property
     def latent_dim(self) -> int:
@@ -90,12 +97,12 @@ class ConvVAE(nn.Module):
 
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Posterior q(z|x) = N(mu, exp(logvar)) for images x in [0,1], shaped [B,1,28,28]."""
-        features = self.encoder(x).flatten(1)
+        features = self.encoder(x)
         return self.fc_mu(features), self.fc_logvar(features)
 
     def decode_logits(self, z: torch.Tensor) -> torch.Tensor:
         """Bernoulli logits [B,1,28,28] for latents z [B, latent_dim]."""
-        return self.decoder(self.fc_decode(z).view(-1, *self.feature_shape))
+        return self.decoder(self.unflatten(self.fc_decode(z)))
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         """Pixel probabilities in [0,1], shaped [B,1,28,28]."""
@@ -119,7 +126,7 @@ class ConvVAE(nn.Module):
         return self.decode(z)
 
 
-def _tutorial_layers() -> tuple[nn.Module, nn.Module, tuple[int, int, int]]:
+def _tutorial_layers() -> tuple[nn.Module, nn.Module]:
     """The article's layers: conv 5x5 1->16->32 (28->24->20) and its transposed mirror."""
     encoder = nn.Sequential(
         nn.Conv2d(1, 16, 5), nn.ReLU(), nn.Conv2d(16, 32, 5), nn.ReLU(), nn.Flatten()
@@ -127,4 +134,22 @@ def _tutorial_layers() -> tuple[nn.Module, nn.Module, tuple[int, int, int]]:
     decoder = nn.Sequential(
         nn.ReLU(), nn.ConvTranspose2d(32, 16, 5), nn.ReLU(), nn.ConvTranspose2d(16, 1, 5)
     )
-    return encoder, decoder, (32, 20, 20)
+    return encoder, decoder
+
+
+class ChannelsLastFlatten(nn.Module):
+    """[B, C, H, W] -> [B, H*W*C], in channels-last order: a view, no copy, of a channels-last map."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.permute(0, 2, 3, 1).flatten(1)
+
+
+class ChannelsLastUnflatten(nn.Module):
+    """[B, H*W*C] -> [B, C, H, W] channels-last: the inverse of ``ChannelsLastFlatten``, also a view."""
+
+    def __init__(self, channels: int, height: int, width: int):
+        super().__init__()
+        self.shape = (height, width, channels)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.view(-1, *self.shape).permute(0, 3, 1, 2)
