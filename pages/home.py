@@ -5,7 +5,7 @@ import streamlit as st
 import studio
 
 PARTS = {"encoder": "Encoder", "fc_mu": "Encoder → μ", "fc_logvar": "Encoder → log σ²",
-         "fc_decode": "Decoder", "decoder": "Decoder"}
+         "fc_decode": "Decoder", "unflatten": "Decoder", "decoder": "Decoder"}
 
 st.title("VAE Studio")
 st.markdown("Learn how a **variational autoencoder** works by training one on handwritten digits "

@@ -31,6 +31,7 @@ def test_home_renders_with_the_bundled_model_and_the_sidebar_card(checkpoint_dir
     table = at.dataframe[0].value
     assert table["parameters"].sum() == sum(p.numel() for p in model.parameters())
     assert table["output shape"].iloc[-1] == "1 × 28 × 28"
+    assert table["part"].str.len().gt(0).all(), "every layer is named as encoder or decoder"
 
 
 def test_train_page_renders_idle(checkpoint_dir):
