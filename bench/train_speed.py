@@ -39,7 +39,7 @@ def training_step(config: TrainConfig, images: torch.Tensor):
     device = resolve_device(config.device)
     torch.manual_seed(0)
     model = ConvVAE(config.model_config()).to(device).train()
-    optimizer = make_optimizer(model, config.lr, config.weight_decay)
+    optimizer = make_optimizer(model, config)
     images = images.to(device)
     generator = torch.Generator().manual_seed(0)
 
@@ -122,7 +122,6 @@ def main() -> None:
         print(f"throughput round {round_}: tutorial (batch {tutorial.batch_size}) {rates['tutorial']:6.0f} img/s, "
               f"default (batch {default.batch_size}) {rates['default']:6.0f} img/s: {ratios[-1]:.2f}x", flush=True)
     print(f"throughput ratio default/tutorial: {statistics.median(ratios):.2f}x (median of {args.rounds} rounds)")
-    del steps
     if args.quick:
         return
 

@@ -56,7 +56,7 @@ def run_form() -> None:
         left.number_input(LABELS["epochs"], value=10, step=1, max_value=500, key="train_epochs")
         right.number_input(LABELS["batch_size"], value=DEFAULTS.batch_size, step=32, max_value=4096, key="train_batch_size")
         left.number_input(LABELS["lr"], step=5e-4, format="%g", key="train_lr",
-                          help="Peak learning rate of Adam.")
+                          help="Peak learning rate of AdamW (Adam for the tutorial recipe).")
         right.number_input(LABELS["seed"], value=DEFAULTS.seed, step=1, key="train_seed",
                            help="Same seed and settings, same model.")
         left.number_input(LABELS["train_size"], value=None, step=1000, placeholder="all 59,000",

@@ -190,11 +190,12 @@ def correlation(a: np.ndarray, b: np.ndarray) -> float:
 
 
 # Screen positions of the Plotly points in a map chart, and the click spot (within ``reach`` px of
-# a wanted point's centre: its marker's radius) farthest from every other point's marker edge, so that
-# the click cannot pick a neighbour; ``gap`` > 0: the spot is off every other marker. Plotly draws one <g class="trace"> per trace, in the figure's order, with
-# a <path class="point"> per point; the graph div's .data holds the trace names ("grid", "0".."9",
-# "your drawing"). ``wanted``: "digit" (any of "0".."9") or a trace name. Grid points compete only
-# with the other traces' points. Points under the mode bar (top 60 px) are left out.
+# a wanted point's centre: its marker's radius) farthest from every other point's marker edge, so
+# that the click cannot pick a neighbour; ``gap`` > 0: the spot is off every other marker. Plotly
+# draws one <g class="trace"> per trace, in the figure's order, with a <path class="point"> per
+# point; the graph div's .data holds the trace names ("grid", "0".."9", "your drawing"). ``wanted``:
+# "digit" (any of "0".."9") or a trace name. Grid points compete only with the other traces' points.
+# Points under the mode bar (top 60 px) are left out.
 ISOLATED_POINT_JS = """
 (chart, [wanted, reach]) => {
     const names = chart.querySelector('.js-plotly-plot').data.map(trace => trace.name);

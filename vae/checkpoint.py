@@ -16,7 +16,9 @@ import torch
 from .model import ConvVAE, VAEConfig
 
 FORMAT = "vae-studio"
-VERSION = 3  # 2: the `conv` layers changed (space-to-depth encoder, deeper decoder); 3: channels-last flattens, encoder_hidden, 1x1 last layer
+# 2: the `conv` layers changed (space-to-depth encoder, deeper decoder);
+# 3: channels-last flattens, encoder_hidden, a 1x1 last layer.
+VERSION = 3
 
 
 class CheckpointError(ValueError):
