@@ -57,7 +57,7 @@ def usable_app(page) -> None:
     card = page.get_by_test_id("stSidebar").get_by_test_id("stMetric").filter(has_text="Test −ELBO")
     expect(card.get_by_test_id("stMetricValue")).to_have_text(re.compile(r"^\d"), timeout=TIMEOUT_MS)
     expect(page.get_by_role("heading", name="The active model")).to_be_visible(timeout=TIMEOUT_MS)
-    expect(page.get_by_test_id("stDataFrame")).to_be_visible(timeout=TIMEOUT_MS)
+    expect(page.get_by_test_id("stMarkdown").locator("table")).to_be_visible(timeout=TIMEOUT_MS)
     page.locator(IDLE_APP).wait_for(timeout=TIMEOUT_MS)
 
 

@@ -52,11 +52,16 @@ def navigation_mode_init(original_init):
     return init_then_leave_legacy_mode
 
 
+def image_bytes(image: Image.Image, fmt: str = "PNG") -> bytes:
+    """The file a user would upload."""
+    buf = io.BytesIO()
+    image.save(buf, fmt)
+    return buf.getvalue()
+
+
 def canvas_value(image: np.ndarray) -> dict:
     """What the canvas component sends: Fabric's JSON and the canvas as a PNG data URL."""
-    buf = io.BytesIO()
-    Image.fromarray(image).save(buf, "PNG")
-    url = "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
+    url = "data:image/png;base64," + base64.b64encode(image_bytes(Image.fromarray(image))).decode()
     return {"drawing": {"raw": {"objects": [{"type": "path"}]}, "data": url}}
 
 

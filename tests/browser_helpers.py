@@ -189,38 +189,60 @@ def correlation(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.corrcoef(a.ravel(), b.ravel())[0, 1])
 
 
-# Screen positions of the Plotly points in a map chart, and the click spot (within ``reach`` px of
-# a wanted point's centre: its marker's radius) farthest from every other point's marker edge, so
-# that the click cannot pick a neighbour; ``gap`` > 0: the spot is off every other marker. Plotly
-# draws one <g class="trace"> per trace, in the figure's order, with a <path class="point"> per
-# point; the graph div's .data holds the trace names ("grid", "0".."9", "your drawing"). ``wanted``:
-# "digit" (any of "0".."9") or a trace name. Grid points compete only with the other traces' points.
-# Points under the mode bar (top 60 px) are left out.
+# The spot to click (within ``reach`` px of a wanted point's centre) that Plotly gives most surely
+# to that point, by Plotly's own rule for a click: the point with the smallest
+# d = max(|click - centre| - r, 1 - 3/r), r = max(3, marker.size / 2) (the size as set, not as
+# drawn when selected), goes first, and a later trace wins a tie; traces with hoverinfo "skip" take
+# no clicks. ``gap``: the smallest lead of the wanted point's d over any rival that could take the
+# click (more than 1 px: a safe click). Plotly draws one <g class="trace"> per trace, in the
+# figure's order, with a <path class="point"> per point; the graph div's .data holds the traces
+# ("grid", "0".."9", the drawing's). ``wanted``: "digit" (any of "0".."9") or a trace name. Points
+# under the mode bar (top 60 px) are left out.
 ISOLATED_POINT_JS = """
 (chart, [wanted, reach]) => {
-    const names = chart.querySelector('.js-plotly-plot').data.map(trace => trace.name);
+    const traces = chart.querySelector('.js-plotly-plot').data;
     const top = chart.getBoundingClientRect().top + 60;
-    const points = [...chart.querySelectorAll('.scatterlayer .trace')].flatMap((trace, i) =>
-        [...trace.querySelectorAll('path.point')].map(p => {
-            const r = p.getBoundingClientRect();
-            return {name: names[i], x: r.x + r.width / 2, y: r.y + r.height / 2, r: Math.max(r.width, r.height) / 2};
-        }));
+    const points = [...chart.querySelectorAll('.scatterlayer .trace')].flatMap((g, i) => {
+        if (traces[i].hoverinfo === 'skip') return [];
+        const r = Math.max(3, (traces[i].marker?.size ?? 6) / 2);
+        return [...g.querySelectorAll('path.point')].map(p => {
+            const box = p.getBoundingClientRect();
+            return {name: traces[i].name, trace: i, x: box.x + box.width / 2, y: box.y + box.height / 2, r};
+        });
+    });
+    const distance = (p, x, y) => Math.max(Math.hypot(p.x - x, p.y - y) - p.r, 1 - 3 / p.r);
     const isWanted = p => wanted === 'digit' ? /^[0-9]$/.test(p.name) : p.name === wanted;
-    const candidates = points.filter(p => isWanted(p) && p.y > top);
-    const rivals = wanted === 'grid' ? points.filter(p => p.name !== 'grid') : points;
     const offsets = [];
     for (let dx = -reach; dx <= reach; dx++)
         for (let dy = -reach; dy <= reach; dy++) if (Math.hypot(dx, dy) <= reach) offsets.push([dx, dy]);
-    let best = null, bestGap = -1;
-    for (const c of candidates) {
+    let best = null, bestGap = -Infinity;
+    for (const c of points.filter(p => isWanted(p) && p.y > top)) {
         for (const [dx, dy] of offsets) {
+            const x = c.x + dx, y = c.y + dy, own = distance(c, x, y);
             let gap = Infinity;
-            // from the rival's edge: a selected point is drawn larger, and Plotly picks by marker size
-            for (const o of rivals) if (o !== c) gap = Math.min(gap, Math.hypot(o.x - c.x - dx, o.y - c.y - dy) - o.r);
-            if (gap > bestGap) { best = {name: c.name, x: c.x + dx, y: c.y + dy}; bestGap = gap; }
+            for (const o of points) {
+                if (o === c || (o.trace < c.trace && own === 0)) continue;  // an earlier trace cannot beat 0
+                gap = Math.min(gap, distance(o, x, y) - own);
+            }
+            if (gap > bestGap) { best = {name: c.name, x, y}; bestGap = gap; }
         }
     }
     return {...best, gap: bestGap};
+}
+"""
+
+
+DRAWING_TARGET = "your drawing (click target)"  # pages/latent_map.py's clickable trace on the star
+
+# How far (px) the nearest digit's point lies from the screen spot [x, y].
+NEAREST_DIGIT_JS = """
+(chart, [x, y]) => {
+    const traces = chart.querySelector('.js-plotly-plot').data;
+    return Math.min(...[...chart.querySelectorAll('.scatterlayer .trace')].flatMap((g, i) =>
+        /^[0-9]$/.test(traces[i].name) ? [...g.querySelectorAll('path.point')].map(p => {
+            const box = p.getBoundingClientRect();
+            return Math.hypot(box.x + box.width / 2 - x, box.y + box.height / 2 - y);
+        }) : []));
 }
 """
 

@@ -4,7 +4,6 @@ Browser-only events are injected by widget key: the canvas as {"drawing": {"raw"
 real PNG data URL, a plotly click as {"selection": {"points": [{"customdata": ...}]}}.
 """
 
-import io
 import json
 from pathlib import Path
 
@@ -14,12 +13,12 @@ from PIL import Image
 from streamlit.testing.v1 import AppTest
 
 import studio
-from apptest_helpers import canvas_value, click, drawn, plotly_rows
+from apptest_helpers import canvas_value, click, drawn, image_bytes, plotly_rows
 
 ROOT = Path(__file__).resolve().parent.parent
 LATENT2D = str(ROOT / "checkpoints" / "latent2d.pt")
 CANVAS_KEY = "draw_canvas_0"
-GRID, TEST = 0, 1  # the Latent map's point kinds: the first number of a point's custom_data
+GRID, TEST, DRAWING = 0, 1, 2  # the Latent map's point kinds: the first number of a point's custom_data
 
 
 def app(page: str, model: str | None = None, **state) -> AppTest:
@@ -71,17 +70,13 @@ def test_upload_good_and_bad_files(mnist):
     at = app("pages/draw.py", draw_source="Upload")
     assert "Upload a PNG or JPEG" in at.info[0].value
     digit = 255 - mnist.test_images[1].numpy()  # dark ink on white paper
-    buf = io.BytesIO()
-    Image.fromarray(digit).resize((400, 400)).save(buf, "JPEG")
-    at.file_uploader[0].set_value(("two.jpg", buf.getvalue(), "image/jpeg"))
+    at.file_uploader[0].set_value(("two.jpg", image_bytes(Image.fromarray(digit).resize((400, 400)), "JPEG"), "image/jpeg"))
     at.run()
     assert not at.exception and not at.error and at.metric[0].label == "−ELBO (nats)"
     at.file_uploader[0].set_value(("notes.png", b"this is not a picture", "image/png"))
     at.run()
     assert not at.exception and "not an image" in at.error[0].value
-    blank = io.BytesIO()
-    Image.new("L", (64, 64), 255).save(blank, "PNG")
-    at.file_uploader[0].set_value(("blank.png", blank.getvalue(), "image/png"))
+    at.file_uploader[0].set_value(("blank.png", image_bytes(Image.new("L", (64, 64), 255)), "image/png"))
     at.run()
     assert not at.exception and "no digit stands out" in at.warning[0].value
 
@@ -117,8 +112,12 @@ def test_map_of_a_2d_latent_offers_raw_coordinates_a_manifold_and_the_drawing(mn
     assert not at.exception
     assert at.radio(key="map_method").value == "raw"
     spec = json.loads(at.get("plotly_chart")[0].proto.spec)
-    star = spec["data"][-1]
+    star, target = spec["data"][-2:]
     assert star["name"] == "your drawing" and star["marker"]["symbol"] == "star"
+    # Clicks go to a small transparent marker drawn last on the star (see the browser test).
+    assert star["hoverinfo"] == "skip" and star["legendgroup"] == target["legendgroup"]
+    assert (target["x"], target["y"]) == (star["x"], star["y"]) and target["marker"]["size"] <= 6
+    assert plotly_rows(target["customdata"]) == [[DRAWING, 0, 0]]
     assert any(s.value == "Manifold" for s in at.subheader)
     at.session_state["latent_map_latent2d_raw_2000_30"] = click({"customdata": [GRID, 0.25, -0.5]})
     at.run()
@@ -133,7 +132,7 @@ def test_map_view_takes_in_a_drawing_far_from_every_test_digit(mnist):
     at = app("pages/latent_map.py", **{studio.LAST_DRAWING_KEY: drawing})
     assert not at.exception
     spec = json.loads(at.get("plotly_chart")[0].proto.spec)
-    star = spec["data"][-1]
+    star = spec["data"][-2]
     assert star["name"] == "your drawing"
     (sx,), (sy,) = star["x"], star["y"]
     digits = [trace for trace in spec["data"] if trace["name"] in list("0123456789")]

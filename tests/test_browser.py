@@ -15,11 +15,13 @@ import time
 import uuid
 
 import pytest
+from PIL import Image
 from playwright.sync_api import Error as PlaywrightError, Locator, Page, expect, sync_playwright
 
+from apptest_helpers import image_bytes
 from browser_helpers import (
-    ARTIFACTS, CHROMIUM_ARGS, FIRST_VISIT_MS, ISOLATED_POINT_JS, NAV_LABELS, PAGE_TITLES, ROOT, RERUN_MS, RUN_ENDED,
-    correlation, drag, expect_image_loaded, expect_no_exception, image_by_caption, nav_labels, open_app, open_page,
+    ARTIFACTS, CHROMIUM_ARGS, DRAWING_TARGET, FIRST_VISIT_MS, ISOLATED_POINT_JS, NAV_LABELS, NEAREST_DIGIT_JS,
+    PAGE_TITLES, ROOT, RERUN_MS, RUN_ENDED, correlation, drag, expect_image_loaded, expect_no_exception, image_by_caption, nav_labels, open_app, open_page,
     page_title, pixels, require_chromium, save_screenshot, settle, streamlit_server,
 )
 
@@ -149,6 +151,36 @@ def test_latent_map_decodes_a_clicked_digit_and_a_clicked_location(app: Page):
     expect(app.get_by_text("PCA is linear")).to_be_visible()
     expect_no_exception(app)
     save_screenshot(app, "latent-map")
+
+
+STAR_ON_DIGIT = 40  # a test digit in the map's 2,000: uploaded as it is, it encodes within 0.2 px of its point
+
+
+def test_latent_map_click_on_the_drawing_star_shows_the_drawing_not_the_digit_under_it(app: Page, mnist):
+    """Plotly gives a click to the marker nearest by its own rule, which favours small markers: a
+    click on a big star that sits on a digit went to the digit. Upload a test digit, so that the
+    star lands on that digit's point, and click the star."""
+    image = mnist.test_images[STAR_ON_DIGIT].numpy().reshape(28, 28)
+    open_page(app, "Draw")
+    app.get_by_test_id("stMain").get_by_text("Upload", exact=True).click()
+    app.locator("input[type=file]").set_input_files(
+        files=[{"name": "digit.png", "mimeType": "image/png", "buffer": image_bytes(Image.fromarray(image))}])
+    expect_image_loaded(image_by_caption(app, "What the model sees"))
+
+    open_page(app, "Latent map")
+    chart = app.locator(".st-key-latent_map_default_pca_2000_30")
+    expect(chart.locator(".scatterlayer .trace")).to_have_count(13, timeout=FIRST_VISIT_MS)  # + star, its target
+    settle(app)
+    chart.scroll_into_view_if_needed()
+    spot = chart.evaluate(ISOLATED_POINT_JS, [DRAWING_TARGET, 0])
+    nearest_digit = chart.evaluate(NEAREST_DIGIT_JS, [spot["x"], spot["y"]])
+    assert nearest_digit < 2, f"the star should sit on the uploaded digit's point ({nearest_digit:.1f} px away)"
+    assert spot["gap"] > 1, f"Plotly would give a click on the star's centre to another point: {spot}"
+    app.mouse.click(spot["x"], spot["y"])
+    expect_image_loaded(image_by_caption(app, "Your last drawing"))
+    expect(image_by_caption(app, "Decoded from its mean")).to_have_count(0)
+    expect_no_exception(app)
+    save_screenshot(app, "latent-map-star")
 
 
 def test_generate_shows_samples_and_interpolations(app: Page):

@@ -25,6 +25,22 @@ def test_round_trip(saved):
     assert not list(path.parent.glob(".*tmp"))  # the temp file was renamed away
 
 
+def test_history_round_trips_exactly_and_is_stored_as_tensors(saved, tmp_path):
+    model, _ = saved
+    steps = [{"step": i, "epoch": i / 7, "loss": 500.0 / (i + 1), "bce": 1 / 3, "kl": 1e-9 * i} for i in range(1, 50)]
+    history = {"steps": steps, "epochs": [{"epoch": 1, "train": {"loss": 99.5}}]}
+    path = save_checkpoint(tmp_path / "h.pt", model, history=history)
+    assert load_checkpoint(path).history == history
+    assert isinstance(load_checkpoint(path).history["steps"][0]["step"], int)
+    raw = torch.load(path, weights_only=True)["history"]["steps"]  # columns: 0.3 s less to unpickle in the app
+    assert set(raw) == set(steps[0]) and all(isinstance(c, torch.Tensor) and len(c) == 49 for c in raw.values())
+    raw = torch.load(path, weights_only=True)
+    raw["history"]["steps"] = {"loss": [1.0]}  # not a column of numbers
+    torch.save(raw, path)
+    with pytest.raises(CheckpointError, match="history is unreadable"):
+        load_checkpoint(path)
+
+
 def test_missing_empty_truncated_and_garbage_files(saved, tmp_path):
     _, path = saved
     with pytest.raises(CheckpointError, match="No checkpoint"):

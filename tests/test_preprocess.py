@@ -1,11 +1,10 @@
 """vae.preprocess: any drawing or upload becomes a 28x28 input prepared the way MNIST was."""
 
-import io
-
 import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
+from apptest_helpers import image_bytes
 from vae.preprocess import (
     CENTRE, EmptyDrawingError, ImageDecodeError, open_image, to_mnist,
 )
@@ -29,12 +28,6 @@ def centre_of_mass(x: np.ndarray) -> tuple[float, float]:
 def bounding_box(x: np.ndarray) -> tuple[int, int]:
     rows, cols = np.flatnonzero(x.any(axis=1)), np.flatnonzero(x.any(axis=0))
     return rows[-1] - rows[0] + 1, cols[-1] - cols[0] + 1
-
-
-def png_bytes(image: Image.Image, fmt: str = "PNG") -> bytes:
-    buf = io.BytesIO()
-    image.save(buf, fmt)
-    return buf.getvalue()
 
 
 def test_a_drawn_stroke_lands_like_an_mnist_digit():
@@ -155,11 +148,11 @@ def test_open_image_reads_png_jpeg_16bit_palette():
     drawing = Image.fromarray(255 - seven())
     reference = to_mnist(drawing)
     for name, data in {
-        "png": png_bytes(drawing),
-        "jpeg": png_bytes(drawing.convert("RGB"), "JPEG"),
-        "16-bit png": png_bytes(Image.fromarray((255 - seven()).astype(np.uint16) * 257)),
-        "palette png": png_bytes(drawing.convert("P")),
-        "LA png": png_bytes(drawing.convert("LA")),
+        "png": image_bytes(drawing),
+        "jpeg": image_bytes(drawing.convert("RGB"), "JPEG"),
+        "16-bit png": image_bytes(Image.fromarray((255 - seven()).astype(np.uint16) * 257)),
+        "palette png": image_bytes(drawing.convert("P")),
+        "LA png": image_bytes(drawing.convert("LA")),
     }.items():
         image = open_image(data)
         assert isinstance(image, Image.Image), name
@@ -172,13 +165,13 @@ def test_open_image_explains_bad_files():
     with pytest.raises(ImageDecodeError, match="not an image"):
         open_image(b"%PDF-1.4 this is a document")
     with pytest.raises(ImageDecodeError, match="damaged or truncated"):
-        open_image(png_bytes(Image.fromarray(seven()))[:400])
+        open_image(image_bytes(Image.fromarray(seven()))[:400])
     with pytest.raises(ImageDecodeError, match="too large"):
-        open_image(png_bytes(Image.new("L", (100, 100))), max_pixels=5_000)
+        open_image(image_bytes(Image.new("L", (100, 100))), max_pixels=5_000)
 
 
 def test_open_image_refuses_more_than_the_pixel_limit():
     # 5100 x 5000 one-bit pixels: a few KB of PNG, 25.5 megapixels once decoded.
-    data = png_bytes(Image.new("1", (5100, 5000)))
+    data = image_bytes(Image.new("1", (5100, 5000)))
     with pytest.raises(ImageDecodeError, match="too large"):
         open_image(data)
