@@ -1,12 +1,15 @@
 """Training from the app: the job manager (vae/jobs.py), name checks, and the Train page."""
 
+import errno
 import threading
 
 import pytest
+import torch
 
 import studio
 import vae.train
 from apptest_helpers import run_app, wait_until
+from vae import load_checkpoint
 from vae.jobs import TrainingJob
 from vae.train import TrainConfig, TrainResult
 
@@ -52,6 +55,26 @@ def test_a_real_run_is_recorded_and_a_second_start_is_refused(tmp_path, mnist):
     steps = snap.history["steps"]
     assert [s["step"] for s in steps] == list(range(1, len(steps) + 1)) and steps[3]["epoch"] == 1.0
     assert snap.history["epochs"][0]["test"]["loss"] > 0 and snap.img_per_s > 0
+
+
+def test_a_full_disk_fails_the_run_with_a_message_and_keeps_the_last_checkpoint(tmp_path, mnist, monkeypatch):
+    real_save, writes = torch.save, []
+
+    def save_until_the_disk_fills(*args, **kwargs):
+        writes.append(1)
+        if len(writes) > 2:  # epoch 1 wrote its model and resume files; epoch 2 finds the disk full
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_save(*args, **kwargs)
+
+    monkeypatch.setattr(torch, "save", save_until_the_disk_fills)
+    job = TrainingJob()
+    assert job.start(TrainConfig(**{**TINY, "epochs": 3}), tmp_path / "full.pt", data=mnist)
+    assert job.wait(timeout=60)
+    snap = job.snapshot()
+    assert snap.status == "failed" and snap.message.startswith("The disk is full")
+    assert "The best checkpoint written before the failure is kept." in snap.message
+    assert snap.checkpoint == tmp_path / "full.pt" and load_checkpoint(snap.checkpoint).metrics["epoch"] == 1
+    assert not list(tmp_path.glob(".*tmp"))
 
 
 def test_start_is_atomic_across_sessions(tmp_path):

@@ -61,19 +61,35 @@ def test_stop_before_any_epoch_writes_nothing(tmp_path, mnist):
     assert not (tmp_path / "x.pt").exists()
 
 
-def test_nan_loss_stops_with_a_message_and_keeps_the_best_checkpoint(tmp_path, mnist, monkeypatch):
+@pytest.mark.parametrize("bad", ["nan", "inf"])
+def test_nan_or_infinite_loss_stops_with_a_message_and_keeps_the_best_checkpoint(tmp_path, mnist, monkeypatch, bad):
     real_loss, calls = train_mod.vae_loss, []
 
-    def loss_that_turns_nan(*args, **kwargs):
+    def loss_that_turns_bad(*args, **kwargs):
         calls.append(1)
         parts = real_loss(*args, **kwargs)
-        return LossParts(parts.total * float("nan"), parts.bce, parts.kl) if len(calls) > 10 else parts
+        return LossParts(parts.total * float(bad), parts.bce, parts.kl) if len(calls) > 10 else parts
 
-    monkeypatch.setattr(train_mod, "vae_loss", loss_that_turns_nan)
+    monkeypatch.setattr(train_mod, "vae_loss", loss_that_turns_bad)
     result = train(TrainConfig(epochs=3, **TINY), tmp_path / "n.pt", data=mnist)
     assert result.status == "failed"
-    assert "became nan at epoch 2, step 11" in result.message and "epoch 1) is kept" in result.message
+    assert f"became {bad} at epoch 2, step 11" in result.message and "epoch 1) is kept" in result.message
     assert load_checkpoint(tmp_path / "n.pt").metrics["epoch"] == 1
+
+
+def test_stop_pressed_during_a_checkpoint_write_keeps_that_checkpoint_whole(tmp_path, mnist, monkeypatch):
+    stop, real_save = threading.Event(), train_mod.save_checkpoint
+
+    def save_while_stop_is_pressed(*args, **kwargs):
+        stop.set()  # the user presses Stop while epoch 1's file is being written
+        return real_save(*args, **kwargs)
+
+    monkeypatch.setattr(train_mod, "save_checkpoint", save_while_stop_is_pressed)
+    result = train(TrainConfig(epochs=3, **TINY), tmp_path / "s.pt", data=mnist, stop=stop)
+    assert result.status == "stopped" and "best checkpoint (epoch 1) is kept" in result.message
+    model = load_checkpoint(tmp_path / "s.pt")
+    assert model.metrics["epoch"] == 1 and len(model.history["epochs"]) == 1
+    assert not list(tmp_path.glob(".*tmp"))
 
 
 def test_invalid_config_is_rejected_with_the_field_name():

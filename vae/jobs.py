@@ -6,6 +6,7 @@ read consistent copies with ``snapshot()``. No Streamlit here, so the logic is u
 
 from __future__ import annotations
 
+import errno
 import logging
 import threading
 import time
@@ -144,6 +145,8 @@ class TrainingJob:
 def _failure_message(error: BaseException) -> str:
     """Words for the page; the traceback goes to the server log only."""
     text = str(error).strip().splitlines()[0][:300] if str(error).strip() else ""
+    if isinstance(error, OSError) and error.errno == errno.ENOSPC:
+        return "The disk is full, so the checkpoint could not be written. Free some space and train again."
     if isinstance(error, (MemoryError, torch.cuda.OutOfMemoryError)) or "out of memory" in text.lower() \
             or "can't allocate memory" in text.lower():
         return "Training ran out of memory. Try a smaller batch size or a smaller model."
