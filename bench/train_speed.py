@@ -5,6 +5,8 @@
 
 Prints, for both models on the same data and machine:
   * training images/s (steady state, after warm-up), timed in alternating windows, and their ratio;
+    also of the default model fed by a plain shuffled DataLoader over float32 tensors, the usual
+    tutorial loop, against the uint8 batches cut in memory that vae.train uses;
   * test -ELBO after each epoch against the cumulative training time (evaluation excluded),
     the -ELBO reached within a fixed wall-clock budget, and after 10 epochs;
   * short runs of the default recipe sized to a budget (its one-cycle schedule fitted to
@@ -16,6 +18,7 @@ Run it while nothing else runs on the machine: a parallel job skews every number
 from __future__ import annotations
 
 import argparse
+import itertools
 import platform
 import statistics
 import sys
@@ -23,39 +26,37 @@ import time
 from pathlib import Path
 
 import torch
+from torch.utils.data import DataLoader, TensorDataset
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from vae.data import iterate_batches, load_mnist, to_float  # noqa: E402
-from vae.loss import vae_loss  # noqa: E402
 from vae.model import ConvVAE  # noqa: E402
-from vae.train import TrainConfig, make_optimizer, resolve_device, train  # noqa: E402
+from vae.train import TrainConfig, make_optimizer, resolve_device, train, train_step  # noqa: E402
 
 
-def training_step(config: TrainConfig, images: torch.Tensor):
+def training_step(config: TrainConfig, images: torch.Tensor, dataloader: bool = False):
     """A function doing one training step of ``config``'s model and batch size, returning its
-    image count: the same step as ``vae.train`` (uint8 batches converted on the fly, loss,
-    backward, Adam)."""
+    image count: ``vae.train.train_step`` on uint8 batches cut from the tensor in memory and
+    converted on the fly, as ``vae.train`` feeds it; or, with ``dataloader``, on batches from a
+    plain ``DataLoader`` over a float32 ``TensorDataset`` (shuffled, the usual tutorial loop)."""
     device = resolve_device(config.device)
     torch.manual_seed(0)
     model = ConvVAE(config.model_config()).to(device).train()
     optimizer = make_optimizer(model, config)
-    images = images.to(device)
     generator = torch.Generator().manual_seed(0)
-
-    def steps():
-        while True:
-            yield from iterate_batches(images, config.batch_size, generator)
-
-    batches = steps()
+    if dataloader:
+        loader = DataLoader(TensorDataset(to_float(images)), batch_size=config.batch_size, shuffle=True,
+                            generator=generator)
+        float_batches = (x.to(device) for _ in itertools.count() for (x,) in loader)
+    else:
+        images = images.to(device)
+        float_batches = (to_float(b, device) for _ in itertools.count()
+                         for b in iterate_batches(images, config.batch_size, generator))
 
     def step():
-        x = to_float(next(batches), device)
-        logits, mu, logvar = model(x)
-        loss = vae_loss(logits, x, mu, logvar).total / len(x)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
+        x = next(float_batches)
+        train_step(model, optimizer, x)
         return len(x)
 
     for _ in range(5):  # warm-up: oneDNN picks and caches its kernels on the first calls
@@ -114,14 +115,19 @@ def main() -> None:
 
     # Alternating windows, so that a slow spell of the machine hits both models alike; the
     # ratio of each round is printed, and the median of the rounds.
-    steps = {"tutorial": training_step(tutorial, data.train_images), "default": training_step(default, data.train_images)}
-    ratios = []
+    steps = {"tutorial": training_step(tutorial, data.train_images), "default": training_step(default, data.train_images),
+             "DataLoader": training_step(default, data.train_images, dataloader=True)}
+    ratios, loader_ratios = [], []
     for round_ in range(1, args.rounds + 1):
         rates = {label: images_per_second(step, args.seconds, device) for label, step in steps.items()}
         ratios.append(rates["default"] / rates["tutorial"])
+        loader_ratios.append(rates["default"] / rates["DataLoader"])
         print(f"throughput round {round_}: tutorial (batch {tutorial.batch_size}) {rates['tutorial']:6.0f} img/s, "
-              f"default (batch {default.batch_size}) {rates['default']:6.0f} img/s: {ratios[-1]:.2f}x", flush=True)
-    print(f"throughput ratio default/tutorial: {statistics.median(ratios):.2f}x (median of {args.rounds} rounds)")
+              f"default (batch {default.batch_size}) {rates['default']:6.0f} img/s: {ratios[-1]:.2f}x; "
+              f"default via a DataLoader {rates['DataLoader']:6.0f} img/s: {loader_ratios[-1]:.2f}x", flush=True)
+    print(f"throughput ratio default/tutorial: {statistics.median(ratios):.2f}x, "
+          f"default/the same model via a DataLoader: {statistics.median(loader_ratios):.2f}x "
+          f"(medians of {args.rounds} rounds)")
     if args.quick:
         return
 

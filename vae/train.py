@@ -25,7 +25,7 @@ import torch
 
 from .checkpoint import CheckpointError, read_checkpoint, read_resume_state, save_checkpoint, save_resume_state
 from .data import MNIST, iterate_batches, load_mnist, split_train_val, to_float
-from .loss import vae_loss
+from .loss import LossParts, vae_loss
 from .metrics import evaluate
 from .model import ARCHS, ConvVAE, VAEConfig
 
@@ -187,8 +187,7 @@ def train(
                 group["lr"] = learning_rate(config, step, total_steps)
             step_start = time.perf_counter()
             x = to_float(batch, device)
-            beta = kl_weight(config, epoch + seen / len(train_images))
-            parts = vae_loss(*_forward(model, x), beta=beta)
+            parts = train_step(model, optimizer, x, beta=kl_weight(config, epoch + seen / len(train_images)))
             if not torch.isfinite(parts.total):
                 status = "failed"
                 message = (
@@ -196,9 +195,6 @@ def train(
                     "training stopped. Try a lower learning rate."
                 )
                 break
-            optimizer.zero_grad(set_to_none=True)
-            (parts.total / len(x)).backward()
-            optimizer.step()
             step += 1
             seen += len(x)
             images_this_run += len(x)
@@ -248,9 +244,17 @@ def train(
     return result
 
 
-def _forward(model: ConvVAE, x: torch.Tensor):
+def train_step(model: ConvVAE, optimizer: torch.optim.Optimizer, x: torch.Tensor, beta: float = 1.0) -> LossParts:
+    """One update on the float batch ``x``: forward, loss (mean over the batch), backward, step.
+    Returns the batch's summed loss parts; a non-finite loss is returned without an update, so the
+    caller can stop with the weights still sound. Shared with bench/train_speed.py, which times it."""
     logits, mu, logvar = model(x)
-    return logits, x, mu, logvar
+    parts = vae_loss(logits, x, mu, logvar, beta=beta)
+    if torch.isfinite(parts.total):
+        optimizer.zero_grad(set_to_none=True)
+        (parts.total / len(x)).backward()
+        optimizer.step()
+    return parts
 
 
 def _first_of_each_digit(labels: torch.Tensor) -> torch.Tensor:
