@@ -18,6 +18,7 @@ import torch
 import vae
 from vae import latent
 from vae.checkpoint import CheckpointError
+from vae.data import default_data_dir
 from vae.images import make_grid
 from vae.jobs import TrainingJob
 from vae.plots import loss_figure
@@ -25,6 +26,7 @@ from vae.summary import layer_table
 from vae.train import CHECKPOINT_DIR, TrainResult, resolve_device, train
 
 DEFAULT_CHECKPOINT = CHECKPOINT_DIR / "default.pt"
+TSNE_CACHE = default_data_dir() / "tsne"  # t-SNE maps made before, kept across server restarts
 ACTIVE_KEY = "active_checkpoint"
 NAME_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
@@ -166,7 +168,7 @@ def test_negative_elbo(model) -> np.ndarray:
 def _projection(_model, key, size: int, method: str, perplexity: float, seed: int):
     indices = latent.test_subset(size)
     mu, _ = _test_encodings(_model, key)
-    return indices, latent.project(mu[indices], method, perplexity=perplexity, seed=seed)
+    return indices, latent.project(mu[indices], method, perplexity=perplexity, seed=seed, cache_dir=TSNE_CACHE)
 
 
 def projection(model, size: int, method: str, perplexity: float = 30.0, seed: int = 0):
@@ -176,7 +178,7 @@ def projection(model, size: int, method: str, perplexity: float = 30.0, seed: in
     if method == "tsne":
         message = (
             f"Running t-SNE on {size:,} test digits. This takes about {round(3 + size * 0.0022)} s "
-            "(longer while a model trains), once per model, subset and perplexity."
+            "(longer while a model trains), once per model, subset and perplexity: the map is kept on disk."
         )
     test_encodings(model)  # its own spinner on a cold start
     with st.spinner(message, show_time=True):

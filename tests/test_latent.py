@@ -140,6 +140,28 @@ def test_tsne_on_a_small_subset(encoded):
     assert proj.to_latents(proj.coords[:3]).shape == (3, mu.shape[1])
 
 
+def test_tsne_maps_are_kept_on_disk_and_remade_when_damaged(encoded, tmp_path, monkeypatch, caplog):
+    _, mu, _ = encoded
+    first = latent.cached_tsne(mu[:120], 20, 0, tmp_path)
+    (kept,) = tmp_path.glob("tsne-*.npy")
+    np.testing.assert_array_equal(np.load(kept), first)
+    real_tsne, runs = latent.tsne, []
+    monkeypatch.setattr(latent, "tsne", lambda *args: runs.append(args) or real_tsne(*args))
+    np.testing.assert_array_equal(latent.cached_tsne(mu[:120], 20, 0, tmp_path), first)  # a restarted server
+    assert not runs
+    latent.cached_tsne(mu[:120], 25, 0, tmp_path)  # other settings, another map
+    latent.cached_tsne(mu[1:121], 20, 0, tmp_path)  # other latents (another model or subset), another map
+    assert len(runs) == 2 and len(list(tmp_path.glob("tsne-*.npy"))) == 3
+    kept.write_bytes(kept.read_bytes()[:100])  # truncated
+    np.testing.assert_array_equal(latent.cached_tsne(mu[:120], 20, 0, tmp_path), first)
+    assert len(runs) == 3 and np.load(kept).shape == (120, 2)  # remade and rewritten
+    blocked = tmp_path / "a-file"
+    blocked.write_text("not a folder")
+    assert latent.cached_tsne(mu[:120], 20, 0, blocked / "tsne").shape == (120, 2)  # cannot write: still a map
+    assert "Could not keep the t-SNE map" in caplog.text
+    assert not list(tmp_path.rglob("*.tmp"))
+
+
 def test_tsne_map_keeps_the_digits_apart(encoded, mnist):
     indices, mu, _ = encoded
     labels = mnist.test_labels.numpy()[indices]

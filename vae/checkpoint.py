@@ -4,15 +4,14 @@ so a file can never run code when loaded."""
 
 from __future__ import annotations
 
-import os
 import pickle
-import tempfile
 import zipfile
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from .files import write_atomically
 from .model import ConvVAE, VAEConfig
 
 FORMAT = "vae-studio"
@@ -78,20 +77,8 @@ def read_resume_state(checkpoint: str | Path) -> dict:
 
 
 def _save_atomically(path: str | Path, payload: dict) -> Path:
-    """torch.save to a temp file in the same folder, fsync, then rename over ``path``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save({"format": FORMAT, "version": VERSION, **payload}, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return write_atomically(path, lambda f: torch.save({"format": FORMAT, "version": VERSION, **payload}, f),
+                            durable=True)
 
 
 def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict:

@@ -15,12 +15,13 @@ import importlib.metadata
 import io
 import os
 import pickle
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
+
+from .files import write_atomically
 
 CACHE_NAME = "mnist-uint8.npz"
 DATA_DIR_ENV = "VAE_DATA_DIR"
@@ -111,15 +112,9 @@ def _read_cache(path: Path) -> dict[str, np.ndarray] | None:
 def _write_cache(path: Path, arrays: dict[str, np.ndarray]) -> None:
     """Write the cache atomically (temp file + rename), so a crash never leaves half a file."""
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".mnist-", suffix=".npz")
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, sha256=np.array(_checksum(arrays)), **arrays)
-        os.replace(tmp, path)
+        write_atomically(path, lambda f: np.savez(f, sha256=np.array(_checksum(arrays)), **arrays))
     except OSError:
-        # A read-only data folder only costs us the cache; the data itself is fine.
-        if "tmp" in locals() and os.path.exists(tmp):
-            os.unlink(tmp)
+        pass  # a read-only data folder only costs us the cache; the data itself is fine
 
 
 def _read_idx_folder(raw: Path) -> dict[str, np.ndarray] | None:
