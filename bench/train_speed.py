@@ -113,9 +113,10 @@ def main() -> None:
     print(f"{time.strftime('%Y-%m-%d %H:%M')}  {platform.processor() or platform.machine()}, "
           f"{torch.get_num_threads()} threads, device {device}, torch {torch.__version__}")
 
-    # Alternating windows, so that a slow spell of the machine hits both models alike; the
-    # ratio of each round is printed, and the median of the rounds.
-    steps = {"tutorial": training_step(tutorial, data.train_images), "default": training_step(default, data.train_images),
+    # Alternating windows, so that a slow spell of the machine hits every contender alike; the
+    # ratios of each round are printed, and the medians of the rounds.
+    steps = {"tutorial": training_step(tutorial, data.train_images),
+             "default": training_step(default, data.train_images),
              "DataLoader": training_step(default, data.train_images, dataloader=True)}
     ratios, loader_ratios = [], []
     for round_ in range(1, args.rounds + 1):

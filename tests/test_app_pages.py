@@ -70,7 +70,8 @@ def test_upload_good_and_bad_files(mnist):
     at = app("pages/draw.py", draw_source="Upload")
     assert "Upload a PNG or JPEG" in at.info[0].value
     digit = 255 - mnist.test_images[1].numpy()  # dark ink on white paper
-    at.file_uploader[0].set_value(("two.jpg", image_bytes(Image.fromarray(digit).resize((400, 400)), "JPEG"), "image/jpeg"))
+    photo = image_bytes(Image.fromarray(digit).resize((400, 400)), "JPEG")
+    at.file_uploader[0].set_value(("two.jpg", photo, "image/jpeg"))
     at.run()
     assert not at.exception and not at.error and at.metric[0].label == "−ELBO (nats)"
     at.file_uploader[0].set_value(("notes.png", b"this is not a picture", "image/png"))

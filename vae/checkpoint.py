@@ -44,7 +44,8 @@ def _pack_steps(history: dict) -> dict:
     steps = history.get("steps")
     if not steps:
         return history
-    columns = {key: torch.tensor([s[key] for s in steps], dtype=torch.int64 if isinstance(value, int) else torch.float64)
+    columns = {key: torch.tensor([s[key] for s in steps],
+                                 dtype=torch.int64 if isinstance(value, int) else torch.float64)
                for key, value in steps[0].items()}
     return {**history, "steps": columns}
 
@@ -110,7 +111,9 @@ def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         try:
             payload["history"] = _unpack_steps(payload["history"])
         except (AttributeError, TypeError) as e:
-            raise CheckpointError(f"{path.name} is corrupt: its training history is unreadable ({_first_line(e)}).") from None
+            raise CheckpointError(
+                f"{path.name} is corrupt: its training history is unreadable ({_first_line(e)})."
+            ) from None
     return payload
 
 

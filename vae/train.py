@@ -128,6 +128,19 @@ def kl_weight(config: TrainConfig, epoch_progress: float) -> float:
     return config.beta * min(1.0, epoch_progress / config.kl_warmup_epochs)
 
 
+def train_step(model: ConvVAE, optimizer: torch.optim.Optimizer, x: torch.Tensor, beta: float = 1.0) -> LossParts:
+    """One update on the float batch ``x``: forward, loss (mean over the batch), backward, step.
+    Returns the batch's summed loss parts; a non-finite loss is returned without an update, so the
+    caller can stop with the weights still sound. Shared with bench/train_speed.py, which times it."""
+    logits, mu, logvar = model(x)
+    parts = vae_loss(logits, x, mu, logvar, beta=beta)
+    if torch.isfinite(parts.total):
+        optimizer.zero_grad(set_to_none=True)
+        (parts.total / len(x)).backward()
+        optimizer.step()
+    return parts
+
+
 def train(
     config: TrainConfig,
     checkpoint_path: str | Path,
@@ -242,19 +255,6 @@ def train(
     emit({"kind": "end", "status": status, "message": message,
           "checkpoint": str(checkpoint_path) if best else None, "best": result.best})
     return result
-
-
-def train_step(model: ConvVAE, optimizer: torch.optim.Optimizer, x: torch.Tensor, beta: float = 1.0) -> LossParts:
-    """One update on the float batch ``x``: forward, loss (mean over the batch), backward, step.
-    Returns the batch's summed loss parts; a non-finite loss is returned without an update, so the
-    caller can stop with the weights still sound. Shared with bench/train_speed.py, which times it."""
-    logits, mu, logvar = model(x)
-    parts = vae_loss(logits, x, mu, logvar, beta=beta)
-    if torch.isfinite(parts.total):
-        optimizer.zero_grad(set_to_none=True)
-        (parts.total / len(x)).backward()
-        optimizer.step()
-    return parts
 
 
 def _first_of_each_digit(labels: torch.Tensor) -> torch.Tensor:
