@@ -1,7 +1,11 @@
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
+import torch
+
+DEFAULT_CHECKPOINT = Path(__file__).resolve().parent.parent / "checkpoints" / "default.pt"
 
 
 def run(*args, check=True):
@@ -44,10 +48,17 @@ def test_bad_values_and_files_give_clear_errors(tmp_path):
     assert junk.returncode == 1 and "error:" in junk.stderr and "Traceback" not in junk.stderr
 
 
+@pytest.mark.skipif(torch.cuda.is_available(), reason="asks for CUDA on a machine without it")
+def test_asking_for_a_missing_gpu_says_so(tmp_path):
+    for cli, args in (("vae.train", ["--out", str(tmp_path / "x.pt")]), ("vae.eval", [str(DEFAULT_CHECKPOINT)])):
+        result = run(cli, *args, "--device", "cuda", check=False)
+        assert result.returncode in (1, 2) and "no usable CUDA GPU" in result.stderr, result.stderr
+        assert "Traceback" not in result.stderr
+    assert not (tmp_path / "x.pt").exists()
+
+
 @pytest.mark.parametrize("name", ["default.pt", "latent2d.pt"])
 def test_bundled_checkpoints_evaluate(name):
-    from pathlib import Path
-
-    path = Path(__file__).resolve().parent.parent / "checkpoints" / name
+    path = DEFAULT_CHECKPOINT.parent / name
     report = run("vae.eval", str(path), "--limit", "500").stdout
     assert "test -ELBO" in report

@@ -32,7 +32,7 @@ def main(argv=None) -> int:
         device = resolve_device(args.device)
         model = load_checkpoint(args.checkpoint, device=device)
         images = load_mnist().test_images[: args.limit].to(device)
-    except (CheckpointError, DataUnavailableError, RuntimeError) as e:
+    except (CheckpointError, DataUnavailableError, RuntimeError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
 

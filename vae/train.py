@@ -97,9 +97,12 @@ class TrainResult:
 
 
 def resolve_device(name: str = "auto") -> torch.device:
-    """``auto`` is CUDA when available, else the CPU."""
+    """``auto`` is CUDA when available, else the CPU. Asking for CUDA where there is none is a
+    ValueError that says so (torch's own error names a driver download page)."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError(f"device {name!r} was asked for, but this machine has no usable CUDA GPU; use auto or cpu")
     return torch.device(name)
 
 
@@ -343,7 +346,12 @@ def main(argv=None) -> int:
     if out.exists() and not args.resume:
         print(f"error: {out} exists; pass --resume to continue it, or choose another --name.", file=sys.stderr)
         return 2
-    print(f"Training {config.arch} VAE (latent {config.latent_dim}) on {resolve_device(config.device)} -> {out}")
+    try:
+        device = resolve_device(config.device)
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print(f"Training {config.arch} VAE (latent {config.latent_dim}) on {device} -> {out}")
     bar = None
 
     def on_event(event: dict) -> None:
