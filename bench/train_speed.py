@@ -105,11 +105,14 @@ def main() -> None:
                    help="lengths of the short default runs (one-cycle fitted to each)")
     p.add_argument("--device", default="auto")
     args = p.parse_args()
+    try:
+        device = resolve_device(args.device)
+    except ValueError as e:
+        p.error(str(e))
 
     data = load_mnist()
     default = TrainConfig(device=args.device, epochs=args.default_epochs)
     tutorial = TrainConfig.tutorial(device=args.device)
-    device = resolve_device(args.device)
     print(f"{time.strftime('%Y-%m-%d %H:%M')}  {platform.processor() or platform.machine()}, "
           f"{torch.get_num_threads()} threads, device {device}, torch {torch.__version__}")
 
