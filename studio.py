@@ -134,6 +134,7 @@ def new_checkpoint_path(name: str) -> Path:
 # one never is. Cached as resources (not copied per rerun), so treat them as read-only.
 
 LAST_DRAWING_KEY = "last_drawing_latent"  # session_state: {"image", "mu", "checkpoint"} from the Draw page
+DRAWING_TARGET = "your drawing (click target)"  # the Latent map's trace that takes clicks on the star
 
 
 def model_key(model) -> tuple[str, int]:

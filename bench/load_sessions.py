@@ -54,9 +54,10 @@ for _path in (ROOT, ROOT / "tests"):  # the app's packages, and the browser test
         sys.path.insert(0, str(_path))
 
 from browser_helpers import (  # noqa: E402
-    ARTIFACTS, CHROMIUM_ARGS, DRAWING_TARGET, IDLE_APP, ISOLATED_POINT_JS, PAGE_TITLES, RUN_ENDED, correlation,
-    grey_levels, nav_link, require_chromium, streamlit_server,
+    ARTIFACTS, CHROMIUM_ARGS, IDLE_APP, ISOLATED_POINT_JS, PAGE_TITLES, RUN_ENDED, correlation, grey_levels,
+    nav_link, require_chromium, streamlit_server,
 )
+import studio  # noqa: E402
 from vae.checkpoint import read_checkpoint, read_resume_state, resume_path  # noqa: E402
 from vae.preprocess import to_mnist  # noqa: E402
 from vae.train import TrainConfig, train  # noqa: E402
@@ -358,7 +359,7 @@ class Session:
         return await self.click("digit", 0, DECODED)
 
     async def click_drawing(self) -> float:
-        latency = await self.click(DRAWING_TARGET, 0, YOUR_DRAWING)  # the star's centre, as a user clicks it
+        latency = await self.click(studio.DRAWING_TARGET, 0, YOUR_DRAWING)  # the star's centre, as a user clicks it
         await self.look_at(YOUR_DRAWING, "Latent map")
         return latency
 

@@ -15,7 +15,6 @@ GRID_SIDE = 25  # clickable grid: GRID_SIDE x GRID_SIDE faint points over the ma
 # [DRAWING, 0, 0]. Numeric arrays reach the browser as typed arrays; 2,625 small lists took most of
 # a click's server time to copy and serialise (bench/page_latency.py).
 GRID, TEST, DRAWING = 0, 1, 2
-DRAWING_TARGET = "your drawing (click target)"  # the trace that takes clicks on the star
 DIGIT_COLOURS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
                  "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"]  # Plotly's D3 palette
 
@@ -64,7 +63,7 @@ def figure(map_key: str, _indices, _labels, _proj: latent.Projection, drawing_xy
         # big star would go to any digit within ~4 px of its centre; this transparent marker of the
         # smallest size, drawn last, takes every click near the star's centre.
         fig.add_scatter(
-            **star, name=DRAWING_TARGET, showlegend=False,
+            **star, name=studio.DRAWING_TARGET, showlegend=False,
             marker=dict(size=6, color="rgba(0, 0, 0, 0)"),
             selected=dict(marker=dict(opacity=0)), unselected=dict(marker=dict(opacity=0)),
             customdata=[[DRAWING, 0, 0]], hovertemplate="your drawing<extra></extra>",

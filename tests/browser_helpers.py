@@ -194,7 +194,8 @@ def correlation(a: np.ndarray, b: np.ndarray) -> float:
 # d = max(|click - centre| - r, 1 - 3/r), r = max(3, marker.size / 2) (the size as set, not as
 # drawn when selected), goes first, and a later trace wins a tie; traces with hoverinfo "skip" take
 # no clicks. ``gap``: the smallest lead of the wanted point's d over any rival that could take the
-# click (more than 1 px: a safe click). Plotly draws one <g class="trace"> per trace, in the
+# click (more than 1 px: a safe click); ``nearest``: the name of the clickable point whose centre
+# is nearest that spot, and how far (px). Plotly draws one <g class="trace"> per trace, in the
 # figure's order, with a <path class="point"> per point; the graph div's .data holds the traces
 # ("grid", "0".."9", the drawing's). ``wanted``: "digit" (any of "0".."9") or a trace name. Points
 # under the mode bar (top 60 px) are left out.
@@ -219,30 +220,18 @@ ISOLATED_POINT_JS = """
     for (const c of points.filter(p => isWanted(p) && p.y > top)) {
         for (const [dx, dy] of offsets) {
             const x = c.x + dx, y = c.y + dy, own = distance(c, x, y);
-            let gap = Infinity;
+            let gap = Infinity, nearest = {name: null, distance: Infinity};
             for (const o of points) {
-                if (o === c || (o.trace < c.trace && own === 0)) continue;  // an earlier trace cannot beat 0
+                if (o === c) continue;
+                const centre = Math.hypot(o.x - x, o.y - y);
+                if (centre < nearest.distance) nearest = {name: o.name, distance: centre};
+                if (o.trace < c.trace && own === 0) continue;  // an earlier trace cannot beat 0
                 gap = Math.min(gap, distance(o, x, y) - own);
             }
-            if (gap > bestGap) { best = {name: c.name, x, y}; bestGap = gap; }
+            if (gap > bestGap) { best = {name: c.name, x, y, nearest}; bestGap = gap; }
         }
     }
     return {...best, gap: bestGap};
-}
-"""
-
-
-DRAWING_TARGET = "your drawing (click target)"  # pages/latent_map.py's clickable trace on the star
-
-# How far (px) the nearest digit's point lies from the screen spot [x, y].
-NEAREST_DIGIT_JS = """
-(chart, [x, y]) => {
-    const traces = chart.querySelector('.js-plotly-plot').data;
-    return Math.min(...[...chart.querySelectorAll('.scatterlayer .trace')].flatMap((g, i) =>
-        /^[0-9]$/.test(traces[i].name) ? [...g.querySelectorAll('path.point')].map(p => {
-            const box = p.getBoundingClientRect();
-            return Math.hypot(box.x + box.width / 2 - x, box.y + box.height / 2 - y);
-        }) : []));
 }
 """
 

@@ -18,10 +18,11 @@ import pytest
 from PIL import Image
 from playwright.sync_api import Error as PlaywrightError, Locator, Page, expect, sync_playwright
 
+import studio
 from apptest_helpers import image_bytes
 from browser_helpers import (
-    ARTIFACTS, CHROMIUM_ARGS, DRAWING_TARGET, FIRST_VISIT_MS, ISOLATED_POINT_JS, NAV_LABELS, NEAREST_DIGIT_JS,
-    PAGE_TITLES, ROOT, RERUN_MS, RUN_ENDED, correlation, drag, expect_image_loaded, expect_no_exception, image_by_caption, nav_labels, open_app, open_page,
+    ARTIFACTS, CHROMIUM_ARGS, FIRST_VISIT_MS, ISOLATED_POINT_JS, NAV_LABELS, PAGE_TITLES, ROOT, RERUN_MS, RUN_ENDED,
+    correlation, drag, expect_image_loaded, expect_no_exception, image_by_caption, nav_labels, open_app, open_page,
     page_title, pixels, require_chromium, save_screenshot, settle, streamlit_server,
 )
 
@@ -172,9 +173,10 @@ def test_latent_map_click_on_the_drawing_star_shows_the_drawing_not_the_digit_un
     expect(chart.locator(".scatterlayer .trace")).to_have_count(13, timeout=FIRST_VISIT_MS)  # + star, its target
     settle(app)
     chart.scroll_into_view_if_needed()
-    spot = chart.evaluate(ISOLATED_POINT_JS, [DRAWING_TARGET, 0])
-    nearest_digit = chart.evaluate(NEAREST_DIGIT_JS, [spot["x"], spot["y"]])
-    assert nearest_digit < 2, f"the star should sit on the uploaded digit's point ({nearest_digit:.1f} px away)"
+    spot = chart.evaluate(ISOLATED_POINT_JS, [studio.DRAWING_TARGET, 0])
+    nearest = spot["nearest"]
+    assert nearest["name"] in list("0123456789") and nearest["distance"] < 2, \
+        f"the star should sit on the uploaded digit's point: {nearest}"
     assert spot["gap"] > 1, f"Plotly would give a click on the star's centre to another point: {spot}"
     app.mouse.click(spot["x"], spot["y"])
     expect_image_loaded(image_by_caption(app, "Your last drawing"))

@@ -131,17 +131,20 @@ def kl_weight(config: TrainConfig, epoch_progress: float) -> float:
     return config.beta * min(1.0, epoch_progress / config.kl_warmup_epochs)
 
 
-def train_step(model: ConvVAE, optimizer: torch.optim.Optimizer, x: torch.Tensor, beta: float = 1.0) -> LossParts:
+def train_step(
+    model: ConvVAE, optimizer: torch.optim.Optimizer, x: torch.Tensor, beta: float = 1.0
+) -> tuple[LossParts, bool]:
     """One update on the float batch ``x``: forward, loss (mean over the batch), backward, step.
-    Returns the batch's summed loss parts; a non-finite loss is returned without an update, so the
-    caller can stop with the weights still sound. Shared with bench/train_speed.py, which times it."""
+    Returns the batch's summed loss parts and whether the update was made: a non-finite loss makes
+    none, so the caller can stop with the weights still sound. Shared with bench/train_speed.py."""
     logits, mu, logvar = model(x)
     parts = vae_loss(logits, x, mu, logvar, beta=beta)
-    if torch.isfinite(parts.total):
+    finite = bool(torch.isfinite(parts.total))
+    if finite:
         optimizer.zero_grad(set_to_none=True)
         (parts.total / len(x)).backward()
         optimizer.step()
-    return parts
+    return parts, finite
 
 
 def train(
@@ -203,8 +206,8 @@ def train(
                 group["lr"] = learning_rate(config, step, total_steps)
             step_start = time.perf_counter()
             x = to_float(batch, device)
-            parts = train_step(model, optimizer, x, beta=kl_weight(config, epoch + seen / len(train_images)))
-            if not torch.isfinite(parts.total):
+            parts, updated = train_step(model, optimizer, x, beta=kl_weight(config, epoch + seen / len(train_images)))
+            if not updated:
                 status = "failed"
                 message = (
                     f"The loss became {parts.total.item()} at epoch {epoch + 1}, step {step + 1}; "
