@@ -32,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from vae.data import iterate_batches, load_mnist, to_float  # noqa: E402
 from vae.model import ConvVAE  # noqa: E402
-from vae.train import TrainConfig, make_optimizer, resolve_device, train, train_step  # noqa: E402
+from vae.train import TrainConfig, autocast_dtype, make_optimizer, resolve_device, train, train_step  # noqa: E402
 
 
 def training_step(config: TrainConfig, images: torch.Tensor, dataloader: bool = False):
@@ -44,6 +44,7 @@ def training_step(config: TrainConfig, images: torch.Tensor, dataloader: bool = 
     torch.manual_seed(0)
     model = ConvVAE(config.model_config()).to(device).train()
     optimizer = make_optimizer(model, config)
+    autocast = autocast_dtype(config.precision, device)
     generator = torch.Generator().manual_seed(0)
     if dataloader:
         loader = DataLoader(TensorDataset(to_float(images)), batch_size=config.batch_size, shuffle=True,
@@ -56,7 +57,7 @@ def training_step(config: TrainConfig, images: torch.Tensor, dataloader: bool = 
 
     def step():
         x = next(float_batches)
-        train_step(model, optimizer, x)
+        train_step(model, optimizer, x, autocast=autocast)
         return len(x)
 
     for _ in range(5):  # warm-up: oneDNN picks and caches its kernels on the first calls
@@ -114,7 +115,9 @@ def main() -> None:
     default = TrainConfig(device=args.device, epochs=args.default_epochs)
     tutorial = TrainConfig.tutorial(device=args.device)
     print(f"{time.strftime('%Y-%m-%d %H:%M')}  {platform.processor() or platform.machine()}, "
-          f"{torch.get_num_threads()} threads, device {device}, torch {torch.__version__}")
+          f"{torch.get_num_threads()} threads, device {device}, torch {torch.__version__}; training precision: "
+          + ", ".join(f"{name} {'bf16 autocast' if autocast_dtype(c.precision, device) else 'fp32'}"
+                      for name, c in (("tutorial", tutorial), ("default", default))))
 
     # Alternating windows, so that a slow spell of the machine hits every contender alike; the
     # ratios of each round are printed, and the medians of the rounds.

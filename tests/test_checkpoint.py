@@ -88,6 +88,20 @@ def test_incompatible_architecture(saved, tmp_path):
         load_checkpoint(tmp_path / "bad.pt")
 
 
+def test_a_file_from_before_the_newer_layer_fields_loads_with_its_old_layers(tmp_path):
+    model = ConvVAE(VAEConfig(latent_dim=4, channels=4, hidden=16, decoder_convs_7x7=0, decoder_convs_14x14=1,
+                              output_kernel=1))
+    payload = read_checkpoint(save_checkpoint(tmp_path / "m.pt", model))
+    for field in ("decoder_convs_7x7", "decoder_convs_14x14", "output_kernel"):  # as version-3 files were written before them
+        del payload["model_config"][field]
+    torch.save(payload, tmp_path / "old.pt")
+    loaded = load_checkpoint(tmp_path / "old.pt")
+    assert (loaded.config.decoder_convs_7x7, loaded.config.decoder_convs_14x14, loaded.config.output_kernel) == (0, 1, 1)
+    assert sum(isinstance(m, torch.nn.Conv2d) for m in loaded.decoder) == 3
+    assert loaded.decoder[-2].kernel_size == (1, 1)
+    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), loaded.state_dict().values()))
+
+
 def test_newer_version_is_named(saved, tmp_path):
     _, path = saved
     payload = read_checkpoint(path)

@@ -17,7 +17,7 @@ def run(*args, check=True):
 
 def test_train_help_lists_the_options():
     out = run("vae.train", "--help").stdout
-    for flag in ("--epochs", "--latent-dim", "--beta", "--preset", "--resume", "--kl-warmup-epochs"):
+    for flag in ("--epochs", "--latent-dim", "--beta", "--preset", "--resume", "--kl-warmup-epochs", "--precision"):
         assert flag in out
 
 

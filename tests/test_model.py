@@ -9,7 +9,8 @@ from vae.loss import kl_to_standard_normal, vae_loss
 from vae.model import ConvVAE, VAEConfig
 
 
-@pytest.mark.parametrize("config", [VAEConfig(), VAEConfig(latent_dim=2), VAEConfig(arch="tutorial", latent_dim=256)])
+@pytest.mark.parametrize("config", [VAEConfig(), VAEConfig(latent_dim=2), VAEConfig(decoder_convs_7x7=0, decoder_convs_14x14=0, output_kernel=1),
+                                    VAEConfig(arch="tutorial", latent_dim=256)])
 def test_shapes_and_gradients(config):
     torch.manual_seed(0)
     model = ConvVAE(config)
@@ -68,4 +69,8 @@ def test_config_rejects_bad_values():
         VAEConfig(arch="mlp")
     with pytest.raises(ValueError, match="latent_dim"):
         VAEConfig(latent_dim=0)
+    with pytest.raises(ValueError, match="output_kernel must be odd"):
+        VAEConfig(output_kernel=2)
+    with pytest.raises(ValueError, match="decoder_convs_14x14"):
+        VAEConfig(decoder_convs_14x14=-1)
     assert VAEConfig.from_dict(VAEConfig(latent_dim=7).to_dict()) == VAEConfig(latent_dim=7)

@@ -5,9 +5,11 @@ import torch
 
 import vae.train as train_mod
 from vae import CheckpointError, load_checkpoint
+from vae.data import to_float
 from vae.loss import LossParts
 from vae.metrics import evaluate
-from vae.train import TrainConfig, learning_rate, train
+from vae.model import ConvVAE
+from vae.train import TrainConfig, autocast_dtype, learning_rate, make_optimizer, train, train_step
 
 TINY = dict(train_size=1024, val_size=512, batch_size=128, channels=8, hidden=64, latent_dim=8, lr=3e-3)
 
@@ -93,7 +95,8 @@ def test_stop_pressed_during_a_checkpoint_write_keeps_that_checkpoint_whole(tmp_
 
 
 def test_invalid_config_is_rejected_with_the_field_name():
-    for field, value in [("epochs", 0), ("lr", -1.0), ("batch_size", 0), ("beta", float("nan")), ("schedule", "x")]:
+    for field, value in [("epochs", 0), ("lr", -1.0), ("batch_size", 0), ("beta", float("nan")), ("schedule", "x"),
+                         ("precision", "fp16")]:
         with pytest.raises(ValueError, match=field):
             TrainConfig(**{field: value}).validate()
 
@@ -110,3 +113,34 @@ def test_resume_without_its_state_file_says_so(tmp_path, mnist):
     (tmp_path / "m.resume").unlink()
     with pytest.raises(CheckpointError, match="m.resume\\) is missing"):
         train(TrainConfig(epochs=2, **TINY), tmp_path / "m.pt", data=mnist, resume=True)
+
+
+def test_auto_precision_is_bf16_only_where_the_cpu_multiplies_bf16_natively(monkeypatch):
+    cpu = torch.device("cpu")
+    assert autocast_dtype("fp32", cpu) is None and autocast_dtype("bf16", cpu) is torch.bfloat16
+    for avx512_bf16, amx, expected in [(False, False, None), (True, False, torch.bfloat16), (False, True, torch.bfloat16)]:
+        monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: avx512_bf16)
+        monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: amx)
+        assert autocast_dtype("auto", cpu) is expected
+    assert TrainConfig.tutorial().precision == "fp32"  # the article's script, as written
+
+
+def test_a_bf16_step_runs_the_layers_in_bf16_and_keeps_the_loss_and_weights_in_fp32(mnist):
+    torch.manual_seed(0)
+    model = ConvVAE()
+    seen = []
+    model.decoder.register_forward_hook(lambda module, args, out: seen.append(out.dtype))
+    x = to_float(mnist.train_images[:64])
+    parts, updated = train_step(model, make_optimizer(model, TrainConfig()), x, autocast=torch.bfloat16)
+    assert updated and seen == [torch.bfloat16]
+    assert all(p.dtype == torch.float32 for p in parts) and torch.isfinite(parts.total)
+    assert all(p.dtype == torch.float32 for p in model.parameters())
+
+
+def test_bf16_and_fp32_runs_reach_the_same_loss(tmp_path, mnist):
+    losses = {}
+    for precision in ("fp32", "bf16"):
+        result = train(TrainConfig(epochs=2, precision=precision, **TINY), tmp_path / f"{precision}.pt", data=mnist)
+        losses[precision] = result.best["test"]["loss"]
+        assert result.history["epochs"][-1]["test"]["loss"] < result.history["epochs"][0]["test"]["loss"]
+    assert losses["bf16"] == pytest.approx(losses["fp32"], rel=0.01)

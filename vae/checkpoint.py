@@ -16,7 +16,8 @@ from .model import ConvVAE, VAEConfig
 
 FORMAT = "vae-studio"
 # 2: the `conv` layers changed (space-to-depth encoder, deeper decoder);
-# 3: channels-last flattens, encoder_hidden, a 1x1 last layer.
+# 3: channels-last flattens, encoder_hidden, a 1x1 last layer; the model config's output_kernel
+#    came later within 3, and a file without it has that 1x1 layer (VAEConfig.from_dict).
 VERSION = 3
 
 

@@ -13,6 +13,9 @@ import torch
 from torch import nn
 
 ARCHS = ("conv", "tutorial")
+# What checkpoints written before these VAEConfig fields existed have (session 3's default): no
+# 3x3 conv at 7x7 before the decoder's upsampling, one at 14x14, and a 1x1 last layer.
+LAYERS_BEFORE_THESE_FIELDS = {"decoder_convs_7x7": 0, "decoder_convs_14x14": 1, "output_kernel": 1}
 
 
 @dataclass(frozen=True)
@@ -20,30 +23,43 @@ class VAEConfig:
     """Everything needed to rebuild a model's layers (stored in every checkpoint).
 
     ``conv`` (default): a stride-4 conv to 7x7 and an MLP bottleneck; the decoder upsamples twice
-    by sub-pixel convolution with one more conv at 14x14. ``channels`` is the width at 14x14 (the
-    7x7 maps have twice as many), ``encoder_hidden`` and ``hidden`` the widths of the encoder's and
-    the decoder's MLP (the decoder's width pays more in likelihood). ``tutorial``: the seed
+    by sub-pixel convolution, with 3x3 convs at 14x14 in between. ``channels`` is the width at
+    14x14 (the 7x7 maps have twice as many); ``encoder_hidden`` and ``hidden`` are the widths of
+    the encoder's and the decoder's MLP; ``decoder_convs_7x7`` and ``decoder_convs_14x14`` count
+    the 3x3 convs the decoder runs at 7x7 before upsampling and at 14x14 before its last layer;
+    ``output_kernel`` is the size of that last conv, which makes the 2x2 sub-pixels of each 14x14
+    cell (3: from its neighbourhood; 1: from that cell alone, faster, worse in likelihood). Their
+    defaults are the measured choice (bench/RESULTS.md, session 5). ``tutorial``: the seed
     article's model; its layer sizes are fixed, so only ``latent_dim`` applies.
     """
 
     arch: str = "conv"
     latent_dim: int = 32
     channels: int = 16
-    hidden: int = 384
-    encoder_hidden: int = 256
+    hidden: int = 512
+    encoder_hidden: int = 384
+    decoder_convs_7x7: int = 0
+    decoder_convs_14x14: int = 2
+    output_kernel: int = 3
 
     def __post_init__(self):
         if self.arch not in ARCHS:
             raise ValueError(f"arch must be one of {ARCHS}, got {self.arch!r}")
-        for name in ("latent_dim", "channels", "hidden", "encoder_hidden"):
+        for name in ("latent_dim", "channels", "hidden", "encoder_hidden", "output_kernel"):
             if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
                 raise ValueError(f"{name} must be a positive integer, got {getattr(self, name)!r}")
+        for name in ("decoder_convs_7x7", "decoder_convs_14x14"):
+            if not isinstance(getattr(self, name), int) or getattr(self, name) < 0:
+                raise ValueError(f"{name} must be an integer >= 0, got {getattr(self, name)!r}")
+        if self.output_kernel % 2 == 0:
+            raise ValueError(f"output_kernel must be odd (the output keeps its size), got {self.output_kernel}")
 
     def to_dict(self) -> dict:
         return asdict(self)
 
     @classmethod
     def from_dict(cls, d: dict) -> "VAEConfig":
+        d = {**LAYERS_BEFORE_THESE_FIELDS, **d}
         return cls(**{k: d[k] for k in cls.__dataclass_fields__ if k in d})
 
 
@@ -79,13 +95,15 @@ class ConvVAE(nn.Module):
             self.unflatten = ChannelsLastUnflatten(2 * c, 7, 7)
             # Upsampling by sub-pixel convolution (conv, then PixelShuffle): on the CPU it is
             # several times faster than ConvTranspose2d, which falls off oneDNN's fast path.
-            # The 3x3 conv at 14x14 is where extra decoder capacity pays most per FLOP; the last
-            # layer is 1x1 (per pixel), as a 3x3 conv to 4 channels runs far below oneDNN's speed.
+            # Convs at 14x14 are where extra decoder capacity paid most per second of training; a
+            # conv at 7x7 helped less and cost more (bench/RESULTS.md).
+            k = config.output_kernel
             self.decoder = nn.Sequential(
                 nn.SiLU(),
+                *_conv_stack(2 * c, config.decoder_convs_7x7),
                 nn.Conv2d(2 * c, 4 * c, 3, padding=1), nn.PixelShuffle(2), nn.SiLU(),  # c x 14x14
-                nn.Conv2d(c, c, 3, padding=1), nn.SiLU(),
-                nn.Conv2d(c, 4, 1), nn.PixelShuffle(2),  # 1 x 28x28 logits
+                *_conv_stack(c, config.decoder_convs_14x14),
+                nn.Conv2d(c, 4, k, padding=k // 2), nn.PixelShuffle(2),  # 1 x 28x28 logits
             )
             # Channels-last feature maps: oneDNN's convolutions run markedly faster on them here
             # (bench/RESULTS.md), and the two flattens above are then free views.
@@ -124,6 +142,11 @@ class ConvVAE(nn.Module):
         device = next(self.parameters()).device
         z = torch.randn(n, self.latent_dim, generator=generator, device="cpu").to(device)
         return self.decode(z)
+
+
+def _conv_stack(channels: int, n: int) -> list[nn.Module]:
+    """n 3x3 convs, each followed by SiLU, keeping the channel count and the map size."""
+    return [layer for _ in range(n) for layer in (nn.Conv2d(channels, channels, 3, padding=1), nn.SiLU())]
 
 
 def _tutorial_layers() -> tuple[nn.Module, nn.Module]:
