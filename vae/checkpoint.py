@@ -16,8 +16,9 @@ from .model import ConvVAE, VAEConfig
 
 FORMAT = "vae-studio"
 # 2: the `conv` layers changed (space-to-depth encoder, deeper decoder);
-# 3: channels-last flattens, encoder_hidden, a 1x1 last layer; the model config's output_kernel
-#    came later within 3, and a file without it has that 1x1 layer (VAEConfig.from_dict).
+# 3: channels-last flattens, encoder_hidden, a 1x1 last layer; the model config's
+#    decoder_convs_7x7, decoder_convs_14x14 and output_kernel came later within 3, and a file
+#    without them has the layers before them (model.LAYERS_BEFORE_THESE_FIELDS).
 VERSION = 3
 
 

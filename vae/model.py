@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 ARCHS = ("conv", "tutorial")
-# What checkpoints written before these VAEConfig fields existed have (session 3's default): no
+# What checkpoints written before these VAEConfig fields existed have (sessions 3-4's default): no
 # 3x3 conv at 7x7 before the decoder's upsampling, one at 14x14, and a 1x1 last layer.
 LAYERS_BEFORE_THESE_FIELDS = {"decoder_convs_7x7": 0, "decoder_convs_14x14": 1, "output_kernel": 1}
 

@@ -41,14 +41,15 @@ RECON_DIGITS = 10  # the reconstruction grid shows the first test image of each 
 class TrainConfig:
     """A training run. ``TrainConfig.tutorial()`` is the seed article's recipe."""
 
-    arch: str = "conv"
-    latent_dim: int = 32
-    channels: int = 16
-    hidden: int = 512
-    encoder_hidden: int = 384
-    decoder_convs_7x7: int = 0
-    decoder_convs_14x14: int = 2
-    output_kernel: int = 3
+    # The model's fields, with VAEConfig's defaults: the layers are defined in one place.
+    arch: str = VAEConfig.arch
+    latent_dim: int = VAEConfig.latent_dim
+    channels: int = VAEConfig.channels
+    hidden: int = VAEConfig.hidden
+    encoder_hidden: int = VAEConfig.encoder_hidden
+    decoder_convs_7x7: int = VAEConfig.decoder_convs_7x7
+    decoder_convs_14x14: int = VAEConfig.decoder_convs_14x14
+    output_kernel: int = VAEConfig.output_kernel
     beta: float = 1.0
     epochs: int = 30
     batch_size: int = 256
@@ -69,9 +70,7 @@ class TrainConfig:
         return cls(**{**base, **overrides})
 
     def model_config(self) -> VAEConfig:
-        return VAEConfig(arch=self.arch, latent_dim=self.latent_dim, channels=self.channels, hidden=self.hidden,
-                         encoder_hidden=self.encoder_hidden, decoder_convs_7x7=self.decoder_convs_7x7,
-                         decoder_convs_14x14=self.decoder_convs_14x14, output_kernel=self.output_kernel)
+        return VAEConfig(**{f.name: getattr(self, f.name) for f in fields(VAEConfig)})
 
     def validate(self) -> None:
         """Raise ValueError naming the first field whose value cannot work."""
