@@ -32,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from vae.data import iterate_batches, load_mnist, to_float  # noqa: E402
 from vae.model import ConvVAE  # noqa: E402
-from vae.train import TrainConfig, autocast_dtype, make_optimizer, resolve_device, train, train_step  # noqa: E402
+from vae.train import TrainConfig, autocast_dtype, make_optimizer, precision_label, resolve_device, train, train_step  # noqa: E402
 
 
 def training_step(config: TrainConfig, images: torch.Tensor, dataloader: bool = False):
@@ -116,7 +116,7 @@ def main() -> None:
     tutorial = TrainConfig.tutorial(device=args.device)
     print(f"{time.strftime('%Y-%m-%d %H:%M')}  {platform.processor() or platform.machine()}, "
           f"{torch.get_num_threads()} threads, device {device}, torch {torch.__version__}; training precision: "
-          + ", ".join(f"{name} {'bf16 autocast' if autocast_dtype(c.precision, device) else 'fp32'}"
+          + ", ".join(f"{name} {precision_label(c.precision, device)}"
                       for name, c in (("tutorial", tutorial), ("default", default))))
 
     # Alternating windows, so that a slow spell of the machine hits every contender alike; the

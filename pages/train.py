@@ -10,7 +10,7 @@ from vae.images import make_grid
 from vae.jobs import JobSnapshot
 from vae.plots import loss_figure
 from vae.model import ARCHS
-from vae.train import TrainConfig, autocast_dtype
+from vae.train import TrainConfig, precision_label
 
 LABELS = {"arch": "Architecture", "latent_dim": "Latent size", "beta": "β", "epochs": "Epochs",
           "batch_size": "Batch size", "lr": "Learning rate", "seed": "Seed",
@@ -109,11 +109,10 @@ def show_job(live: bool) -> None:
         return
     config = snap.config
     st.subheader(f"Run “{snap.name}”")
-    precision = "bf16" if autocast_dtype(config.precision, studio.device()) else "fp32"
     st.caption(f"{config.arch} VAE · latent size {config.latent_dim} · β {config.beta:g} · "
                f"batch {config.batch_size} · learning rate {config.lr:g} · "
                f"{'all' if config.train_size is None else f'{config.train_size:,}'} training images · "
-               f"{precision} on {studio.device_label()}")
+               f"{precision_label(config.precision, studio.device())} on {studio.device_label()}")
     if snap.running:
         st.progress(snap.progress, text=progress_text(snap))
         st.button("Stop", icon=":material/stop:", key="train_stop", on_click=job.stop,

@@ -11,7 +11,7 @@ import vae.train
 from apptest_helpers import run_app, wait_until
 from vae import load_checkpoint
 from vae.jobs import TrainingJob
-from vae.train import TrainConfig, TrainResult, autocast_dtype
+from vae.train import TrainConfig, TrainResult, precision_label
 
 TINY = dict(train_size=512, val_size=256, batch_size=128, epochs=1)
 
@@ -180,7 +180,7 @@ def test_train_from_the_page_watch_it_and_use_the_model(checkpoint_dir, job):
     wait_until(lambda: job.snapshot().step >= 1)
     at.run()
     assert "img/s" in at.get("progress")[0].proto.text and at.get("plotly_chart")
-    expected = "bf16" if autocast_dtype("auto", torch.device("cpu")) else "fp32"
+    expected = precision_label("auto", torch.device("cpu"))
     assert any(c.value.endswith(f"{expected} on CPU") for c in at.caption), "the run's precision and device"
     wait_until(lambda: not job.snapshot().running)
     at.run()

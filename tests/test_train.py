@@ -9,7 +9,7 @@ from vae.data import to_float
 from vae.loss import LossParts
 from vae.metrics import evaluate
 from vae.model import ConvVAE
-from vae.train import TrainConfig, autocast_dtype, learning_rate, make_optimizer, train, train_step
+from vae.train import TrainConfig, autocast_dtype, learning_rate, make_optimizer, precision_label, train, train_step
 
 TINY = dict(train_size=1024, val_size=512, batch_size=128, channels=8, hidden=64, latent_dim=8, lr=3e-3)
 
@@ -122,6 +122,7 @@ def test_auto_precision_is_bf16_only_where_the_cpu_multiplies_bf16_natively(monk
         monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: avx512_bf16)
         monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: amx)
         assert autocast_dtype("auto", cpu) is expected
+        assert precision_label("auto", cpu) == ("fp32" if expected is None else "bf16 autocast")
     assert TrainConfig.tutorial().precision == "fp32"  # the article's script, as written
 
 
@@ -144,3 +145,18 @@ def test_bf16_and_fp32_runs_reach_the_same_loss(tmp_path, mnist):
         losses[precision] = result.best["test"]["loss"]
         assert result.history["epochs"][-1]["test"]["loss"] < result.history["epochs"][0]["test"]["loss"]
     assert losses["bf16"] == pytest.approx(losses["fp32"], rel=0.01)
+
+
+def test_a_run_saved_before_the_newer_fields_still_resumes(tmp_path, mnist):
+    """Runs saved before the layer fields and ``precision`` existed trained those layers in fp32."""
+    old = dict(TINY, decoder_convs_7x7=0, decoder_convs_14x14=1, output_kernel=1, precision="fp32")
+    train(TrainConfig(epochs=1, **old), tmp_path / "old.pt", data=mnist)
+    payload = torch.load(tmp_path / "old.pt", weights_only=True)
+    for name in train_mod.RUN_BEFORE_THESE_FIELDS:
+        del payload["train_config"][name]
+    torch.save(payload, tmp_path / "old.pt")
+
+    resumed = train(TrainConfig(epochs=2, **old), tmp_path / "old.pt", data=mnist, resume=True)
+    assert resumed.status == "finished" and [e["epoch"] for e in resumed.history["epochs"]] == [1, 2]
+    with pytest.raises(CheckpointError, match="differs in decoder_convs_14x14, output_kernel, precision"):
+        train(TrainConfig(epochs=2, **TINY), tmp_path / "old.pt", data=mnist, resume=True)

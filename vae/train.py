@@ -27,7 +27,7 @@ from .checkpoint import CheckpointError, read_checkpoint, read_resume_state, sav
 from .data import MNIST, iterate_batches, load_mnist, split_train_val, to_float
 from .loss import LossParts, vae_loss
 from .metrics import evaluate
-from .model import ARCHS, ConvVAE, VAEConfig
+from .model import ARCHS, LAYERS_BEFORE_THESE_FIELDS, ConvVAE, VAEConfig
 
 CHECKPOINT_DIR = Path(
     os.environ.get("VAE_CHECKPOINT_DIR") or Path(__file__).resolve().parent.parent / "checkpoints"
@@ -35,6 +35,8 @@ CHECKPOINT_DIR = Path(
 SCHEDULES = ("onecycle", "constant")
 PRECISIONS = ("auto", "bf16", "fp32")
 RECON_DIGITS = 10  # the reconstruction grid shows the first test image of each digit 0-9
+# What a run saved before these TrainConfig fields existed used, so that it can still be resumed.
+RUN_BEFORE_THESE_FIELDS = {**LAYERS_BEFORE_THESE_FIELDS, "precision": "fp32"}
 
 
 @dataclass
@@ -128,6 +130,11 @@ def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
     else:
         native = device.type == "cpu" and (torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
     return torch.bfloat16 if native else None
+
+
+def precision_label(precision: str, device: torch.device) -> str:
+    """How the training forward pass runs, for people: "bf16 autocast" or "fp32"."""
+    return "bf16 autocast" if autocast_dtype(precision, device) else "fp32"
 
 
 def make_optimizer(model: torch.nn.Module, config: TrainConfig) -> torch.optim.AdamW:
@@ -319,7 +326,7 @@ def _write(path, config, best, history, train_state, val_idx, train_idx) -> None
 
 def _restore(path, config, model, optimizer, shuffle, device):
     payload = read_checkpoint(path)
-    saved = payload.get("train_config", {})
+    saved = {**RUN_BEFORE_THESE_FIELDS, **payload.get("train_config", {})}
     state = read_resume_state(path)
     differing = [f.name for f in fields(TrainConfig)
                  if f.name not in ("epochs", "device") and saved.get(f.name) != getattr(config, f.name)]
@@ -384,9 +391,8 @@ def main(argv=None) -> int:
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    autocast = autocast_dtype(config.precision, device)
     print(f"Training {config.arch} VAE (latent {config.latent_dim}) on {device} "
-          f"({'bf16 autocast' if autocast else 'fp32'}) -> {out}")
+          f"({precision_label(config.precision, device)}) -> {out}")
     bar = None
 
     def on_event(event: dict) -> None:
