@@ -135,6 +135,11 @@ def new_checkpoint_path(name: str) -> Path:
 
 LAST_DRAWING_KEY = "last_drawing_latent"  # session_state: {"image", "mu", "checkpoint"} from the Draw page
 DRAWING_TARGET = "your drawing (click target)"  # the Latent map's trace that takes clicks on the star
+# The Latent map's point kinds, the first number of each point's custom_data: [GRID, x, y],
+# [TEST, test index, label] or [DRAWING, 0, 0]. Numbers only: numeric arrays reach the browser as
+# typed arrays; 2,625 small lists took most of a click's server time to copy and serialise
+# (bench/page_latency.py).
+GRID, TEST, DRAWING = 0, 1, 2
 
 
 def model_key(model) -> tuple[str, int]:

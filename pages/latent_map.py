@@ -11,10 +11,7 @@ from vae.images import make_grid, upscale, to_uint8
 METHOD_LABELS = {"raw": "Raw latent (2-D)", "pca": "PCA", "tsne": "t-SNE"}
 SUBSET_SIZES = [250, 500, 1000, 2000, 5000, 10_000]
 GRID_SIDE = 25  # clickable grid: GRID_SIDE x GRID_SIDE faint points over the map
-# A point's custom_data is [kind, a, b], all numbers: [GRID, x, y], [TEST, test index, label] or
-# [DRAWING, 0, 0]. Numeric arrays reach the browser as typed arrays; 2,625 small lists took most of
-# a click's server time to copy and serialise (bench/page_latency.py).
-GRID, TEST, DRAWING = 0, 1, 2
+GRID, TEST, DRAWING = studio.GRID, studio.TEST, studio.DRAWING  # point kinds in custom_data
 DIGIT_COLOURS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
                  "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"]  # Plotly's D3 palette
 

@@ -18,7 +18,7 @@ from apptest_helpers import canvas_value, click, drawn, image_bytes, plotly_rows
 ROOT = Path(__file__).resolve().parent.parent
 LATENT2D = str(ROOT / "checkpoints" / "latent2d.pt")
 CANVAS_KEY = "draw_canvas_0"
-GRID, TEST, DRAWING = 0, 1, 2  # the Latent map's point kinds: the first number of a point's custom_data
+GRID, TEST, DRAWING = studio.GRID, studio.TEST, studio.DRAWING  # the Latent map's point kinds
 
 
 def app(page: str, model: str | None = None, **state) -> AppTest:
