@@ -54,6 +54,19 @@ def test_stop_then_resume_matches_an_uninterrupted_run(tmp_path, mnist):
     assert resumed.best["test"] == pytest.approx(straight.best["test"], rel=1e-5)
 
 
+def test_a_stop_mid_epoch_keeps_the_file_at_the_last_whole_epoch(tmp_path, mnist):
+    config = TrainConfig(epochs=2, **TINY)  # 8 steps an epoch
+    stop = threading.Event()
+    stopped = train(config, tmp_path / "m.pt", data=mnist, stop=stop,
+                    callback=lambda e: stop.set() if e["kind"] == "step" and e["step"] == 11 else None)
+    assert stopped.status == "stopped" and len(stopped.history["steps"]) == 11
+    saved = load_checkpoint(tmp_path / "m.pt")
+    assert len(saved.history["steps"]) == 8 and saved.metrics["epoch"] == 1
+    assert saved.metrics["test"] == pytest.approx(evaluate(saved, mnist.test_images), rel=1e-6)
+    resumed = train(config, tmp_path / "m.pt", data=mnist, resume=True)
+    assert [s["step"] for s in resumed.history["steps"]] == list(range(1, 17))
+
+
 def test_stop_before_any_epoch_writes_nothing(tmp_path, mnist):
     stop = threading.Event()
     result = train(TrainConfig(epochs=1, **TINY), tmp_path / "x.pt", data=mnist, stop=stop,
@@ -144,6 +157,11 @@ def test_bf16_and_fp32_runs_reach_the_same_loss(tmp_path, mnist):
         result = train(TrainConfig(epochs=2, precision=precision, **TINY), tmp_path / f"{precision}.pt", data=mnist)
         losses[precision] = result.best["test"]["loss"]
         assert result.history["epochs"][-1]["test"]["loss"] < result.history["epochs"][0]["test"]["loss"]
+        # The curves are taken in the run's precision; the kept model's file holds fp32 metrics.
+        model = load_checkpoint(result.checkpoint)
+        assert model.metrics["test"] == result.best["test"] == pytest.approx(evaluate(model, mnist.test_images), rel=1e-6)
+        curve = result.history["epochs"][result.best["epoch"] - 1]["test"]["loss"]
+        assert curve == pytest.approx(result.best["test"]["loss"], abs=0.05)
     assert losses["bf16"] == pytest.approx(losses["fp32"], rel=0.01)
 
 

@@ -17,11 +17,13 @@ def model_device(model: torch.nn.Module) -> torch.device:
 
 @torch.no_grad()
 def negative_elbo_parts(
-    model: ConvVAE, images: torch.Tensor, batch_size: int = 1000, seed: int = 0, progress=None
+    model: ConvVAE, images: torch.Tensor, batch_size: int = 1000, seed: int = 0, progress=None,
+    autocast: torch.dtype | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Per-image BCE and KL [N] (their sum is the -ELBO), with one seeded posterior sample each,
     as pytorch/examples reports it: a model always gets the same numbers. ``images`` are uint8
-    [N, 28, 28] or floats in [0, 1] shaped [N, 1, 28, 28]; ``progress(done, total)`` after a batch."""
+    [N, 28, 28] or floats in [0, 1] shaped [N, 1, 28, 28]; ``progress(done, total)`` after a batch.
+    ``autocast`` runs the layers in that dtype (training's per-epoch curves); the loss stays fp32."""
     was_training = model.training
     model.eval()
     device = model_device(model)
@@ -30,9 +32,11 @@ def negative_elbo_parts(
     for start in range(0, len(images), batch_size):
         chunk = images[start : start + batch_size]
         x = to_float(chunk, device) if chunk.dtype == torch.uint8 else chunk.to(device).float()
-        mu, logvar = model.encode(x)
-        z = mu + torch.randn(mu.shape, generator=generator, device=device) * torch.exp(0.5 * logvar)
-        bce.append(bernoulli_nll(model.decode_logits(z), x).cpu())
+        with torch.autocast(device.type, dtype=autocast, enabled=autocast is not None):
+            mu, logvar = model.encode(x)
+            z = mu + torch.randn(mu.shape, generator=generator, device=device) * torch.exp(0.5 * logvar)
+            logits = model.decode_logits(z)
+        bce.append(bernoulli_nll(logits, x).cpu())
         kl.append(kl_to_standard_normal(mu.float(), logvar.float()).cpu())
         if progress is not None:
             progress(start + len(chunk), len(images))
@@ -41,9 +45,11 @@ def negative_elbo_parts(
     return torch.cat(bce) if bce else empty, torch.cat(kl) if kl else empty
 
 
-def evaluate(model: ConvVAE, images: torch.Tensor, batch_size: int = 1000, seed: int = 0) -> dict[str, float]:
+def evaluate(
+    model: ConvVAE, images: torch.Tensor, batch_size: int = 1000, seed: int = 0, autocast: torch.dtype | None = None
+) -> dict[str, float]:
     """Mean negative ELBO (``loss``), ``bce`` and ``kl`` per image over ``images``."""
-    bce, kl = negative_elbo_parts(model, images, batch_size, seed)
+    bce, kl = negative_elbo_parts(model, images, batch_size, seed, autocast=autocast)
     n = max(len(images), 1)
     bce_sum, kl_sum = bce.double().sum().item(), kl.double().sum().item()
     return {"loss": (bce_sum + kl_sum) / n, "bce": bce_sum / n, "kl": kl_sum / n}

@@ -37,7 +37,7 @@ class VAEConfig:
     latent_dim: int = 32
     channels: int = 16
     hidden: int = 512
-    encoder_hidden: int = 384
+    encoder_hidden: int = 512
     decoder_convs_7x7: int = 0
     decoder_convs_14x14: int = 2
     output_kernel: int = 3
