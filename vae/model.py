@@ -29,7 +29,7 @@ class VAEConfig:
     the 3x3 convs the decoder runs at 7x7 before upsampling and at 14x14 before its last layer;
     ``output_kernel`` is the size of that last conv, which makes the 2x2 sub-pixels of each 14x14
     cell (3: from its neighbourhood; 1: from that cell alone, faster, worse in likelihood). Their
-    defaults are the measured choice (bench/RESULTS.md, session 5). ``tutorial``: the seed
+    defaults are the measured choice (bench/RESULTS.md, sessions 5 and 6). ``tutorial``: the seed
     article's model; its layer sizes are fixed, so only ``latent_dim`` applies.
     """
 
