@@ -9,7 +9,7 @@ Prints, for both models on the same data and machine:
     tutorial loop, against the uint8 batches cut in memory that vae.train uses;
   * test -ELBO after each epoch against the cumulative training time (evaluation excluded),
     the -ELBO reached within a fixed wall-clock budget, and after 10 epochs;
-  * short runs of the default recipe sized to a budget (its one-cycle schedule fitted to
+  * short runs of the default recipe sized to a budget (its lr schedule fitted to
     2 or 3 epochs, as a user with little time would train), and how much sooner the default
     model reaches the tutorial's 10-epoch test -ELBO.
 Run it while nothing else runs on the machine: a parallel job skews every number here.
@@ -103,7 +103,7 @@ def main() -> None:
     p.add_argument("--default-epochs", type=int, default=10, help="epochs of the default model's run")
     p.add_argument("--budget", type=float, default=60.0, help="wall-clock budget (s) for the fixed-budget comparison")
     p.add_argument("--short-epochs", type=int, nargs="*", default=[2, 3],
-                   help="lengths of the short default runs (one-cycle fitted to each)")
+                   help="lengths of the short default runs (the lr schedule fitted to each)")
     p.add_argument("--device", default="auto")
     args = p.parse_args()
     try:

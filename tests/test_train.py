@@ -114,11 +114,19 @@ def test_invalid_config_is_rejected_with_the_field_name():
             TrainConfig(**{field: value}).validate()
 
 
-def test_one_cycle_schedule_warms_up_then_anneals():
-    config = TrainConfig(lr=1e-2)
-    lrs = [learning_rate(config, s, 1000) for s in range(1000)]
-    assert lrs[0] < lrs[100] < lrs[249] and max(lrs) == pytest.approx(1e-2, rel=0.01)
-    assert lrs[-1] < 1e-4 and learning_rate(TrainConfig(schedule="constant", lr=3e-3), 500, 1000) == 3e-3
+def test_schedules_warm_up_then_anneal_along_their_shape():
+    for schedule in ("linear", "onecycle"):
+        config = TrainConfig(lr=1e-2, schedule=schedule)
+        lrs = [learning_rate(config, s, 1000) for s in range(1000)]
+        assert lrs[0] < lrs[100] < lrs[249] and max(lrs) == pytest.approx(1e-2, rel=0.01)
+        assert lrs[-1] < 1e-4
+    halfway = 250 + 750 // 2  # half way down from the peak
+    assert learning_rate(TrainConfig(lr=1e-2), halfway, 1000) == pytest.approx(0.5e-2, rel=0.01)
+    early, late = 300, 900
+    cosine, line = TrainConfig(lr=1e-2, schedule="onecycle"), TrainConfig(lr=1e-2, schedule="linear")
+    assert learning_rate(cosine, early, 1000) > learning_rate(line, early, 1000)
+    assert learning_rate(cosine, late, 1000) < learning_rate(line, late, 1000)
+    assert learning_rate(TrainConfig(schedule="constant", lr=3e-3), 500, 1000) == 3e-3
 
 
 def test_resume_without_its_state_file_says_so(tmp_path, mnist):
