@@ -184,5 +184,5 @@ def test_a_run_saved_before_the_newer_fields_still_resumes(tmp_path, mnist):
 
     resumed = train(TrainConfig(epochs=2, **old), tmp_path / "old.pt", data=mnist, resume=True)
     assert resumed.status == "finished" and [e["epoch"] for e in resumed.history["epochs"]] == [1, 2]
-    with pytest.raises(CheckpointError, match="differs in decoder_convs_14x14, output_kernel, precision"):
+    with pytest.raises(CheckpointError, match=r"differs in decoder_convs_14x14 \(it had 1, not 2\), output_kernel \(it had 1, not 3\), precision \(it had 'fp32', not 'auto'\)"):
         train(TrainConfig(epochs=2, **TINY), tmp_path / "old.pt", data=mnist, resume=True)

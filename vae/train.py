@@ -346,8 +346,9 @@ def _restore(path, config, model, optimizer, shuffle, device):
     differing = [f.name for f in fields(TrainConfig)
                  if f.name not in ("epochs", "device") and saved.get(f.name) != getattr(config, f.name)]
     if differing:
+        what = ", ".join(f"{name} (it had {saved.get(name)!r}, not {getattr(config, name)!r})" for name in differing)
         raise CheckpointError(
-            f"Cannot resume {Path(path).name}: its run differs in {', '.join(differing)}."
+            f"Cannot resume {Path(path).name}: its run differs in {what}. Pass its settings to continue it."
         )
     model.load_state_dict(state["model"])
     optimizer.load_state_dict(state["optimizer"])
