@@ -22,6 +22,7 @@ import itertools
 import platform
 import statistics
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -87,11 +88,8 @@ def curve(config: TrainConfig, data, label: str) -> list[tuple[int, float, float
             print(f"  {label:9s} epoch {event['epoch']:3d}  {event['train_seconds']:7.1f}s  "
                   f"test -ELBO {event['test']['loss']:.2f}", flush=True)
 
-    out = Path("/tmp") / f"bench-{label}-{time.time_ns()}.pt"
-    try:
-        train(config, out, callback=on_event, data=data)
-    finally:
-        out.unlink(missing_ok=True)
+    with tempfile.TemporaryDirectory(prefix="bench-train-") as folder:  # takes the .resume sidecar too
+        train(config, Path(folder) / f"{label}.pt", callback=on_event, data=data)
     return points
 
 
