@@ -17,7 +17,8 @@ def run(*args, check=True):
 
 def test_train_help_lists_the_options():
     out = run("vae.train", "--help").stdout
-    for flag in ("--epochs", "--latent-dim", "--beta", "--preset", "--resume", "--kl-warmup-epochs", "--precision"):
+    for flag in ("--epochs", "--latent-dim", "--beta", "--preset", "--resume", "--kl-warmup-epochs", "--precision",
+                 "--iw-samples", "--iw-epochs"):
         assert flag in out
 
 

@@ -109,9 +109,41 @@ def test_stop_pressed_during_a_checkpoint_write_keeps_that_checkpoint_whole(tmp_
 
 def test_invalid_config_is_rejected_with_the_field_name():
     for field, value in [("epochs", 0), ("lr", -1.0), ("batch_size", 0), ("beta", float("nan")), ("schedule", "x"),
-                         ("precision", "fp16")]:
+                         ("precision", "fp16"), ("iw_samples", 0), ("iw_epochs", 31)]:
         with pytest.raises(ValueError, match=field):
             TrainConfig(**{field: value}).validate()
+    for mismatch in (dict(beta=2.0), dict(kl_warmup_epochs=29)):  # the bound is of log p(x): beta 1, no warm-up left
+        with pytest.raises(ValueError, match="importance-weighted epochs"):
+            TrainConfig(iw_samples=2, iw_epochs=3, **mismatch).validate()
+
+
+def test_an_importance_weighted_fine_tune_trains_the_last_epochs_on_the_bound_and_keeps_them(tmp_path, mnist, monkeypatch):
+    config = TrainConfig(epochs=3, iw_samples=4, iw_epochs=2, **TINY)  # 8 steps an epoch
+    assert [config.iw_samples_at(e) for e in range(3)] == [1, 4, 4]
+    assert [TrainConfig(epochs=3).iw_samples_at(e) for e in range(3)] == [1, 1, 1]
+    calls, epochs_done = [], []
+    real_iwae_loss, real_evaluate = train_mod.iwae_loss, train_mod.evaluate
+
+    def counting_iwae_loss(model, x, k):
+        calls.append((len(epochs_done), k))
+        return real_iwae_loss(model, x, k)
+
+    def evaluate_worse_after_epoch_1(model, images, **kw):  # validation's -ELBO cannot judge the bound's epochs
+        metrics = real_evaluate(model, images, **kw)
+        return {**metrics, "loss": metrics["loss"] + 100 * len(epochs_done)}
+
+    monkeypatch.setattr(train_mod, "iwae_loss", counting_iwae_loss)
+    monkeypatch.setattr(train_mod, "evaluate", evaluate_worse_after_epoch_1)
+    result = train(config, tmp_path / "iw.pt", data=mnist,
+                   callback=lambda e: epochs_done.append(e) if e["kind"] == "epoch" else None)
+    assert result.status == "finished"
+    assert calls == [(1, 4)] * 8 + [(2, 4)] * 8  # every step of the last two epochs, none before
+    assert [e["improved"] for e in epochs_done] == [True, True, True] and result.best["epoch"] == 3
+    # The curves show the objective: the -ELBO, then the bound (with the -ELBO's parts beside it).
+    steps = result.history["steps"]
+    assert all(s["loss"] == pytest.approx(s["bce"] + s["kl"]) for s in steps[:8])
+    assert not any(s["loss"] == pytest.approx(s["bce"] + s["kl"]) for s in steps[8:])
+    assert load_checkpoint(result.checkpoint).train_config["iw_epochs"] == 2
 
 
 def test_schedules_warm_up_then_anneal_along_their_shape():

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import math
-
 import torch
 
 from .data import to_float
-from .loss import bernoulli_nll, kl_to_standard_normal
+from .loss import bernoulli_nll, importance_log_weights, importance_weighted_bound, kl_to_standard_normal
 from .model import ConvVAE
 
 
@@ -67,21 +65,12 @@ def importance_weighted_nll(
     model.eval()
     device = model_device(model)
     generator = torch.Generator(device=device).manual_seed(seed)
-    log_2pi = math.log(2 * math.pi)
     total = 0.0
     for start in range(0, len(images), batch_size):
         x = to_float(images[start : start + batch_size], device)
-        b = x.shape[0]
-        mu, logvar = (t.float() for t in model.encode(x))
-        eps = torch.randn((k, *mu.shape), generator=generator, device=device)
-        z = mu + eps * torch.exp(0.5 * logvar)  # [k, b, d]
-        log_q = -0.5 * (eps.pow(2) + logvar + log_2pi).sum(-1)
-        log_prior = -0.5 * (z.pow(2) + log_2pi).sum(-1)
-        logits = model.decode_logits(z.reshape(k * b, -1))
-        log_lik = -bernoulli_nll(logits, x.repeat(k, 1, 1, 1)).view(k, b)
-        log_w = log_lik + log_prior - log_q
-        total += -(torch.logsumexp(log_w, dim=0) - math.log(k)).sum().item()
+        log_weights = importance_log_weights(model, x, k, generator)[0]
+        total += -importance_weighted_bound(log_weights).sum().item()
         if progress is not None:
-            progress(start + b, len(images))
+            progress(start + len(x), len(images))
     model.train(was_training)
     return total / max(len(images), 1)

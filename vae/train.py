@@ -25,7 +25,7 @@ import torch
 
 from .checkpoint import CheckpointError, read_checkpoint, read_resume_state, save_checkpoint, save_resume_state
 from .data import MNIST, iterate_batches, load_mnist, split_train_val, to_float
-from .loss import LossParts, vae_loss
+from .loss import LossParts, iwae_loss, vae_loss
 from .metrics import evaluate
 from .model import ARCHS, LAYERS_BEFORE_THESE_FIELDS, ConvVAE, VAEConfig
 
@@ -36,7 +36,7 @@ SCHEDULES = ("linear", "onecycle", "constant")
 PRECISIONS = ("auto", "bf16", "fp32")
 RECON_DIGITS = 10  # the reconstruction grid shows the first test image of each digit 0-9
 # What a run saved before these TrainConfig fields existed used, so that it can still be resumed.
-RUN_BEFORE_THESE_FIELDS = {**LAYERS_BEFORE_THESE_FIELDS, "precision": "fp32"}
+RUN_BEFORE_THESE_FIELDS = {**LAYERS_BEFORE_THESE_FIELDS, "precision": "fp32", "iw_samples": 1, "iw_epochs": 0}
 
 
 @dataclass
@@ -59,6 +59,8 @@ class TrainConfig:
     weight_decay: float = 0.05  # AdamW's decoupled decay; it narrows the train/test gap of long runs
     schedule: str = "linear"  # see learning_rate
     kl_warmup_epochs: float = 0.0
+    iw_samples: int = 1  # with iw_epochs: the last epochs train on the importance-weighted bound; see iw_samples_at
+    iw_epochs: int = 0
     seed: int = 0
     train_size: int | None = None  # a random subset of the training split, for quick runs
     val_size: int = 1000
@@ -85,6 +87,9 @@ class TrainConfig:
             ("weight_decay", 0 <= self.weight_decay < 1, "in [0, 1)"),
             ("schedule", self.schedule in SCHEDULES, f"one of {SCHEDULES}"),
             ("kl_warmup_epochs", self.kl_warmup_epochs >= 0, ">= 0"),
+            ("iw_samples", isinstance(self.iw_samples, int) and 1 <= self.iw_samples <= 64, "an integer in [1, 64]"),
+            ("iw_epochs", isinstance(self.iw_epochs, int) and 0 <= self.iw_epochs <= self.epochs,
+             f"an integer in [0, epochs={self.epochs}]"),
             ("train_size", self.train_size is None or self.train_size >= 1, "empty or an integer >= 1"),
             ("val_size", 0 <= self.val_size < 60000, "in [0, 60000)"),
             ("device", self.device in ("auto", "cpu", "cuda") or self.device.startswith("cuda:"), "auto, cpu or cuda"),
@@ -93,6 +98,16 @@ class TrainConfig:
         for name, ok, expected in checks:
             if not ok:
                 raise ValueError(f"{name} must be {expected}, got {getattr(self, name)!r}")
+        if self.iw_samples > 1 and self.iw_epochs and (self.beta != 1 or self.kl_warmup_epochs > self.epochs - self.iw_epochs):
+            raise ValueError("the importance-weighted epochs bound log p(x) itself, so they need beta 1 "
+                             "and a KL warm-up that has ended before them")
+
+    def iw_samples_at(self, epoch: int) -> int:
+        """Samples per image in the training objective of ``epoch`` (0-based): 1 is the ELBO; the last
+        ``iw_epochs`` epochs use ``iw_samples``, the importance-weighted bound (IWAE), which trains
+        for -log p(x) itself. A 2-sample fine-tune over the last 3 of 28 epochs gained 0.16 nat of
+        IW -log p(x) at equal training time and lost 0.5 nat of -ELBO (bench/RESULTS.md, session 9)."""
+        return self.iw_samples if epoch >= self.epochs - self.iw_epochs else 1
 
 
 @dataclass
@@ -118,9 +133,9 @@ def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
     """The dtype of the training forward pass under autocast, or None for plain fp32.
 
     ``auto`` is bf16 where the hardware multiplies bf16 natively (a CUDA GPU that supports it; a CPU
-    with AVX-512 BF16 or AMX), else fp32. On this project's CPU, bf16 trains the default model about
-    1.5x faster to the same loss; on a CPU without those instructions bf16 is emulated and several
-    times slower (bench/RESULTS.md). Weights, optimizer state and the loss stay fp32. The per-epoch
+    with AVX-512 BF16 or AMX), else fp32. On the Zen 4 of sessions 5-7, bf16 trained the default model
+    about 1.5x faster to the same loss; on a CPU without those instructions (session 9's Zen 1) bf16
+    is emulated and 11x slower (bench/RESULTS.md). Weights, optimizer state and the loss stay fp32. The per-epoch
     validation and test curves are taken in this dtype too (about 1.6x faster, within 0.01 nat);
     the kept model's metrics are taken again in fp32 when the run ends."""
     if precision == "fp32":
@@ -169,15 +184,19 @@ def kl_weight(config: TrainConfig, epoch_progress: float) -> float:
 
 def train_step(
     model: ConvVAE, optimizer: torch.optim.Optimizer, x: torch.Tensor, beta: float = 1.0,
-    autocast: torch.dtype | None = None,
+    autocast: torch.dtype | None = None, iw_samples: int = 1,
 ) -> tuple[LossParts, bool]:
     """One update on the float batch ``x``: forward (under ``autocast`` when given), loss in fp32
-    (mean over the batch), backward, step. Returns the batch's summed loss parts and whether the
-    update was made: a non-finite loss makes none, so the caller can stop with the weights still
-    sound. Shared with bench/train_speed.py."""
-    with torch.autocast(x.device.type, dtype=autocast, enabled=autocast is not None):
-        logits, mu, logvar = model(x)
-    parts = vae_loss(logits, x, mu, logvar, beta=beta)
+    (mean over the batch; the -ELBO, or with ``iw_samples`` > 1 the importance-weighted bound),
+    backward, step. Returns the batch's summed loss parts and whether the update was made: a
+    non-finite loss makes none, so the caller can stop with the weights still sound. Shared with
+    bench/train_speed.py."""
+    with torch.autocast(x.device.type, dtype=autocast, enabled=autocast is not None):  # the losses cast to fp32
+        if iw_samples > 1:
+            parts = iwae_loss(model, x, iw_samples)
+        else:
+            logits, mu, logvar = model(x)
+            parts = vae_loss(logits, x, mu, logvar, beta=beta)
     finite = bool(torch.isfinite(parts.total))
     if finite:
         optimizer.zero_grad(set_to_none=True)
@@ -247,7 +266,7 @@ def train(
             step_start = time.perf_counter()
             x = to_float(batch, device)
             parts, updated = train_step(model, optimizer, x, beta=kl_weight(config, epoch + seen / len(train_images)),
-                                        autocast=autocast)
+                                        autocast=autocast, iw_samples=config.iw_samples_at(epoch))
             if not updated:
                 status = "failed"
                 message = (
@@ -280,7 +299,9 @@ def train(
                   "train": train_metrics, "val": val_metrics, "test": test_metrics}
         history["epochs"].append(record)
         score = (val_metrics or test_metrics)["loss"]
-        improved = not best or score < best["score"]
+        # The importance-weighted epochs trade -ELBO for -log p(x), so validation's -ELBO cannot
+        # judge them: each one is kept, the last being the fine-tune's result.
+        improved = not best or score < best["score"] or config.iw_samples_at(epoch) > 1
         if improved:
             best = {"score": score, "epoch": epoch + 1, "val": val_metrics, "test": test_metrics,
                     "model": copy.deepcopy(model)}
