@@ -98,7 +98,8 @@ class TrainConfig:
         for name, ok, expected in checks:
             if not ok:
                 raise ValueError(f"{name} must be {expected}, got {getattr(self, name)!r}")
-        if self.iw_samples > 1 and self.iw_epochs and (self.beta != 1 or self.kl_warmup_epochs > self.epochs - self.iw_epochs):
+        fine_tunes = self.iw_samples > 1 and self.iw_epochs > 0
+        if fine_tunes and (self.beta != 1 or self.kl_warmup_epochs > self.epochs - self.iw_epochs):
             raise ValueError("the importance-weighted epochs bound log p(x) itself, so they need beta 1 "
                              "and a KL warm-up that has ended before them")
 
@@ -135,9 +136,9 @@ def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
     ``auto`` is bf16 where the hardware multiplies bf16 natively (a CUDA GPU that supports it; a CPU
     with AVX-512 BF16 or AMX), else fp32. On the Zen 4 of sessions 5-7, bf16 trained the default model
     about 1.5x faster to the same loss; on a CPU without those instructions (session 9's Zen 1) bf16
-    is emulated and 11x slower (bench/RESULTS.md). Weights, optimizer state and the loss stay fp32. The per-epoch
-    validation and test curves are taken in this dtype too (about 1.6x faster, within 0.01 nat);
-    the kept model's metrics are taken again in fp32 when the run ends."""
+    is emulated and 11x slower (bench/RESULTS.md). Weights, optimizer state and the loss stay fp32.
+    The per-epoch validation and test curves are taken in this dtype too (about 1.6x faster, within
+    0.01 nat); the kept model's metrics are taken again in fp32 when the run ends."""
     if precision == "fp32":
         return None
     if precision == "bf16":
