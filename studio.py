@@ -23,7 +23,7 @@ from vae.images import make_grid
 from vae.jobs import TrainingJob
 from vae.plots import loss_figure
 from vae.summary import layer_table
-from vae.train import CHECKPOINT_DIR, TrainResult, resolve_device, train
+from vae.train import CHECKPOINT_DIR, TrainConfig, TrainResult, resolve_device, train
 
 DEFAULT_CHECKPOINT = CHECKPOINT_DIR / "default.pt"
 TSNE_CACHE = default_data_dir() / "tsne"  # t-SNE maps made before, kept across server restarts
@@ -210,7 +210,7 @@ def manifold(model, proj: latent.Projection, side: int) -> np.ndarray:
 
 @st.cache_resource(show_spinner=False, max_entries=8)
 def _loss_curves(_model, key: tuple[str, int]) -> go.Figure:
-    return loss_figure(_model.history)
+    return loss_figure(_model.history, fine_tune_from=TrainConfig.from_dict(_model.train_config).fine_tune_start)
 
 
 def loss_curves(model) -> go.Figure:

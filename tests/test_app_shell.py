@@ -1,5 +1,6 @@
 """The app shell: entry point, sidebar model choice and card, the Home page, and vae.summary."""
 
+import json
 import shutil
 
 import pytest
@@ -8,6 +9,7 @@ import studio
 import vae
 from apptest_helpers import run_app
 from vae.summary import layer_table
+from vae.train import TrainConfig
 
 
 def test_home_renders_with_the_bundled_model_and_the_sidebar_card(checkpoint_dir):
@@ -27,7 +29,9 @@ def test_home_renders_with_the_bundled_model_and_the_sidebar_card(checkpoint_dir
     metrics = {m.label: m.value for m in at.main.metric}
     assert metrics["Test −ELBO"] == f"{model.metrics['test']['loss']:.2f}"
     assert {"Reconstruction (BCE)", "KL"} <= metrics.keys()
-    assert at.get("plotly_chart"), "the training curves of the bundled model"
+    curves = json.loads(at.get("plotly_chart")[0].proto.spec)["layout"]
+    fine_tune = TrainConfig.from_dict(model.train_config).fine_tune_start
+    assert len(curves.get("shapes", [])) == (0 if fine_tune is None else 3), "its IW epochs are shaded"
     table = next(m.value for m in at.main.markdown if m.value.startswith("| part |"))
     header, _rule, *body = [[cell.strip() for cell in line.strip("|").split("|")] for line in table.splitlines()]
     rows = [dict(zip(header, cells, strict=True)) for cells in body]

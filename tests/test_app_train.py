@@ -156,6 +156,9 @@ def press_start(at):
     ({"name": "default"}, ["A model named 'default' already exists; choose another name."]),
     ({"name": "/etc/x", "val_size": -1}, ["Validation images must be in [0, 60000), got -1",
                                           "The name may use only letters, digits"]),
+    ({"iw_epochs": 11}, ["IW epochs must be an integer in [0, epochs=10], got 11"]),
+    ({"iw_epochs": 2, "iw_samples": 0}, ["IW samples must be an integer in [1, 64], got 0"]),
+    ({"iw_epochs": 2, "beta": 0.5}, ["The importance-weighted epochs bound log p(x) itself, so they need beta 1"]),
 ])
 def test_the_form_rejects_bad_values_with_the_reason(checkpoint_dir, job, values, reasons):
     at = press_start(fill_form(run_app("pages/train.py"), **values))
@@ -168,7 +171,7 @@ def test_the_form_rejects_bad_values_with_the_reason(checkpoint_dir, job, values
 
 
 def test_train_from_the_page_watch_it_and_use_the_model(checkpoint_dir, job):
-    at = press_start(fill_form(run_app("pages/train.py"), name="tiny", **TINY))
+    at = press_start(fill_form(run_app("pages/train.py"), name="tiny", iw_epochs=1, **TINY))
     assert job.snapshot().running
     assert at.get("progress"), "a progress bar while it runs"
     assert any(b.key == "train_stop" for b in at.button)
@@ -181,7 +184,9 @@ def test_train_from_the_page_watch_it_and_use_the_model(checkpoint_dir, job):
     at.run()
     assert "img/s" in at.get("progress")[0].proto.text and at.get("plotly_chart")
     expected = precision_label("auto", torch.device("cpu"))
-    assert any(c.value.endswith(f"{expected} on CPU") for c in at.caption), "the run's precision and device"
+    caption = next(c.value for c in at.caption if c.value.startswith("conv VAE"))
+    assert caption.endswith(f"2-sample IW bound from epoch 1 · {expected} on CPU"), "objective, precision, device"
+    assert job.snapshot().config.fine_tune_start == 0
     wait_until(lambda: not job.snapshot().running)
     at.run()
     assert not at.exception, at.exception
@@ -198,6 +203,7 @@ def test_train_from_the_page_watch_it_and_use_the_model(checkpoint_dir, job):
 def test_stop_from_the_page(checkpoint_dir, job):
     at = press_start(fill_form(run_app("pages/train.py"), name="stopped", **{**TINY, "train_size": 30000, "epochs": 2}))  # epochs of ~10 s: Stop lands in epoch 1
     wait_until(lambda: job.snapshot().step >= 1)
+    assert job.snapshot().config.iw_samples == TrainConfig().iw_samples, "no IW epochs: the library's objective"
     at.run()
     next(b for b in at.button if b.key == "train_stop").click().run()
     assert job.snapshot().status in ("stopping", "stopped")

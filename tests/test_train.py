@@ -9,6 +9,7 @@ from vae.data import to_float
 from vae.loss import LossParts
 from vae.metrics import evaluate
 from vae.model import ConvVAE
+from vae.plots import loss_figure
 from vae.train import TrainConfig, autocast_dtype, learning_rate, make_optimizer, precision_label, train, train_step
 
 TINY = dict(train_size=1024, val_size=512, batch_size=128, channels=8, hidden=64, latent_dim=8, lr=3e-3)
@@ -121,6 +122,7 @@ def test_an_importance_weighted_fine_tune_trains_the_last_epochs_on_the_bound_an
     config = TrainConfig(epochs=3, iw_samples=4, iw_epochs=2, **TINY)  # 8 steps an epoch
     assert [config.iw_samples_at(e) for e in range(3)] == [1, 4, 4]
     assert [TrainConfig(epochs=3).iw_samples_at(e) for e in range(3)] == [1, 1, 1]
+    assert config.fine_tune_start == 1 and TrainConfig(epochs=3, iw_epochs=2).fine_tune_start is None
     calls, epochs_done = [], []
     real_iwae_loss, real_evaluate = train_mod.iwae_loss, train_mod.evaluate
 
@@ -143,7 +145,12 @@ def test_an_importance_weighted_fine_tune_trains_the_last_epochs_on_the_bound_an
     steps = result.history["steps"]
     assert all(s["loss"] == pytest.approx(s["bce"] + s["kl"]) for s in steps[:8])
     assert not any(s["loss"] == pytest.approx(s["bce"] + s["kl"]) for s in steps[8:])
-    assert load_checkpoint(result.checkpoint).train_config["iw_epochs"] == 2
+    assert TrainConfig.from_dict(load_checkpoint(result.checkpoint).train_config) == config
+    # Its figure shades those epochs in each panel, so that the drop to the bound is not read as the -ELBO's.
+    shaded = loss_figure(result.history, fine_tune_from=config.fine_tune_start).layout
+    assert [(shape.x0, shape.x1) for shape in shaded.shapes] == [(1, 3)] * 3
+    assert "IW bound" in [a.text for a in shaded.annotations]
+    assert not loss_figure(result.history).layout.shapes
 
 
 def test_schedules_warm_up_then_anneal_along_their_shape():

@@ -98,17 +98,28 @@ class TrainConfig:
         for name, ok, expected in checks:
             if not ok:
                 raise ValueError(f"{name} must be {expected}, got {getattr(self, name)!r}")
-        fine_tunes = self.iw_samples > 1 and self.iw_epochs > 0
-        if fine_tunes and (self.beta != 1 or self.kl_warmup_epochs > self.epochs - self.iw_epochs):
+        start = self.fine_tune_start
+        if start is not None and (self.beta != 1 or self.kl_warmup_epochs > start):
             raise ValueError("the importance-weighted epochs bound log p(x) itself, so they need beta 1 "
                              "and a KL warm-up that has ended before them")
+
+    @classmethod
+    def from_dict(cls, saved: dict) -> "TrainConfig":
+        """The config of a checkpoint's ``train_config``; fields it lacks take today's defaults."""
+        return cls(**{f.name: saved[f.name] for f in fields(cls) if f.name in saved})
+
+    @property
+    def fine_tune_start(self) -> int | None:
+        """The first epoch (0-based) trained on the importance-weighted bound, or None: see ``iw_samples_at``."""
+        return self.epochs - self.iw_epochs if self.iw_samples > 1 and self.iw_epochs > 0 else None
 
     def iw_samples_at(self, epoch: int) -> int:
         """Samples per image in the training objective of ``epoch`` (0-based): 1 is the ELBO; the last
         ``iw_epochs`` epochs use ``iw_samples``, the importance-weighted bound (IWAE), which trains
         for -log p(x) itself. A 2-sample fine-tune over the last 3 of 28 epochs gained 0.16 nat of
         IW -log p(x) at equal training time and lost 0.5 nat of -ELBO (bench/RESULTS.md, session 9)."""
-        return self.iw_samples if epoch >= self.epochs - self.iw_epochs else 1
+        start = self.fine_tune_start
+        return self.iw_samples if start is not None and epoch >= start else 1
 
 
 @dataclass
@@ -365,10 +376,11 @@ def _restore(path, config, model, optimizer, shuffle, device):
     payload = read_checkpoint(path)
     saved = {**RUN_BEFORE_THESE_FIELDS, **payload.get("train_config", {})}
     state = read_resume_state(path)
-    differing = [f.name for f in fields(TrainConfig)
-                 if f.name not in ("epochs", "device") and saved.get(f.name) != getattr(config, f.name)]
+    settings = {f.name: (saved.get(f.name), getattr(config, f.name)) for f in fields(TrainConfig)
+                if f.name not in ("epochs", "device")}
+    differing = [(name, had, asked) for name, (had, asked) in settings.items() if had != asked]
     if differing:
-        what = ", ".join(f"{name} (it had {saved.get(name)!r}, not {getattr(config, name)!r})" for name in differing)
+        what = ", ".join(f"{name} (it had {had!r}, not {asked!r})" for name, had, asked in differing)
         raise CheckpointError(
             f"Cannot resume {Path(path).name}: its run differs in {what}. Pass its settings to continue it."
         )
