@@ -35,10 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from vae.data import iterate_batches, load_mnist, to_float  # noqa: E402
 from vae.model import ConvVAE  # noqa: E402
-from vae.train import TrainConfig, autocast_dtype, make_optimizer, precision_label, resolve_device, train, train_step  # noqa: E402
-
-
-IW_SAMPLES = 2  # the bundled default's fine-tune (checkpoints/README.md)
+from vae.train import FINE_TUNE_SAMPLES, TrainConfig, autocast_dtype, make_optimizer, precision_label, resolve_device, train, train_step  # noqa: E402
 
 
 def training_step(config: TrainConfig, images: torch.Tensor, dataloader: bool = False):
@@ -127,7 +124,7 @@ def main() -> None:
     steps = {"tutorial": training_step(tutorial, data.train_images),
              "default": training_step(default, data.train_images),
              "DataLoader": training_step(default, data.train_images, dataloader=True),
-             "IW": training_step(replace(default, iw_samples=IW_SAMPLES), data.train_images)}
+             "IW": training_step(replace(default, iw_samples=FINE_TUNE_SAMPLES), data.train_images)}
     ratios, loader_ratios, iw_ratios = [], [], []
     for round_ in range(1, args.rounds + 1):
         rates = {label: images_per_second(step, args.seconds, device) for label, step in steps.items()}
@@ -137,7 +134,7 @@ def main() -> None:
         print(f"throughput round {round_}: tutorial (batch {tutorial.batch_size}) {rates['tutorial']:6.0f} img/s, "
               f"default (batch {default.batch_size}) {rates['default']:6.0f} img/s: {ratios[-1]:.2f}x; "
               f"default via a DataLoader {rates['DataLoader']:6.0f} img/s: {loader_ratios[-1]:.2f}x; "
-              f"default on the {IW_SAMPLES}-sample IW bound {rates['IW']:6.0f} img/s: {iw_ratios[-1]:.2f}x", flush=True)
+              f"default on the {FINE_TUNE_SAMPLES}-sample IW bound {rates['IW']:6.0f} img/s: {iw_ratios[-1]:.2f}x", flush=True)
     print(f"throughput ratio default/tutorial: {statistics.median(ratios):.2f}x, "
           f"default/the same model via a DataLoader: {statistics.median(loader_ratios):.2f}x, "
           f"an IW epoch costs {1 / statistics.median(iw_ratios):.2f} plain ones (medians of {args.rounds} rounds)")

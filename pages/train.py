@@ -10,7 +10,7 @@ from vae.images import make_grid
 from vae.jobs import JobSnapshot
 from vae.plots import loss_figure
 from vae.model import ARCHS
-from vae.train import TrainConfig, precision_label
+from vae.train import FINE_TUNE_SAMPLES, TrainConfig, precision_label
 
 LABELS = {"arch": "Architecture", "latent_dim": "Latent size", "beta": "β", "epochs": "Epochs",
           "batch_size": "Batch size", "lr": "Learning rate", "seed": "Seed",
@@ -23,7 +23,6 @@ RESULT_BOX = {"finished": (st.success, ":material/check_circle:"), "stopped": (s
 
 job = studio.training_job()
 DEFAULTS = TrainConfig()  # the form starts from the library's recipe
-IW_SAMPLES = 2  # what the form offers for importance-weighted epochs (they cost 1.7 plain ones at 2)
 
 
 def unused_name() -> str:
@@ -68,8 +67,9 @@ def run_form() -> None:
         left.number_input(LABELS["iw_epochs"], value=DEFAULTS.iw_epochs, step=1, max_value=500, key="train_iw_epochs",
                           help="The last N epochs train on the importance-weighted bound, which aims at "
                                "-log p(x) itself rather than the ELBO (the bundled default: 6 of 69, 2 samples). "
-                               "Each such epoch costs about 1.7 plain ones; needs β 1. 0 trains the ELBO throughout.")
-        right.number_input(LABELS["iw_samples"], value=IW_SAMPLES, step=1, max_value=64, key="train_iw_samples",
+                               "At 2 samples each such epoch costs about 1.8 plain ones. Needs β = 1; "
+                               "leave it at 0 to train the ELBO throughout.")
+        right.number_input(LABELS["iw_samples"], value=FINE_TUNE_SAMPLES, step=1, max_value=64, key="train_iw_samples",
                            help="Latents decoded per image in the importance-weighted epochs.")
         submitted = st.form_submit_button("Start training", type="primary", icon=":material/play_arrow:")
     if submitted:

@@ -34,6 +34,7 @@ CHECKPOINT_DIR = Path(
 )  # overridable so tests and experiments never write into the bundled folder
 SCHEDULES = ("linear", "onecycle", "constant")
 PRECISIONS = ("auto", "bf16", "fp32")
+FINE_TUNE_SAMPLES = 2  # samples per image in the bundled default's importance-weighted epochs (checkpoints/README.md)
 RECON_DIGITS = 10  # the reconstruction grid shows the first test image of each digit 0-9
 # What a run saved before these TrainConfig fields existed used, so that it can still be resumed.
 RUN_BEFORE_THESE_FIELDS = {**LAYERS_BEFORE_THESE_FIELDS, "precision": "fp32", "iw_samples": 1, "iw_epochs": 0}
