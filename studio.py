@@ -16,12 +16,13 @@ import streamlit as st
 import torch
 
 import vae
-from vae import latent
+from vae import film, latent
 from vae.checkpoint import CheckpointError
 from vae.data import default_data_dir
 from vae.images import make_grid
 from vae.jobs import TrainingJob
-from vae.plots import loss_figure
+from vae.jobs import JobSnapshot
+from vae.plots import film_figure, loss_figure
 from vae.summary import layer_table
 from vae.train import CHECKPOINT_DIR, TrainConfig, TrainResult, resolve_device, train
 
@@ -227,3 +228,47 @@ def _layers(_model, key: tuple[str, int]) -> list[dict]:
 def layers(model) -> list[dict]:
     """``vae.summary.layer_table`` of ``model`` (a forward pass with hooks), read-only."""
     return _layers(model, model_key(model))
+
+
+# ---------------------------------------------------------------- the training film
+# A model's film figures are keyed by ``model_key`` too; the running job's are keyed by the run and
+# its frame count, so every session watching a run shares one figure per new frame.
+
+
+def active_units(model) -> int:
+    """Latent dimensions the model uses: its film's frame of the kept epoch, else measured on the
+    test set's encodings (``vae.film.active_units``)."""
+    if model.film is not None:
+        return int(model.film.active_units[model.film.frame_at(model.metrics.get("epoch", np.inf))])
+    return film.active_units(test_encodings(model)[0])
+
+
+def test_curve(history: dict) -> list[tuple[float, float]]:
+    """(epoch, test -ELBO) of a training history, for the film's curve."""
+    return [(r["epoch"], r["test"]["loss"]) for r in history.get("epochs", []) if r.get("test")]
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def _film_layout(_model, key: tuple[str, int]) -> np.ndarray:
+    return film.film_layout(_model.film)
+
+
+@st.cache_resource(show_spinner=False, max_entries=32)
+def _film_player(_model, key: tuple[str, int], start: int) -> go.Figure:
+    return film_figure(_model.film, _film_layout(_model, key), test_curve(_model.history), start=start)
+
+
+def film_player_figure(model, start: int) -> go.Figure:
+    """The animated film of ``model`` (which has one), opening at frame ``start``."""
+    with st.spinner("Building the film…"):
+        return _film_player(model, model_key(model), start)
+
+
+@st.cache_resource(show_spinner=False, max_entries=4)
+def _live_film(run: float, frames: int, epochs: int, _snap: JobSnapshot) -> go.Figure:
+    return film_figure(_snap.film, film.film_layout(_snap.film), test_curve(_snap.history), animate=False)
+
+
+def live_film_figure(snap: JobSnapshot) -> go.Figure:
+    """The running job's newest film frame, built once per frame for all sessions watching."""
+    return _live_film(snap.started_at, snap.film.frames, len(snap.history["epochs"]), snap)

@@ -65,13 +65,25 @@ model = studio.active_model()
 st.header(f"The active model: {studio.active_checkpoint().stem}", divider="gray")
 
 test, val = model.metrics.get("test", {}), model.metrics.get("val", {})
+def watch_film() -> None:
+    st.session_state["map_view"] = "film"
+
+
 if test:
-    cols = st.columns(4)
+    cols = st.columns(5)
     cols[0].metric("Test −ELBO", f"{test['loss']:.2f}", help="nats per image; lower is better")
     cols[1].metric("Reconstruction (BCE)", f"{test['bce']:.2f}")
     cols[2].metric("KL", f"{test['kl']:.2f}")
     if val:
         cols[3].metric("Validation −ELBO", f"{val['loss']:.2f}")
+    cols[4].metric("Active dimensions", f"{studio.active_units(model)} of {model.latent_dim}",
+                   help="Latent dimensions the model uses (their posterior mean varies over the digits); "
+                        "the others collapsed to the prior, KL ≈ 0.")
+if model.film is not None:
+    st.caption(f"This model uses {studio.active_units(model)} of its {model.latent_dim} latent dimensions. "
+               "Its training film shows how that came about, frame by frame.")
+    if st.button("Watch it learn", icon=":material/movie:", key="home_film", on_click=watch_film):
+        st.switch_page("pages/latent_map.py")
 if model.history.get("epochs"):
     st.plotly_chart(studio.loss_curves(model), key="home_curves")
 

@@ -5,15 +5,16 @@ import plotly.graph_objects as go
 import streamlit as st
 
 import studio
+import views
 from vae import latent
 from vae.images import make_grid, upscale, to_uint8
+from vae.plots import DIGIT_COLOURS
 
 METHOD_LABELS = {"raw": "Raw latent (2-D)", "pca": "PCA", "tsne": "t-SNE"}
 SUBSET_SIZES = [250, 500, 1000, 2000, 5000, 10_000]
 GRID_SIDE = 25  # clickable grid: GRID_SIDE x GRID_SIDE faint points over the map
 GRID, TEST, DRAWING = studio.GRID, studio.TEST, studio.DRAWING  # point kinds in custom_data
-DIGIT_COLOURS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
-                 "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"]  # Plotly's D3 palette
+VIEWS = {"map": "Map", "film": "Training film"}
 
 
 def chart_key(model, method: str, size: int, perplexity: float) -> str:
@@ -117,48 +118,61 @@ def show_selection(model, point: dict, indices: np.ndarray, proj: latent.Project
                 icon=":material/touch_app:")
 
 
+def show_map(model) -> None:
+    """The projection controls, the clickable map and, for an exact inverse, the manifold."""
+    methods = (["raw"] if model.latent_dim == 2 else []) + ["pca", "tsne"]
+    if st.session_state.get("map_method") not in methods:
+        st.session_state["map_method"] = methods[0]
+    controls = st.columns([3, 3, 2])
+    method = controls[0].radio("Projection", methods, format_func=METHOD_LABELS.get, horizontal=True, key="map_method")
+    size = controls[1].select_slider("Test digits shown", SUBSET_SIZES, value=2000, key="map_subset",
+                                     help="A fixed random subset of the 10,000 test digits.")
+    perplexity = 30.0
+    if method == "tsne":
+        perplexity = float(controls[2].slider("Perplexity", 5, 50, 30, key="map_perplexity",
+                                              help="Roughly how many neighbours each point keeps close."))
+    show_grid = controls[2].toggle("Clickable grid", value=True, key="map_grid",
+                                   help="Faint points that decode their exact location when clicked.")
+    if model.latent_dim != 2:
+        st.caption(f"This model's latent has {model.latent_dim} dimensions, so the map is a projection. "
+                   "For raw latent coordinates, choose **latent2d** as the active model in the sidebar.")
+
+    indices, proj = studio.projection(model, size, method, perplexity)
+    labels = studio.mnist().test_labels.numpy()[indices]
+    drawing_xy = drawing_position(model, proj)
+    if method == "tsne":
+        st.caption("t-SNE keeps neighbours together but distorts distances, and it cannot decode a location: "
+                   "clicking a grid point decodes a weighted mix of the nearest points' latents."
+                   + (" Your drawing (★) sits at the weighted mean of its nearest neighbours' positions."
+                      if drawing_xy is not None else ""))
+
+    map_key = chart_key(model, method, size, perplexity)
+    chart, detail = st.columns([3, 1], gap="medium")
+    with chart:
+        event = st.plotly_chart(
+            figure(f"{map_key}_{studio.model_key(model)[1]}", indices, labels, proj, drawing_xy, show_grid),
+            on_select="rerun", selection_mode="points", key=map_key,
+        )
+    with detail:
+        points = event["selection"]["points"]  # a dict: AppTest injects plain dicts
+        show_selection(model, points[0] if points else {}, indices, proj)
+
+    if proj.exact_inverse:
+        st.subheader("Manifold")
+        side = st.columns(3)[0].slider("Grid size", 8, 25, 15, key="map_manifold_side")
+        st.caption("Decodings on an even grid over the map's range, laid out like the map (up is +y): "
+                   "how the decoder fills the space between the digits.")
+        st.image(studio.manifold(model, proj, side))
+
+
 st.title("Latent map")
 model = studio.active_model()
-methods = (["raw"] if model.latent_dim == 2 else []) + ["pca", "tsne"]
-if st.session_state.get("map_method") not in methods:
-    st.session_state["map_method"] = methods[0]
-controls = st.columns([3, 3, 2])
-method = controls[0].radio("Projection", methods, format_func=METHOD_LABELS.get, horizontal=True, key="map_method")
-size = controls[1].select_slider("Test digits shown", SUBSET_SIZES, value=2000, key="map_subset",
-                                 help="A fixed random subset of the 10,000 test digits.")
-perplexity = 30.0
-if method == "tsne":
-    perplexity = float(controls[2].slider("Perplexity", 5, 50, 30, key="map_perplexity",
-                                          help="Roughly how many neighbours each point keeps close."))
-show_grid = controls[2].toggle("Clickable grid", value=True, key="map_grid",
-                               help="Faint points that decode their exact location when clicked.")
-if model.latent_dim != 2:
-    st.caption(f"This model's latent has {model.latent_dim} dimensions, so the map is a projection. "
-               "For raw latent coordinates, choose **latent2d** as the active model in the sidebar.")
-
-indices, proj = studio.projection(model, size, method, perplexity)
-labels = studio.mnist().test_labels.numpy()[indices]
-drawing_xy = drawing_position(model, proj)
-if method == "tsne":
-    st.caption("t-SNE keeps neighbours together but distorts distances, and it cannot decode a location: "
-               "clicking a grid point decodes a weighted mix of the nearest points' latents."
-               + (" Your drawing (★) sits at the weighted mean of its nearest neighbours' positions."
-                  if drawing_xy is not None else ""))
-
-map_key = chart_key(model, method, size, perplexity)
-chart, detail = st.columns([3, 1], gap="medium")
-with chart:
-    event = st.plotly_chart(
-        figure(f"{map_key}_{studio.model_key(model)[1]}", indices, labels, proj, drawing_xy, show_grid),
-        on_select="rerun", selection_mode="points", key=map_key,
-    )
-with detail:
-    points = event["selection"]["points"]  # a dict: AppTest injects plain dicts
-    show_selection(model, points[0] if points else {}, indices, proj)
-
-if proj.exact_inverse:
-    st.subheader("Manifold")
-    side = st.columns(3)[0].slider("Grid size", 8, 25, 15, key="map_manifold_side")
-    st.caption("Decodings on an even grid over the map's range, laid out like the map (up is +y): "
-               "how the decoder fills the space between the digits.")
-    st.image(studio.manifold(model, proj, side))
+st.session_state.setdefault("map_view", "map")
+view = st.segmented_control("View", list(VIEWS), format_func=VIEWS.get, key="map_view",
+                            label_visibility="collapsed") or "map"
+if view == "film":
+    st.caption("How this model's latent space formed while it trained: the same 500 test digits "
+               "(50 of each) encoded at every frame.")
+    views.film_player(model, key="map_film")
+else:
+    show_map(model)

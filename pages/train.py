@@ -6,9 +6,10 @@ from itertools import count
 import streamlit as st
 
 import studio
+import views
 from vae.images import make_grid
 from vae.jobs import JobSnapshot
-from vae.plots import loss_figure
+from vae.plots import epoch_label, loss_figure
 from vae.model import ARCHS
 from vae.train import FINE_TUNE_SAMPLES, TrainConfig, precision_label
 
@@ -146,6 +147,29 @@ def show_job(live: bool) -> None:
                  caption=f"Top: fixed test images. Bottom: their reconstructions after epoch {done}.")
     elif snap.running:
         st.caption("Reconstructions of ten test digits appear after the first epoch.")
+    if snap.film is not None:
+        show_film(snap)
+
+
+def show_film(snap: JobSnapshot) -> None:
+    """The film of the run: its newest frame while it trains, the player once it has ended."""
+    film = snap.film
+    st.subheader("The latent space forming", divider="gray")
+    if not snap.running:
+        if snap.checkpoint and snap.checkpoint.is_file():
+            views.film_player(studio.load_model(snap.checkpoint), key="train_film")
+        return
+    active = int(film.active_units[-1])
+    change = active - int(film.active_units[-2]) if film.frames > 1 else None
+    left, right = st.columns([1, 3], vertical_alignment="center")
+    left.metric("Active dimensions", f"{active} of {film.latent_dim}", delta=change,
+                help="Dimensions whose posterior mean varies over the digits (variance > 0.01): the ones "
+                     "the model uses. The others sit at the prior, KL ≈ 0.")
+    right.caption(f"Newest frame: epoch {epoch_label(film.epochs[-1])}, frame {film.frames}. Frames are taken "
+                  "before the first step, four times inside epoch 1 and after every epoch; the player "
+                  "replays them all when the run ends.")
+    st.plotly_chart(studio.live_film_figure(snap), key="train_film_live")
+    views.show_notes(film)
 
 
 def progress_text(snap: JobSnapshot) -> str:

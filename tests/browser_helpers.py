@@ -262,3 +262,21 @@ def save_screenshot(page: Page, name: str) -> Path:
     page.screenshot(path=path, full_page=True)
     page.set_viewport_size(viewport)
     return path
+
+
+# Presses one of the film player's buttons (by label) and waits for its slider to reach the last
+# frame: the frames played, the milliseconds it took, and whether the first digit trace moved.
+PLAY_FILM_JS = """async ([buttonLabel]) => {
+  const gd = [...document.querySelectorAll('.js-plotly-plot')].find(g => g.layout && g.layout.sliders);
+  const last = gd._transitionData._frames.length - 1;
+  const before = Array.from(gd._fullData[0].x);
+  const button = [...gd.querySelectorAll('.updatemenu-button')].find(b => b.textContent.includes(buttonLabel));
+  const start = performance.now();
+  button.dispatchEvent(new MouseEvent('click', {bubbles: true}));
+  while (gd._fullLayout.sliders[0].active !== last) {
+    await new Promise(r => setTimeout(r, 5));
+    if (performance.now() - start > 60000) break;
+  }
+  const elapsed = performance.now() - start;
+  return {frames: last, elapsed_ms: elapsed, moved: Array.from(gd._fullData[0].x).some((v, i) => v !== before[i])};
+}"""

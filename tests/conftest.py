@@ -14,7 +14,8 @@ import vae.train
 from apptest_helpers import navigation_mode_init
 from vae.data import load_mnist
 
-BUNDLED = Path(__file__).resolve().parent.parent / "checkpoints" / "default.pt"
+BUNDLED_DIR = Path(__file__).resolve().parent.parent / "checkpoints"
+BUNDLED = BUNDLED_DIR / "default.pt"
 
 
 @pytest.fixture(scope="session")
@@ -37,3 +38,14 @@ def checkpoint_dir(tmp_path, monkeypatch):
 def navigation_mode(monkeypatch):
     """Make AppTest behave like a real server after its first st.navigation call."""
     monkeypatch.setattr(PagesManager, "__init__", navigation_mode_init(PagesManager.__init__))
+
+
+@pytest.fixture
+def job():
+    """The server's training job, fresh for this test, and never left running after it."""
+    studio.training_job.clear()
+    job = studio.training_job()
+    yield job
+    job.stop()
+    assert job.wait(timeout=60), "the run ends after Stop"
+    studio.training_job.clear()

@@ -16,17 +16,6 @@ from vae.train import TrainConfig, TrainResult, precision_label
 TINY = dict(train_size=512, val_size=256, batch_size=128, epochs=1)
 
 
-@pytest.fixture
-def job():
-    """The server's job, fresh for this test, and never left running after it."""
-    studio.training_job.clear()
-    job = studio.training_job()
-    yield job
-    job.stop()
-    assert job.wait(timeout=60), "the run ends after Stop"
-    studio.training_job.clear()
-
-
 def blocking_train(config, checkpoint_path, *, stop, callback, data):
     """Stands in for vae.train.train where only the job's bookkeeping is under test."""
     stop.wait(30)

@@ -269,3 +269,31 @@ def test_train_a_tiny_model_watch_it_live_and_use_it(app: Page):
     expect_no_exception(app)
     assert not (ROOT / "checkpoints" / f"{name}.pt").exists(), "the run must save into VAE_CHECKPOINT_DIR only"
     save_screenshot(app, "train")
+
+
+FILM_SLIDER_JS = """() => {
+  const gd = [...document.querySelectorAll('.js-plotly-plot')].find(g => g.layout && g.layout.sliders);
+  return {active: gd._fullLayout.sliders[0].active, last: gd._transitionData._frames.length - 1,
+          x: Array.from(gd._fullData[0].x)};
+}"""
+
+
+def test_the_training_film_plays_in_the_browser_and_the_map_moves(app: Page):
+    open_page(app, "Latent map")
+    app.get_by_text("Training film", exact=True).click()
+    chart = app.locator(".st-key-map_film_chart_0")
+    expect(chart.locator(".slider-container")).to_be_visible(timeout=FIRST_VISIT_MS)
+    settle(app)
+    before = app.evaluate(FILM_SLIDER_JS)
+    assert before["active"] == 0 and before["last"] > 60
+    expect(chart.locator(".gtitle")).to_contain_text("Epoch 0 (frame 1 of")
+    save_screenshot(app, "film-before-training")
+
+    chart.locator(".updatemenu-button", has_text="Play").click()
+    app.wait_for_function(f"() => ({FILM_SLIDER_JS})().active === {before['last']}", timeout=60_000)
+    after = app.evaluate(FILM_SLIDER_JS)
+    assert after["x"] != before["x"], "the digits moved"
+    frames = before["last"] + 1
+    expect(chart.locator(".gtitle")).to_contain_text(f"(frame {frames} of {frames})")
+    expect_no_exception(app)
+    save_screenshot(app, "film-played")

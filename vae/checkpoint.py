@@ -12,6 +12,7 @@ from typing import Any
 import torch
 
 from .files import write_atomically
+from .film import Film, FilmError
 from .model import ConvVAE, VAEConfig
 
 FORMAT = "vae-studio"
@@ -36,6 +37,16 @@ def save_checkpoint(path: str | Path, model: ConvVAE, **extra: Any) -> Path:
         **extra,
     }
     if "history" in payload:
+        payload["history"] = _pack_steps(payload["history"])
+    return _save_atomically(path, payload)
+
+
+def update_checkpoint(path: str | Path, **entries: Any) -> Path:
+    """Rewrite ``path`` atomically with ``entries`` added or replaced (e.g. a metric measured after
+    training); the weights and every other entry stay as they are."""
+    payload = {k: v for k, v in read_checkpoint(path).items() if k not in ("format", "version")}
+    payload.update(entries)
+    if isinstance(payload.get("history"), dict):
         payload["history"] = _pack_steps(payload["history"])
     return _save_atomically(path, payload)
 
@@ -121,7 +132,9 @@ def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
 
 def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> ConvVAE:
     """The model in eval mode on ``device``, with ``.config``, ``.metrics``, ``.train_config``,
-    ``.history`` and ``.checkpoint_path`` attached."""
+    ``.history``, ``.trained_on``, ``.film`` and ``.checkpoint_path`` attached. ``.film`` is a ``vae.film.Film``, or
+    None for a file without one or with a film that cannot be shown, whose reason is ``.film_error``:
+    a damaged film never keeps a sound model from loading."""
     payload = read_checkpoint(path)
     name = Path(path).name
     try:
@@ -135,6 +148,13 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> Con
     model.metrics = payload.get("metrics", {})
     model.train_config = payload.get("train_config", {})
     model.history = payload.get("history", {})
+    model.trained_on = payload.get("trained_on", {})  # device, hardware and precision of the run
+    model.film, model.film_error = None, None
+    if "film" in payload:
+        try:
+            model.film = Film.from_state(payload["film"], config.latent_dim)
+        except FilmError as e:
+            model.film_error = str(e)
     model.checkpoint_path = Path(path)
     return model.to(device).eval()
 

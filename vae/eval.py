@@ -6,7 +6,7 @@ import argparse
 import sys
 import time
 
-from .checkpoint import CheckpointError, load_checkpoint
+from .checkpoint import CheckpointError, load_checkpoint, update_checkpoint
 from .data import DataUnavailableError, load_mnist
 from .metrics import evaluate, importance_weighted_nll
 from .train import resolve_device
@@ -24,9 +24,13 @@ def main(argv=None) -> int:
     p.add_argument("--limit", type=int, default=None, help="use only the first N test images")
     p.add_argument("--batch-size", type=int, default=1000)
     p.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    p.add_argument("--save", action="store_true",
+                   help="store the --iw estimate in the checkpoint's metrics (test_iw), for the app's model cards")
     args = p.parse_args(argv)
     if args.iw < 0 or (args.limit is not None and args.limit < 1) or args.batch_size < 1:
         p.error("--iw must be >= 0, --limit and --batch-size >= 1")
+    if args.save and (not args.iw or args.limit is not None):
+        p.error("--save needs --iw K on the whole test set (no --limit)")
 
     try:
         device = resolve_device(args.device)
@@ -55,6 +59,9 @@ def main(argv=None) -> int:
             )
         print(f"test -log p(x) {nll:8.2f} nats  (importance-weighted, K={args.iw})  "
               f"[{time.perf_counter() - start:.1f}s]")
+        if args.save:
+            update_checkpoint(args.checkpoint, metrics={**model.metrics, "test_iw": {"k": args.iw, "nll": nll}})
+            print(f"saved test_iw in {args.checkpoint}")
     return 0
 
 

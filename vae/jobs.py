@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from vae.data import MNIST
+from vae.film import Film
 from vae.train import TrainConfig, TrainResult, train
 
 _LOGGER = logging.getLogger(__name__)
@@ -41,6 +42,7 @@ class JobSnapshot:
     eta_s: float = 0.0
     history: dict = field(default_factory=lambda: {"steps": [], "epochs": []})  # as in a checkpoint
     reconstructions: np.ndarray | None = None  # [2, 10, 28, 28]: test images, reconstructions
+    film: Film | None = None  # the run's film so far (vae.film), replaced at each new frame
     started_at: float = 0.0
     ended_at: float = 0.0
 
@@ -136,6 +138,8 @@ class TrainingJob:
             elif event["kind"] == "epoch":
                 self._epochs.append({k: event[k] for k in ("epoch", "seconds", "img_per_s", "train", "val", "test")})
                 self._update(reconstructions=event["reconstructions"])
+            elif event["kind"] == "frame":
+                self._update(film=event["film"])
 
     def _update(self, **changes) -> None:
         """Replace the state (callers hold the lock); snapshots are immutable."""

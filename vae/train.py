@@ -4,7 +4,8 @@
 the checkpoint with the best validation loss, can resume from its own file, honours a stop flag
 between batches, and stops cleanly with a message when the loss turns NaN/inf. Progress goes to an
 optional ``callback(event: dict)``: ``kind="step"`` after each batch, ``kind="epoch"`` after each
-epoch (with train/validation/test metrics and a reconstruction grid), ``kind="end"`` once.
+epoch (with train/validation/test metrics and a reconstruction grid), ``kind="frame"`` with the
+film so far after each of its frames (``vae.film``), ``kind="end"`` once.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import torch
 
 from .checkpoint import CheckpointError, read_checkpoint, read_resume_state, save_checkpoint, save_resume_state
 from .data import MNIST, iterate_batches, load_mnist, split_train_val, to_float
+from .film import Film, FilmRecorder, epoch_one_steps
 from .loss import LossParts, iwae_loss, vae_loss
 from .metrics import evaluate
 from .model import ARCHS, LAYERS_BEFORE_THESE_FIELDS, ConvVAE, VAEConfig
@@ -167,6 +169,25 @@ def precision_label(precision: str, device: torch.device) -> str:
     return "bf16 autocast" if autocast_dtype(precision, device) else "fp32"
 
 
+def hardware_label(device: torch.device) -> str:
+    """What the run trained on, for its model card: the GPU's name, or the CPU's with its family and
+    model numbers and whether it multiplies bf16 natively (timings depend on all three)."""
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    info = {}
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            key, _, value = line.partition(":")
+            info.setdefault(key.strip(), value.strip())
+    except OSError:
+        pass
+    name = info.get("model name") or "CPU"
+    if "cpu family" in info:
+        name += f" (family {info['cpu family']}, model {info.get('model', '?')})"
+    native = torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()
+    return name + (" with native bf16" if native else ", no native bf16")
+
+
 def make_optimizer(model: torch.nn.Module, config: TrainConfig) -> torch.optim.AdamW:
     """AdamW with ``config``'s lr and weight decay (plain Adam at 0, as the tutorial trains), with
     its fused kernel: one pass over all parameters per step. On this 2-core CPU it was about 13% faster than the
@@ -226,11 +247,13 @@ def train(
     callback: Callable[[dict], None] | None = None,
     resume: bool = False,
     data: MNIST | None = None,
+    film: bool = True,
 ) -> TrainResult:
     """Train per ``config``, writing the best model so far to ``checkpoint_path`` after each epoch.
 
     With ``resume=True`` the run continues from the training state stored in that file (its
-    config must match, except ``epochs``, which may grow)."""
+    config must match, except ``epochs``, which may grow), and its film from the film stored there.
+    ``film`` records the run's film (``vae.film``) into the checkpoint."""
     config.validate()
     checkpoint_path = Path(checkpoint_path)
     emit = callback or (lambda event: None)
@@ -255,10 +278,17 @@ def train(
     history = {"steps": [], "epochs": []}
     best = {}
     start_epoch = 0
+    saved_film = None
     if resume:
-        start_epoch, history, best = _restore(checkpoint_path, config, model, optimizer, shuffle, device)
+        start_epoch, history, best, saved_film = _restore(checkpoint_path, config, model, optimizer, shuffle, device)
+    recorder = None
+    if film:
+        recorder = FilmRecorder(data.test_images, data.test_labels, config.latent_dim, device, saved_film)
+        if start_epoch == 0:
+            _take_frame(recorder, model, 0.0, emit)
 
     steps_per_epoch = math.ceil(len(train_images) / config.batch_size)
+    epoch_one_frames = epoch_one_steps(steps_per_epoch)
     total_steps = steps_per_epoch * config.epochs
     step = start_epoch * steps_per_epoch
     status, message = "finished", ""
@@ -300,6 +330,8 @@ def train(
             emit({"kind": "step", "epoch": epoch + 1, "epochs": config.epochs, "step": step,
                   "total_steps": total_steps, "loss": loss, "bce": bce, "kl": kl,
                   "img_per_s": rate, "eta_s": remaining, "lr": optimizer.param_groups[0]["lr"]})
+            if recorder is not None and epoch == 0 and step in epoch_one_frames:
+                _take_frame(recorder, model, epoch_one_frames[step], emit)
         if status != "finished" or seen == 0:
             break
 
@@ -318,10 +350,12 @@ def train(
         if improved:
             best = {"score": score, "epoch": epoch + 1, "val": val_metrics, "test": test_metrics,
                     "model": copy.deepcopy(model)}
+        if recorder is not None:
+            _take_frame(recorder, model, float(epoch + 1), emit, keep_epoch=best["epoch"])
         train_state = {"epoch": epoch + 1, "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
                        "optimizer": optimizer.state_dict(), "shuffle_rng": shuffle.get_state(),
                        "torch_rng": torch.get_rng_state()}
-        _write(checkpoint_path, config, best, history, val_idx, train_idx, train_state)
+        _write(checkpoint_path, config, best, history, val_idx, train_idx, recorder, train_state)
         emit({"kind": "epoch", **record, "epochs": config.epochs, "improved": improved,
               "reconstructions": _reconstruction_grid(model, recon_images)})
 
@@ -332,7 +366,7 @@ def train(
         best["test"] = evaluate(best["model"], test_images)
         completed_steps = len(history["epochs"]) * steps_per_epoch  # as the file had it: no partial epoch
         _write(checkpoint_path, config, best, {**history, "steps": history["steps"][:completed_steps]},
-               val_idx, train_idx)
+               val_idx, train_idx, recorder)
     if status == "finished":
         message = f"Finished {config.epochs} epochs; best validation loss at epoch {best.get('epoch')}."
     if best and status != "finished":
@@ -360,17 +394,35 @@ def _reconstruction_grid(model: ConvVAE, images: torch.Tensor) -> np.ndarray:
     return torch.stack([x[:, 0], recon[:, 0].float()]).cpu().numpy()
 
 
-def _write(path, config, best, history, val_idx, train_idx, train_state=None) -> None:
-    """The kept model's file, and the resume sidecar when ``train_state`` is given."""
+def _take_frame(recorder: FilmRecorder, model: ConvVAE, epoch: float, emit, keep_epoch: int | None = None) -> None:
+    """A film frame of ``model`` now, thinned to its size bound, and sent to the run's watchers."""
+    recorder.record(model, epoch)
+    recorder.thin(keep_epoch)
+    emit({"kind": "frame", "film": recorder.film()})
+
+
+def trained_on(config: TrainConfig) -> dict:
+    """The device, hardware and precision a run trains with, stored in its checkpoint."""
+    device = resolve_device(config.device)
+    return {"device": device.type, "hardware": hardware_label(device),
+            "precision": precision_label(config.precision, device), "torch": str(torch.__version__)}
+
+
+def _write(path, config, best, history, val_idx, train_idx, recorder=None, train_state=None) -> None:
+    """The kept model's file with the film so far, and the resume sidecar when ``train_state`` is given."""
+    film = recorder.film() if recorder is not None else None
+    extra = {"film": film.to_state()} if film is not None else {}
     save_checkpoint(
         path, best["model"],
         train_config=asdict(config),
         metrics={"epoch": best["epoch"], "val": best["val"], "test": best["test"]},
         history=history,
         split={"seed": config.seed, "val_size": len(val_idx), "train_size": len(train_idx)},
+        trained_on=trained_on(config),
+        **extra,
     )
     if train_state is not None:
-        save_resume_state(path, train_state)
+        save_resume_state(path, {**train_state, **extra})
 
 
 def _restore(path, config, model, optimizer, shuffle, device):
@@ -394,7 +446,8 @@ def _restore(path, config, model, optimizer, shuffle, device):
     best_model.load_state_dict(payload["state_dict"])
     best = {"score": (metrics["val"] or metrics["test"])["loss"], "epoch": metrics["epoch"],
             "val": metrics["val"], "test": metrics["test"], "model": best_model}
-    return state["epoch"], payload["history"], best
+    film = Film.from_state(state["film"], config.latent_dim) if "film" in state else None
+    return state["epoch"], payload["history"], best, film
 
 
 # ---------------------------------------------------------------- command line
@@ -413,6 +466,8 @@ def _parse_args(argv=None) -> tuple[TrainConfig, argparse.Namespace]:
     p.add_argument("--preset", choices=("default", "tutorial"), default="default",
                    help="'tutorial' is the seed article's model and recipe; flags below override it")
     p.add_argument("--resume", action="store_true", help="continue the run stored in the checkpoint")
+    p.add_argument("--no-film", dest="film", action="store_false",
+                   help="do not record the film of the latent space forming (vae/film.py)")
     for f in fields(TrainConfig):
         flag = "--" + f.name.replace("_", "-")
         kind = {"int": int, "float": float, "str": str}.get(str(f.type).split(" ")[0], int)
@@ -465,7 +520,7 @@ def main(argv=None) -> int:
     stop = threading.Event()
     start = time.perf_counter()
     try:
-        result = train(config, out, stop=stop, callback=on_event, resume=args.resume)
+        result = train(config, out, stop=stop, callback=on_event, resume=args.resume, film=args.film)
     except KeyboardInterrupt:
         print("\nInterrupted; the last completed epoch's best checkpoint is kept.", file=sys.stderr)
         return 130

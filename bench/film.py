@@ -1,0 +1,131 @@
+"""What the training film costs: recording it during training, building its player, playing it.
+
+    .venv/bin/python bench/film.py                 # all three parts
+    .venv/bin/python bench/film.py --part record   # or figure, or browser
+
+- record: the same short run with and without the film, alternating, in one process: the ratio of
+  their training times (the film's frames are taken outside the timed steps, so the whole run's
+  wall time is compared), and the time of one frame.
+- figure: building the player's figure of the bundled default's film (its layout, the figure and
+  its JSON, as st.plotly_chart sends it), against the loss-curve figure of the same history.
+- browser: the Latent map's Training view in headless Chromium; Play is pressed and the time to the
+  last frame gives the frames per second the browser plays at.
+Run it with nothing else on the machine; figures go to bench/RESULTS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+for _path in (ROOT, ROOT / "tests"):
+    if str(_path) not in sys.path:
+        sys.path.insert(0, str(_path))
+
+import plotly.io as pio  # noqa: E402
+
+from vae.checkpoint import load_checkpoint  # noqa: E402
+from vae.data import load_mnist  # noqa: E402
+from vae.film import FilmRecorder, film_layout  # noqa: E402
+from vae.plots import film_figure, loss_figure  # noqa: E402
+from vae.train import TrainConfig, resolve_device, train  # noqa: E402
+
+DEFAULT = ROOT / "checkpoints" / "default.pt"
+
+
+def bench_record(epochs: int, rounds: int) -> None:
+    data = load_mnist()
+    config = TrainConfig(epochs=epochs, seed=0)
+    times = {True: [], False: []}
+    with tempfile.TemporaryDirectory() as folder:
+        for r in range(rounds):
+            for film in (r % 2 == 0, r % 2 == 1):  # alternate which goes first
+                path = Path(folder) / f"run-{r}-{film}.pt"
+                start = time.perf_counter()
+                train(config, path, data=data, film=film)
+                times[film].append(time.perf_counter() - start)
+                print(f"  round {r + 1}: {'with' if film else 'without'} the film {times[film][-1]:.1f} s", flush=True)
+    with_film, without = statistics.median(times[True]), statistics.median(times[False])
+    print(f"record: {epochs}-epoch run, median of {rounds}: with film {with_film:.1f} s, without {without:.1f} s, "
+          f"ratio {with_film / without:.3f}")
+
+    model = load_checkpoint(DEFAULT)
+    recorder = FilmRecorder(data.test_images, data.test_labels, model.latent_dim, resolve_device("auto"))
+    recorder.record(model, 0.0)  # warm-up
+    start = time.perf_counter()
+    for i in range(20):
+        recorder.record(model, float(i + 1))
+    per_frame = (time.perf_counter() - start) / 20
+    frames = len(model.film.epochs)
+    print(f"record: one frame {per_frame * 1000:.1f} ms; a {frames}-frame film costs {per_frame * frames:.1f} s of "
+          f"the default's training")
+
+
+def bench_figure(rounds: int) -> None:
+    model = load_checkpoint(DEFAULT)
+    film, curve = model.film, [(r["epoch"], r["test"]["loss"]) for r in model.history["epochs"]]
+    film_figure(film, film_layout(film), curve)  # imports and first-call costs out of the way
+    loss_figure(model.history)
+    builds, references = [], []
+    for _ in range(rounds):
+        start = time.perf_counter()
+        figure = film_figure(film, film_layout(film), curve)
+        spec = pio.to_json(figure.to_dict(), validate=False)
+        builds.append(time.perf_counter() - start)
+        start = time.perf_counter()
+        pio.to_json(loss_figure(model.history).to_dict(), validate=False)
+        references.append(time.perf_counter() - start)
+    build, reference = statistics.median(builds), statistics.median(references)
+    print(f"figure: the {film.frames}-frame player {build * 1000:.0f} ms ({len(spec) / 1e6:.2f} MB of JSON), "
+          f"the loss curves {reference * 1000:.0f} ms: ratio {build / reference:.2f} (median of {rounds})")
+
+
+def bench_browser(rounds: int) -> None:
+    from playwright.sync_api import sync_playwright
+
+    from browser_helpers import CHROMIUM_ARGS, FIRST_VISIT_MS, PLAY_FILM_JS, open_app, open_page, require_chromium, \
+        settle, streamlit_server
+
+    with tempfile.TemporaryDirectory() as folder:
+        shutil.copy2(DEFAULT, Path(folder) / "default.pt")
+        with streamlit_server(Path(folder), Path(folder) / "server.log") as url, sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=str(require_chromium()), args=CHROMIUM_ARGS)
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            open_app(page, url)
+            open_page(page, "Latent map")
+            page.get_by_text("Training film", exact=True).click()
+            page.locator(".st-key-map_film_chart_0 .slider-container").wait_for(timeout=FIRST_VISIT_MS)
+            settle(page)
+            rates = []
+            for _ in range(rounds):
+                result = page.evaluate(PLAY_FILM_JS, ["From the start"])
+                rates.append(result["frames"] / (result["elapsed_ms"] / 1000))
+                print(f"  {result['frames']} frames in {result['elapsed_ms']:.0f} ms "
+                      f"({rates[-1]:.1f} frames/s), map moved: {result['moved']}", flush=True)
+            browser.close()
+    print(f"browser: plays at {statistics.median(rates):.1f} frames/s (median of {rounds}; "
+          f"the figure asks for {1000 / 40:.0f})")
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--part", choices=("record", "figure", "browser", "all"), default="all")
+    p.add_argument("--epochs", type=int, default=3, help="epochs of each recording run")
+    p.add_argument("--rounds", type=int, default=3)
+    args = p.parse_args()
+    if args.part in ("record", "all"):
+        bench_record(args.epochs, args.rounds)
+    if args.part in ("figure", "all"):
+        bench_figure(max(5, args.rounds))
+    if args.part in ("browser", "all"):
+        bench_browser(args.rounds)
+
+
+if __name__ == "__main__":
+    main()

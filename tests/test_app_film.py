@@ -1,0 +1,96 @@
+"""The training film in the app (AppTest): the Latent map's Training view, the Train page's live
+film and player, the active-unit count on Home and in the sidebar, and films that cannot be shown."""
+
+import json
+import torch
+
+import studio
+from apptest_helpers import click, run_app, wait_until
+from test_app_pages import LATENT2D, app, texts
+from test_app_train import TINY, fill_form, press_start
+from vae import load_checkpoint
+from vae.checkpoint import read_checkpoint
+
+DEFAULT = load_checkpoint(studio.DEFAULT_CHECKPOINT)
+
+
+def film_chart(at):
+    charts = [c for c in at.get("plotly_chart") if json.loads(c.proto.spec).get("frames")]
+    assert len(charts) == 1, "one animated film"
+    return json.loads(charts[0].proto.spec)
+
+
+def test_the_training_view_plays_the_active_models_film_and_steps_and_jumps_through_it():
+    film = DEFAULT.film
+    at = app("pages/latent_map.py", map_view="film")
+    assert not at.exception, at.exception
+    spec = film_chart(at)
+    assert len(spec["frames"]) == film.frames
+    slider = spec["layout"]["sliders"][0]
+    assert [s["label"] for s in slider["steps"]][:6] == ["0", "1/16", "1/8", "1/4", "1/2", "1"]
+    assert slider["active"] == 0, "the player opens before training, so Play shows it all"
+    labels = [b["label"] for b in spec["layout"]["updatemenus"][0]["buttons"]]
+    assert labels == ["▶ Play", "❚❚ Pause", "⟲ From the start", "Slow"]
+    active = studio.active_units(DEFAULT)
+    assert f"{active} of {film.latent_dim} light up" in texts(at)
+    assert "posterior collapse" in texts(at)
+
+    at.session_state["map_film_chart_0"] = click({"customdata": [3]})  # a heatmap cell
+    at.run()
+    assert not at.exception
+    assert film_chart(at)["layout"]["sliders"][0]["active"] == 3
+    assert "(frame 4 of" in texts(at)
+    next(b for b in at.button if b.key == "map_film_back").click().run()
+    assert film_chart(at)["layout"]["sliders"][0]["active"] == 2
+    assert spec["layout"]["title"]["text"] != film_chart(at)["layout"]["title"]["text"]
+
+
+def test_a_2d_models_film_plays_its_manifold_alongside():
+    at = app("pages/latent_map.py", LATENT2D, map_view="film")
+    assert not at.exception, at.exception
+    spec = film_chart(at)
+    images = [t for t in spec["frames"][0]["data"] if t["type"] == "image"]
+    assert len(images) == 2, "prior samples and the manifold, in every frame"
+    assert "Decoded grid over [-3, 3]²" in json.dumps(spec["layout"]["annotations"], ensure_ascii=False)
+
+
+def test_a_model_without_a_film_or_with_a_damaged_one_says_so(checkpoint_dir):
+    payload = read_checkpoint(checkpoint_dir / "default.pt")
+    torch.save({k: v for k, v in payload.items() if k != "film"}, checkpoint_dir / "nofilm.pt")
+    torch.save({**payload, "film": {**payload["film"], "means": payload["film"]["means"][:2]}},
+               checkpoint_dir / "damaged.pt")
+    at = app("pages/latent_map.py", str(checkpoint_dir / "nofilm.pt"), map_view="film")
+    assert not at.exception and "has no training film" in at.info[0].value
+    at.sidebar.selectbox(key=studio.ACTIVE_KEY).set_value(str(checkpoint_dir / "damaged.pt")).run()
+    assert not at.exception
+    assert "film cannot be shown: its film is damaged" in at.warning[0].value
+    assert "The model itself is fine" in at.warning[0].value
+
+
+def test_home_and_the_sidebar_say_how_many_dimensions_the_model_uses():
+    at = run_app()
+    active = studio.active_units(DEFAULT)
+    assert 0 < active < DEFAULT.latent_dim
+    metric = next(m for m in at.metric if m.label == "Active dimensions")
+    assert metric.value == f"{active} of {DEFAULT.latent_dim}"
+    assert any(f"uses **{active} of {DEFAULT.latent_dim}**" in c.value for c in at.sidebar.caption)
+    next(b for b in at.button if b.key == "home_film").click().run()
+    assert not at.exception and at.session_state["map_view"] == "film"
+
+
+def test_the_train_page_shows_the_film_live_and_replays_it_when_the_run_ends(checkpoint_dir, job):
+    at = press_start(fill_form(run_app("pages/train.py"), name="filmed", **{**TINY, "epochs": 2}))
+    wait_until(lambda: job.snapshot().film is not None and job.snapshot().running)
+    at.run()
+    assert not at.exception, at.exception
+    if job.snapshot().running:  # a tiny run can end between the two lines above
+        assert next(m for m in at.metric if m.label == "Active dimensions")
+        live = [json.loads(c.proto.spec) for c in at.get("plotly_chart") if c.proto.id.endswith("train_film_live")
+                or "KL per dimension" in c.proto.spec]
+        assert live and not live[-1].get("frames"), "the newest frame, not yet a film to play"
+    wait_until(lambda: not job.snapshot().running)
+    at.run()
+    assert not at.exception, at.exception
+    spec = film_chart(at)
+    assert len(spec["frames"]) == load_checkpoint(checkpoint_dir / "filmed.pt").film.frames
+

@@ -1,0 +1,185 @@
+"""The training film: what a real run records, how it is stored and laid out, and its export."""
+
+from __future__ import annotations
+
+import math
+import threading
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from vae import latent
+from vae.checkpoint import FORMAT, VERSION, load_checkpoint, read_checkpoint
+from vae.film import (
+    ACTIVE_VARIANCE, FILM_DIGITS_PER_CLASS, MAX_BYTES, Film, FilmRecorder, film_digits, film_layout,
+    procrustes_align, main,
+)
+from vae.model import ConvVAE, VAEConfig
+from vae.train import TrainConfig, train
+
+QUICK = dict(epochs=2, train_size=4000, val_size=500, seed=0)  # 16 steps an epoch
+QUICK_EPOCHS = [0, 1 / 16, 1 / 8, 1 / 4, 1 / 2, 1, 2]
+BUNDLED = ("default.pt", "latent2d.pt")
+
+
+@pytest.fixture(scope="module")
+def short_run(mnist, tmp_path_factory):
+    path = tmp_path_factory.mktemp("film") / "run.pt"
+    result = train(TrainConfig(**QUICK), path, data=mnist)
+    assert result.status == "finished"
+    return path
+
+
+def film_of(path) -> Film:
+    model = load_checkpoint(path)
+    assert model.film is not None, model.film_error
+    return model.film
+
+
+def test_a_run_films_before_training_inside_epoch_one_and_after_every_epoch(short_run, mnist):
+    film = film_of(short_run)
+    assert film.epochs.tolist() == QUICK_EPOCHS
+    n, d = 10 * FILM_DIGITS_PER_CLASS, VAEConfig.latent_dim
+    assert film.means.shape == (len(QUICK_EPOCHS), n, d) and film.means.dtype == np.float16
+    assert film.logvars is None and film.manifold is None  # those are for 2-D latents
+    assert film.prior_samples.shape == (len(QUICK_EPOCHS), 16, 28, 28)
+    assert film.prior_samples.min() >= 0 and film.prior_samples.max() <= 1
+    assert np.array_equal(film.labels, mnist.test_labels.numpy()[film.indices])
+    assert np.array_equal(np.bincount(film.labels), [FILM_DIGITS_PER_CLASS] * 10)
+    assert np.array_equal(film.indices, film_digits(mnist.test_labels))  # the same digits for every model
+    # The samples sharpen: the untrained decoder's are near-uniform grey, the trained one's are not.
+    assert film.prior_samples[-1].std() > 2 * film.prior_samples[0].std()
+
+
+def test_the_kept_epochs_frame_is_the_saved_models_own_encoding(short_run, mnist):
+    model = load_checkpoint(short_run)
+    film = model.film
+    frame = film.frame_at(model.metrics["epoch"])
+    assert film.epochs[frame] == model.metrics["epoch"]
+    mu, logvar = latent.encode(model, mnist.test_images[film.indices])
+    np.testing.assert_allclose(film.means[frame].astype(np.float32), mu, rtol=2e-3, atol=2e-3)  # float16
+    # The KL per dimension is >= 0 and sums to the digits' mean KL; the active units are counted
+    # by the variance of the means, and lie in [0, d].
+    kl = 0.5 * (mu**2 + np.exp(logvar) - 1 - logvar)
+    assert (film.kl_per_dim >= 0).all()
+    assert film.kl_per_dim[frame].sum() == pytest.approx(kl.sum(axis=1).mean(), rel=1e-4)
+    assert film.active_units[frame] == int((mu.var(axis=0) > ACTIVE_VARIANCE).sum())
+    assert ((film.active_units >= 0) & (film.active_units <= model.latent_dim)).all()
+    assert film.active_units[0] < film.active_units[-1]  # the untrained encoder's means barely vary
+
+
+def test_recording_leaves_the_training_unchanged_and_can_be_turned_off(short_run, mnist, tmp_path):
+    path = tmp_path / "nofilm.pt"
+    train(TrainConfig(**QUICK), path, data=mnist, film=False)
+    plain = load_checkpoint(path)
+    assert plain.film is None and plain.film_error is None and "film" not in read_checkpoint(path)
+    filmed = load_checkpoint(short_run)
+    for name, tensor in plain.state_dict().items():
+        assert torch.equal(tensor, filmed.state_dict()[name]), name
+
+
+def test_a_resumed_run_continues_its_film(mnist, tmp_path):
+    path = tmp_path / "resumed.pt"
+    train(TrainConfig(**{**QUICK, "epochs": 1}), path, data=mnist)
+    first = film_of(path)
+    assert first.epochs.tolist() == QUICK_EPOCHS[:-1]
+    assert "film" in torch.load(path.with_suffix(".resume"), weights_only=True)["train_state"]
+    train(TrainConfig(**QUICK), path, data=mnist, resume=True)
+    resumed = load_checkpoint(path)
+    assert resumed.film.epochs.tolist() == QUICK_EPOCHS
+    np.testing.assert_array_equal(resumed.film.means[:-1], first.means)  # the frames before the resume, kept
+    mu, _ = latent.encode(resumed, mnist.test_images[resumed.film.indices])
+    np.testing.assert_allclose(resumed.film.means[-1].astype(np.float32), mu, rtol=2e-3, atol=2e-3)
+
+
+def test_a_stopped_run_keeps_the_frames_recorded_so_far(mnist, tmp_path):
+    stop = threading.Event()
+
+    def stop_in_epoch_two(event):
+        if event["kind"] == "step" and event["epoch"] == 2:
+            stop.set()
+
+    path = tmp_path / "stopped.pt"
+    result = train(TrainConfig(**{**QUICK, "epochs": 3}), path, data=mnist, stop=stop, callback=stop_in_epoch_two)
+    assert result.status == "stopped"
+    assert film_of(path).epochs.tolist() == QUICK_EPOCHS[:-1]
+
+
+def test_a_damaged_or_foreign_film_still_loads_its_model(short_run, tmp_path):
+    payload = read_checkpoint(short_run)
+    broken = dict(payload["film"], means=payload["film"]["means"][:, :10])
+    foreign = {name: t[..., :5] if name in ("means", "kl_per_dim") else t for name, t in payload["film"].items()}
+    for name, film, reason in [("broken.pt", broken, "damaged"), ("foreign.pt", foreign, "5 latent dimensions"),
+                               ("junk.pt", {"means": "not an array"}, "not a set of arrays")]:
+        path = tmp_path / name
+        torch.save({**payload, "format": FORMAT, "version": VERSION, "film": film}, path)
+        model = load_checkpoint(path)
+        assert model.film is None and reason in model.film_error
+        assert model.metrics == payload["metrics"]  # the model itself is fine
+
+
+def test_long_runs_are_thinned_under_the_size_bound_keeping_epoch_one_and_the_kept_epoch():
+    model = ConvVAE(VAEConfig())
+    images = torch.zeros(10_000, 28, 28, dtype=torch.uint8)
+    labels = torch.arange(10_000) % 10
+    recorder = FilmRecorder(images, labels, model.latent_dim, torch.device("cpu"))
+    for epoch in [0, 1 / 16, 1 / 8, 1 / 4, 1 / 2] + list(range(1, 151)):
+        recorder.record(model, epoch)
+        recorder.thin(keep_epoch=7)
+    film = recorder.film()
+    stored = sum(t.numel() * t.element_size() for t in film.to_state().values())
+    assert stored <= MAX_BYTES
+    assert film.frames < 100
+    assert film.epochs[:6].tolist() == [0, 1 / 16, 1 / 8, 1 / 4, 1 / 2, 1]
+    assert 7 in film.epochs and film.epochs[-1] == 150
+
+
+def test_procrustes_aligns_a_rotated_reflected_scaled_copy_back():
+    points = np.random.default_rng(0).normal(size=(200, 2)).astype(np.float32) * [3, 1]
+    angle = math.radians(37)
+    rotation = np.array([[math.cos(angle), -math.sin(angle)], [math.sin(angle), math.cos(angle)]])
+    moved = (points @ rotation @ np.diag([1, -1])) * 2.5 + [4, -7]
+    np.testing.assert_allclose(procrustes_align(moved, points), points, atol=1e-4)
+
+
+def test_the_pca_layout_does_not_flip_between_frames(short_run):
+    film = film_of(short_run)
+    flipped = Film(**{**film.__dict__, "means": np.concatenate([film.means[-1:], -film.means[-1:]])[:, :, ::-1],
+                      "epochs": np.array([1.0, 2.0]), "kl_per_dim": film.kl_per_dim[:2],
+                      "active_units": film.active_units[:2], "prior_samples": film.prior_samples[:2]})
+    layout = film_layout(flipped)
+    assert layout.shape == (2, len(film.indices), 2)
+    np.testing.assert_allclose(layout[1], layout[0], atol=1e-2)  # a mirrored, permuted latent looks the same
+
+
+def test_every_bundled_model_carries_a_film_under_the_size_bound(mnist):
+    from conftest import BUNDLED_DIR
+
+    for name in BUNDLED:
+        model = load_checkpoint(BUNDLED_DIR / name)
+        assert model.film is not None, f"{name}: {model.film_error}"
+        assert sum(t.numel() * t.element_size() for t in model.film.to_state().values()) <= MAX_BYTES
+        frame = model.film.frame_at(model.metrics["epoch"])
+        assert model.film.epochs[frame] == model.metrics["epoch"]
+        if model.latent_dim == 2:
+            assert model.film.manifold.shape[1:] == (12 * 28, 12 * 28)
+            assert model.film.logvars.shape == model.film.means.shape
+
+
+def test_the_command_line_exports_an_animated_gif_with_one_frame_per_film_frame(short_run, tmp_path, capsys):
+    out = tmp_path / "film.gif"
+    assert main([str(short_run), "--gif", str(out)]) == 0
+    with Image.open(out) as gif:
+        assert gif.is_animated and gif.n_frames == len(QUICK_EPOCHS)
+    assert main([str(short_run)]) == 0
+    printed = capsys.readouterr().out
+    assert "1/16" in printed and "active" in printed
+
+
+def test_the_command_line_says_when_there_is_no_film(mnist, tmp_path, capsys):
+    path = tmp_path / "plain.pt"
+    train(TrainConfig(**{**QUICK, "epochs": 1}), path, data=mnist, film=False)
+    assert main([str(path), "--gif", str(tmp_path / "x.gif")]) == 1
+    assert "has no film" in capsys.readouterr().err

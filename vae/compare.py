@@ -1,0 +1,165 @@
+"""Two models side by side: their cards as one table with a difference column, their test -ELBO
+against epochs or training time, and their films on one clock.
+
+Works on loaded models (``vae.checkpoint.load_checkpoint``); the Compare page shows what this
+computes, and ``python -m vae.compare A B`` prints the table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import logging
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .film import Film, active_units
+from .files import write_atomically
+
+IW_SAMPLES = 100  # the importance samples of every bundled card's -log p(x)
+_LOGGER = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Row:
+    """One line of the table: a label, each model's value as shown, and B - A where both are numbers."""
+
+    label: str
+    a: str
+    b: str
+    difference: str = ""
+
+
+def card(model, iw_nll: float | None = None) -> dict:
+    """What the table shows of one model, as numbers where they are numbers (None: unknown).
+    ``iw_nll`` is a -log p(x) measured after the fact, for a card that lacks one."""
+    metrics, history = model.metrics, model.history.get("epochs", [])
+    test = metrics.get("test", {})
+    stored_iw = metrics.get("test_iw", {})
+    trained_on = getattr(model, "trained_on", {}) or {}
+    film = getattr(model, "film", None)
+    return {
+        "architecture": model.config.arch,
+        "parameters": sum(p.numel() for p in model.parameters()),
+        "latent size": model.latent_dim,
+        "active units": kept_active_units(model) if film is not None else None,
+        "β": model.train_config.get("beta"),
+        "epochs": len(history) or metrics.get("epoch"),
+        "training time (s)": sum(r.get("seconds", 0.0) for r in history) or None,
+        "trained on": " · ".join(v for v in (trained_on.get("hardware"), trained_on.get("precision")) if v) or None,
+        "test −ELBO": test.get("loss"),
+        "reconstruction (BCE)": test.get("bce"),
+        "KL": test.get("kl"),
+        f"−log p(x), IW K={IW_SAMPLES}": stored_iw.get("nll") if stored_iw.get("k") == IW_SAMPLES else iw_nll,
+    }
+
+
+def kept_active_units(model) -> int:
+    """Active units of the kept epoch, from the model's film."""
+    film = model.film
+    return int(film.active_units[film.frame_at(model.metrics.get("epoch", np.inf))])
+
+
+def table(card_a: dict, card_b: dict) -> list[Row]:
+    """The two cards line by line; numeric lines get B - A."""
+    rows = []
+    for label in card_a:
+        a, b = card_a[label], card_b[label]
+        difference = ""
+        if isinstance(a, (int, float)) and isinstance(b, (int, float)) and not isinstance(a, bool):
+            difference = _format(b - a, label, signed=True)
+        rows.append(Row(label, _format(a, label), _format(b, label), difference))
+    return rows
+
+
+def _format(value, label: str, signed: bool = False) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, str):
+        return value
+    sign = "+" if signed else ""
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+        return f"{value:{sign},}"
+    digits = 0 if "time" in label else 2 if abs(value) < 1000 else 0
+    return f"{value:{sign},.{digits}f}" if label != "β" else f"{value:{sign}g}"
+
+
+def elbo_curve(history: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(epoch, cumulative training time in s, test -ELBO) of each recorded epoch: the time counts
+    the epochs' wall time, evaluation included, as the model card's training time does."""
+    rows = [r for r in history.get("epochs", []) if r.get("test")]
+    epochs = np.array([r["epoch"] for r in rows], dtype=np.float64)
+    seconds = np.cumsum([r.get("seconds", np.nan) for r in rows])
+    return epochs, seconds, np.array([r["test"]["loss"] for r in rows], dtype=np.float64)
+
+
+def lockstep(film_a: Film, film_b: Film) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One clock for two films: the union of their frames' epochs, and for each of those the frame
+    of each film taken at or just before it (a film that has ended stays on its last frame)."""
+    epochs = np.union1d(film_a.epochs, film_b.epochs)
+
+    def frame_at_or_before(film: Film) -> np.ndarray:
+        return np.clip(np.searchsorted(film.epochs, epochs, side="right") - 1, 0, film.frames - 1)
+
+    return epochs, frame_at_or_before(film_a), frame_at_or_before(film_b)
+
+
+def file_digest(path: str | Path) -> str:
+    """A short hash of a file's bytes: the key of what is measured of it after the fact."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()[:32]
+
+
+def cached_iw_nll(model, images, cache_dir: str | Path | None, progress=None, k: int = IW_SAMPLES) -> float:
+    """The importance-weighted -log p(x) of ``model`` on ``images``, kept in ``cache_dir`` under its
+    checkpoint file's hash: a minute or more of work is done once per model file. A missing,
+    damaged or foreign entry is recomputed; a failed write only logs a warning."""
+    from .metrics import importance_weighted_nll
+
+    key = f"{file_digest(model.checkpoint_path)}-k{k}-n{len(images)}"
+    path = Path(cache_dir) / f"iw-{key}.json" if cache_dir is not None else None
+    if path is not None:
+        try:
+            entry = json.loads(path.read_text())
+            if entry.get("key") == key and np.isfinite(entry.get("nll", np.nan)):
+                return float(entry["nll"])
+        except (OSError, ValueError, AttributeError):  # not there yet, or damaged
+            pass
+    nll = importance_weighted_nll(model, images, k=k, batch_size=max(1, 20_000 // k), progress=progress)
+    if path is not None:
+        try:
+            write_atomically(path, lambda f: f.write(json.dumps({"key": key, "nll": nll}).encode()))
+        except OSError as e:
+            _LOGGER.warning("Could not keep the -log p(x) estimate in %s: %s", cache_dir, e)
+    return nll
+
+
+def main(argv=None) -> int:
+    from .checkpoint import CheckpointError, load_checkpoint
+
+    p = argparse.ArgumentParser(prog="python -m vae.compare", description="Two models' cards side by side.")
+    p.add_argument("a", type=Path)
+    p.add_argument("b", type=Path)
+    args = p.parse_args(argv)
+    try:
+        model_a, model_b = load_checkpoint(args.a), load_checkpoint(args.b)
+    except CheckpointError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    rows = table(card(model_a), card(model_b))
+    width = max(len(r.label) for r in rows)
+    print(f"{'':{width}}  {args.a.stem:>24}  {args.b.stem:>24}  {'B − A':>10}")
+    for r in rows:
+        print(f"{r.label:{width}}  {r.a:>24}  {r.b:>24}  {r.difference:>10}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,362 @@
+"""A film of a latent space forming: frames of a fixed set of test digits' posteriors, recorded
+while a model trains, stored in its checkpoint and replayed by the app, ``python -m vae.film``
+or a GIF.
+
+Each frame holds the digits' posterior means, the KL of each latent dimension, the count of
+active units, the decodings of 16 fixed prior latents (the same z in every frame, so samples are
+seen to sharpen) and, for a 2-D latent, the decoded manifold over [-3, 3]². Frames are taken
+before the first step, at ``EPOCH_ONE_FRACTIONS`` of epoch 1 (where most of the organising
+happens) and after every epoch; the frame after epoch k is the model saved if epoch k is kept.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .data import to_float
+from .images import make_grid
+
+FILM_DIGITS_PER_CLASS = 50  # 500 digits: enough to see clusters, small enough to store every frame
+FILM_SEED = 0  # the same digits and prior latents for every model, so films can be compared
+PRIOR_SAMPLES = 16
+EPOCH_ONE_FRACTIONS = (1 / 16, 1 / 8, 1 / 4, 1 / 2)
+ACTIVE_VARIANCE = 0.01  # a unit is active when Var_x E[z_d | x] exceeds this (Burda et al., 2016)
+MANIFOLD_SIDE, MANIFOLD_SPAN = 12, 3.0  # a 12 x 12 grid of decodings over [-3, 3]² for 2-D latents
+MAX_BYTES = 4 * 2**20  # a film is thinned (every other epoch frame) to stay under this
+
+ARRAYS = ("epochs", "indices", "labels", "means", "logvars", "kl_per_dim", "active_units", "prior_samples",
+          "manifold")
+
+
+class FilmError(ValueError):
+    """A stored film cannot be shown; the message says why in words a user understands."""
+
+
+@dataclass
+class Film:
+    """The frames of one training run, as numpy arrays: ``epochs`` [F] (the epoch at which each
+    frame was taken: 0, 0.0625, ..., 1, 2, ...), ``indices`` [n] (test-set indices) and ``labels``
+    [n] of the digits, their posterior ``means`` [F, n, d] (float16) and, for a 2-D latent,
+    ``logvars`` [F, n, d] (else None), ``kl_per_dim`` [F, d], ``active_units`` [F],
+    ``prior_samples`` [F, 16, 28, 28] in [0, 1] and ``manifold`` [F, H, W] in [0, 1] or None."""
+
+    epochs: np.ndarray
+    indices: np.ndarray
+    labels: np.ndarray
+    means: np.ndarray
+    logvars: np.ndarray | None
+    kl_per_dim: np.ndarray
+    active_units: np.ndarray
+    prior_samples: np.ndarray
+    manifold: np.ndarray | None
+
+    @property
+    def frames(self) -> int:
+        return len(self.epochs)
+
+    @property
+    def latent_dim(self) -> int:
+        return self.means.shape[2]
+
+    def frame_at(self, epoch: float) -> int:
+        """The index of the frame taken nearest to ``epoch``."""
+        return int(np.argmin(np.abs(self.epochs - epoch)))
+
+    def to_state(self) -> dict:
+        """Plain tensors for ``torch.save`` (loadable with ``weights_only=True``); images as uint8."""
+        state = {}
+        for name in ARRAYS:
+            value = getattr(self, name)
+            if value is None:
+                continue
+            if name in ("prior_samples", "manifold"):
+                value = np.rint(np.clip(value, 0.0, 1.0) * 255.0).astype(np.uint8)
+            state[name] = torch.from_numpy(np.ascontiguousarray(value))
+        return state
+
+    @classmethod
+    def from_state(cls, state, latent_dim: int | None = None) -> "Film":
+        """The film stored by ``to_state``; FilmError if it is damaged or belongs to another model
+        (``latent_dim`` is the model's)."""
+        if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+            raise FilmError("its film is not a set of arrays")
+        missing = [name for name in ARRAYS if name not in state and name not in ("logvars", "manifold")]
+        if missing:
+            raise FilmError(f"its film lacks {', '.join(missing)}")
+        arrays = {name: state[name].numpy() if name in state else None for name in ARRAYS}
+        for name in ("prior_samples", "manifold"):
+            if arrays[name] is not None:
+                arrays[name] = arrays[name].astype(np.float32) / 255.0
+        film = cls(**arrays)
+        film._check(latent_dim)
+        return film
+
+    def _check(self, latent_dim: int | None) -> None:
+        f, n = len(self.epochs), len(self.indices)
+        shapes = {"labels": (n,), "means": (f, n, self.means.shape[-1] if self.means.ndim == 3 else -1),
+                  "kl_per_dim": (f, self.means.shape[-1] if self.means.ndim == 3 else -1), "active_units": (f,),
+                  "prior_samples": (f, PRIOR_SAMPLES, 28, 28)}
+        if self.logvars is not None:
+            shapes["logvars"] = shapes["means"]
+        for name, shape in shapes.items():
+            if getattr(self, name).shape != shape:
+                raise FilmError(f"its film is damaged: {name} has shape {tuple(getattr(self, name).shape)}, "
+                                f"not {shape}")
+        if self.manifold is not None and (self.manifold.ndim != 3 or len(self.manifold) != f):
+            raise FilmError("its film is damaged: the manifold frames do not match the film's")
+        if f == 0 or np.any(np.diff(self.epochs) <= 0) or not np.isfinite(self.epochs).all():
+            raise FilmError("its film is damaged: its frames' epochs are not in order")
+        if latent_dim is not None and self.latent_dim != latent_dim:
+            raise FilmError(f"its film belongs to a model with {self.latent_dim} latent dimensions, "
+                            f"not this one's {latent_dim}")
+        if n == 0 or self.indices.min() < 0 or self.indices.max() >= 10_000 or not np.isin(self.labels, range(10)).all():
+            raise FilmError("its film's digits are not MNIST test digits")
+
+
+def film_digits(test_labels, per_class: int = FILM_DIGITS_PER_CLASS, seed: int = FILM_SEED) -> np.ndarray:
+    """Sorted test-set indices of ``per_class`` digits of each class, drawn with ``seed``: a fixed,
+    balanced set, the same for every model."""
+    labels = np.asarray(test_labels)
+    rng = np.random.default_rng(seed)
+    picks = [rng.choice(np.flatnonzero(labels == digit), per_class, replace=False) for digit in range(10)]
+    return np.sort(np.concatenate(picks))
+
+
+def active_units(means: np.ndarray) -> int:
+    """How many latent dimensions the model uses: those whose posterior mean varies over the
+    digits ``means`` [n, d] by more than ``ACTIVE_VARIANCE``; the rest carry nothing (KL ≈ 0)."""
+    return int((np.asarray(means, dtype=np.float64).var(axis=0) > ACTIVE_VARIANCE).sum())
+
+
+def epoch_one_steps(steps_per_epoch: int) -> dict[int, float]:
+    """{step within epoch 1 (1-based): its fraction} for the inside-epoch-1 frames: each is taken
+    after the first step by which that share of the epoch's steps is done (a short epoch gives fewer)."""
+    marks = {}
+    for fraction in EPOCH_ONE_FRACTIONS:
+        step = int(np.ceil(fraction * steps_per_epoch))
+        if step < steps_per_epoch and step not in marks:
+            marks[step] = fraction
+    return marks
+
+
+class FilmRecorder:
+    """Takes frames of a model as it trains; ``film`` is what has been recorded so far."""
+
+    def __init__(self, test_images: torch.Tensor, test_labels: torch.Tensor, latent_dim: int,
+                 device: torch.device, film: Film | None = None):
+        self.indices = film_digits(test_labels)
+        self.labels = np.asarray(test_labels)[self.indices]
+        self.images = to_float(test_images[torch.from_numpy(self.indices)], device)
+        generator = torch.Generator().manual_seed(FILM_SEED)
+        self.prior_z = torch.randn(PRIOR_SAMPLES, latent_dim, generator=generator).to(device)
+        self.grid_z = torch.from_numpy(manifold_latents()).to(device) if latent_dim == 2 else None
+        self.frames: list[dict] = []
+        if film is not None:  # a resumed run continues its film
+            self.frames = [{name: getattr(film, name)[i] if getattr(film, name) is not None else None
+                            for name in ARRAYS if name not in ("indices", "labels")} for i in range(film.frames)]
+
+    @torch.no_grad()
+    def record(self, model: torch.nn.Module, epoch: float) -> None:
+        """A frame of ``model`` as it is now, in fp32 whatever the training precision."""
+        was_training = model.training
+        model.eval()
+        mu, logvar = (t.float() for t in model.encode(self.images))
+        kl = 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar)
+        means = mu.cpu().numpy()
+        frame = {
+            "epochs": float(epoch),
+            "means": means.astype(np.float16),
+            "logvars": logvar.cpu().numpy().astype(np.float16) if mu.shape[1] == 2 else None,
+            "kl_per_dim": kl.mean(0).cpu().numpy().astype(np.float32),
+            "active_units": active_units(means),
+            "prior_samples": model.decode(self.prior_z)[:, 0].float().cpu().numpy(),
+            "manifold": None,
+        }
+        if self.grid_z is not None:
+            tiles = model.decode(self.grid_z)[:, 0].float().cpu().numpy()
+            frame["manifold"] = make_grid(tiles, ncol=MANIFOLD_SIDE, pad=0).astype(np.float32) / 255.0
+        model.train(was_training)
+        self.frames.append(frame)
+
+    def thin(self, keep_epoch: int | None) -> None:
+        """While the film is over ``MAX_BYTES``, drop every other whole-epoch frame after epoch 1,
+        keeping the newest and that of ``keep_epoch`` (the kept model's), so no film is unbounded."""
+        while self.frames and len(self.frames) * _frame_bytes(self.frames[-1]) > MAX_BYTES:
+            droppable = [i for i, f in enumerate(self.frames[:-1])
+                         if f["epochs"] >= 2 and f["epochs"] != keep_epoch]
+            if not droppable:
+                return
+            drop = set(droppable[::2])
+            self.frames = [f for i, f in enumerate(self.frames) if i not in drop]
+
+    def film(self) -> Film | None:
+        if not self.frames:
+            return None
+        stacked = {name: None if self.frames[0][name] is None else np.stack([f[name] for f in self.frames])
+                   for name in self.frames[0]}
+        stacked["epochs"] = stacked["epochs"].astype(np.float64)
+        stacked["active_units"] = stacked["active_units"].astype(np.int64)
+        return Film(indices=self.indices, labels=self.labels, **stacked)
+
+
+def _frame_bytes(frame: dict) -> int:
+    """Stored size of one frame (images as uint8)."""
+    sizes = {"prior_samples": 1, "manifold": 1}
+    return sum(np.asarray(v).size * sizes.get(k, np.asarray(v).itemsize) for k, v in frame.items() if v is not None)
+
+
+def manifold_latents(side: int = MANIFOLD_SIDE, span: float = MANIFOLD_SPAN) -> np.ndarray:
+    """side x side latents [side², 2] over [-span, span]², row by row from the top (largest y)."""
+    xs = np.linspace(-span, span, side, dtype=np.float32)
+    gx, gy = np.meshgrid(xs, xs[::-1])
+    return np.stack([gx.ravel(), gy.ravel()], axis=1)
+
+
+# ---------------------------------------------------------------- where each frame's digits go
+
+
+def procrustes_align(source: np.ndarray, target: np.ndarray, scale: bool = True) -> np.ndarray:
+    """``source`` points [n, 2] rotated or reflected (and with ``scale``, scaled) about their
+    centroid, moved onto ``target``'s, to lie closest to ``target`` in least squares: an orthogonal
+    Procrustes fit."""
+    from scipy.linalg import orthogonal_procrustes
+
+    src = source - source.mean(axis=0)
+    tgt = target - target.mean(axis=0)
+    norm = float((src**2).sum())
+    if norm < 1e-12:
+        return np.broadcast_to(target.mean(axis=0), source.shape).astype(np.float32)
+    rotation, singular_sum = orthogonal_procrustes(src, tgt)
+    factor = singular_sum / norm if scale else 1.0
+    return (src @ rotation * factor + target.mean(axis=0)).astype(np.float32)
+
+
+def film_layout(film: Film) -> np.ndarray:
+    """Map positions [F, n, 2] of the film's digits in every frame. A 2-D latent: its raw means.
+    More dimensions: each frame's PCA, scaled to a common spread (unit RMS distance from the
+    centre, so the untrained model's tiny cloud is as readable as the trained one) and rotated or
+    reflected onto the previous frame by ``procrustes_align``, so digits move smoothly instead of
+    flipping and spinning (a PCA's axes have no fixed sign or order between frames). Adding frames
+    never moves earlier ones, so a live view and the replay agree."""
+    means = film.means.astype(np.float32)
+    if film.latent_dim == 2:
+        return means.copy()
+    layout = np.empty((film.frames, means.shape[1], 2), dtype=np.float32)
+    for i, frame in enumerate(means):
+        centred = frame - frame.mean(axis=0)
+        directions = np.linalg.svd(centred, full_matrices=False)[2][:2]  # PCA's two main axes
+        coords = centred @ directions.T
+        coords /= max(float(np.sqrt((coords**2).sum(axis=1).mean())), 1e-12)
+        layout[i] = coords if i == 0 else procrustes_align(coords, layout[i - 1], scale=False)
+    return layout
+
+
+# ---------------------------------------------------------------- export
+
+
+def gif_frames(film: Film, layout: np.ndarray, progress=None) -> list:
+    """One PIL image per frame: the map coloured by digit beside the 16 prior samples, titled by
+    epoch and active units."""
+    from PIL import Image, ImageDraw
+
+    from .plots import DIGIT_COLOURS, epoch_label
+
+    side, pad, title_h = 320, 16, 28
+    lo = np.percentile(layout.reshape(-1, 2), 0.5, axis=0)
+    hi = np.percentile(layout.reshape(-1, 2), 99.5, axis=0)
+    span = np.maximum(hi - lo, 1e-6)
+    colours = [tuple(int(c[i : i + 2], 16) for i in (1, 3, 5)) for c in DIGIT_COLOURS]
+    images = []
+    for i in range(film.frames):
+        canvas = Image.new("RGB", (2 * side + 3 * pad, side + title_h + pad), "white")
+        draw = ImageDraw.Draw(canvas)
+        draw.text((pad, 8), f"epoch {epoch_label(film.epochs[i])} · {film.active_units[i]} of "
+                            f"{film.latent_dim} dimensions active", fill="black")
+        xy = (np.clip((layout[i] - lo) / span, 0, 1) * (side - 8) + 4)
+        for (x, y), label in zip(xy, film.labels):
+            px, py = pad + x, title_h + side - y
+            draw.ellipse((px - 2.5, py - 2.5, px + 2.5, py + 2.5), fill=colours[int(label)])
+        draw.rectangle((pad, title_h, pad + side, title_h + side), outline=(200, 200, 200))
+        grid = make_grid(film.prior_samples[i], ncol=4, pad=2)
+        samples = Image.fromarray(grid).resize((side, side), Image.Resampling.NEAREST).convert("RGB")
+        canvas.paste(samples, (2 * pad + side, title_h))
+        images.append(canvas)
+        if progress is not None:
+            progress(i + 1, film.frames)
+    return images
+
+
+def save_gif(film: Film, path: str | Path, progress=None, frame_ms: int = 150) -> Path:
+    """The film as an animated GIF (map and prior samples), one GIF frame per film frame; the last
+    frame is held for a second before it loops."""
+    import io
+
+    from .files import write_atomically
+
+    images = gif_frames(film, film_layout(film), progress)
+    durations = [frame_ms] * (len(images) - 1) + [1000]
+    buffer = io.BytesIO()
+    images[0].save(buffer, format="GIF", save_all=True, append_images=images[1:], duration=durations, loop=0)
+    return write_atomically(path, lambda f: f.write(buffer.getvalue()))
+
+
+def gif_bytes(film: Film, progress=None) -> bytes:
+    """``save_gif``'s file, in memory, for a download button."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as folder:
+        return save_gif(film, Path(folder) / "film.gif", progress).read_bytes()
+
+
+# ---------------------------------------------------------------- command line
+
+
+def describe(film: Film) -> str:
+    """One line per frame: its epoch, active units and total KL."""
+    from .plots import epoch_label
+
+    rows = [f"{'epoch':>8}  active  KL (nats)"]
+    for epoch, active, kl in zip(film.epochs, film.active_units, film.kl_per_dim.sum(axis=1)):
+        rows.append(f"{epoch_label(epoch):>8}  {active:3d}/{film.latent_dim:<3d} {kl:8.2f}")
+    return "\n".join(rows)
+
+
+def main(argv=None) -> int:
+    from tqdm import tqdm
+
+    from .checkpoint import CheckpointError, load_checkpoint
+
+    p = argparse.ArgumentParser(prog="python -m vae.film",
+                                description="Show a checkpoint's training film, or export it as a GIF.")
+    p.add_argument("checkpoint", type=Path)
+    p.add_argument("--gif", type=Path, help="write the film as an animated GIF here")
+    args = p.parse_args(argv)
+    try:
+        model = load_checkpoint(args.checkpoint)
+    except CheckpointError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    if model.film is None:
+        print(f"error: {args.checkpoint.name} has no film{': ' + model.film_error if model.film_error else ''}.",
+              file=sys.stderr)
+        return 1
+    film = model.film
+    print(f"{args.checkpoint.name}: {film.frames} frames of {len(film.indices)} test digits, "
+          f"latent size {film.latent_dim}")
+    if args.gif is None:
+        print(describe(film))
+        return 0
+    with tqdm(total=film.frames, unit="frame", desc="GIF") as bar:
+        save_gif(film, args.gif, progress=lambda done, total: bar.update(done - bar.n))
+    print(f"saved {args.gif}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
