@@ -16,7 +16,7 @@ import streamlit as st
 import torch
 
 import vae
-from vae import film, latent
+from vae import film, latent, plots
 from vae.checkpoint import CheckpointError
 from vae.data import default_data_dir
 from vae.images import make_grid
@@ -272,3 +272,52 @@ def _live_film(run: float, frames: int, epochs: int, _snap: JobSnapshot) -> go.F
 def live_film_figure(snap: JobSnapshot) -> go.Figure:
     """The running job's newest film frame, built once per frame for all sessions watching."""
     return _live_film(snap.started_at, snap.film.frames, len(snap.history["epochs"]), snap)
+
+
+# ---------------------------------------------------------------- two models side by side
+
+IW_CACHE = default_data_dir() / "iw"  # -log p(x) estimates measured in the app, by model file hash
+COMPARE_DIGITS = 1000  # test digits on each Compare map
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def _compare_map(_model, key: tuple[str, int]):
+    method = "raw" if _model.latent_dim == 2 else "pca"
+    indices, proj = _projection(_model, key, COMPARE_DIGITS, method, 30.0, 0)
+    return indices, proj, mnist().test_labels.numpy()[indices]
+
+
+def compare_map(model):
+    """(test indices, latent.Projection, labels) of the Compare page's map of ``model``: raw for a 2-D
+    latent, else PCA."""
+    test_encodings(model)
+    with st.spinner("Projecting the test digits…"):
+        return _compare_map(model, model_key(model))
+
+
+@st.cache_resource(show_spinner=False, max_entries=64)
+def _compare_map_figure(_model, key: tuple[str, int], marked: int | None) -> go.Figure:
+    indices, proj, labels = _compare_map(_model, key)
+    titles = ("z₁", "z₂") if proj.method == "raw" else ("PCA 1", "PCA 2")
+    return plots.digits_map_figure(proj.coords, labels, indices, marked, titles)
+
+
+def compare_map_figure(model, marked: int | None) -> go.Figure:
+    """``model``'s Compare map with the test digit ``marked`` ringed."""
+    compare_map(model)
+    return _compare_map_figure(model, model_key(model), marked)
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def _lockstep_film(_model_a, _model_b, key_a, key_b) -> go.Figure:
+    names = _model_a.checkpoint_path.stem, _model_b.checkpoint_path.stem
+    if names[0] == names[1]:
+        names = (names[0] + " (A)", names[1] + " (B)")
+    return plots.lockstep_film_figure(dict(zip(names, (_model_a.film, _model_b.film))),
+                                      dict(zip(names, (_film_layout(_model_a, key_a), _film_layout(_model_b, key_b)))))
+
+
+def lockstep_film_figure(model_a, model_b) -> go.Figure:
+    """Both models' films on one clock (both have films)."""
+    with st.spinner("Building both films…"):
+        return _lockstep_film(model_a, model_b, model_key(model_a), model_key(model_b))

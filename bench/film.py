@@ -33,7 +33,7 @@ import plotly.io as pio  # noqa: E402
 from vae.checkpoint import load_checkpoint  # noqa: E402
 from vae.data import load_mnist  # noqa: E402
 from vae.film import FilmRecorder, film_layout  # noqa: E402
-from vae.plots import film_figure, loss_figure  # noqa: E402
+from vae.plots import FILM_FRAME_MS, film_figure, loss_figure  # noqa: E402
 from vae.train import TrainConfig, resolve_device, train  # noqa: E402
 
 DEFAULT = ROOT / "checkpoints" / "default.pt"
@@ -110,7 +110,7 @@ def bench_browser(rounds: int) -> None:
                       f"({rates[-1]:.1f} frames/s), map moved: {result['moved']}", flush=True)
             browser.close()
     print(f"browser: plays at {statistics.median(rates):.1f} frames/s (median of {rounds}; "
-          f"the figure asks for {1000 / 40:.0f})")
+          f"the figure asks for {1000 / FILM_FRAME_MS:.0f})")
 
 
 def main() -> None:

@@ -273,8 +273,10 @@ PLAY_FILM_JS = """async ([buttonLabel]) => {
   const button = [...gd.querySelectorAll('.updatemenu-button')].find(b => b.textContent.includes(buttonLabel));
   const start = performance.now();
   button.dispatchEvent(new MouseEvent('click', {bubbles: true}));
-  while (gd._fullLayout.sliders[0].active !== last) {
+  let left = gd._fullLayout.sliders[0].active !== last;  // a replay from the last frame first leaves it
+  while (!left || gd._fullLayout.sliders[0].active !== last) {
     await new Promise(r => setTimeout(r, 5));
+    left = left || gd._fullLayout.sliders[0].active !== last;
     if (performance.now() - start > 60000) break;
   }
   const elapsed = performance.now() - start;

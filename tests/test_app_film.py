@@ -42,15 +42,16 @@ def test_the_training_view_plays_the_active_models_film_and_steps_and_jumps_thro
     assert "(frame 4 of" in texts(at)
     next(b for b in at.button if b.key == "map_film_back").click().run()
     assert film_chart(at)["layout"]["sliders"][0]["active"] == 2
-    assert spec["layout"]["title"]["text"] != film_chart(at)["layout"]["title"]["text"]
+    assert spec["data"][1]["text"] != film_chart(at)["data"][1]["text"], "the caption names the frame"
 
 
 def test_a_2d_models_film_plays_its_manifold_alongside():
     at = app("pages/latent_map.py", LATENT2D, map_view="film")
     assert not at.exception, at.exception
     spec = film_chart(at)
-    images = [t for t in spec["frames"][0]["data"] if t["type"] == "image"]
-    assert len(images) == 2, "prior samples and the manifold, in every frame"
+    # The KL heatmap, the prior samples and the manifold, in every frame; the manifold changes.
+    assert all(len(frame["layout"]["images"]) == 3 for frame in spec["frames"])
+    assert spec["frames"][0]["layout"]["images"][2]["source"] != spec["frames"][-1]["layout"]["images"][2]["source"]
     assert "Decoded grid over [-3, 3]²" in json.dumps(spec["layout"]["annotations"], ensure_ascii=False)
 
 

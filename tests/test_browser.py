@@ -274,7 +274,17 @@ def test_train_a_tiny_model_watch_it_live_and_use_it(app: Page):
 FILM_SLIDER_JS = """() => {
   const gd = [...document.querySelectorAll('.js-plotly-plot')].find(g => g.layout && g.layout.sliders);
   return {active: gd._fullLayout.sliders[0].active, last: gd._transitionData._frames.length - 1,
-          x: Array.from(gd._fullData[0].x)};
+          x: Array.from(gd._fullData[0].x), caption: gd._fullData[1].text[0],
+          images: [...gd.querySelectorAll('.layer-above image')].map(i => i.getAttribute('href'))};
+}"""
+
+
+HEATMAP_COLUMN_JS = """(frame) => {
+  const gd = [...document.querySelectorAll('.js-plotly-plot')].find(g => g.layout && g.layout.sliders);
+  const columns = gd._fullData.find(t => t.name === 'heatmap columns');
+  const xa = gd._fullLayout[columns.xaxis.replace('x', 'xaxis')], ya = gd._fullLayout[columns.yaxis.replace('y', 'yaxis')];
+  const box = gd.getBoundingClientRect();
+  return {x: box.left + xa._offset + xa.l2p(frame), y: box.top + ya._offset + ya.l2p(ya.range[1] / 2)};
 }"""
 
 
@@ -284,16 +294,29 @@ def test_the_training_film_plays_in_the_browser_and_the_map_moves(app: Page):
     chart = app.locator(".st-key-map_film_chart_0")
     expect(chart.locator(".slider-container")).to_be_visible(timeout=FIRST_VISIT_MS)
     settle(app)
-    before = app.evaluate(FILM_SLIDER_JS)
-    assert before["active"] == 0 and before["last"] > 60
-    expect(chart.locator(".gtitle")).to_contain_text("Epoch 0 (frame 1 of")
+    first = app.evaluate(FILM_SLIDER_JS)
+    assert first["active"] == 0 and first["last"] > 60 and first["caption"].startswith("Epoch 0 (frame 1 of")
+    frames = first["last"] + 1
     save_screenshot(app, "film-before-training")
 
-    chart.locator(".updatemenu-button", has_text="Play").click()
-    app.wait_for_function(f"() => ({FILM_SLIDER_JS})().active === {before['last']}", timeout=60_000)
+    wanted = frames // 3  # a click on the KL heatmap's column of a frame opens the film there
+    spot = app.evaluate(HEATMAP_COLUMN_JS, wanted)
+    app.mouse.click(spot["x"], spot["y"])
+    expect(chart).to_have_count(0)  # the player reopens under a new key
+    settle(app)
+    reopened = app.locator("[class*='st-key-map_film_chart_']")
+    expect(reopened).to_have_count(1)
+    frame = int(re.search(r"st-key-map_film_chart_(\d+)", reopened.get_attribute("class")).group(1))
+    assert abs(frame - wanted) <= 2, (frame, wanted)  # the nearest column marker
+    expect(app.get_by_text(f"(frame {frame + 1} of {frames}). ")).to_be_visible()  # the caption above the player
+    before = app.evaluate(FILM_SLIDER_JS)
+    assert before["active"] == frame
+
+    reopened.locator(".updatemenu-button", has_text="Play").click()
+    app.wait_for_function(f"() => ({FILM_SLIDER_JS})().active === {first['last']}", timeout=60_000)
     after = app.evaluate(FILM_SLIDER_JS)
     assert after["x"] != before["x"], "the digits moved"
-    frames = before["last"] + 1
-    expect(chart.locator(".gtitle")).to_contain_text(f"(frame {frames} of {frames})")
+    assert after["images"] != before["images"], "the prior samples changed"
+    assert f"(frame {frames} of {frames})" in after["caption"]
     expect_no_exception(app)
     save_screenshot(app, "film-played")

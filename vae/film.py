@@ -250,8 +250,8 @@ def film_layout(film: Film) -> np.ndarray:
     layout = np.empty((film.frames, means.shape[1], 2), dtype=np.float32)
     for i, frame in enumerate(means):
         centred = frame - frame.mean(axis=0)
-        directions = np.linalg.svd(centred, full_matrices=False)[2][:2]  # PCA's two main axes
-        coords = centred @ directions.T
+        directions = np.linalg.eigh(centred.T @ centred)[1][:, :-3:-1]  # PCA's two main axes
+        coords = centred @ directions
         coords /= max(float(np.sqrt((coords**2).sum(axis=1).mean())), 1e-12)
         layout[i] = coords if i == 0 else procrustes_align(coords, layout[i - 1], scale=False)
     return layout

@@ -27,7 +27,7 @@ def to_uint8(images) -> np.ndarray:
 
 def upscale(image: np.ndarray, scale: int) -> np.ndarray:
     """Enlarge by an integer factor, each pixel becoming a scale x scale block."""
-    return np.kron(image, np.ones((scale, scale), dtype=image.dtype)) if scale > 1 else image
+    return image.repeat(scale, axis=0).repeat(scale, axis=1) if scale > 1 else image
 
 
 def make_grid(images, ncol: int | None = None, pad: int = 1, scale: int = 1, pad_value: int = 64) -> np.ndarray:

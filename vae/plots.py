@@ -6,6 +6,8 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from .images import make_grid
+
 CURVES = (("loss", "−ELBO (loss)"), ("bce", "Reconstruction (BCE)"), ("kl", "KL divergence"))
 
 
@@ -54,7 +56,7 @@ def loss_figure(history: dict, fine_tune_from: float | None = None) -> go.Figure
 
 DIGIT_COLOURS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
                  "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"]  # Plotly's D3 palette, one per digit
-FILM_FRAME_MS = 40  # Play: 25 frames/s, so a 75-frame film plays in 3 s
+FILM_FRAME_MS = 20  # Play: asks for 50 frames/s; drawing a frame takes some 20-30 ms more (bench/film.py)
 FILM_SLOW_FRAME_MS = 250  # Slow: 4 frames/s, to follow single digits
 CURSOR = {"color": "#222", "width": 2, "dash": "dot"}
 
@@ -72,13 +74,15 @@ def film_figure(film, layout, test_curve=(), start: int | None = None, animate: 
     """The training film as one Plotly figure: the digits' latent map (coloured by digit), the 16
     prior samples, the manifold (2-D latents) or the active-unit count, the KL of each dimension
     by frame (dimensions sorted by their final KL, so the collapsed ones sit together at the
-    bottom) and the test -ELBO by epoch; dotted cursors mark the frame shown. With ``animate``,
+    bottom; drawn as a picture) and the test -ELBO by epoch; dotted cursors mark the frame shown. With ``animate``,
     Play/Pause and a scrubber labelled by epoch play it in the browser (Plotly animation frames:
     no server round trip per frame). ``layout`` is ``vae.film.film_layout(film)``; ``test_curve``
-    (epoch, -ELBO) pairs; ``start`` the frame shown first (default: the last), from which Play runs on. Clicking a cell of
-    the heatmap or a point of the curve selects customdata [frame index]."""
-    from .images import make_grid
+    (epoch, -ELBO) pairs; ``start`` the frame shown first (default: the last), from which Play runs
+    on. Clicking a cell of the heatmap or a point of the curve selects customdata [frame index].
 
+    Frames play without a full redraw, which took 150-250 ms a frame in headless Chromium; without
+    one, only scatter traces and the layout images placed on axes (not on the paper or an axis
+    domain) change. So the pictures are such images and the frame's caption is a text trace."""
     frames, dims = film.frames, film.latent_dim
     start = frames - 1 if start is None else int(np.clip(start, 0, frames - 1))
     two_d = dims == 2
@@ -91,68 +95,89 @@ def film_figure(film, layout, test_curve=(), start: int | None = None, animate: 
                         "KL per dimension (nats) in each frame, labelled by epoch", "Test −ELBO by epoch"],
         horizontal_spacing=0.05, vertical_spacing=0.1,
     )
-    lo, hi = np.percentile(layout.reshape(-1, 2), [0.5, 99.5], axis=0)
-    margin = 0.06 * (hi - lo) + 1e-6
-
-    def animated(i: int) -> list[dict]:
-        """The traces that change from frame to frame, in a fixed order, as plain dicts: 75 frames
-        of validated Plotly objects took seconds to build."""
-        traces = [{"type": "scatter", "x": _rounded(layout[i, film.labels == digit, 0]),
-                   "y": _rounded(layout[i, film.labels == digit, 1])} for digit in range(10)]
-        traces.append({"type": "image", "source": _png_url(make_grid(film.prior_samples[i], ncol=4, pad=1, scale=2))})
-        if two_d:
-            traces.append({"type": "image", "source": _png_url(film.manifold[i])})
-        else:
-            traces.append({"type": "scatter", "x": [film.epochs[i]], "y": [film.active_units[i]]})
-        traces.append({"type": "scatter", "x": [i, i], "y": [-0.5, dims - 0.5]})
-        traces.append({"type": "scatter", "x": [film.epochs[i]] * 2, "y": curve_range})
-        return traces
-
     curve = [(e, v) for e, v in test_curve if np.isfinite(v)]
     values = [v for e, v in curve if e >= 0.1 * max(e for e, _ in curve)] if curve else [0, 1]
     pad = 0.08 * (max(values) - min(values) or 1)
     curve_range = [min(values) - pad, max(values) + pad]
+    lo, hi = np.percentile(layout.reshape(-1, 2), [0.5, 99.5], axis=0)
+    margin = 0.06 * (hi - lo) + 1e-6
+    x_range, y_range = [lo[0] - margin[0], hi[0] + margin[0]], [lo[1] - margin[1], hi[1] + 2.5 * margin[1]]
 
-    first = [go.Scatter(t) if t["type"] == "scatter" else go.Image(t) for t in animated(start)]
-    for digit in range(10):
-        first[digit].update(x=layout[start, film.labels == digit, 0], y=layout[start, film.labels == digit, 1])
-    for digit in range(10):
-        first[digit].update(mode="markers", name=str(digit), legendgroup="digits", legendgrouptitle_text="digit",
-                            marker={"size": 5, "color": DIGIT_COLOURS[digit], "opacity": 0.8},
-                            hoverinfo="skip")
-        fig.add_trace(first[digit], row=1, col=1)
-    fig.add_trace(first[10].update(hoverinfo="skip"), row=1, col=2)
-    if two_d:
-        fig.add_trace(first[11].update(hoverinfo="skip"), row=1, col=3)
-    else:
+    picture_axes = [fig.get_subplot(1, col) for col in ((2, 3) if two_d else (2,))]
+
+    def pictures(i: int) -> list[dict]:
+        """The prior samples (and manifold) of frame ``i`` as layout images on their subplots' axes."""
+        grids = [make_grid(film.prior_samples[i], ncol=4, pad=1)] + ([film.manifold[i]] if two_d else [])
+        return [{"source": _png_url(grid), "xref": axes.xaxis.plotly_name.replace("axis", ""),
+                 "yref": axes.yaxis.plotly_name.replace("axis", ""), "x": 0, "y": 1, "sizex": 1, "sizey": 1,
+                 "xanchor": "left", "yanchor": "top", "sizing": "stretch", "layer": "above"}
+                for grid, axes in zip(grids, picture_axes)]
+
+    images = [pictures(i) for i in range(frames)] if animate else {start: pictures(start)}
+
+    def moving(i: int) -> list[dict]:
+        """The traces that change from frame to frame, in a fixed order, as plain dicts: 75 frames
+        of validated Plotly objects took seconds to build."""
+        traces = [{"type": "scatter", "x": _rounded(layout[i, :, 0]), "y": _rounded(layout[i, :, 1])},
+                  {"type": "scatter", "text": [_film_title(film, i)]}]
+        if not two_d:
+            traces.append({"type": "scatter", "x": [film.epochs[i]], "y": [int(film.active_units[i])]})
+        traces.append({"type": "scatter", "x": [i, i], "y": [-0.5, dims - 0.5]})
+        traces.append({"type": "scatter", "x": [film.epochs[i]] * 2, "y": curve_range})
+        return traces
+
+    first = iter(moving(start))
+    colours = np.array(DIGIT_COLOURS)[film.labels]  # one trace for all digits: each trace costs a frame time
+    fig.add_trace(go.Scatter(next(first), mode="markers", name="digits", showlegend=False, hoverinfo="skip",
+                             marker={"size": 5, "color": colours, "opacity": 0.8}), row=1, col=1)
+    fig.add_trace(go.Scatter(next(first), x=[x_range[0]], y=[y_range[1]], mode="text", textposition="bottom right",
+                             showlegend=False, hoverinfo="skip", textfont={"size": 13}), row=1, col=1)
+    for col, axes in zip((2, 3), picture_axes):
+        fig.add_trace(go.Scatter(x=[0.5], y=[0.5], mode="markers", marker={"opacity": 0}, showlegend=False,
+                                 hoverinfo="skip"), row=1, col=col)  # keeps the picture's axes drawn
+        fig.update_xaxes(visible=False, range=[0, 1], row=1, col=col)
+        fig.update_yaxes(visible=False, range=[0, 1], scaleanchor=axes.xaxis.plotly_name.replace("axis", ""),
+                         row=1, col=col)
+    cursors = []
+    if not two_d:
         fig.add_trace(go.Scatter(x=film.epochs, y=film.active_units, mode="lines", showlegend=False,
                                  line={"color": "#555"}, hovertemplate="epoch %{x:g}: %{y} active<extra></extra>"),
                       row=1, col=3)
-        fig.add_trace(first[11].update(mode="markers", showlegend=False, hoverinfo="skip",
-                                       marker={"size": 10, "color": "#d62728"}), row=1, col=3)
+        cursors.append(len(fig.data))
+        fig.add_trace(go.Scatter(next(first), mode="markers", showlegend=False, hoverinfo="skip",
+                                 marker={"size": 10, "color": "#d62728"}), row=1, col=3)
         fig.update_yaxes(range=[-0.5, dims + 0.5], row=1, col=3)
     labels = [epoch_label(e) for e in film.epochs]
-    fig.add_trace(go.Heatmap(
-        z=film.kl_per_dim[:, order].T, x=np.arange(frames), y=np.arange(dims), colorscale="Viridis",
-        zmin=0, colorbar={"len": 0.3, "y": 0.42, "thickness": 10, "title": {"text": "nats", "side": "right"}},
-        customdata=np.broadcast_to(np.arange(frames), (dims, frames)),
-        text=np.array([[f"z{d}" for _ in range(frames)] for d in order]),
-        hovertemplate="%{text} at frame %{x}: %{z:.2f} nats<extra></extra>",
-    ), row=2, col=2)
-    cells_x, cells_y = np.meshgrid(np.arange(frames), np.arange(dims))
-    fig.add_trace(go.Scatter(  # what a click on the heatmap selects (heatmap cells are not selectable points)
-        x=cells_x.ravel(), y=cells_y.ravel(), mode="markers", name="heatmap cells", showlegend=False,
-        marker={"size": 6, "color": "rgba(0,0,0,0)"}, customdata=cells_x.ravel()[:, None], hoverinfo="skip",
+    # The heatmap is a picture on its axes, not a heatmap trace: an animation frame that moves a
+    # trace redraws the plot without its heatmaps, which then vanished. A tiny heatmap keeps the colour bar.
+    kl = film.kl_per_dim[:, order].T  # [dims, frames], the largest final KL in the top row
+    heat_x, heat_y = (axis.plotly_name.replace("axis", "") for axis in (fig.get_subplot(2, 2).xaxis,
+                                                                        fig.get_subplot(2, 2).yaxis))
+    static_images = [{"source": _png_url(_viridis(kl / max(float(kl.max()), 1e-9))), "xref": heat_x, "yref": heat_y,
+                      "x": -0.5, "y": dims - 0.5, "sizex": frames, "sizey": dims, "xanchor": "left",
+                      "yanchor": "top", "sizing": "stretch", "layer": "below"}]
+    fig.add_trace(go.Heatmap(z=[[0, float(kl.max())]], x=[-10, -9], y=[-10, -9], colorscale="Viridis", zmin=0,
+                             hoverinfo="skip", colorbar={"len": 0.3, "y": 0.42, "thickness": 10,
+                                                         "title": {"text": "nats", "side": "right"}}), row=2, col=2)
+    # What a click on the heatmap selects: two rows of large transparent markers, one per frame in
+    # each, so a click anywhere picks the nearest column (one marker per cell would be thousands,
+    # which Plotly re-processes at every frame of the animation).
+    click_x, click_y = np.meshgrid(np.arange(frames), [0.25 * (dims - 1), 0.75 * (dims - 1)])
+    fig.add_trace(go.Scatter(
+        x=click_x.ravel(), y=click_y.ravel(), mode="markers", name="heatmap columns", showlegend=False,
+        marker={"size": 60, "color": "rgba(0,0,0,0)"}, customdata=click_x.ravel()[:, None],
+        text=[f"epoch {labels[i]}: {film.active_units[i]} active, KL {film.kl_per_dim[i].sum():.1f} nats"
+              for i in click_x.ravel()], hovertemplate="%{text}<extra>click to open</extra>",
         selected={"marker": {"opacity": 0}}, unselected={"marker": {"opacity": 0}},
     ), row=2, col=2)
-    first_cursor = len(fig.data)
-    fig.add_trace(first[-2].update(mode="lines", line=CURSOR, showlegend=False, hoverinfo="skip"), row=2, col=2)
+    cursors.append(len(fig.data))
+    fig.add_trace(go.Scatter(next(first), mode="lines", line=CURSOR, showlegend=False, hoverinfo="skip"), row=2, col=2)
     step = max(1, frames // 12)
     fig.update_xaxes(tickvals=list(range(0, frames, step)), ticktext=labels[::step],
                      range=[-0.5, frames - 0.5], row=2, col=2)
-    fig.update_yaxes(tickvals=list(range(dims)) if dims <= 16 else None, showticklabels=dims <= 16,
-                     ticktext=[f"z{d}" for d in order] if dims <= 16 else None,
-                     title_text="dimension", autorange=True, row=2, col=2)
+    fig.update_yaxes(tickvals=list(range(dims - 1, -1, -1)) if dims <= 16 else None, showticklabels=dims <= 16,
+                     ticktext=[f"z{d}" for d in order] if dims <= 16 else None, showgrid=False,
+                     title_text="dimension", range=[-0.5, dims - 0.5], row=2, col=2)
     if curve:
         x, y = zip(*curve)
         fig.add_trace(go.Scatter(x=x, y=y, mode="lines+markers", name="test −ELBO", showlegend=False,
@@ -160,22 +185,23 @@ def film_figure(film, layout, test_curve=(), start: int | None = None, animate: 
                                  customdata=[[film.frame_at(e)] for e in x],
                                  selected={"marker": {"size": 9}}, unselected={"marker": {"opacity": 1}},
                                  hovertemplate="epoch %{x}: %{y:.2f} nats<extra></extra>"), row=3, col=2)
-    fig.add_trace(first[-1].update(mode="lines", line=CURSOR, showlegend=False, hoverinfo="skip"), row=3, col=2)
+    cursors.append(len(fig.data))
+    fig.add_trace(go.Scatter(next(first), mode="lines", line=CURSOR, showlegend=False, hoverinfo="skip"), row=3, col=2)
     fig.update_yaxes(range=curve_range, title_text="nats", row=3, col=2)
     fig.update_xaxes(range=[-0.5, max(film.epochs[-1], 1) + 0.5], row=3, col=2)
-    fig.update_xaxes(range=[lo[0] - margin[0], hi[0] + margin[0]], showticklabels=two_d, row=1, col=1)
-    fig.update_yaxes(range=[lo[1] - margin[1], hi[1] + margin[1]], showticklabels=two_d, row=1, col=1)
-    for col in (2, 3) if two_d else (2,):
-        fig.update_xaxes(showticklabels=False, row=1, col=col)
-        fig.update_yaxes(showticklabels=False, row=1, col=col)
-    fig.update_layout(height=680, margin={"l": 10, "r": 10, "t": 70, "b": 10}, legend={"itemsizing": "constant"},
-                      title={"text": _film_title(film, start), "x": 0.01, "y": 0.985})
+    for digit in range(10):  # the legend of the map's colours
+        fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name=str(digit), legendgrouptitle_text="digit",
+                                 legendgroup="digits", marker={"size": 8, "color": DIGIT_COLOURS[digit]}), row=1, col=1)
+    fig.update_xaxes(range=x_range, showticklabels=two_d, row=1, col=1)
+    fig.update_yaxes(range=y_range, showticklabels=two_d, row=1, col=1)
+    fig.update_layout(height=680, margin={"l": 10, "r": 10, "t": 40, "b": 10}, legend={"itemsizing": "constant"},
+                      images=static_images + images[start])
 
-    animated_traces = list(range(10)) + [10, 11 if two_d else 12, first_cursor, len(fig.data) - 1]
     if animate and frames > 1:
-        play = {"frame": {"duration": FILM_FRAME_MS, "redraw": True}, "transition": {"duration": 0},
+        play = {"frame": {"duration": FILM_FRAME_MS, "redraw": False}, "transition": {"duration": 0},
                 "fromcurrent": True, "mode": "immediate"}
-        fig.update_layout(
+        fig.update_layout(height=760, margin={"b": 90})
+        fig.layout_extras.update(  # the controls, joined in unvalidated like the frames (they took 60 ms to validate)
             updatemenus=[{"type": "buttons", "direction": "left", "x": 0.0, "y": -0.02, "xanchor": "left",
                           "yanchor": "top", "pad": {"t": 30, "r": 10}, "showactive": False, "buttons": [
                               {"label": "▶ Play", "method": "animate", "args": [None, play]},
@@ -183,31 +209,34 @@ def film_figure(film, layout, test_curve=(), start: int | None = None, animate: 
                                "args": [[None], {"frame": {"duration": 0, "redraw": False}, "mode": "immediate"}]},
                               {"label": "⟲ From the start", "method": "animate", "args": [None, {**play, "fromcurrent": False}]},
                               {"label": "Slow", "method": "animate",
-                               "args": [None, {**play, "frame": {"duration": FILM_SLOW_FRAME_MS, "redraw": True}}]},
+                               "args": [None, {**play, "frame": {"duration": FILM_SLOW_FRAME_MS, "redraw": False}}]},
                           ]}],
             sliders=[{"active": start, "x": 0.36, "len": 0.64, "y": -0.02, "yanchor": "top", "pad": {"t": 30},
                       "currentvalue": {"prefix": "epoch ", "font": {"size": 13}},
                       "steps": [{"label": labels[i], "method": "animate",
-                                 "args": [[str(i)], {"frame": {"duration": 0, "redraw": True}, "mode": "immediate",
+                                 "args": [[str(i)], {"frame": {"duration": 0, "redraw": False}, "mode": "immediate",
                                                      "transition": {"duration": 0}}]} for i in range(frames)]}],
-            height=760, margin={"b": 90},
         )
-        fig.frame_dicts.extend({"name": str(i), "data": animated(i), "traces": animated_traces,
-                                "layout": {"title": {"text": _film_title(film, i)}}} for i in range(frames))
+        moving_traces = [0, 1] + cursors
+        fig.frame_dicts.extend({"name": str(i), "data": moving(i), "traces": moving_traces,
+                                "layout": {"images": static_images + images[i]}} for i in range(frames))
     return fig
 
 
 class AnimatedFigure(go.Figure):
-    """A figure whose animation frames are kept as plain JSON-ready dicts and joined in by
-    ``to_dict`` (what ``st.plotly_chart`` serialises): validating 75 frames of Plotly objects took
+    """A figure whose animation frames and controls are kept as plain JSON-ready dicts and joined in
+    by ``to_dict`` (what ``st.plotly_chart`` serialises): validating 75 frames of Plotly objects took
     most of a second, and they are right by construction."""
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         object.__setattr__(self, "frame_dicts", [])  # Figure refuses unknown attributes
+        object.__setattr__(self, "layout_extras", {})
 
     def to_dict(self) -> dict:
         figure = super().to_dict()
+        if self.layout_extras:
+            figure["layout"] = {**figure["layout"], **self.layout_extras}
         return {**figure, "frames": self.frame_dicts} if self.frame_dicts else figure
 
     def to_plotly_json(self) -> dict:
@@ -221,9 +250,20 @@ def _film_title(film, i: int) -> str:
 
 
 def _rounded(values: np.ndarray) -> list[float]:
-    """Coordinates as a plain list, to 4 significant digits: Plotly's animation frames take no
+    """Coordinates as a plain list, to 4 decimals: Plotly's animation frames take no
     typed-array specs (the browser would play empty frames), and whole floats triple the JSON."""
-    return [float(f"{v:.4g}") for v in values.tolist()]
+    return np.round(values.astype(np.float64), 4).tolist()
+
+
+def _viridis(values: np.ndarray, cell: int = 6) -> np.ndarray:
+    """Values in [0, 1] [H, W] as an RGB picture in Plotly's Viridis scale, each value a cell x cell block."""
+    from plotly.colors import hex_to_rgb, sequential
+
+    stops = np.array([hex_to_rgb(c) for c in sequential.Viridis], dtype=np.float64)
+    position = np.clip(values, 0, 1) * (len(stops) - 1)
+    low = np.floor(position).astype(int).clip(0, len(stops) - 2)
+    rgb = stops[low] + (position - low)[..., None] * (stops[low + 1] - stops[low])
+    return np.rint(rgb).astype(np.uint8).repeat(cell, axis=0).repeat(cell, axis=1)
 
 
 def _png_url(image) -> str:
@@ -236,5 +276,112 @@ def _png_url(image) -> str:
     from .images import to_uint8
 
     buffer = io.BytesIO()
-    Image.fromarray(to_uint8(image)[0]).save(buffer, format="PNG", compress_level=1)
+    picture = image if image.ndim == 3 else to_uint8(image)[0]  # RGB, or grey
+    Image.fromarray(picture).save(buffer, format="PNG", compress_level=1)
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
+
+
+# ---------------------------------------------------------------- two models side by side
+
+PAIR_COLOURS = ("#1f77b4", "#d62728")  # model A, model B
+
+
+def compare_curves_figure(curves: dict, x: str = "epoch") -> go.Figure:
+    """Test -ELBO of several models on one chart; ``curves`` maps a name to ``vae.compare.elbo_curve``'s
+    (epochs, seconds, -ELBO); ``x`` is "epoch" or "time" (quality against training time is the fair
+    comparison of a slow model and a fast one)."""
+    fig = go.Figure()
+    for (name, (epochs, seconds, loss)), colour in zip(curves.items(), PAIR_COLOURS * len(curves)):
+        fig.add_scatter(x=epochs if x == "epoch" else seconds, y=loss, mode="lines+markers", name=name,
+                        line={"color": colour}, marker={"size": 4},
+                        hovertemplate=f"{name}: %{{y:.2f}} nats at %{{x:.4g}}<extra></extra>")
+    values = np.concatenate([loss for _, _, loss in curves.values()]) if curves else np.array([])
+    if len(values):
+        low, high = float(values.min()), float(np.percentile(values, 90))
+        fig.update_yaxes(range=[low - 0.05 * (high - low + 1), high + 0.05 * (high - low + 1)])
+    fig.update_layout(height=330, margin={"l": 10, "r": 10, "t": 30, "b": 10}, legend={"orientation": "h", "y": 1.1},
+                      xaxis_title="epoch" if x == "epoch" else "training time (s), evaluation included",
+                      yaxis_title="test −ELBO (nats)")
+    return fig
+
+
+def digits_map_figure(coords: np.ndarray, labels: np.ndarray, indices: np.ndarray, marked: int | None = None,
+                      axis_titles: tuple[str, str] = ("", "")) -> go.Figure:
+    """Test digits on a 2-D map, coloured by digit, clickable (custom_data [test index]); the digit
+    ``marked`` (a test index) gets a ring, so a selection can be shown on several maps at once."""
+    fig = go.Figure()
+    for digit in range(10):
+        rows = np.flatnonzero(labels == digit)
+        fig.add_scatter(x=coords[rows, 0], y=coords[rows, 1], mode="markers", name=str(digit),
+                        marker={"size": 5, "color": DIGIT_COLOURS[digit], "opacity": 0.75},
+                        customdata=indices[rows][:, None], unselected={"marker": {"opacity": 0.75}},
+                        hovertemplate="digit " + str(digit) + " · test #%{customdata[0]}<extra></extra>")
+    where = np.flatnonzero(indices == marked) if marked is not None else []
+    if len(where):
+        fig.add_scatter(x=coords[where, 0], y=coords[where, 1], mode="markers", name="chosen", hoverinfo="skip",
+                        marker={"size": 18, "color": "rgba(0,0,0,0)", "line": {"color": "black", "width": 2.5}})
+    fig.update_layout(height=430, margin={"l": 10, "r": 10, "t": 10, "b": 10}, legend={"itemsizing": "constant"},
+                      xaxis_title=axis_titles[0], yaxis_title=axis_titles[1])
+    return fig
+
+
+def lockstep_film_figure(films: dict, layouts: dict) -> go.Figure:
+    """Two films played on one clock (``vae.compare.lockstep``): each model's digit map and prior
+    samples side by side; ``films`` and ``layouts`` map the two models' names to their film and
+    ``vae.film.film_layout``. Plays in the browser like ``film_figure``."""
+    from .compare import lockstep
+
+    (name_a, film_a), (name_b, film_b) = films.items()
+    epochs, frames_a, frames_b = lockstep(film_a, film_b)
+    fig = make_subplots(figure=AnimatedFigure(), rows=2, cols=2, row_heights=[0.68, 0.32],
+                        subplot_titles=[f"{name_a}: 500 test digits", f"{name_b}: 500 test digits",
+                                        f"{name_a}: 16 prior samples", f"{name_b}: 16 prior samples"],
+                        vertical_spacing=0.08, horizontal_spacing=0.06)
+    sides = [(name_a, film_a, layouts[name_a], frames_a, 1), (name_b, film_b, layouts[name_b], frames_b, 2)]
+    picture_axes = [fig.get_subplot(2, col) for col in (1, 2)]
+
+    def moving(step: int) -> list[dict]:
+        return [{"type": "scatter", "x": _rounded(layout[frames[step], :, 0]), "y": _rounded(layout[frames[step], :, 1])}
+                for _, _, layout, frames, _ in sides]
+
+    def pictures(step: int) -> list[dict]:
+        return [{"source": _png_url(make_grid(film.prior_samples[frames[step]], ncol=8, pad=1)),
+                 "xref": axes.xaxis.plotly_name.replace("axis", ""), "yref": axes.yaxis.plotly_name.replace("axis", ""),
+                 "x": 0, "y": 1, "sizex": 1, "sizey": 1, "xanchor": "left", "yanchor": "top", "sizing": "stretch",
+                 "layer": "above"} for (_, film, _, frames, _), axes in zip(sides, picture_axes)]
+
+    start = 0
+    for (name, film, layout, frames, col), trace in zip(sides, moving(start)):
+        fig.add_trace(go.Scatter(x=trace["x"], y=trace["y"], mode="markers", showlegend=False, hoverinfo="skip",
+                                 marker={"size": 5, "color": np.array(DIGIT_COLOURS)[film.labels], "opacity": 0.8}),
+                      row=1, col=col)
+        lo, hi = np.percentile(layout.reshape(-1, 2), [0.5, 99.5], axis=0)
+        pad = 0.06 * (hi - lo) + 1e-6
+        fig.update_xaxes(range=[lo[0] - pad[0], hi[0] + pad[0]], showticklabels=False, row=1, col=col)
+        fig.update_yaxes(range=[lo[1] - pad[1], hi[1] + pad[1]], showticklabels=False, row=1, col=col)
+    for col, axes in zip((1, 2), picture_axes):
+        fig.add_trace(go.Scatter(x=[0.5], y=[0.5], mode="markers", marker={"opacity": 0}, showlegend=False,
+                                 hoverinfo="skip"), row=2, col=col)
+        fig.update_xaxes(visible=False, range=[0, 1], row=2, col=col)
+        fig.update_yaxes(visible=False, range=[0, 1], row=2, col=col)
+    labels = [epoch_label(e) for e in epochs]
+    fig.update_layout(height=620, margin={"l": 10, "r": 10, "t": 40, "b": 90}, images=pictures(start))
+    play = {"frame": {"duration": FILM_FRAME_MS * 3, "redraw": False}, "transition": {"duration": 0},
+            "fromcurrent": True, "mode": "immediate"}
+    fig.layout_extras.update(
+        updatemenus=[{"type": "buttons", "direction": "left", "x": 0.0, "y": -0.02, "xanchor": "left", "yanchor": "top",
+                      "pad": {"t": 30, "r": 10}, "showactive": False, "buttons": [
+                          {"label": "▶ Play both", "method": "animate", "args": [None, play]},
+                          {"label": "❚❚ Pause", "method": "animate",
+                           "args": [[None], {"frame": {"duration": 0, "redraw": False}, "mode": "immediate"}]},
+                          {"label": "⟲ From the start", "method": "animate", "args": [None, {**play, "fromcurrent": False}]},
+                      ]}],
+        sliders=[{"active": start, "x": 0.36, "len": 0.64, "y": -0.02, "yanchor": "top", "pad": {"t": 30},
+                  "currentvalue": {"prefix": "epoch ", "font": {"size": 13}},
+                  "steps": [{"label": labels[i], "method": "animate",
+                             "args": [[str(i)], {"frame": {"duration": 0, "redraw": False}, "mode": "immediate",
+                                                 "transition": {"duration": 0}}]} for i in range(len(epochs))]}],
+    )
+    fig.frame_dicts.extend({"name": str(i), "data": moving(i), "traces": [0, 1], "layout": {"images": pictures(i)}}
+                           for i in range(len(epochs)))
+    return fig
