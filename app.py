@@ -30,6 +30,7 @@ page = st.navigation([
     st.Page("pages/draw.py", title="Draw", icon=":material/draw:"),
     st.Page("pages/latent_map.py", title="Latent map", icon=":material/scatter_plot:"),
     st.Page("pages/generate.py", title="Generate", icon=":material/auto_awesome:"),
+    st.Page("pages/compare.py", title="Compare", icon=":material/compare:"),
 ])
 
 

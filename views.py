@@ -1,4 +1,5 @@
-"""Views that more than one page shows: the training film's player and what to notice in it.
+"""Views that more than one page shows, or that a benchmark runs alone: the training film's player
+and what to notice in it, and the Compare page's linked maps.
 
 Pages call these with a model; the figures come from ``studio`` (cached) and ``vae.plots``.
 """
@@ -9,8 +10,13 @@ import numpy as np
 import streamlit as st
 
 import studio
+from vae import latent
 from vae.film import Film, gif_bytes
+from vae.images import to_uint8, upscale
 from vae.plots import epoch_label
+
+SIDES = ("a", "b")  # the Compare page's two models
+SELECTED_KEY = "compare_selected"  # the test digit chosen on either of its maps
 
 
 def notes(film: Film, kept_epoch: int | None = None) -> dict[str, str]:
@@ -71,3 +77,39 @@ def film_player(model, key: str) -> None:
 def show_notes(film: Film, kept_epoch: int | None = None) -> None:
     for column, text in zip(st.columns(3), notes(film, kept_epoch).values()):
         column.caption(text)
+
+
+def clicked_digit(selected: int | None) -> int | None:
+    """The test digit clicked on either map since the last run, else ``selected``. The maps' keys
+    name the digit they ring, so after a click both are drawn afresh, with nothing selected."""
+    for side in SIDES:
+        state = st.session_state.get(f"compare_map_{side}_{selected}") or {}
+        points = [p for p in state.get("selection", {}).get("points", []) if p.get("customdata")]
+        if points:
+            data = points[0]["customdata"]
+            return int(data[0] if isinstance(data, list) else data["0"])
+    return selected
+
+
+@st.fragment
+def linked_maps(models: dict) -> None:
+    """Two models' maps of the same test digits, side by side: a digit clicked on either is ringed
+    on both, and both decode it. A fragment: a click reruns the maps and their decodings only, not
+    the rest of the Compare page (its films' figure alone is megabytes to send again)."""
+    selected = st.session_state[SELECTED_KEY] = clicked_digit(st.session_state.get(SELECTED_KEY))
+    for side, column, (name, model) in zip(SIDES, st.columns(len(models)), models.items()):
+        with column:
+            st.caption(f"{name}: {'raw latent' if model.latent_dim == 2 else 'PCA of the latent means'}")
+            st.plotly_chart(studio.compare_map_figure(model, selected), on_select="rerun",
+                            selection_mode="points", key=f"compare_map_{side}_{selected}")
+    if selected is None:
+        st.info("Click a digit on either map: it is ringed on both, and both models decode it.",
+                icon=":material/touch_app:")
+        return
+    image = studio.mnist().test_images[selected].numpy()
+    label = int(studio.mnist().test_labels[selected])
+    cells = st.columns(1 + len(models))
+    cells[0].image(upscale(image, 4), caption=f"Test #{selected}: a {label}")
+    for cell, (name, model) in zip(cells[1:], models.items()):
+        mu = studio.test_encodings(model)[0][selected]
+        cell.image(upscale(to_uint8(latent.decode(model, mu))[0], 4), caption=f"{name} decodes its mean")

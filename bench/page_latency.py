@@ -23,6 +23,10 @@ the machine's noise:
   draw          Draw page: a new drawing on the canvas (a different test digit each time).
   click         Latent map (default model, PCA, 2,000 digits, clickable grid): a new click each
                 time, alternately a test digit and a grid location.
+  compare       Compare page (tutorial against default): a click on the left map, a new test digit
+                each time, ringed on both maps and decoded by both models: the maps' fragment,
+                which is what a server reruns after the click.
+  compare page  the whole Compare page rerun (what its first visit costs, with everything cached).
   switch->draw  Home -> Draw in the sidebar navigation (the canvas page, nothing drawn yet).
   switch->home  Draw -> Home (the model card, loss curves and layer table).
 References, timed in the same rounds:
@@ -162,6 +166,13 @@ def model_pass(mnist) -> Callable[[], Run]:
     return lambda: worker.submit(encode_decode).result()
 
 
+COMPARE_MAPS = """
+import studio, views
+views.linked_maps({"tutorial": studio.load_model(studio.CHECKPOINT_DIR / "tutorial.pt"),
+                   "default": studio.load_model(studio.DEFAULT_CHECKPOINT)})
+"""  # the Compare page's fragment that a map click reruns
+
+
 def scenarios(clock: RunClock, mnist) -> dict[str, Callable[[], Run]]:
     """Each scenario's timer (its action causes exactly one script run), warmed up."""
     drawings = [canvas_value(drawn(mnist, i)) for i in range(20)]
@@ -187,11 +198,31 @@ def scenarios(clock: RunClock, mnist) -> dict[str, Callable[[], Run]]:
 
     new_click()
 
+    # Compare (the bundled tutorial and default models): a click on the left map, a new digit each
+    # time; the map's key names the digit chosen before, as the page's does. A server reruns only
+    # the maps' fragment after such a click, so that is what runs here; "compare page" below
+    # reruns the whole page, as the first visit does.
+    pair = AppTest.from_string(COMPARE_MAPS, default_timeout=600)
+    check(pair.run())
+    page = session("pages/compare.py")
+    map_digits = [int(i) for i in studio.compare_map(studio.load_model(studio.DEFAULT_CHECKPOINT))[0][:60]]
+    compare_digits = itertools.cycle(map_digits)
+
+    def new_compare_click():
+        previous = pair.session_state["compare_selected"] if "compare_selected" in pair.session_state else None
+        pair.session_state[f"compare_map_a_{previous}"] = click({"customdata": [next(compare_digits)]})
+        check(pair.run())
+        assert sum("decodes its mean" in c for image in pair.get("image") for c in image.captions) == 2
+
+    new_compare_click()
+
     nav = session()
     bare = AppTest.from_string("import streamlit as st\nst.title('Hello')", default_timeout=60)
     actions = {
         "draw": new_drawing,
         "click": new_click,
+        "compare": new_compare_click,
+        "compare page": lambda: check(page.run()),
         "switch->draw": lambda: check(nav.switch_page("pages/draw.py").run()),
         "switch->home": lambda: check(nav.switch_page("pages/home.py").run()),
         "bare": lambda: check(bare.run()),

@@ -28,7 +28,7 @@ from browser_helpers import (
 
 pytestmark = pytest.mark.browser
 
-BUNDLED_MODELS = ("default.pt", "latent2d.pt")
+BUNDLED_MODELS = ("default.pt", "latent2d.pt", "tutorial.pt", "beta4.pt")
 VIEWPORT = {"width": 1400, "height": 1000}
 
 
@@ -72,7 +72,7 @@ def app(request, app_url, chromium) -> Page:
 
 
 def test_home_and_every_page_opens_from_the_sidebar(app: Page):
-    # The first session of a fresh server lists the five st.navigation pages, not the pages/ folder's
+    # The first session of a fresh server lists the six st.navigation pages, not the pages/ folder's
     # files (legacy mode); open_app waited for them, this states it.
     expect(nav_labels(app)).to_have_text(NAV_LABELS)
     sidebar = app.get_by_test_id("stSidebar")
@@ -320,3 +320,18 @@ def test_the_training_film_plays_in_the_browser_and_the_map_moves(app: Page):
     assert f"(frame {frames} of {frames})" in after["caption"]
     expect_no_exception(app)
     save_screenshot(app, "film-played")
+
+
+def test_compare_a_click_on_one_map_marks_the_digit_on_the_other(app: Page):
+    open_page(app, "Compare")
+    left = app.locator(".st-key-compare_map_a_None")
+    expect(left.locator(".scatterlayer .trace")).to_have_count(10, timeout=FIRST_VISIT_MS)
+    settle(app)
+    click_isolated_point(app, left, grid=False)
+    expect(left).to_have_count(0)  # both maps are drawn again with the digit ringed
+    settle(app)
+    right = app.locator("[class*='st-key-compare_map_b_']")
+    expect(right.locator(".scatterlayer .trace")).to_have_count(11)  # ten digits and the ring
+    expect(app.get_by_test_id("stImageCaption").filter(has_text="decodes its mean")).to_have_count(2)
+    expect_no_exception(app)
+    save_screenshot(app, "compare")

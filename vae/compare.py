@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .film import Film, active_units
+from .film import Film
 from .files import write_atomically
 
 IW_SAMPLES = 100  # the importance samples of every bundled card's -log p(x)

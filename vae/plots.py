@@ -295,9 +295,11 @@ def compare_curves_figure(curves: dict, x: str = "epoch") -> go.Figure:
         fig.add_scatter(x=epochs if x == "epoch" else seconds, y=loss, mode="lines+markers", name=name,
                         line={"color": colour}, marker={"size": 4},
                         hovertemplate=f"{name}: %{{y:.2f}} nats at %{{x:.4g}}<extra></extra>")
-    values = np.concatenate([loss for _, _, loss in curves.values()]) if curves else np.array([])
+    # The y-axis leaves out each model's first epoch, whose high loss would flatten the rest.
+    shown = [loss[1:] if len(loss) > 1 else loss for _, _, loss in curves.values()]
+    values = np.concatenate(shown) if shown else np.array([])
     if len(values):
-        low, high = float(values.min()), float(np.percentile(values, 90))
+        low, high = float(values.min()), float(values.max())
         fig.update_yaxes(range=[low - 0.05 * (high - low + 1), high + 0.05 * (high - low + 1)])
     fig.update_layout(height=330, margin={"l": 10, "r": 10, "t": 30, "b": 10}, legend={"orientation": "h", "y": 1.1},
                       xaxis_title="epoch" if x == "epoch" else "training time (s), evaluation included",
@@ -351,7 +353,7 @@ def lockstep_film_figure(films: dict, layouts: dict) -> go.Figure:
                  "layer": "above"} for (_, film, _, frames, _), axes in zip(sides, picture_axes)]
 
     start = 0
-    for (name, film, layout, frames, col), trace in zip(sides, moving(start)):
+    for (_, film, layout, _, col), trace in zip(sides, moving(start)):
         fig.add_trace(go.Scatter(x=trace["x"], y=trace["y"], mode="markers", showlegend=False, hoverinfo="skip",
                                  marker={"size": 5, "color": np.array(DIGIT_COLOURS)[film.labels], "opacity": 0.8}),
                       row=1, col=col)
@@ -359,7 +361,7 @@ def lockstep_film_figure(films: dict, layouts: dict) -> go.Figure:
         pad = 0.06 * (hi - lo) + 1e-6
         fig.update_xaxes(range=[lo[0] - pad[0], hi[0] + pad[0]], showticklabels=False, row=1, col=col)
         fig.update_yaxes(range=[lo[1] - pad[1], hi[1] + pad[1]], showticklabels=False, row=1, col=col)
-    for col, axes in zip((1, 2), picture_axes):
+    for col in (1, 2):
         fig.add_trace(go.Scatter(x=[0.5], y=[0.5], mode="markers", marker={"opacity": 0}, showlegend=False,
                                  hoverinfo="skip"), row=2, col=col)
         fig.update_xaxes(visible=False, range=[0, 1], row=2, col=col)

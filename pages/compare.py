@@ -1,0 +1,144 @@
+"""Compare: two models side by side on the same digits, samples, maps and films."""
+
+from pathlib import Path
+
+import streamlit as st
+
+import studio
+import views
+from vae import compare, latent
+from vae.checkpoint import CheckpointError
+from vae.images import make_grid, to_uint8, upscale
+from vae.plots import compare_curves_figure
+
+SIDES = views.SIDES
+
+
+def default_pick(side: str, options: list[str]) -> str:
+    """The seed article's model on the left, the default on the right, where they exist."""
+    wanted = {"a": studio.CHECKPOINT_DIR / "tutorial.pt", "b": studio.DEFAULT_CHECKPOINT}[side]
+    return str(wanted) if str(wanted) in options else options[0]
+
+
+def pick(side: str, column, options: list[str]):
+    """The model chosen on one side, or None after saying on that side why it cannot be used."""
+    key = f"compare_{side}"
+    if st.session_state.get(key) not in options:
+        st.session_state[key] = default_pick(side, options)
+    with column:
+        path = st.selectbox(f"Model {side.upper()}", options, key=key, format_func=lambda p: Path(p).stem)
+        try:
+            return studio.load_model(path)
+        except CheckpointError as e:
+            st.error(f"This model cannot be compared: {e}", icon=":material/error:")
+            return None
+
+
+def iw_estimate(model, column) -> float | None:
+    """-log p(x) of a card that lacks it: measured on request (with a progress bar) and kept on disk."""
+    if model.metrics.get("test_iw", {}).get("k") == compare.IW_SAMPLES:
+        return None
+    cached = st.session_state.get(f"compare_iw_{studio.model_key(model)}")
+    if cached is not None:
+        return cached
+    if column.button(f"Estimate −log p(x) of {model.checkpoint_path.stem}", key=f"compare_iw_{model.checkpoint_path.stem}",
+                     icon=":material/calculate:", help=f"{compare.IW_SAMPLES} importance samples for each of the "
+                     "10,000 test digits: a minute or more on a CPU, once per model file."):
+        bar = column.progress(0.0, text="Estimating −log p(x)…")
+        nll = compare.cached_iw_nll(model, studio.mnist().test_images.to(studio.device()), studio.IW_CACHE,
+                                    progress=lambda done, total: bar.progress(done / total,
+                                                                              text=f"{done:,} of {total:,} test digits"))
+        bar.empty()
+        st.session_state[f"compare_iw_{studio.model_key(model)}"] = nll
+        return nll
+    return None
+
+
+def show_table(models: dict, columns) -> None:
+    cards = [compare.card(model, iw_estimate(model, column)) for model, column in zip(models.values(), columns)]
+    (name_a, name_b) = models
+    lines = [f"| | {name_a} | {name_b} | B − A |", "| --- | ---: | ---: | ---: |"]
+    lines += [f"| {r.label} | {r.a} | {r.b} | {r.difference} |" for r in compare.table(*cards)]
+    st.markdown("\n".join(lines))
+
+
+def show_curves(models: dict) -> None:
+    axis = st.segmented_control("x-axis", ["epoch", "time"], default="epoch", key="compare_x",
+                                format_func={"epoch": "By epoch", "time": "By training time"}.get) or "epoch"
+    st.plotly_chart(compare_curves_figure({name: compare.elbo_curve(m.history) for name, m in models.items()}, axis),
+                    key="compare_curves")
+    st.caption("Training time is each model's own (its card says on which machine): quality against time is the "
+               "fair comparison of a slow model and a fast one.")
+
+
+def show_one_input(models: dict) -> None:
+    drawing = st.session_state.get(studio.LAST_DRAWING_KEY)
+    sources = (["drawing"] if drawing is not None else []) + ["test"]
+    left, right = st.columns([2, 3])
+    source = left.radio("Input", sources, horizontal=True, key="compare_source",
+                        format_func={"drawing": "Your last drawing", "test": "A test digit"}.get)
+    if source == "test":
+        index = int(right.number_input("Test digit #", 0, 9999, 0, key="compare_index"))
+        image = studio.mnist().test_images[index].numpy() / 255.0
+    else:
+        image = drawing["image"]
+    columns = st.columns(1 + len(models))
+    columns[0].image(upscale(to_uint8(image)[0], 4), caption="Input")
+    for column, (name, model) in zip(columns[1:], models.items()):
+        mu, _ = latent.encode(model, image)
+        nelbo = latent.negative_elbo(model, image[None])[0]
+        column.image(upscale(to_uint8(latent.decode(model, mu[0]))[0], 4), caption=f"{name}: −ELBO {nelbo:.1f} nats")
+
+
+def show_samples_and_interpolation(models: dict) -> None:
+    left, right = st.columns(2)
+    seed = int(left.number_input("Seed", 0, 10_000, 0, key="compare_seed"))
+    ends = right.columns(2)
+    start = int(ends[0].number_input("From test digit #", 0, 9999, 3, key="compare_from"))
+    end = int(ends[1].number_input("to test digit #", 0, 9999, 2, key="compare_to"))
+    test = studio.mnist().test_images
+    for name, model in models.items():
+        samples = latent.decode(model, latent.prior_samples(16, model.latent_dim, seed))
+        (mu0, mu1), _ = latent.encode(model, test[[start, end]])
+        path = latent.decode(model, latent.interpolate(mu0, mu1, 10))
+        left.image(make_grid(samples, ncol=8, pad=1, scale=2), caption=f"{name}: 16 prior samples, seed {seed}")
+        right.image(make_grid(path, ncol=10, pad=1, scale=2), caption=f"{name}: from #{start} to #{end}")
+
+
+st.title("Compare two models")
+st.caption("The same inputs through two models: their cards, curves, reconstructions, samples, maps and films.")
+options = [str(p) for p in studio.list_checkpoints()]
+if not options:
+    st.warning("No models yet: train one on the Train page.")
+    st.stop()
+columns = st.columns(2, gap="large")
+picked = [pick(side, column, options) for side, column in zip(SIDES, columns)]
+if picked[0] is not None and picked[1] is not None and picked[0].checkpoint_path == picked[1].checkpoint_path:
+    st.info("Both sides show the same model: every difference below is zero. Pick another model on one side.",
+            icon=":material/info:")
+models = {}
+for model in picked:
+    if model is not None:
+        name = model.checkpoint_path.stem
+        models[name if name not in models else f"{name} (B)"] = model
+if len(models) < 2:
+    st.warning("Comparing needs two models that load; the other side says what is wrong.", icon=":material/warning:")
+    st.stop()
+
+st.subheader("The two cards", divider="gray")
+show_table(models, columns)
+st.subheader("Test −ELBO during training", divider="gray")
+show_curves(models)
+st.subheader("One input through both", divider="gray")
+show_one_input(models)
+st.subheader("Samples and an interpolation", divider="gray")
+show_samples_and_interpolation(models)
+st.subheader("Both latent maps", divider="gray")
+views.linked_maps(models)
+st.subheader("Both films, on one clock", divider="gray")
+if all(model.film is not None for model in models.values()):
+    st.plotly_chart(studio.lockstep_film_figure(*models.values()), key="compare_film")
+    st.caption("Each film shows its frame taken at or just before the epoch on the scrubber: a shorter run "
+               "stays on its last frame.")
+else:
+    st.info("Both models need a training film to play them together.", icon=":material/movie:")
