@@ -16,7 +16,7 @@ import streamlit as st
 import torch
 
 import vae
-from vae import film, latent, plots
+from vae import compare, film, latent, plots
 from vae.checkpoint import CheckpointError
 from vae.data import default_data_dir
 from vae.images import make_grid
@@ -239,13 +239,14 @@ def active_units(model) -> int:
     """Latent dimensions the model uses: its film's frame of the kept epoch, else measured on the
     test set's encodings (``vae.film.active_units``)."""
     if model.film is not None:
-        return int(model.film.active_units[model.film.frame_at(model.metrics.get("epoch", np.inf))])
+        return film.kept_active_units(model)
     return film.active_units(test_encodings(model)[0])
 
 
 def test_curve(history: dict) -> list[tuple[float, float]]:
     """(epoch, test -ELBO) of a training history, for the film's curve."""
-    return [(r["epoch"], r["test"]["loss"]) for r in history.get("epochs", []) if r.get("test")]
+    epochs, _, loss = compare.elbo_curve(history)
+    return list(zip(epochs.tolist(), loss.tolist()))
 
 
 @st.cache_resource(show_spinner=False, max_entries=8)

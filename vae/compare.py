@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .film import Film
+from .film import Film, kept_active_units
 from .files import write_atomically
 
 IW_SAMPLES = 100  # the importance samples of every bundled card's -log p(x)
@@ -56,12 +56,6 @@ def card(model, iw_nll: float | None = None) -> dict:
         "KL": test.get("kl"),
         f"−log p(x), IW K={IW_SAMPLES}": stored_iw.get("nll") if stored_iw.get("k") == IW_SAMPLES else iw_nll,
     }
-
-
-def kept_active_units(model) -> int:
-    """Active units of the kept epoch, from the model's film."""
-    film = model.film
-    return int(film.active_units[film.frame_at(model.metrics.get("epoch", np.inf))])
 
 
 def table(card_a: dict, card_b: dict) -> list[Row]:

@@ -21,6 +21,7 @@ import torch
 
 from .data import to_float
 from .images import make_grid
+from .latent import grid_points, kl_per_dimension
 
 FILM_DIGITS_PER_CLASS = 50  # 500 digits: enough to see clusters, small enough to store every frame
 FILM_SEED = 0  # the same digits and prior latents for every model, so films can be compared
@@ -98,9 +99,8 @@ class Film:
         return film
 
     def _check(self, latent_dim: int | None) -> None:
-        f, n = len(self.epochs), len(self.indices)
-        shapes = {"labels": (n,), "means": (f, n, self.means.shape[-1] if self.means.ndim == 3 else -1),
-                  "kl_per_dim": (f, self.means.shape[-1] if self.means.ndim == 3 else -1), "active_units": (f,),
+        f, n, d = len(self.epochs), len(self.indices), self.means.shape[-1] if self.means.ndim == 3 else -1
+        shapes = {"labels": (n,), "means": (f, n, d), "kl_per_dim": (f, d), "active_units": (f,),
                   "prior_samples": (f, PRIOR_SAMPLES, 28, 28)}
         if self.logvars is not None:
             shapes["logvars"] = shapes["means"]
@@ -134,6 +134,12 @@ def active_units(means: np.ndarray) -> int:
     return int((np.asarray(means, dtype=np.float64).var(axis=0) > ACTIVE_VARIANCE).sum())
 
 
+def kept_active_units(model) -> int:
+    """Active units of ``model``'s kept epoch, from its film's frame of that epoch (it has a film)."""
+    film = model.film
+    return int(film.active_units[film.frame_at(model.metrics.get("epoch", np.inf))])
+
+
 def epoch_one_steps(steps_per_epoch: int) -> dict[int, float]:
     """{step within epoch 1 (1-based): its fraction} for the inside-epoch-1 frames: each is taken
     after the first step by which that share of the epoch's steps is done (a short epoch gives fewer)."""
@@ -155,7 +161,8 @@ class FilmRecorder:
         self.images = to_float(test_images[torch.from_numpy(self.indices)], device)
         generator = torch.Generator().manual_seed(FILM_SEED)
         self.prior_z = torch.randn(PRIOR_SAMPLES, latent_dim, generator=generator).to(device)
-        self.grid_z = torch.from_numpy(manifold_latents()).to(device) if latent_dim == 2 else None
+        span = (-MANIFOLD_SPAN, MANIFOLD_SPAN)
+        self.grid_z = torch.from_numpy(grid_points(span, span, MANIFOLD_SIDE)).to(device) if latent_dim == 2 else None
         self.frames: list[dict] = []
         if film is not None:  # a resumed run continues its film
             self.frames = [{name: getattr(film, name)[i] if getattr(film, name) is not None else None
@@ -166,14 +173,12 @@ class FilmRecorder:
         """A frame of ``model`` as it is now, in fp32 whatever the training precision."""
         was_training = model.training
         model.eval()
-        mu, logvar = (t.float() for t in model.encode(self.images))
-        kl = 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar)
-        means = mu.cpu().numpy()
+        means, logvars = (t.float().cpu().numpy() for t in model.encode(self.images))
         frame = {
             "epochs": float(epoch),
             "means": means.astype(np.float16),
-            "logvars": logvar.cpu().numpy().astype(np.float16) if mu.shape[1] == 2 else None,
-            "kl_per_dim": kl.mean(0).cpu().numpy().astype(np.float32),
+            "logvars": logvars.astype(np.float16) if means.shape[1] == 2 else None,
+            "kl_per_dim": kl_per_dimension(means, logvars).astype(np.float32),
             "active_units": active_units(means),
             "prior_samples": model.decode(self.prior_z)[:, 0].float().cpu().numpy(),
             "manifold": None,
@@ -209,13 +214,6 @@ def _frame_bytes(frame: dict) -> int:
     """Stored size of one frame (images as uint8)."""
     sizes = {"prior_samples": 1, "manifold": 1}
     return sum(np.asarray(v).size * sizes.get(k, np.asarray(v).itemsize) for k, v in frame.items() if v is not None)
-
-
-def manifold_latents(side: int = MANIFOLD_SIDE, span: float = MANIFOLD_SPAN) -> np.ndarray:
-    """side x side latents [side², 2] over [-span, span]², row by row from the top (largest y)."""
-    xs = np.linspace(-span, span, side, dtype=np.float32)
-    gx, gy = np.meshgrid(xs, xs[::-1])
-    return np.stack([gx.ravel(), gy.ravel()], axis=1)
 
 
 # ---------------------------------------------------------------- where each frame's digits go
@@ -292,26 +290,24 @@ def gif_frames(film: Film, layout: np.ndarray, progress=None) -> list:
     return images
 
 
-def save_gif(film: Film, path: str | Path, progress=None, frame_ms: int = 150) -> Path:
+def gif_bytes(film: Film, progress=None, frame_ms: int = 150) -> bytes:
     """The film as an animated GIF (map and prior samples), one GIF frame per film frame; the last
     frame is held for a second before it loops."""
     import io
-
-    from .files import write_atomically
 
     images = gif_frames(film, film_layout(film), progress)
     durations = [frame_ms] * (len(images) - 1) + [1000]
     buffer = io.BytesIO()
     images[0].save(buffer, format="GIF", save_all=True, append_images=images[1:], duration=durations, loop=0)
-    return write_atomically(path, lambda f: f.write(buffer.getvalue()))
+    return buffer.getvalue()
 
 
-def gif_bytes(film: Film, progress=None) -> bytes:
-    """``save_gif``'s file, in memory, for a download button."""
-    import tempfile
+def save_gif(film: Film, path: str | Path, progress=None) -> Path:
+    """``gif_bytes`` written to ``path`` atomically."""
+    from .files import write_atomically
 
-    with tempfile.TemporaryDirectory() as folder:
-        return save_gif(film, Path(folder) / "film.gif", progress).read_bytes()
+    data = gif_bytes(film, progress)
+    return write_atomically(path, lambda f: f.write(data))
 
 
 # ---------------------------------------------------------------- command line

@@ -108,10 +108,7 @@ def film_figure(film, layout, test_curve=(), start: int | None = None, animate: 
     def pictures(i: int) -> list[dict]:
         """The prior samples (and manifold) of frame ``i`` as layout images on their subplots' axes."""
         grids = [make_grid(film.prior_samples[i], ncol=4, pad=1)] + ([film.manifold[i]] if two_d else [])
-        return [{"source": _png_url(grid), "xref": axes.xaxis.plotly_name.replace("axis", ""),
-                 "yref": axes.yaxis.plotly_name.replace("axis", ""), "x": 0, "y": 1, "sizex": 1, "sizey": 1,
-                 "xanchor": "left", "yanchor": "top", "sizing": "stretch", "layer": "above"}
-                for grid, axes in zip(grids, picture_axes)]
+        return [_axes_image(grid, axes) for grid, axes in zip(grids, picture_axes)]
 
     images = [pictures(i) for i in range(frames)] if animate else {start: pictures(start)}
 
@@ -198,29 +195,41 @@ def film_figure(film, layout, test_curve=(), start: int | None = None, animate: 
                       images=static_images + images[start])
 
     if animate and frames > 1:
-        play = {"frame": {"duration": FILM_FRAME_MS, "redraw": False}, "transition": {"duration": 0},
-                "fromcurrent": True, "mode": "immediate"}
         fig.update_layout(height=760, margin={"b": 90})
-        fig.layout_extras.update(  # the controls, joined in unvalidated like the frames (they took 60 ms to validate)
-            updatemenus=[{"type": "buttons", "direction": "left", "x": 0.0, "y": -0.02, "xanchor": "left",
-                          "yanchor": "top", "pad": {"t": 30, "r": 10}, "showactive": False, "buttons": [
-                              {"label": "▶ Play", "method": "animate", "args": [None, play]},
-                              {"label": "❚❚ Pause", "method": "animate",
-                               "args": [[None], {"frame": {"duration": 0, "redraw": False}, "mode": "immediate"}]},
-                              {"label": "⟲ From the start", "method": "animate", "args": [None, {**play, "fromcurrent": False}]},
-                              {"label": "Slow", "method": "animate",
-                               "args": [None, {**play, "frame": {"duration": FILM_SLOW_FRAME_MS, "redraw": False}}]},
-                          ]}],
-            sliders=[{"active": start, "x": 0.36, "len": 0.64, "y": -0.02, "yanchor": "top", "pad": {"t": 30},
-                      "currentvalue": {"prefix": "epoch ", "font": {"size": 13}},
-                      "steps": [{"label": labels[i], "method": "animate",
-                                 "args": [[str(i)], {"frame": {"duration": 0, "redraw": False}, "mode": "immediate",
-                                                     "transition": {"duration": 0}}]} for i in range(frames)]}],
-        )
+        fig.layout_extras.update(_player_controls(labels, start, FILM_FRAME_MS, "▶ Play", slow=True))
         moving_traces = [0, 1] + cursors
         fig.frame_dicts.extend({"name": str(i), "data": moving(i), "traces": moving_traces,
                                 "layout": {"images": static_images + images[i]}} for i in range(frames))
     return fig
+
+
+def _player_controls(labels: list[str], start: int, frame_ms: int, play_label: str, slow: bool) -> dict:
+    """Play/Pause/From the start (and Slow) buttons and a scrubber labelled by epoch, playing the
+    figure's frames "0", "1", ... without a full redraw, as plain layout dicts."""
+    play = {"frame": {"duration": frame_ms, "redraw": False}, "transition": {"duration": 0},
+            "fromcurrent": True, "mode": "immediate"}
+    buttons = [{"label": play_label, "method": "animate", "args": [None, play]},
+               {"label": "❚❚ Pause", "method": "animate",
+                "args": [[None], {"frame": {"duration": 0, "redraw": False}, "mode": "immediate"}]},
+               {"label": "⟲ From the start", "method": "animate", "args": [None, {**play, "fromcurrent": False}]}]
+    if slow:
+        buttons.append({"label": "Slow", "method": "animate",
+                        "args": [None, {**play, "frame": {"duration": FILM_SLOW_FRAME_MS, "redraw": False}}]})
+    step = {"frame": {"duration": 0, "redraw": False}, "mode": "immediate", "transition": {"duration": 0}}
+    return {"updatemenus": [{"type": "buttons", "direction": "left", "x": 0.0, "y": -0.02, "xanchor": "left",
+                             "yanchor": "top", "pad": {"t": 30, "r": 10}, "showactive": False, "buttons": buttons}],
+            "sliders": [{"active": start, "x": 0.36, "len": 0.64, "y": -0.02, "yanchor": "top", "pad": {"t": 30},
+                         "currentvalue": {"prefix": "epoch ", "font": {"size": 13}},
+                         "steps": [{"label": label, "method": "animate", "args": [[str(i)], step]}
+                                   for i, label in enumerate(labels)]}]}
+
+
+def _axes_image(picture: np.ndarray, axes, layer: str = "above") -> dict:
+    """A layout image filling the subplot ``axes`` (whose ranges are [0, 1]), placed on its axes:
+    the kind of image an animation frame can change without a full redraw."""
+    return {"source": _png_url(picture), "xref": axes.xaxis.plotly_name.replace("axis", ""),
+            "yref": axes.yaxis.plotly_name.replace("axis", ""), "x": 0, "y": 1, "sizex": 1, "sizey": 1,
+            "xanchor": "left", "yanchor": "top", "sizing": "stretch", "layer": layer}
 
 
 class AnimatedFigure(go.Figure):
@@ -347,10 +356,8 @@ def lockstep_film_figure(films: dict, layouts: dict) -> go.Figure:
                 for _, _, layout, frames, _ in sides]
 
     def pictures(step: int) -> list[dict]:
-        return [{"source": _png_url(make_grid(film.prior_samples[frames[step]], ncol=8, pad=1)),
-                 "xref": axes.xaxis.plotly_name.replace("axis", ""), "yref": axes.yaxis.plotly_name.replace("axis", ""),
-                 "x": 0, "y": 1, "sizex": 1, "sizey": 1, "xanchor": "left", "yanchor": "top", "sizing": "stretch",
-                 "layer": "above"} for (_, film, _, frames, _), axes in zip(sides, picture_axes)]
+        return [_axes_image(make_grid(film.prior_samples[frames[step]], ncol=8, pad=1), axes)
+                for (_, film, _, frames, _), axes in zip(sides, picture_axes)]
 
     start = 0
     for (_, film, layout, _, col), trace in zip(sides, moving(start)):
@@ -368,22 +375,7 @@ def lockstep_film_figure(films: dict, layouts: dict) -> go.Figure:
         fig.update_yaxes(visible=False, range=[0, 1], row=2, col=col)
     labels = [epoch_label(e) for e in epochs]
     fig.update_layout(height=620, margin={"l": 10, "r": 10, "t": 40, "b": 90}, images=pictures(start))
-    play = {"frame": {"duration": FILM_FRAME_MS * 3, "redraw": False}, "transition": {"duration": 0},
-            "fromcurrent": True, "mode": "immediate"}
-    fig.layout_extras.update(
-        updatemenus=[{"type": "buttons", "direction": "left", "x": 0.0, "y": -0.02, "xanchor": "left", "yanchor": "top",
-                      "pad": {"t": 30, "r": 10}, "showactive": False, "buttons": [
-                          {"label": "▶ Play both", "method": "animate", "args": [None, play]},
-                          {"label": "❚❚ Pause", "method": "animate",
-                           "args": [[None], {"frame": {"duration": 0, "redraw": False}, "mode": "immediate"}]},
-                          {"label": "⟲ From the start", "method": "animate", "args": [None, {**play, "fromcurrent": False}]},
-                      ]}],
-        sliders=[{"active": start, "x": 0.36, "len": 0.64, "y": -0.02, "yanchor": "top", "pad": {"t": 30},
-                  "currentvalue": {"prefix": "epoch ", "font": {"size": 13}},
-                  "steps": [{"label": labels[i], "method": "animate",
-                             "args": [[str(i)], {"frame": {"duration": 0, "redraw": False}, "mode": "immediate",
-                                                 "transition": {"duration": 0}}]} for i in range(len(epochs))]}],
-    )
+    fig.layout_extras.update(_player_controls(labels, start, FILM_FRAME_MS * 3, "▶ Play both", slow=False))
     fig.frame_dicts.extend({"name": str(i), "data": moving(i), "traces": [0, 1], "layout": {"images": pictures(i)}}
                            for i in range(len(epochs)))
     return fig

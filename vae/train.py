@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import functools
 import math
 import os
 import sys
@@ -169,6 +170,7 @@ def precision_label(precision: str, device: torch.device) -> str:
     return "bf16 autocast" if autocast_dtype(precision, device) else "fp32"
 
 
+@functools.lru_cache(maxsize=4)  # read once per device, not at every epoch's checkpoint
 def hardware_label(device: torch.device) -> str:
     """What the run trained on, for its model card: the GPU's name, or the CPU's with its family and
     model numbers and whether it multiplies bf16 natively (timings depend on all three)."""
