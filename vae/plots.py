@@ -91,8 +91,8 @@ def film_figure(film, layout, test_curve=(), start: int | None = None, animate: 
         figure=AnimatedFigure(), rows=3, cols=3, column_widths=[0.46, 0.27, 0.27], row_heights=[0.42, 0.33, 0.25],
         specs=[[{"rowspan": 3}, {}, {}], [None, {"colspan": 2}, None], [None, {"colspan": 2}, None]],
         subplot_titles=["500 test digits" + (" (raw latent)" if two_d else " (PCA, aligned)"),
-                        "16 fixed prior samples", "Decoded grid over [-3, 3]²" if two_d else "Active dimensions by epoch",
-                        "KL per dimension (nats) in each frame, labelled by epoch", "Test −ELBO by epoch"],
+                        "16 fixed prior samples", "Decoded grid over [-3, 3]²" if two_d else "Active dimensions",
+                        "KL per dimension, by frame (epoch)", "Test −ELBO by epoch"],
         horizontal_spacing=0.05, vertical_spacing=0.1,
     )
     curve = [(e, v) for e, v in test_curve if np.isfinite(v)]
@@ -101,7 +101,7 @@ def film_figure(film, layout, test_curve=(), start: int | None = None, animate: 
     curve_range = [min(values) - pad, max(values) + pad]
     lo, hi = np.percentile(layout.reshape(-1, 2), [0.5, 99.5], axis=0)
     margin = 0.06 * (hi - lo) + 1e-6
-    x_range, y_range = [lo[0] - margin[0], hi[0] + margin[0]], [lo[1] - margin[1], hi[1] + 2.5 * margin[1]]
+    x_range, y_range = [lo[0] - margin[0], hi[0] + margin[0]], [lo[1] - margin[1], hi[1] + 4 * margin[1]]  # room for the caption
 
     picture_axes = [fig.get_subplot(1, col) for col in ((2, 3) if two_d else (2,))]
 
@@ -253,7 +253,7 @@ class AnimatedFigure(go.Figure):
 
 
 def _film_title(film, i: int) -> str:
-    return (f"Epoch {epoch_label(film.epochs[i])} (frame {i + 1} of {film.frames}) · "
+    return (f"Epoch {epoch_label(film.epochs[i])} (frame {i + 1} of {film.frames})<br>"  # two lines fit a narrow map
             f"{film.active_units[i]} of {film.latent_dim} dimensions active · "
             f"KL {film.kl_per_dim[i].sum():.1f} nats")
 
