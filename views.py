@@ -62,7 +62,8 @@ def film_player(model, key: str) -> None:
                    help="One frame forward from the frame the player opened at.")
     where.caption(f"Opened at epoch **{epoch_label(film.epochs[start])}** (frame {start + 1} of {film.frames}). "
                   "**Play** runs in your browser; click the −ELBO curve or the heatmap to open another epoch.")
-    export.download_button("Download GIF", data=lambda: gif_bytes(film), file_name=f"{model.checkpoint_path.stem}-film.gif",
+    export.download_button("Download GIF", data=lambda: gif_bytes(film),
+                           file_name=f"{model.checkpoint_path.stem}-film.gif",
                            mime="image/gif", icon=":material/download:", key=f"{key}_gif", on_click="ignore")
     event = st.plotly_chart(studio.film_player_figure(model, start), key=f"{key}_chart_{start}",
                             on_select="rerun", selection_mode="points")

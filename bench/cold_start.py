@@ -4,7 +4,7 @@
     .venv/bin/python bench/cold_start.py --rounds 5
 
 Each round starts a fresh server (``streamlit run``, headless, on a free local port, as the browser
-tests do; see tests/browser_helpers.py) and opens it in a new context of one headless Chromium
+tests do; see harness/browser.py) and opens it in a new context of one headless Chromium
 launched beforehand, so the browser's own start is not counted. Times are from starting the
 process to:
   listening  the server answers /_stcore/health (polled every 0.25 s, so up to 0.25 s late; the
@@ -38,12 +38,18 @@ from pathlib import Path
 
 from playwright.sync_api import Browser, expect, sync_playwright
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
-
-from browser_helpers import (  # noqa: E402
-    ARTIFACTS, CHROMIUM_ARGS, IDLE_APP, NAV_LABELS, PAGE_TITLES, nav_labels, nav_link, page_title,
-    require_chromium, streamlit_server,
+from harness import BUNDLED_DIR
+from harness.browser import (
+    ARTIFACTS,
+    CHROMIUM_ARGS,
+    IDLE_APP,
+    NAV_LABELS,
+    PAGE_TITLES,
+    nav_labels,
+    nav_link,
+    page_title,
+    require_chromium,
+    streamlit_server,
 )
 
 HELLO = "import streamlit as st\n\nst.title('Hello')\n"
@@ -93,7 +99,7 @@ def cold_start(browser: Browser, script: str, usable, draw: bool) -> dict[str, f
     """One fresh server of ``script``: seconds to listening and to usable, the server's CPU seconds
     until usable (and the first visit to the Draw page)."""
     start = time.perf_counter()
-    with streamlit_server(ROOT / "checkpoints", ARTIFACTS / "cold-start-server.log", script=script) as url:
+    with streamlit_server(BUNDLED_DIR, ARTIFACTS / "cold-start-server.log", script=script) as url:
         times = {"listening": time.perf_counter() - start}
         context = browser.new_context(viewport={"width": 1400, "height": 1000})
         try:

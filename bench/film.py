@@ -18,26 +18,20 @@ from __future__ import annotations
 import argparse
 import shutil
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-for _path in (ROOT, ROOT / "tests"):
-    if str(_path) not in sys.path:
-        sys.path.insert(0, str(_path))
+import plotly.io as pio
 
-import plotly.io as pio  # noqa: E402
-
-from vae.checkpoint import load_checkpoint  # noqa: E402
-from vae.compare import elbo_curve  # noqa: E402
-from vae.data import load_mnist  # noqa: E402
-from vae.film import FilmRecorder, film_layout  # noqa: E402
-from vae.plots import FILM_FRAME_MS, film_figure, loss_figure  # noqa: E402
-from vae.train import TrainConfig, resolve_device, train  # noqa: E402
-
-DEFAULT = ROOT / "checkpoints" / "default.pt"
+from harness import BUNDLED as DEFAULT
+from vae.checkpoint import load_checkpoint
+from vae.compare import elbo_curve
+from vae.data import load_mnist
+from vae.device import resolve_device
+from vae.film import FilmRecorder, film_layout
+from vae.plots import FILM_FRAME_MS, film_figure, loss_figure
+from vae.train import TrainConfig, train
 
 
 def bench_record(epochs: int, rounds: int) -> None:
@@ -91,8 +85,16 @@ def bench_figure(rounds: int) -> None:
 def bench_browser(rounds: int) -> None:
     from playwright.sync_api import sync_playwright
 
-    from browser_helpers import CHROMIUM_ARGS, FIRST_VISIT_MS, PLAY_FILM_JS, open_app, open_page, require_chromium, \
-        settle, streamlit_server
+    from harness.browser import (
+        CHROMIUM_ARGS,
+        FIRST_VISIT_MS,
+        PLAY_FILM_JS,
+        open_app,
+        open_page,
+        require_chromium,
+        settle,
+        streamlit_server,
+    )
 
     with tempfile.TemporaryDirectory() as folder:
         shutil.copy2(DEFAULT, Path(folder) / "default.pt")

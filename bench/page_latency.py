@@ -12,7 +12,7 @@ the GIL, so a server cannot send the run's last messages until it is done.
 
 How: streamlit.testing's AppTest runs the real ScriptRunner, widgets, caches and media files, on a
 fresh script thread per rerun as a server does; a new browser event is injected by widget key (see
-tests/apptest_helpers.py). Two differences from a server are made good here: AppTest's runner
+harness/apptest.py). Two differences from a server are made good here: AppTest's runner
 skips the post-run collection (this script does it as a server's runner would) and compiles the
 scripts on every run (this script gives it one script cache, as a server has). Not timed: AppTest
 turning the messages into an element tree, the websocket, image downloads, the browser's rendering.
@@ -48,7 +48,6 @@ import os
 import platform
 import pstats
 import statistics
-import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -57,21 +56,18 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import NamedTuple
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
-os.chdir(ROOT)  # AppTest reads .streamlit/config.toml from the working directory
+import torch
+from streamlit import config
+from streamlit.runtime.pages_manager import PagesManager
+from streamlit.runtime.scriptrunner.script_cache import ScriptCache
+from streamlit.runtime.scriptrunner.script_runner import ScriptRunner, ScriptRunnerEvent
+from streamlit.testing.v1 import AppTest, app_test, local_script_runner
 
-import torch  # noqa: E402
-from streamlit import config  # noqa: E402
-from streamlit.runtime.pages_manager import PagesManager  # noqa: E402
-from streamlit.runtime.scriptrunner.script_runner import ScriptRunner, ScriptRunnerEvent  # noqa: E402
-from streamlit.runtime.scriptrunner.script_cache import ScriptCache  # noqa: E402
-from streamlit.testing.v1 import AppTest, app_test, local_script_runner  # noqa: E402
-
-import studio  # noqa: E402
-from apptest_helpers import canvas_value, click, drawn, navigation_mode_init, plotly_rows  # noqa: E402
-from vae import latent, load_checkpoint  # noqa: E402
-from vae.train import TrainConfig  # noqa: E402
+import studio
+from harness import ROOT
+from harness.apptest import canvas_value, click, drawn, navigation_mode_init, plotly_rows
+from vae import latent, load_checkpoint
+from vae.train import TrainConfig
 
 CANVAS_KEY = "draw_canvas_0"
 MAP_KEY = "latent_map_default_pca_2000_30"
@@ -276,6 +272,7 @@ def main() -> None:
     p.add_argument("--sort", default="cumulative", help="the profile's order: a pstats key, e.g. tottime")
     args = p.parse_args()
 
+    os.chdir(ROOT)  # AppTest reads .streamlit/config.toml from the working directory
     PagesManager.__init__ = navigation_mode_init(PagesManager.__init__)
     # A server compiles each script once (one ScriptCache per Runtime); AppTest would on every run.
     script_cache = ScriptCache()

@@ -28,19 +28,15 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
+from streamlit.logger import set_log_level
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from streamlit.logger import set_log_level  # noqa: E402
-
-import studio  # noqa: E402
-from vae import latent  # noqa: E402
+import studio
+from vae import latent
 
 TRUST_SAMPLE = 2000  # trustworthiness needs all pairwise distances: a fixed sample keeps it quick
 PERPLEXITY, SEED = 30.0, 0

@@ -22,7 +22,6 @@ import argparse
 import itertools
 import platform
 import statistics
-import sys
 import tempfile
 import time
 from dataclasses import replace
@@ -31,18 +30,18 @@ from pathlib import Path
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from vae.data import iterate_batches, load_mnist, to_float  # noqa: E402
-from vae.model import ConvVAE  # noqa: E402
-from vae.train import FINE_TUNE_SAMPLES, TrainConfig, autocast_dtype, make_optimizer, precision_label, resolve_device, train, train_step  # noqa: E402
+from vae.data import iterate_batches, load_mnist, to_float
+from vae.device import autocast_dtype, precision_label, resolve_device
+from vae.model import ConvVAE
+from vae.train import FINE_TUNE_SAMPLES, TrainConfig, make_optimizer, train, train_step
 
 
 def training_step(config: TrainConfig, images: torch.Tensor, dataloader: bool = False):
     """A function doing one training step of ``config``'s model, batch size and samples per image
-    (``iw_samples``), returning its image count: ``vae.train.train_step`` on uint8 batches cut from the tensor in memory and
-    converted on the fly, as ``vae.train`` feeds it; or, with ``dataloader``, on batches from a
-    plain ``DataLoader`` over a float32 ``TensorDataset`` (shuffled, the usual tutorial loop)."""
+    (``iw_samples``), returning its image count: ``vae.train.train_step`` on uint8 batches cut from
+    the tensor in memory and converted on the fly, as ``vae.train`` feeds it; or, with
+    ``dataloader``, on batches from a plain ``DataLoader`` over a float32 ``TensorDataset``
+    (shuffled, the usual tutorial loop)."""
     device = resolve_device(config.device)
     torch.manual_seed(0)
     model = ConvVAE(config.model_config()).to(device).train()
@@ -134,7 +133,8 @@ def main() -> None:
         print(f"throughput round {round_}: tutorial (batch {tutorial.batch_size}) {rates['tutorial']:6.0f} img/s, "
               f"default (batch {default.batch_size}) {rates['default']:6.0f} img/s: {ratios[-1]:.2f}x; "
               f"default via a DataLoader {rates['DataLoader']:6.0f} img/s: {loader_ratios[-1]:.2f}x; "
-              f"default on the {FINE_TUNE_SAMPLES}-sample IW bound {rates['IW']:6.0f} img/s: {iw_ratios[-1]:.2f}x", flush=True)
+              f"default on the {FINE_TUNE_SAMPLES}-sample IW bound {rates['IW']:6.0f} img/s: {iw_ratios[-1]:.2f}x",
+              flush=True)
     print(f"throughput ratio default/tutorial: {statistics.median(ratios):.2f}x, "
           f"default/the same model via a DataLoader: {statistics.median(loader_ratios):.2f}x, "
           f"an IW epoch costs {1 / statistics.median(iw_ratios):.2f} plain ones (medians of {args.rounds} rounds)")

@@ -41,13 +41,16 @@ def iw_estimate(model, column) -> float | None:
     cached = st.session_state.get(f"compare_iw_{studio.model_key(model)}")
     if cached is not None:
         return cached
-    if column.button(f"Estimate −log p(x) of {model.checkpoint_path.stem}", key=f"compare_iw_{model.checkpoint_path.stem}",
+    name = model.checkpoint_path.stem
+    if column.button(f"Estimate −log p(x) of {name}", key=f"compare_iw_{name}",
                      icon=":material/calculate:", help=f"{compare.IW_SAMPLES} importance samples for each of the "
                      "10,000 test digits: a minute or more on a CPU, once per model file."):
         bar = column.progress(0.0, text="Estimating −log p(x)…")
+        def progress(done: int, total: int) -> None:
+            bar.progress(done / total, text=f"{done:,} of {total:,} test digits")
+
         nll = compare.cached_iw_nll(model, studio.mnist().test_images.to(studio.device()), studio.IW_CACHE,
-                                    progress=lambda done, total: bar.progress(done / total,
-                                                                              text=f"{done:,} of {total:,} test digits"))
+                                    progress=progress)
         bar.empty()
         st.session_state[f"compare_iw_{studio.model_key(model)}"] = nll
         return nll

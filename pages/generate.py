@@ -7,7 +7,7 @@ import streamlit as st
 
 import studio
 from vae import latent
-from vae.images import make_grid, upscale, to_uint8
+from vae.images import make_grid, to_uint8, upscale
 
 MAX_TRAVERSAL_ROWS = 12
 TEST_SIZE = 10_000

@@ -7,7 +7,7 @@ import streamlit as st
 import studio
 import views
 from vae import latent
-from vae.images import make_grid, upscale, to_uint8
+from vae.images import make_grid, to_uint8, upscale
 from vae.plots import DIGIT_COLOURS
 
 METHOD_LABELS = {"raw": "Raw latent (2-D)", "pca": "PCA", "tsne": "t-SNE"}

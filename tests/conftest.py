@@ -3,19 +3,15 @@
 from __future__ import annotations
 
 import shutil
-from pathlib import Path
 
 import pytest
-
 from streamlit.runtime.pages_manager import PagesManager
 
 import studio
 import vae.train
-from apptest_helpers import navigation_mode_init
+from harness import BUNDLED
+from harness.apptest import navigation_mode_init
 from vae.data import load_mnist
-
-BUNDLED_DIR = Path(__file__).resolve().parent.parent / "checkpoints"
-BUNDLED = BUNDLED_DIR / "default.pt"
 
 
 @pytest.fixture(scope="session")

@@ -2,12 +2,12 @@
 film and player, the active-unit count on Home and in the sidebar, and films that cannot be shown."""
 
 import json
+
 import torch
 
 import studio
-from apptest_helpers import click, run_app, wait_until
-from test_app_pages import LATENT2D, app, texts
-from test_app_train import TINY, fill_form, press_start
+from harness import BUNDLED_DIR, TINY
+from harness.apptest import click, fill_form, press_start, run_app, texts, wait_until
 from vae import load_checkpoint
 from vae.checkpoint import read_checkpoint
 
@@ -22,7 +22,7 @@ def film_chart(at):
 
 def test_the_training_view_plays_the_active_models_film_and_steps_and_jumps_through_it():
     film = DEFAULT.film
-    at = app("pages/latent_map.py", map_view="film")
+    at = run_app("pages/latent_map.py", map_view="film")
     assert not at.exception, at.exception
     spec = film_chart(at)
     assert len(spec["frames"]) == film.frames
@@ -46,7 +46,7 @@ def test_the_training_view_plays_the_active_models_film_and_steps_and_jumps_thro
 
 
 def test_a_2d_models_film_plays_its_manifold_alongside():
-    at = app("pages/latent_map.py", LATENT2D, map_view="film")
+    at = run_app("pages/latent_map.py", str(BUNDLED_DIR / "latent2d.pt"), map_view="film")
     assert not at.exception, at.exception
     spec = film_chart(at)
     # The KL heatmap, the prior samples and the manifold, in every frame; the manifold changes.
@@ -60,7 +60,7 @@ def test_a_model_without_a_film_or_with_a_damaged_one_says_so(checkpoint_dir):
     torch.save({k: v for k, v in payload.items() if k != "film"}, checkpoint_dir / "nofilm.pt")
     torch.save({**payload, "film": {**payload["film"], "means": payload["film"]["means"][:2]}},
                checkpoint_dir / "damaged.pt")
-    at = app("pages/latent_map.py", str(checkpoint_dir / "nofilm.pt"), map_view="film")
+    at = run_app("pages/latent_map.py", str(checkpoint_dir / "nofilm.pt"), map_view="film")
     assert not at.exception and "has no training film" in at.info[0].value
     at.sidebar.selectbox(key=studio.ACTIVE_KEY).set_value(str(checkpoint_dir / "damaged.pt")).run()
     assert not at.exception

@@ -5,45 +5,22 @@ real PNG data URL, a plotly click as {"selection": {"points": [{"customdata": ..
 """
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
-from streamlit.testing.v1 import AppTest
 
 import studio
-from apptest_helpers import canvas_value, click, drawn, image_bytes, plotly_rows
+from harness import BUNDLED_DIR
+from harness.apptest import canvas_value, click, drawn, image_bytes, image_captions, plotly_rows, run_app, texts
 
-ROOT = Path(__file__).resolve().parent.parent
-LATENT2D = str(ROOT / "checkpoints" / "latent2d.pt")
+LATENT2D = str(BUNDLED_DIR / "latent2d.pt")
 CANVAS_KEY = "draw_canvas_0"
 GRID, TEST, DRAWING = studio.GRID, studio.TEST, studio.DRAWING  # the Latent map's point kinds
 
 
-def app(page: str, model: str | None = None, **state) -> AppTest:
-    """The app on ``page`` with ``model`` chosen in the sidebar and session state set before
-    the page's first run."""
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=180)
-    at.run()
-    if model is not None:
-        at.selectbox(key=studio.ACTIVE_KEY).set_value(model)
-    for key, value in state.items():
-        at.session_state[key] = value
-    at.switch_page(page)
-    return at.run()
-
-
-def texts(at: AppTest) -> str:
-    return " ".join(e.value for kind in (at.caption, at.markdown, at.info, at.warning, at.error) for e in kind)
-
-
-def image_captions(at: AppTest) -> list[str]:
-    return [c for image in at.get("image") for c in image.captions]
-
-
 def test_draw_page_shows_a_hint_until_something_is_drawn():
-    at = app("pages/draw.py")
+    at = run_app("pages/draw.py")
     assert not at.exception
     assert "Draw a digit on the black canvas" in at.info[0].value
     at.session_state[CANVAS_KEY] = canvas_value(np.zeros((280, 280, 4), np.uint8))  # cleared canvas
@@ -52,7 +29,7 @@ def test_draw_page_shows_a_hint_until_something_is_drawn():
 
 
 def test_drawing_gives_reconstruction_score_and_neighbours(mnist):
-    at = app("pages/draw.py")
+    at = run_app("pages/draw.py")
     at.session_state[CANVAS_KEY] = canvas_value(drawn(mnist, 0))  # test #0 is a 7
     at.run()
     assert not at.exception and not at.info
@@ -67,7 +44,7 @@ def test_drawing_gives_reconstruction_score_and_neighbours(mnist):
 
 
 def test_upload_good_and_bad_files(mnist):
-    at = app("pages/draw.py", draw_source="Upload")
+    at = run_app("pages/draw.py", draw_source="Upload")
     assert "Upload a PNG or JPEG" in at.info[0].value
     digit = 255 - mnist.test_images[1].numpy()  # dark ink on white paper
     photo = image_bytes(Image.fromarray(digit).resize((400, 400)), "JPEG")
@@ -83,7 +60,7 @@ def test_upload_good_and_bad_files(mnist):
 
 
 def test_map_decodes_a_clicked_point_and_a_grid_location():
-    at = app("pages/latent_map.py")
+    at = run_app("pages/latent_map.py")
     assert not at.exception
     assert at.radio(key="map_method").options == ["PCA", "t-SNE"]  # no raw view of a 32-D latent
     assert "choose **latent2d**" in texts(at)
@@ -109,7 +86,7 @@ def test_map_decodes_a_clicked_point_and_a_grid_location():
 def test_map_of_a_2d_latent_offers_raw_coordinates_a_manifold_and_the_drawing(mnist):
     drawing = {"image": mnist.test_images[0].numpy() / 255.0, "mu": np.zeros(32, np.float32),
                "checkpoint": "another-model.pt"}  # drawn with another model: re-encoded here
-    at = app("pages/latent_map.py", LATENT2D, **{studio.LAST_DRAWING_KEY: drawing})
+    at = run_app("pages/latent_map.py", LATENT2D, **{studio.LAST_DRAWING_KEY: drawing})
     assert not at.exception
     assert at.radio(key="map_method").value == "raw"
     spec = json.loads(at.get("plotly_chart")[0].proto.spec)
@@ -130,7 +107,7 @@ def test_map_view_takes_in_a_drawing_far_from_every_test_digit(mnist):
     (the load bench once clicked a star that Plotly had clipped away)."""
     drawing = {"image": mnist.test_images[0].numpy() / 255.0, "mu": np.full(32, 12.0, np.float32),
                "checkpoint": str(studio.DEFAULT_CHECKPOINT.resolve())}  # drawn with this model: mu is used
-    at = app("pages/latent_map.py", **{studio.LAST_DRAWING_KEY: drawing})
+    at = run_app("pages/latent_map.py", **{studio.LAST_DRAWING_KEY: drawing})
     assert not at.exception
     spec = json.loads(at.get("plotly_chart")[0].proto.spec)
     star = spec["data"][-2]
@@ -145,7 +122,7 @@ def test_map_view_takes_in_a_drawing_far_from_every_test_digit(mnist):
 
 
 def test_map_with_tsne_decodes_a_mix_of_neighbours():
-    at = app("pages/latent_map.py")
+    at = run_app("pages/latent_map.py")
     at.radio(key="map_method").set_value("tsne")
     at.select_slider(key="map_subset").set_value(250)
     at.run()
@@ -157,7 +134,7 @@ def test_map_with_tsne_decodes_a_mix_of_neighbours():
 
 
 def test_generate_page_renders_and_reseeds():
-    at = app("pages/generate.py")
+    at = run_app("pages/generate.py")
     assert not at.exception
     assert [s.value for s in at.subheader] == [
         "Samples from the prior", "Interpolation between two test digits", "Latent traversal"]
@@ -174,5 +151,5 @@ def test_generate_page_renders_and_reseeds():
 
 @pytest.mark.parametrize("page_path", ["pages/draw.py", "pages/latent_map.py", "pages/generate.py"])
 def test_pages_render_with_the_2d_model(page_path):
-    at = app(page_path, LATENT2D)
+    at = run_app(page_path, LATENT2D)
     assert not at.exception and not at.error

@@ -7,7 +7,7 @@ import pytest
 
 import studio
 import vae
-from apptest_helpers import run_app
+from harness.apptest import run_app
 from vae.summary import layer_table
 from vae.train import TrainConfig
 
@@ -86,7 +86,8 @@ def test_layer_table_follows_the_forward_pass(arch):
     rows = layer_table(model)
     assert sum(r["params"] for r in rows) == sum(p.numel() for p in model.parameters())
     names = [r["name"] for r in rows]
-    assert names.index("fc_mu") < names.index("fc_logvar") < names.index(next(n for n in names if n.startswith("decoder")))
+    first_decoder_layer = next(n for n in names if n.startswith("decoder"))
+    assert names.index("fc_mu") < names.index("fc_logvar") < names.index(first_decoder_layer)
     assert dict(zip(names, (r["output_shape"] for r in rows)))["fc_mu"] == (8,)
     assert rows[-1]["output_shape"] == (1, 28, 28)
     assert model.training, "the model's mode is restored"

@@ -1,12 +1,15 @@
 import signal
 import subprocess
 import sys
+from dataclasses import fields
 
 import pytest
 import torch
 
+from harness import BUNDLED_DIR
 from vae import CheckpointError, ConvVAE, VAEConfig, load_checkpoint, save_checkpoint
 from vae.checkpoint import read_checkpoint
+from vae.train import TrainConfig
 
 
 @pytest.fixture
@@ -88,18 +91,21 @@ def test_incompatible_architecture(saved, tmp_path):
         load_checkpoint(tmp_path / "bad.pt")
 
 
-def test_a_file_from_before_the_newer_layer_fields_loads_with_its_old_layers(tmp_path):
-    model = ConvVAE(VAEConfig(latent_dim=4, channels=4, hidden=16, decoder_convs_7x7=0, decoder_convs_14x14=1,
-                              output_kernel=1))
-    payload = read_checkpoint(save_checkpoint(tmp_path / "m.pt", model))
-    for field in ("decoder_convs_7x7", "decoder_convs_14x14", "output_kernel"):  # as version-3 files were written before them
+def test_a_file_from_before_the_later_layer_fields_is_refused_with_the_fields_it_lacks(saved, tmp_path):
+    _, path = saved
+    payload = read_checkpoint(path)
+    for field in ("decoder_convs_7x7", "decoder_convs_14x14", "output_kernel"):  # as version 3 first wrote them
         del payload["model_config"][field]
     torch.save(payload, tmp_path / "old.pt")
-    loaded = load_checkpoint(tmp_path / "old.pt")
-    assert (loaded.config.decoder_convs_7x7, loaded.config.decoder_convs_14x14, loaded.config.output_kernel) == (0, 1, 1)
-    assert sum(isinstance(m, torch.nn.Conv2d) for m in loaded.decoder) == 3
-    assert loaded.decoder[-2].kernel_size == (1, 1)
-    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), loaded.state_dict().values()))
+    with pytest.raises(CheckpointError, match="lacks decoder_convs_7x7, decoder_convs_14x14, output_kernel"):
+        load_checkpoint(tmp_path / "old.pt")
+
+
+@pytest.mark.parametrize("name", ["default.pt", "latent2d.pt", "tutorial.pt", "beta4.pt"])
+def test_bundled_files_write_out_every_field(name):
+    payload = read_checkpoint(BUNDLED_DIR / name)
+    assert set(payload["model_config"]) == {f.name for f in fields(VAEConfig)}
+    assert set(payload["train_config"]) == {f.name for f in fields(TrainConfig)}
 
 
 def test_newer_version_is_named(saved, tmp_path):

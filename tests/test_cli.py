@@ -1,11 +1,11 @@
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 import torch
 
-DEFAULT_CHECKPOINT = Path(__file__).resolve().parent.parent / "checkpoints" / "default.pt"
+from harness import BUNDLED, BUNDLED_DIR
+from vae import load_checkpoint
 
 
 def run(*args, check=True):
@@ -34,6 +34,10 @@ def test_train_then_eval_on_the_command_line(tmp_path):
     resumed = run("vae.train", "--epochs", "2", *tiny, "--out", str(ckpt), "--resume").stdout
     assert "Best epoch 2" in resumed
 
+    report = run("vae.eval", str(ckpt)).stdout  # the whole test set, as training measured the kept model
+    stored = load_checkpoint(ckpt).metrics["test"]
+    assert float(report.split("test -ELBO")[1].split()[0]) == pytest.approx(stored["loss"], abs=0.006)
+
     report = run("vae.eval", str(ckpt), "--iw", "5", "--limit", "200").stdout
     assert "test -ELBO" in report and "importance-weighted, K=5" in report
     elbo = float(report.split("test -ELBO")[1].split()[0])
@@ -51,7 +55,7 @@ def test_bad_values_and_files_give_clear_errors(tmp_path):
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="asks for CUDA on a machine without it")
 def test_asking_for_a_missing_gpu_says_so(tmp_path):
-    for cli, args in (("vae.train", ["--out", str(tmp_path / "x.pt")]), ("vae.eval", [str(DEFAULT_CHECKPOINT)])):
+    for cli, args in (("vae.train", ["--out", str(tmp_path / "x.pt")]), ("vae.eval", [str(BUNDLED)])):
         result = run(cli, *args, "--device", "cuda", check=False)
         assert result.returncode in (1, 2) and "no usable CUDA GPU" in result.stderr, result.stderr
         assert "Traceback" not in result.stderr
@@ -60,6 +64,6 @@ def test_asking_for_a_missing_gpu_says_so(tmp_path):
 
 @pytest.mark.parametrize("name", ["default.pt", "latent2d.pt"])
 def test_bundled_checkpoints_evaluate(name):
-    path = DEFAULT_CHECKPOINT.parent / name
+    path = BUNDLED_DIR / name
     report = run("vae.eval", str(path), "--limit", "500").stdout
     assert "test -ELBO" in report

@@ -9,9 +9,8 @@ import pytest
 
 import studio
 import vae.metrics
-from apptest_helpers import click, plotly_rows
-from conftest import BUNDLED_DIR
-from test_app_pages import app, image_captions, texts
+from harness import BUNDLED_DIR
+from harness.apptest import click, image_captions, plotly_rows, run_app, texts
 from vae import compare, load_checkpoint
 from vae.film import Film
 
@@ -94,7 +93,7 @@ def compare_dir(checkpoint_dir):
 
 
 def test_the_page_compares_the_articles_model_with_the_default_by_default(compare_dir):
-    at = app("pages/compare.py")
+    at = run_app("pages/compare.py")
     assert not at.exception, at.exception
     assert at.selectbox(key="compare_a").value == str(compare_dir / "tutorial.pt")
     assert at.selectbox(key="compare_b").value == str(compare_dir / "default.pt")
@@ -109,7 +108,7 @@ def test_the_page_compares_the_articles_model_with_the_default_by_default(compar
 
 
 def test_clicking_a_digit_on_one_map_marks_it_on_both_and_shows_both_decodings(compare_dir):
-    at = app("pages/compare.py")
+    at = run_app("pages/compare.py")
     left = next(json.loads(c.proto.spec) for c in at.get("plotly_chart") if '"name":"9"' in c.proto.spec)
     nine = next(t for t in left["data"] if t["name"] == "9")
     index = int(plotly_rows(nine["customdata"])[0][0])  # a 9 on the map
@@ -126,7 +125,7 @@ def test_clicking_a_digit_on_one_map_marks_it_on_both_and_shows_both_decodings(c
 
 def test_the_same_model_twice_and_a_broken_file(compare_dir):
     (compare_dir / "broken.pt").write_bytes(b"not a checkpoint")
-    at = app("pages/compare.py", compare_a=str(compare_dir / "default.pt"))
+    at = run_app("pages/compare.py", compare_a=str(compare_dir / "default.pt"))
     assert not at.exception and "Both sides show the same model" in texts(at)
     at.selectbox(key="compare_a").set_value(str(compare_dir / "broken.pt")).run()
     assert not at.exception

@@ -10,11 +10,19 @@ import pytest
 import torch
 from PIL import Image
 
+from harness import BUNDLED_DIR
 from vae import latent
 from vae.checkpoint import FORMAT, VERSION, load_checkpoint, read_checkpoint
 from vae.film import (
-    ACTIVE_VARIANCE, FILM_DIGITS_PER_CLASS, MAX_BYTES, Film, FilmRecorder, film_digits, film_layout,
-    procrustes_align, main,
+    ACTIVE_VARIANCE,
+    FILM_DIGITS_PER_CLASS,
+    MAX_BYTES,
+    Film,
+    FilmRecorder,
+    film_digits,
+    film_layout,
+    main,
+    procrustes_align,
 )
 from vae.model import ConvVAE, VAEConfig
 from vae.train import TrainConfig, train
@@ -155,8 +163,6 @@ def test_the_pca_layout_does_not_flip_between_frames(short_run):
 
 
 def test_every_bundled_model_carries_a_film_under_the_size_bound(mnist):
-    from conftest import BUNDLED_DIR
-
     for name in BUNDLED:
         model = load_checkpoint(BUNDLED_DIR / name)
         assert model.film is not None, f"{name}: {model.film_error}"

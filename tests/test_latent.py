@@ -1,28 +1,24 @@
-"""vae.latent and vae.images with the bundled models and the real test set, and studio's cache
+"""vae.latent with the bundled models and the real test set, and studio's cache
 of the maps built from them."""
-
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 import studio
 import vae
+from harness import BUNDLED_DIR
 from vae import latent
-from vae.images import make_grid, upscale
 from vae.metrics import evaluate
-
-CHECKPOINTS = Path(__file__).resolve().parent.parent / "checkpoints"
 
 
 @pytest.fixture(scope="module")
 def model():
-    return vae.load_checkpoint(CHECKPOINTS / "default.pt")
+    return vae.load_checkpoint(BUNDLED_DIR / "default.pt")
 
 
 @pytest.fixture(scope="module")
 def model2d():
-    return vae.load_checkpoint(CHECKPOINTS / "latent2d.pt")
+    return vae.load_checkpoint(BUNDLED_DIR / "latent2d.pt")
 
 
 @pytest.fixture(scope="module")
@@ -174,7 +170,7 @@ def test_tsne_map_keeps_the_digits_apart(encoded, mnist):
 
 
 def test_projections_are_cached_per_model_and_settings():
-    model = studio.load_model(CHECKPOINTS / "default.pt")
+    model = studio.load_model(BUNDLED_DIR / "default.pt")
     key = studio.model_key(model)
     indices, proj = studio._projection(model, key, 250, "tsne", 30.0, 0)
     np.testing.assert_array_equal(indices, latent.test_subset(250))
@@ -233,13 +229,3 @@ def test_negative_elbo_matches_the_reported_metric(model, mnist):
     assert latent.percentile_of(per_image.min() - 1, per_image) == 0
     assert latent.percentile_of(per_image.max() + 1, per_image) == 100
     assert latent.percentile_of(np.median(per_image), per_image) == pytest.approx(50, abs=1)
-
-
-def test_make_grid_and_upscale():
-    images = np.random.default_rng(0).random((5, 28, 28))
-    grid = make_grid(images, ncol=3, pad=1, scale=2)
-    assert grid.dtype == np.uint8 and grid.shape == (2 * (2 * 29 + 1), 2 * (3 * 29 + 1))
-    assert grid[0, 0] == 64  # padding
-    assert make_grid(images[:, None]).shape == (30, 5 * 29 + 1)  # [N,1,H,W]; one row by default
-    big = upscale(np.array([[0, 255]], np.uint8), 3)
-    assert big.shape == (3, 6) and (big[:, :3] == 0).all() and (big[:, 3:] == 255).all()

@@ -10,7 +10,7 @@ from vae.loss import LossParts
 from vae.metrics import evaluate
 from vae.model import ConvVAE
 from vae.plots import loss_figure
-from vae.train import TrainConfig, autocast_dtype, learning_rate, make_optimizer, precision_label, train, train_step
+from vae.train import TrainConfig, learning_rate, make_optimizer, train, train_step
 
 TINY = dict(train_size=1024, val_size=512, batch_size=128, channels=8, hidden=64, latent_dim=8, lr=3e-3)
 
@@ -118,7 +118,8 @@ def test_invalid_config_is_rejected_with_the_field_name():
             TrainConfig(iw_samples=2, iw_epochs=3, **mismatch).validate()
 
 
-def test_an_importance_weighted_fine_tune_trains_the_last_epochs_on_the_bound_and_keeps_them(tmp_path, mnist, monkeypatch):
+def test_an_importance_weighted_fine_tune_trains_the_last_epochs_on_the_bound_and_keeps_them(
+        tmp_path, mnist, monkeypatch):
     config = TrainConfig(epochs=3, iw_samples=4, iw_epochs=2, **TINY)  # 8 steps an epoch
     assert [config.iw_samples_at(e) for e in range(3)] == [1, 4, 4]
     assert [TrainConfig(epochs=3).iw_samples_at(e) for e in range(3)] == [1, 1, 1]
@@ -175,17 +176,6 @@ def test_resume_without_its_state_file_says_so(tmp_path, mnist):
         train(TrainConfig(epochs=2, **TINY), tmp_path / "m.pt", data=mnist, resume=True)
 
 
-def test_auto_precision_is_bf16_only_where_the_cpu_multiplies_bf16_natively(monkeypatch):
-    cpu = torch.device("cpu")
-    assert autocast_dtype("fp32", cpu) is None and autocast_dtype("bf16", cpu) is torch.bfloat16
-    for avx512_bf16, amx, expected in [(False, False, None), (True, False, torch.bfloat16), (False, True, torch.bfloat16)]:
-        monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: avx512_bf16)
-        monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: amx)
-        assert autocast_dtype("auto", cpu) is expected
-        assert precision_label("auto", cpu) == ("fp32" if expected is None else "bf16 autocast")
-    assert TrainConfig.tutorial().precision == "fp32"  # the article's script, as written
-
-
 def test_a_bf16_step_runs_the_layers_in_bf16_and_keeps_the_loss_and_weights_in_fp32(mnist):
     torch.manual_seed(0)
     model = ConvVAE()
@@ -206,22 +196,20 @@ def test_bf16_and_fp32_runs_reach_the_same_loss(tmp_path, mnist):
         assert result.history["epochs"][-1]["test"]["loss"] < result.history["epochs"][0]["test"]["loss"]
         # The curves are taken in the run's precision; the kept model's file holds fp32 metrics.
         model = load_checkpoint(result.checkpoint)
-        assert model.metrics["test"] == result.best["test"] == pytest.approx(evaluate(model, mnist.test_images), rel=1e-6)
+        fp32 = evaluate(model, mnist.test_images)
+        assert model.metrics["test"] == result.best["test"] == pytest.approx(fp32, rel=1e-6)
         curve = result.history["epochs"][result.best["epoch"] - 1]["test"]["loss"]
         assert curve == pytest.approx(result.best["test"]["loss"], abs=0.05)
     assert losses["bf16"] == pytest.approx(losses["fp32"], rel=0.01)
 
 
-def test_a_run_saved_before_the_newer_fields_still_resumes(tmp_path, mnist):
-    """Runs saved before the layer fields and ``precision`` existed trained those layers in fp32."""
+def test_a_run_resumes_only_with_its_own_settings_and_a_refusal_names_each_difference(tmp_path, mnist):
     old = dict(TINY, decoder_convs_7x7=0, decoder_convs_14x14=1, output_kernel=1, precision="fp32")
     train(TrainConfig(epochs=1, **old), tmp_path / "old.pt", data=mnist)
-    payload = torch.load(tmp_path / "old.pt", weights_only=True)
-    for name in train_mod.RUN_BEFORE_THESE_FIELDS:
-        del payload["train_config"][name]
-    torch.save(payload, tmp_path / "old.pt")
 
     resumed = train(TrainConfig(epochs=2, **old), tmp_path / "old.pt", data=mnist, resume=True)
     assert resumed.status == "finished" and [e["epoch"] for e in resumed.history["epochs"]] == [1, 2]
-    with pytest.raises(CheckpointError, match=r"differs in decoder_convs_14x14 \(it had 1, not 2\), output_kernel \(it had 1, not 3\), precision \(it had 'fp32', not 'auto'\)"):
+    differences = (r"differs in decoder_convs_14x14 \(it had 1, not 2\), output_kernel \(it had 1, not 3\), "
+                   r"precision \(it had 'fp32', not 'auto'\)")
+    with pytest.raises(CheckpointError, match=differences):
         train(TrainConfig(epochs=2, **TINY), tmp_path / "old.pt", data=mnist, resume=True)

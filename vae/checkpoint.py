@@ -17,9 +17,9 @@ from .model import ConvVAE, VAEConfig
 
 FORMAT = "vae-studio"
 # 2: the `conv` layers changed (space-to-depth encoder, deeper decoder);
-# 3: channels-last flattens, encoder_hidden, a 1x1 last layer; the model config's
-#    decoder_convs_7x7, decoder_convs_14x14 and output_kernel came later within 3, and a file
-#    without them has the layers before them (model.LAYERS_BEFORE_THESE_FIELDS).
+# 3: channels-last flattens, encoder_hidden; every VAEConfig and TrainConfig field written out (the
+#    layer, precision and importance-weighted fields came later within 3: files without them, from
+#    before 2026-11-29, are refused with the fields they lack).
 VERSION = 3
 
 
@@ -52,8 +52,9 @@ def update_checkpoint(path: str | Path, **entries: Any) -> Path:
 
 
 def _pack_steps(history: dict) -> dict:
-    """The per-step records stored as one tensor per field: as 15,000 small dicts they took 0.3 s
-    of the app's cold start to unpickle, as tensors 10 ms. ``_unpack_steps`` restores them exactly."""
+    """The per-step records stored as one tensor per field: as thousands of small dicts they were
+    a large part of the app's cold start to unpickle (bench/RESULTS.md, 2026-11-25). ``_unpack_steps``
+    restores them exactly."""
     steps = history.get("steps")
     if not steps:
         return history

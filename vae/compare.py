@@ -17,8 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .film import Film, kept_active_units
 from .files import write_atomically
+from .film import Film, kept_active_units
 
 IW_SAMPLES = 100  # the importance samples of every bundled card's -log p(x)
 _LOGGER = logging.getLogger(__name__)

@@ -76,9 +76,17 @@ def split_train_val(n_train: int, val_size: int, seed: int) -> tuple[torch.Tenso
     return order[val_size:].sort().values, order[:val_size].sort().values
 
 
-def to_float(images: torch.Tensor, device: torch.device | str | None = None) -> torch.Tensor:
-    """uint8 [B, 28, 28] to float [B, 1, 28, 28] in [0, 1], as torchvision's ToTensor does."""
-    return images.to(device, non_blocking=True).unsqueeze(1).float().div_(255.0)
+def to_float(images, device: torch.device | str | None = None) -> torch.Tensor:
+    """Images as the model takes them: float [N, 1, 28, 28] in [0, 1] on ``device``, from uint8
+    pixels (divided by 255, as torchvision's ToTensor does) or floats already in [0, 1], shaped
+    [N, 28, 28], [N, 1, 28, 28] or one [28, 28], as a tensor or anything numpy can read."""
+    x = images if isinstance(images, torch.Tensor) else torch.as_tensor(np.asarray(images))
+    x = x.to(device, non_blocking=True)
+    if x.ndim == 2:
+        x = x[None]
+    if x.ndim == 3:
+        x = x.unsqueeze(1)
+    return x.float().div_(255.0) if x.dtype == torch.uint8 else x.float()
 
 
 def iterate_batches(images: torch.Tensor, batch_size: int, generator: torch.Generator | None = None):

@@ -8,8 +8,8 @@ import time
 
 from .checkpoint import CheckpointError, load_checkpoint, update_checkpoint
 from .data import DataUnavailableError, load_mnist
+from .device import resolve_device
 from .metrics import evaluate, importance_weighted_nll
-from .train import resolve_device
 
 
 def main(argv=None) -> int:

@@ -22,6 +22,7 @@ import torch
 from .data import to_float
 from .images import make_grid
 from .latent import grid_points, kl_per_dimension
+from .model import eval_mode
 
 FILM_DIGITS_PER_CLASS = 50  # 500 digits: enough to see clusters, small enough to store every frame
 FILM_SEED = 0  # the same digits and prior latents for every model, so films can be compared
@@ -82,7 +83,7 @@ class Film:
         return state
 
     @classmethod
-    def from_state(cls, state, latent_dim: int | None = None) -> "Film":
+    def from_state(cls, state, latent_dim: int | None = None) -> Film:
         """The film stored by ``to_state``; FilmError if it is damaged or belongs to another model
         (``latent_dim`` is the model's)."""
         if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
@@ -115,7 +116,8 @@ class Film:
         if latent_dim is not None and self.latent_dim != latent_dim:
             raise FilmError(f"its film belongs to a model with {self.latent_dim} latent dimensions, "
                             f"not this one's {latent_dim}")
-        if n == 0 or self.indices.min() < 0 or self.indices.max() >= 10_000 or not np.isin(self.labels, range(10)).all():
+        digits_ok = np.isin(self.labels, range(10)).all()
+        if n == 0 or self.indices.min() < 0 or self.indices.max() >= 10_000 or not digits_ok:
             raise FilmError("its film's digits are not MNIST test digits")
 
 
@@ -171,22 +173,20 @@ class FilmRecorder:
     @torch.no_grad()
     def record(self, model: torch.nn.Module, epoch: float) -> None:
         """A frame of ``model`` as it is now, in fp32 whatever the training precision."""
-        was_training = model.training
-        model.eval()
-        means, logvars = (t.float().cpu().numpy() for t in model.encode(self.images))
-        frame = {
-            "epochs": float(epoch),
-            "means": means.astype(np.float16),
-            "logvars": logvars.astype(np.float16) if means.shape[1] == 2 else None,
-            "kl_per_dim": kl_per_dimension(means, logvars).astype(np.float32),
-            "active_units": active_units(means),
-            "prior_samples": model.decode(self.prior_z)[:, 0].float().cpu().numpy(),
-            "manifold": None,
-        }
-        if self.grid_z is not None:
-            tiles = model.decode(self.grid_z)[:, 0].float().cpu().numpy()
-            frame["manifold"] = make_grid(tiles, ncol=MANIFOLD_SIDE, pad=0).astype(np.float32) / 255.0
-        model.train(was_training)
+        with eval_mode(model):
+            means, logvars = (t.float().cpu().numpy() for t in model.encode(self.images))
+            frame = {
+                "epochs": float(epoch),
+                "means": means.astype(np.float16),
+                "logvars": logvars.astype(np.float16) if means.shape[1] == 2 else None,
+                "kl_per_dim": kl_per_dimension(means, logvars).astype(np.float32),
+                "active_units": active_units(means),
+                "prior_samples": model.decode(self.prior_z)[:, 0].float().cpu().numpy(),
+                "manifold": None,
+            }
+            if self.grid_z is not None:
+                tiles = model.decode(self.grid_z)[:, 0].float().cpu().numpy()
+                frame["manifold"] = make_grid(tiles, ncol=MANIFOLD_SIDE, pad=0).astype(np.float32) / 255.0
         self.frames.append(frame)
 
     def thin(self, keep_epoch: int | None) -> None:

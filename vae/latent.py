@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .data import to_float
 from .files import write_atomically
 from .metrics import model_device, negative_elbo_parts
 from .model import ConvVAE
@@ -27,17 +28,6 @@ FFT_FROM = 2500  # t-SNE points from which FFT repulsion beats Barnes-Hut (bench
 
 Progress = Callable[[int, int], None]
 _LOGGER = logging.getLogger(__name__)
-
-
-def _as_input(images, device: torch.device) -> torch.Tensor:
-    """uint8 or float images [N,28,28] / [N,1,28,28] / [28,28] to float [N,1,28,28] in [0,1]."""
-    x = torch.as_tensor(np.asarray(images) if not isinstance(images, torch.Tensor) else images)
-    x = x.float() / 255.0 if x.dtype == torch.uint8 else x.float()
-    if x.ndim == 2:
-        x = x[None]
-    if x.ndim == 3:
-        x = x[:, None]
-    return x.to(device)
 
 
 @torch.no_grad()
@@ -51,7 +41,7 @@ def encode(
     mus, logvars = [], []
     for start in range(0, n, batch_size):
         chunk = images[start : start + batch_size] if np.ndim(images) > 2 else images
-        mu, logvar = model.encode(_as_input(chunk, device))
+        mu, logvar = model.encode(to_float(chunk, device))
         mus.append(mu.float().cpu().numpy())
         logvars.append(logvar.float().cpu().numpy())
         if progress is not None:
@@ -300,7 +290,7 @@ def negative_elbo(
 ) -> np.ndarray:
     """Per-image -ELBO [N] in nats, the estimator ``vae.metrics.evaluate`` averages, so one
     image compares with the test set."""
-    bce, kl = negative_elbo_parts(model, _as_input(images, "cpu"), batch_size, seed, progress)
+    bce, kl = negative_elbo_parts(model, to_float(images, "cpu"), batch_size, seed, progress)
     return (bce + kl).numpy()
 
 

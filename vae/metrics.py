@@ -5,12 +5,9 @@ from __future__ import annotations
 import torch
 
 from .data import to_float
+from .device import model_device
 from .loss import bernoulli_nll, importance_log_weights, importance_weighted_bound, kl_to_standard_normal
-from .model import ConvVAE
-
-
-def model_device(model: torch.nn.Module) -> torch.device:
-    return next(model.parameters()).device
+from .model import ConvVAE, eval_mode
 
 
 @torch.no_grad()
@@ -22,23 +19,20 @@ def negative_elbo_parts(
     as pytorch/examples reports it: a model always gets the same numbers. ``images`` are uint8
     [N, 28, 28] or floats in [0, 1] shaped [N, 1, 28, 28]; ``progress(done, total)`` after a batch.
     ``autocast`` runs the layers in that dtype (training's per-epoch curves); the loss stays fp32."""
-    was_training = model.training
-    model.eval()
     device = model_device(model)
     generator = torch.Generator(device=device).manual_seed(seed)
     bce, kl = [], []
-    for start in range(0, len(images), batch_size):
-        chunk = images[start : start + batch_size]
-        x = to_float(chunk, device) if chunk.dtype == torch.uint8 else chunk.to(device).float()
-        with torch.autocast(device.type, dtype=autocast, enabled=autocast is not None):
-            mu, logvar = model.encode(x)
-            z = mu + torch.randn(mu.shape, generator=generator, device=device) * torch.exp(0.5 * logvar)
-            logits = model.decode_logits(z)
-        bce.append(bernoulli_nll(logits, x).cpu())
-        kl.append(kl_to_standard_normal(mu.float(), logvar.float()).cpu())
-        if progress is not None:
-            progress(start + len(chunk), len(images))
-    model.train(was_training)
+    with eval_mode(model):
+        for start in range(0, len(images), batch_size):
+            x = to_float(images[start : start + batch_size], device)
+            with torch.autocast(device.type, dtype=autocast, enabled=autocast is not None):
+                mu, logvar = model.encode(x)
+                z = mu + torch.randn(mu.shape, generator=generator, device=device) * torch.exp(0.5 * logvar)
+                logits = model.decode_logits(z)
+            bce.append(bernoulli_nll(logits, x).cpu())
+            kl.append(kl_to_standard_normal(mu.float(), logvar.float()).cpu())
+            if progress is not None:
+                progress(start + len(x), len(images))
     empty = torch.zeros(0)
     return torch.cat(bce) if bce else empty, torch.cat(kl) if kl else empty
 
@@ -61,16 +55,14 @@ def importance_weighted_nll(
     """Mean -log p(x) per image, estimated with k importance samples from q(z|x):
     -log mean_k p(x|z_k) p(z_k) / q(z_k|x). Tighter than the ELBO; equals it at k=1.
     ``progress(done, total)`` is called after each batch when given."""
-    was_training = model.training
-    model.eval()
     device = model_device(model)
     generator = torch.Generator(device=device).manual_seed(seed)
     total = 0.0
-    for start in range(0, len(images), batch_size):
-        x = to_float(images[start : start + batch_size], device)
-        log_weights = importance_log_weights(model, x, k, generator)[0]
-        total += -importance_weighted_bound(log_weights).sum().item()
-        if progress is not None:
-            progress(start + len(x), len(images))
-    model.train(was_training)
+    with eval_mode(model):
+        for start in range(0, len(images), batch_size):
+            x = to_float(images[start : start + batch_size], device)
+            log_weights = importance_log_weights(model, x, k, generator)[0]
+            total += -importance_weighted_bound(log_weights).sum().item()
+            if progress is not None:
+                progress(start + len(x), len(images))
     return total / max(len(images), 1)

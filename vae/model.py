@@ -7,15 +7,23 @@ and the loss (``vae/loss.py``) is computed from logits for numerical stability.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, fields
 
 import torch
 from torch import nn
 
 ARCHS = ("conv", "tutorial")
-# What checkpoints written before these VAEConfig fields existed have (sessions 3-4's default): no
-# 3x3 conv at 7x7 before the decoder's upsampling, one at 14x14, and a 1x1 last layer.
-LAYERS_BEFORE_THESE_FIELDS = {"decoder_convs_7x7": 0, "decoder_convs_14x14": 1, "output_kernel": 1}
+
+
+class ConfigError(ValueError):
+    """A setting that cannot work. ``field`` names it (None for a rule across fields); ``problem``
+    says what is wrong ("must be ..., got ..."), so a form can put it next to its own label."""
+
+    def __init__(self, field: str | None, problem: str):
+        super().__init__(f"{field} {problem}" if field else problem)
+        self.field, self.problem = field, problem
 
 
 @dataclass(frozen=True)
@@ -29,7 +37,7 @@ class VAEConfig:
     the 3x3 convs the decoder runs at 7x7 before upsampling and at 14x14 before its last layer;
     ``output_kernel`` is the size of that last conv, which makes the 2x2 sub-pixels of each 14x14
     cell (3: from its neighbourhood; 1: from that cell alone, faster, worse in likelihood). Their
-    defaults are the measured choice (bench/RESULTS.md, sessions 5 and 6). ``tutorial``: the seed
+    defaults are the measured choice (bench/RESULTS.md, 2026-11-25). ``tutorial``: the seed
     article's model; its layer sizes are fixed, so only ``latent_dim`` applies.
     """
 
@@ -44,23 +52,26 @@ class VAEConfig:
 
     def __post_init__(self):
         if self.arch not in ARCHS:
-            raise ValueError(f"arch must be one of {ARCHS}, got {self.arch!r}")
+            raise ConfigError("arch", f"must be one of {ARCHS}, got {self.arch!r}")
         for name in ("latent_dim", "channels", "hidden", "encoder_hidden", "output_kernel"):
             if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
-                raise ValueError(f"{name} must be a positive integer, got {getattr(self, name)!r}")
+                raise ConfigError(name, f"must be a positive integer, got {getattr(self, name)!r}")
         for name in ("decoder_convs_7x7", "decoder_convs_14x14"):
             if not isinstance(getattr(self, name), int) or getattr(self, name) < 0:
-                raise ValueError(f"{name} must be an integer >= 0, got {getattr(self, name)!r}")
+                raise ConfigError(name, f"must be an integer >= 0, got {getattr(self, name)!r}")
         if self.output_kernel % 2 == 0:
-            raise ValueError(f"output_kernel must be odd (the output keeps its size), got {self.output_kernel}")
+            raise ConfigError("output_kernel", f"must be odd (the output keeps its size), got {self.output_kernel}")
 
     def to_dict(self) -> dict:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict) -> "VAEConfig":
-        d = {**LAYERS_BEFORE_THESE_FIELDS, **d}
-        return cls(**{k: d[k] for k in cls.__dataclass_fields__ if k in d})
+    def from_dict(cls, d: dict) -> VAEConfig:
+        """The config a checkpoint stores, which names every field (README: checkpoint version 3)."""
+        missing = [f.name for f in fields(cls) if f.name not in d]
+        if missing:
+            raise ValueError(f"it lacks {', '.join(missing)}: it was written before those fields existed")
+        return cls(**{f.name: d[f.name] for f in fields(cls)})
 
 
 class ConvVAE(nn.Module):
@@ -105,7 +116,7 @@ class ConvVAE(nn.Module):
                 *_conv_stack(c, config.decoder_convs_14x14),
                 nn.Conv2d(c, 4, k, padding=k // 2), nn.PixelShuffle(2),  # 1 x 28x28 logits
             )
-            # Channels-last feature maps: oneDNN's convolutions run markedly faster on them here
+            # Channels-last feature maps: oneDNN's convolutions run markedly faster on them
             # (bench/RESULTS.md), and the two flattens above are then free views.
             self.to(memory_format=torch.channels_last)
 
@@ -142,6 +153,17 @@ class ConvVAE(nn.Module):
         device = next(self.parameters()).device
         z = torch.randn(n, self.latent_dim, generator=generator, device="cpu").to(device)
         return self.decode(z)
+
+
+@contextmanager
+def eval_mode(model: nn.Module) -> Iterator[nn.Module]:
+    """``model`` in eval mode for the block, then back in the mode it was in."""
+    was_training = model.training
+    model.eval()
+    try:
+        yield model
+    finally:
+        model.train(was_training)
 
 
 def _conv_stack(channels: int, n: int) -> list[nn.Module]:

@@ -101,7 +101,8 @@ def film_figure(film, layout, test_curve=(), start: int | None = None, animate: 
     curve_range = [min(values) - pad, max(values) + pad]
     lo, hi = np.percentile(layout.reshape(-1, 2), [0.5, 99.5], axis=0)
     margin = 0.06 * (hi - lo) + 1e-6
-    x_range, y_range = [lo[0] - margin[0], hi[0] + margin[0]], [lo[1] - margin[1], hi[1] + 4 * margin[1]]  # room for the caption
+    # The top has room for the caption.
+    x_range, y_range = [lo[0] - margin[0], hi[0] + margin[0]], [lo[1] - margin[1], hi[1] + 4 * margin[1]]
 
     picture_axes = [fig.get_subplot(1, col) for col in ((2, 3) if two_d else (2,))]
 
@@ -352,8 +353,8 @@ def lockstep_film_figure(films: dict, layouts: dict) -> go.Figure:
     picture_axes = [fig.get_subplot(2, col) for col in (1, 2)]
 
     def moving(step: int) -> list[dict]:
-        return [{"type": "scatter", "x": _rounded(layout[frames[step], :, 0]), "y": _rounded(layout[frames[step], :, 1])}
-                for _, _, layout, frames, _ in sides]
+        return [{"type": "scatter", "x": _rounded(layout[frames[step], :, 0]),
+                 "y": _rounded(layout[frames[step], :, 1])} for _, _, layout, frames, _ in sides]
 
     def pictures(step: int) -> list[dict]:
         return [_axes_image(make_grid(film.prior_samples[frames[step]], ncol=8, pad=1), axes)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .model import ConvVAE
+from .device import model_device
+from .model import ConvVAE, eval_mode
 
 
 @torch.no_grad()
@@ -31,14 +32,11 @@ def layer_table(model: ConvVAE) -> list[dict]:
 
     leaves = [(name, m) for name, m in model.named_modules() if name and not list(m.children())]
     handles = [m.register_forward_hook(record(name)) for name, m in leaves]
-    was_training = model.training
-    model.eval()
     try:
-        x = torch.zeros(1, 1, 28, 28, device=next(model.parameters()).device)
-        mu, _logvar = model.encode(x)
-        model.decode_logits(mu)
+        with eval_mode(model):
+            mu, _logvar = model.encode(torch.zeros(1, 1, 28, 28, device=model_device(model)))
+            model.decode_logits(mu)
     finally:
         for handle in handles:
             handle.remove()
-        model.train(was_training)
     return rows

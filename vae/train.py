@@ -6,41 +6,42 @@ between batches, and stops cleanly with a message when the loss turns NaN/inf. P
 optional ``callback(event: dict)``: ``kind="step"`` after each batch, ``kind="epoch"`` after each
 epoch (with train/validation/test metrics and a reconstruction grid), ``kind="frame"`` with the
 film so far after each of its frames (``vae.film``), ``kind="end"`` once.
+
+Read top-down: the run's settings (``TrainConfig``), the optimizer and its schedules, one step,
+then ``train`` and the steps it is made of (set up, an epoch, the evaluation that keeps the best,
+the end), the files it writes, and the command line.
 """
 
 from __future__ import annotations
 
 import argparse
 import copy
-import functools
 import math
 import os
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
 
 from .checkpoint import CheckpointError, read_checkpoint, read_resume_state, save_checkpoint, save_resume_state
 from .data import MNIST, iterate_batches, load_mnist, split_train_val, to_float
+from .device import PRECISIONS, autocast_dtype, precision_label, resolve_device, trained_on
 from .film import Film, FilmRecorder, epoch_one_steps
 from .loss import LossParts, iwae_loss, vae_loss
 from .metrics import evaluate
-from .model import ARCHS, LAYERS_BEFORE_THESE_FIELDS, ConvVAE, VAEConfig
+from .model import ARCHS, ConfigError, ConvVAE, VAEConfig, eval_mode
 
 CHECKPOINT_DIR = Path(
     os.environ.get("VAE_CHECKPOINT_DIR") or Path(__file__).resolve().parent.parent / "checkpoints"
 )  # overridable so tests and experiments never write into the bundled folder
 SCHEDULES = ("linear", "onecycle", "constant")
-PRECISIONS = ("auto", "bf16", "fp32")
 FINE_TUNE_SAMPLES = 2  # samples per image in the bundled default's importance-weighted epochs (checkpoints/README.md)
 RECON_DIGITS = 10  # the reconstruction grid shows the first test image of each digit 0-9
-# What a run saved before these TrainConfig fields existed used, so that it can still be resumed.
-RUN_BEFORE_THESE_FIELDS = {**LAYERS_BEFORE_THESE_FIELDS, "precision": "fp32", "iw_samples": 1, "iw_epochs": 0}
 
 
 @dataclass
@@ -72,7 +73,7 @@ class TrainConfig:
     precision: str = "auto"  # of the forward passes, in training and in the per-epoch curves; see autocast_dtype
 
     @classmethod
-    def tutorial(cls, **overrides) -> "TrainConfig":
+    def tutorial(cls, **overrides) -> TrainConfig:
         base = dict(arch="tutorial", latent_dim=256, epochs=10, batch_size=128, lr=1e-3, weight_decay=0.0,
                     schedule="constant", precision="fp32")
         return cls(**{**base, **overrides})
@@ -81,12 +82,13 @@ class TrainConfig:
         return VAEConfig(**{f.name: getattr(self, f.name) for f in fields(VAEConfig)})
 
     def validate(self) -> None:
-        """Raise ValueError naming the first field whose value cannot work."""
+        """Raise a ConfigError (a ValueError) naming the first field whose value cannot work."""
         self.model_config()  # checks the model's fields
         checks = [
             ("beta", self.beta >= 0 and math.isfinite(self.beta), "a finite number >= 0"),
             ("epochs", isinstance(self.epochs, int) and self.epochs >= 1, "an integer >= 1"),
-            ("batch_size", isinstance(self.batch_size, int) and 1 <= self.batch_size <= 65536, "an integer in [1, 65536]"),
+            ("batch_size", isinstance(self.batch_size, int) and 1 <= self.batch_size <= 65536,
+             "an integer in [1, 65536]"),
             ("lr", 0 < self.lr <= 1, "in (0, 1]"),
             ("weight_decay", 0 <= self.weight_decay < 1, "in [0, 1)"),
             ("schedule", self.schedule in SCHEDULES, f"one of {SCHEDULES}"),
@@ -101,14 +103,14 @@ class TrainConfig:
         ]
         for name, ok, expected in checks:
             if not ok:
-                raise ValueError(f"{name} must be {expected}, got {getattr(self, name)!r}")
+                raise ConfigError(name, f"must be {expected}, got {getattr(self, name)!r}")
         start = self.fine_tune_start
         if start is not None and (self.beta != 1 or self.kl_warmup_epochs > start):
-            raise ValueError("the importance-weighted epochs bound log p(x) itself, so they need beta 1 "
-                             "and a KL warm-up that has ended before them")
+            raise ConfigError(None, "the importance-weighted epochs bound log p(x) itself, so they need beta 1 "
+                                    "and a KL warm-up that has ended before them")
 
     @classmethod
-    def from_dict(cls, saved: dict) -> "TrainConfig":
+    def from_dict(cls, saved: dict) -> TrainConfig:
         """The config of a checkpoint's ``train_config``; fields it lacks take today's defaults."""
         return cls(**{f.name: saved[f.name] for f in fields(cls) if f.name in saved})
 
@@ -120,8 +122,8 @@ class TrainConfig:
     def iw_samples_at(self, epoch: int) -> int:
         """Samples per image in the training objective of ``epoch`` (0-based): 1 is the ELBO; the last
         ``iw_epochs`` epochs use ``iw_samples``, the importance-weighted bound (IWAE), which trains
-        for -log p(x) itself. A 2-sample fine-tune over the last 3 of 28 epochs gained 0.16 nat of
-        IW -log p(x) at equal training time and lost 0.5 nat of -ELBO (bench/RESULTS.md, session 9)."""
+        for -log p(x) itself: at equal training time it gains IW -log p(x) and gives up some -ELBO
+        (bench/RESULTS.md, 2026-11-29)."""
         start = self.fine_tune_start
         return self.iw_samples if start is not None and epoch >= start else 1
 
@@ -135,72 +137,20 @@ class TrainResult:
     history: dict = field(default_factory=dict)
 
 
-def resolve_device(name: str = "auto") -> torch.device:
-    """``auto`` is CUDA when available, else the CPU. Asking for CUDA where there is none is a
-    ValueError that says so (torch's own error names a driver download page)."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError(f"device {name!r} was asked for, but this machine has no usable CUDA GPU; use auto or cpu")
-    return torch.device(name)
-
-
-def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
-    """The dtype of the training forward pass under autocast, or None for plain fp32.
-
-    ``auto`` is bf16 where the hardware multiplies bf16 natively (a CUDA GPU that supports it; a CPU
-    with AVX-512 BF16 or AMX), else fp32. On the Zen 4 of sessions 5-7, bf16 trained the default model
-    about 1.5x faster to the same loss; on a CPU without those instructions (session 9's Zen 1) bf16
-    is emulated and 11x slower (bench/RESULTS.md). Weights, optimizer state and the loss stay fp32.
-    The per-epoch validation and test curves are taken in this dtype too (about 1.6x faster, within
-    0.01 nat); the kept model's metrics are taken again in fp32 when the run ends."""
-    if precision == "fp32":
-        return None
-    if precision == "bf16":
-        return torch.bfloat16
-    if device.type == "cuda":
-        native = torch.cuda.is_bf16_supported()
-    else:
-        native = device.type == "cpu" and (torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
-    return torch.bfloat16 if native else None
-
-
-def precision_label(precision: str, device: torch.device) -> str:
-    """How the training forward pass runs, for people: "bf16 autocast" or "fp32"."""
-    return "bf16 autocast" if autocast_dtype(precision, device) else "fp32"
-
-
-@functools.lru_cache(maxsize=4)  # read once per device, not at every epoch's checkpoint
-def hardware_label(device: torch.device) -> str:
-    """What the run trained on, for its model card: the GPU's name, or the CPU's with its family and
-    model numbers and whether it multiplies bf16 natively (timings depend on all three)."""
-    if device.type == "cuda":
-        return torch.cuda.get_device_name(device)
-    info = {}
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            key, _, value = line.partition(":")
-            info.setdefault(key.strip(), value.strip())
-    except OSError:
-        pass
-    name = info.get("model name") or "CPU"
-    if "cpu family" in info:
-        name += f" (family {info['cpu family']}, model {info.get('model', '?')})"
-    native = torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()
-    return name + (" with native bf16" if native else ", no native bf16")
+# ---------------------------------------------------------------- the optimizer and one step
 
 
 def make_optimizer(model: torch.nn.Module, config: TrainConfig) -> torch.optim.AdamW:
     """AdamW with ``config``'s lr and weight decay (plain Adam at 0, as the tutorial trains), with
-    its fused kernel: one pass over all parameters per step. On this 2-core CPU it was about 13% faster than the
-    per-tensor loop at 2 threads and equal at 1 (bench/RESULTS.md)."""
+    its fused kernel: one pass over all parameters per step, faster than the per-tensor loop on a
+    CPU with more than one thread (bench/RESULTS.md, 2026-11-24)."""
     return torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay, fused=True)
 
 
 def learning_rate(config: TrainConfig, step: int, total_steps: int) -> float:
     """A linear warm-up over the first 25% of steps to ``lr``, then down to lr/1000: in a straight
     line (``linear``, the default) or along a cosine (``onecycle``). Or ``constant``. The straight
-    line ended 0.03-0.04 nat better than the cosine in paired 70-epoch runs (bench/RESULTS.md, session 7)."""
+    line ended better than the cosine in paired 70-epoch runs (bench/RESULTS.md, 2026-11-25)."""
     if config.schedule == "constant":
         return config.lr
     warm = max(1, int(0.25 * total_steps))
@@ -241,6 +191,9 @@ def train_step(
     return parts, finite
 
 
+# ---------------------------------------------------------------- the run
+
+
 def train(
     config: TrainConfig,
     checkpoint_path: str | Path,
@@ -257,128 +210,178 @@ def train(
     config must match, except ``epochs``, which may grow), and its film from the film stored there.
     ``film`` records the run's film (``vae.film``) into the checkpoint."""
     config.validate()
-    checkpoint_path = Path(checkpoint_path)
-    emit = callback or (lambda event: None)
-    stop = stop or threading.Event()
-    device = resolve_device(config.device)
-    autocast = autocast_dtype(config.precision, device)
-    data = data or load_mnist()
+    run = _set_up(config, Path(checkpoint_path), data or load_mnist(), resume=resume, film=film,
+                  emit=callback or (lambda event: None), stop=stop or threading.Event())
+    status, message = "finished", ""
+    for epoch in range(run.start_epoch, config.epochs):
+        epoch_start = time.perf_counter()
+        status, message, sums, seen = _train_epoch(run, epoch)
+        if status != "finished" or seen == 0:
+            break
+        _evaluate_and_keep_best(run, epoch, epoch_start, sums / seen, seen)
+    if run.best and run.autocast is not None:
+        _keep_fp32_metrics(run)
+    return _end(run, status, message)
 
+
+@dataclass
+class _Run:
+    """What a run carries from one epoch to the next."""
+
+    config: TrainConfig
+    path: Path
+    emit: Callable[[dict], None]
+    stop: threading.Event
+    device: torch.device
+    autocast: torch.dtype | None
+    train_idx: torch.Tensor
+    val_idx: torch.Tensor
+    train_images: torch.Tensor
+    val_images: torch.Tensor
+    test_images: torch.Tensor
+    recon_images: torch.Tensor  # the fixed test digits of the reconstruction grid
+    model: ConvVAE
+    optimizer: torch.optim.Optimizer
+    shuffle: torch.Generator
+    history: dict
+    best: dict  # the kept model and its epoch, score and metrics; empty until an epoch completes
+    recorder: FilmRecorder | None
+    start_epoch: int
+    step: int = 0
+    train_seconds: float = 0.0  # time in training steps only, so img/s and ETA leave evaluation out
+    images_this_run: int = 0
+
+    @property
+    def steps_per_epoch(self) -> int:
+        return math.ceil(len(self.train_images) / self.config.batch_size)
+
+    @property
+    def total_steps(self) -> int:
+        return self.steps_per_epoch * self.config.epochs
+
+
+def _set_up(config: TrainConfig, path: Path, data: MNIST, *, resume: bool, film: bool,
+            emit: Callable[[dict], None], stop: threading.Event) -> _Run:
+    """The data split onto the device, a seeded model and optimizer (or those of the run being
+    resumed), and the film recorder, whose first frame is the untrained model."""
+    device = resolve_device(config.device)
     train_idx, val_idx = split_train_val(len(data.train_images), config.val_size, config.seed)
     if config.train_size is not None and config.train_size < len(train_idx):
         pick = torch.randperm(len(train_idx), generator=torch.Generator().manual_seed(config.seed + 1))
         train_idx = train_idx[pick[: config.train_size]].sort().values
-    train_images = data.train_images[train_idx].to(device)
-    val_images = data.train_images[val_idx].to(device)
-    test_images = data.test_images.to(device)
-    recon_images = data.test_images[_first_of_each_digit(data.test_labels)].to(device)
-
     torch.manual_seed(config.seed)
     model = ConvVAE(config.model_config()).to(device)
-    optimizer = make_optimizer(model, config)
-    shuffle = torch.Generator().manual_seed(config.seed)
-    history = {"steps": [], "epochs": []}
-    best = {}
-    start_epoch = 0
+    run = _Run(
+        config=config, path=path, emit=emit, stop=stop, device=device,
+        autocast=autocast_dtype(config.precision, device), train_idx=train_idx, val_idx=val_idx,
+        train_images=data.train_images[train_idx].to(device), val_images=data.train_images[val_idx].to(device),
+        test_images=data.test_images.to(device),
+        recon_images=data.test_images[_first_of_each_digit(data.test_labels)].to(device),
+        model=model, optimizer=make_optimizer(model, config), shuffle=torch.Generator().manual_seed(config.seed),
+        history={"steps": [], "epochs": []}, best={}, recorder=None, start_epoch=0,
+    )
     saved_film = None
     if resume:
-        start_epoch, history, best, saved_film = _restore(checkpoint_path, config, model, optimizer, shuffle, device)
-    recorder = None
+        run.start_epoch, run.history, run.best, saved_film = _restore(path, config, model, run.optimizer, run.shuffle)
+    run.step = run.start_epoch * run.steps_per_epoch
     if film:
-        recorder = FilmRecorder(data.test_images, data.test_labels, config.latent_dim, device, saved_film)
-        if start_epoch == 0:
-            _take_frame(recorder, model, 0.0, emit)
+        run.recorder = FilmRecorder(data.test_images, data.test_labels, config.latent_dim, device, saved_film)
+        if run.start_epoch == 0:
+            _take_frame(run, 0.0)
+    return run
 
-    steps_per_epoch = math.ceil(len(train_images) / config.batch_size)
-    epoch_one_frames = epoch_one_steps(steps_per_epoch)
-    total_steps = steps_per_epoch * config.epochs
-    step = start_epoch * steps_per_epoch
-    status, message = "finished", ""
-    train_seconds = 0.0  # time in training steps only, so img/s and ETA leave evaluation out
-    images_this_run = 0
 
-    for epoch in range(start_epoch, config.epochs):
-        model.train()
-        epoch_start = time.perf_counter()
-        sums = torch.zeros(3, dtype=torch.float64)
-        seen = 0
-        for batch in iterate_batches(train_images, config.batch_size, shuffle):
-            if stop.is_set():
-                status, message = "stopped", f"Stopped by request during epoch {epoch + 1}."
-                break
-            for group in optimizer.param_groups:
-                group["lr"] = learning_rate(config, step, total_steps)
-            step_start = time.perf_counter()
-            x = to_float(batch, device)
-            parts, updated = train_step(model, optimizer, x, beta=kl_weight(config, epoch + seen / len(train_images)),
-                                        autocast=autocast, iw_samples=config.iw_samples_at(epoch))
-            if not updated:
-                status = "failed"
-                message = (
-                    f"The loss became {parts.total.item()} at epoch {epoch + 1}, step {step + 1}; "
-                    "training stopped. Try a lower learning rate."
-                )
-                break
-            step += 1
-            seen += len(x)
-            images_this_run += len(x)
-            per_image = (torch.stack([p.detach() for p in parts]).double().cpu() / len(x))
-            sums += per_image * len(x)
-            loss, bce, kl = per_image.tolist()
-            train_seconds += time.perf_counter() - step_start
-            history["steps"].append({"step": step, "epoch": epoch + seen / len(train_images), "loss": loss, "bce": bce, "kl": kl})
-            rate = images_this_run / max(train_seconds, 1e-9)
-            remaining = (total_steps - step) * config.batch_size / max(rate, 1e-9)
-            emit({"kind": "step", "epoch": epoch + 1, "epochs": config.epochs, "step": step,
-                  "total_steps": total_steps, "loss": loss, "bce": bce, "kl": kl,
+def _train_epoch(run: _Run, epoch: int) -> tuple[str, str, torch.Tensor, int]:
+    """One pass over the training images (0-based ``epoch``): (status, message, the summed loss
+    parts per image, images seen). It ends early, "stopped", when the stop flag is set, or
+    "failed" when the loss is not finite."""
+    config, model, optimizer = run.config, run.model, run.optimizer
+    model.train()
+    sums = torch.zeros(3, dtype=torch.float64)
+    seen = 0
+    epoch_one_frames = epoch_one_steps(run.steps_per_epoch) if epoch == 0 else {}
+    for batch in iterate_batches(run.train_images, config.batch_size, run.shuffle):
+        if run.stop.is_set():
+            return "stopped", f"Stopped by request during epoch {epoch + 1}.", sums, seen
+        for group in optimizer.param_groups:
+            group["lr"] = learning_rate(config, run.step, run.total_steps)
+        step_start = time.perf_counter()
+        x = to_float(batch, run.device)
+        parts, updated = train_step(model, optimizer, x, beta=kl_weight(config, epoch + seen / len(run.train_images)),
+                                    autocast=run.autocast, iw_samples=config.iw_samples_at(epoch))
+        if not updated:
+            return "failed", (f"The loss became {parts.total.item()} at epoch {epoch + 1}, step {run.step + 1}; "
+                              "training stopped. Try a lower learning rate."), sums, seen
+        run.step += 1
+        seen += len(x)
+        run.images_this_run += len(x)
+        per_image = (torch.stack([p.detach() for p in parts]).double().cpu() / len(x))
+        sums += per_image * len(x)
+        loss, bce, kl = per_image.tolist()
+        run.train_seconds += time.perf_counter() - step_start
+        run.history["steps"].append({"step": run.step, "epoch": epoch + seen / len(run.train_images),
+                                     "loss": loss, "bce": bce, "kl": kl})
+        rate = run.images_this_run / max(run.train_seconds, 1e-9)
+        remaining = (run.total_steps - run.step) * config.batch_size / max(rate, 1e-9)
+        run.emit({"kind": "step", "epoch": epoch + 1, "epochs": config.epochs, "step": run.step,
+                  "total_steps": run.total_steps, "loss": loss, "bce": bce, "kl": kl,
                   "img_per_s": rate, "eta_s": remaining, "lr": optimizer.param_groups[0]["lr"]})
-            if recorder is not None and epoch == 0 and step in epoch_one_frames:
-                _take_frame(recorder, model, epoch_one_frames[step], emit)
-        if status != "finished" or seen == 0:
-            break
+        if run.recorder is not None and run.step in epoch_one_frames:
+            _take_frame(run, epoch_one_frames[run.step])
+    return "finished", "", sums, seen
 
-        train_metrics = dict(zip(("loss", "bce", "kl"), (sums / seen).tolist()))
-        val_metrics = evaluate(model, val_images, autocast=autocast) if len(val_images) else {}
-        test_metrics = evaluate(model, test_images, autocast=autocast)
-        record = {"epoch": epoch + 1, "seconds": time.perf_counter() - epoch_start,
-                  "train_seconds": train_seconds,
-                  "img_per_s": seen / (time.perf_counter() - epoch_start),
-                  "train": train_metrics, "val": val_metrics, "test": test_metrics}
-        history["epochs"].append(record)
-        score = (val_metrics or test_metrics)["loss"]
-        # The importance-weighted epochs trade -ELBO for -log p(x), so validation's -ELBO cannot
-        # judge them: each one is kept, the last being the fine-tune's result.
-        improved = not best or score < best["score"] or config.iw_samples_at(epoch) > 1
-        if improved:
-            best = {"score": score, "epoch": epoch + 1, "val": val_metrics, "test": test_metrics,
+
+def _evaluate_and_keep_best(run: _Run, epoch: int, epoch_start: float, train_means: torch.Tensor, seen: int) -> None:
+    """The epoch's validation and test curves (in the training precision); the model is kept when
+    its validation loss is the best so far; then its film frame, the files and the epoch's event."""
+    config, model = run.config, run.model
+    val_metrics = evaluate(model, run.val_images, autocast=run.autocast) if len(run.val_images) else {}
+    test_metrics = evaluate(model, run.test_images, autocast=run.autocast)
+    record = {"epoch": epoch + 1, "seconds": time.perf_counter() - epoch_start,
+              "train_seconds": run.train_seconds,
+              "img_per_s": seen / (time.perf_counter() - epoch_start),
+              "train": dict(zip(("loss", "bce", "kl"), train_means.tolist())), "val": val_metrics, "test": test_metrics}
+    run.history["epochs"].append(record)
+    score = (val_metrics or test_metrics)["loss"]
+    # The importance-weighted epochs trade -ELBO for -log p(x), so validation's -ELBO cannot
+    # judge them: each one is kept, the last being the fine-tune's result.
+    improved = not run.best or score < run.best["score"] or config.iw_samples_at(epoch) > 1
+    if improved:
+        run.best = {"score": score, "epoch": epoch + 1, "val": val_metrics, "test": test_metrics,
                     "model": copy.deepcopy(model)}
-        if recorder is not None:
-            _take_frame(recorder, model, float(epoch + 1), emit, keep_epoch=best["epoch"])
-        train_state = {"epoch": epoch + 1, "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
-                       "optimizer": optimizer.state_dict(), "shuffle_rng": shuffle.get_state(),
-                       "torch_rng": torch.get_rng_state()}
-        _write(checkpoint_path, config, best, history, val_idx, train_idx, recorder, train_state)
-        emit({"kind": "epoch", **record, "epochs": config.epochs, "improved": improved,
-              "reconstructions": _reconstruction_grid(model, recon_images)})
+    if run.recorder is not None:
+        _take_frame(run, float(epoch + 1), keep_epoch=run.best["epoch"])
+    train_state = {"epoch": epoch + 1, "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+                   "optimizer": run.optimizer.state_dict(), "shuffle_rng": run.shuffle.get_state(),
+                   "torch_rng": torch.get_rng_state()}
+    _write(run, run.history, train_state)
+    run.emit({"kind": "epoch", **record, "epochs": config.epochs, "improved": improved,
+              "reconstructions": _reconstruction_grid(model, run.recon_images)})
 
-    if best and autocast is not None:
-        # The per-epoch metrics were taken under the training precision, which is faster; the kept
-        # model's are taken again in fp32, so that its file holds the numbers `vae.eval` prints.
-        best["val"] = evaluate(best["model"], val_images) if len(val_images) else {}
-        best["test"] = evaluate(best["model"], test_images)
-        completed_steps = len(history["epochs"]) * steps_per_epoch  # as the file had it: no partial epoch
-        _write(checkpoint_path, config, best, {**history, "steps": history["steps"][:completed_steps]},
-               val_idx, train_idx, recorder)
+
+def _keep_fp32_metrics(run: _Run) -> None:
+    """The per-epoch metrics were taken in the training precision, which is faster; the kept
+    model's are taken again in fp32, so that its file holds the numbers ``vae.eval`` prints."""
+    best = run.best
+    best["val"] = evaluate(best["model"], run.val_images) if len(run.val_images) else {}
+    best["test"] = evaluate(best["model"], run.test_images)
+    completed_steps = len(run.history["epochs"]) * run.steps_per_epoch  # as the file had it: no partial epoch
+    _write(run, {**run.history, "steps": run.history["steps"][:completed_steps]})
+
+
+def _end(run: _Run, status: str, message: str) -> TrainResult:
+    """The run's result and its end event, with a message that says what is kept."""
+    best = run.best
     if status == "finished":
-        message = f"Finished {config.epochs} epochs; best validation loss at epoch {best.get('epoch')}."
-    if best and status != "finished":
+        message = f"Finished {run.config.epochs} epochs; best validation loss at epoch {best.get('epoch')}."
+    elif best:
         message += f" The best checkpoint (epoch {best['epoch']}) is kept."
-    elif not best and status != "finished":
+    else:
         message += " No epoch was completed, so no checkpoint was written."
-    result = TrainResult(status, message, checkpoint_path if best else None,
-                         {k: best[k] for k in ("epoch", "val", "test") if k in best}, history)
-    emit({"kind": "end", "status": status, "message": message,
-          "checkpoint": str(checkpoint_path) if best else None, "best": result.best})
+    result = TrainResult(status, message, run.path if best else None,
+                         {k: best[k] for k in ("epoch", "val", "test") if k in best}, run.history)
+    run.emit({"kind": "end", "status": status, "message": message,
+              "checkpoint": str(run.path) if best else None, "best": result.best})
     return result
 
 
@@ -389,47 +392,46 @@ def _first_of_each_digit(labels: torch.Tensor) -> torch.Tensor:
 @torch.no_grad()
 def _reconstruction_grid(model: ConvVAE, images: torch.Tensor) -> np.ndarray:
     """[2, n, 28, 28] floats: the fixed test images and their reconstructions (decoded means)."""
-    model.eval()
-    x = to_float(images, images.device)
-    recon = model.decode(model.encode(x)[0])
-    model.train()
+    with eval_mode(model):
+        x = to_float(images, images.device)
+        recon = model.decode(model.encode(x)[0])
     return torch.stack([x[:, 0], recon[:, 0].float()]).cpu().numpy()
 
 
-def _take_frame(recorder: FilmRecorder, model: ConvVAE, epoch: float, emit, keep_epoch: int | None = None) -> None:
-    """A film frame of ``model`` now, thinned to its size bound, and sent to the run's watchers."""
-    recorder.record(model, epoch)
-    recorder.thin(keep_epoch)
-    emit({"kind": "frame", "film": recorder.film()})
+def _take_frame(run: _Run, epoch: float, keep_epoch: int | None = None) -> None:
+    """A film frame of the model now, thinned to its size bound, and sent to the run's watchers."""
+    run.recorder.record(run.model, epoch)
+    run.recorder.thin(keep_epoch)
+    run.emit({"kind": "frame", "film": run.recorder.film()})
 
 
-def trained_on(config: TrainConfig) -> dict:
-    """The device, hardware and precision a run trains with, stored in its checkpoint."""
-    device = resolve_device(config.device)
-    return {"device": device.type, "hardware": hardware_label(device),
-            "precision": precision_label(config.precision, device), "torch": str(torch.__version__)}
+# ---------------------------------------------------------------- files
 
 
-def _write(path, config, best, history, val_idx, train_idx, recorder=None, train_state=None) -> None:
+def _write(run: _Run, history: dict, train_state: dict | None = None) -> None:
     """The kept model's file with the film so far, and the resume sidecar when ``train_state`` is given."""
-    film = recorder.film() if recorder is not None else None
+    config, best = run.config, run.best
+    film = run.recorder.film() if run.recorder is not None else None
     extra = {"film": film.to_state()} if film is not None else {}
     save_checkpoint(
-        path, best["model"],
+        run.path, best["model"],
         train_config=asdict(config),
         metrics={"epoch": best["epoch"], "val": best["val"], "test": best["test"]},
         history=history,
-        split={"seed": config.seed, "val_size": len(val_idx), "train_size": len(train_idx)},
-        trained_on=trained_on(config),
+        split={"seed": config.seed, "val_size": len(run.val_idx), "train_size": len(run.train_idx)},
+        trained_on=trained_on(config.device, config.precision),
         **extra,
     )
     if train_state is not None:
-        save_resume_state(path, {**train_state, **extra})
+        save_resume_state(run.path, {**train_state, **extra})
 
 
-def _restore(path, config, model, optimizer, shuffle, device):
+def _restore(path: Path, config: TrainConfig, model: ConvVAE, optimizer: torch.optim.Optimizer,
+             shuffle: torch.Generator) -> tuple[int, dict, dict, Film | None]:
+    """The state ``path``'s run stopped in, loaded into ``model``, ``optimizer`` and ``shuffle``:
+    (epochs done, history, the kept model, film). A run with other settings is refused, naming them."""
     payload = read_checkpoint(path)
-    saved = {**RUN_BEFORE_THESE_FIELDS, **payload.get("train_config", {})}
+    saved = payload.get("train_config", {})
     state = read_resume_state(path)
     settings = {f.name: (saved.get(f.name), getattr(config, f.name)) for f in fields(TrainConfig)
                 if f.name not in ("epochs", "device")}
@@ -487,17 +489,13 @@ def main(argv=None) -> int:
     config, args = _parse_args(argv)
     try:
         config.validate()
+        device = resolve_device(config.device)
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     out = args.out or CHECKPOINT_DIR / f"{args.name}.pt"
     if out.exists() and not args.resume:
         print(f"error: {out} exists; pass --resume to continue it, or choose another --name.", file=sys.stderr)
-        return 2
-    try:
-        device = resolve_device(config.device)
-    except ValueError as e:
-        print(f"error: {e}", file=sys.stderr)
         return 2
     print(f"Training {config.arch} VAE (latent {config.latent_dim}) on {device} "
           f"({precision_label(config.precision, device)}) -> {out}")

@@ -1,4 +1,4 @@
-"""Helpers for AppTest tests of the whole app (entry point, sidebar and pages), also used by
+"""The whole app (entry point, sidebar and pages) in Streamlit's AppTest, for the tests and
 ``bench/page_latency.py``: browser-only events are injected by widget key, the canvas as
 {"drawing": {"raw", "data"}} with a real PNG data URL, a plotly click as {"selection": {"points": [...]}}.
 """
@@ -6,24 +6,57 @@
 import base64
 import io
 import time
-from pathlib import Path
 
 import numpy as np
 from PIL import Image
 from streamlit.runtime.pages_manager import PagesManager
 from streamlit.testing.v1 import AppTest
 
+import studio
 
-ROOT = Path(__file__).resolve().parent.parent
-BUNDLED = ROOT / "checkpoints" / "default.pt"
+from . import ROOT
+
+RUN_TIMEOUT_S = 180  # one script run at most: a page's first visit encodes the test set on a busy CPU
 
 
-def run_app(page: str | None = None) -> AppTest:
-    """The app after its first run (on ``page`` if given), checked to have raised nothing."""
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+def run_app(page: str | None = None, model: str | None = None, **state) -> AppTest:
+    """The app after its first run, then on ``page`` if given, with ``model`` (a checkpoint path)
+    chosen in the sidebar and ``state`` set in the session before that page's first run; checked
+    to have raised nothing."""
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=RUN_TIMEOUT_S)
     at.run()
+    if model is not None:
+        at.selectbox(key=studio.ACTIVE_KEY).set_value(model)
+    for key, value in state.items():
+        at.session_state[key] = value
     if page:
         at.switch_page(page).run()
+    assert not at.exception, at.exception
+    return at
+
+
+def texts(at: AppTest) -> str:
+    """Every caption, Markdown and alert text of the page, as one string."""
+    return " ".join(e.value for kind in (at.caption, at.markdown, at.info, at.warning, at.error) for e in kind)
+
+
+def image_captions(at: AppTest) -> list[str]:
+    """The captions of the page's images."""
+    return [c for image in at.get("image") for c in image.captions]
+
+
+def fill_form(at: AppTest, **values) -> AppTest:
+    """The Train page's form with ``values`` set by field (``name``, ``arch`` or a number's field)."""
+    for key, value in values.items():
+        widget = at.text_input(key="train_name") if key == "name" else \
+            at.selectbox(key="train_arch") if key == "arch" else at.number_input(key=f"train_{key}")
+        widget.set_value(value)
+    return at
+
+
+def press_start(at: AppTest) -> AppTest:
+    """Start training, checked to have raised nothing."""
+    next(b for b in at.button if b.label == "Start training").click().run()
     assert not at.exception, at.exception
     return at
 

@@ -1,7 +1,8 @@
 """Driving VAE Studio in a real browser: the Streamlit server, Chromium, and what a user looks at.
 
-Used by ``tests/test_browser.py``. Selectors are Streamlit's ``data-testid`` attributes and the
-``st-key-<key>`` classes of keyed widgets, both stable across reruns.
+Used by ``tests/test_browser.py`` and the browser benchmarks in ``bench/``. Selectors are
+Streamlit's ``data-testid`` attributes and the ``st-key-<key>`` classes of keyed widgets, both
+stable across reruns.
 """
 
 from __future__ import annotations
@@ -23,7 +24,8 @@ import pytest
 from PIL import Image
 from playwright.sync_api import Locator, Page, expect
 
-ROOT = Path(__file__).resolve().parent.parent
+from . import ROOT
+
 ARTIFACTS = ROOT / "test-artifacts" / "browser"
 CHROMIUM = Path("/usr/bin/chromium")  # Debian's; CI installs it with `make browser`
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
