@@ -77,4 +77,5 @@ with st.sidebar:
         model_card()
     st.caption(f":material/memory: Device: **{studio.device_label()}**")
 
-page.run()
+with studio.model_work():  # while a run trains, pages queue for the CPU, and say so after a few seconds
+    page.run()

@@ -7,24 +7,32 @@ Pages import this module and call ``vae/`` for everything else; nothing here doe
 
 from __future__ import annotations
 
+import io
+import json
 import re
+import threading
+import time
+from contextlib import contextmanager
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import plotly.graph_objects as go
+import plotly.io as pio
 import streamlit as st
 import torch
+from PIL import Image
 
 import vae
 from vae import compare, film, latent, plots
 from vae.checkpoint import CheckpointError
 from vae.data import default_data_dir
+from vae.device import resolve_device
 from vae.images import make_grid
-from vae.jobs import TrainingJob
-from vae.jobs import JobSnapshot
+from vae.jobs import JobSnapshot, ModelWorkGate, TrainingJob
 from vae.plots import film_figure, loss_figure
 from vae.summary import layer_table
-from vae.train import CHECKPOINT_DIR, TrainConfig, TrainResult, resolve_device, train
+from vae.train import CHECKPOINT_DIR, TrainConfig, TrainResult, train
 
 DEFAULT_CHECKPOINT = CHECKPOINT_DIR / "default.pt"
 TSNE_CACHE = default_data_dir() / "tsne"  # t-SNE maps made before, kept across server restarts
@@ -267,12 +275,147 @@ def film_player_figure(model, start: int) -> go.Figure:
 
 @st.cache_resource(show_spinner=False, max_entries=4)
 def _live_film(run: float, frames: int, epochs: int, _snap: JobSnapshot) -> go.Figure:
-    return film_figure(_snap.film, film.film_layout(_snap.film), test_curve(_snap.history), animate=False)
+    return SharedFigure(film_figure(_snap.film, film.film_layout(_snap.film), test_curve(_snap.history),
+                                    animate=False))
 
 
 def live_film_figure(snap: JobSnapshot) -> go.Figure:
     """The running job's newest film frame, built once per frame for all sessions watching."""
     return _live_film(snap.started_at, snap.film.frames, len(snap.history["epochs"]), snap)
+
+
+# ---------------------------------------------------------------- the live run, shared
+# Every session on the Train page refreshes once a second. What a refresh shows of the run is the
+# same for all of them, so it is made once per published change and shared: the snapshot itself
+# (published at most once per LIVE_PERIOD_S, so sessions refreshing within that time see the same
+# step and hit the same cache entries), the loss figure and its JSON, the reconstruction PNG.
+
+LIVE_REFRESH_S = 2.0  # the Train page's live view reruns this often (progress, the Stop button)
+# A new step is published at most this often: refreshes in between resend the same figures, which
+# go as references to what the browser already holds, and build nothing.
+LIVE_PERIOD_S = 2.0
+
+
+class SharedFigure(go.Figure):
+    """A built figure frozen as its JSON-ready dict: ``st.plotly_chart`` serialises ``to_dict()``,
+    which here is the dict made once, with its arrays already typed-array strings, instead of a deep
+    copy of every trace per session per refresh. Read-only: it is shared."""
+
+    def __init__(self, figure: go.Figure):
+        super().__init__()
+        object.__setattr__(self, "frozen", json.loads(pio.to_json(figure, validate=False)))
+
+    def to_dict(self) -> dict:
+        return self.frozen
+
+    def to_plotly_json(self) -> dict:
+        return self.frozen
+
+
+class LiveView(NamedTuple):
+    """What a refresh of the running job shows beyond its progress line, shared by every session."""
+
+    curves: go.Figure | None  # a SharedFigure of the loss curves; None before the first step
+    reconstructions: bytes | None  # the fixed test digits over their reconstructions, as a PNG
+    epochs_done: int
+
+
+class _Publisher:
+    """The job's snapshot, renewed at most once per ``period`` seconds, and at once when the run's
+    status changes (it starts, is stopped, ends)."""
+
+    def __init__(self, job: TrainingJob, period: float):
+        self.job, self.period = job, period
+        self._lock = threading.Lock()
+        self._snap, self._taken = job.snapshot(), time.monotonic()
+
+    def snapshot(self, fresh: bool = False) -> JobSnapshot:
+        with self._lock:
+            newest, now = self.job.snapshot(), time.monotonic()
+            if fresh or now - self._taken >= self.period or newest.status != self._snap.status \
+                    or newest.started_at != self._snap.started_at:
+                if not _same_view(newest, self._snap):
+                    self._snap = newest  # unchanged: keep the object, so that caches keyed on it hit
+                self._taken = now
+            return self._snap
+
+
+def _same_view(a: JobSnapshot, b: JobSnapshot) -> bool:
+    return (a.started_at, a.status, a.step, len(a.history["epochs"]), a.film and a.film.frames,
+            a.message) == (b.started_at, b.status, b.step, len(b.history["epochs"]), b.film and b.film.frames,
+                           b.message)
+
+
+@st.cache_resource(show_spinner=False)
+def _publisher(_job: TrainingJob, job_id: int) -> _Publisher:
+    return _Publisher(_job, LIVE_PERIOD_S)
+
+
+def live_snapshot(fresh: bool = False) -> JobSnapshot:
+    """The server's training job as every watching session sees it now; ``fresh``: publish its
+    newest state first (a whole page run, which a user's action asked for, shows the latest)."""
+    job = training_job()
+    return _publisher(job, id(job)).snapshot(fresh)
+
+
+@st.cache_resource(show_spinner=False, max_entries=4)
+def _live_view(run: float, step: int, epochs: int, status: str, _snap: JobSnapshot) -> LiveView:
+    history = _snap.history
+    curves = (SharedFigure(loss_figure(history, fine_tune_from=_snap.config.fine_tune_start))
+              if history["steps"] else None)
+    picture = None if _snap.reconstructions is None else _live_picture(run, len(history["epochs"]),
+                                                                          _snap.reconstructions)
+    return LiveView(curves, picture, len(history["epochs"]))
+
+
+@st.cache_resource(show_spinner=False, max_entries=4)
+def _live_picture(run: float, epochs: int, _reconstructions: np.ndarray) -> bytes:
+    """The reconstruction grid as a PNG, made once per epoch (st.image sends bytes as they are)."""
+    grid = make_grid(_reconstructions.reshape(-1, 28, 28), ncol=10, pad=2, scale=3)
+    buffer = io.BytesIO()
+    Image.fromarray(grid).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def live_view(snap: JobSnapshot) -> LiveView:
+    """The loss curves and reconstructions of ``snap``, built once per step and epoch for all
+    sessions watching (``snap`` from ``live_snapshot``, so that they watch the same step)."""
+    return _live_view(snap.started_at, snap.step, len(snap.history["epochs"]), snap.status, snap)
+
+
+# ---------------------------------------------------------------- page model work while a run trains
+# A page's model work waits for a slot while the job trains on the CPU: the run holds the cores, and
+# a queue served in order answers sooner, and says so, than every session's work sharing them at once.
+
+MODEL_WORK_SLOTS = 2  # page script runs doing model work at once while a run trains
+WAIT_NOTICE_S = 2.0  # a page that has waited this long for a slot says why
+
+
+def _training_on_cpu() -> bool:
+    return device().type == "cpu" and training_job().snapshot().running
+
+
+@st.cache_resource(show_spinner=False)
+def model_gate() -> ModelWorkGate:
+    return ModelWorkGate(MODEL_WORK_SLOTS, _training_on_cpu)
+
+
+@contextmanager
+def model_work():
+    """Around a page's model work: while the job trains on the CPU, wait for one of the gate's
+    slots; a wait of more than ``WAIT_NOTICE_S`` shows a spinner that says why."""
+    gate = model_gate()
+    taken = gate.acquire(timeout=WAIT_NOTICE_S)
+    if taken is False:
+        with st.spinner(f"Waiting for the training run to free the CPU… ({gate.waiting} pages in the queue "
+                        "before and with yours)", show_time=True):
+            gate.acquire()
+        taken = True
+    try:
+        yield
+    finally:
+        if taken:
+            gate.release()
 
 
 # ---------------------------------------------------------------- two models side by side

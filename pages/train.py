@@ -1,17 +1,20 @@
 """Train: set up a run, start or stop it, and watch it live. The run itself is the server's one
 ``studio.training_job()``, so every browser session sees (and can stop) the same run."""
 
+import time
+import uuid
 from itertools import count
 
 import streamlit as st
+from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 import studio
 import views
-from vae.images import make_grid
+from vae.device import precision_label
 from vae.jobs import JobSnapshot
-from vae.plots import epoch_label, loss_figure
 from vae.model import ARCHS
-from vae.train import FINE_TUNE_SAMPLES, TrainConfig, precision_label
+from vae.plots import epoch_label
+from vae.train import FINE_TUNE_SAMPLES, ConfigError, TrainConfig
 
 LABELS = {"arch": "Architecture", "latent_dim": "Latent size", "beta": "β", "epochs": "Epochs",
           "batch_size": "Batch size", "lr": "Learning rate", "seed": "Seed",
@@ -23,6 +26,9 @@ RESULT_BOX = {"finished": (st.success, ":material/check_circle:"), "stopped": (s
               "failed": (st.error, ":material/error:")}
 
 job = studio.training_job()
+# Who this browser session is, to tell the run it started from one started elsewhere.
+BROWSER = st.session_state.setdefault("train_browser_id", uuid.uuid4().hex)
+CONFIRM_STOP = "train_confirm_stop"  # session_state: the start time of the run whose Stop awaits a yes
 DEFAULTS = TrainConfig()  # the form starts from the library's recipe
 
 
@@ -56,7 +62,8 @@ def run_form() -> None:
         right.number_input(LABELS["beta"], value=DEFAULTS.beta, step=0.1, format="%g", key="train_beta",
                            help="Weight of the KL term; 1 is the true ELBO.")
         left.number_input(LABELS["epochs"], value=10, step=1, max_value=500, key="train_epochs")
-        right.number_input(LABELS["batch_size"], value=DEFAULTS.batch_size, step=32, max_value=4096, key="train_batch_size")
+        right.number_input(LABELS["batch_size"], value=DEFAULTS.batch_size, step=32, max_value=4096,
+                           key="train_batch_size")
         left.number_input(LABELS["lr"], step=5e-4, format="%g", key="train_lr",
                           help="Peak learning rate of AdamW (Adam for the tutorial recipe).")
         right.number_input(LABELS["seed"], value=DEFAULTS.seed, step=1, key="train_seed",
@@ -85,9 +92,8 @@ def start_run() -> None:
     reasons = []
     try:
         config.validate()
-    except ValueError as e:
-        field, _, rest = str(e).partition(" ")
-        reasons.append(f"{LABELS[field]} {rest}" if field in LABELS else str(e)[:1].upper() + str(e)[1:])
+    except ConfigError as e:
+        reasons.append(f"{LABELS[e.field]} {e.problem}" if e.field in LABELS else str(e)[:1].upper() + str(e)[1:])
     try:
         path = studio.new_checkpoint_path(st.session_state["train_name"])
     except ValueError as e:
@@ -96,7 +102,7 @@ def start_run() -> None:
         st.error("Cannot start:\n" + "\n".join(f"- {reason}" for reason in reasons), icon=":material/error:")
         return
     try:
-        started = job.start(config, path, data=studio.mnist())
+        started = job.start(config, path, data=studio.mnist(), started_by=BROWSER)
     except FileExistsError:
         st.error(f"Cannot start: {path.name} already exists; choose another name.", icon=":material/error:")
         return
@@ -109,9 +115,50 @@ def use_model(path: str) -> None:
     st.session_state[studio.ACTIVE_KEY] = path
 
 
+def started_line(snap: JobSnapshot) -> str:
+    when = time.strftime("%H:%M", time.localtime(snap.started_at))
+    return f"Started here at {when}" if snap.started_by == BROWSER else f"Started in another browser at {when}"
+
+
+def ask_to_stop() -> None:
+    st.session_state[CONFIRM_STOP] = job.snapshot().started_at
+
+
+def stop_run(started_at: float) -> None:
+    """Stop the run that started at ``started_at``, not one that has since replaced it."""
+    st.session_state.pop(CONFIRM_STOP, None)
+    if job.snapshot().started_at == started_at:
+        job.stop()
+
+
+def cancel_stop() -> None:
+    st.session_state.pop(CONFIRM_STOP, None)
+
+
+def stop_controls(snap: JobSnapshot) -> None:
+    """Stop: at once for the run this session started; for another's, after a confirmation (any
+    session may stop the server's one run, but should not do so by a stray click)."""
+    ours = snap.started_by == BROWSER
+    if st.session_state.get(CONFIRM_STOP) == snap.started_at and not ours and snap.status == "running":
+        with st.container(border=True):
+            st.warning(f"{started_line(snap)}: stopping it ends it for everyone watching, keeping its best "
+                       "epoch so far. Stop it?", icon=":material/warning:")
+            yes, no = st.columns(2)
+            yes.button("Yes, stop the run", icon=":material/stop:", key="train_stop_confirm", type="primary",
+                       on_click=stop_run, args=(snap.started_at,))
+            no.button("No, keep it running", key="train_stop_cancel", on_click=cancel_stop)
+        return
+    st.button("Stop", icon=":material/stop:", key="train_stop", on_click=stop_run if ours else ask_to_stop,
+              args=(snap.started_at,) if ours else (), disabled=snap.status == "stopping",
+              help="Ends before the next batch; keeps the best epoch."
+                   + ("" if ours else " This run was started in another browser: you will be asked first."))
+
+
 def show_job(live: bool) -> None:
-    """The run's progress, curves and reconstructions; ``live`` when it reruns every second."""
-    snap = job.snapshot()
+    """The run's progress, curves and reconstructions; ``live`` when it reruns every second. What
+    it shows of the run is built once per step for every session watching (``studio.live_view``)."""
+    ctx = get_script_run_ctx()
+    snap = studio.live_snapshot(fresh=not (ctx and ctx.fragment_ids_this_run))  # a refresh: the shared one
     if live and not snap.running:
         st.rerun()  # the run just ended: redraw the whole app so its model appears in the sidebar
     if snap.status == "idle":
@@ -126,10 +173,10 @@ def show_job(live: bool) -> None:
                + (f"{config.iw_samples}-sample IW bound from epoch {config.fine_tune_start + 1} · "
                   if config.fine_tune_start is not None else "") +
                f"{precision_label(config.precision, studio.device())} on {studio.device_label()}")
+    st.caption(f":material/person: {started_line(snap)}.")
     if snap.running:
         st.progress(snap.progress, text=progress_text(snap))
-        st.button("Stop", icon=":material/stop:", key="train_stop", on_click=job.stop,
-                  disabled=snap.status == "stopping", help="Ends before the next batch; keeps the best epoch.")
+        stop_controls(snap)
     else:
         box, icon = RESULT_BOX[snap.status]
         box(snap.message, icon=icon)
@@ -139,12 +186,12 @@ def show_job(live: bool) -> None:
             else:
                 st.button(f"Use {snap.checkpoint.stem} as the active model", icon=":material/check:",
                           key="train_use", on_click=use_model, args=(str(snap.checkpoint),))
-    if snap.history["steps"]:
-        st.plotly_chart(loss_figure(snap.history, fine_tune_from=config.fine_tune_start), key="train_curves")
-    if snap.reconstructions is not None:
-        done = len(snap.history["epochs"])
-        st.image(make_grid(snap.reconstructions.reshape(-1, 28, 28), ncol=10, pad=2, scale=3),
-                 caption=f"Top: fixed test images. Bottom: their reconstructions after epoch {done}.")
+    view = studio.live_view(snap)
+    if view.curves is not None:
+        st.plotly_chart(view.curves, key="train_curves")
+    if view.reconstructions is not None:
+        st.image(view.reconstructions,
+                 caption=f"Top: fixed test images. Bottom: their reconstructions after epoch {view.epochs_done}.")
     elif snap.running:
         st.caption("Reconstructions of ten test digits appear after the first epoch.")
     if snap.film is not None:
@@ -189,6 +236,6 @@ with form_col:
     run_form()
 with job_col:
     if job.snapshot().running:
-        st.fragment(run_every=1.0)(show_job)(live=True)
+        st.fragment(run_every=studio.LIVE_REFRESH_S)(show_job)(live=True)
     else:
         show_job(live=False)

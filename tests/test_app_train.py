@@ -1,6 +1,5 @@
-"""Training from the app: the job manager (vae/jobs.py), name checks, and the Train page."""
+"""Training from the app: name checks and the Train page (the job manager: test_jobs.py)."""
 
-import errno
 import threading
 
 import pytest
@@ -8,104 +7,10 @@ import torch
 
 import studio
 import vae.train
-from apptest_helpers import run_app, wait_until
-from vae import load_checkpoint
-from vae.jobs import TrainingJob
-from vae.train import TrainConfig, TrainResult, precision_label
-
-TINY = dict(train_size=512, val_size=256, batch_size=128, epochs=1)
-
-
-def blocking_train(config, checkpoint_path, *, stop, callback, data):
-    """Stands in for vae.train.train where only the job's bookkeeping is under test."""
-    stop.wait(30)
-    return TrainResult("stopped", "Stopped by request.", None)
-
-
-def test_a_real_run_is_recorded_and_a_second_start_is_refused(tmp_path, mnist):
-    def train_and_press_stop_after_epoch_1(*args, callback, **kwargs):
-        def on_event(event):
-            callback(event)
-            if event["kind"] == "epoch" and event["epoch"] == 1:
-                job.stop()  # as a user would, but at a known moment: a tiny epoch takes milliseconds
-
-        return vae.train.train(*args, callback=on_event, **kwargs)
-
-    job = TrainingJob(train_fn=train_and_press_stop_after_epoch_1)
-    assert job.snapshot().status == "idle"
-    assert job.start(TrainConfig(**{**TINY, "epochs": 3}), tmp_path / "a.pt", data=mnist)
-    assert not job.start(TrainConfig(**TINY), tmp_path / "b.pt", data=mnist), "one run at a time"
-    assert job.wait(timeout=60)
-    snap = job.snapshot()
-    assert snap.status == "stopped" and "The best checkpoint (epoch 1) is kept." in snap.message
-    assert snap.checkpoint == tmp_path / "a.pt" and snap.checkpoint.is_file()
-    assert not (tmp_path / "b.pt").exists()
-    assert snap.reconstructions.shape == (2, 10, 28, 28)
-    steps = snap.history["steps"]
-    assert [s["step"] for s in steps] == list(range(1, len(steps) + 1)) and steps[3]["epoch"] == 1.0
-    assert snap.history["epochs"][0]["test"]["loss"] > 0 and snap.img_per_s > 0
-
-
-def test_a_full_disk_fails_the_run_with_a_message_and_keeps_the_last_checkpoint(tmp_path, mnist, monkeypatch):
-    real_save, writes = torch.save, []
-
-    def save_until_the_disk_fills(*args, **kwargs):
-        writes.append(1)
-        if len(writes) > 2:  # epoch 1 wrote its model and resume files; epoch 2 finds the disk full
-            raise OSError(errno.ENOSPC, "No space left on device")
-        return real_save(*args, **kwargs)
-
-    monkeypatch.setattr(torch, "save", save_until_the_disk_fills)
-    job = TrainingJob()
-    assert job.start(TrainConfig(**{**TINY, "epochs": 3}), tmp_path / "full.pt", data=mnist)
-    assert job.wait(timeout=60)
-    snap = job.snapshot()
-    assert snap.status == "failed" and snap.message.startswith("The disk is full")
-    assert "The best checkpoint written before the failure is kept." in snap.message
-    assert snap.checkpoint == tmp_path / "full.pt" and load_checkpoint(snap.checkpoint).metrics["epoch"] == 1
-    assert not list(tmp_path.glob(".*tmp"))
-
-
-def test_start_is_atomic_across_sessions(tmp_path):
-    job = TrainingJob(train_fn=blocking_train)
-    barrier = threading.Barrier(8)
-    results = []
-
-    def press_start(i):
-        barrier.wait()
-        results.append(job.start(TrainConfig(**TINY), tmp_path / f"m{i}.pt"))
-
-    threads = [threading.Thread(target=press_start, args=(i,)) for i in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert sorted(results) == [False] * 7 + [True]
-    job.stop()
-    assert job.wait(timeout=10) and job.snapshot().status == "stopped"
-
-
-@pytest.mark.parametrize("error, expected", [
-    (RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB"), "Training ran out of memory."),
-    (MemoryError(), "Training ran out of memory."),
-    (ValueError("bad things\nsecond line"), "Training failed: bad things."),
-])
-def test_an_exception_in_the_thread_is_stored_as_a_message(tmp_path, error, expected):
-    def failing_train(*args, **kwargs):
-        raise error
-
-    job = TrainingJob(train_fn=failing_train)
-    assert job.start(TrainConfig(**TINY), tmp_path / "m.pt")
-    assert job.wait(timeout=10)
-    snap = job.snapshot()
-    assert snap.status == "failed" and snap.message.startswith(expected) and snap.checkpoint is None
-    assert "Traceback" not in snap.message
-
-
-def test_start_refuses_to_overwrite(tmp_path):
-    (tmp_path / "m.pt").write_bytes(b"x")
-    with pytest.raises(FileExistsError):
-        TrainingJob(train_fn=blocking_train).start(TrainConfig(**TINY), tmp_path / "m.pt")
+from harness import TINY
+from harness.apptest import fill_form, press_start, run_app, wait_until
+from vae.device import precision_label
+from vae.train import TrainConfig
 
 
 @pytest.mark.parametrize("name", ["../x", "/tmp/x", "a/b", "a b", "x.pt", "", "é", "x" * 65, ".."])
@@ -119,20 +24,6 @@ def test_names_stay_in_the_checkpoint_folder_and_never_overwrite(checkpoint_dir)
     assert studio.new_checkpoint_path("x" * 64).parent == checkpoint_dir
     with pytest.raises(ValueError, match="already exists"):
         studio.new_checkpoint_path("default")
-
-
-def fill_form(at, **values):
-    for key, value in values.items():
-        widget = at.text_input(key="train_name") if key == "name" else \
-            at.selectbox(key="train_arch") if key == "arch" else at.number_input(key=f"train_{key}")
-        widget.set_value(value)
-    return at
-
-
-def press_start(at):
-    next(b for b in at.button if b.label == "Start training").click().run()
-    assert not at.exception, at.exception
-    return at
 
 
 @pytest.mark.parametrize("values, reasons", [
@@ -190,11 +81,25 @@ def test_train_from_the_page_watch_it_and_use_the_model(checkpoint_dir, job):
 
 
 def test_stop_from_the_page(checkpoint_dir, job):
-    at = press_start(fill_form(run_app("pages/train.py"), name="stopped", **{**TINY, "train_size": 30000, "epochs": 2}))  # epochs of ~10 s: Stop lands in epoch 1
+    at_first_step, stop_pressed = threading.Event(), threading.Event()
+
+    def train_holding_at_the_first_step(*args, callback, **kwargs):
+        def on_event(event):
+            callback(event)
+            if event["kind"] == "step" and not at_first_step.is_set():
+                at_first_step.set()
+                stop_pressed.wait(30)  # Stop lands in epoch 1 however fast the device runs an epoch
+
+        return vae.train.train(*args, callback=on_event, **kwargs)
+
+    job._train = train_holding_at_the_first_step
+    at = press_start(fill_form(run_app("pages/train.py"), name="stopped", **{**TINY, "epochs": 2}))
+    assert at_first_step.wait(60)
     wait_until(lambda: job.snapshot().step >= 1)
     assert job.snapshot().config.iw_samples == TrainConfig().iw_samples, "no IW epochs: the library's objective"
     at.run()
     next(b for b in at.button if b.key == "train_stop").click().run()
+    stop_pressed.set()
     assert job.snapshot().status in ("stopping", "stopped")
     assert job.wait(timeout=30)
     at.run()

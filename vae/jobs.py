@@ -10,9 +10,9 @@ import errno
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
@@ -45,6 +45,7 @@ class JobSnapshot:
     film: Film | None = None  # the run's film so far (vae.film), replaced at each new frame
     started_at: float = 0.0
     ended_at: float = 0.0
+    started_by: str = ""  # who pressed Start (the app passes its browser session's id)
 
     @property
     def running(self) -> bool:
@@ -72,7 +73,8 @@ class TrainingJob:
         self._steps: list[dict] = []
         self._epochs: list[dict] = []
 
-    def start(self, config: TrainConfig, checkpoint_path: str | Path, data: MNIST | None = None) -> bool:
+    def start(self, config: TrainConfig, checkpoint_path: str | Path, data: MNIST | None = None,
+              started_by: str = "") -> bool:
         """Start a run in the background; False (and nothing started) if one is still running.
         Raises FileExistsError rather than overwrite an existing checkpoint."""
         checkpoint_path = Path(checkpoint_path)
@@ -85,7 +87,7 @@ class TrainingJob:
             self._steps, self._epochs = [], []
             self._state = JobSnapshot(status="running", message="Starting…", name=checkpoint_path.stem,
                                       config=config, checkpoint=checkpoint_path, epochs=config.epochs,
-                                      started_at=time.time())
+                                      started_at=time.time(), started_by=started_by)
             self._thread = threading.Thread(target=self._run, args=(config, checkpoint_path, data),
                                             name="vae-training", daemon=True)
             self._thread.start()
@@ -144,6 +146,35 @@ class TrainingJob:
     def _update(self, **changes) -> None:
         """Replace the state (callers hold the lock); snapshots are immutable."""
         self._state = JobSnapshot(**{**self._state.__dict__, **changes})
+
+
+class ModelWorkGate:
+    """Admits at most ``slots`` pieces of page model work at once while a run trains, first come
+    first served: a queue that a page can see itself waiting in (and say so), instead of every
+    page and the run slowing one another down together."""
+
+    def __init__(self, slots: int, training: Callable[[], bool]):
+        self.slots = slots
+        self._training = training
+        self._free = threading.Semaphore(slots)
+        self._lock = threading.Lock()
+        self.waiting = 0  # pages queued right now
+
+    def acquire(self, timeout: float | None = None) -> bool | None:
+        """Take a slot within ``timeout`` seconds (True), or time out (False); None, and nothing
+        taken, when no run trains: then nothing is queued."""
+        if not self._training():
+            return None
+        with self._lock:
+            self.waiting += 1
+        try:
+            return self._free.acquire(timeout=timeout)
+        finally:
+            with self._lock:
+                self.waiting -= 1
+
+    def release(self) -> None:
+        self._free.release()
 
 
 def _failure_message(error: BaseException) -> str:

@@ -1,0 +1,293 @@
+"""A classroom watching one run: the server time of a live refresh and the run's speed, with 1 and
+with 30 sessions on the Train page.
+
+    .venv/bin/python bench/live_watchers.py                 # 30 watchers, 3 rounds of 20 s phases
+    .venv/bin/python bench/live_watchers.py --watchers 10 --phase 10 --rounds 1
+
+One process: the real Streamlit server (``streamlit.web.bootstrap``, as ``streamlit run app.py``
+starts it, with its own checkpoint folder in a temp dir), its training job (the app's
+``studio.training_job()``, the Train page's default recipe, 4,000 images) and the watchers: websocket
+clients that speak Streamlit's protocol as a browser does (open the Train page, then answer each
+``auto_rerun`` of its live fragment with a fragment rerun once a second, reporting the message hashes
+they hold so that the server can send references instead), but draw nothing, so that the machine's
+cores go to the server and the run, as in a classroom whose browsers run on the students' laptops.
+
+Phases alternate (none, 1, 30 watchers, ...) so that they share the machine's noise. Per phase: the
+run's img/s (steps x batch over the phase, from the job's snapshots), and every script run the
+server made, timed as bench/page_latency.py times them (wall time to its "finished" event, and the
+script thread's CPU time). What the watchers received per refresh: bytes, and how many elements came
+as references to ones they already hold.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import platform
+import shutil
+import statistics
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+FOLDER = Path(tempfile.mkdtemp(prefix="vae-watchers-"))
+(FOLDER / "checkpoints").mkdir()
+shutil.copy2(ROOT / "checkpoints" / "default.pt", FOLDER / "checkpoints" / "default.pt")
+os.environ["VAE_CHECKPOINT_DIR"] = str(FOLDER / "checkpoints")  # before vae.train reads it
+os.chdir(ROOT)  # the server reads .streamlit/config.toml from here
+sys.path.insert(0, str(ROOT))
+
+import torch  # noqa: E402
+import websockets  # noqa: E402
+from streamlit.proto.BackMsg_pb2 import BackMsg  # noqa: E402
+from streamlit.proto.ForwardMsg_pb2 import ForwardMsg  # noqa: E402
+from streamlit.runtime.scriptrunner.script_runner import ScriptRunner, ScriptRunnerEvent  # noqa: E402
+
+FINISHED = {ScriptRunnerEvent.SCRIPT_STOPPED_WITH_SUCCESS, ScriptRunnerEvent.FRAGMENT_STOPPED_WITH_SUCCESS,
+            ScriptRunnerEvent.SCRIPT_STOPPED_FOR_RERUN}
+
+
+@dataclass
+class ScriptRun:
+    at: float  # time.monotonic() at its start
+    fragment: bool  # a fragment's rerun (the live view), not the whole page
+    wall: float
+    cpu: float
+
+
+RUNS: list[ScriptRun] = []
+
+
+def time_script_runs() -> None:
+    """Record every script run the server makes (its wall time to the finished event, and the
+    script thread's CPU time in it)."""
+    original = ScriptRunner._run_script
+
+    def timed(runner, rerun_data):
+        start, cpu, done = time.perf_counter(), time.thread_time(), []
+
+        def on_event(_sender, event, **_kwargs):
+            if event in FINISHED and not done:
+                done.append((time.perf_counter(), time.thread_time()))
+
+        runner.on_event.connect(on_event, weak=False)
+        try:
+            original(runner, rerun_data)
+        finally:
+            runner.on_event.disconnect(on_event)
+            end, cpu_end = done[0] if done else (time.perf_counter(), time.thread_time())
+            RUNS.append(ScriptRun(time.monotonic() - (time.perf_counter() - start), bool(rerun_data.fragment_id_queue),
+                                  end - start, cpu_end - cpu))
+
+    ScriptRunner._run_script = timed
+
+
+@dataclass
+class Watcher:
+    """One browser session on the Train page, without a browser."""
+
+    url: str
+    refreshes: int = 0
+    bytes: int = 0  # received since the counters were last reset
+    elements: int = 0
+    references: int = 0
+    errors: list[str] = field(default_factory=list)
+    _held: dict[str, ForwardMsg] = field(default_factory=dict)
+
+    def reset(self) -> None:
+        self.refreshes = self.bytes = self.elements = self.references = 0
+
+    async def watch(self, stop: asyncio.Event) -> None:
+        async with websockets.connect(self.url, subprotocols=["streamlit"], max_size=None) as ws:
+            page_hash, fragment, interval, timer = "", None, 1.0, None
+
+            async def rerun(fragment_id: str = "", page_name: str = "") -> None:
+                state = BackMsg()
+                state.rerun_script.query_string = ""
+                state.rerun_script.page_script_hash = page_hash
+                state.rerun_script.page_name = page_name
+                state.rerun_script.fragment_id = fragment_id
+                state.rerun_script.is_auto_rerun = bool(fragment_id)
+                state.rerun_script.cached_message_hashes.extend(self._held)
+                await ws.send(state.SerializeToString())
+
+            async def auto_rerun() -> None:
+                while not stop.is_set():
+                    await asyncio.sleep(interval)
+                    if fragment:
+                        self.refreshes += 1
+                        await rerun(fragment)
+
+            await rerun(page_name="train")
+            while not stop.is_set():
+                try:
+                    data = await asyncio.wait_for(ws.recv(), timeout=0.5)
+                except TimeoutError:
+                    continue
+                msg = ForwardMsg()
+                msg.ParseFromString(data)
+                self.bytes += len(data)
+                kind = msg.WhichOneof("type")
+                if kind == "new_session":
+                    page_hash = msg.new_session.page_script_hash or page_hash
+                elif kind == "page_info_changed":
+                    pass
+                elif kind == "navigation":
+                    page_hash = msg.navigation.page_script_hash or page_hash
+                elif kind == "auto_rerun":
+                    fragment, interval = msg.auto_rerun.fragment_id, msg.auto_rerun.interval
+                    if timer is None:
+                        timer = asyncio.create_task(auto_rerun())
+                elif kind == "ref_hash":
+                    self.references += 1
+                    self.elements += 1
+                elif kind == "delta":
+                    self.elements += msg.delta.WhichOneof("type") == "new_element"
+                    if msg.metadata.cacheable:
+                        self._held[msg.hash] = msg
+                elif kind == "session_event" and msg.session_event.WhichOneof("type") == "script_compilation_exception":
+                    self.errors.append("compilation error")
+            if timer:
+                timer.cancel()
+
+
+@dataclass
+class Phase:
+    watchers: int
+    img_per_s: float
+    runs: list[ScriptRun]
+    refreshes: int
+    bytes_per_refresh: float
+    references: float  # share of elements sent as references
+
+
+def training_rate(job, seconds: float) -> float:
+    step, start = job.snapshot().step, time.perf_counter()
+    time.sleep(seconds)
+    return (job.snapshot().step - step) * job.snapshot().config.batch_size / (time.perf_counter() - start)
+
+
+def drive(port: int, watchers: int, phase_s: float, rounds: int, train_size: int) -> list[Phase]:
+    import studio
+    from vae.train import TrainConfig
+
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(240):
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2):
+                break
+        except OSError:
+            time.sleep(0.25)
+    job = studio.training_job()
+    config = TrainConfig(epochs=100, train_size=train_size, seed=7)
+    assert job.start(config, studio.CHECKPOINT_DIR / "watched.pt", data=studio.mnist(), started_by="bench")
+    while job.snapshot().step < 5:
+        assert job.snapshot().running, job.snapshot().message
+        time.sleep(0.1)
+    loop = asyncio.new_event_loop()
+    threading.Thread(target=loop.run_forever, daemon=True).start()
+    ws_url = f"ws://127.0.0.1:{port}/_stcore/stream"
+    phases = []
+    plan = [n for _ in range(rounds) for n in (0, 1, watchers)]
+    for count in plan:
+        stop = asyncio.Event()
+        crowd = [Watcher(ws_url) for _ in range(count)]
+        tasks = [asyncio.run_coroutine_threadsafe(w.watch(stop), loop) for w in crowd]
+        time.sleep(min(10.0, 2.0 + 0.2 * count) if count else 1.0)  # every page opened and refreshing
+        for w in crowd:
+            w.reset()
+        mark = time.monotonic()
+        rate = training_rate(job, phase_s)
+        runs = [r for r in RUNS if r.at >= mark]
+        loop.call_soon_threadsafe(stop.set)
+        for task in tasks:
+            task.result(timeout=30)
+        refreshes = sum(w.refreshes for w in crowd)
+        elements = sum(w.elements for w in crowd)
+        phases.append(Phase(count, rate, runs, refreshes, sum(w.bytes for w in crowd) / max(1, refreshes),
+                            sum(w.references for w in crowd) / max(1, elements)))
+        errors = [e for w in crowd for e in w.errors]
+        assert not errors, errors
+        print(f"  {count:>3} watchers: {rate:7.0f} img/s, {len(runs)} script runs, {refreshes} refreshes", flush=True)
+    job.stop()
+    job.wait(60)
+    return phases
+
+
+def report(phases: list[Phase], watchers: int) -> str:
+    lines = [f"{'watchers':>8}{'img/s':>9}{'x alone':>9}{'refresh/s':>11}{'run ms':>9}{'p90 ms':>8}"
+             f"{'cpu ms':>8}{'server cpu/s':>14}{'kB/refresh':>12}{'refs':>7}"]
+    alone = statistics.median(p.img_per_s for p in phases if p.watchers == 0)
+    for count in sorted({p.watchers for p in phases}):
+        group = [p for p in phases if p.watchers == count]
+        runs = [r for p in group for r in p.runs if r.fragment]
+        rate = statistics.median(p.img_per_s for p in group)
+        seconds = sum(p.runs[-1].at - p.runs[0].at if p.runs else 0 for p in group) or 1
+        if runs:
+            walls = sorted(r.wall for r in runs)
+            cpu_per_s = sum(r.cpu for p in group for r in p.runs) / (len(group) * PHASE_S)
+            lines.append(f"{count:>8}{rate:>9.0f}{rate / alone:>9.2f}{len(runs) / (len(group) * PHASE_S):>11.1f}"
+                         f"{statistics.median(walls) * 1e3:>9.1f}{walls[int(0.9 * (len(walls) - 1))] * 1e3:>8.1f}"
+                         f"{statistics.median(r.cpu for r in runs) * 1e3:>8.1f}{cpu_per_s * 1e3:>11.0f} ms"
+                         f"{statistics.mean(p.bytes_per_refresh for p in group) / 1e3:>12.1f}"
+                         f"{statistics.mean(p.references for p in group):>7.0%}")
+        else:
+            lines.append(f"{count:>8}{rate:>9.0f}{rate / alone:>9.2f}")
+        del seconds
+    watched = statistics.median(p.img_per_s for p in phases if p.watchers == watchers)
+    lines.append(f"training with {watchers} watchers: {watched / alone:.1%} of its speed alone "
+                 f"({'PASS' if watched >= 0.8 * alone else 'FAIL'}: target 80%)")
+    return "\n".join(lines)
+
+
+PHASE_S = 20.0
+
+
+def main() -> int:
+    global PHASE_S
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("--watchers", type=int, default=30, help="sessions on the Train page in the crowded phases")
+    parser.add_argument("--phase", type=float, default=20.0, help="seconds each phase is measured")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of (none, 1, N watchers)")
+    parser.add_argument("--train-size", type=int, default=4000, help="training images of the run")
+    parser.add_argument("--port", type=int, default=8765)
+    args = parser.parse_args()
+    PHASE_S = args.phase
+    print(f"{time.strftime('%Y-%m-%d %H:%M')}  {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
+          f"load average {os.getloadavg()[0]:.2f}, torch {torch.__version__} ({torch.get_num_threads()} threads)",
+          flush=True)
+    time_script_runs()
+    results: list = []
+
+    def driver() -> None:
+        try:
+            results.append(drive(args.port, args.watchers, args.phase, args.rounds, args.train_size))
+        except BaseException as e:  # noqa: BLE001 (shown, then the server is ended)
+            results.append(e)
+        finally:
+            os.kill(os.getpid(), 15)  # ends the server's event loop (its SIGTERM handler)
+
+    threading.Thread(target=driver, daemon=True).start()
+    from streamlit.web import bootstrap
+
+    flags = {"server_port": args.port, "server_address": "127.0.0.1", "server_headless": True,
+             "browser_gatherUsageStats": False}
+    bootstrap.load_config_options(flag_options=flags)
+    bootstrap.run(str(ROOT / "app.py"), False, [], flags)
+    shutil.rmtree(FOLDER, ignore_errors=True)
+    if not results or isinstance(results[0], BaseException):
+        print(f"FAILED: {results[0] if results else 'the driver did not finish'}")
+        return 1
+    print(report(results[0], args.watchers))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
