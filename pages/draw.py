@@ -6,7 +6,7 @@ from streamlit_drawable_canvas import st_canvas
 
 import studio
 from vae import latent
-from vae.images import make_grid, upscale, to_uint8
+from vae.images import make_grid, to_uint8, upscale
 from vae.preprocess import EmptyDrawingError, ImageDecodeError, open_image, to_mnist
 
 CANVAS_SIZE = 280  # 10x MNIST, so a stroke of ~20 px ends up MNIST-thin

@@ -4,9 +4,13 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from apptest_helpers import image_bytes
+from harness.apptest import image_bytes
 from vae.preprocess import (
-    CENTRE, EmptyDrawingError, ImageDecodeError, open_image, to_mnist,
+    CENTRE,
+    EmptyDrawingError,
+    ImageDecodeError,
+    open_image,
+    to_mnist,
 )
 
 
@@ -175,3 +179,31 @@ def test_open_image_refuses_more_than_the_pixel_limit():
     data = image_bytes(Image.new("1", (5100, 5000)))
     with pytest.raises(ImageDecodeError, match="too large"):
         open_image(data)
+
+
+def _redrawn(digit: np.ndarray, radius: float) -> np.ndarray:
+    """An MNIST digit on a 280 px canvas in a pen |radius| px broader (> 0) or finer (< 0)."""
+    from PIL import Image
+    from scipy import ndimage
+
+    big = np.asarray(Image.fromarray(digit).resize((280, 280), Image.Resampling.BILINEAR)) >= 128
+    big = np.pad(big, 40)
+    if radius > 0:
+        pen = ndimage.distance_transform_edt(~big) <= radius
+    else:
+        pen = ndimage.distance_transform_edt(big) > -radius
+    return (pen * 255).astype(np.uint8)
+
+
+@pytest.mark.parametrize("radius", [-6, 10])
+def test_pen_normalisation_restores_the_stroke_width(mnist, radius):
+    from vae.preprocess import MNIST_STROKE, stroke_width
+
+    widths = np.array([stroke_width(x / 255.0) for x in mnist.test_images[:300].numpy()])
+    index = int(np.flatnonzero((widths > MNIST_STROKE[0]) & (widths < MNIST_STROKE[1]))[0])
+    original = mnist.test_images[index].numpy()
+    drawing = _redrawn(original, radius)
+    as_drawn = stroke_width(to_mnist(drawing, ink="light", pen=False))
+    normalised = stroke_width(to_mnist(drawing, ink="light"))
+    assert abs(as_drawn - widths[index]) > 0.7  # the pen really is another width
+    assert abs(normalised - widths[index]) <= 1.0

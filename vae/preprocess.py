@@ -4,7 +4,10 @@ MNIST's recipe (LeCun et al.): the digit's bounding box is scaled to fit a 20x20
 its aspect ratio, anti-aliased (hence grey levels), then placed in a 28x28 field so that its
 centre of mass sits at the centre. Ink is 1.0 on a 0.0 background. A model trained on MNIST
 only understands inputs prepared the same way, so a digit drawn in a corner of a big canvas
-must be cropped, scaled and centred before it is encoded.
+must be cropped, scaled and centred before it is encoded. One step is ours: MNIST's pen drew
+strokes 2-3 px wide in the 28x28 field, whatever the digit's size, so a drawing whose strokes
+would end up much thinner or thicker after scaling is first thickened or thinned to match
+(``normalise_pen``); the model then judges the digit's shape, not the pen.
 
 Contract: ``to_mnist`` returns a float32 (28, 28) array or raises ``EmptyDrawingError`` (a
 ValueError) when there is no ink to see; ``open_image`` raises ``ImageDecodeError`` (a
@@ -19,6 +22,7 @@ import warnings
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
+from scipy import ndimage
 
 SIZE = 28  # the MNIST field
 BOX = 20  # the digit's bounding box is scaled to fit this square
@@ -26,6 +30,11 @@ CENTRE = 14.0  # MNIST test digits' mean centre of mass, in pixel-index coordina
 MIN_INK = 0.1  # contrast below this (fraction of full scale) counts as no ink / noise
 MAX_PIXELS = 25_000_000  # uploads beyond this (e.g. 5000x5000) are refused before decoding
 MAX_SIDE = 1024  # larger images are block-averaged down first: the digit ends up 20 px anyway
+# The middle half of MNIST's stroke widths in the 28x28 field (its training digits' 25th to 75th
+# percentile by ``stroke_width``, bench/pen.py): a drawing's strokes are moved into this range.
+MNIST_STROKE = (2.2, 2.9)
+PEN_RESOLUTION = 200  # the pen is measured and changed with the digit's longer side at least this
+BLOB = 0.5  # ink wider than this share of the box is a filled shape, not strokes: its pen is left alone
 
 # PIL's own decompression-bomb guard, set to our limit (it refuses images over twice this).
 Image.MAX_IMAGE_PIXELS = MAX_PIXELS
@@ -65,14 +74,15 @@ def open_image(data: bytes, max_pixels: int = MAX_PIXELS) -> Image.Image:
     return ImageOps.exif_transpose(image)
 
 
-def to_mnist(image, ink: str = "auto") -> np.ndarray:
+def to_mnist(image, ink: str = "auto", pen: bool = True) -> np.ndarray:
     """An MNIST-style float32 (28, 28) array in [0, 1] from a PIL image or a numpy array
     (grey [H,W] or [H,W,1], grey+alpha [H,W,2], RGB, RGBA; uint8, uint16, bool or float).
 
     ``ink``: "auto" reads the background from the image border (light ink on dark or dark on
     light, on any plain background); "light"/"dark" state the ink colour on a pure black/white
     background, which is what a drawing canvas gives (and makes a fully painted canvas all ink).
-    Raises EmptyDrawingError when no ink stands out."""
+    ``pen``: move the stroke width into MNIST's range (``normalise_pen``); False keeps the pen as
+    drawn. Raises EmptyDrawingError when no ink stands out."""
     if ink not in ("auto", "light", "dark"):
         raise ValueError(f"ink must be 'auto', 'light' or 'dark', got {ink!r}")
     ink_map = _ink(_shrink(_as_array(image)), ink)
@@ -80,7 +90,8 @@ def to_mnist(image, ink: str = "auto") -> np.ndarray:
         raise EmptyDrawingError("No ink found: draw or upload a digit.")
     ink_map = ink_map / ink_map.max()
     ink_map[ink_map < MIN_INK] = 0.0  # paper texture and compression noise
-    return _centre(_fit_box(_crop(ink_map)))
+    digit = _crop(ink_map)
+    return _centre(_fit_box(normalise_pen(digit) if pen else digit))
 
 
 # ---------------------------------------------------------------- steps
@@ -158,6 +169,54 @@ def _ink(a: np.ndarray, ink: str) -> np.ndarray:
     if background > 0.5:  # dark ink on light paper
         return np.clip((background - a) / background, 0.0, 1.0)
     return np.clip((a - background) / (1.0 - background), 0.0, 1.0)
+
+
+def stroke_width(ink: np.ndarray) -> float:
+    """The mean stroke width of an ink map [H, W], in its own pixels, from the distance transform:
+    across a stroke w pixels wide the distances to the background are 1, 2, ..., 2, 1, whose mean
+    is (w + 2) / 4. Measured on a copy enlarged to PEN_RESOLUTION, so 28x28 digits measure as
+    finely as a big drawing."""
+    factor = max(1, -(-PEN_RESOLUTION // max(ink.shape)))
+    distances = ndimage.distance_transform_edt(np.pad(_enlarge(ink, factor) >= 0.5, 1))
+    inside = distances[distances > 0]
+    return (4.0 * float(inside.mean()) - 2.0) / factor if inside.size else 0.0
+
+
+def normalise_pen(ink: np.ndarray, target: tuple[float, float] = MNIST_STROKE) -> np.ndarray:
+    """A cropped ink map whose strokes, once ``_fit_box`` scales it, are about ``target`` pixels
+    wide: thickened by dilating it; thinned by eroding it, with its medial ridge (the distance
+    transform's crests) redrawn at the narrower width so that strokes thinner than the erosion
+    survive. A digit already within range, or a filled shape rather than strokes, is returned
+    unchanged. Loops that a broad pen filled in stay filled: no pen change can reopen them."""
+    factor = max(1, -(-PEN_RESOLUTION // max(ink.shape)))
+    big = _enlarge(ink, factor)
+    longer = max(big.shape)
+    width = stroke_width(big)
+    scaled = width * BOX / longer
+    goal = float(np.clip(scaled, *target))
+    if width == 0.0 or goal == scaled or scaled > BLOB * BOX:
+        return ink
+    # Changing every stroke's half-width by r also grows the box by 2r, so solve for the final width:
+    # (width + 2r) * BOX / (longer + 2r) = goal.
+    r = (goal * longer / BOX - width) / (2.0 * (1.0 - goal / BOX))
+    margin = int(np.ceil(max(r, 0.0))) + 1
+    mask = np.pad(big >= 0.5, margin)
+    if r > 0:
+        redrawn = ndimage.distance_transform_edt(~mask) <= r
+    else:
+        inside = ndimage.distance_transform_edt(mask)
+        ridge = (inside > 0) & (inside >= ndimage.maximum_filter(inside, size=3))
+        redrawn = (inside > -r) | (ndimage.distance_transform_edt(~ridge) <= max(width / 2.0 + r, 0.5))
+    return _crop(redrawn.astype(np.float32))
+
+
+def _enlarge(ink: np.ndarray, factor: int) -> np.ndarray:
+    if factor == 1:
+        return ink
+    h, w = ink.shape
+    resized = Image.fromarray(np.ascontiguousarray(ink, dtype=np.float32)).resize((w * factor, h * factor),
+                                                                                   Image.Resampling.BILINEAR)
+    return np.asarray(resized)
 
 
 def _crop(ink: np.ndarray) -> np.ndarray:
