@@ -12,7 +12,7 @@ import streamlit as st
 import studio
 from vae import latent
 from vae.film import Film, gif_bytes
-from vae.images import to_uint8, upscale
+from vae.images import picture, upscale
 from vae.plots import epoch_label
 
 SIDES = ("a", "b")  # the Compare page's two models
@@ -113,4 +113,4 @@ def linked_maps(models: dict) -> None:
     cells[0].image(upscale(image, 4), caption=f"Test #{selected}: a {label}")
     for cell, (name, model) in zip(cells[1:], models.items()):
         mu = studio.test_encodings(model)[0][selected]
-        cell.image(upscale(to_uint8(latent.decode(model, mu))[0], 4), caption=f"{name} decodes its mean")
+        cell.image(picture(latent.decode(model, mu), 4), caption=f"{name} decodes its mean")

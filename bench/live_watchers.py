@@ -35,19 +35,20 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+import torch
+import websockets
+from streamlit.proto.BackMsg_pb2 import BackMsg
+from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+from streamlit.runtime.scriptrunner.script_runner import ScriptRunner, ScriptRunnerEvent
+
+from harness import BUNDLED_DIR, ROOT
+
+# The server trains into its own checkpoint folder; set before anything imports vae.train.
 FOLDER = Path(tempfile.mkdtemp(prefix="vae-watchers-"))
 (FOLDER / "checkpoints").mkdir()
-shutil.copy2(ROOT / "checkpoints" / "default.pt", FOLDER / "checkpoints" / "default.pt")
-os.environ["VAE_CHECKPOINT_DIR"] = str(FOLDER / "checkpoints")  # before vae.train reads it
+shutil.copy2(BUNDLED_DIR / "default.pt", FOLDER / "checkpoints" / "default.pt")
+os.environ["VAE_CHECKPOINT_DIR"] = str(FOLDER / "checkpoints")
 os.chdir(ROOT)  # the server reads .streamlit/config.toml from here
-sys.path.insert(0, str(ROOT))
-
-import torch  # noqa: E402
-import websockets  # noqa: E402
-from streamlit.proto.BackMsg_pb2 import BackMsg  # noqa: E402
-from streamlit.proto.ForwardMsg_pb2 import ForwardMsg  # noqa: E402
-from streamlit.runtime.scriptrunner.script_runner import ScriptRunner, ScriptRunnerEvent  # noqa: E402
 
 FINISHED = {ScriptRunnerEvent.SCRIPT_STOPPED_WITH_SUCCESS, ScriptRunnerEvent.FRAGMENT_STOPPED_WITH_SUCCESS,
             ScriptRunnerEvent.SCRIPT_STOPPED_FOR_RERUN}

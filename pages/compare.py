@@ -8,7 +8,7 @@ import studio
 import views
 from vae import compare, latent
 from vae.checkpoint import CheckpointError
-from vae.images import make_grid, to_uint8, upscale
+from vae.images import make_grid, picture
 from vae.plots import compare_curves_figure
 
 SIDES = views.SIDES
@@ -86,11 +86,11 @@ def show_one_input(models: dict) -> None:
     else:
         image = drawing["image"]
     columns = st.columns(1 + len(models))
-    columns[0].image(upscale(to_uint8(image)[0], 4), caption="Input")
+    columns[0].image(picture(image, 4), caption="Input")
     for column, (name, model) in zip(columns[1:], models.items()):
         mu, _ = latent.encode(model, image)
         nelbo = latent.negative_elbo(model, image[None])[0]
-        column.image(upscale(to_uint8(latent.decode(model, mu[0]))[0], 4), caption=f"{name}: −ELBO {nelbo:.1f} nats")
+        column.image(picture(latent.decode(model, mu[0]), 4), caption=f"{name}: −ELBO {nelbo:.1f} nats")
 
 
 def show_samples_and_interpolation(models: dict) -> None:

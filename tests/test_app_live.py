@@ -8,21 +8,20 @@ import queue
 import threading
 import time
 from contextlib import contextmanager
-from pathlib import Path
 
 import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
 import studio
+from harness import ROOT, TINY
 from harness.apptest import run_app, wait_until
 from vae import load_checkpoint
 from vae.jobs import ModelWorkGate
 from vae.train import TrainConfig, TrainResult
 
-ROOT = Path(__file__).resolve().parent.parent
 WATCHERS = 30
-TINY = dict(train_size=512, val_size=256, batch_size=128, epochs=3)
+THREE_EPOCHS = {**TINY, "epochs": 3}
 
 
 class PuppetTrain:
@@ -101,7 +100,7 @@ def curves_spec(at: AppTest) -> dict:
 
 
 def test_sessions_watching_the_run_share_one_build_per_change(puppet, job, monkeypatch):
-    assert job.start(TrainConfig(**TINY), studio.CHECKPOINT_DIR / "live.pt", started_by="teacher")
+    assert job.start(TrainConfig(**THREE_EPOCHS), studio.CHECKPOINT_DIR / "live.pt", started_by="teacher")
     puppet.steps(job, 1, 4)
     sessions = [train_page() for _ in range(WATCHERS)]  # all watching step 4 (and building it once)
     film = load_checkpoint(studio.DEFAULT_CHECKPOINT).film
@@ -132,7 +131,7 @@ def test_sessions_watching_the_run_share_one_build_per_change(puppet, job, monke
 
 
 def test_a_refresh_with_nothing_new_builds_nothing(puppet, job, monkeypatch):
-    assert job.start(TrainConfig(**TINY), studio.CHECKPOINT_DIR / "quiet.pt", started_by="teacher")
+    assert job.start(TrainConfig(**THREE_EPOCHS), studio.CHECKPOINT_DIR / "quiet.pt", started_by="teacher")
     puppet.steps(job, 1, 3)
     sessions = [train_page() for _ in range(3)]
     with counting(monkeypatch, "loss_figure") as builds:
@@ -143,7 +142,7 @@ def test_a_refresh_with_nothing_new_builds_nothing(puppet, job, monkeypatch):
 
 
 def test_the_page_says_who_started_the_run_and_asks_before_stopping_another_browsers(puppet, job):
-    assert job.start(TrainConfig(**TINY), studio.CHECKPOINT_DIR / "theirs.pt", started_by="someone else")
+    assert job.start(TrainConfig(**THREE_EPOCHS), studio.CHECKPOINT_DIR / "theirs.pt", started_by="someone else")
     at = train_page()
     when = time.strftime("%H:%M", time.localtime(job.snapshot().started_at))
     assert any(c.value == f":material/person: Started in another browser at {when}." for c in at.caption)
@@ -177,12 +176,12 @@ def test_a_run_started_here_says_so_and_stops_at_once(puppet, job):
 
 
 def test_a_stale_confirmation_does_not_stop_the_next_run(puppet, job):
-    assert job.start(TrainConfig(**TINY), studio.CHECKPOINT_DIR / "first.pt", started_by="someone else")
+    assert job.start(TrainConfig(**THREE_EPOCHS), studio.CHECKPOINT_DIR / "first.pt", started_by="someone else")
     at = train_page()
     at.button(key="train_stop").click().run()  # asks; then the run is stopped elsewhere and another starts
     job.stop()
     assert job.wait(timeout=10)
-    assert job.start(TrainConfig(**TINY), studio.CHECKPOINT_DIR / "second.pt", started_by="someone else")
+    assert job.start(TrainConfig(**THREE_EPOCHS), studio.CHECKPOINT_DIR / "second.pt", started_by="someone else")
     wait_until(lambda: job.snapshot().running)
     at.run()
     assert not any(b.key == "train_stop_confirm" for b in at.button), "the question was about the first run"
@@ -202,7 +201,7 @@ def test_the_gate_queues_page_work_only_while_a_run_trains():
 
 
 def test_a_page_waiting_behind_the_run_says_why(puppet, job, monkeypatch):
-    assert job.start(TrainConfig(**TINY), studio.CHECKPOINT_DIR / "busy.pt", started_by="teacher")
+    assert job.start(TrainConfig(**THREE_EPOCHS), studio.CHECKPOINT_DIR / "busy.pt", started_by="teacher")
     monkeypatch.setattr(studio, "WAIT_NOTICE_S", 0.2)
     studio.model_gate.clear()
     gate = studio.model_gate()

@@ -30,6 +30,11 @@ def upscale(image: np.ndarray, scale: int) -> np.ndarray:
     return image.repeat(scale, axis=0).repeat(scale, axis=1) if scale > 1 else image
 
 
+def picture(image, scale: int) -> np.ndarray:
+    """One digit (any form ``to_uint8`` takes) as uint8 [H, W], enlarged ``scale`` times, to show."""
+    return upscale(to_uint8(image)[0], scale)
+
+
 def make_grid(images, ncol: int | None = None, pad: int = 1, scale: int = 1, pad_value: int = 64) -> np.ndarray:
     """Tile images row by row into one uint8 grey array, ``pad`` pixels of ``pad_value`` between
     cells (and around), then scale up nearest-neighbour. ``ncol`` defaults to all in one row;
