@@ -24,7 +24,7 @@ import torch
 from PIL import Image
 
 import vae
-from vae import compare, film, latent, plots
+from vae import compare, film, latent, neighbours, plots, samplers
 from vae.checkpoint import CheckpointError
 from vae.data import default_data_dir
 from vae.device import resolve_device
@@ -142,13 +142,7 @@ def new_checkpoint_path(name: str) -> Path:
 # Keyed by the model file and its mtime (``model_key``): a retrained file is recomputed, an unchanged
 # one never is. Cached as resources (not copied per rerun), so treat them as read-only.
 
-LAST_DRAWING_KEY = "last_drawing_latent"  # session_state: {"image", "mu", "checkpoint"} from the Draw page
-DRAWING_TARGET = "your drawing (click target)"  # the Latent map's trace that takes clicks on the star
-# The Latent map's point kinds, the first number of each point's custom_data: [GRID, x, y],
-# [TEST, test index, label] or [DRAWING, 0, 0]. Numbers only: numeric arrays reach the browser as
-# typed arrays; 2,625 small lists took most of a click's server time to copy and serialise
-# (bench/page_latency.py).
-GRID, TEST, DRAWING = 0, 1, 2
+LAST_DRAWING_KEY = "last_drawing_latent"  # session_state: {"image", "mu", "logvar", "checkpoint"} from Draw
 
 
 def model_key(model) -> tuple[str, int]:
@@ -211,6 +205,108 @@ def manifold(model, proj: latent.Projection, side: int) -> np.ndarray:
     through the projection's exact inverse."""
     with st.spinner("Decoding the grid…"):
         return _manifold(model, proj, model_key(model), proj.method, proj.extent(), len(proj.coords), side)
+
+
+# ---------------------------------------------------------------- which digit, and sampling where the data is
+# The 60,000 training digits' means are kept on disk per model file (MEANS_CACHE); the vote's index,
+# the mixture and the per-digit Gaussians are built from them once per model, in memory.
+
+MEANS_CACHE = default_data_dir() / "means"
+
+
+@st.cache_resource(show_spinner=False)
+def _means_store() -> dict:
+    """Training means by model_key: filled outside a cached function, so that the progress bar
+    shows only while they are encoded."""
+    return {}
+
+
+def training_means(model) -> np.ndarray:
+    """Posterior means [60000, d] of every training digit, from disk when this model file's are
+    there, else encoded once (about 15 s on a CPU) with a progress bar."""
+    store, key = _means_store(), model_key(model)
+    if key not in store:
+        bar = st.progress(0.0, text="Encoding the 60,000 training digits (once per model, then kept on disk)…")
+
+        def progress(done: int, total: int) -> None:
+            bar.progress(done / total, text=f"Encoding the training digits: {done:,} of {total:,} "
+                                            "(once per model, then kept on disk)")
+
+        means = neighbours.cached_means(model, mnist().train_images, MEANS_CACHE, progress)
+        bar.empty()
+        if len(store) >= 4:
+            store.pop(next(iter(store)))
+        store[key] = means
+    return store[key]
+
+
+@st.cache_resource(show_spinner=False, max_entries=4)
+def _digit_vote(_model, key: tuple[str, int], _means: np.ndarray) -> neighbours.DigitVote:
+    return neighbours.DigitVote(_means, mnist().train_labels.numpy())
+
+
+def digit_vote(model) -> neighbours.DigitVote:
+    """The k-NN vote among the training digits' means: what the model takes a latent for."""
+    means = training_means(model)
+    with st.spinner("Indexing the training digits…"):
+        return _digit_vote(model, model_key(model), means)
+
+
+@st.cache_resource(show_spinner=False, max_entries=4)
+def _own_means(_model, key: tuple[str, int], _means: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    rows = samplers.own_training_digits(_model, len(_means))
+    return _means[rows], mnist().train_labels.numpy()[rows]
+
+
+def own_training_means(model) -> tuple[np.ndarray, np.ndarray]:
+    """(means, labels) of the training digits this model trained on, which the samplers fit."""
+    return _own_means(model, model_key(model), training_means(model))
+
+
+@st.cache_resource(show_spinner=False, max_entries=4)
+def _mixture(_model, key: tuple[str, int], _means: np.ndarray):
+    return samplers.fit_mixture(_means)
+
+
+def mixture(model):
+    """The Gaussian mixture over this model's training means (a few seconds, once per model)."""
+    means, _ = own_training_means(model)
+    with st.spinner(f"Fitting a {samplers.MIXTURE_COMPONENTS}-component Gaussian mixture to "
+                    f"{len(means):,} training means (once per model)…", show_time=True):
+        return _mixture(model, model_key(model), means)
+
+
+@st.cache_resource(show_spinner=False, max_entries=40)
+def _digit_gaussian(_model, key: tuple[str, int], digit: int, _means, _labels) -> samplers.DigitGaussian:
+    return samplers.fit_digit(_means, _labels, digit)
+
+
+def digit_gaussian(model, digit: int) -> samplers.DigitGaussian:
+    """The full-covariance Gaussian of one digit's training means; raises TooFewExamplesError."""
+    means, labels = own_training_means(model)
+    return _digit_gaussian(model, model_key(model), digit, means, labels)
+
+
+def sampler_latents(model, sampler: str, n: int, seed: int, digit: int | None = None) -> np.ndarray:
+    """n latents from "prior", "mixture" or "digit" (``digit`` given), the same for the same seed."""
+    if sampler == "prior":
+        return latent.prior_samples(n, model.latent_dim, seed=seed)
+    if sampler == "mixture":
+        return samplers.mixture_samples(mixture(model), n, seed=seed)
+    return digit_gaussian(model, digit).sample(n, seed=seed)
+
+
+@st.cache_resource(show_spinner=False, max_entries=64)
+def _quality(_model, key: tuple[str, int], sampler: str, digit: int | None, _z, _vote) -> samplers.SampleQuality:
+    return samplers.sample_quality(_model, _vote, _z)
+
+
+def sample_quality(model, sampler: str, digit: int | None = None) -> samplers.SampleQuality:
+    """What the vote makes of QUALITY_SAMPLES decoded samples of a sampler (seed 0), once per model."""
+    z = sampler_latents(model, sampler, samplers.QUALITY_SAMPLES, seed=0, digit=digit)
+    vote = digit_vote(model)
+    with st.spinner(f"Judging {samplers.QUALITY_SAMPLES:,} samples…"):
+        return _quality(model, model_key(model), sampler, digit, z, vote)
 
 
 # ---------------------------------------------------------------- the Home page's model summary

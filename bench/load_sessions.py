@@ -53,7 +53,6 @@ from PIL import Image, ImageDraw
 from playwright.async_api import Error as PlaywrightError
 from playwright.async_api import Page, async_playwright, expect
 
-import studio
 from harness import ROOT
 from harness.browser import (
     ARTIFACTS,
@@ -69,6 +68,7 @@ from harness.browser import (
     streamlit_server,
 )
 from vae.checkpoint import read_checkpoint, read_resume_state, resume_path
+from vae.plots import MAP_DRAWING_TARGET
 from vae.preprocess import to_mnist
 from vae.train import TrainConfig, train
 
@@ -405,7 +405,7 @@ class Session:
         return await self.click("digit", 0, DECODED)
 
     async def click_drawing(self) -> float:
-        latency = await self.click(studio.DRAWING_TARGET, 0, YOUR_DRAWING)  # the star's centre, as a user clicks it
+        latency = await self.click(MAP_DRAWING_TARGET, 0, YOUR_DRAWING)  # the star's centre, as a user clicks it
         await self.look_at(YOUR_DRAWING, "Latent map")
         return latency
 

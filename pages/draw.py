@@ -6,10 +6,10 @@ from streamlit_drawable_canvas import st_canvas
 
 import studio
 from vae import latent
-from vae.images import make_grid, to_uint8, upscale
+from vae.images import make_grid, picture
 from vae.preprocess import EmptyDrawingError, ImageDecodeError, open_image, to_mnist
 
-CANVAS_SIZE = 280  # 10x MNIST, so a stroke of ~20 px ends up MNIST-thin
+CANVAS_SIZE = 280  # 10x MNIST: room to draw; to_mnist brings any pen to MNIST's width
 CANVAS_VERSION = "draw_canvas_version"  # bumped by "Clear": a new key mounts an empty canvas
 NEIGHBOURS = 8
 POSTERIOR_SAMPLES = 8
@@ -26,7 +26,7 @@ def clear_canvas() -> None:
 def drawn_digit() -> np.ndarray | None:
     """The canvas as an MNIST input, or None (with a hint) while it is empty."""
     stroke = st.slider("Stroke width", 8, 40, 20, key="draw_stroke",
-                       help="About 20 px on this 280 px canvas matches MNIST's pen.")
+                       help="Any width: the model sees your digit redrawn in MNIST's stroke width.")
     result = st_canvas(
         stroke_width=stroke, stroke_color="#FFFFFF", background_color="#000000",
         update_streamlit=True, height=CANVAS_SIZE, width=CANVAS_SIZE, drawing_mode="freedraw",
@@ -76,7 +76,7 @@ def show_analysis(model, x: np.ndarray) -> None:
     mu, logvar = latent.encode(model, x)
     mu, logvar = mu[0], logvar[0]
     st.session_state[studio.LAST_DRAWING_KEY] = {
-        "image": x, "mu": mu, "checkpoint": studio.model_key(model)[0],
+        "image": x, "mu": mu, "logvar": logvar, "checkpoint": studio.model_key(model)[0],
     }
     # One decoder pass: the reconstruction from the mean, then the samples from q(z|x).
     latents = np.vstack([mu, latent.posterior_samples(mu, logvar, POSTERIOR_SAMPLES, seed=0)])
@@ -84,12 +84,11 @@ def show_analysis(model, x: np.ndarray) -> None:
     recon, samples = decoded[0], decoded[1:]
     loss = float(latent.negative_elbo(model, x)[0])
     reference = studio.test_negative_elbo(model)
-    test_mu, _ = studio.test_encodings(model)
-    near, _ = latent.nearest(test_mu, mu, NEIGHBOURS)
+    verdict = studio.digit_vote(model).vote(mu)
 
     seen, rebuilt, score = st.columns(3)
-    seen.image(upscale(to_uint8(x)[0], 5), caption="What the model sees (28×28)")
-    rebuilt.image(upscale(to_uint8(recon)[0], 5), caption="Reconstruction from the mean of q(z|x)")
+    seen.image(picture(x, 5), caption="What the model sees (28×28)")
+    rebuilt.image(picture(recon, 5), caption="Reconstruction from the mean of q(z|x)")
     pct = latent.percentile_of(loss, reference)
     score.metric("−ELBO (nats)", f"{loss:.1f}",
                  help="Negative evidence lower bound: reconstruction error + KL, in nats. Lower means "
@@ -97,17 +96,36 @@ def show_analysis(model, x: np.ndarray) -> None:
     score.caption(f"Higher than **{pct:.0f}%** of the 10,000 test digits (median "
                   f"{np.median(reference):.0f} nats): {typicality(pct)}.")
 
+    show_verdict(verdict)
     st.markdown("**Samples from q(z|x)**: other decodings the encoder considers consistent with your digit")
     st.image(make_grid(samples, ncol=POSTERIOR_SAMPLES, scale=3))
-    st.markdown("**Nearest test digits in latent space** (Euclidean distance between posterior means)")
-    test = studio.mnist()
-    st.image([upscale(to_uint8(test.test_images[i].numpy())[0], 2) for i in near],
-             caption=[f"{int(test.test_labels[i])} · #{i}" for i in near])
+    with st.expander("Nearest test digits", icon=":material/search:"):
+        test_mu, _ = studio.test_encodings(model)
+        near, _ = latent.nearest(test_mu, mu, NEIGHBOURS)
+        test = studio.mnist()
+        st.image([picture(test.test_images[i].numpy(), 2) for i in near],
+                 caption=[f"{int(test.test_labels[i])} · test #{i}" for i in near])
+
+
+def show_verdict(verdict) -> None:
+    """Which digit the model takes the drawing for, and the training digits that voted."""
+    if verdict.digit is not None:
+        st.success(f"**{verdict.sentence()}**", icon=":material/check_circle:")
+    else:
+        st.warning(f"**{verdict.sentence()}**", icon=":material/help:")
+    st.caption("The model was never told which digit is which. Its encoder still puts digits of one kind "
+               "near each other, so the labels of the training digits whose means lie nearest to your "
+               "drawing's say what it takes the drawing for, and how split they are says how sure it is.")
+    train = studio.mnist()
+    st.image([picture(train.train_images[i].numpy(), 2) for i in verdict.neighbours],
+             caption=[f"{int(label)} · {distance:.2f} away" for label, distance in
+                      zip(verdict.labels, verdict.distances)])
 
 
 st.title("Draw a digit")
 st.caption("Your digit is cropped, scaled to fit 20×20 and centred by its centre of mass in 28×28, "
-           "exactly as MNIST's digits were, before the model encodes it.")
+           "exactly as MNIST's digits were, and its pen thinned or thickened to MNIST's stroke width, "
+           "before the model encodes it.")
 model = studio.active_model()
 source = st.segmented_control("Input", ["Draw", "Upload"], default="Draw", key="draw_source",
                               label_visibility="collapsed") or "Draw"

@@ -1,4 +1,5 @@
-"""New digits from the model: prior samples, paths between two test digits, one dimension at a time."""
+"""New digits from the model: from the prior, from where the data is, of a chosen digit; paths between
+two test digits; one dimension at a time."""
 
 import random
 
@@ -6,8 +7,9 @@ import numpy as np
 import streamlit as st
 
 import studio
-from vae import latent
-from vae.images import make_grid, to_uint8, upscale
+from vae import latent, plots, samplers
+from vae.images import make_grid, picture
+from vae.neighbours import SURE_FROM, VOTERS
 
 MAX_TRAVERSAL_ROWS = 12
 TEST_SIZE = 10_000
@@ -20,24 +22,77 @@ def new_seed() -> None:
 def test_digit_input(column, label: str, key: str, default: int) -> int:
     """A test-set index chosen by number, with the digit it names shown beside it."""
     test = studio.mnist()
-    pick, picture = column.columns([3, 1], vertical_alignment="bottom")
+    pick, shown = column.columns([3, 1], vertical_alignment="bottom")
     index = int(pick.number_input(label, 0, TEST_SIZE - 1, default, key=key, help="Index in the MNIST test set."))
-    picture.image(upscale(to_uint8(test.test_images[index].numpy())[0], 2),
+    shown.image(picture(test.test_images[index].numpy(), 2),
                   caption=f"a {int(test.test_labels[index])}")
     return index
 
 
-def prior_section(model) -> None:
-    st.subheader("Samples from the prior")
-    st.caption("Each image decodes a z drawn from N(0, I), the distribution the KL term pulls every "
-               "posterior towards. Blurry or odd samples show where the model's latent space has holes.")
+def grid_settings() -> tuple[int, int]:
+    """The grid size and seed that every sampler below uses, so that their grids compare."""
     size, seed, button = st.columns([2, 2, 1], vertical_alignment="bottom")
     side = size.slider("Grid size", 2, 12, 8, key="gen_side", help="Samples per row and column.")
     st.session_state.setdefault("gen_seed", 0)  # no default in the widget: "New seed" sets the state
     seed_value = int(seed.number_input("Seed", 0, 999_999, key="gen_seed"))
     button.button("New seed", icon=":material/casino:", on_click=new_seed)
-    z = latent.prior_samples(side * side, model.latent_dim, seed=seed_value)
-    st.image(make_grid(latent.decode(model, z), ncol=side, scale=max(1, 640 // (29 * side))))
+    return side, seed_value
+
+
+def sample_grid(model, z: np.ndarray, side: int, width: int = 640) -> np.ndarray:
+    return make_grid(latent.decode(model, z), ncol=side, scale=max(1, width // (29 * side)))
+
+
+def prior_section(model, side: int, seed: int) -> None:
+    st.subheader("Samples from the prior, and from where the data is")
+    prior, data = st.columns(2, gap="medium")
+    with prior:
+        st.markdown("**From the prior N(0, I)**")
+        st.image(sample_grid(model, studio.sampler_latents(model, "prior", side * side, seed), side, 560))
+    with data:
+        st.markdown(f"**From a {samplers.MIXTURE_COMPONENTS}-Gaussian mixture fitted to the training digits' means**")
+        st.image(sample_grid(model, studio.sampler_latents(model, "mixture", side * side, seed), side, 560))
+    st.caption("The KL term pulls each digit's posterior towards N(0, I), but the encoder never spreads the "
+               "training digits over all of it: they crowd into clusters with gaps between. A prior sample "
+               "often lands in a gap and decodes to a blur or a cross of two digits; the mixture samples "
+               "where the training digits actually landed.")
+
+
+def chosen_digit_section(model, side: int, seed: int) -> int:
+    st.subheader("A digit of your choice")
+    digit = st.segmented_control("Digit", list(range(10)), default=7, key="gen_digit")
+    digit = 7 if digit is None else int(digit)
+    try:
+        gaussian = studio.digit_gaussian(model, digit)
+    except samplers.TooFewExamplesError as e:
+        st.warning(f"{e} Train on more digits to sample this one.", icon=":material/block:")
+        return digit
+    st.image(sample_grid(model, gaussian.sample(side * side, seed=seed), side))
+    st.caption(f"New {digit}s drawn from a full-covariance Gaussian fitted to where the model put its "
+               f"{gaussian.examples:,} training {digit}s. This is conditioning after the fact, using the "
+               "labels only now; a conditional VAE would be given the digit while it trains.")
+    return digit
+
+
+def quality_section(model, digit: int) -> None:
+    st.subheader("How good are the samples?")
+    qualities = {"prior": ("prior", studio.sample_quality(model, "prior")),
+                 "mixture": ("mixture", studio.sample_quality(model, "mixture"))}
+    try:
+        qualities[f"digit {digit}"] = ("digit", studio.sample_quality(model, "digit", digit))
+    except samplers.TooFewExamplesError:
+        pass
+    st.caption(f"{samplers.QUALITY_SAMPLES:,} samples of each sampler, decoded, encoded again and judged by the "
+               "Draw page's vote among the nearest training digits. Even bars mean every digit is made; the "
+               "legend says how clear the average sample is (the leading digit's share of the votes).")
+    st.plotly_chart(plots.sample_quality_figure(qualities), key="gen_quality")
+    cells = st.columns(len(qualities))
+    for cell, (label, (kind, quality)) in zip(cells, qualities.items()):
+        if kind == "digit":
+            cell.metric(f"Samples of the {digit} recognised as a {digit}", f"{quality.share_of(digit):.0%}")
+        else:
+            cell.metric(f"{label.capitalize()} samples with a clear verdict", f"{quality.sure:.0%}",
+                        help=f"Share of samples whose leading digit gets at least {SURE_FROM} of the {VOTERS} votes.")
 
 
 def interpolation_section(model, test_mu: np.ndarray) -> None:
@@ -79,14 +134,17 @@ def traversal_section(model, test_mu: np.ndarray, test_logvar: np.ndarray) -> No
     images = latent.decode(model, paths.reshape(-1, model.latent_dim)).reshape(len(dims), steps, 28, 28)
     st.caption(f"−{span:g}σ ← value of the dimension around the digit's mean → +{span:g}σ")
     for j, row in zip(dims, images):
-        name, picture = st.columns([1, 8], vertical_alignment="center")
+        name, row_cell = st.columns([1, 8], vertical_alignment="center")
         name.markdown(f"**z{j}**  \nKL {kl[j]:.2f}")
-        picture.image(make_grid(row, ncol=steps, scale=2))
+        row_cell.image(make_grid(row, ncol=steps, scale=2))
 
 
 st.title("Generate")
 model = studio.active_model()
 test_mu, test_logvar = studio.test_encodings(model)
-prior_section(model)
+grid_side, grid_seed = grid_settings()
+prior_section(model, grid_side, grid_seed)
+chosen = chosen_digit_section(model, grid_side, grid_seed)
+quality_section(model, chosen)
 interpolation_section(model, test_mu)
 traversal_section(model, test_mu, test_logvar)

@@ -7,13 +7,12 @@ import streamlit as st
 import studio
 import views
 from vae import latent
-from vae.images import make_grid, to_uint8, upscale
-from vae.plots import DIGIT_COLOURS
+from vae.images import make_grid, picture
+from vae.plots import MAP_DRAWING, MAP_GRID, MAP_TEST, latent_map_figure
 
 METHOD_LABELS = {"raw": "Raw latent (2-D)", "pca": "PCA", "tsne": "t-SNE"}
 SUBSET_SIZES = [250, 500, 1000, 2000, 5000, 10_000]
 GRID_SIDE = 25  # clickable grid: GRID_SIDE x GRID_SIDE faint points over the map
-GRID, TEST, DRAWING = studio.GRID, studio.TEST, studio.DRAWING  # point kinds in custom_data
 VIEWS = {"map": "Map", "film": "Training film"}
 
 
@@ -24,66 +23,26 @@ def chart_key(model, method: str, size: int, perplexity: float) -> str:
 
 
 @st.cache_resource(show_spinner=False, max_entries=16)
-def figure(map_key: str, _indices, _labels, _proj: latent.Projection, drawing_xy, show_grid: bool) -> go.Figure:
-    """Digits coloured by label (custom_data [TEST, index, label]), an optional grid of
-    clickable locations ([GRID, x, y]) underneath, and the last drawing as a star.
-    Cached per map (``map_key``): building 2,000+ points takes longer than a click may."""
-    indices, labels, proj = _indices, _labels, _proj
-    fig = go.Figure()
-    if show_grid:
-        grid = latent.grid_points(*proj.extent(), GRID_SIDE)
-        fig.add_scatter(
-            x=grid[:, 0], y=grid[:, 1], mode="markers", name="grid", showlegend=False,
-            marker=dict(size=5, color="rgba(120, 120, 120, 0.18)"),
-            selected=dict(marker=dict(size=12, color="rgba(60, 60, 60, 0.9)")),
-            unselected=dict(marker=dict(opacity=1.0)),
-            customdata=np.column_stack([np.full(len(grid), GRID, grid.dtype), grid]),
-            hovertemplate="decode here (%{x:.2f}, %{y:.2f})<extra></extra>",
-        )
-    for digit in range(10):
-        rows = np.flatnonzero(labels == digit)
-        fig.add_scatter(
-            x=proj.coords[rows, 0], y=proj.coords[rows, 1], mode="markers", name=str(digit),
-            marker=dict(size=5, color=DIGIT_COLOURS[digit], opacity=0.8),
-            selected=dict(marker=dict(size=14, opacity=1.0)), unselected=dict(marker=dict(opacity=0.6)),
-            customdata=np.column_stack([np.full(len(rows), TEST), indices[rows], np.full(len(rows), digit)]),
-            hovertemplate="digit %{customdata[2]} · test #%{customdata[1]}<extra></extra>",
-        )
-    if drawing_xy is not None:
-        star = dict(x=[drawing_xy[0]], y=[drawing_xy[1]], mode="markers", legendgroup="drawing")
-        fig.add_scatter(
-            **star, name="your drawing", hoverinfo="skip",
-            marker=dict(symbol="star", size=18, color="#ffd700", line=dict(color="black", width=1.5)),
-            unselected=dict(marker=dict(opacity=1.0)),  # stays in full view while a digit is selected
-        )
-        # What a click picks: Plotly measures from each marker's edge, but counts a click inside a
-        # marker as 1 - 3/radius, so small markers win, and a later trace wins a tie. A click on the
-        # big star would go to any digit within ~4 px of its centre; this transparent marker of the
-        # smallest size, drawn last, takes every click near the star's centre.
-        fig.add_scatter(
-            **star, name=studio.DRAWING_TARGET, showlegend=False,
-            marker=dict(size=6, color="rgba(0, 0, 0, 0)"),
-            selected=dict(marker=dict(opacity=0)), unselected=dict(marker=dict(opacity=0)),
-            customdata=[[DRAWING, 0, 0]], hovertemplate="your drawing<extra></extra>",
-        )
-    # The view takes in the drawing too: an odd one can land far outside the test digits.
-    (x0, x1), (y0, y1) = proj.extent(pad=0.08, include=[] if drawing_xy is None else [drawing_xy])
-    fig.update_layout(
-        height=620, margin=dict(l=10, r=10, t=40, b=10), legend_title_text="digit",
-        legend=dict(itemsizing="constant"), xaxis=dict(range=[x0, x1]), yaxis=dict(range=[y0, y1]),
-    )
-    return fig
+def figure(map_key: str, _indices, _labels, _proj: latent.Projection, drawing, show_grid: bool) -> go.Figure:
+    """The map (``vae.plots.latent_map_figure``), cached per map (``map_key``) and drawing: building
+    2,000+ points takes longer than a click may. ``drawing``: (xy, covariance rows) or None."""
+    xy, covariance = drawing if drawing is not None else (None, None)
+    return latent_map_figure(_proj, _indices, _labels, GRID_SIDE if show_grid else 0, xy,
+                             None if covariance is None else np.array(covariance))
 
 
-def drawing_position(model, proj: latent.Projection):
-    """The Draw page's last digit on this map, re-encoded if it was drawn with another model."""
+def drawing_on_map(model, proj: latent.Projection):
+    """The Draw page's last digit on this map as (position, covariance rows or None), hashable for
+    the figure's cache; re-encoded if it was drawn with another model. None before any drawing."""
     drawing = st.session_state.get(studio.LAST_DRAWING_KEY)
     if drawing is None:
         return None
-    mu = drawing["mu"]
+    mu, logvar = drawing["mu"], drawing["logvar"]
     if drawing["checkpoint"] != studio.model_key(model)[0]:
-        mu = latent.encode(model, drawing["image"])[0][0]
-    return tuple(float(v) for v in proj.to_map(mu))
+        (mu,), (logvar,) = latent.encode(model, drawing["image"])
+    covariance = proj.to_map_covariance(logvar)
+    return (tuple(float(v) for v in proj.to_map(mu)),
+            None if covariance is None else tuple(map(tuple, covariance.tolist())))
 
 
 def show_selection(model, point: dict, indices: np.ndarray, proj: latent.Projection) -> None:
@@ -92,16 +51,16 @@ def show_selection(model, point: dict, indices: np.ndarray, proj: latent.Project
     if isinstance(data, dict):  # a typed array's row comes back keyed by position
         data = [data[str(i)] for i in range(len(data))]
     test = studio.mnist()
-    if data and data[0] == TEST:
+    if data and data[0] == MAP_TEST:
         index, label = int(data[1]), int(data[2])
         mu = studio.test_encodings(model)[0][index]
         original, decoded = st.columns(2)
-        original.image(upscale(to_uint8(test.test_images[index].numpy())[0], 5), caption=f"Test #{index}: a {label}")
-        decoded.image(upscale(to_uint8(latent.decode(model, mu))[0], 5), caption="Decoded from its mean")
-    elif data and data[0] == GRID:
+        original.image(picture(test.test_images[index].numpy(), 5), caption=f"Test #{index}: a {label}")
+        decoded.image(picture(latent.decode(model, mu), 5), caption="Decoded from its mean")
+    elif data and data[0] == MAP_GRID:
         x, y = float(data[1]), float(data[2])
         z = proj.to_latent((x, y))
-        st.image(upscale(to_uint8(latent.decode(model, z))[0], 5), caption=f"Decoded at ({x:.2f}, {y:.2f})")
+        st.image(picture(latent.decode(model, z), 5), caption=f"Decoded at ({x:.2f}, {y:.2f})")
         if not proj.exact_inverse:
             near, _ = latent.nearest(proj.coords, np.array([x, y], dtype=np.float32), latent.MIX_NEIGHBOURS)
             st.caption(f"t-SNE has no inverse map, so this is the decoding of the {latent.MIX_NEIGHBOURS} nearest "
@@ -110,8 +69,8 @@ def show_selection(model, point: dict, indices: np.ndarray, proj: latent.Project
         elif proj.method == "pca":
             st.caption("PCA is linear, so this location maps back to exactly one latent (on the plane "
                        "of the two main directions through the mean).")
-    elif data and data[0] == DRAWING:
-        st.image(upscale(to_uint8(st.session_state[studio.LAST_DRAWING_KEY]["image"])[0], 5),
+    elif data and data[0] == MAP_DRAWING:
+        st.image(picture(st.session_state[studio.LAST_DRAWING_KEY]["image"], 5),
                  caption="Your last drawing")
     else:
         st.info("Click a point to see the digit and its decoding, or a faint grid point to decode that location.",
@@ -139,18 +98,24 @@ def show_map(model) -> None:
 
     indices, proj = studio.projection(model, size, method, perplexity)
     labels = studio.mnist().test_labels.numpy()[indices]
-    drawing_xy = drawing_position(model, proj)
+    drawing = drawing_on_map(model, proj)
     if method == "tsne":
         st.caption("t-SNE keeps neighbours together but distorts distances, and it cannot decode a location: "
                    "clicking a grid point decodes a weighted mix of the nearest points' latents."
-                   + (" Your drawing (★) sits at the weighted mean of its nearest neighbours' positions."
-                      if drawing_xy is not None else ""))
+                   + (" Your drawing (★) sits at the weighted mean of its nearest neighbours' positions; "
+                      "t-SNE has no linear map to carry its uncertainty, so no ellipse is drawn."
+                      if drawing is not None else ""))
+    elif drawing is not None:
+        plane = "" if method == "raw" else ", projected onto the PCA plane"
+        st.caption(f"The rings around your drawing (★) are 1σ and 2σ of q(z|x){plane}: the encoder is not sure "
+                   "where your digit belongs, and any latent inside them would do. The decoder is fed samples "
+                   "from this cloud while it trains, which is why neighbouring latents decode alike.")
 
     map_key = chart_key(model, method, size, perplexity)
     chart, detail = st.columns([3, 1], gap="medium")
     with chart:
         event = st.plotly_chart(
-            figure(f"{map_key}_{studio.model_key(model)[1]}", indices, labels, proj, drawing_xy, show_grid),
+            figure(f"{map_key}_{studio.model_key(model)[1]}", indices, labels, proj, drawing, show_grid),
             on_select="rerun", selection_mode="points", key=map_key,
         )
     with detail:

@@ -5,6 +5,7 @@ real PNG data URL, a plotly click as {"selection": {"points": [{"customdata": ..
 """
 
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -13,10 +14,19 @@ from PIL import Image
 import studio
 from harness import BUNDLED_DIR
 from harness.apptest import canvas_value, click, drawn, image_bytes, image_captions, plotly_rows, run_app, texts
+from vae import latent
+from vae.checkpoint import update_checkpoint
+from vae.plots import MAP_DRAWING, MAP_GRID, MAP_TEST
 
 LATENT2D = str(BUNDLED_DIR / "latent2d.pt")
 CANVAS_KEY = "draw_canvas_0"
-GRID, TEST, DRAWING = studio.GRID, studio.TEST, studio.DRAWING  # the Latent map's point kinds
+GRID, TEST, DRAWING = MAP_GRID, MAP_TEST, MAP_DRAWING  # the Latent map's point kinds
+
+
+def posterior_rings(spec: dict) -> dict[str, np.ndarray]:
+    """The map's q(z|x) contours by name ("1σ of q(z|x)", ...) as outlines [points, 2]."""
+    return {t["name"]: np.column_stack([plotly_rows(t["x"]), plotly_rows(t["y"])])
+            for t in spec["data"] if t["name"].endswith("σ of q(z|x)")}
 
 
 def test_draw_page_shows_a_hint_until_something_is_drawn():
@@ -35,8 +45,14 @@ def test_drawing_gives_reconstruction_score_and_neighbours(mnist):
     assert not at.exception and not at.info
     captions = image_captions(at)
     assert "What the model sees (28×28)" in captions and "Reconstruction from the mean of q(z|x)" in captions
-    neighbours = [c for c in captions if " · #" in c]
-    assert len(neighbours) == 8 and sum(c.startswith("7") for c in neighbours) >= 6
+    test_neighbours = [c for c in captions if " · test #" in c]  # still there, under an expander
+    assert len(test_neighbours) == 8 and sum(c.startswith("7") for c in test_neighbours) >= 6
+    # The verdict: a vote among the nearest training digits, which are shown with their distances.
+    assert at.success and at.success[0].value.startswith("**Looks like a 7:")
+    voters = [c for c in captions if c.endswith(" away")]
+    assert len(voters) == 8 and sum(c.startswith("7") for c in voters) >= 5
+    distances = [float(c.split(" · ")[1].split()[0]) for c in voters]
+    assert distances == sorted(distances)
     assert at.metric[0].label == "−ELBO (nats)" and float(at.metric[0].value) > 0
     assert "of the 10,000 test digits" in texts(at)
     last = at.session_state[studio.LAST_DRAWING_KEY]
@@ -84,7 +100,8 @@ def test_map_decodes_a_clicked_point_and_a_grid_location():
 
 
 def test_map_of_a_2d_latent_offers_raw_coordinates_a_manifold_and_the_drawing(mnist):
-    drawing = {"image": mnist.test_images[0].numpy() / 255.0, "mu": np.zeros(32, np.float32),
+    image = mnist.test_images[0].numpy() / 255.0
+    drawing = {"image": image, "mu": np.zeros(32, np.float32), "logvar": np.zeros(32, np.float32),
                "checkpoint": "another-model.pt"}  # drawn with another model: re-encoded here
     at = run_app("pages/latent_map.py", LATENT2D, **{studio.LAST_DRAWING_KEY: drawing})
     assert not at.exception
@@ -96,6 +113,14 @@ def test_map_of_a_2d_latent_offers_raw_coordinates_a_manifold_and_the_drawing(mn
     assert star["hoverinfo"] == "skip" and star["legendgroup"] == target["legendgroup"]
     assert (target["x"], target["y"]) == (star["x"], star["y"]) and target["marker"]["size"] <= 6
     assert plotly_rows(target["customdata"]) == [[DRAWING, 0, 0]]
+    # In a raw 2-D latent the rings are q(z|x)'s own: axis-aligned, half-axes 1 and 2 standard deviations.
+    (mu,), (logvar,) = latent.encode(studio.load_model(LATENT2D), image.astype(np.float32))
+    assert np.allclose([star["x"][0], star["y"][0]], mu, atol=1e-4)
+    rings = posterior_rings(spec)
+    for sigmas in (1, 2):
+        half_axes = np.abs(rings[f"{sigmas}σ of q(z|x)"] - mu).max(axis=0)
+        assert np.allclose(half_axes, sigmas * np.exp(logvar / 2), rtol=1e-3)
+    assert "1σ and 2σ of q(z|x)" in texts(at)
     assert any(s.value == "Manifold" for s in at.subheader)
     at.session_state["latent_map_latent2d_raw_2000_30"] = click({"customdata": [GRID, 0.25, -0.5]})
     at.run()
@@ -106,6 +131,7 @@ def test_map_view_takes_in_a_drawing_far_from_every_test_digit(mnist):
     """A stroke unlike any digit can encode far outside the test digits: the star must stay in view
     (the load bench once clicked a star that Plotly had clipped away)."""
     drawing = {"image": mnist.test_images[0].numpy() / 255.0, "mu": np.full(32, 12.0, np.float32),
+               "logvar": np.zeros(32, np.float32),  # unit variance everywhere: circles of radius 1 and 2 under PCA
                "checkpoint": str(studio.DEFAULT_CHECKPOINT.resolve())}  # drawn with this model: mu is used
     at = run_app("pages/latent_map.py", **{studio.LAST_DRAWING_KEY: drawing})
     assert not at.exception
@@ -119,6 +145,11 @@ def test_map_view_takes_in_a_drawing_far_from_every_test_digit(mnist):
     assert not (xs.min() <= sx <= xs.max() and ys.min() <= sy <= ys.max())  # a case that needs the fix
     (x0, x1), (y0, y1) = spec["layout"]["xaxis"]["range"], spec["layout"]["yaxis"]["range"]
     assert x0 < sx < x1 and y0 < sy < y1
+    # PCA's two directions are orthonormal, so N(mu, I) projects onto the plane as N(star, I).
+    for sigmas in (1, 2):
+        radii = np.hypot(*(posterior_rings(spec)[f"{sigmas}σ of q(z|x)"] - [sx, sy]).T)
+        assert np.allclose(radii, sigmas, rtol=1e-4)
+    assert "projected onto the PCA plane" in texts(at)
 
 
 def test_map_with_tsne_decodes_a_mix_of_neighbours():
@@ -137,7 +168,8 @@ def test_generate_page_renders_and_reseeds():
     at = run_app("pages/generate.py")
     assert not at.exception
     assert [s.value for s in at.subheader] == [
-        "Samples from the prior", "Interpolation between two test digits", "Latent traversal"]
+        "Samples from the prior, and from where the data is", "A digit of your choice", "How good are the samples?",
+        "Interpolation between two test digits", "Latent traversal"]
     dims = at.multiselect[0].value
     assert len(dims) == 8 and len(set(dims)) == 8
     before = len(at.get("image"))
@@ -153,3 +185,45 @@ def test_generate_page_renders_and_reseeds():
 def test_pages_render_with_the_2d_model(page_path):
     at = run_app(page_path, LATENT2D)
     assert not at.exception and not at.error
+
+
+def test_draw_page_says_unsure_for_a_drawing_that_is_no_digit():
+    at = run_app("pages/draw.py")
+    blob = np.zeros((280, 280, 4), np.uint8)
+    blob[40:240, 40:240] = 255  # a filled square: far from every training digit
+    at.session_state[CANVAS_KEY] = canvas_value(blob)
+    at.run()
+    assert not at.exception and not at.success
+    assert at.warning and at.warning[0].value.startswith("**Unsure:")
+
+
+def quality_bars(at) -> dict[str, np.ndarray]:
+    spec = json.loads(at.get("plotly_chart")[0].proto.spec)
+    return {t["name"].split(" · ")[0]: np.asarray(plotly_rows(t["y"])) for t in spec["data"]}
+
+
+def test_generate_samples_a_chosen_digit_and_judges_every_sampler():
+    at = run_app("pages/generate.py")
+    assert not at.exception and at.segmented_control(key="gen_digit").value == 7
+    assert "conditioning after the fact" in texts(at) and "crowd into clusters" in texts(at)
+    bars = quality_bars(at)
+    assert list(bars) == ["prior", "mixture", "digit 7"]
+    assert all(len(b) == 10 and b.sum() == pytest.approx(1.0) for b in bars.values())
+    assert bars["digit 7"][7] >= 0.8  # the per-digit sampler mostly makes the digit asked for
+    assert bars["mixture"].min() > 0.02  # and the mixture makes every digit
+    chosen = {m.label: m.value for m in at.metric}["Samples of the 7 recognised as a 7"]
+    assert float(chosen.rstrip("%")) / 100 == pytest.approx(bars["digit 7"][7], abs=0.006)
+
+    at.segmented_control(key="gen_digit").set_value(1).run()
+    assert not at.exception and list(quality_bars(at)) == ["prior", "mixture", "digit 1"]
+    assert quality_bars(at)["digit 1"][1] >= 0.9
+
+
+def test_generate_refuses_a_digit_with_too_few_training_examples(checkpoint_dir):
+    few = update_checkpoint(shutil.copy(checkpoint_dir / "default.pt", checkpoint_dir / "few.pt"),
+                            train_config={**studio.load_model(checkpoint_dir / "default.pt").train_config,
+                                          "train_size": 300})  # some 30 of each digit, for 32 dimensions
+    at = run_app("pages/generate.py", str(few))
+    assert not at.exception
+    assert any("needs at least 64" in w.value for w in at.warning)
+    assert list(quality_bars(at)) == ["prior", "mixture"]  # no bar for a sampler that cannot be fitted

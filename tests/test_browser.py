@@ -19,7 +19,6 @@ from PIL import Image
 from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import Locator, Page, expect, sync_playwright
 
-import studio
 from harness import BUNDLED_DIR
 from harness.apptest import image_bytes
 from harness.browser import (
@@ -47,6 +46,7 @@ from harness.browser import (
     settle,
     streamlit_server,
 )
+from vae.plots import MAP_DRAWING_TARGET
 
 pytestmark = pytest.mark.browser
 
@@ -194,10 +194,11 @@ def test_latent_map_click_on_the_drawing_star_shows_the_drawing_not_the_digit_un
 
     open_page(app, "Latent map")
     chart = app.locator(".st-key-latent_map_default_pca_2000_30")
-    expect(chart.locator(".scatterlayer .trace")).to_have_count(13, timeout=FIRST_VISIT_MS)  # + star, its target
+    # The digits and the grid, then the drawing's two q(z|x) rings, its star and the star's click target.
+    expect(chart.locator(".scatterlayer .trace")).to_have_count(15, timeout=FIRST_VISIT_MS)
     settle(app)
     chart.scroll_into_view_if_needed()
-    spot = chart.evaluate(ISOLATED_POINT_JS, [studio.DRAWING_TARGET, 0])
+    spot = chart.evaluate(ISOLATED_POINT_JS, [MAP_DRAWING_TARGET, 0])
     nearest = spot["nearest"]
     assert nearest["name"] in list("0123456789") and nearest["distance"] < 2, \
         f"the star should sit on the uploaded digit's point: {nearest}"

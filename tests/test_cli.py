@@ -3,6 +3,7 @@ import sys
 
 import pytest
 import torch
+from PIL import Image
 
 from harness import BUNDLED, BUNDLED_DIR
 from vae import load_checkpoint
@@ -67,3 +68,22 @@ def test_bundled_checkpoints_evaluate(name):
     path = BUNDLED_DIR / name
     report = run("vae.eval", str(path), "--limit", "500").stdout
     assert "test -ELBO" in report
+
+
+def test_generate_a_chosen_digit_and_recognise_a_drawing_on_the_command_line(tmp_path, mnist):
+    grid = tmp_path / "sevens.png"
+    out = run("vae.generate", str(BUNDLED), "--sampler", "digit", "--digit", "7", "--grid", "5",
+              "--out", str(grid)).stdout
+    assert Image.open(grid).size == (2 * (5 * 29 + 1),) * 2  # 5 x 5 digits, 1 px between, doubled
+    share = float(out.split("recognised as a 7: ")[1].split("%")[0])
+    assert share >= 80, out
+
+    digit = tmp_path / "digit.png"
+    Image.fromarray(mnist.test_images[0].numpy().reshape(28, 28)).save(digit)  # test #0 is a 7
+    assert "Looks like a 7:" in run("vae.generate", str(BUNDLED), "--recognise", str(digit)).stdout
+
+    (tmp_path / "broken.png").write_bytes(b"not an image")
+    broken = run("vae.generate", str(BUNDLED), "--recognise", str(tmp_path / "broken.png"), check=False)
+    assert broken.returncode == 1 and broken.stderr.startswith("error:") and "Traceback" not in broken.stderr
+    missing = run("vae.generate", str(BUNDLED), "--sampler", "digit", check=False)
+    assert missing.returncode == 2 and "--digit" in missing.stderr

@@ -155,6 +155,18 @@ class Projection:
         idx, dist = nearest(self.latents, z, MIX_NEIGHBOURS)
         return inverse_distance_mix(self.coords[idx], dist)
 
+    def to_map_covariance(self, logvar: np.ndarray) -> np.ndarray | None:
+        """The map-plane covariance [2, 2] of a diagonal Gaussian posterior with log-variances
+        ``logvar`` [d]: itself for a raw 2-D latent, W diag(var) W^T under PCA (W: its two
+        directions); None for t-SNE, which has no linear map to carry a covariance."""
+        variance = np.exp(np.asarray(logvar, dtype=np.float64).reshape(-1))
+        if self.method == "raw":
+            return np.diag(variance)
+        if self.method == "pca":
+            w = self.pca.components_.astype(np.float64)
+            return (w * variance) @ w.T
+        return None
+
     def extent(self, pad: float = 0.05, include=()) -> tuple[tuple[float, float], tuple[float, float]]:
         """(x_min, x_max), (y_min, y_max) of the points and of the map positions in ``include``,
         widened by ``pad`` of the span."""
@@ -230,6 +242,16 @@ def cached_tsne(latents: np.ndarray, perplexity: float = 30.0, seed: int = 0,
     except OSError as e:
         _LOGGER.warning("Could not keep the t-SNE map in %s: %s", cache_dir, e)
     return coords
+
+
+def ellipse(centre, covariance: np.ndarray, sigmas: float, points: int = 73) -> np.ndarray:
+    """The outline [points, 2] (closed: last point = first) of a 2-D Gaussian's ``sigmas``-sigma
+    contour, from its covariance's eigenvectors (axes) and eigenvalues (squared half-lengths)."""
+    values, vectors = np.linalg.eigh(np.asarray(covariance, dtype=np.float64))
+    angle = np.linspace(0.0, 2.0 * np.pi, points)
+    circle = np.stack([np.cos(angle), np.sin(angle)])  # [2, points]
+    return (np.asarray(centre, dtype=np.float64)[:, None]
+            + sigmas * vectors @ (np.sqrt(np.clip(values, 0.0, None))[:, None] * circle)).T
 
 
 def grid_points(x_range: tuple[float, float], y_range: tuple[float, float], n: int) -> np.ndarray:

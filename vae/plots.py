@@ -7,6 +7,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from .images import make_grid
+from .latent import ellipse, grid_points
 
 CURVES = (("loss", "−ELBO (loss)"), ("bce", "Reconstruction (BCE)"), ("kl", "KL divergence"))
 
@@ -379,4 +380,98 @@ def lockstep_film_figure(films: dict, layouts: dict) -> go.Figure:
     fig.layout_extras.update(_player_controls(labels, start, FILM_FRAME_MS * 3, "▶ Play both", slow=False))
     fig.frame_dicts.extend({"name": str(i), "data": moving(i), "traces": [0, 1], "layout": {"images": pictures(i)}}
                            for i in range(len(epochs)))
+    return fig
+
+
+# ---------------------------------------------------------------- the Latent map page's map
+# Each point's kind is the first number of its custom_data: [MAP_GRID, x, y], [MAP_TEST, test index,
+# label] or [MAP_DRAWING, 0, 0]. Numbers only: numeric arrays reach the browser as typed arrays; 2,625
+# small lists took most of a click's server time to copy and serialise (bench/page_latency.py).
+MAP_GRID, MAP_TEST, MAP_DRAWING = 0, 1, 2
+MAP_DRAWING_TARGET = "your drawing (click target)"  # the trace that takes clicks on the drawing's star
+POSTERIOR_SIGMAS = (1.0, 2.0)  # contours of the drawing's q(z|x) drawn around its star
+
+
+def latent_map_figure(proj, indices: np.ndarray, labels: np.ndarray, grid_side: int = 0,
+                      drawing_xy=None, drawing_covariance=None) -> go.Figure:
+    """Test digits on a ``vae.latent.Projection``'s map, coloured by label; a ``grid_side`` x
+    ``grid_side`` grid of faint clickable locations underneath (0: none); the last drawing as a
+    star, ringed by its posterior's 1σ and 2σ contours when ``drawing_covariance`` (the map-plane
+    covariance [2, 2]) is given."""
+    fig = go.Figure()
+    if grid_side:
+        grid = grid_points(*proj.extent(), grid_side)
+        fig.add_scatter(
+            x=grid[:, 0], y=grid[:, 1], mode="markers", name="grid", showlegend=False,
+            marker={"size": 5, "color": "rgba(120, 120, 120, 0.18)"},
+            selected={"marker": {"size": 12, "color": "rgba(60, 60, 60, 0.9)"}},
+            unselected={"marker": {"opacity": 1.0}},
+            customdata=np.column_stack([np.full(len(grid), MAP_GRID, grid.dtype), grid]),
+            hovertemplate="decode here (%{x:.2f}, %{y:.2f})<extra></extra>",
+        )
+    for digit in range(10):
+        rows = np.flatnonzero(labels == digit)
+        fig.add_scatter(
+            x=proj.coords[rows, 0], y=proj.coords[rows, 1], mode="markers", name=str(digit),
+            marker={"size": 5, "color": DIGIT_COLOURS[digit], "opacity": 0.8},
+            selected={"marker": {"size": 14, "opacity": 1.0}}, unselected={"marker": {"opacity": 0.6}},
+            customdata=np.column_stack([np.full(len(rows), MAP_TEST), indices[rows], np.full(len(rows), digit)]),
+            hovertemplate="digit %{customdata[2]} · test #%{customdata[1]}<extra></extra>",
+        )
+    include = []
+    if drawing_xy is not None:
+        if drawing_covariance is not None:
+            for sigmas in POSTERIOR_SIGMAS:
+                outline = ellipse(drawing_xy, drawing_covariance, sigmas)
+                include.append(outline)
+                fig.add_scatter(
+                    x=outline[:, 0], y=outline[:, 1], mode="lines", name=f"{sigmas:g}σ of q(z|x)",
+                    legendgroup="drawing", hoverinfo="skip",
+                    line={"color": "#b8860b", "width": 2.0 if sigmas == 1 else 1.2,
+                          "dash": "solid" if sigmas == 1 else "dash"},
+                )
+        star = {"x": [drawing_xy[0]], "y": [drawing_xy[1]], "mode": "markers", "legendgroup": "drawing"}
+        fig.add_scatter(
+            **star, name="your drawing", hoverinfo="skip",
+            marker={"symbol": "star", "size": 18, "color": "#ffd700", "line": {"color": "black", "width": 1.5}},
+            unselected={"marker": {"opacity": 1.0}},  # stays in full view while a digit is selected
+        )
+        # What a click picks: Plotly measures from each marker's edge, but counts a click inside a
+        # marker as 1 - 3/radius, so small markers win, and a later trace wins a tie. A click on the
+        # big star would go to any digit within ~4 px of its centre; this transparent marker of the
+        # smallest size, drawn last, takes every click near the star's centre.
+        fig.add_scatter(
+            **star, name=MAP_DRAWING_TARGET, showlegend=False,
+            marker={"size": 6, "color": "rgba(0, 0, 0, 0)"},
+            selected={"marker": {"opacity": 0}}, unselected={"marker": {"opacity": 0}},
+            customdata=[[MAP_DRAWING, 0, 0]], hovertemplate="your drawing<extra></extra>",
+        )
+        include.append(np.reshape(drawing_xy, (1, 2)))
+    # The view takes in the drawing too: an odd one can land far outside the test digits.
+    (x0, x1), (y0, y1) = proj.extent(pad=0.08, include=np.vstack(include) if include else [])
+    fig.update_layout(
+        height=620, margin={"l": 10, "r": 10, "t": 40, "b": 10}, legend_title_text="digit",
+        legend={"itemsizing": "constant"}, xaxis={"range": [x0, x1]}, yaxis={"range": [y0, y1]},
+    )
+    return fig
+
+
+# ---------------------------------------------------------------- how good are a sampler's samples
+
+SAMPLER_COLOURS = {"prior": "#9e9e9e", "mixture": "#1f77b4", "digit": "#2ca02c"}
+
+
+def sample_quality_figure(qualities: dict) -> go.Figure:
+    """Grouped bars: the share of each digit among a sampler's samples, as the k-NN vote reads
+    them, one group per digit and one bar per sampler; ``qualities`` maps a sampler's label to
+    (its SAMPLER_COLOURS kind, its ``vae.samplers.SampleQuality``). The legend gives each sampler's
+    mean vote share, how confidently its samples are recognised."""
+    fig = go.Figure()
+    for label, (kind, quality) in qualities.items():
+        fig.add_bar(x=[str(d) for d in range(10)], y=quality.digit_shares, marker_color=SAMPLER_COLOURS[kind],
+                    name=f"{label} · votes {quality.confidence:.0%} for the leading digit",
+                    hovertemplate="%{y:.1%} recognised as %{x}<extra>" + label + "</extra>")
+    fig.update_layout(barmode="group", height=300, margin={"l": 10, "r": 10, "t": 10, "b": 10},
+                      xaxis_title="recognised as", yaxis={"title": "share of the samples", "tickformat": ".0%"},
+                      legend={"orientation": "h", "y": -0.3})
     return fig

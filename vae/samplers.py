@@ -17,6 +17,7 @@ import numpy as np
 
 from . import latent
 from .neighbours import SURE_FROM, VOTERS, DigitVote
+from .train import TrainConfig, training_indices
 
 MIXTURE_COMPONENTS = 20  # full-covariance Gaussians in the mixture: a few per digit
 MIXTURE_TOL = 1e-2  # EM stops when the mean log-likelihood gains less: a third of the iterations of
@@ -48,6 +49,12 @@ class DigitGaussian:
         """n latents [n, d], the same for the same seed."""
         rng = np.random.default_rng(seed)
         return rng.multivariate_normal(self.mean, self.covariance, size=n, method="cholesky").astype(np.float32)
+
+
+def own_training_digits(model, n_train: int) -> np.ndarray:
+    """Indices of the training-split digits ``model`` trained on (its checkpoint's split): the
+    samplers fit to where those landed, not digits it never saw."""
+    return training_indices(TrainConfig.from_dict(model.train_config), n_train)[0].numpy()
 
 
 def fit_digit(means: np.ndarray, labels: np.ndarray, digit: int) -> DigitGaussian:

@@ -260,15 +260,22 @@ class _Run:
         return self.steps_per_epoch * self.config.epochs
 
 
+def training_indices(config: TrainConfig, n_train: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Which of the ``n_train`` training-split digits a run with ``config`` trains on and which it
+    validates on (sorted indices), fixed by its seed, val_size and train_size."""
+    train_idx, val_idx = split_train_val(n_train, config.val_size, config.seed)
+    if config.train_size is not None and config.train_size < len(train_idx):
+        pick = torch.randperm(len(train_idx), generator=torch.Generator().manual_seed(config.seed + 1))
+        train_idx = train_idx[pick[: config.train_size]].sort().values
+    return train_idx, val_idx
+
+
 def _set_up(config: TrainConfig, path: Path, data: MNIST, *, resume: bool, film: bool,
             emit: Callable[[dict], None], stop: threading.Event) -> _Run:
     """The data split onto the device, a seeded model and optimizer (or those of the run being
     resumed), and the film recorder, whose first frame is the untrained model."""
     device = resolve_device(config.device)
-    train_idx, val_idx = split_train_val(len(data.train_images), config.val_size, config.seed)
-    if config.train_size is not None and config.train_size < len(train_idx):
-        pick = torch.randperm(len(train_idx), generator=torch.Generator().manual_seed(config.seed + 1))
-        train_idx = train_idx[pick[: config.train_size]].sort().values
+    train_idx, val_idx = training_indices(config, len(data.train_images))
     torch.manual_seed(config.seed)
     model = ConvVAE(config.model_config()).to(device)
     run = _Run(
