@@ -369,10 +369,19 @@ def film_player_figure(model, start: int) -> go.Figure:
         return _film_player(model, model_key(model), start)
 
 
+@st.cache_resource(show_spinner=False)
+def _live_layouts() -> dict:
+    """The running film's layout so far, by run (its start time): each new frame lays out only itself."""
+    return {}
+
+
 @st.cache_resource(show_spinner=False, max_entries=4)
 def _live_film(run: float, frames: int, epochs: int, _snap: JobSnapshot) -> go.Figure:
-    return SharedFigure(film_figure(_snap.film, film.film_layout(_snap.film), test_curve(_snap.history),
-                                    animate=False))
+    layouts = _live_layouts()
+    layout = film.film_layout(_snap.film, known=layouts.get(run))
+    layouts.clear()
+    layouts[run] = layout
+    return SharedFigure(film_figure(_snap.film, layout, test_curve(_snap.history), animate=False))
 
 
 def live_film_figure(snap: JobSnapshot) -> go.Figure:
@@ -386,10 +395,18 @@ def live_film_figure(snap: JobSnapshot) -> go.Figure:
 # (published at most once per LIVE_PERIOD_S, so sessions refreshing within that time see the same
 # step and hit the same cache entries), the loss figure and its JSON, the reconstruction PNG.
 
-LIVE_REFRESH_S = 2.0  # the Train page's live view reruns this often (progress, the Stop button)
-# A new step is published at most this often: refreshes in between resend the same figures, which
-# go as references to what the browser already holds, and build nothing.
+LIVE_REFRESH_S = 2.0  # the Train page's progress line reruns this often (progress, the Stop button)
+# A new step is published at most this often: refreshes in between show the same step.
 LIVE_PERIOD_S = 2.0
+# The live figures (loss curves, reconstructions, the film's newest frame) rerun and are renewed as
+# often as the progress line for a few watchers, and every LIVE_FIGURES_S for a crowd: each refresh
+# encodes and sends them to every watching session, tens of kB each.
+LIVE_FIGURES_S = 6.0
+LIVE_CROWD = 2  # more sessions than this watching (a learner, or a learner and a teacher): figures slow down
+WATCHING_S = 10.0  # a session counts as watching for this long after its last live refresh
+# The live loss chart's training curve keeps this many steps: a chart a third of the page wide shows
+# no more, and every refresh of every session encodes and sends the figure.
+LIVE_CURVE_POINTS = 300
 
 
 class SharedFigure(go.Figure):
@@ -443,21 +460,44 @@ def _same_view(a: JobSnapshot, b: JobSnapshot) -> bool:
 
 
 @st.cache_resource(show_spinner=False)
-def _publisher(_job: TrainingJob, job_id: int) -> _Publisher:
-    return _Publisher(_job, LIVE_PERIOD_S)
+def _publisher(_job: TrainingJob, job_id: int, period: float) -> _Publisher:
+    return _Publisher(_job, period)
 
 
-def live_snapshot(fresh: bool = False) -> JobSnapshot:
-    """The server's training job as every watching session sees it now; ``fresh``: publish its
-    newest state first (a whole page run, which a user's action asked for, shows the latest)."""
+def live_snapshot(period: float = None, fresh: bool = False) -> JobSnapshot:
+    """The server's training job as every watching session sees it now, renewed at most once per
+    ``period`` (LIVE_PERIOD_S by default); ``fresh``: publish its newest state first (a whole
+    page run, which a user's action asked for, shows the latest)."""
     job = training_job()
-    return _publisher(job, id(job)).snapshot(fresh)
+    return _publisher(job, id(job), LIVE_PERIOD_S if period is None else period).snapshot(fresh)
+
+
+@st.cache_resource(show_spinner=False)
+def _watchers() -> dict:
+    """Browser session id -> time.monotonic() of its last live refresh."""
+    return {}
+
+
+def watching(session_id: str) -> None:
+    """Count ``session_id`` as watching the run now."""
+    _watchers()[session_id] = time.monotonic()
+
+
+def live_figures_period() -> float:
+    """How often the live figures refresh: with the progress line while at most LIVE_CROWD
+    sessions watch, every LIVE_FIGURES_S for more."""
+    now, seen = time.monotonic(), _watchers()
+    for session_id, last in list(seen.items()):
+        if now - last > WATCHING_S:
+            seen.pop(session_id, None)
+    return LIVE_FIGURES_S if len(seen) > LIVE_CROWD else LIVE_REFRESH_S
 
 
 @st.cache_resource(show_spinner=False, max_entries=4)
 def _live_view(run: float, step: int, epochs: int, status: str, _snap: JobSnapshot) -> LiveView:
     history = _snap.history
-    curves = (SharedFigure(loss_figure(history, fine_tune_from=_snap.config.fine_tune_start))
+    curves = (SharedFigure(loss_figure(history, fine_tune_from=_snap.config.fine_tune_start,
+                                       max_points=LIVE_CURVE_POINTS))
               if history["steps"] else None)
     picture = None if _snap.reconstructions is None else _live_picture(run, len(history["epochs"]),
                                                                           _snap.reconstructions)
@@ -485,6 +525,7 @@ def live_view(snap: JobSnapshot) -> LiveView:
 
 MODEL_WORK_SLOTS = 2  # page script runs doing model work at once while a run trains
 WAIT_NOTICE_S = 2.0  # a page that has waited this long for a slot says why
+WAIT_POLL_S = 0.5  # then it renews its notice, and looks again, this often
 
 
 def _training_on_cpu() -> bool:
@@ -499,19 +540,28 @@ def model_gate() -> ModelWorkGate:
 @contextmanager
 def model_work():
     """Around a page's model work: while the job trains on the CPU, wait for one of the gate's
-    slots; a wait of more than ``WAIT_NOTICE_S`` shows a spinner that says why."""
+    slots; a wait of more than ``WAIT_NOTICE_S`` says why, and how long it has lasted. The notice is
+    renewed every WAIT_POLL_S: each renewal lets Streamlit end this run for a newer one (a click,
+    another page), and a run that ends meanwhile ends the wait."""
     gate = model_gate()
+    started = time.monotonic()
     taken = gate.acquire(timeout=WAIT_NOTICE_S)
     if taken is False:
-        with st.spinner(f"Waiting for the training run to free the CPU… ({gate.waiting} pages in the queue "
-                        "before and with yours)", show_time=True):
-            gate.acquire()
-        taken = True
+        notice = st.empty()
+        while taken is False:
+            wait_notice(notice, time.monotonic() - started, gate.waiting + 1)
+            taken = gate.acquire(timeout=WAIT_POLL_S)
+        notice.empty()
     try:
         yield
     finally:
         if taken:
             gate.release()
+
+
+def wait_notice(notice, waited_s: float, queued: int) -> None:
+    notice.info(f"Waiting for the training run to free the CPU… {waited_s:.0f} s so far; {queued} pages in "
+                "the queue, yours included.", icon=":material/hourglass_top:")
 
 
 # ---------------------------------------------------------------- two models side by side

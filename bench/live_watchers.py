@@ -4,13 +4,14 @@ with 30 sessions on the Train page.
     .venv/bin/python bench/live_watchers.py                 # 30 watchers, 3 rounds of 20 s phases
     .venv/bin/python bench/live_watchers.py --watchers 10 --phase 10 --rounds 1
 
-One process: the real Streamlit server (``streamlit.web.bootstrap``, as ``streamlit run app.py``
-starts it, with its own checkpoint folder in a temp dir), its training job (the app's
-``studio.training_job()``, the Train page's default recipe, 4,000 images) and the watchers: websocket
-clients that speak Streamlit's protocol as a browser does (open the Train page, then answer each
-``auto_rerun`` of its live fragment with a fragment rerun once a second, reporting the message hashes
-they hold so that the server can send references instead), but draw nothing, so that the machine's
-cores go to the server and the run, as in a classroom whose browsers run on the students' laptops.
+The real Streamlit server (``streamlit.web.bootstrap``, as ``streamlit run app.py`` starts it, with
+its own checkpoint folder in a temp dir) and its training job (the app's ``studio.training_job()``,
+the Train page's default recipe, 4,000 images) run in this process; the watchers in a second one
+(``--client``): websocket clients that speak Streamlit's protocol as a browser does (open the Train
+page, then answer each ``auto_rerun`` of its live fragments with a rerun of that fragment at its
+interval, reporting the message hashes they hold so that the server can send references instead),
+but draw nothing, so that the machine's cores go to the server and the run, as in a classroom whose
+browsers run on the students' laptops.
 
 Phases alternate (none, 1, 30 watchers, ...) so that they share the machine's noise. Per phase: the
 run's img/s (steps x batch over the phase, from the job's snapshots), and every script run the
@@ -23,10 +24,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import platform
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
@@ -42,13 +45,6 @@ from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 from streamlit.runtime.scriptrunner.script_runner import ScriptRunner, ScriptRunnerEvent
 
 from harness import BUNDLED_DIR, ROOT
-
-# The server trains into its own checkpoint folder; set before anything imports vae.train.
-FOLDER = Path(tempfile.mkdtemp(prefix="vae-watchers-"))
-(FOLDER / "checkpoints").mkdir()
-shutil.copy2(BUNDLED_DIR / "default.pt", FOLDER / "checkpoints" / "default.pt")
-os.environ["VAE_CHECKPOINT_DIR"] = str(FOLDER / "checkpoints")
-os.chdir(ROOT)  # the server reads .streamlit/config.toml from here
 
 FINISHED = {ScriptRunnerEvent.SCRIPT_STOPPED_WITH_SUCCESS, ScriptRunnerEvent.FRAGMENT_STOPPED_WITH_SUCCESS,
             ScriptRunnerEvent.SCRIPT_STOPPED_FOR_RERUN}
@@ -106,7 +102,7 @@ class Watcher:
 
     async def watch(self, stop: asyncio.Event) -> None:
         async with websockets.connect(self.url, subprotocols=["streamlit"], max_size=None) as ws:
-            page_hash, fragment, interval, timer = "", None, 1.0, None
+            page_hash, timers = "", {}  # fragment id -> the task that reruns it at its interval
 
             async def rerun(fragment_id: str = "", page_name: str = "") -> None:
                 state = BackMsg()
@@ -118,12 +114,11 @@ class Watcher:
                 state.rerun_script.cached_message_hashes.extend(self._held)
                 await ws.send(state.SerializeToString())
 
-            async def auto_rerun() -> None:
+            async def auto_rerun(fragment_id: str, interval: float) -> None:
                 while not stop.is_set():
                     await asyncio.sleep(interval)
-                    if fragment:
-                        self.refreshes += 1
-                        await rerun(fragment)
+                    self.refreshes += 1
+                    await rerun(fragment_id)
 
             await rerun(page_name="train")
             while not stop.is_set():
@@ -141,10 +136,9 @@ class Watcher:
                     pass
                 elif kind == "navigation":
                     page_hash = msg.navigation.page_script_hash or page_hash
-                elif kind == "auto_rerun":
-                    fragment, interval = msg.auto_rerun.fragment_id, msg.auto_rerun.interval
-                    if timer is None:
-                        timer = asyncio.create_task(auto_rerun())
+                elif kind == "auto_rerun" and msg.auto_rerun.fragment_id not in timers:
+                    timers[msg.auto_rerun.fragment_id] = asyncio.create_task(
+                        auto_rerun(msg.auto_rerun.fragment_id, msg.auto_rerun.interval))
                 elif kind == "ref_hash":
                     self.references += 1
                     self.elements += 1
@@ -154,7 +148,7 @@ class Watcher:
                         self._held[msg.hash] = msg
                 elif kind == "session_event" and msg.session_event.WhichOneof("type") == "script_compilation_exception":
                     self.errors.append("compilation error")
-            if timer:
+            for timer in timers.values():
                 timer.cancel()
 
 
@@ -163,6 +157,7 @@ class Phase:
     watchers: int
     img_per_s: float
     runs: list[ScriptRun]
+    seconds: float
     refreshes: int
     bytes_per_refresh: float
     references: float  # share of elements sent as references
@@ -186,35 +181,33 @@ def drive(port: int, watchers: int, phase_s: float, rounds: int, train_size: int
         except OSError:
             time.sleep(0.25)
     job = studio.training_job()
-    config = TrainConfig(epochs=100, train_size=train_size, seed=7)
+    config = TrainConfig(epochs=1000, train_size=train_size, seed=7)  # outlasts every phase; stopped after
     assert job.start(config, studio.CHECKPOINT_DIR / "watched.pt", data=studio.mnist(), started_by="bench")
     while job.snapshot().step < 5:
         assert job.snapshot().running, job.snapshot().message
         time.sleep(0.1)
-    loop = asyncio.new_event_loop()
-    threading.Thread(target=loop.run_forever, daemon=True).start()
     ws_url = f"ws://127.0.0.1:{port}/_stcore/stream"
     phases = []
     plan = [n for _ in range(rounds) for n in (0, 1, watchers)]
     for count in plan:
-        stop = asyncio.Event()
-        crowd = [Watcher(ws_url) for _ in range(count)]
-        tasks = [asyncio.run_coroutine_threadsafe(w.watch(stop), loop) for w in crowd]
-        time.sleep(min(10.0, 2.0 + 0.2 * count) if count else 1.0)  # every page opened and refreshing
-        for w in crowd:
-            w.reset()
+        crowd = None
+        if count:  # the watchers run in their own process, as a class's browsers run on their laptops
+            crowd = subprocess.Popen([sys.executable, __file__, "--client", ws_url, "--watchers", str(count),
+                                      "--phase", str(phase_s)], stdout=subprocess.PIPE, text=True)
+            ready = crowd.stdout.readline()
+            assert ready.strip() == "ready", f"the watchers did not start: {ready!r}"
+        else:
+            time.sleep(1.0)
         mark = time.monotonic()
         rate = training_rate(job, phase_s)
         runs = [r for r in RUNS if r.at >= mark]
-        loop.call_soon_threadsafe(stop.set)
-        for task in tasks:
-            task.result(timeout=30)
-        refreshes = sum(w.refreshes for w in crowd)
-        elements = sum(w.elements for w in crowd)
-        phases.append(Phase(count, rate, runs, refreshes, sum(w.bytes for w in crowd) / max(1, refreshes),
-                            sum(w.references for w in crowd) / max(1, elements)))
-        errors = [e for w in crowd for e in w.errors]
-        assert not errors, errors
+        seen = json.loads(crowd.communicate(timeout=60)[0]) if crowd else {"refreshes": 0, "bytes": 0,
+                                                                           "elements": 0, "references": 0,
+                                                                           "errors": []}
+        assert not seen["errors"], seen["errors"]
+        refreshes = seen["refreshes"]
+        phases.append(Phase(count, rate, runs, phase_s, refreshes, seen["bytes"] / max(1, refreshes),
+                            seen["references"] / max(1, seen["elements"])))
         print(f"  {count:>3} watchers: {rate:7.0f} img/s, {len(runs)} script runs, {refreshes} refreshes", flush=True)
     job.stop()
     job.wait(60)
@@ -229,29 +222,57 @@ def report(phases: list[Phase], watchers: int) -> str:
         group = [p for p in phases if p.watchers == count]
         runs = [r for p in group for r in p.runs if r.fragment]
         rate = statistics.median(p.img_per_s for p in group)
-        seconds = sum(p.runs[-1].at - p.runs[0].at if p.runs else 0 for p in group) or 1
+        seconds = sum(p.seconds for p in group)
         if runs:
             walls = sorted(r.wall for r in runs)
-            cpu_per_s = sum(r.cpu for p in group for r in p.runs) / (len(group) * PHASE_S)
-            lines.append(f"{count:>8}{rate:>9.0f}{rate / alone:>9.2f}{len(runs) / (len(group) * PHASE_S):>11.1f}"
+            cpu_per_s = sum(r.cpu for p in group for r in p.runs) / seconds
+            lines.append(f"{count:>8}{rate:>9.0f}{rate / alone:>9.2f}{len(runs) / seconds:>11.1f}"
                          f"{statistics.median(walls) * 1e3:>9.1f}{walls[int(0.9 * (len(walls) - 1))] * 1e3:>8.1f}"
                          f"{statistics.median(r.cpu for r in runs) * 1e3:>8.1f}{cpu_per_s * 1e3:>11.0f} ms"
                          f"{statistics.mean(p.bytes_per_refresh for p in group) / 1e3:>12.1f}"
                          f"{statistics.mean(p.references for p in group):>7.0%}")
         else:
             lines.append(f"{count:>8}{rate:>9.0f}{rate / alone:>9.2f}")
-        del seconds
     watched = statistics.median(p.img_per_s for p in phases if p.watchers == watchers)
     lines.append(f"training with {watchers} watchers: {watched / alone:.1%} of its speed alone "
                  f"({'PASS' if watched >= 0.8 * alone else 'FAIL'}: target 80%)")
     return "\n".join(lines)
 
 
-PHASE_S = 20.0
+def watch_from_here(ws_url: str, count: int, seconds: float) -> int:
+    """The ``--client`` mode: ``count`` watchers open the Train page; once all refresh, print
+    "ready", count what they receive for ``seconds``, and print it as JSON."""
+
+    async def run() -> dict:
+        stop = asyncio.Event()
+        crowd = [Watcher(ws_url) for _ in range(count)]
+        tasks = [asyncio.create_task(w.watch(stop)) for w in crowd]
+        await asyncio.sleep(min(10.0, 2.0 + 0.2 * count))  # every page opened and refreshing
+        for w in crowd:
+            w.reset()
+        print("ready", flush=True)
+        await asyncio.sleep(seconds)
+        stop.set()
+        await asyncio.gather(*tasks)
+        return {"refreshes": sum(w.refreshes for w in crowd), "bytes": sum(w.bytes for w in crowd),
+                "elements": sum(w.elements for w in crowd), "references": sum(w.references for w in crowd),
+                "errors": [e for w in crowd for e in w.errors]}
+
+    print(json.dumps(asyncio.run(run())), flush=True)
+    return 0
+
+
+def private_checkpoint_folder() -> Path:
+    """A temp folder with a copy of the default model for the server to train into; set before
+    anything imports vae.train, which reads VAE_CHECKPOINT_DIR."""
+    folder = Path(tempfile.mkdtemp(prefix="vae-watchers-"))
+    (folder / "checkpoints").mkdir()
+    shutil.copy2(BUNDLED_DIR / "default.pt", folder / "checkpoints" / "default.pt")
+    os.environ["VAE_CHECKPOINT_DIR"] = str(folder / "checkpoints")
+    return folder
 
 
 def main() -> int:
-    global PHASE_S
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--watchers", type=int, default=30, help="sessions on the Train page in the crowded phases")
@@ -259,8 +280,12 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=3, help="rounds of (none, 1, N watchers)")
     parser.add_argument("--train-size", type=int, default=4000, help="training images of the run")
     parser.add_argument("--port", type=int, default=8765)
+    parser.add_argument("--client", metavar="WS_URL", help=argparse.SUPPRESS)  # the watchers' own process
     args = parser.parse_args()
-    PHASE_S = args.phase
+    if args.client:
+        return watch_from_here(args.client, args.watchers, args.phase)
+    folder = private_checkpoint_folder()
+    os.chdir(ROOT)  # the server reads .streamlit/config.toml from here
     print(f"{time.strftime('%Y-%m-%d %H:%M')}  {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
           f"load average {os.getloadavg()[0]:.2f}, torch {torch.__version__} ({torch.get_num_threads()} threads)",
           flush=True)
@@ -282,7 +307,7 @@ def main() -> int:
              "browser_gatherUsageStats": False}
     bootstrap.load_config_options(flag_options=flags)
     bootstrap.run(str(ROOT / "app.py"), False, [], flags)
-    shutil.rmtree(FOLDER, ignore_errors=True)
+    shutil.rmtree(folder, ignore_errors=True)
     if not results or isinstance(results[0], BaseException):
         print(f"FAILED: {results[0] if results else 'the driver did not finish'}")
         return 1

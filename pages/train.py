@@ -154,13 +154,22 @@ def stop_controls(snap: JobSnapshot) -> None:
                    + ("" if ours else " This run was started in another browser: you will be asked first."))
 
 
-def show_job(live: bool) -> None:
-    """The run's progress, curves and reconstructions; ``live`` when it reruns every second. What
-    it shows of the run is built once per step for every session watching (``studio.live_view``)."""
+def live_snapshot(live: bool, period: float) -> JobSnapshot:
+    """The run as every session sees it: a refresh shows the snapshot published for all (at most
+    one per ``period``); a whole page run, which a user's action asked for, the newest."""
     ctx = get_script_run_ctx()
-    snap = studio.live_snapshot(fresh=not (ctx and ctx.fragment_ids_this_run))  # a refresh: the shared one
+    if ctx:
+        studio.watching(ctx.session_id)
+    snap = studio.live_snapshot(period, fresh=not (ctx and ctx.fragment_ids_this_run))
     if live and not snap.running:
         st.rerun()  # the run just ended: redraw the whole app so its model appears in the sidebar
+    return snap
+
+
+def show_status(live: bool) -> None:
+    """The run's settings, who started it, its progress and Stop; ``live`` when it reruns every
+    LIVE_REFRESH_S."""
+    snap = live_snapshot(live, studio.LIVE_PERIOD_S)
     if snap.status == "idle":
         st.info("No run yet. Choose settings and press **Start training**; curves and reconstructions "
                 "appear here while it trains.", icon=":material/model_training:")
@@ -186,6 +195,16 @@ def show_job(live: bool) -> None:
             else:
                 st.button(f"Use {snap.checkpoint.stem} as the active model", icon=":material/check:",
                           key="train_use", on_click=use_model, args=(str(snap.checkpoint),))
+
+
+def show_figures(live: bool) -> None:
+    """The run's curves, reconstructions and film, built once per change for every session
+    watching (``studio.live_view``), renewed as often as the crowd allows now (a session that
+    joined when few watched reruns more often, but sees the same figures); ``live`` when it reruns
+    on its own."""
+    snap = live_snapshot(live, studio.live_figures_period())
+    if snap.status == "idle":
+        return
     view = studio.live_view(snap)
     if view.curves is not None:
         st.plotly_chart(view.curves, key="train_curves")
@@ -235,7 +254,11 @@ form_col, job_col = st.columns([1, 2.3], gap="large")
 with form_col:
     run_form()
 with job_col:
+    # Two live parts: the progress line often; the figures, which cost far more to send to every
+    # session, as often for a few watchers and less often for a class.
     if job.snapshot().running:
-        st.fragment(run_every=studio.LIVE_REFRESH_S)(show_job)(live=True)
+        st.fragment(run_every=studio.LIVE_REFRESH_S)(show_status)(live=True)
+        st.fragment(run_every=studio.live_figures_period())(show_figures)(live=True)
     else:
-        show_job(live=False)
+        show_status(live=False)
+        show_figures(live=False)

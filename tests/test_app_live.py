@@ -63,6 +63,7 @@ def puppet(job, checkpoint_dir, monkeypatch):
     """The server's job driven by a PuppetTrain, publishing every 0.3 s (so a test need not wait
     a whole refresh interval between changes)."""
     monkeypatch.setattr(studio, "LIVE_PERIOD_S", 0.3)
+    monkeypatch.setattr(studio, "LIVE_FIGURES_S", 0.3)
     studio._publisher.clear()
     studio._live_view.clear()
     studio._live_film.clear()
@@ -200,34 +201,71 @@ def test_the_gate_queues_page_work_only_while_a_run_trains():
     gate.release()
 
 
-def test_a_page_waiting_behind_the_run_says_why(puppet, job, monkeypatch):
-    assert job.start(TrainConfig(**THREE_EPOCHS), studio.CHECKPOINT_DIR / "busy.pt", started_by="teacher")
+@pytest.fixture
+def busy_gate(monkeypatch):
+    """The app's gate with every slot held by other pages, and the notices pages show while they
+    wait, recorded."""
     monkeypatch.setattr(studio, "WAIT_NOTICE_S", 0.2)
+    monkeypatch.setattr(studio, "WAIT_POLL_S", 0.1)
     studio.model_gate.clear()
     gate = studio.model_gate()
-    for _ in range(gate.slots):  # other pages hold every slot for a while
-        assert gate.acquire(timeout=1) is True
-    spinners = []
-    real_spinner = studio.st.spinner
+    gate.notices = []
+    real_notice = studio.wait_notice
 
-    def recording_spinner(text="", **kwargs):
-        spinners.append(text)
-        return real_spinner(text, **kwargs)
+    def recording_notice(notice, waited_s, queued):
+        gate.notices.append((waited_s, queued))
+        real_notice(notice, waited_s, queued)
 
-    monkeypatch.setattr(studio.st, "spinner", recording_spinner)
-    releases = [threading.Timer(1.0, gate.release) for _ in range(gate.slots)]
+    monkeypatch.setattr(studio, "wait_notice", recording_notice)
+    yield gate
+    studio.model_gate.clear()
+
+
+def test_a_page_waiting_behind_the_run_says_why(puppet, job, busy_gate):
+    assert job.start(TrainConfig(**THREE_EPOCHS), studio.CHECKPOINT_DIR / "busy.pt", started_by="teacher")
+    for _ in range(busy_gate.slots):  # other pages hold every slot for a while
+        assert busy_gate.acquire(timeout=1) is True
+    releases = [threading.Timer(1.0, busy_gate.release) for _ in range(busy_gate.slots)]
     for timer in releases:
         timer.start()
     started = time.monotonic()
     at = run_app("pages/home.py")  # waits for a slot, then runs
     assert time.monotonic() - started >= 1.0
     assert not at.exception, at.exception
-    assert any(text.startswith("Waiting for the training run to free the CPU…") for text in spinners), spinners
-    assert at.header, "the page itself ran once a slot was free"
+    assert busy_gate.notices and busy_gate.notices[0][1] == 1, "it says so, and that it is first in line"
+    assert busy_gate.notices[-1][0] > busy_gate.notices[0][0], "the notice counts the seconds"
+    assert at.header and not at.info, "the page itself ran once a slot was free, and the notice went"
 
-    spinners.clear()
+    busy_gate.notices.clear()
     job.stop()
     assert job.wait(timeout=10)
     at.run()  # no run: no queue
-    assert not at.exception and not any(t.startswith("Waiting for the training") for t in spinners)
-    studio.model_gate.clear()
+    assert not at.exception and not busy_gate.notices
+
+
+def test_a_run_that_ends_ends_the_wait(puppet, job, busy_gate):
+    """Pages queue only while a run trains: when it ends, a waiting page runs at once, taking no
+    slot (and so freeing none that it never took)."""
+    assert job.start(TrainConfig(**THREE_EPOCHS), studio.CHECKPOINT_DIR / "ending.pt", started_by="teacher")
+    for _ in range(busy_gate.slots):
+        assert busy_gate.acquire(timeout=1) is True
+    threading.Timer(1.0, job.stop).start()
+    started = time.monotonic()
+    at = run_app("pages/home.py")
+    assert not at.exception and at.header and busy_gate.notices
+    assert time.monotonic() - started < 10
+    for _ in range(busy_gate.slots):  # a gate that a page released without taking would refuse these
+        busy_gate.release()
+
+
+def test_the_live_figures_slow_down_for_a_crowd_only(monkeypatch):
+    studio._watchers.clear()
+    for i in range(studio.LIVE_CROWD):
+        studio.watching(f"student-{i}")
+    assert studio.live_figures_period() == studio.LIVE_REFRESH_S, "a few watchers see the figures as often"
+    studio.watching("one-too-many")
+    assert studio.live_figures_period() == studio.LIVE_FIGURES_S
+    monkeypatch.setattr(studio, "WATCHING_S", 0.0)  # they have all left
+    time.sleep(0.01)
+    assert studio.live_figures_period() == studio.LIVE_REFRESH_S
+    studio._watchers.clear()

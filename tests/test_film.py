@@ -162,6 +162,17 @@ def test_the_pca_layout_does_not_flip_between_frames(short_run):
     np.testing.assert_allclose(layout[1], layout[0], atol=1e-2)  # a mirrored, permuted latent looks the same
 
 
+def test_a_growing_film_lays_out_only_its_new_frames(short_run):
+    """The live view extends the layout it has; that must give the layout of the whole film."""
+    film = film_of(short_run)
+    first = Film(**{**film.__dict__, "means": film.means[:3], "epochs": film.epochs[:3],
+                    "kl_per_dim": film.kl_per_dim[:3], "active_units": film.active_units[:3],
+                    "prior_samples": film.prior_samples[:3]})
+    whole = film_layout(film)
+    np.testing.assert_array_equal(film_layout(film, known=film_layout(first)), whole)
+    np.testing.assert_array_equal(film_layout(first), whole[:3])  # adding frames never moves earlier ones
+
+
 def test_every_bundled_model_carries_a_film_under_the_size_bound(mnist):
     for name in BUNDLED:
         model = load_checkpoint(BUNDLED_DIR / name)

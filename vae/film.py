@@ -235,19 +235,23 @@ def procrustes_align(source: np.ndarray, target: np.ndarray, scale: bool = True)
     return (src @ rotation * factor + target.mean(axis=0)).astype(np.float32)
 
 
-def film_layout(film: Film) -> np.ndarray:
+def film_layout(film: Film, known: np.ndarray | None = None) -> np.ndarray:
     """Map positions [F, n, 2] of the film's digits in every frame. A 2-D latent: its raw means.
     More dimensions: each frame's PCA, scaled to a common spread (unit RMS distance from the
     centre, so the untrained model's tiny cloud is as readable as the trained one) and rotated or
     reflected onto the previous frame by ``procrustes_align``, so digits move smoothly instead of
     flipping and spinning (a PCA's axes have no fixed sign or order between frames). Adding frames
-    never moves earlier ones, so a live view and the replay agree."""
+    never moves earlier ones, so a live view and the replay agree, and ``known``, the layout of
+    this film's first frames made before, is kept and only the frames after it are laid out."""
     means = film.means.astype(np.float32)
     if film.latent_dim == 2:
         return means.copy()
     layout = np.empty((film.frames, means.shape[1], 2), dtype=np.float32)
-    for i, frame in enumerate(means):
-        centred = frame - frame.mean(axis=0)
+    done = len(known) if known is not None and len(known) <= film.frames else 0
+    if done:
+        layout[:done] = known
+    for i in range(done, film.frames):
+        centred = means[i] - means[i].mean(axis=0)
         directions = np.linalg.eigh(centred.T @ centred)[1][:, :-3:-1]  # PCA's two main axes
         coords = centred @ directions
         coords /= max(float(np.sqrt((coords**2).sum(axis=1).mean())), 1e-12)

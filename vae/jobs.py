@@ -156,7 +156,7 @@ class ModelWorkGate:
     def __init__(self, slots: int, training: Callable[[], bool]):
         self.slots = slots
         self._training = training
-        self._free = threading.Semaphore(slots)
+        self._free = threading.BoundedSemaphore(slots)  # a release of a slot never taken raises
         self._lock = threading.Lock()
         self.waiting = 0  # pages queued right now
 

@@ -12,14 +12,15 @@ from .latent import ellipse, grid_points
 CURVES = (("loss", "−ELBO (loss)"), ("bce", "Reconstruction (BCE)"), ("kl", "KL divergence"))
 
 
-def loss_figure(history: dict, fine_tune_from: float | None = None) -> go.Figure:
+def loss_figure(history: dict, fine_tune_from: float | None = None, max_points: int = 1500) -> go.Figure:
     """Loss, BCE and KL side by side against epochs: training by step, validation and test by epoch.
     ``history`` is a checkpoint's (or the running job's) ``{"steps": [...], "epochs": [...]}``.
     The y-axes leave out the first tenth of training, whose huge early losses would flatten the rest.
     ``fine_tune_from`` (an epoch count) shades the importance-weighted epochs from there on: their
     training loss is that bound, below the -ELBO, so its curve drops there without the model's
-    -ELBO doing so (``TrainConfig.fine_tune_start``)."""
-    steps = history.get("steps", [])[:: max(1, len(history.get("steps", [])) // 1500)]
+    -ELBO doing so (``TrainConfig.fine_tune_start``). The training curve keeps about ``max_points``
+    of its steps, evenly spaced."""
+    steps = history.get("steps", [])[:: max(1, len(history.get("steps", [])) // max_points)]
     epochs = history.get("epochs", [])
     fig = make_subplots(rows=1, cols=3, subplot_titles=[title for _, title in CURVES],
                         horizontal_spacing=0.06)
