@@ -211,7 +211,7 @@ def manifold(model, proj: latent.Projection, side: int) -> np.ndarray:
 # The 60,000 training digits' means are kept on disk per model file (MEANS_CACHE); the vote's index,
 # the mixture and the per-digit Gaussians are built from them once per model, in memory.
 
-MEANS_CACHE = default_data_dir() / "means"
+MEANS_CACHE = neighbours.default_cache_dir()
 
 
 @st.cache_resource(show_spinner=False)
@@ -223,7 +223,7 @@ def _means_store() -> dict:
 
 def training_means(model) -> np.ndarray:
     """Posterior means [60000, d] of every training digit, from disk when this model file's are
-    there, else encoded once (about 15 s on a CPU) with a progress bar."""
+    there, else encoded once (seconds on a CPU; bench/RESULTS.md) with a progress bar."""
     store, key = _means_store(), model_key(model)
     if key not in store:
         bar = st.progress(0.0, text="Encoding the 60,000 training digits (once per model, then kept on disk)…")
@@ -254,8 +254,7 @@ def digit_vote(model) -> neighbours.DigitVote:
 
 @st.cache_resource(show_spinner=False, max_entries=4)
 def _own_means(_model, key: tuple[str, int], _means: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    rows = samplers.own_training_digits(_model, len(_means))
-    return _means[rows], mnist().train_labels.numpy()[rows]
+    return samplers.own_training_means(_model, _means, mnist().train_labels.numpy())
 
 
 def own_training_means(model) -> tuple[np.ndarray, np.ndarray]:
@@ -390,10 +389,10 @@ def live_film_figure(snap: JobSnapshot) -> go.Figure:
 
 
 # ---------------------------------------------------------------- the live run, shared
-# Every session on the Train page refreshes once a second. What a refresh shows of the run is the
-# same for all of them, so it is made once per published change and shared: the snapshot itself
-# (published at most once per LIVE_PERIOD_S, so sessions refreshing within that time see the same
-# step and hit the same cache entries), the loss figure and its JSON, the reconstruction PNG.
+# Every session on the Train page refreshes every few seconds. What a refresh shows of the run is
+# the same for all of them, so it is made once per published change and shared: the snapshot itself
+# (published at most once per period, so sessions refreshing within that time see the same step and
+# hit the same cache entries), the loss figure and its JSON, the reconstruction PNG.
 
 LIVE_REFRESH_S = 2.0  # the Train page's progress line reruns this often (progress, the Stop button)
 # A new step is published at most this often: refreshes in between show the same step.
@@ -464,7 +463,7 @@ def _publisher(_job: TrainingJob, job_id: int, period: float) -> _Publisher:
     return _Publisher(_job, period)
 
 
-def live_snapshot(period: float = None, fresh: bool = False) -> JobSnapshot:
+def live_snapshot(period: float | None = None, fresh: bool = False) -> JobSnapshot:
     """The server's training job as every watching session sees it now, renewed at most once per
     ``period`` (LIVE_PERIOD_S by default); ``fresh``: publish its newest state first (a whole
     page run, which a user's action asked for, shows the latest)."""

@@ -29,8 +29,7 @@ from scipy import ndimage
 from tqdm import tqdm
 
 from vae import latent, load_checkpoint, load_mnist
-from vae.data import default_data_dir
-from vae.neighbours import DigitVote, cached_means
+from vae.neighbours import DigitVote, cached_means, default_cache_dir
 from vae.preprocess import stroke_width, to_mnist
 
 CANVAS = 280
@@ -102,7 +101,7 @@ def main() -> None:
           " ".join(f"{w:.2f}" for w in np.percentile(widths, [5, 25, 50, 75, 95])))
 
     model = load_checkpoint(args.checkpoint)
-    train_vote = DigitVote(cached_means(model, mnist.train_images, default_data_dir() / "means"),
+    train_vote = DigitVote(cached_means(model, mnist.train_images, default_cache_dir()),
                            mnist.train_labels.numpy())
     test_vote = DigitVote(latent.encode(model, mnist.test_images)[0], mnist.test_labels.numpy())
 

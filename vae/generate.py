@@ -7,27 +7,27 @@ from __future__ import annotations
 import argparse
 import sys
 
+import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
 from . import latent, neighbours, samplers
 from .checkpoint import CheckpointError, load_checkpoint
-from .data import DataUnavailableError, default_data_dir, load_mnist
+from .data import DataUnavailableError, load_mnist
 from .images import make_grid
 from .preprocess import EmptyDrawingError, ImageDecodeError, open_image, to_mnist
 
 SAMPLERS = ("prior", "mixture", "digit")
 
 
-def training_means(model, mnist) -> tuple[neighbours.DigitVote, object]:
+def training_means(model, mnist) -> tuple[neighbours.DigitVote, tuple[np.ndarray, np.ndarray]]:
     """The vote over every training digit's mean and the means of the model's own training digits,
     from the app's cache on disk when it has them (else encoded with a progress bar)."""
     with tqdm(total=len(mnist.train_images), unit="img", desc="training means", leave=False) as bar:
-        means = neighbours.cached_means(model, mnist.train_images, default_data_dir() / "means",
+        means = neighbours.cached_means(model, mnist.train_images, neighbours.default_cache_dir(),
                                         progress=lambda done, total: bar.update(done - bar.n))
-    rows = samplers.own_training_digits(model, len(means))
     labels = mnist.train_labels.numpy()
-    return neighbours.DigitVote(means, labels), (means[rows], labels[rows])
+    return neighbours.DigitVote(means, labels), samplers.own_training_means(model, means, labels)
 
 
 def sampler(kind: str, latent_dim: int, means, labels, digit: int | None):

@@ -19,6 +19,7 @@ import torch
 
 from . import latent
 from .compare import file_digest
+from .data import default_data_dir
 from .files import write_atomically
 
 VOTERS = 8  # nearest training digits that vote on a drawing
@@ -28,6 +29,11 @@ _LOGGER = logging.getLogger(__name__)
 
 
 # ---------------------------------------------------------------- the training digits' means
+
+
+def default_cache_dir() -> Path:
+    """Where the app and ``python -m vae.generate`` keep the training digits' means."""
+    return default_data_dir() / "means"
 
 
 def images_digest(images) -> str:

@@ -51,10 +51,11 @@ class DigitGaussian:
         return rng.multivariate_normal(self.mean, self.covariance, size=n, method="cholesky").astype(np.float32)
 
 
-def own_training_digits(model, n_train: int) -> np.ndarray:
-    """Indices of the training-split digits ``model`` trained on (its checkpoint's split): the
-    samplers fit to where those landed, not digits it never saw."""
-    return training_indices(TrainConfig.from_dict(model.train_config), n_train)[0].numpy()
+def own_training_means(model, means: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The rows of the training split's ``means`` [N, d] and ``labels`` [N] that ``model`` trained on
+    (its checkpoint's split): the samplers fit to where those landed, not digits it never saw."""
+    rows = training_indices(TrainConfig.from_dict(model.train_config), len(means))[0].numpy()
+    return means[rows], np.asarray(labels)[rows]
 
 
 def fit_digit(means: np.ndarray, labels: np.ndarray, digit: int) -> DigitGaussian:
