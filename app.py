@@ -55,6 +55,8 @@ def model_card() -> None:
     except CheckpointError as e:
         st.error(f"This model cannot be used: {e}", icon=":material/error:")
         return
+    if studio.active_checkpoint() == studio.DEFAULT_CHECKPOINT:  # the model a class starts from
+        studio.warm_up(model)
     config, metrics = model.config, model.metrics
     beta = model.train_config.get("beta")
     test_loss = metrics.get("test", {}).get("loss")

@@ -7,12 +7,12 @@ Pages import this module and call ``vae/`` for everything else; nothing here doe
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import re
 import threading
 import time
-from contextlib import contextmanager
 from pathlib import Path
 from typing import NamedTuple
 
@@ -212,6 +212,7 @@ def manifold(model, proj: latent.Projection, side: int) -> np.ndarray:
 # the mixture and the per-digit Gaussians are built from them once per model, in memory.
 
 MEANS_CACHE = neighbours.default_cache_dir()
+FIRST_DIGIT = 7  # the digit the Generate page samples until the user picks another
 
 
 @st.cache_resource(show_spinner=False)
@@ -221,45 +222,56 @@ def _means_store() -> dict:
     return {}
 
 
+_MEANS_LOCK = threading.Lock()  # one encoding of the training digits at a time: a second asker waits for it
+
+
+def _training_means(model, data: vae.data.MNIST, progress=None) -> np.ndarray:
+    store, key = _means_store(), model_key(model)
+    with _MEANS_LOCK:
+        if key not in store:
+            means = neighbours.cached_means(model, data.train_images, MEANS_CACHE, progress)
+            if len(store) >= 4:
+                store.pop(next(iter(store)))
+            store[key] = means
+        return store[key]
+
+
 def training_means(model) -> np.ndarray:
     """Posterior means [60000, d] of every training digit, from disk when this model file's are
     there, else encoded once (seconds on a CPU; bench/RESULTS.md) with a progress bar."""
-    store, key = _means_store(), model_key(model)
-    if key not in store:
-        bar = st.progress(0.0, text="Encoding the 60,000 training digits (once per model, then kept on disk)…")
+    if model_key(model) in _means_store():
+        return _means_store()[model_key(model)]
+    bar = st.progress(0.0, text="Encoding the 60,000 training digits (once per model, then kept on disk)…")
 
-        def progress(done: int, total: int) -> None:
-            bar.progress(done / total, text=f"Encoding the training digits: {done:,} of {total:,} "
-                                            "(once per model, then kept on disk)")
+    def progress(done: int, total: int) -> None:
+        bar.progress(done / total, text=f"Encoding the training digits: {done:,} of {total:,} "
+                                        "(once per model, then kept on disk)")
 
-        means = neighbours.cached_means(model, mnist().train_images, MEANS_CACHE, progress)
-        bar.empty()
-        if len(store) >= 4:
-            store.pop(next(iter(store)))
-        store[key] = means
-    return store[key]
+    means = _training_means(model, mnist(), progress)
+    bar.empty()
+    return means
 
 
 @st.cache_resource(show_spinner=False, max_entries=4)
-def _digit_vote(_model, key: tuple[str, int], _means: np.ndarray) -> neighbours.DigitVote:
-    return neighbours.DigitVote(_means, mnist().train_labels.numpy())
+def _digit_vote(_model, key: tuple[str, int], _means: np.ndarray, _labels: np.ndarray) -> neighbours.DigitVote:
+    return neighbours.DigitVote(_means, _labels)
 
 
 def digit_vote(model) -> neighbours.DigitVote:
     """The k-NN vote among the training digits' means: what the model takes a latent for."""
     means = training_means(model)
     with st.spinner("Indexing the training digits…"):
-        return _digit_vote(model, model_key(model), means)
+        return _digit_vote(model, model_key(model), means, mnist().train_labels.numpy())
 
 
 @st.cache_resource(show_spinner=False, max_entries=4)
-def _own_means(_model, key: tuple[str, int], _means: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    return samplers.own_training_means(_model, _means, mnist().train_labels.numpy())
+def _own_means(_model, key: tuple[str, int], _means: np.ndarray, _labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    return samplers.own_training_means(_model, _means, _labels)
 
 
 def own_training_means(model) -> tuple[np.ndarray, np.ndarray]:
     """(means, labels) of the training digits this model trained on, which the samplers fit."""
-    return _own_means(model, model_key(model), training_means(model))
+    return _own_means(model, model_key(model), training_means(model), mnist().train_labels.numpy())
 
 
 @st.cache_resource(show_spinner=False, max_entries=4)
@@ -306,6 +318,46 @@ def sample_quality(model, sampler: str, digit: int | None = None) -> samplers.Sa
     vote = digit_vote(model)
     with st.spinner(f"Judging {samplers.QUALITY_SAMPLES:,} samples…"):
         return _quality(model, model_key(model), sampler, digit, z, vote)
+
+
+def _prepare(model, data: vae.data.MNIST) -> None:
+    """What ``warm_up`` fills, in the order the pages first need it (``data``: passed in, since a
+    cached function's spinner needs a script run, and this thread has none)."""
+    torch.set_num_threads(1)  # as a page's work (see use_one_thread): the other core trains
+    key, labels = model_key(model), data.train_labels.numpy()
+    means = _training_means(model, data)
+    vote = _digit_vote(model, key, means, labels)
+    own, own_labels = _own_means(model, key, means, labels)
+    n = samplers.QUALITY_SAMPLES
+    shown = [("prior", None, latent.prior_samples(n, model.latent_dim, seed=0)),
+             ("mixture", None, samplers.mixture_samples(_mixture(model, key, own), n, seed=0))]
+    with contextlib.suppress(samplers.TooFewExamplesError):
+        gaussian = _digit_gaussian(model, key, FIRST_DIGIT, own, own_labels)
+        shown.append(("digit", FIRST_DIGIT, gaussian.sample(n, seed=0)))
+    for sampler, digit, z in shown:  # the latents sample_quality draws: the same seed
+        _quality(model, key, sampler, digit, z, vote)
+
+
+# Off in the tests: each loads its own copy of the model, which would be warmed again, seconds each.
+WARM_UP = True
+
+
+@st.cache_resource(show_spinner=False, max_entries=4)
+def _warm_up(_model, key: tuple[str, int]) -> threading.Thread:
+    thread = threading.Thread(target=_prepare, args=(_model, mnist()), name=f"warm-up {Path(key[0]).stem}",
+                              daemon=True)
+    thread.start()
+    return thread
+
+
+def warm_up(model) -> threading.Thread | None:
+    """Fill the model's slow caches (the training digits' means, the vote's index, the mixture and
+    the samplers' verdicts; seconds of CPU) on a thread of their own, once per model. A class's
+    first visit to Draw or Generate then finds them ready, instead of holding one of the page
+    queue's two places while every other session waits behind it. Any page that comes first
+    waits for the same computation, not a second one (the caches compute each key once). None when
+    WARM_UP is off."""
+    return _warm_up(model, model_key(model)) if WARM_UP else None
 
 
 # ---------------------------------------------------------------- the Home page's model summary
@@ -536,7 +588,7 @@ def model_gate() -> ModelWorkGate:
     return ModelWorkGate(MODEL_WORK_SLOTS, _training_on_cpu)
 
 
-@contextmanager
+@contextlib.contextmanager
 def model_work():
     """Around a page's model work: while the job trains on the CPU, wait for one of the gate's
     slots; a wait of more than ``WAIT_NOTICE_S`` says why, and how long it has lasted. The notice is

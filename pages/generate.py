@@ -60,8 +60,8 @@ def prior_section(model, side: int, seed: int) -> None:
 
 def chosen_digit_section(model, side: int, seed: int) -> int:
     st.subheader("A digit of your choice")
-    digit = st.segmented_control("Digit", list(range(10)), default=7, key="gen_digit")
-    digit = 7 if digit is None else int(digit)
+    digit = st.segmented_control("Digit", list(range(10)), default=studio.FIRST_DIGIT, key="gen_digit")
+    digit = studio.FIRST_DIGIT if digit is None else int(digit)
     try:
         gaussian = studio.digit_gaussian(model, digit)
     except samplers.TooFewExamplesError as e:

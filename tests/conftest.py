@@ -36,6 +36,12 @@ def navigation_mode(monkeypatch):
     monkeypatch.setattr(PagesManager, "__init__", navigation_mode_init(PagesManager.__init__))
 
 
+@pytest.fixture(autouse=True)
+def no_warm_up(monkeypatch):
+    """No background warm-up of each test's model copy (tests/test_app_live.py turns it on)."""
+    monkeypatch.setattr(studio, "WARM_UP", False)
+
+
 @pytest.fixture
 def job():
     """The server's training job, fresh for this test, and never left running after it."""

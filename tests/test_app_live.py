@@ -269,3 +269,25 @@ def test_the_live_figures_slow_down_for_a_crowd_only(monkeypatch):
     time.sleep(0.01)
     assert studio.live_figures_period() == studio.LIVE_REFRESH_S
     studio._watchers.clear()
+
+
+def test_the_default_model_is_warmed_once_so_a_first_generate_visit_waits_for_nothing(checkpoint_dir, monkeypatch):
+    # A class's first visit to Generate would hold one of the page queue's two places while it
+    # fits the mixture; the app starts that work on a thread of its own when the model loads.
+    monkeypatch.setattr(studio, "WARM_UP", True)
+    fits, judged = [], []
+    fit, judge = studio.samplers.fit_mixture, studio.samplers.sample_quality
+    monkeypatch.setattr(studio.samplers, "fit_mixture", lambda *a, **k: fits.append(1) or fit(*a, **k))
+    monkeypatch.setattr(studio.samplers, "sample_quality", lambda *a, **k: judged.append(1) or judge(*a, **k))
+    at = run_app()  # the sidebar loads the default model (this test's own copy, so nothing is cached yet)
+    model = studio.load_model(studio.DEFAULT_CHECKPOINT)
+    warming = studio.warm_up(model)
+    assert warming is not None and warming.name == "warm-up default"
+    warming.join(timeout=120)
+    assert not warming.is_alive() and fits == [1] and judged == [1, 1, 1], "fitted; prior, mixture and 7s judged"
+    assert studio.model_key(model) in studio._means_store()
+
+    at.switch_page("pages/generate.py").run()
+    assert not at.exception, at.exception
+    assert fits == [1] and judged == [1, 1, 1], "the page used what the warm-up made"
+    assert studio.warm_up(model) is warming, "once per model"
