@@ -7,11 +7,11 @@ with 30 sessions on the Train page.
 The real Streamlit server (``streamlit.web.bootstrap``, as ``streamlit run app.py`` starts it, with
 its own checkpoint folder in a temp dir) and its training job (the app's ``studio.training_job()``,
 the Train page's default recipe, 4,000 images) run in this process; the watchers in a second one
-(``--client``): websocket clients that speak Streamlit's protocol as a browser does (open the Train
-page, then answer each ``auto_rerun`` of its live fragments with a rerun of that fragment at its
-interval, reporting the message hashes they hold so that the server can send references instead),
-but draw nothing, so that the machine's cores go to the server and the run, as in a classroom whose
-browsers run on the students' laptops.
+(``--client``): websocket clients (``harness.protocol.AppSession``) that speak Streamlit's protocol
+as a browser does (open the Train page, then answer each ``auto_rerun`` of its live fragments with a
+rerun of that fragment at its interval, reporting the message hashes they hold so that the server
+can send references instead), but draw nothing, so that the machine's cores go to the server and
+the run, as in a classroom whose browsers run on the students' laptops.
 
 Phases alternate (none, 1, 30 watchers, ...) so that they share the machine's noise. Per phase: the
 run's img/s (steps x batch over the phase, from the job's snapshots), and every script run the
@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import platform
@@ -35,16 +36,14 @@ import tempfile
 import threading
 import time
 import urllib.request
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-import websockets
-from streamlit.proto.BackMsg_pb2 import BackMsg
-from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 from streamlit.runtime.scriptrunner.script_runner import ScriptRunner, ScriptRunnerEvent
 
 from harness import BUNDLED_DIR, ROOT
+from harness.protocol import AppSession
 
 FINISHED = {ScriptRunnerEvent.SCRIPT_STOPPED_WITH_SUCCESS, ScriptRunnerEvent.FRAGMENT_STOPPED_WITH_SUCCESS,
             ScriptRunnerEvent.SCRIPT_STOPPED_FOR_RERUN}
@@ -86,73 +85,6 @@ def time_script_runs() -> None:
 
 
 @dataclass
-class Watcher:
-    """One browser session on the Train page, without a browser."""
-
-    url: str
-    refreshes: int = 0
-    bytes: int = 0  # received since the counters were last reset
-    elements: int = 0
-    references: int = 0
-    errors: list[str] = field(default_factory=list)
-    _held: dict[str, ForwardMsg] = field(default_factory=dict)
-
-    def reset(self) -> None:
-        self.refreshes = self.bytes = self.elements = self.references = 0
-
-    async def watch(self, stop: asyncio.Event) -> None:
-        async with websockets.connect(self.url, subprotocols=["streamlit"], max_size=None) as ws:
-            page_hash, timers = "", {}  # fragment id -> the task that reruns it at its interval
-
-            async def rerun(fragment_id: str = "", page_name: str = "") -> None:
-                state = BackMsg()
-                state.rerun_script.query_string = ""
-                state.rerun_script.page_script_hash = page_hash
-                state.rerun_script.page_name = page_name
-                state.rerun_script.fragment_id = fragment_id
-                state.rerun_script.is_auto_rerun = bool(fragment_id)
-                state.rerun_script.cached_message_hashes.extend(self._held)
-                await ws.send(state.SerializeToString())
-
-            async def auto_rerun(fragment_id: str, interval: float) -> None:
-                while not stop.is_set():
-                    await asyncio.sleep(interval)
-                    self.refreshes += 1
-                    await rerun(fragment_id)
-
-            await rerun(page_name="train")
-            while not stop.is_set():
-                try:
-                    data = await asyncio.wait_for(ws.recv(), timeout=0.5)
-                except TimeoutError:
-                    continue
-                msg = ForwardMsg()
-                msg.ParseFromString(data)
-                self.bytes += len(data)
-                kind = msg.WhichOneof("type")
-                if kind == "new_session":
-                    page_hash = msg.new_session.page_script_hash or page_hash
-                elif kind == "page_info_changed":
-                    pass
-                elif kind == "navigation":
-                    page_hash = msg.navigation.page_script_hash or page_hash
-                elif kind == "auto_rerun" and msg.auto_rerun.fragment_id not in timers:
-                    timers[msg.auto_rerun.fragment_id] = asyncio.create_task(
-                        auto_rerun(msg.auto_rerun.fragment_id, msg.auto_rerun.interval))
-                elif kind == "ref_hash":
-                    self.references += 1
-                    self.elements += 1
-                elif kind == "delta":
-                    self.elements += msg.delta.WhichOneof("type") == "new_element"
-                    if msg.metadata.cacheable:
-                        self._held[msg.hash] = msg
-                elif kind == "session_event" and msg.session_event.WhichOneof("type") == "script_compilation_exception":
-                    self.errors.append("compilation error")
-            for timer in timers.values():
-                timer.cancel()
-
-
-@dataclass
 class Phase:
     watchers: int
     img_per_s: float
@@ -180,19 +112,19 @@ def drive(port: int, watchers: int, phase_s: float, rounds: int, train_size: int
                 break
         except OSError:
             time.sleep(0.25)
+    studio.warm_up(studio.load_model(studio.DEFAULT_CHECKPOINT)).join()  # the app's one-off work, done first
     job = studio.training_job()
     config = TrainConfig(epochs=1000, train_size=train_size, seed=7)  # outlasts every phase; stopped after
     assert job.start(config, studio.CHECKPOINT_DIR / "watched.pt", data=studio.mnist(), started_by="bench")
     while job.snapshot().step < 5:
         assert job.snapshot().running, job.snapshot().message
         time.sleep(0.1)
-    ws_url = f"ws://127.0.0.1:{port}/_stcore/stream"
     phases = []
     plan = [n for _ in range(rounds) for n in (0, 1, watchers)]
     for count in plan:
         crowd = None
         if count:  # the watchers run in their own process, as a class's browsers run on their laptops
-            crowd = subprocess.Popen([sys.executable, __file__, "--client", ws_url, "--watchers", str(count),
+            crowd = subprocess.Popen([sys.executable, __file__, "--client", url, "--watchers", str(count),
                                       "--phase", str(phase_s)], stdout=subprocess.PIPE, text=True)
             ready = crowd.stdout.readline()
             assert ready.strip() == "ready", f"the watchers did not start: {ready!r}"
@@ -239,24 +171,22 @@ def report(phases: list[Phase], watchers: int) -> str:
     return "\n".join(lines)
 
 
-def watch_from_here(ws_url: str, count: int, seconds: float) -> int:
+def watch_from_here(url: str, count: int, seconds: float) -> int:
     """The ``--client`` mode: ``count`` watchers open the Train page; once all refresh, print
     "ready", count what they receive for ``seconds``, and print it as JSON."""
 
     async def run() -> dict:
-        stop = asyncio.Event()
-        crowd = [Watcher(ws_url) for _ in range(count)]
-        tasks = [asyncio.create_task(w.watch(stop)) for w in crowd]
-        await asyncio.sleep(min(10.0, 2.0 + 0.2 * count))  # every page opened and refreshing
-        for w in crowd:
-            w.reset()
-        print("ready", flush=True)
-        await asyncio.sleep(seconds)
-        stop.set()
-        await asyncio.gather(*tasks)
-        return {"refreshes": sum(w.refreshes for w in crowd), "bytes": sum(w.bytes for w in crowd),
-                "elements": sum(w.elements for w in crowd), "references": sum(w.references for w in crowd),
-                "errors": [e for w in crowd for e in w.errors]}
+        async with contextlib.AsyncExitStack() as sessions:
+            crowd = [await sessions.enter_async_context(AppSession(url)) for _ in range(count)]
+            opened = await asyncio.gather(*(watcher.open("train") for watcher in crowd))
+            await asyncio.sleep(2.0)  # every live fragment refreshing
+            for watcher in crowd:
+                watcher.reset()
+            print("ready", flush=True)
+            await asyncio.sleep(seconds)
+            return {"refreshes": sum(w.fragment_reruns for w in crowd), "bytes": sum(w.bytes for w in crowd),
+                    "elements": sum(w.elements for w in crowd), "references": sum(w.references for w in crowd),
+                    "errors": [e for run in opened for e in run.errors]}
 
     print(json.dumps(asyncio.run(run())), flush=True)
     return 0
@@ -280,7 +210,7 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=3, help="rounds of (none, 1, N watchers)")
     parser.add_argument("--train-size", type=int, default=4000, help="training images of the run")
     parser.add_argument("--port", type=int, default=8765)
-    parser.add_argument("--client", metavar="WS_URL", help=argparse.SUPPRESS)  # the watchers' own process
+    parser.add_argument("--client", metavar="URL", help=argparse.SUPPRESS)  # the watchers' own process
     args = parser.parse_args()
     if args.client:
         return watch_from_here(args.client, args.watchers, args.phase)

@@ -1,32 +1,38 @@
-"""Load: concurrent browser sessions drawing and clicking the latent map while the server trains.
+"""Load: concurrent sessions drawing, clicking the latent map and generating while the server trains.
 
-    .venv/bin/python bench/load_sessions.py                  # 10 sessions x 10 interactions (a few minutes)
-    .venv/bin/python bench/load_sessions.py --sessions 30 --interactions 7   # a class of 30, one cycle each
+    .venv/bin/python bench/load_sessions.py                  # 10 browser sessions x 10 interactions
+    .venv/bin/python bench/load_sessions.py --sessions 30 --clients 26 --interactions 7 --think 5
+                                                             # a class of 30, 4 of them in Chromium
     .venv/bin/python bench/load_sessions.py --sessions 4 --interactions 5
 
 Against a real ``streamlit run app.py`` (its own checkpoint folder in a temp dir, holding a copy of
-checkpoints/default.pt), driven by one headless Chromium (Debian's) with one browser context, so
-one Streamlit session, per user:
+checkpoints/default.pt). Each user is one Streamlit session: a browser context of its own in one
+headless Chromium (Debian's), or, for the last --clients of them, a websocket client
+(``harness.protocol``) that sends what the browser would (the canvas's PNG, the chart's click)
+without rendering anything, as a class's browsers run on the students' own laptops.
 
-1. A first visitor opens Draw and the Latent map, filling the server's caches (cold-start times
-   are reported apart), then starts a training run on the Train page (fixed seed) and watches it.
-2. N sessions open the app and visit Draw and the Latent map once, unmeasured (so their browsers
+1. A first visitor opens Draw, the Latent map and Generate, filling the server's caches (cold-start
+   times are reported apart), as a teacher would before the class; then it starts a training run
+   on the Train page (fixed seed) and watches it.
+2. N sessions open the app and visit Draw and the Latent map once, unmeasured (so the browsers
    hold those pages' code). Then, all at once while the run trains, each repeats, up to
-   --interactions times in all: open Draw, draw its own stroke pattern, open the Latent map,
-   click a digit, click its drawing's star, open Generate, open Train and watch the run (its
-   progress bar shown). Each interaction's latency is measured in the
-   browser, from the pointer's release to the answer in the DOM (the page's title and canvas or
-   chart; the new image loaded).
+   --interactions times in all, each after a pause of about --think seconds: open Draw, draw its
+   own stroke pattern, open the Latent map, click a digit, click its drawing's star, open
+   Generate, open Train and watch the run (its progress bar shown; it stays there, its live view
+   refreshing, until the load ends). A browser's latency runs from the pointer's release to the
+   answer in the DOM (the page's title and canvas or chart; the new image loaded); a client's
+   from its request to the end of the script run that answers it, what it shows checked as the
+   browser's is.
 3. When every session is done, the first visitor presses Stop (after the first epoch at least).
 4. This process trains the same TrainConfig alone, stopped after as many epochs, and compares
    the two checkpoints and their resume states entry by entry.
 
 Checks: every interaction answered within --timeout; median latency at most 2 s and 95th
-percentile at most 5 s; no session shown
-another's drawing (the 28x28 input its Draw page, and its map's star, show correlates best with its
-own pattern among all sessions'); the job's checkpoint identical to the alone run's (every tensor
-torch.equal, every metric and loss equal; only timings may differ). Exit status 1 if one fails.
-Run it with nothing else on the machine: the latencies are the point.
+percentile at most 5 s; no session shown another's drawing (the 28x28 input its Draw page, and
+its map's star, show correlates best with its own pattern among all sessions'); the job's
+checkpoint identical to the alone run's (every tensor torch.equal, every metric and loss equal;
+only timings may differ). Exit status 1 if one fails. Run it with nothing else on the machine:
+the latencies are the point.
 """
 
 from __future__ import annotations
@@ -34,6 +40,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import contextlib
+import io
 import itertools
 import json
 import shutil
@@ -54,6 +62,7 @@ from playwright.async_api import Error as PlaywrightError
 from playwright.async_api import Page, async_playwright, expect
 
 from harness import ROOT
+from harness.apptest import plotly_rows
 from harness.browser import (
     ARTIFACTS,
     CHROMIUM_ARGS,
@@ -67,8 +76,9 @@ from harness.browser import (
     require_chromium,
     streamlit_server,
 )
+from harness.protocol import AppSession, PageRun, selection
 from vae.checkpoint import read_checkpoint, read_resume_state, resume_path
-from vae.plots import MAP_DRAWING_TARGET
+from vae.plots import MAP_DRAWING, MAP_DRAWING_TARGET, MAP_TEST
 from vae.preprocess import to_mnist
 from vae.train import TrainConfig, train
 
@@ -173,15 +183,27 @@ IMAGE_SHOWN_JS = f"""([caption, before]) => {{{PAGE_ERROR_JS}
 }}"""
 
 
-def reference_view(points: list[tuple[int, int]]) -> np.ndarray:
-    """The model's 28x28 view of one stroke, drawn here with round ends as the canvas draws it."""
+def canvas_drawing(points: list[tuple[int, int]]) -> np.ndarray:
+    """One stroke on the Draw page's canvas, white with round ends on black, as RGBA pixels."""
     canvas = Image.new("L", (280, 280), 0)
     pen = ImageDraw.Draw(canvas)
     pen.line(points, fill=255, width=STROKE_PX, joint="curve")
     for x, y in (points[0], points[-1]):
         pen.ellipse((x - STROKE_PX / 2, y - STROKE_PX / 2, x + STROKE_PX / 2, y + STROKE_PX / 2), fill=255)
     grey = np.asarray(canvas)
-    return to_mnist(np.stack([grey, grey, grey, np.full_like(grey, 255)], axis=-1), ink="light")
+    return np.stack([grey, grey, grey, np.full_like(grey, 255)], axis=-1)
+
+
+def png_data_url(pixels: np.ndarray) -> str:
+    """What the canvas sends of its drawing: a PNG data URL."""
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, "PNG")
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
+
+
+def reference_view(points: list[tuple[int, int]]) -> np.ndarray:
+    """The model's 28x28 view of one stroke."""
+    return to_mnist(canvas_drawing(points), ink="light")
 
 
 REFERENCES: list[np.ndarray] = []  # filled below, once ``likeness`` is defined
@@ -204,6 +226,7 @@ class Interaction:
     kind: str  # one of CYCLE
     latency_s: float | None  # None: not answered within the timeout
     started: float  # time.monotonic(), to tell whether the job was still training
+    by: str = "browser"  # the user's kind: "browser" or "client"
     error: str = ""
 
 
@@ -226,6 +249,8 @@ class LoadReport:
     interactions_each: int
     timeout_s: float
     config: TrainConfig
+    clients: int = 0  # of the sessions, how many are websocket clients (the last ones)
+    think_s: float = 0.0  # a user's mean pause between an answer and its next action
     cold_s: dict[str, float] = field(default_factory=dict)  # the first visitor's, caches cold
     interactions: list[Interaction] = field(default_factory=list)
     sightings: list[Sighting] = field(default_factory=list)
@@ -235,6 +260,10 @@ class LoadReport:
     epochs_done: int = 0
     differences: list[str] | None = None  # job vs alone run; None: not compared
     threads: int = 0
+
+    @property
+    def browsers(self) -> int:
+        return self.sessions - self.clients
 
     @property
     def planned(self) -> int:
@@ -280,7 +309,8 @@ class LoadReport:
     def summary(self) -> str:
         c = self.config
         lines = [
-            f"Load: {self.sessions} browser sessions x {self.interactions_each} interactions, one Chromium, "
+            f"Load: {self.sessions} sessions ({self.browsers} in one Chromium, {self.clients} websocket clients) "
+            f"x {self.interactions_each} interactions, {self.think_s:g} s to look at each answer on average, "
             f"while the server trains ({c.arch}, {c.train_size:,} images, batch {c.batch_size}, seed {c.seed}); "
             f"torch threads {self.threads}",
             "cold start, first visitor alone: " + ", ".join(f"{k} {v:.2f} s" for k, v in self.cold_s.items()),
@@ -288,8 +318,11 @@ class LoadReport:
             "",
             f"{'interaction':<20}{'answered':>10}{'median s':>10}{'p90 s':>8}{'p95 s':>8}{'max s':>8}",
         ]
-        for kind in (*CYCLE, "all"):
-            done = [i for i in self.interactions if kind in ("all", i.kind)]
+        rows = {kind: [i for i in self.interactions if i.kind == kind] for kind in CYCLE}
+        if self.browsers and self.clients:
+            rows |= {f"all, {by}s": [i for i in self.interactions if i.by == by] for by in ("browser", "client")}
+        rows["all"] = self.interactions
+        for kind, done in rows.items():
             times = [i.latency_s for i in done if i.latency_s is not None]
             if done:
                 stats = (f"{statistics.median(times):>10.2f}{np.percentile(times, 90):>8.2f}"
@@ -298,7 +331,7 @@ class LoadReport:
                 lines.append(f"{kind:<20}{f'{len(times)}/{len(done)}':>10}{stats}")
         lines.append(f"{'planned':<20}{self.planned:>10}")
         for i in self.unanswered:
-            lines.append(f"  session {i.session} {i.kind}: {i.error}")
+            lines.append(f"  session {i.session} ({i.by}) {i.kind}: {i.error}")
         lines.append(f"interactions while the job trained: {self.during_training}/{len(self.interactions)}")
         own = [s.correlations[s.session] for s in self.sightings]
         other = [max(r for j, r in enumerate(s.correlations) if j != s.session) for s in self.sightings]
@@ -320,13 +353,54 @@ class LoadReport:
         return "\n".join(lines)
 
 
-class Session:
-    """One user: a browser context of its own (its own Streamlit session) and its own stroke pattern."""
+class User:
+    """One user: a Streamlit session of its own and its own stroke pattern, making CYCLE's
+    interactions; a subclass says how it acts (a browser page, or a websocket client)."""
 
-    def __init__(self, page: Page, index: int, timeout_s: float, report: LoadReport):
-        self.page, self.index, self.report = page, index, report
+    by = ""  # "browser" or "client", as the report tells them apart
+
+    def __init__(self, index: int, timeout_s: float, report: LoadReport):
+        self.index, self.report = index, report
         self.timeout_ms = timeout_s * 1000
         self.pattern = list(PATTERNS.values())[index]
+
+    async def act(self, kind: str) -> float:
+        raise NotImplementedError
+
+    async def keep_failure(self) -> None:
+        """Keep what the user saw when an interaction went unanswered."""
+
+    async def journey(self, think_s: float = 0.0) -> None:
+        """The user's interactions, in CYCLE's order, each after ``think_s`` on average spent looking
+        at the last answer; it ends at its first unanswered one."""
+        pauses = np.random.default_rng(self.index).uniform(0.5 * think_s, 1.5 * think_s, self.report.interactions_each)
+        for n in range(self.report.interactions_each):
+            await asyncio.sleep(pauses[n])
+            kind, started = CYCLE[n % len(CYCLE)], time.monotonic()
+            try:
+                latency = await self.act(kind)
+            except (PlaywrightError, AssertionError, TimeoutError) as e:
+                self.report.interactions.append(Interaction(self.index, kind, None, started, self.by,
+                                                            what_happened(e)))
+                await self.keep_failure()
+                return
+            self.report.interactions.append(Interaction(self.index, kind, latency, started, self.by))
+
+    def saw(self, where: str, picture: bytes) -> None:
+        """Record how a drawing this user was shown matches every user's pattern."""
+        shown = grey_levels(picture)
+        self.report.sightings.append(Sighting(self.index, where, [likeness(shown, ref) for ref in REFERENCES]))
+
+
+class BrowserUser(User):
+    """A user in a browser context of its own; latencies run from the pointer's release to the
+    answer in the DOM."""
+
+    by = "browser"
+
+    def __init__(self, page: Page, index: int, timeout_s: float, report: LoadReport):
+        super().__init__(index, timeout_s, report)
+        self.page = page
 
     async def answer(self, js: str, arg) -> float:
         """Seconds from the last pointer release to ``js`` seeing the answer; then waits for the run to end."""
@@ -413,8 +487,7 @@ class Session:
         """Record how the drawing shown under ``caption`` matches every user's pattern."""
         # Fetched by the page, over the browser's own connections: a separate HTTP client's
         # kept-alive socket can race the server's closing it (ECONNRESET, seen under load).
-        shown = grey_levels(base64.b64decode(await self.page.evaluate(IMAGE_BYTES_JS, caption)))
-        self.report.sightings.append(Sighting(self.index, where, [likeness(shown, ref) for ref in REFERENCES]))
+        self.saw(where, base64.b64decode(await self.page.evaluate(IMAGE_BYTES_JS, caption)))
 
     async def act(self, kind: str) -> float:
         actions = {"open Draw": lambda: self.open("Draw"), "draw": self.draw,
@@ -423,18 +496,96 @@ class Session:
                    "watch the run": lambda: self.open("Train", "watch the run")}
         return await actions[kind]()
 
-    async def journey(self) -> None:
-        """The session's interactions, in CYCLE's order; it ends at its first unanswered one."""
-        for n in range(self.report.interactions_each):
-            kind, started = CYCLE[n % len(CYCLE)], time.monotonic()
-            try:
-                latency = await self.act(kind)
-            except (PlaywrightError, AssertionError) as e:
-                self.report.interactions.append(Interaction(self.index, kind, None, started, what_happened(e)))
-                ARTIFACTS.mkdir(parents=True, exist_ok=True)
-                await self.page.screenshot(path=ARTIFACTS / f"load-unanswered-{self.index}.png")
-                return
-            self.report.interactions.append(Interaction(self.index, kind, latency, started))
+    async def keep_failure(self) -> None:
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        await self.page.screenshot(path=ARTIFACTS / f"load-unanswered-{self.index}.png")
+
+
+class ClientUser(User):
+    """A user as a websocket client (``harness.protocol``): the same interactions, with the values
+    the canvas and the chart would send; latencies run from the request to the script's end, so
+    they leave out the browser's own drawing time."""
+
+    by = "client"
+    PAGES = {"Draw": "draw", "Latent map": "latent_map", "Generate": "generate", "Train": "train"}
+
+    def __init__(self, app: AppSession, index: int, timeout_s: float, report: LoadReport):
+        super().__init__(index, timeout_s, report)
+        self.app = app
+        self.canvas = self.chart = ""  # the element ids of this user's canvas and map chart
+        self.points: dict[int, dict] = {}  # a clickable point of the map, by its kind (MAP_TEST, ...)
+
+    @property
+    def timeout_s(self) -> float:
+        return self.timeout_ms / 1000
+
+    def check(self, run: PageRun, title: str, what: str, shown: bool) -> float:
+        """The run's latency, once it showed ``title`` and what was asked for (``shown``)."""
+        if run.errors:
+            raise AssertionError(f"the page shows an error: {run.errors[0][:200]}")
+        if run.title != PAGE_TITLES[title] or not shown:
+            raise AssertionError(f"the page {run.title!r} does not show {what}")
+        return run.seconds
+
+    async def open(self, label: str) -> PageRun:
+        return await self.app.open(self.PAGES[label], self.timeout_s)
+
+    async def open_draw(self) -> float:
+        run = await self.open("Draw")
+        canvases = run.of("bidi_component")
+        self.canvas = canvases[0].id if canvases else ""
+        return self.check(run, "Draw", "the canvas", bool(canvases))
+
+    async def draw(self) -> float:
+        picture = png_data_url(canvas_drawing(self.pattern))
+        value = {"drawing": {"raw": {"objects": [{"type": "path"}]}, "data": picture}}
+        run = await self.app.set_widget(self.canvas, self.timeout_s, json_value=json.dumps(value))
+        latency = self.check(run, "Draw", f"{SEEN!r}", run.image(SEEN) is not None)
+        self.saw("Draw", await self.app.media(run.image(SEEN).url))
+        return latency
+
+    async def open_map(self) -> float:
+        run = await self.open("Latent map")
+        charts = run.of("plotly_chart")
+        if charts:
+            self.chart = charts[0].id
+            for curve, trace in enumerate(json.loads(charts[0].spec)["data"]):
+                rows = plotly_rows(trace.get("customdata")) or []
+                if rows and int(rows[0][0]) not in self.points:
+                    self.points[int(rows[0][0])] = {"curve_number": curve, "point_number": 0, "point_index": 0,
+                                                    "x": plotly_rows(trace["x"])[0], "y": plotly_rows(trace["y"])[0],
+                                                    "customdata": rows[0]}
+        return self.check(run, "Latent map", "the map", bool(charts))
+
+    async def click(self, kind: int, caption: str) -> PageRun:
+        if kind not in self.points:
+            raise AssertionError(f"the map has no point of kind {kind} to click")
+        run = await self.app.set_widget(self.chart, self.timeout_s, string_value=selection(self.points[kind]))
+        self.check(run, "Latent map", f"{caption!r}", run.image(caption) is not None)
+        return run
+
+    async def click_digit(self) -> float:
+        return (await self.click(MAP_TEST, DECODED)).seconds
+
+    async def click_drawing(self) -> float:
+        run = await self.click(MAP_DRAWING, YOUR_DRAWING)
+        self.saw("Latent map", await self.app.media(run.image(YOUR_DRAWING).url))
+        return run.seconds
+
+    async def open_generate(self) -> float:
+        run = await self.open("Generate")
+        return self.check(run, "Generate", "three images", sum(len(i.imgs) for i in run.of("imgs")) >= 3)
+
+    async def watch(self) -> float:
+        run = await self.open("Train")  # then its live fragments refresh until the client closes
+        return self.check(run, "Train", "the run's progress", bool(run.of("progress")))
+
+    async def act(self, kind: str) -> float:
+        actions = {"open Draw": self.open_draw, "draw": self.draw, "open Latent map": self.open_map,
+                   "click a digit": self.click_digit,
+                   "click your drawing": self.click_drawing, "open Generate": self.open_generate,
+                   "watch the run": self.watch}
+        return await actions[kind]()
 
 
 def what_happened(error: BaseException) -> str:
@@ -444,7 +595,7 @@ def what_happened(error: BaseException) -> str:
 
 
 async def new_session(browser, url: str, index: int, report: LoadReport, timeout_s: float,
-                      warm: bool = True) -> Session:
+                      warm: bool = True) -> BrowserUser:
     """A new browser context on the app; its actions then wait at most ``timeout_s``.
 
     ``warm``: it has visited Draw and the Latent map once, unmeasured, so its browser holds the
@@ -458,7 +609,7 @@ async def new_session(browser, url: str, index: int, report: LoadReport, timeout
     await page.goto(url)
     await expect(nav_link(page, "Draw")).to_be_visible(timeout=SETUP_S * 1000)
     await page.locator(IDLE_APP).wait_for()
-    session = Session(page, index, SETUP_S, report)
+    session = BrowserUser(page, index, SETUP_S, report)
     if warm:
         await session.open("Draw")
         await session.open("Latent map")
@@ -467,7 +618,20 @@ async def new_session(browser, url: str, index: int, report: LoadReport, timeout
     return session
 
 
-async def start_training(visitor: Session, name: str, config: TrainConfig) -> None:
+async def new_client(apps: contextlib.AsyncExitStack, url: str, index: int, report: LoadReport,
+                     timeout_s: float) -> ClientUser:
+    """A new websocket session on the app, closed with ``apps``; it visits Draw and the Latent map
+    once, unmeasured, as the browsers do."""
+    app = await apps.enter_async_context(AppSession(url))
+    await app.open("", SETUP_S)
+    user = ClientUser(app, index, SETUP_S, report)
+    await user.open_draw()
+    await user.open_map()
+    user.timeout_ms = timeout_s * 1000
+    return user
+
+
+async def start_training(visitor: BrowserUser, name: str, config: TrainConfig) -> None:
     """Fill the Train page's form with ``config``'s settings, press Start, wait for the run to show."""
     await visitor.open("Train")
     fields = {"name": name, "epochs": config.epochs, "batch_size": config.batch_size,
@@ -480,7 +644,7 @@ async def start_training(visitor: Session, name: str, config: TrainConfig) -> No
     await expect(visitor.page.get_by_role("heading", name=f"Run “{name}”")).to_be_visible(timeout=SETUP_S * 1000)
 
 
-async def watch_and_stop(visitor: Session, load_done: asyncio.Event, report: LoadReport) -> None:
+async def watch_and_stop(visitor: BrowserUser, load_done: asyncio.Event, report: LoadReport) -> None:
     """Watch the run while the load lasts (noting if it ends by itself), then press Stop once the
     first epoch is saved, and wait for the run's result."""
     page = visitor.page
@@ -512,24 +676,28 @@ def lap(report: LoadReport, phase: str, since: float) -> float:
 
 
 async def drive(url: str, report: LoadReport, name: str, started: float) -> None:
-    """The first visitor, the N sessions and the training run, in one Chromium. If this fails, each
-    page's last state is saved under test-artifacts/browser/."""
-    async with async_playwright() as playwright:
+    """The first visitor, the N sessions (the first ``report.browsers`` in one Chromium, the rest
+    websocket clients) and the training run. If this fails, each page's last state is saved under
+    test-artifacts/browser/."""
+    async with async_playwright() as playwright, contextlib.AsyncExitStack() as clients:
         browser = await playwright.chromium.launch(executable_path=str(require_chromium()), args=CHROMIUM_ARGS)
         try:
             mark = lap(report, "server start", started)
             visitor = await new_session(browser, url, MAX_SESSIONS, report, SETUP_S, warm=False)
-            for kind in CYCLE[:3]:  # the first Draw and map of a fresh server fill its caches
+            for kind in (*CYCLE[:3], "open Generate"):  # a fresh server's first visits fill its caches
                 report.cold_s[kind] = await visitor.act(kind)
             mark = lap(report, "first visitor", mark)
             await start_training(visitor, name, report.config)  # its first epoch overlaps the set-up
             load_done = asyncio.Event()
             watcher = asyncio.create_task(watch_and_stop(visitor, load_done, report))
-            sessions = await asyncio.gather(*(new_session(browser, url, i, report, report.timeout_s)
-                                              for i in range(report.sessions)))
+            users = await asyncio.gather(
+                *(new_session(browser, url, i, report, report.timeout_s) for i in range(report.browsers)),
+                *(new_client(clients, url, i, report, report.timeout_s)
+                  for i in range(report.browsers, report.sessions)))
             mark = lap(report, "start of the run, sessions open", mark)
-            await asyncio.gather(*(s.journey() for s in sessions))
+            await asyncio.gather(*(user.journey(report.think_s) for user in users))
             load_done.set()
+            await clients.aclose()
             mark = lap(report, "load", mark)
             await watcher
             lap(report, "stopping the run", mark)
@@ -579,12 +747,14 @@ def compare_with_alone(job: Path, config: TrainConfig, folder: Path) -> tuple[in
 
 
 def run_load(sessions: int = 10, interactions: int = 10, timeout: float = 30.0, port: int | None = None,
-             train_size: int = 4000, seed: int = 7) -> LoadReport:
+             train_size: int = 4000, seed: int = 7, clients: int = 0, think: float = 0.0) -> LoadReport:
     """Serve the app, put it under load while it trains, and compare the run with one alone."""
     if not 1 <= sessions <= MAX_SESSIONS:
         raise ValueError(f"sessions must be in [1, {MAX_SESSIONS}], got {sessions}")
+    if not 0 <= clients <= sessions:
+        raise ValueError(f"clients must be in [0, {sessions}], got {clients}")
     config = TrainConfig(epochs=JOB_EPOCHS, batch_size=64, train_size=train_size, val_size=1000, seed=seed)
-    report = LoadReport(sessions, interactions, timeout, config, threads=torch.get_num_threads())
+    report = LoadReport(sessions, interactions, timeout, config, clients, think, threads=torch.get_num_threads())
     name, started = f"load-{uuid.uuid4().hex[:8]}", time.monotonic()
     with tempfile.TemporaryDirectory(prefix="vae-load-") as tmp:
         checkpoints = Path(tmp) / "checkpoints"
@@ -627,7 +797,12 @@ def json_report(report: LoadReport) -> dict:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    parser.add_argument("--sessions", type=int, default=10, help=f"concurrent browser sessions, 1 to {MAX_SESSIONS}")
+    parser.add_argument("--sessions", type=int, default=10, help=f"concurrent sessions, 1 to {MAX_SESSIONS}")
+    parser.add_argument("--clients", type=int, default=0,
+                        help="of the sessions, how many are websocket clients rather than Chromium pages")
+    parser.add_argument("--think", type=float, default=0.0,
+                        help="a user's mean pause, in seconds, between an answer and its next action "
+                             "(each drawn from 0.5x to 1.5x)")
     parser.add_argument("--interactions", type=int, default=10,
                         help="interactions per session, in the cycle: " + ", ".join(CYCLE))
     parser.add_argument("--timeout", type=float, default=30.0,
@@ -650,7 +825,10 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if not 1 <= args.sessions <= MAX_SESSIONS:
         parser.error(f"--sessions must be in [1, {MAX_SESSIONS}]")
-    report = run_load(args.sessions, args.interactions, args.timeout, args.port, args.train_size, args.seed)
+    if not 0 <= args.clients <= args.sessions:
+        parser.error("--clients must be in [0, --sessions]")
+    report = run_load(args.sessions, args.interactions, args.timeout, args.port, args.train_size, args.seed,
+                      args.clients, args.think)
     print(report.summary())
     if args.json:
         args.json.write_text(json.dumps(json_report(report)))

@@ -1,6 +1,7 @@
 """Drives VAE Studio for the tests and the benchmarks, which share it: ``harness.apptest`` runs the
 app in Streamlit's AppTest and makes the events only a browser sends; ``harness.browser`` serves it
-for real and drives headless Chromium."""
+for real and drives headless Chromium; ``harness.protocol`` is a session on a served app without a
+browser, speaking Streamlit's websocket protocol."""
 
 from pathlib import Path
 

@@ -1,9 +1,9 @@
 """The classroom load case, scaled down: concurrent browser sessions drawing, clicking the map,
 generating and watching the run while the server trains. ``bench/load_sessions.py`` is the
 full-size run whose latencies bench/RESULTS.md reports; this runs the same script, as a separate
-process, with four sessions, and checks what must hold on any machine, however busy: every
-interaction answered, no session shown another's drawing, and training under load bit-identical to
-the same run alone. Latencies are not asserted here.
+process, with four sessions (two in Chromium, two websocket clients), and checks what must hold on
+any machine, however busy: every interaction answered, no session shown another's drawing, and
+training under load bit-identical to the same run alone. Latencies are not asserted here.
 """
 
 from __future__ import annotations
@@ -31,8 +31,8 @@ def bench(*args: str, timeout: float = 900) -> subprocess.CompletedProcess:
 def test_concurrent_sessions_are_answered_kept_apart_and_leave_training_bit_identical(tmp_path):
     require_chromium()
     out = tmp_path / "report.json"
-    done = bench("--sessions", "4", "--interactions", str(CYCLE), "--timeout", "60", "--train-size", "1000",
-                 "--json", str(out))
+    done = bench("--sessions", "4", "--clients", "2", "--interactions", str(CYCLE), "--timeout", "60",
+                 "--train-size", "1000", "--json", str(out))
     assert out.is_file(), done.stdout[-3000:] + done.stderr[-3000:]
     report = json.loads(out.read_text())
     print(report["summary"])  # shown with -s

@@ -1,0 +1,192 @@
+"""A Streamlit session without a browser: a websocket client that speaks the app's protocol as the
+browser does, for the load benchmarks, where a class's browsers would otherwise share the server's
+cores (in a classroom they run on the students' laptops).
+
+It opens pages, sets widget values (the canvas's and the chart's too, which only a browser makes),
+reruns each live fragment at the interval the server asks for, and keeps every element it is sent
+(resolving the references the server sends for elements it already holds), so that a caller can
+read what a page shows: headings, image captions and their files, chart specs, progress bars.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import urllib.request
+from dataclasses import dataclass, field
+
+import websockets
+from streamlit.proto.BackMsg_pb2 import BackMsg
+from streamlit.proto.Element_pb2 import Element
+from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+from streamlit.proto.WidgetStates_pb2 import WidgetState
+
+PAGE_DONE = {ForwardMsg.FINISHED_SUCCESSFULLY, ForwardMsg.FINISHED_WITH_COMPILE_ERROR}
+
+
+@dataclass
+class PageRun:
+    """One whole-page script run, as this client received it."""
+
+    elements: list[Element] = field(default_factory=list)  # in the order they came
+    seconds: float = 0.0  # from sending the request to the script's "finished" message
+    done: asyncio.Future | None = None
+
+    def of(self, kind: str) -> list:
+        """The elements of one kind ("heading", "imgs", "plotly_chart", ...), as their inner protos."""
+        return [getattr(e, kind) for e in self.elements if e.WhichOneof("type") == kind]
+
+    @property
+    def title(self) -> str:
+        return next((h.body for h in self.of("heading")), "")
+
+    def image(self, caption: str):
+        """The first image whose caption contains ``caption``, else None."""
+        return next((i for imgs in self.of("imgs") for i in imgs.imgs if caption in i.caption), None)
+
+    @property
+    def errors(self) -> list[str]:
+        """What the page shows as an exception or an error box."""
+        return ([e.message for e in self.of("exception")]
+                + [a.body for a in self.of("alert") if a.format == a.ERROR])
+
+
+@dataclass
+class AppSession:
+    """One browser's session on the app, without the browser; use as ``async with``."""
+
+    url: str  # the app's base URL, http://host:port
+    fragment_reruns: int = 0  # counters since connecting (or ``reset``)
+    bytes: int = 0  # received
+    elements: int = 0  # new elements received, those sent as references included
+    references: int = 0  # elements sent as a reference to one this session holds
+    pages: dict[str, str] = field(default_factory=dict)  # url path -> page script hash
+    _ws: websockets.ClientConnection | None = None
+    _page_hash: str = ""
+    _widgets: dict[str, WidgetState] = field(default_factory=dict)  # what this "browser" holds
+    _held: dict[str, ForwardMsg] = field(default_factory=dict)  # cacheable deltas, by hash
+    _timers: dict[str, asyncio.Task] = field(default_factory=dict)  # fragment id -> its rerun loop
+    _run: PageRun | None = None  # the page run awaited, if any
+    _collecting: bool = False  # the server is running that page run (not a fragment's)
+    _receiver: asyncio.Task | None = None
+
+    @property
+    def _awaiting(self) -> bool:
+        return self._run is not None and not self._run.done.done()
+
+    async def __aenter__(self) -> AppSession:
+        ws_url = self.url.replace("http", "ws", 1) + "/_stcore/stream"
+        self._ws = await websockets.connect(ws_url, subprotocols=["streamlit"], max_size=None)
+        self._receiver = asyncio.create_task(self._receive())
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        for task in (*self._timers.values(), self._receiver):
+            task.cancel()
+        await self._ws.close()
+
+    def reset(self) -> None:
+        self.fragment_reruns = self.bytes = self.elements = self.references = 0
+
+    async def open(self, page: str = "", timeout: float = 60.0) -> PageRun:
+        """Open a page by its URL path ("" for the first page), as a click in the sidebar does."""
+        return await self._rerun(page, timeout)
+
+    async def set_widget(self, element_id: str, timeout: float = 60.0, **value) -> PageRun:
+        """Give one widget a value (``json_value=...``, ``string_value=...``, ...) and rerun the page."""
+        self._widgets[element_id] = WidgetState(id=element_id, **value)
+        return await self._rerun(None, timeout)
+
+    async def media(self, url: str) -> bytes:
+        """The file behind a media URL the app sent (an image's ``url``)."""
+        def fetch() -> bytes:
+            with urllib.request.urlopen(self.url + url, timeout=30) as response:
+                return response.read()
+        return await asyncio.to_thread(fetch)
+
+    async def _rerun(self, page: str | None, timeout: float) -> PageRun:
+        """Send a whole-page rerun (of ``page``, else of the current one) and wait for it to finish."""
+        for timer in self._timers.values():  # the new run tells again which fragments refresh
+            timer.cancel()
+        self._timers.clear()
+        run = self._run = PageRun(done=asyncio.get_running_loop().create_future())
+        request = BackMsg()
+        rerun = request.rerun_script
+        rerun.query_string = ""
+        if page is not None:
+            rerun.page_name = page
+            self._page_hash = self.pages.get(page, "")
+        rerun.page_script_hash = self._page_hash
+        rerun.widget_states.widgets.extend(self._widgets.values())
+        rerun.cached_message_hashes.extend(self._held)
+        start = time.perf_counter()
+        await self._ws.send(request.SerializeToString())
+        try:
+            await asyncio.wait_for(asyncio.shield(run.done), timeout)
+        finally:
+            run.seconds = time.perf_counter() - start
+        self._forget_unshown_widgets(run)
+        return run
+
+    def _forget_unshown_widgets(self, run: PageRun) -> None:
+        """Drop the values of widgets the page no longer shows, as the browser does after a run."""
+        shown = {getattr(e, e.WhichOneof("type")).id for e in run.elements
+                 if hasattr(getattr(e, e.WhichOneof("type")), "id")}
+        self._widgets = {k: v for k, v in self._widgets.items() if k in shown}
+
+    async def _refresh(self, fragment_id: str, interval: float) -> None:
+        """Rerun one live fragment every ``interval`` s, skipping a tick while a page run is awaited."""
+        while True:
+            await asyncio.sleep(interval)
+            if self._awaiting:
+                continue
+            request = BackMsg()
+            rerun = request.rerun_script
+            rerun.query_string, rerun.page_script_hash = "", self._page_hash
+            rerun.fragment_id, rerun.is_auto_rerun = fragment_id, True
+            rerun.widget_states.widgets.extend(self._widgets.values())
+            rerun.cached_message_hashes.extend(self._held)
+            self.fragment_reruns += 1
+            await self._ws.send(request.SerializeToString())
+
+    async def _receive(self) -> None:
+        async for data in self._ws:
+            msg = ForwardMsg()
+            msg.ParseFromString(data)
+            self.bytes += len(data)
+            if msg.WhichOneof("type") == "ref_hash":  # an element this session holds, sent by its hash
+                held = self._held.get(msg.ref_hash)
+                if held is None:
+                    continue
+                self.references += 1
+                held.metadata.CopyFrom(msg.metadata)
+                msg = held
+            self._take(msg)
+
+    def _take(self, msg: ForwardMsg) -> None:
+        kind = msg.WhichOneof("type")
+        if kind == "new_session":  # a script run starts: a page run if it reruns no fragment
+            self._collecting = self._awaiting and not msg.metadata.run.fragment_ids
+        elif kind == "navigation":
+            self.pages.update({p.url_pathname: p.page_script_hash for p in msg.navigation.app_pages})
+            self._page_hash = msg.navigation.page_script_hash or self._page_hash
+        elif kind == "auto_rerun" and msg.auto_rerun.fragment_id not in self._timers:
+            self._timers[msg.auto_rerun.fragment_id] = asyncio.create_task(
+                self._refresh(msg.auto_rerun.fragment_id, msg.auto_rerun.interval))
+        elif kind == "delta":
+            if msg.metadata.cacheable:
+                self._held[msg.hash] = msg
+            if msg.delta.WhichOneof("type") == "new_element":
+                self.elements += 1
+                if self._collecting:
+                    self._run.elements.append(msg.delta.new_element)
+        elif kind == "script_finished" and msg.script_finished in PAGE_DONE and self._collecting:
+            self._collecting = False
+            self._run.done.set_result(msg.script_finished)
+
+
+def selection(point: dict) -> str:
+    """A plotly chart's widget value after a click on ``point`` (its curve, index, x, y, customdata)."""
+    return json.dumps({"selection": {"points": [point], "point_indices": [point["point_index"]],
+                                     "box": [], "lasso": []}})
