@@ -41,7 +41,6 @@ import argparse
 import asyncio
 import base64
 import contextlib
-import io
 import itertools
 import json
 import shutil
@@ -62,7 +61,8 @@ from playwright.async_api import Error as PlaywrightError
 from playwright.async_api import Page, async_playwright, expect
 
 from harness import ROOT
-from harness.apptest import plotly_rows
+from harness.apptest import canvas_value, plotly_rows
+from harness.apptest import click as chart_click
 from harness.browser import (
     ARTIFACTS,
     CHROMIUM_ARGS,
@@ -76,7 +76,7 @@ from harness.browser import (
     require_chromium,
     streamlit_server,
 )
-from harness.protocol import AppSession, PageRun, selection
+from harness.protocol import AppSession, PageRun
 from vae.checkpoint import read_checkpoint, read_resume_state, resume_path
 from vae.plots import MAP_DRAWING, MAP_DRAWING_TARGET, MAP_TEST
 from vae.preprocess import to_mnist
@@ -192,13 +192,6 @@ def canvas_drawing(points: list[tuple[int, int]]) -> np.ndarray:
         pen.ellipse((x - STROKE_PX / 2, y - STROKE_PX / 2, x + STROKE_PX / 2, y + STROKE_PX / 2), fill=255)
     grey = np.asarray(canvas)
     return np.stack([grey, grey, grey, np.full_like(grey, 255)], axis=-1)
-
-
-def png_data_url(pixels: np.ndarray) -> str:
-    """What the canvas sends of its drawing: a PNG data URL."""
-    buffer = io.BytesIO()
-    Image.fromarray(pixels).save(buffer, "PNG")
-    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
 
 
 def reference_view(points: list[tuple[int, int]]) -> np.ndarray:
@@ -537,9 +530,8 @@ class ClientUser(User):
         return self.check(run, "Draw", "the canvas", bool(canvases))
 
     async def draw(self) -> float:
-        picture = png_data_url(canvas_drawing(self.pattern))
-        value = {"drawing": {"raw": {"objects": [{"type": "path"}]}, "data": picture}}
-        run = await self.app.set_widget(self.canvas, self.timeout_s, json_value=json.dumps(value))
+        value = json.dumps(canvas_value(canvas_drawing(self.pattern)))
+        run = await self.app.set_widget(self.canvas, self.timeout_s, json_value=value)
         latency = self.check(run, "Draw", f"{SEEN!r}", run.image(SEEN) is not None)
         self.saw("Draw", await self.app.media(run.image(SEEN).url))
         return latency
@@ -560,7 +552,8 @@ class ClientUser(User):
     async def click(self, kind: int, caption: str) -> PageRun:
         if kind not in self.points:
             raise AssertionError(f"the map has no point of kind {kind} to click")
-        run = await self.app.set_widget(self.chart, self.timeout_s, string_value=selection(self.points[kind]))
+        value = json.dumps(chart_click(self.points[kind]))
+        run = await self.app.set_widget(self.chart, self.timeout_s, string_value=value)
         self.check(run, "Latent map", f"{caption!r}", run.image(caption) is not None)
         return run
 

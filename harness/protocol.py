@@ -11,7 +11,6 @@ read what a page shows: headings, image captions and their files, chart specs, p
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 import urllib.request
 from dataclasses import dataclass, field
@@ -111,15 +110,9 @@ class AppSession:
             timer.cancel()
         self._timers.clear()
         run = self._run = PageRun(done=asyncio.get_running_loop().create_future())
-        request = BackMsg()
-        rerun = request.rerun_script
-        rerun.query_string = ""
         if page is not None:
-            rerun.page_name = page
             self._page_hash = self.pages.get(page, "")
-        rerun.page_script_hash = self._page_hash
-        rerun.widget_states.widgets.extend(self._widgets.values())
-        rerun.cached_message_hashes.extend(self._held)
+        request = self._request(page_name=page or "")
         start = time.perf_counter()
         await self._ws.send(request.SerializeToString())
         try:
@@ -129,10 +122,21 @@ class AppSession:
         self._forget_unshown_widgets(run)
         return run
 
+    def _request(self, page_name: str = "", fragment_id: str = "") -> BackMsg:
+        """A rerun of the current page (or of ``page_name``, or of one fragment), carrying what the
+        browser would: every widget value it holds and the hashes of the elements it keeps."""
+        request = BackMsg()
+        rerun = request.rerun_script
+        rerun.query_string, rerun.page_script_hash, rerun.page_name = "", self._page_hash, page_name
+        rerun.fragment_id, rerun.is_auto_rerun = fragment_id, bool(fragment_id)
+        rerun.widget_states.widgets.extend(self._widgets.values())
+        rerun.cached_message_hashes.extend(self._held)
+        return request
+
     def _forget_unshown_widgets(self, run: PageRun) -> None:
         """Drop the values of widgets the page no longer shows, as the browser does after a run."""
-        shown = {getattr(e, e.WhichOneof("type")).id for e in run.elements
-                 if hasattr(getattr(e, e.WhichOneof("type")), "id")}
+        inner = (getattr(e, e.WhichOneof("type")) for e in run.elements)
+        shown = {proto.id for proto in inner if hasattr(proto, "id")}
         self._widgets = {k: v for k, v in self._widgets.items() if k in shown}
 
     async def _refresh(self, fragment_id: str, interval: float) -> None:
@@ -141,14 +145,8 @@ class AppSession:
             await asyncio.sleep(interval)
             if self._awaiting:
                 continue
-            request = BackMsg()
-            rerun = request.rerun_script
-            rerun.query_string, rerun.page_script_hash = "", self._page_hash
-            rerun.fragment_id, rerun.is_auto_rerun = fragment_id, True
-            rerun.widget_states.widgets.extend(self._widgets.values())
-            rerun.cached_message_hashes.extend(self._held)
             self.fragment_reruns += 1
-            await self._ws.send(request.SerializeToString())
+            await self._ws.send(self._request(fragment_id=fragment_id).SerializeToString())
 
     async def _receive(self) -> None:
         async for data in self._ws:
@@ -184,9 +182,3 @@ class AppSession:
         elif kind == "script_finished" and msg.script_finished in PAGE_DONE and self._collecting:
             self._collecting = False
             self._run.done.set_result(msg.script_finished)
-
-
-def selection(point: dict) -> str:
-    """A plotly chart's widget value after a click on ``point`` (its curve, index, x, y, customdata)."""
-    return json.dumps({"selection": {"points": [point], "point_indices": [point["point_index"]],
-                                     "box": [], "lasso": []}})
