@@ -19,24 +19,30 @@ if PagesManager.uses_pages_directory:
     st.rerun()
 
 import studio  # noqa: E402 (after the legacy-mode check on purpose)
+import views  # noqa: E402
 from vae.checkpoint import CheckpointError  # noqa: E402
 
 studio.use_one_thread()
 st.set_page_config(page_title="VAE Studio", page_icon=":material/blur_on:", layout="wide")
 
+opened_step = views.lesson_from_url()  # ?lesson=...&step=... names a step: its page comes first
 page = st.navigation([
     st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
     st.Page("pages/train.py", title="Train", icon=":material/model_training:"),
     st.Page("pages/draw.py", title="Draw", icon=":material/draw:"),
+    st.Page("pages/inside.py", title="Inside", icon=":material/biotech:"),
     st.Page("pages/latent_map.py", title="Latent map", icon=":material/scatter_plot:"),
     st.Page("pages/generate.py", title="Generate", icon=":material/auto_awesome:"),
     st.Page("pages/compare.py", title="Compare", icon=":material/compare:"),
 ])
+if opened_step is not None and page.url_path != ("" if opened_step == "home" else opened_step):
+    st.switch_page(views.page_path(opened_step), query_params=st.query_params.to_dict())
+views.keep_url_in_step()
 
 
 def model_selector() -> bool:
     """The active model, chosen among the files in the checkpoint folder; False if there are none."""
-    options = [str(p) for p in studio.list_checkpoints()]
+    options = [str(p) for p in studio.visible_checkpoints()]
     if not options:
         st.warning("No models yet: train one on the Train page.")
         return False
@@ -64,20 +70,31 @@ def model_card() -> None:
     with st.container(border=True):
         left, right = st.columns(2)
         left.metric("Latent size", config.latent_dim)
-        right.metric("β (beta)", "—" if beta is None else f"{beta:g}")
-        left.metric("Test −ELBO", "—" if test_loss is None else f"{test_loss:.1f}",
-                    help="Negative ELBO on the 10,000 test images, in nats per image; lower is better.")
+        right.metric("β (beta)", "—" if beta is None or not config.variational else f"{beta:g}",
+                     help=None if config.variational else "A plain autoencoder: no KL term for β to weigh.")
+        shown_loss = "—" if test_loss is None else f"{test_loss:.1f}"
+        left.metric("Test −ELBO" if config.variational else "Test BCE", shown_loss,
+                    help="Negative ELBO on the 10,000 test images, in nats per image; lower is better."
+                    if config.variational else "Reconstruction loss on the 10,000 test images: an autoencoder "
+                    "has no KL, so it is not comparable with a VAE's −ELBO.")
         right.metric("Epochs", epochs_run or "—",
                      help=f"Epochs trained; the kept weights are from epoch {metrics.get('epoch', '—')}.")
-        st.caption(f"Architecture: **{config.arch}** · uses **{studio.active_units(model)} of {config.latent_dim}** "
-                   "latent dimensions", help="Dimensions whose posterior mean varies over the test digits "
+        kind = "" if config.variational else " autoencoder (no KL, z = μ)"
+        used = f"**{studio.active_units(model)} of {config.latent_dim}**"
+        st.caption(f"Architecture: **{config.arch}**{kind} · uses {used} latent dimensions",
+                   help="Dimensions whose posterior mean varies over the test digits "
                    "(variance > 0.01); the others sit at the prior, KL ≈ 0.")
 
 
 with st.sidebar:
+    lesson_slot = st.container()  # filled after the page: what the learner just did there ticks at once
     if model_selector():
         model_card()
     st.caption(f":material/memory: Device: **{studio.device_label()}**")
 
-with studio.model_work():  # while a run trains, pages queue for the CPU, and say so after a few seconds
-    page.run()
+try:
+    with studio.model_work():  # while a run trains, pages queue for the CPU, and say so after a few seconds
+        page.run()
+finally:  # also after a page's st.stop()
+    with lesson_slot:
+        views.lesson_panel()

@@ -8,6 +8,7 @@ Pages import this module and call ``vae/`` for everything else; nothing here doe
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import io
 import json
 import re
@@ -24,12 +25,14 @@ import torch
 from PIL import Image
 
 import vae
-from vae import compare, film, latent, neighbours, plots, samplers
+from vae import compare, explain, film, latent, neighbours, plots, samplers
+from vae import lessons as vae_lessons
 from vae.checkpoint import CheckpointError
 from vae.data import default_data_dir
 from vae.device import resolve_device
 from vae.images import make_grid
-from vae.jobs import JobSnapshot, ModelWorkGate, TrainingJob
+from vae.jobs import JobSnapshot, ModelWorkGate, TrainingJob, snapshot_model
+from vae.lessons import LESSON_DIR
 from vae.plots import film_figure, loss_figure
 from vae.summary import layer_table
 from vae.train import CHECKPOINT_DIR, TrainConfig, TrainResult, train
@@ -239,8 +242,9 @@ def _training_means(model, data: vae.data.MNIST, progress=None) -> np.ndarray:
 def training_means(model) -> np.ndarray:
     """Posterior means [60000, d] of every training digit, from disk when this model file's are
     there, else encoded once (seconds on a CPU; bench/RESULTS.md) with a progress bar."""
-    if model_key(model) in _means_store():
-        return _means_store()[model_key(model)]
+    stored = _means_store().get(model_key(model))
+    if stored is not None:
+        return stored
     bar = st.progress(0.0, text="Encoding the 60,000 training digits (once per model, then kept on disk)…")
 
     def progress(done: int, total: int) -> None:
@@ -404,20 +408,60 @@ def test_curve(history: dict) -> list[tuple[float, float]]:
     return list(zip(epochs.tolist(), loss.tolist()))
 
 
+FILM_TSNE_CACHE = TSNE_CACHE  # the films' t-SNE maps, beside the Latent map's
+
+
 @st.cache_resource(show_spinner=False, max_entries=8)
-def _film_layout(_model, key: tuple[str, int]) -> np.ndarray:
-    return film.film_layout(_model.film)
+def _film_layout(_model, key: tuple[str, int], method: str = "pca") -> np.ndarray:
+    return film.film_layout(_model.film, method, cache_dir=FILM_TSNE_CACHE)
+
+
+def film_layout_ready(model, method: str) -> bool:
+    """Whether ``model``'s film can be shown in ``method``'s layout at once (PCA always; t-SNE when
+    stored in the file or kept on disk)."""
+    return method != "tsne" or model.latent_dim == 2 or film.stored_tsne_layout(model.film, FILM_TSNE_CACHE) is not None
+
+
+def film_layout(model, method: str) -> np.ndarray:
+    """``model``'s film laid out by ``method``. A t-SNE map not made before is made first, with a
+    progress bar (tens of seconds, once per model), and kept on disk, where the cache reads it."""
+    if not film_layout_ready(model, method):
+        bar = st.progress(0.0, text="Laying out the film with t-SNE (once per model, then kept on disk)…")
+
+        def progress(done: int, total: int) -> None:
+            bar.progress(done / total, text=f"Laying out the film with t-SNE: frame {done} of {total} "
+                                            "(once per model, then kept on disk)")
+
+        film.tsne_layout(model.film, FILM_TSNE_CACHE, progress)
+        bar.empty()
+    return _film_layout(model, model_key(model), method)
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def _film_agreement(_model, key: tuple[str, int], method: str) -> tuple[np.ndarray, np.ndarray]:
+    labels = _model.film.labels
+    return (film.neighbour_agreement(_model.film.means, labels),
+            film.neighbour_agreement(_film_layout(_model, key, method), labels))
+
+
+def film_agreement(model, method: str) -> tuple[np.ndarray, np.ndarray]:
+    """Per frame, the share of the film's digits whose nearest neighbours share their label: in
+    the latent space and on ``method``'s map (``vae.film.neighbour_agreement``)."""
+    film_layout(model, method)
+    return _film_agreement(model, model_key(model), method)
 
 
 @st.cache_resource(show_spinner=False, max_entries=32)
-def _film_player(_model, key: tuple[str, int], start: int) -> go.Figure:
-    return film_figure(_model.film, _film_layout(_model, key), test_curve(_model.history), start=start)
+def _film_player(_model, key: tuple[str, int], start: int, method: str) -> go.Figure:
+    return film_figure(_model.film, _film_layout(_model, key, method), test_curve(_model.history), start=start,
+                       method=method, agreement=_film_agreement(_model, key, method))
 
 
-def film_player_figure(model, start: int) -> go.Figure:
-    """The animated film of ``model`` (which has one), opening at frame ``start``."""
+def film_player_figure(model, start: int, method: str = "pca") -> go.Figure:
+    """The animated film of ``model`` (which has one) in ``method``'s layout, opening at frame ``start``."""
+    film_agreement(model, method)
     with st.spinner("Building the film…"):
-        return _film_player(model, model_key(model), start)
+        return _film_player(model, model_key(model), start, method)
 
 
 @st.cache_resource(show_spinner=False)
@@ -429,7 +473,7 @@ def _live_layouts() -> dict:
 @st.cache_resource(show_spinner=False, max_entries=4)
 def _live_film(run: float, frames: int, epochs: int, _snap: JobSnapshot) -> go.Figure:
     layouts = _live_layouts()
-    layout = film.film_layout(_snap.film, known=layouts.get(run))
+    layout = film.film_layout(_snap.film, "pca", known=layouts.get(run))
     layouts.clear()
     layouts[run] = layout
     return SharedFigure(film_figure(_snap.film, layout, test_curve(_snap.history), animate=False))
@@ -650,15 +694,129 @@ def compare_map_figure(model, marked: int | None) -> go.Figure:
 
 
 @st.cache_resource(show_spinner=False, max_entries=8)
-def _lockstep_film(_model_a, _model_b, key_a, key_b) -> go.Figure:
+def _lockstep_film(_model_a, _model_b, key_a, key_b, method: str) -> go.Figure:
     names = _model_a.checkpoint_path.stem, _model_b.checkpoint_path.stem
     if names[0] == names[1]:
         names = (names[0] + " (A)", names[1] + " (B)")
-    return plots.lockstep_film_figure(dict(zip(names, (_model_a.film, _model_b.film))),
-                                      dict(zip(names, (_film_layout(_model_a, key_a), _film_layout(_model_b, key_b)))))
+    layouts = (_film_layout(_model_a, key_a, method), _film_layout(_model_b, key_b, method))
+    return plots.lockstep_film_figure(dict(zip(names, (_model_a.film, _model_b.film))), dict(zip(names, layouts)),
+                                      method)
 
 
 def lockstep_film_figure(model_a, model_b) -> go.Figure:
-    """Both models' films on one clock (both have films)."""
+    """Both models' films on one clock (both have films), both in the t-SNE layout where the
+    clusters show if both have one ready, else both in PCA's."""
+    method = "tsne" if all(film_layout_ready(m, "tsne") for m in (model_a, model_b)) else "pca"
     with st.spinner("Building both films…"):
-        return _lockstep_film(model_a, model_b, model_key(model_a), model_key(model_b))
+        return _lockstep_film(model_a, model_b, model_key(model_a), model_key(model_b), method)
+
+
+# ---------------------------------------------------------------- one digit through the model (Inside)
+# Keyed like the other per-model results, and for the run training now by the run and the epoch
+# whose weights it published, so a page refresh that finds no new epoch recomputes nothing.
+
+MAP_PICK_KEY = "map_picked_test"  # session_state: the test digit last clicked on the Latent map
+
+
+@st.cache_resource(show_spinner=False, max_entries=64)
+def _explanation(_model, key: tuple, image_key: str, seed: int, _image: np.ndarray) -> explain.Explanation:
+    return explain.explain(_model, _image, seed)
+
+
+def explanation(model, key: tuple, image: np.ndarray, seed: int) -> explain.Explanation:
+    """``vae.explain.explain`` of ``image`` through ``model`` (cached under ``key``) with ε's ``seed``."""
+    image_key = hashlib.sha1(np.ascontiguousarray(image, dtype=np.float32).tobytes()).hexdigest()
+    return _explanation(model, key, image_key, seed, image)
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def _code(_model, key: tuple) -> dict[str, str]:
+    return explain.source_of(_model)
+
+
+def code(model, key: tuple) -> dict[str, str]:
+    """The code behind each step of ``model``'s pass, read from the running code."""
+    return _code(model, key)
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def _dimension_usage(_model, key: tuple, _film) -> tuple[np.ndarray, np.ndarray]:
+    if _film is not None:
+        frame = _film.frame_at(_model.metrics.get("epoch", np.inf)) if hasattr(_model, "metrics") else -1
+        return _film.kl_per_dim[frame], film.used_dimensions(_film.means[frame])
+    mu, logvar = _test_encodings(_model, key)
+    kl = np.zeros(mu.shape[1]) if logvar is None else latent.kl_per_dimension(mu, logvar)
+    return kl, film.used_dimensions(mu)
+
+
+def dimension_usage(model, key: tuple, run_film=None) -> tuple[np.ndarray, np.ndarray]:
+    """(KL [d], used [d]) of ``model``'s latent dimensions over many digits: its film's kept frame
+    (``run_film``'s newest for the run training now), else the test set's encodings."""
+    if run_film is None and model.film is None:
+        test_encodings(model)  # its spinner on a cold start
+    return _dimension_usage(model, key, run_film if run_film is not None else model.film)
+
+
+@st.cache_resource(show_spinner=False, max_entries=2)
+def _run_model(run: float, epoch: int, _snap: JobSnapshot):
+    return snapshot_model(_snap)
+
+
+def run_model(snap: JobSnapshot):
+    """The running job's model as its latest epoch ended (None before the first ends), built once
+    per epoch for every session watching; its cache key is ("run", start, epoch)."""
+    return _run_model(snap.started_at, snap.weights_epoch, snap)
+
+
+# ---------------------------------------------------------------- lessons: where this learner is, and what they did
+# A lesson's steps are done by what the learner does in the pages, which record it here
+# (``record``); each step's check (``vae.lessons.CHECKS``) reads these events.
+
+LESSON_KEY = "lesson"  # session_state: {"id": lesson id, "step": 0-based step} while a lesson is open
+EVENTS_KEY = "lesson_events"  # session_state: {event: count, or the set of its details}
+CLASS_KEY = "class_mode"  # session_state: True once the URL asked for class mode (?class=1)
+BUNDLED_MODELS = ("default", "latent2d", "tutorial", "beta4", "autoencoder")  # the files checkpoints/ ships
+
+
+@st.cache_resource(show_spinner=False, ttl=10)
+def lessons() -> tuple[dict, list[str]]:
+    """(usable lessons by id, why each other lesson file was left out), read again every few
+    seconds so that a teacher's edit shows without a restart."""
+    return vae_lessons.load_lessons(LESSON_DIR)
+
+
+def record(event: str, detail=None) -> None:
+    """Note that this learner did ``event`` (with ``detail``, e.g. the two models compared)."""
+    events = st.session_state.setdefault(EVENTS_KEY, {})
+    if detail is None:
+        events[event] = events.get(event, 0) + 1
+    else:
+        events.setdefault(event, set()).add(detail)
+
+
+def step_done(step) -> bool:
+    """Whether this learner has done what ``step`` (a ``vae.lessons.Step``) asks."""
+    events = st.session_state.get(EVENTS_KEY, {})
+    if step.check == "new_eps":
+        return events.get("new_eps", 0) >= step.times
+    if step.check == "compare":
+        return any(set(step.models) <= set(pair) for pair in events.get("compare", ()))
+    return bool(events.get(step.check))
+
+
+def class_mode() -> bool:
+    return bool(st.session_state.get(CLASS_KEY))
+
+
+def visible_checkpoints() -> list[Path]:
+    """The models a picker offers: every file in the checkpoint folder, or in class mode the bundled
+    models and the class's own runs."""
+    return [p for p in list_checkpoints()
+            if not class_mode() or p.stem in BUNDLED_MODELS or p.stem in class_runs()]
+
+
+@st.cache_resource(show_spinner=False)
+def class_runs() -> set[str]:
+    """Names of the models trained from the Train page since the server started: with the bundled
+    ones, what class mode's model picker lists."""
+    return set()

@@ -19,23 +19,55 @@ SIDES = ("a", "b")  # the Compare page's two models
 SELECTED_KEY = "compare_selected"  # the test digit chosen on either of its maps
 
 
-def notes(film: Film, kept_epoch: int | None = None) -> dict[str, str]:
-    """What to notice in each view of ``film``, in two short lines each, from its own numbers."""
+def notes(film: Film, kept_epoch: int | None = None, method: str = "pca",
+          agreement: tuple | None = None) -> dict[str, str]:
+    """What to notice in each view of ``film``, in two short lines each, from its own numbers;
+    the map's note is true of ``method``'s layout, whose ``agreement`` (per frame: in the latent,
+    on the map; ``studio.film_agreement``) it quotes at the kept frame."""
     last = film.frames - 1 if kept_epoch is None else film.frame_at(kept_epoch)
     peak = int(np.argmax(film.active_units[: last + 1]))
     used, dims = int(film.active_units[last]), film.latent_dim
     collapsed, switched_off = dims - used, int(film.active_units[peak]) - used
     return {
-        "map": "Before training (epoch 0) the digits sit in one tangle. Watch the colours pull apart into "
-               "clusters, most of it inside epoch 1; later epochs only tighten and arrange them.",
+        "map": map_note(film, last, method, agreement),
         "samples": "The same 16 latents z are decoded in every frame: grey blobs first, then strokes, "
                    "then digits that sharpen as the decoder learns what the prior's codes mean.",
-        "dims": f"Each row is one latent dimension. {used} of {dims} light up and carry information; "
+        "dims": "An autoencoder pays no KL, so this heatmap stays dark: nothing pulls its codes towards the "
+                f"prior. {used} of {dims} dimensions vary from digit to digit." if not film.kl_per_dim.any() else
+                f"Each row is one latent dimension. {used} of {dims} light up and carry information; "
                 + (f"{collapsed} stay dark at KL ≈ 0: the encoder ignores them and they equal the prior "
                    "(posterior collapse). " if collapsed else "none has collapsed to the prior. ")
                 + (f"At epoch {epoch_label(film.epochs[peak])} {film.active_units[peak]} were active: "
                    f"{switched_off} of them switched off again later." if switched_off > 0 else ""),
     }
+
+
+def map_note(film: Film, frame: int, method: str, agreement: tuple | None) -> str:
+    """What the film's map can show in ``method``'s layout, with the numbers of ``frame``."""
+    dims, used = film.latent_dim, int(film.active_units[frame])
+    if dims == 2:
+        return ("These are the raw latent coordinates. Before training (epoch 0) the digits sit in one tangle; "
+                "watch the colours pull apart into clusters, most of it inside epoch 1.")
+    shared = "" if agreement is None else (
+        f" At epoch {epoch_label(film.epochs[frame])}, {agreement[0][frame]:.0%} of the digits' nearest "
+        f"neighbours in {dims}-D share their label, {agreement[1][frame]:.0%} on this map.")
+    if method == "tsne":
+        return ("t-SNE keeps each digit's nearest neighbours near it, so the clusters the latent space forms "
+                "show: watch the colours pull apart, most of it inside epoch 1. Sizes and gaps between clusters "
+                "mean little." + shared)
+    return (f"PCA is the honest linear view: the two directions along which the {used} used dimensions vary "
+            "most. The clusters exist, but in any flat view they overlap." + shared
+            + (" Choose t-SNE above to see them." if agreement is not None else ""))
+
+
+def autoencoder_note(model) -> None:
+    """Why variational, where a plain autoencoder's samples or map are shown (nothing for a VAE)."""
+    if model.config.variational:
+        return
+    st.info(f"**{model.checkpoint_path.stem} is a plain autoencoder**: no KL term pulled its codes towards N(0, I), "
+            "so a latent drawn from the prior lands where it put no digit and decodes to a blur, and its map has "
+            "empty regions that decode to nothing. That is the seed article's case for *adding variation*.",
+            icon=":material/lightbulb:")
 
 
 def film_player(model, key: str) -> None:
@@ -49,8 +81,11 @@ def film_player(model, key: str) -> None:
             st.info("This model has no training film: it was trained before films were recorded, or with "
                     "`--no-film`. Train a model on the Train page to record one.", icon=":material/movie:")
         return
+    method = layout_choice(model, key)
     frame_key = f"{key}_frame"
     start = min(st.session_state.get(frame_key, 0), film.frames - 1)  # before training: Play shows it all
+    if 0 < film.epochs[start] < 1:
+        studio.record("film_epoch_one")
 
     def step(by: int) -> None:
         st.session_state[frame_key] = min(max(start + by, 0), film.frames - 1)
@@ -62,21 +97,39 @@ def film_player(model, key: str) -> None:
                    help="One frame forward from the frame the player opened at.")
     where.caption(f"Opened at epoch **{epoch_label(film.epochs[start])}** (frame {start + 1} of {film.frames}). "
                   "**Play** runs in your browser; click the −ELBO curve or the heatmap to open another epoch.")
-    export.download_button("Download GIF", data=lambda: gif_bytes(film),
+    layout = studio.film_layout(model, method)
+    export.download_button("Download GIF", data=lambda: gif_bytes(film, layout),
                            file_name=f"{model.checkpoint_path.stem}-film.gif",
                            mime="image/gif", icon=":material/download:", key=f"{key}_gif", on_click="ignore")
-    event = st.plotly_chart(studio.film_player_figure(model, start), key=f"{key}_chart_{start}",
+    event = st.plotly_chart(studio.film_player_figure(model, start, method), key=f"{key}_chart_{start}",
                             on_select="rerun", selection_mode="points")
     points = [p for p in event["selection"]["points"] if p.get("customdata")]
     if points:
         chosen = points[0]["customdata"]
         st.session_state[frame_key] = int(chosen[0] if isinstance(chosen, list) else chosen["0"])
         st.rerun()
-    show_notes(film, model.metrics.get("epoch"))
+    show_notes(film, model.metrics.get("epoch"), method, studio.film_agreement(model, method))
 
 
-def show_notes(film: Film, kept_epoch: int | None = None) -> None:
-    for column, text in zip(st.columns(3), notes(film, kept_epoch).values()):
+def layout_choice(model, key: str) -> str:
+    """The film map's layout, chosen above the player for a latent of more than two dimensions: the
+    t-SNE map where the clusters show (the default once it exists), or PCA's linear view."""
+    if model.latent_dim == 2:
+        return "pca"  # raw coordinates, whatever the choice
+    choice_key = f"{key}_layout"
+    ready = studio.film_layout_ready(model, "tsne")
+    st.session_state.setdefault(choice_key, "tsne" if ready else "pca")
+    return st.radio("Map", LAYOUT_LABELS, format_func=lambda m: LAYOUT_LABELS[m](ready), key=choice_key,
+                    horizontal=True, help="t-SNE keeps neighbours together, so clusters show; PCA is the "
+                    "two linear directions of largest spread, whose distances are true.")
+
+
+LAYOUT_LABELS = {"tsne": lambda ready: "Show clusters (t-SNE)" + ("" if ready else ": laid out once, about 20 s"),
+                 "pca": lambda ready: "Linear view (PCA)"}
+
+
+def show_notes(film: Film, kept_epoch: int | None = None, method: str = "pca", agreement: tuple | None = None) -> None:
+    for column, text in zip(st.columns(3), notes(film, kept_epoch, method, agreement).values()):
         column.caption(text)
 
 
@@ -114,3 +167,127 @@ def linked_maps(models: dict) -> None:
     for cell, (name, model) in zip(cells[1:], models.items()):
         mu = studio.test_encodings(model)[0][selected]
         cell.image(picture(latent.decode(model, mu), 4), caption=f"{name} decodes its mean")
+
+
+# ---------------------------------------------------------------- the lesson panel
+
+PAGE_TITLES = {"home": "Home", "train": "Train", "draw": "Draw", "inside": "Inside", "latent_map": "Latent map",
+               "generate": "Generate", "compare": "Compare"}  # vae.lessons.PAGES, as the navigation names them
+PROBLEM_KEY = "lesson_problem"  # session_state: why the URL's lesson could not be opened
+POSITIONS_KEY = "lesson_positions"  # session_state: {lesson id: 0-based step}, where each was left
+
+
+def page_path(page: str) -> str:
+    return f"pages/{page}.py"
+
+
+def lesson_params(lesson_id: str, step: int) -> dict:
+    """The query parameters that open step ``step`` (0-based) of a lesson, in class mode if on."""
+    params = {"lesson": lesson_id, "step": str(step + 1)}
+    return {**params, "class": "1"} if studio.class_mode() else params
+
+
+def open_lesson(lesson_id: str, step: int) -> None:
+    """Go to step ``step`` (0-based) of a lesson: on its page, with the URL saying where."""
+    lesson = studio.lessons()[0][lesson_id]
+    st.session_state[studio.LESSON_KEY] = {"id": lesson_id, "step": step}
+    st.session_state.setdefault(POSITIONS_KEY, {})[lesson_id] = step
+    st.switch_page(page_path(lesson.steps[step].page), query_params=lesson_params(lesson_id, step))
+
+
+def lesson_from_url() -> str | None:
+    """Read ``?lesson=<id>&step=<k>`` (and ``?class=1``): the page of the step it opens when the URL
+    moves the learner somewhere new, else None. A lesson or step that does not exist is kept as a
+    problem for the panel to explain, never raised."""
+    params = st.query_params
+    if params.get("class") == "1":
+        st.session_state[studio.CLASS_KEY] = True
+    wanted = params.get("lesson")
+    if wanted is None:
+        return None
+    lessons, _ = studio.lessons()
+    lesson = lessons.get(wanted)
+    step_text = params.get("step", "1")
+    step = int(step_text) - 1 if step_text.isdigit() else -1
+    if lesson is None or not 0 <= step < len(lesson.steps):
+        st.session_state[PROBLEM_KEY] = (f"The link asks for a lesson called “{wanted}”, which does not exist."
+                                         if lesson is None else f"The lesson “{lesson.title}” has steps 1 to "
+                                         f"{len(lesson.steps)}; the link asks for step “{step_text}”.")
+        st.session_state.pop(studio.LESSON_KEY, None)
+        st.query_params.clear()
+        return None
+    st.session_state.pop(PROBLEM_KEY, None)
+    if st.session_state.get(studio.LESSON_KEY) == {"id": wanted, "step": step}:
+        return None  # the URL only repeats where the learner is
+    st.session_state[studio.LESSON_KEY] = {"id": wanted, "step": step}
+    st.session_state.setdefault(POSITIONS_KEY, {})[wanted] = step
+    return lesson.steps[step].page
+
+
+def keep_url_in_step() -> None:
+    """While a lesson is open, the URL names its step (a link to bookmark or to send), whatever page
+    the learner has wandered to."""
+    current = st.session_state.get(studio.LESSON_KEY)
+    if current is not None:
+        wanted = lesson_params(current["id"], current["step"])
+        if st.query_params.to_dict() != wanted:
+            st.query_params.from_dict(wanted)
+
+
+def lesson_panel() -> None:
+    """The open lesson's step (its text, a link to its page, whether it is done, Back and Next), or
+    why the URL's lesson could not be opened, with the lessons there are."""
+    lessons, problems = studio.lessons()
+    problem = st.session_state.get(PROBLEM_KEY)
+    current = st.session_state.get(studio.LESSON_KEY)
+    if problem:
+        with st.container(border=True):
+            st.error(problem, icon=":material/error:")
+            lesson_list(lessons, problems)
+    if current is None or current["id"] not in lessons:
+        return
+    lesson, k = lessons[current["id"]], current["step"]
+    step, n = lesson.steps[k], len(lesson.steps)
+    done = [studio.step_done(s) for s in lesson.steps]
+    with st.container(border=True, key="lesson_panel"):
+        st.markdown(f":material/school: **{lesson.title}**")
+        st.progress((k + 1) / n, text=f"Step {k + 1} of {n} · {sum(done)} done")
+        st.markdown(f"**{k + 1}. {step.title}**" + (" :green[✓]" if done[k] else ""))
+        st.markdown(step.text)
+        st.page_link(page_path(step.page), label=f"Open {PAGE_TITLES[step.page]}", icon=":material/arrow_forward:",
+                     query_params=lesson_params(lesson.id, k))
+        if done[k]:
+            st.success("Done: on to the next step.", icon=":material/check_circle:")
+        else:
+            st.caption("This ticks itself when you have done it; or skip it with Next.")
+        back, forward = st.columns(2)
+        if back.button("Back", icon=":material/arrow_back:", disabled=k == 0, key="lesson_back",
+                       use_container_width=True):
+            open_lesson(lesson.id, k - 1)
+        if forward.button("Next" if k < n - 1 else "Finish", icon=":material/arrow_forward:", key="lesson_next",
+                          type="primary" if done[k] else "secondary", use_container_width=True):
+            if k < n - 1:
+                open_lesson(lesson.id, k + 1)
+            close_lesson()
+        with st.expander("All steps"):
+            for i, (s, ticked) in enumerate(zip(lesson.steps, done)):
+                mark = "✓" if ticked else ("→" if i == k else "○")
+                st.caption(f"{mark} {i + 1}. {s.title}")
+        st.button("Leave the lesson", key="lesson_leave", on_click=close_lesson, type="tertiary")
+
+
+def close_lesson() -> None:
+    st.session_state.pop(studio.LESSON_KEY, None)
+    st.query_params.clear()
+
+
+def lesson_list(lessons: dict, problems: list[str]) -> None:
+    """Each lesson with a link that opens it where this learner left it, and any file left out."""
+    positions = st.session_state.get(POSITIONS_KEY, {})
+    for lesson in lessons.values():
+        step = positions.get(lesson.id, 0)
+        st.page_link(page_path(lesson.steps[step].page), label=f"{lesson.title} ({len(lesson.steps)} steps)",
+                     icon=":material/school:", query_params=lesson_params(lesson.id, step),
+                     help=lesson.summary)
+    for problem in problems:
+        st.warning(f"A lesson was left out: {problem}", icon=":material/warning:")

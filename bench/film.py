@@ -1,7 +1,7 @@
 """What the training film costs: recording it during training, building its player, playing it.
 
     .venv/bin/python bench/film.py                 # all three parts
-    .venv/bin/python bench/film.py --part record   # or figure, or browser
+    .venv/bin/python bench/film.py --part record   # or figure, browser, tsne or clusters
 
 - record: the same short run with and without the film, alternating, in one process: the ratio of
   their training times (the film's frames are taken outside the timed steps, so the whole run's
@@ -10,6 +10,12 @@
   its JSON, as st.plotly_chart sends it), against the loss-curve figure of the same history.
 - browser: the Latent map's Training view in headless Chromium; Play is pressed and the time to the
   last frame gives the frames per second the browser plays at.
+- tsne: laying out the bundled default's film with the aligned t-SNE (``vae.film.aligned_tsne``),
+  against one whole t-SNE run of its last frame alone.
+- clusters: how far apart the digits are in each view of the default's film: per frame, the share
+  of the 500 digits whose 5 nearest neighbours (5-fold cross-validated) vote for their own label, in
+  the latent itself, on the PCA film map, on an LDA plane fitted at the last frame, on a t-SNE map
+  of the last frame alone, and on the aligned t-SNE film map.
 Run it with nothing else on the machine; figures go to bench/RESULTS.md.
 """
 
@@ -29,8 +35,9 @@ from vae.checkpoint import load_checkpoint
 from vae.compare import elbo_curve
 from vae.data import load_mnist
 from vae.device import resolve_device
-from vae.film import FilmRecorder, film_layout
-from vae.plots import FILM_FRAME_MS, film_figure, loss_figure
+from vae.film import FilmRecorder, aligned_tsne, film_layout, neighbour_agreement
+from vae.latent import tsne
+from vae.plots import FILM_FRAME_MS, epoch_label, film_figure, loss_figure
 from vae.train import TrainConfig, train
 
 
@@ -117,9 +124,47 @@ def bench_browser(rounds: int) -> None:
           f"the figure asks for {1000 / FILM_FRAME_MS:.0f})")
 
 
+def bench_tsne(rounds: int) -> None:
+    film = load_checkpoint(DEFAULT).film
+    last = film.means[-1].astype("float32")
+    films, references = [], []
+    for _ in range(rounds):
+        start = time.perf_counter()
+        aligned_tsne(film.means)
+        films.append(time.perf_counter() - start)
+        start = time.perf_counter()
+        tsne(last)
+        references.append(time.perf_counter() - start)
+    whole, one = statistics.median(films), statistics.median(references)
+    print(f"tsne: the aligned t-SNE of {film.frames} frames of {len(film.indices)} digits {whole:.1f} s, one t-SNE "
+          f"of the last frame {one:.2f} s: ratio {whole / one:.1f} (median of {rounds})")
+
+
+def bench_clusters() -> None:
+    from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
+
+    model = load_checkpoint(DEFAULT)
+    film, labels = model.film, model.film.labels
+    means = film.means.astype("float32")
+    lda = LinearDiscriminantAnalysis(n_components=2).fit(means[-1], labels)
+    views = {f"in the {film.latent_dim}-D latent": means, "film map (PCA)": film_layout(film, "pca"),
+             "LDA fitted at the last frame": [lda.transform(frame) for frame in means],
+             "t-SNE of the last frame alone": None, "film map (aligned t-SNE)": film_layout(film, "tsne")}
+    columns = {name: neighbour_agreement(points, labels) for name, points in views.items() if points is not None}
+    last_alone = neighbour_agreement(tsne(means[-1])[None], labels)[0]
+    kept = film.frame_at(model.metrics["epoch"])
+    print("clusters: share of digits whose 5 nearest neighbours vote for their own label (5-fold CV)")
+    print("| frame | " + " | ".join(views) + " |")
+    print("| --- |" + " ---: |" * len(views))
+    for i in sorted({0, film.frame_at(1), film.frame_at(6), kept}):
+        cells = [f"{columns[name][i]:.2f}" if name in columns else (f"{last_alone:.2f}" if i == kept else "")
+                 for name in views]
+        print(f"| epoch {epoch_label(film.epochs[i])}{' (kept)' * (i == kept)} | " + " | ".join(cells) + " |")
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--part", choices=("record", "figure", "browser", "all"), default="all")
+    p.add_argument("--part", choices=("record", "figure", "browser", "tsne", "clusters", "all"), default="all")
     p.add_argument("--epochs", type=int, default=3, help="epochs of each recording run")
     p.add_argument("--rounds", type=int, default=3)
     args = p.parse_args()
@@ -129,6 +174,10 @@ def main() -> None:
         bench_figure(max(5, args.rounds))
     if args.part in ("browser", "all"):
         bench_browser(args.rounds)
+    if args.part in ("tsne", "all"):
+        bench_tsne(args.rounds)
+    if args.part in ("clusters", "all"):
+        bench_clusters()
 
 
 if __name__ == "__main__":

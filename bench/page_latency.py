@@ -27,6 +27,9 @@ the machine's noise:
                 each time, ringed on both maps and decoded by both models: the maps' fragment,
                 which is what a server reruns after the click.
   compare page  the whole Compare page rerun (what its first visit costs, with everything cached).
+  inside        Inside page (default model): a new drawing through every step (a different test
+                digit each time, as the Draw page leaves it).
+  inside eps    Inside page: "Draw another ε", a new seed each time.
   switch->draw  Home -> Draw in the sidebar navigation (the canvas page, nothing drawn yet).
   switch->home  Draw -> Home (the model card, loss curves and layer table).
 References, timed in the same rounds:
@@ -71,7 +74,8 @@ from vae.train import TrainConfig
 
 CANVAS_KEY = "draw_canvas_0"
 MAP_KEY = "latent_map_default_pca_2000_30"
-SCRIPT_RUNS = ("draw", "click", "switch->draw", "switch->home", "bare")  # what --profile can profile
+# What --profile can profile.
+SCRIPT_RUNS = ("draw", "click", "inside", "inside eps", "switch->draw", "switch->home", "bare")
 FINISHED = (ScriptRunnerEvent.SCRIPT_STOPPED_WITH_SUCCESS, ScriptRunnerEvent.SCRIPT_STOPPED_WITH_COMPILE_ERROR)
 
 
@@ -212,6 +216,22 @@ def scenarios(clock: RunClock, mnist) -> dict[str, Callable[[], Run]]:
 
     new_compare_click()
 
+    inside = session("pages/inside.py")
+    inside_digits = itertools.cycle([{"image": mnist.test_images[i].numpy().astype("float32") / 255.0}
+                                     for i in range(20, 40)])
+
+    def new_inside_drawing():
+        inside.session_state[studio.LAST_DRAWING_KEY] = next(inside_digits)
+        inside.session_state["inside_source"] = "drawing"
+        check(inside.run())
+        assert any(c == "your last drawing" for image in inside.get("image") for c in image.captions)
+
+    def new_eps():
+        next(b for b in inside.button if b.key == "inside_new_eps").click()
+        check(inside.run())
+
+    new_inside_drawing()
+
     nav = session()
     bare = AppTest.from_string("import streamlit as st\nst.title('Hello')", default_timeout=60)
     actions = {
@@ -219,6 +239,8 @@ def scenarios(clock: RunClock, mnist) -> dict[str, Callable[[], Run]]:
         "click": new_click,
         "compare": new_compare_click,
         "compare page": lambda: check(page.run()),
+        "inside": new_inside_drawing,
+        "inside eps": new_eps,
         "switch->draw": lambda: check(nav.switch_page("pages/draw.py").run()),
         "switch->home": lambda: check(nav.switch_page("pages/home.py").run()),
         "bare": lambda: check(bare.run()),

@@ -30,8 +30,8 @@ ARTIFACTS = ROOT / "test-artifacts" / "browser"
 CHROMIUM = Path("/usr/bin/chromium")  # Debian's; CI installs it with `make browser`
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-dev-shm-usage"]
-NAV_LABELS = ["Home", "Train", "Draw", "Latent map", "Generate", "Compare"]
-PAGE_TITLES = {"Home": "VAE Studio", "Train": "Train a VAE", "Draw": "Draw a digit",
+NAV_LABELS = ["Home", "Train", "Draw", "Inside", "Latent map", "Generate", "Compare"]
+PAGE_TITLES = {"Home": "VAE Studio", "Train": "Train a VAE", "Draw": "Draw a digit", "Inside": "Inside the model",
                "Latent map": "Latent map", "Generate": "Generate", "Compare": "Compare two models"}
 
 SERVER_START_S = 60
@@ -128,7 +128,7 @@ def settle(page: Page, timeout: float = RERUN_MS) -> None:
 
 
 def open_app(page: Page, url: str) -> None:
-    """Load the app and wait for the sidebar to list exactly the six pages."""
+    """Load the app and wait for the sidebar to list exactly the seven pages."""
     page.goto(url)
     expect(nav_labels(page)).to_have_text(NAV_LABELS, timeout=FIRST_VISIT_MS)
     expect(page_title(page)).to_have_text(PAGE_TITLES["Home"], timeout=FIRST_VISIT_MS)

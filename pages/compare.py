@@ -36,8 +36,8 @@ def pick(side: str, column, options: list[str]):
 
 def iw_estimate(model, column) -> float | None:
     """-log p(x) of a card that lacks it: measured on request (with a progress bar) and kept on disk."""
-    if model.metrics.get("test_iw", {}).get("k") == compare.IW_SAMPLES:
-        return None
+    if model.metrics.get("test_iw", {}).get("k") == compare.IW_SAMPLES or not model.config.variational:
+        return None  # stored, or an autoencoder's, which has no q(z|x) to weigh samples with
     cached = st.session_state.get(f"compare_iw_{studio.model_key(model)}")
     if cached is not None:
         return cached
@@ -68,10 +68,13 @@ def show_table(models: dict, columns) -> None:
 def show_curves(models: dict) -> None:
     axis = st.segmented_control("x-axis", ["epoch", "time"], default="epoch", key="compare_x",
                                 format_func={"epoch": "By epoch", "time": "By training time"}.get) or "epoch"
-    st.plotly_chart(compare_curves_figure({name: compare.elbo_curve(m.history) for name, m in models.items()}, axis),
-                    key="compare_curves")
+    curves = {name if m.config.variational else f"{name} (BCE: no KL)": compare.elbo_curve(m.history)
+              for name, m in models.items()}
+    st.plotly_chart(compare_curves_figure(curves, axis), key="compare_curves")
     st.caption("Training time is each model's own (its card says on which machine): quality against time is the "
-               "fair comparison of a slow model and a fast one.")
+               "fair comparison of a slow model and a fast one."
+               + ("" if all(m.config.variational for m in models.values()) else " An autoencoder's curve is its "
+                  "reconstruction loss alone, below any VAE's −ELBO, which also pays for its KL."))
 
 
 def show_one_input(models: dict) -> None:
@@ -90,7 +93,8 @@ def show_one_input(models: dict) -> None:
     for column, (name, model) in zip(columns[1:], models.items()):
         mu, _ = latent.encode(model, image)
         nelbo = latent.negative_elbo(model, image[None])[0]
-        column.image(picture(latent.decode(model, mu[0]), 4), caption=f"{name}: −ELBO {nelbo:.1f} nats")
+        score = f"−ELBO {nelbo:.1f} nats" if model.config.variational else f"BCE {nelbo:.1f} nats, no KL"
+        column.image(picture(latent.decode(model, mu[0]), 4), caption=f"{name}: {score}")
 
 
 def show_samples_and_interpolation(models: dict) -> None:
@@ -106,11 +110,13 @@ def show_samples_and_interpolation(models: dict) -> None:
         path = latent.decode(model, latent.interpolate(mu0, mu1, 10))
         left.image(make_grid(samples, ncol=8, pad=1, scale=2), caption=f"{name}: 16 prior samples, seed {seed}")
         right.image(make_grid(path, ncol=10, pad=1, scale=2), caption=f"{name}: from #{start} to #{end}")
+    for model in models.values():
+        views.autoencoder_note(model)
 
 
 st.title("Compare two models")
 st.caption("The same inputs through two models: their cards, curves, reconstructions, samples, maps and films.")
-options = [str(p) for p in studio.list_checkpoints()]
+options = [str(p) for p in studio.visible_checkpoints()]
 if not options:
     st.warning("No models yet: train one on the Train page.")
     st.stop()
@@ -127,6 +133,9 @@ for model in picked:
 if len(models) < 2:
     st.warning("Comparing needs two models that load; the other side says what is wrong.", icon=":material/warning:")
     st.stop()
+studio.record("compare", tuple(sorted(model.checkpoint_path.stem for model in picked)))
+if any(model.config.variational and model.train_config.get("beta", 1) != 1 for model in picked):
+    studio.record("beta")
 
 st.subheader("The two cards", divider="gray")
 show_table(models, columns)

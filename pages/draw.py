@@ -75,11 +75,14 @@ def show_analysis(model, x: np.ndarray) -> None:
     """What the model sees, makes of it and compares it with."""
     mu, logvar = latent.encode(model, x)
     mu, logvar = mu[0], logvar[0]
+    studio.record("drawing")
     st.session_state[studio.LAST_DRAWING_KEY] = {
         "image": x, "mu": mu, "logvar": logvar, "checkpoint": studio.model_key(model)[0],
     }
-    # One decoder pass: the reconstruction from the mean, then the samples from q(z|x).
-    latents = np.vstack([mu, latent.posterior_samples(mu, logvar, POSTERIOR_SAMPLES, seed=0)])
+    # One decoder pass: the reconstruction from the mean, then the samples from q(z|x) (an
+    # autoencoder has none).
+    samples_z = [] if logvar is None else [latent.posterior_samples(mu, logvar, POSTERIOR_SAMPLES, seed=0)]
+    latents = np.vstack([mu[None], *samples_z])
     decoded = latent.decode(model, latents)
     recon, samples = decoded[0], decoded[1:]
     loss = float(latent.negative_elbo(model, x)[0])
@@ -90,15 +93,18 @@ def show_analysis(model, x: np.ndarray) -> None:
     seen.image(picture(x, 5), caption="What the model sees (28×28)")
     rebuilt.image(picture(recon, 5), caption="Reconstruction from the mean of q(z|x)")
     pct = latent.percentile_of(loss, reference)
-    score.metric("−ELBO (nats)", f"{loss:.1f}",
+    score.metric("−ELBO (nats)" if logvar is not None else "Reconstruction loss (nats)", f"{loss:.1f}",
                  help="Negative evidence lower bound: reconstruction error + KL, in nats. Lower means "
                       "the model finds the image more plausible.")
     score.caption(f"Higher than **{pct:.0f}%** of the 10,000 test digits (median "
                   f"{np.median(reference):.0f} nats): {typicality(pct)}.")
 
     show_verdict(verdict)
-    st.markdown("**Samples from q(z|x)**: other decodings the encoder considers consistent with your digit")
-    st.image(make_grid(samples, ncol=POSTERIOR_SAMPLES, scale=3))
+    if len(samples):
+        st.markdown("**Samples from q(z|x)**: other decodings the encoder considers consistent with your digit")
+        st.image(make_grid(samples, ncol=POSTERIOR_SAMPLES, scale=3))
+    else:
+        st.caption("A plain autoencoder gives one code per digit, not a distribution: there is nothing to sample.")
     with st.expander("Nearest test digits", icon=":material/search:"):
         test_mu, _ = studio.test_encodings(model)
         near, _ = latent.nearest(test_mu, mu, NEIGHBOURS)

@@ -7,6 +7,7 @@ import numpy as np
 import streamlit as st
 
 import studio
+import views
 from vae import latent, plots, samplers
 from vae.images import make_grid, picture
 from vae.neighbours import SURE_FROM, VOTERS
@@ -45,12 +46,14 @@ def sample_grid(model, z: np.ndarray, side: int, width: int = 640) -> np.ndarray
 
 def prior_section(model, side: int, seed: int) -> None:
     st.subheader("Samples from the prior, and from where the data is")
+    views.autoencoder_note(model)
     prior, data = st.columns(2, gap="medium")
     with prior:
         st.markdown("**From the prior N(0, I)**")
         st.image(sample_grid(model, studio.sampler_latents(model, "prior", side * side, seed), side, 560))
     with data:
         st.markdown(f"**From a {samplers.MIXTURE_COMPONENTS}-Gaussian mixture fitted to the training digits' means**")
+        studio.record("mixture_samples")
         st.image(sample_grid(model, studio.sampler_latents(model, "mixture", side * side, seed), side, 560))
     st.caption("The KL term pulls each digit's posterior towards N(0, I), but the encoder never spreads the "
                "training digits over all of it: they crowd into clusters with gaps between. A prior sample "
@@ -100,6 +103,8 @@ def interpolation_section(model, test_mu: np.ndarray) -> None:
     first, second, settings = st.columns([2, 2, 2])
     a = test_digit_input(first, "From test digit", "gen_from", 0)
     b = test_digit_input(second, "To test digit", "gen_to", 1)
+    if a != b and (a, b) != (0, 1):  # two digits the learner chose
+        studio.record("interpolation")
     steps = settings.slider("Steps", 3, 16, 10, key="gen_steps")
     for method, title, note in (
         ("linear", "Linear", "straight line between the two posterior means"),
@@ -115,7 +120,8 @@ def traversal_section(model, test_mu: np.ndarray, test_logvar: np.ndarray) -> No
     st.caption("Each row moves one latent dimension of a test digit's mean from −span to +span "
                "(in prior standard deviations) while the others stay put. Dimensions are listed by their "
                "average KL over the test set: near-zero KL means the model does not use that dimension.")
-    kl = latent.kl_per_dimension(test_mu, test_logvar)
+    # An autoencoder has no KL: its dimensions go by how far its codes spread instead.
+    kl = test_mu.var(axis=0) if test_logvar is None else latent.kl_per_dimension(test_mu, test_logvar)
     order = [int(j) for j in np.argsort(-kl)]
     digit, span_col, steps_col = st.columns([2, 2, 2])
     index = test_digit_input(digit, "Around test digit", "gen_traverse", 0)

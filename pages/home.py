@@ -3,6 +3,7 @@
 import streamlit as st
 
 import studio
+import views
 
 PARTS = {"encoder": "Encoder", "fc_mu": "Encoder → μ", "fc_logvar": "Encoder → log σ²",
          "fc_decode": "Decoder", "unflatten": "Decoder", "decoder": "Decoder"}
@@ -53,6 +54,39 @@ IDEAS = [
      "the true ELBO.",
      "pages/train.py", "Train with your own β", ":material/tune:"),
 ]
+
+def lessons_section() -> None:
+    """Start a lesson (where this learner left it), or, for a teacher, make the link that opens one."""
+    lessons, problems = studio.lessons()
+    if not lessons and not problems:
+        return
+    st.subheader("Follow a lesson", divider="gray")
+    start, teacher = st.columns([3, 2], gap="large")
+    with start:
+        st.markdown("A lesson walks you through the ideas above with a task on each page; the panel in the "
+                    "sidebar says what to do next and ticks each step off when you have done it.")
+        if "vae-basics" in lessons and st.button("Start the lesson", type="primary", icon=":material/school:",
+                                                 key="home_start_lesson"):
+            views.open_lesson("vae-basics", st.session_state.get(views.POSITIONS_KEY, {}).get("vae-basics", 0))
+        views.lesson_list(lessons, problems)
+    with teacher, st.expander("For teachers: a link to a lesson", icon=":material/link:"):
+        if not lessons:
+            return
+        lesson_id = st.selectbox("Lesson", list(lessons), format_func=lambda i: lessons[i].title,
+                                 key="home_link_lesson")
+        step = st.number_input("Step", 1, len(lessons[lesson_id].steps), 1, key="home_link_step")
+        class_mode = st.checkbox("Class mode", value=True, key="home_link_class",
+                                 help="Hides what a beginner does not need: the Train form's batch size, learning "
+                                      "rate, IW fields and seed, and models other than the bundled ones and the "
+                                      "class's own runs.")
+        query = f"?lesson={lesson_id}&step={step}" + ("&class=1" if class_mode else "")
+        home = (st.context.url or "").split("?")[0].rstrip("/")  # Home is the app's root page
+        st.code(f"{home}/{query}", language=None)
+        st.caption("Copy it with the button in its corner and send it to the class: each learner opens that step, "
+                   "on its page.")
+
+
+lessons_section()
 
 for row in (IDEAS[:3], IDEAS[3:]):
     for column, (title, text, page, label, icon) in zip(st.columns(len(row), gap="medium"), row):

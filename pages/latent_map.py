@@ -40,7 +40,7 @@ def drawing_on_map(model, proj: latent.Projection):
     mu, logvar = drawing["mu"], drawing["logvar"]
     if drawing["checkpoint"] != studio.model_key(model)[0]:
         (mu,), (logvar,) = latent.encode(model, drawing["image"])
-    covariance = proj.to_map_covariance(logvar)
+    covariance = None if logvar is None else proj.to_map_covariance(logvar)
     return (tuple(float(v) for v in proj.to_map(mu)),
             None if covariance is None else tuple(map(tuple, covariance.tolist())))
 
@@ -53,6 +53,8 @@ def show_selection(model, point: dict, indices: np.ndarray, proj: latent.Project
     test = studio.mnist()
     if data and data[0] == MAP_TEST:
         index, label = int(data[1]), int(data[2])
+        st.session_state[studio.MAP_PICK_KEY] = index  # the Inside page can take it through the model
+        studio.record("map_click")
         mu = studio.test_encodings(model)[0][index]
         original, decoded = st.columns(2)
         original.image(picture(test.test_images[index].numpy(), 5), caption=f"Test #{index}: a {label}")
@@ -96,6 +98,7 @@ def show_map(model) -> None:
         st.caption(f"This model's latent has {model.latent_dim} dimensions, so the map is a projection. "
                    "For raw latent coordinates, choose **latent2d** as the active model in the sidebar.")
 
+    views.autoencoder_note(model)
     indices, proj = studio.projection(model, size, method, perplexity)
     labels = studio.mnist().test_labels.numpy()[indices]
     drawing = drawing_on_map(model, proj)

@@ -44,6 +44,25 @@ def load_preset() -> None:
     st.session_state["train_lr"] = recipe.lr
 
 
+def expert_fields(left, right) -> None:
+    """The settings that class mode hides (``?class=1``): left at their defaults there."""
+    right.number_input(LABELS["batch_size"], value=DEFAULTS.batch_size, step=32, max_value=4096,
+                       key="train_batch_size")
+    left.number_input(LABELS["lr"], step=5e-4, format="%g", key="train_lr",
+                      help="Peak learning rate of AdamW (Adam for the tutorial recipe).")
+    right.number_input(LABELS["seed"], value=DEFAULTS.seed, step=1, key="train_seed",
+                       help="Same seed and settings, same model.")
+    left.number_input(LABELS["val_size"], value=DEFAULTS.val_size, step=500, key="train_val_size",
+                      help="Held out of the 60,000 training images to pick the best epoch.")
+    left.number_input(LABELS["iw_epochs"], value=DEFAULTS.iw_epochs, step=1, max_value=500, key="train_iw_epochs",
+                      help="The last N epochs train on the importance-weighted bound, which aims at "
+                           "-log p(x) itself rather than the ELBO (the bundled default: 6 of 69, 2 samples). "
+                           "At 2 samples each such epoch costs about 1.8 plain ones. Needs β = 1; "
+                           "leave it at 0 to train the ELBO throughout.")
+    right.number_input(LABELS["iw_samples"], value=FINE_TUNE_SAMPLES, step=1, max_value=64, key="train_iw_samples",
+                       help="Latents decoded per image in the importance-weighted epochs.")
+
+
 def run_form() -> None:
     """The settings of a new run; on Start, the reason it cannot start, or the start itself."""
     st.session_state.setdefault("train_name", unused_name())
@@ -62,31 +81,19 @@ def run_form() -> None:
         right.number_input(LABELS["beta"], value=DEFAULTS.beta, step=0.1, format="%g", key="train_beta",
                            help="Weight of the KL term; 1 is the true ELBO.")
         left.number_input(LABELS["epochs"], value=10, step=1, max_value=500, key="train_epochs")
-        right.number_input(LABELS["batch_size"], value=DEFAULTS.batch_size, step=32, max_value=4096,
-                           key="train_batch_size")
-        left.number_input(LABELS["lr"], step=5e-4, format="%g", key="train_lr",
-                          help="Peak learning rate of AdamW (Adam for the tutorial recipe).")
-        right.number_input(LABELS["seed"], value=DEFAULTS.seed, step=1, key="train_seed",
-                           help="Same seed and settings, same model.")
-        left.number_input(LABELS["train_size"], value=None, step=1000, placeholder="all 59,000",
-                          key="train_train_size", help="A random subset for a quick run; empty for all.")
-        right.number_input(LABELS["val_size"], value=DEFAULTS.val_size, step=500, key="train_val_size",
-                           help="Held out of the 60,000 training images to pick the best epoch.")
-        left.number_input(LABELS["iw_epochs"], value=DEFAULTS.iw_epochs, step=1, max_value=500, key="train_iw_epochs",
-                          help="The last N epochs train on the importance-weighted bound, which aims at "
-                               "-log p(x) itself rather than the ELBO (the bundled default: 6 of 69, 2 samples). "
-                               "At 2 samples each such epoch costs about 1.8 plain ones. Needs β = 1; "
-                               "leave it at 0 to train the ELBO throughout.")
-        right.number_input(LABELS["iw_samples"], value=FINE_TUNE_SAMPLES, step=1, max_value=64, key="train_iw_samples",
-                           help="Latents decoded per image in the importance-weighted epochs.")
+        right.number_input(LABELS["train_size"], value=None, step=1000, placeholder="all 59,000",
+                           key="train_train_size", help="A random subset for a quick run; empty for all.")
+        if not studio.class_mode():  # a class sees the settings a beginner needs; these keep their defaults
+            expert_fields(left, right)
         submitted = st.form_submit_button("Start training", type="primary", icon=":material/play_arrow:")
     if submitted:
         start_run()
 
 
 def start_run() -> None:
-    settings = {field: st.session_state[f"train_{field}"] for field in LABELS}
-    if not settings["iw_epochs"]:  # no fine-tune: its sample count means nothing, so the run keeps the library's
+    # A field class mode hid is left out, so the recipe's own value applies.
+    settings = {field: st.session_state[f"train_{field}"] for field in LABELS if f"train_{field}" in st.session_state}
+    if not settings.get("iw_epochs"):  # no fine-tune: its sample count means nothing, so the run keeps the library's
         settings["iw_samples"] = DEFAULTS.iw_samples
     config = TrainConfig.tutorial(**settings) if settings["arch"] == "tutorial" else TrainConfig(**settings)
     reasons = []
@@ -106,6 +113,11 @@ def start_run() -> None:
     except FileExistsError:
         st.error(f"Cannot start: {path.name} already exists; choose another name.", icon=":material/error:")
         return
+    if started:
+        studio.record("run")
+        studio.class_runs().add(path.stem)
+        if config.beta != 1:
+            studio.record("beta")
     if not started:
         st.warning("A training run is already in progress (maybe started in another browser tab). "
                    "Stop it or wait for it to finish.", icon=":material/hourglass_top:")
@@ -205,6 +217,8 @@ def show_figures(live: bool) -> None:
     snap = live_snapshot(live, studio.live_figures_period())
     if snap.status == "idle":
         return
+    if live:
+        studio.record("run")  # watching the class's run counts as much as starting one
     view = studio.live_view(snap)
     if view.curves is not None:
         st.plotly_chart(view.curves, key="train_curves")
@@ -233,7 +247,8 @@ def show_film(snap: JobSnapshot) -> None:
                      "the model uses. The others sit at the prior, KL ≈ 0.")
     right.caption(f"Newest frame: epoch {epoch_label(film.epochs[-1])}, frame {film.frames}. Frames are taken "
                   "before the first step, four times inside epoch 1 and after every epoch; the player "
-                  "replays them all when the run ends.")
+                  "replays them all when the run ends. While the run trains the map is PCA, cheap enough for "
+                  "every new frame; the player can then lay it out with t-SNE, where the clusters show.")
     st.plotly_chart(studio.live_film_figure(snap), key="train_film_live")
     views.show_notes(film)
 

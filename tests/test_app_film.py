@@ -3,6 +3,7 @@ film and player, the active-unit count on Home and in the sidebar, and films tha
 
 import json
 
+import numpy as np
 import torch
 
 import studio
@@ -10,6 +11,7 @@ from harness import BUNDLED_DIR, TINY
 from harness.apptest import click, fill_form, press_start, run_app, texts, wait_until
 from vae import load_checkpoint
 from vae.checkpoint import read_checkpoint
+from vae.film import film_layout, neighbour_agreement
 
 DEFAULT = load_checkpoint(studio.DEFAULT_CHECKPOINT)
 
@@ -43,6 +45,51 @@ def test_the_training_view_plays_the_active_models_film_and_steps_and_jumps_thro
     next(b for b in at.button if b.key == "map_film_back").click().run()
     assert film_chart(at)["layout"]["sliders"][0]["active"] == 2
     assert spec["data"][1]["text"] != film_chart(at)["data"][1]["text"], "the caption names the frame"
+
+
+def test_the_film_opens_on_its_t_sne_clusters_and_its_captions_say_what_each_view_shows():
+    film = DEFAULT.film
+    in_latent = neighbour_agreement(film.means, film.labels)
+    at = run_app("pages/latent_map.py", map_view="film")
+    assert not at.exception, at.exception
+    assert at.radio(key="map_film_layout").value == "tsne", "the bundled default's t-SNE map is in its file"
+    spec = film_chart(at)
+    assert "t-SNE, aligned" in json.dumps(spec["layout"]["annotations"], ensure_ascii=False)
+    np.testing.assert_allclose(spec["frames"][-1]["data"][0]["x"], np.round(film.tsne[-1, :, 0], 4), atol=1e-4)
+    on_tsne = neighbour_agreement(film.tsne, film.labels)
+    # Every frame's caption quotes its own numbers: in the 32-D latent and on the map shown.
+    for i in (0, 5, film.frames - 1):
+        assert f"same-digit neighbours: {in_latent[i]:.0%} in 32-D, {on_tsne[i]:.0%} here" in \
+            spec["frames"][i]["data"][1]["text"][0]
+    assert "watch the colours pull apart" in texts(at)
+
+    at.radio(key="map_film_layout").set_value("pca").run()
+    assert not at.exception
+    spec = film_chart(at)
+    on_pca = neighbour_agreement(film_layout(film, "pca"), film.labels)
+    assert f"{in_latent[-1]:.0%} in 32-D, {on_pca[-1]:.0%} here" in spec["frames"][-1]["data"][1]["text"][0]
+    note = texts(at)
+    assert "PCA is the honest linear view" in note and "watch the colours pull apart" not in note
+    kept = film.frame_at(DEFAULT.metrics["epoch"])
+    assert f"{in_latent[kept]:.0%} of the digits' nearest neighbours in 32-D share their label, " \
+           f"{on_pca[kept]:.0%} on this map" in note
+
+
+def test_a_film_without_a_t_sne_map_makes_one_on_request(checkpoint_dir, monkeypatch):
+    """A film whose t-SNE map is neither in its file nor on disk opens in PCA; choosing t-SNE
+    makes the map (then kept on disk) and shows it."""
+    payload = read_checkpoint(checkpoint_dir / "default.pt")
+    film = {k: v[-3:] if k in ("epochs", "means", "kl_per_dim", "active_units", "prior_samples") else v
+            for k, v in payload["film"].items() if k != "tsne"}
+    torch.save({**payload, "film": film, "history": {"steps": [], "epochs": []}}, checkpoint_dir / "short.pt")
+    monkeypatch.setattr(studio, "FILM_TSNE_CACHE", checkpoint_dir / "tsne")
+    at = run_app("pages/latent_map.py", str(checkpoint_dir / "short.pt"), map_view="film")
+    assert not at.exception, at.exception
+    assert at.radio(key="map_film_layout").value == "pca"
+    at.radio(key="map_film_layout").set_value("tsne").run()
+    assert not at.exception, at.exception
+    assert "t-SNE, aligned" in json.dumps(film_chart(at)["layout"]["annotations"], ensure_ascii=False)
+    assert list((checkpoint_dir / "tsne").glob("film-tsne-*.npz")), "kept on disk for the next visit"
 
 
 def test_a_2d_models_film_plays_its_manifold_alongside():

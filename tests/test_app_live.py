@@ -50,7 +50,8 @@ class PuppetTrain:
         scores = {"loss": 150.0 - epoch, "bce": 130.0, "kl": 20.0 - epoch}
         self.events.put({"kind": "epoch", "epoch": epoch, "seconds": 1.0, "img_per_s": 1000.0, "train": scores,
                          "val": scores, "test": scores,
-                         "reconstructions": np.random.default_rng(epoch).random((2, 10, 28, 28), dtype=np.float32)})
+                         "reconstructions": np.random.default_rng(epoch).random((2, 10, 28, 28), dtype=np.float32),
+                         "weights": None})
         wait_until(lambda: len(job.snapshot().history["epochs"]) == epoch, timeout=10)
 
     def frame(self, job, film) -> None:

@@ -14,6 +14,7 @@ import shutil
 import time
 import uuid
 
+import numpy as np
 import pytest
 from PIL import Image
 from playwright.sync_api import Error as PlaywrightError
@@ -28,6 +29,7 @@ from harness.browser import (
     ISOLATED_POINT_JS,
     NAV_LABELS,
     PAGE_TITLES,
+    PLAY_FILM_JS,
     RERUN_MS,
     RUN_ENDED,
     correlation,
@@ -94,7 +96,7 @@ def app(request, app_url, chromium) -> Page:
 
 
 def test_home_and_every_page_opens_from_the_sidebar(app: Page):
-    # The first session of a fresh server lists the six st.navigation pages, not the pages/ folder's
+    # The first session of a fresh server lists the seven st.navigation pages, not the pages/ folder's
     # files (legacy mode); open_app waited for them, this states it.
     expect(nav_labels(app)).to_have_text(NAV_LABELS)
     sidebar = app.get_by_test_id("stSidebar")
@@ -304,14 +306,54 @@ FILM_SLIDER_JS = """() => {
 }"""
 
 
-HEATMAP_COLUMN_JS = """(frame) => {
+# Where to click on the KL heatmap's column of a frame, at a share of the column's height from the bottom.
+HEATMAP_COLUMN_JS = """([frame, height]) => {
   const gd = [...document.querySelectorAll('.js-plotly-plot')].find(g => g.layout && g.layout.sliders);
   const columns = gd._fullData.find(t => t.name === 'heatmap columns');
   const xa = gd._fullLayout[columns.xaxis.replace('x', 'xaxis')];
   const ya = gd._fullLayout[columns.yaxis.replace('y', 'yaxis')];
   const box = gd.getBoundingClientRect();
-  return {x: box.left + xa._offset + xa.l2p(frame), y: box.top + ya._offset + ya.l2p(ya.range[1] / 2)};
+  const y = ya.range[0] + height * (ya.range[1] - ya.range[0]);
+  return {x: box.left + xa._offset + xa.l2p(frame), y: box.top + ya._offset + ya.l2p(y)};
 }"""
+
+
+# A point of the film's test -ELBO curve, a share of the way along it (its first epochs lie above the
+# chart): where it is on screen and the frame it opens.
+CURVE_POINT_JS = """(share) => {
+  const gd = [...document.querySelectorAll('.js-plotly-plot')].find(g => g.layout && g.layout.sliders);
+  const curve = gd._fullData.find(t => t.name === 'test −ELBO');
+  const xa = gd._fullLayout[curve.xaxis.replace('x', 'xaxis')];
+  const ya = gd._fullLayout[curve.yaxis.replace('y', 'yaxis')];
+  const box = gd.getBoundingClientRect(), k = Math.round(share * (curve.x.length - 1));
+  return {x: box.left + xa._offset + xa.l2p(curve.x[k]), y: box.top + ya._offset + ya.l2p(curve.y[k]),
+          frame: curve.customdata[k][0]};
+}"""
+
+# The traces of the animated chart that take hovers and clicks but whose calcdata plotly.js has not
+# drawn (no SVG node): a click on one throws, or finds nothing (vae.plots._drawn_each_frame).
+UNDRAWN_HOVER_TRACES_JS = """() => {
+  const gd = [...document.querySelectorAll('.js-plotly-plot')].find(g => g.layout && g.layout.sliders);
+  return gd.calcdata.filter(cd => cd[0].trace.type === 'scatter' && cd[0].trace.hoverinfo !== 'skip'
+                                  && cd.some(p => p.x !== undefined) && !cd[0].node3).map(cd => cd[0].trace.index);
+}"""
+
+
+def play_to_the_end(page: Page, chart: Locator) -> None:
+    last = page.evaluate(FILM_SLIDER_JS)["last"]
+    chart.locator(".updatemenu-button", has_text="Play").click()
+    page.wait_for_function(f"() => ({FILM_SLIDER_JS})().active === {last}", timeout=60_000)
+
+
+def reopened_film_frame(page: Page, old_chart: Locator) -> int:
+    """The frame the player reopened at (its chart's key) after a click on the old chart."""
+    expect(old_chart).to_have_count(0)  # the player reopens under a new key
+    settle(page)
+    reopened = page.locator("[class*='st-key-map_film_chart_']")
+    expect(reopened).to_have_count(1)
+    frame = int(re.search(r"st-key-map_film_chart_(\d+)", reopened.get_attribute("class")).group(1))
+    assert page.evaluate(FILM_SLIDER_JS)["active"] == frame
+    return frame
 
 
 def test_the_training_film_plays_in_the_browser_and_the_map_moves(app: Page):
@@ -326,19 +368,14 @@ def test_the_training_film_plays_in_the_browser_and_the_map_moves(app: Page):
     save_screenshot(app, "film-before-training")
 
     wanted = frames // 3  # a click on the KL heatmap's column of a frame opens the film there
-    spot = app.evaluate(HEATMAP_COLUMN_JS, wanted)
+    spot = app.evaluate(HEATMAP_COLUMN_JS, [wanted, 0.5])
     app.mouse.click(spot["x"], spot["y"])
-    expect(chart).to_have_count(0)  # the player reopens under a new key
-    settle(app)
-    reopened = app.locator("[class*='st-key-map_film_chart_']")
-    expect(reopened).to_have_count(1)
-    frame = int(re.search(r"st-key-map_film_chart_(\d+)", reopened.get_attribute("class")).group(1))
-    assert abs(frame - wanted) <= 2, (frame, wanted)  # the nearest column marker
+    frame = reopened_film_frame(app, chart)
+    assert frame == wanted
     expect(app.get_by_text(f"(frame {frame + 1} of {frames}). ")).to_be_visible()  # the caption above the player
     before = app.evaluate(FILM_SLIDER_JS)
-    assert before["active"] == frame
 
-    reopened.locator(".updatemenu-button", has_text="Play").click()
+    app.locator(f".st-key-map_film_chart_{frame}").locator(".updatemenu-button", has_text="Play").click()
     app.wait_for_function(f"() => ({FILM_SLIDER_JS})().active === {first['last']}", timeout=60_000)
     after = app.evaluate(FILM_SLIDER_JS)
     assert after["x"] != before["x"], "the digits moved"
@@ -346,6 +383,57 @@ def test_the_training_film_plays_in_the_browser_and_the_map_moves(app: Page):
     assert f"(frame {frames} of {frames})" in after["caption"]
     expect_no_exception(app)
     save_screenshot(app, "film-played")
+
+
+def test_after_the_film_has_played_a_click_on_the_heatmap_or_the_curve_opens_that_epoch(app: Page):
+    errors = []
+    app.on("pageerror", lambda error: errors.append(error))
+    open_page(app, "Latent map")
+    app.get_by_text("Training film", exact=True).click()
+    chart = app.locator(".st-key-map_film_chart_0")
+    expect(chart.locator(".slider-container")).to_be_visible(timeout=FIRST_VISIT_MS)
+    settle(app)
+    frames = app.evaluate(FILM_SLIDER_JS)["last"] + 1
+    play_to_the_end(app, chart)
+    assert app.evaluate(UNDRAWN_HOVER_TRACES_JS) == []
+
+    wanted = frames // 2
+    spot = app.evaluate(HEATMAP_COLUMN_JS, [wanted, 0.95])  # anywhere in the column, here near its top
+    app.mouse.click(spot["x"], spot["y"])
+    frame = reopened_film_frame(app, chart)
+    assert frame == wanted
+    expect(app.get_by_text(f"(frame {frame + 1} of {frames}). ")).to_be_visible()  # the caption above the player
+    save_screenshot(app, "film-heatmap-clicked-after-play")
+
+    chart = app.locator(f".st-key-map_film_chart_{frame}")
+    play_to_the_end(app, chart)
+    point = app.evaluate(CURVE_POINT_JS, 0.3)
+    assert point["frame"] not in (frame, frames - 1), point
+    app.mouse.click(point["x"], point["y"])
+    assert reopened_film_frame(app, chart) == point["frame"]
+    expect_no_exception(app)
+    assert not errors, errors
+
+
+def test_the_compare_films_play_and_leave_no_hover_trace_undrawn(app: Page):
+    """The lockstep film has no click-to-open and no trace that takes hovers; after Play, none may be
+    left undrawn either, and moving and clicking over it throws nothing."""
+    errors = []
+    app.on("pageerror", lambda error: errors.append(error))
+    open_page(app, "Compare")
+    chart = app.locator(".st-key-compare_film")
+    expect(chart.locator(".slider-container")).to_be_visible(timeout=FIRST_VISIT_MS)
+    settle(app)
+    played = app.evaluate(PLAY_FILM_JS, ["Play both"])
+    assert played["moved"], played
+    assert app.evaluate(UNDRAWN_HOVER_TRACES_JS) == []
+    chart.scroll_into_view_if_needed()
+    box = chart.locator(".nsewdrag").first.bounding_box()
+    app.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    app.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    expect_no_exception(app)
+    assert not errors, errors
+    save_screenshot(app, "compare-films-played")
 
 
 def test_compare_a_click_on_one_map_marks_the_digit_on_the_other(app: Page):
@@ -422,3 +510,103 @@ def test_a_stroke_drawn_the_moment_the_canvas_appears_arrives(app: Page):
         expect_image_loaded(seen)
         expect_no_exception(app)
     save_screenshot(app, "draw-first-stroke")
+
+
+# ---------------------------------------------------------------- Inside, and a lesson followed for real
+
+# The z row of the Inside page's reparameterisation chart, and a collapsed dimension of its KL bars.
+Z_ROW_JS = """() => {
+  const gd = document.querySelector('.st-key-inside_reparameterisation .js-plotly-plot');
+  return gd.data[0].text[2].join(' ');
+}"""
+COLLAPSED_DIMENSION_JS = """() => {
+  const gd = [...document.querySelectorAll('[class*="st-key-inside_kl_"] .js-plotly-plot')][0];
+  const bars = gd.data[0], grey = bars.marker.color.indexOf('#b0b0b0');
+  return bars.x[grey];
+}"""
+SEVEN = [(70, 60), (210, 60), (125, 235)]
+
+
+def draw_a_seven(page: Page) -> None:
+    canvas = page.locator(".st-key-draw_canvas_0 canvas.upper-canvas")
+    expect(canvas).to_be_visible(timeout=FIRST_VISIT_MS)
+    drag(page, canvas, SEVEN)
+    expect_image_loaded(image_by_caption(page, "What the model sees"), timeout=FIRST_VISIT_MS)
+    settle(page)
+
+
+def test_inside_takes_a_drawing_through_the_equations_and_another_eps_moves_z(app: Page):
+    open_page(app, "Draw")
+    draw_a_seven(app)
+    open_page(app, "Inside")
+    expect(image_by_caption(app, "your last drawing")).to_have_count(1)
+    sample, mean = image_by_caption(app, "Decoded from this z (ε seed 0)"), image_by_caption(app, "Decoded from μ")
+    expect_image_loaded(sample)
+    expect_image_loaded(mean)
+    settle(app)
+    z_before, sample_before, mean_before = app.evaluate(Z_ROW_JS), pixels(sample), pixels(mean)
+    expect(app.get_by_text("15 of 32 dimensions are collapsed")).to_be_visible()
+    save_screenshot(app, "inside")
+
+    app.get_by_role("button", name="Draw another ε").click()
+    expect(app.get_by_text("ε drawn with seed 1")).to_be_visible()
+    sample = image_by_caption(app, "Decoded from this z (ε seed 1)")
+    expect_image_loaded(sample)
+    settle(app)
+    assert app.evaluate(Z_ROW_JS) != z_before, "a new ε gives a new z"
+    assert not np.array_equal(pixels(sample), sample_before), "and a new decoding"
+    assert np.array_equal(pixels(image_by_caption(app, "Decoded from μ")), mean_before), "μ's decoding stays"
+    expect_no_exception(app)
+    save_screenshot(app, "inside-new-eps")
+
+
+def lesson_says(page: Page, text: str) -> None:
+    expect(page.locator(".st-key-lesson_panel")).to_contain_text(text)
+
+
+def next_step(page: Page, step: int, title: str) -> None:
+    """Next in the lesson panel: the step's page opens and the URL names the step."""
+    page.locator(".st-key-lesson_next button").click()
+    expect(page_title(page)).to_have_text(title, timeout=FIRST_VISIT_MS)
+    lesson_says(page, f"Step {step} of 10")
+    expect(page).to_have_url(re.compile(rf"lesson=vae-basics&step={step}(&|$)"))
+    settle(page)
+
+
+def test_a_learner_follows_the_first_four_steps_of_the_lesson(app: Page, app_url):
+    app.goto(f"{app_url}/?lesson=vae-basics&step=1")  # the link a teacher sends
+    expect(page_title(app)).to_have_text("Draw a digit", timeout=FIRST_VISIT_MS)
+    lesson_says(app, "Step 1 of 10")
+    save_screenshot(app, "lesson-1")
+    draw_a_seven(app)
+    lesson_says(app, "Done: on to the next step")
+
+    next_step(app, 2, "Inside the model")
+    for _ in range(2):
+        app.get_by_role("button", name="Draw another ε").click()
+        settle(app)
+    lesson_says(app, "Done: on to the next step")
+    save_screenshot(app, "lesson-2")
+
+    next_step(app, 3, "Inside the model")
+    collapsed = app.evaluate(COLLAPSED_DIMENSION_JS)
+    box = app.locator(".st-key-inside_dimension input")
+    box.click()
+    box.fill(collapsed)
+    app.keyboard.press("Enter")
+    settle(app)
+    expect(app.get_by_text(f"{collapsed} is collapsed")).to_be_visible()
+    lesson_says(app, "Done: on to the next step")
+    save_screenshot(app, "lesson-3")
+
+    next_step(app, 4, "Latent map")
+    chart = app.locator(".st-key-latent_map_default_pca_2000_30")
+    expect(chart.locator(".scatterlayer .trace")).to_have_count(15, timeout=FIRST_VISIT_MS)  # with the star
+    settle(app)
+    click_isolated_point(app, chart, grid=False)
+    expect_image_loaded(image_by_caption(app, "Decoded from its mean"))
+    settle(app)
+    lesson_says(app, "Done: on to the next step")
+    lesson_says(app, "4 done")
+    expect_no_exception(app)
+    save_screenshot(app, "lesson-4")

@@ -9,6 +9,7 @@ import torch
 from harness import BUNDLED_DIR
 from vae import CheckpointError, ConvVAE, VAEConfig, load_checkpoint, save_checkpoint
 from vae.checkpoint import read_checkpoint
+from vae.model import LATER_FIELDS
 from vae.train import TrainConfig
 
 
@@ -101,11 +102,28 @@ def test_a_file_from_before_the_later_layer_fields_is_refused_with_the_fields_it
         load_checkpoint(tmp_path / "old.pt")
 
 
-@pytest.mark.parametrize("name", ["default.pt", "latent2d.pt", "tutorial.pt", "beta4.pt"])
+@pytest.mark.parametrize("name", ["default.pt", "latent2d.pt", "tutorial.pt", "beta4.pt", "autoencoder.pt"])
 def test_bundled_files_write_out_every_field(name):
     payload = read_checkpoint(BUNDLED_DIR / name)
-    assert set(payload["model_config"]) == {f.name for f in fields(VAEConfig)}
-    assert set(payload["train_config"]) == {f.name for f in fields(TrainConfig)}
+    later = set() if name == "autoencoder.pt" else set(LATER_FIELDS)  # the VAEs were written before these
+    assert set(payload["model_config"]) | later == {f.name for f in fields(VAEConfig)}
+    assert set(payload["train_config"]) | later == {f.name for f in fields(TrainConfig)}
+    model = load_checkpoint(BUNDLED_DIR / name)
+    assert model.config.variational == (name != "autoencoder.pt")
+    assert TrainConfig.from_dict(model.train_config).model_config() == model.config
+
+
+def test_an_autoencoder_round_trips_and_a_file_without_the_field_is_a_vae(saved, tmp_path):
+    torch.manual_seed(0)
+    autoencoder = ConvVAE(VAEConfig(latent_dim=4, channels=4, hidden=16, variational=False))
+    loaded = load_checkpoint(save_checkpoint(tmp_path / "ae.pt", autoencoder))
+    assert not loaded.config.variational and loaded.fc_logvar is None
+    assert all(torch.equal(a, b) for a, b in zip(autoencoder.state_dict().values(), loaded.state_dict().values()))
+    _, path = saved
+    payload = read_checkpoint(path)
+    del payload["model_config"]["variational"]  # as every file written before it
+    torch.save(payload, tmp_path / "older.pt")
+    assert load_checkpoint(tmp_path / "older.pt").config.variational
 
 
 def test_newer_version_is_named(saved, tmp_path):

@@ -19,7 +19,7 @@ def run(*args, check=True):
 def test_train_help_lists_the_options():
     out = run("vae.train", "--help").stdout
     for flag in ("--epochs", "--latent-dim", "--beta", "--preset", "--resume", "--kl-warmup-epochs", "--precision",
-                 "--iw-samples", "--iw-epochs"):
+                 "--iw-samples", "--iw-epochs", "--autoencoder"):
         assert flag in out
 
 
@@ -46,6 +46,20 @@ def test_train_then_eval_on_the_command_line(tmp_path):
     assert iw <= elbo + 1.0  # the IW bound is tighter (up to sampling noise)
 
 
+def test_an_autoencoder_trains_and_evaluates_on_the_command_line_and_refuses_what_it_lacks(tmp_path):
+    ckpt = tmp_path / "ae.pt"
+    tiny = ["--train-size", "512", "--val-size", "256", "--channels", "8", "--hidden", "32", "--latent-dim", "4"]
+    out = run("vae.train", "--autoencoder", "--epochs", "1", *tiny, "--out", str(ckpt)).stdout
+    assert "Training conv autoencoder" in out and "Best epoch 1" in out
+    assert not load_checkpoint(ckpt).config.variational
+    report = run("vae.eval", str(ckpt)).stdout
+    assert "test BCE" in report and "a plain autoencoder" in report and "-ELBO" not in report
+    iw = run("vae.eval", str(ckpt), "--iw", "5", "--limit", "100", check=False)
+    assert iw.returncode == 1 and "error: an autoencoder has no posterior" in iw.stderr and "Traceback" not in iw.stderr
+    beta = run("vae.train", "--autoencoder", "--beta", "4", "--out", str(tmp_path / "b.pt"), check=False)
+    assert beta.returncode == 2 and "an autoencoder has no KL term" in beta.stderr and "Traceback" not in beta.stderr
+
+
 def test_bad_values_and_files_give_clear_errors(tmp_path):
     bad = run("vae.train", "--lr", "-1", "--out", str(tmp_path / "x.pt"), check=False)
     assert bad.returncode == 2 and "lr must be" in bad.stderr and "Traceback" not in bad.stderr
@@ -63,11 +77,12 @@ def test_asking_for_a_missing_gpu_says_so(tmp_path):
     assert not (tmp_path / "x.pt").exists()
 
 
-@pytest.mark.parametrize("name", ["default.pt", "latent2d.pt"])
-def test_bundled_checkpoints_evaluate(name):
+@pytest.mark.parametrize("name, line", [("default.pt", "test -ELBO"), ("latent2d.pt", "test -ELBO"),
+                                        ("autoencoder.pt", "test BCE")])
+def test_bundled_checkpoints_evaluate(name, line):
     path = BUNDLED_DIR / name
     report = run("vae.eval", str(path), "--limit", "500").stdout
-    assert "test -ELBO" in report
+    assert line in report
 
 
 def test_generate_a_chosen_digit_and_recognise_a_drawing_on_the_command_line(tmp_path, mnist):

@@ -18,10 +18,12 @@ from vae.film import (
     FILM_DIGITS_PER_CLASS,
     MAX_BYTES,
     Film,
+    FilmError,
     FilmRecorder,
     film_digits,
     film_layout,
     main,
+    neighbour_agreement,
     procrustes_align,
 )
 from vae.model import ConvVAE, VAEConfig
@@ -200,3 +202,90 @@ def test_the_command_line_says_when_there_is_no_film(mnist, tmp_path, capsys):
     train(TrainConfig(**{**QUICK, "epochs": 1}), path, data=mnist, film=False)
     assert main([str(path), "--gif", str(tmp_path / "x.gif")]) == 1
     assert "has no film" in capsys.readouterr().err
+
+
+def test_an_autoencoders_frames_have_its_codes_and_no_kl(mnist):
+    torch.manual_seed(0)
+    autoencoder = ConvVAE(VAEConfig(latent_dim=2, channels=4, hidden=16, variational=False))
+    recorder = FilmRecorder(mnist.test_images, mnist.test_labels, 2, torch.device("cpu"))
+    recorder.record(autoencoder, 0.0)
+    film = Film.from_state(recorder.film().to_state(), 2)
+    assert film.logvars is None and film.kl_per_dim.tolist() == [[0.0, 0.0]]
+    codes, _ = latent.encode(autoencoder, mnist.test_images[film.indices])
+    np.testing.assert_allclose(film.means[0], codes, atol=2e-3)  # stored as float16
+    assert film.active_units[0] == int((codes.var(axis=0) > ACTIVE_VARIANCE).sum())
+    assert film.manifold.shape == (1, 12 * 28, 12 * 28)  # a 2-D code still decodes a grid
+
+
+# ---------------------------------------------------------------- the aligned t-SNE map
+
+
+def frames_of(film: Film, frames) -> Film:
+    """``film`` cut to the frames ``frames`` (a slice), without its stored t-SNE map."""
+    return Film(**{**film.__dict__, **{name: getattr(film, name)[frames] for name in
+                                       ("epochs", "means", "kl_per_dim", "active_units", "prior_samples")},
+                   "tsne": None})
+
+
+def test_each_t_sne_frame_starts_from_the_one_before_so_digits_move_less_than_in_fresh_maps():
+    film = frames_of(load_checkpoint(BUNDLED_DIR / "default.pt").film, slice(-3, None))
+    aligned = film_layout(film, "tsne")
+    assert aligned.shape == (3, len(film.indices), 2) and np.isfinite(aligned).all()
+    fresh = np.stack([latent.tsne(frame.astype(np.float32), seed=i) for i, frame in enumerate(film.means)])
+
+    def moved(layout):  # mean move of a digit between consecutive frames, in units of the map's spread
+        spread = np.sqrt(((layout - layout.mean(axis=1, keepdims=True)) ** 2).sum(-1).mean())
+        return np.sqrt(((layout[1:] - layout[:-1]) ** 2).sum(-1)).mean() / spread
+
+    # Even with each fresh map turned onto the previous one, its digits jump much further.
+    turned = np.stack([fresh[0]] + [procrustes_align(fresh[i], fresh[i - 1]) for i in (1, 2)])
+    assert moved(aligned) < 0.5 * moved(turned)
+
+
+def test_the_t_sne_map_is_kept_on_disk_and_a_foreign_file_is_refused(tmp_path, monkeypatch):
+    import vae.film
+
+    whole = load_checkpoint(BUNDLED_DIR / "default.pt").film
+    film, other = frames_of(whole, slice(-2, None)), frames_of(whole, slice(-4, -2))
+    made = film_layout(film, "tsne", cache_dir=tmp_path)
+    (kept,) = tmp_path.glob("film-tsne-*.npz")
+    monkeypatch.setattr(vae.film, "aligned_tsne", lambda *a, **k: pytest.fail("made again, not read from disk"))
+    np.testing.assert_array_equal(film_layout(film, "tsne", cache_dir=tmp_path), made)
+    assert vae.film.stored_tsne_layout(other, tmp_path) is None  # another film's frames: not on disk
+
+    # Another film's map under this film's name is refused, and so is a damaged file.
+    monkeypatch.undo()
+    other_map = film_layout(other, "tsne", cache_dir=tmp_path)
+    (other_file,) = set(tmp_path.glob("film-tsne-*.npz")) - {kept}
+    other_file.replace(kept)
+    assert vae.film.stored_tsne_layout(film, tmp_path) is None
+    kept.write_bytes(b"not a map")
+    assert vae.film.stored_tsne_layout(film, tmp_path) is None
+    assert other_map.shape == made.shape
+
+
+def test_a_stored_t_sne_map_round_trips_and_a_damaged_one_is_refused():
+    film = load_checkpoint(BUNDLED_DIR / "default.pt").film
+    assert film.tsne is not None, "the bundled default opens its film with t-SNE at once"
+    state = film.to_state()
+    np.testing.assert_array_equal(Film.from_state(state, film.latent_dim).tsne, film.tsne)
+    np.testing.assert_array_equal(film_layout(film, "tsne"), film.tsne)
+    with pytest.raises(FilmError, match="tsne"):
+        Film.from_state({**state, "tsne": state["tsne"][:-1]}, film.latent_dim)
+
+
+def test_the_bundled_defaults_t_sne_film_shows_clusters_that_pca_cannot():
+    """The measure of issue 31's table: at the last frame, a 5-NN vote on the t-SNE map finds most
+    digits' labels, far more than on the PCA map of the same frame."""
+    film = load_checkpoint(BUNDLED_DIR / "default.pt").film
+    last = slice(-1, None)
+    on_tsne = neighbour_agreement(film.tsne[last], film.labels)[0]
+    on_pca = neighbour_agreement(film_layout(film, "pca")[last], film.labels)[0]
+    in_latent = neighbour_agreement(film.means[last], film.labels)[0]
+    assert on_tsne >= 0.75 and on_pca < 0.5 < in_latent
+
+
+def test_a_2d_film_keeps_its_raw_coordinates_in_every_layout():
+    film = load_checkpoint(BUNDLED_DIR / "latent2d.pt").film
+    for method in ("pca", "tsne"):
+        np.testing.assert_array_equal(film_layout(film, method), film.means.astype(np.float32))

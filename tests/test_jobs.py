@@ -9,7 +9,8 @@ import torch
 import vae.train
 from harness import TINY
 from vae import load_checkpoint
-from vae.jobs import TrainingJob
+from vae.checkpoint import read_resume_state
+from vae.jobs import TrainingJob, snapshot_model
 from vae.train import TrainConfig, TrainResult
 
 
@@ -41,6 +42,32 @@ def test_a_real_run_is_recorded_and_a_second_start_is_refused(tmp_path, mnist):
     steps = snap.history["steps"]
     assert [s["step"] for s in steps] == list(range(1, len(steps) + 1)) and steps[3]["epoch"] == 1.0
     assert snap.history["epochs"][0]["test"]["loss"] > 0 and snap.img_per_s > 0
+
+
+def test_the_snapshot_carries_the_weights_of_the_latest_finished_epoch(tmp_path, mnist):
+    seen = []
+
+    def train_and_look_after_each_epoch(*args, callback, **kwargs):
+        def on_event(event):
+            callback(event)
+            if event["kind"] == "epoch":
+                seen.append(job.snapshot())
+
+        return vae.train.train(*args, callback=on_event, **kwargs)
+
+    job = TrainingJob(train_fn=train_and_look_after_each_epoch)
+    assert snapshot_model(job.snapshot()) is None  # before any epoch has ended
+    assert job.start(TrainConfig(**{**TINY, "epochs": 2}), tmp_path / "w.pt", data=mnist)
+    assert job.wait(timeout=120)
+    first, last = seen
+    assert (first.weights_epoch, last.weights_epoch) == (1, 2)
+    # A copy as the epoch ended, not the live model: epoch 2 went on changing the weights.
+    assert not torch.equal(first.weights["fc_mu.weight"], last.weights["fc_mu.weight"])
+    model = snapshot_model(job.snapshot())
+    stored = read_resume_state(tmp_path / "w.pt")["model"]  # the weights as the last epoch ended
+    assert not model.training and model.config == TrainConfig(**TINY).model_config()
+    assert all(torch.equal(value, stored[name]) for name, value in model.state_dict().items())
+    assert model.train_config["beta"] == 1.0
 
 
 def test_a_full_disk_fails_the_run_with_a_message_and_keeps_the_last_checkpoint(tmp_path, mnist, monkeypatch):

@@ -3,6 +3,7 @@ of the maps built from them."""
 
 import numpy as np
 import pytest
+import torch
 
 import studio
 import vae
@@ -229,3 +230,13 @@ def test_negative_elbo_matches_the_reported_metric(model, mnist):
     assert latent.percentile_of(per_image.min() - 1, per_image) == 0
     assert latent.percentile_of(per_image.max() + 1, per_image) == 100
     assert latent.percentile_of(np.median(per_image), per_image) == pytest.approx(50, abs=1)
+
+
+def test_an_autoencoders_codes_have_no_log_variances_and_its_elbo_is_its_bce(mnist):
+    torch.manual_seed(0)
+    autoencoder = vae.ConvVAE(vae.VAEConfig(latent_dim=4, channels=4, hidden=16, variational=False))
+    codes, logvars = latent.encode(autoencoder, mnist.test_images[:300], batch_size=100)
+    assert codes.shape == (300, 4) and logvars is None
+    per_image = latent.negative_elbo(autoencoder, mnist.test_images[:300])
+    metrics = evaluate(autoencoder, mnist.test_images[:300])
+    assert metrics["kl"] == 0 and per_image.mean() == pytest.approx(metrics["bce"], rel=1e-6)

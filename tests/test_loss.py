@@ -7,7 +7,16 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from vae.loss import importance_log_weights, importance_weighted_bound, iwae_loss, kl_to_standard_normal, vae_loss
+from vae.loss import (
+    bce_per_pixel,
+    bernoulli_nll,
+    importance_log_weights,
+    importance_weighted_bound,
+    iwae_loss,
+    kl_per_dim,
+    kl_to_standard_normal,
+    vae_loss,
+)
 
 
 def test_loss_equals_hand_computation():
@@ -22,6 +31,9 @@ def test_loss_equals_hand_computation():
     assert parts.bce.item() == pytest.approx(bce.item(), rel=1e-5)
     assert parts.kl.item() == pytest.approx(kl, rel=1e-6)
     assert parts.total.item() == pytest.approx(bce.item() + 2.0 * kl, rel=1e-5)
+    # Their per-pixel and per-dimension terms, which the Inside page shows, add up to them.
+    assert bce_per_pixel(logits, x).sum() == pytest.approx(bernoulli_nll(logits, x).item())
+    assert kl_per_dim(mu, logvar)[0].tolist() == pytest.approx([0.125, 0.5 * (4 - math.log(4.0))])
 
 
 class LinearDecoderVAE(nn.Module):
@@ -75,3 +87,18 @@ def test_loss_from_logits_is_stable_where_probabilities_saturate():
 
 def test_kl_is_zero_at_the_prior():
     assert kl_to_standard_normal(torch.zeros(3, 4), torch.zeros(3, 4)).abs().max() == 0
+
+
+def test_an_autoencoders_code_has_no_kl_and_no_importance_weights():
+    mu, x = torch.randn(3, 4), torch.rand(3, 1, 2, 2)
+    assert kl_per_dim(mu, None).tolist() == torch.zeros(3, 4).tolist() and kl_to_standard_normal(mu, None).shape == (3,)
+    logits = torch.randn(3, 1, 2, 2)
+    parts = vae_loss(logits, x, mu, None, beta=4.0)
+    assert parts.kl == 0 and parts.total == parts.bce == bernoulli_nll(logits, x).sum()
+
+    class Autoencoder(LinearDecoderVAE):
+        def encode(self, x):
+            return super().encode(x)[0], None
+
+    with pytest.raises(ValueError, match="an autoencoder has no posterior"):
+        importance_log_weights(Autoencoder(), x[:2], 3)

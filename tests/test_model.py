@@ -62,3 +62,21 @@ def test_eval_mode_restores_the_mode_it_found():
         with eval_mode(model):
             assert not model.training
         assert model.training is training
+
+
+def test_an_autoencoder_has_no_logvar_head_and_decodes_its_code_as_it_is():
+    torch.manual_seed(0)
+    model = ConvVAE(VAEConfig(latent_dim=4, channels=4, hidden=16, variational=False))
+    assert model.fc_logvar is None and not any("logvar" in name for name, _ in model.named_parameters())
+    x = torch.rand(5, 1, 28, 28)
+    mu, logvar = model.encode(x)
+    assert mu.shape == (5, 4) and logvar is None
+    logits, mu, logvar = model(x)
+    assert logvar is None and torch.equal(logits, model.decode_logits(mu)) and torch.equal(logits, model(x)[0])
+    parts = vae_loss(logits, x, mu, logvar, beta=4.0)
+    assert parts.kl == 0 and parts.total == parts.bce
+    parts.total.backward()
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in model.parameters())
+    with pytest.raises(ConfigError, match="variational must be True or False"):
+        VAEConfig(variational="no")
+    assert VAEConfig.from_dict({k: v for k, v in VAEConfig().to_dict().items() if k != "variational"}).variational

@@ -8,7 +8,7 @@ from vae import CheckpointError, load_checkpoint
 from vae.data import to_float
 from vae.loss import LossParts
 from vae.metrics import evaluate
-from vae.model import ConvVAE
+from vae.model import ConfigError, ConvVAE
 from vae.plots import loss_figure
 from vae.train import TrainConfig, learning_rate, make_optimizer, train, train_step
 
@@ -116,6 +116,25 @@ def test_invalid_config_is_rejected_with_the_field_name():
     for mismatch in (dict(beta=2.0), dict(kl_warmup_epochs=29)):  # the bound is of log p(x): beta 1, no warm-up left
         with pytest.raises(ValueError, match="importance-weighted epochs"):
             TrainConfig(iw_samples=2, iw_epochs=3, **mismatch).validate()
+    for pointless in (dict(beta=4.0), dict(kl_warmup_epochs=1.0), dict(iw_samples=2, iw_epochs=3)):
+        with pytest.raises(ConfigError, match="an autoencoder has no KL term"):
+            TrainConfig(variational=False, **pointless).validate()
+    with pytest.raises(ConfigError, match="variational must be True or False"):
+        TrainConfig(variational=None).validate()
+
+
+def test_an_autoencoder_trains_on_its_reconstruction_alone(tmp_path, mnist):
+    result = train(TrainConfig(epochs=1, variational=False, **TINY), tmp_path / "ae.pt", data=mnist)
+    assert result.status == "finished"
+    assert all(s["kl"] == 0 and s["loss"] == s["bce"] for s in result.history["steps"])
+    assert result.best["test"]["kl"] == 0 and result.best["test"]["loss"] == result.best["test"]["bce"]
+    assert result.history["steps"][-1]["bce"] < result.history["steps"][0]["bce"]
+    model = load_checkpoint(result.checkpoint)
+    assert not model.config.variational and not model.train_config["variational"]
+    assert evaluate(model, mnist.test_images) == pytest.approx(model.metrics["test"], rel=1e-6)
+    # Its film has no log-variances to keep and no KL, but its codes and active units as a VAE's.
+    film = model.film
+    assert film.logvars is None and not film.kl_per_dim.any() and film.active_units[-1] > 0
 
 
 def test_an_importance_weighted_fine_tune_trains_the_last_epochs_on_the_bound_and_keeps_them(

@@ -19,7 +19,8 @@ FORMAT = "vae-studio"
 # 2: the `conv` layers changed (space-to-depth encoder, deeper decoder);
 # 3: channels-last flattens, encoder_hidden; every VAEConfig and TrainConfig field written out (the
 #    layer, precision and importance-weighted fields came later within 3: files without them, from
-#    before 2026-11-29, are refused with the fields they lack).
+#    before 2026-11-29, are refused with the fields they lack). ``variational`` (the plain
+#    autoencoder) came on 2026-12-04: a file without it is a VAE (``vae.model.LATER_FIELDS``).
 VERSION = 3
 
 

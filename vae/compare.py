@@ -35,9 +35,11 @@ class Row:
 
 
 def card(model, iw_nll: float | None = None) -> dict:
-    """What the table shows of one model, as numbers where they are numbers (None: unknown).
-    ``iw_nll`` is a -log p(x) measured after the fact, for a card that lacks one."""
+    """What the table shows of one model, as numbers where they are numbers (None: unknown, or
+    what a plain autoencoder lacks: a β, a KL and so an ELBO). ``iw_nll`` is a -log p(x) measured
+    after the fact, for a card that lacks one."""
     metrics, history = model.metrics, model.history.get("epochs", [])
+    variational = model.config.variational
     test = metrics.get("test", {})
     stored_iw = metrics.get("test_iw", {})
     trained_on = getattr(model, "trained_on", {}) or {}
@@ -47,13 +49,13 @@ def card(model, iw_nll: float | None = None) -> dict:
         "parameters": sum(p.numel() for p in model.parameters()),
         "latent size": model.latent_dim,
         "active units": kept_active_units(model) if film is not None else None,
-        "β": model.train_config.get("beta"),
+        "β": model.train_config.get("beta") if variational else None,
         "epochs": len(history) or metrics.get("epoch"),
         "training time (s)": sum(r.get("seconds", 0.0) for r in history) or None,
         "trained on": " · ".join(v for v in (trained_on.get("hardware"), trained_on.get("precision")) if v) or None,
-        "test −ELBO": test.get("loss"),
+        "test −ELBO": test.get("loss") if variational else None,
         "reconstruction (BCE)": test.get("bce"),
-        "KL": test.get("kl"),
+        "KL": test.get("kl") if variational else None,
         f"−log p(x), IW K={IW_SAMPLES}": stored_iw.get("nll") if stored_iw.get("k") == IW_SAMPLES else iw_nll,
     }
 

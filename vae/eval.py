@@ -45,18 +45,25 @@ def main(argv=None) -> int:
           f"parameters, on {device}, {len(images):,} test images")
     start = time.perf_counter()
     m = evaluate(model, images, batch_size=args.batch_size)
-    print(f"test -ELBO  {m['loss']:8.2f} nats  (BCE {m['bce']:.2f} + KL {m['kl']:.2f})  "
-          f"[{time.perf_counter() - start:.1f}s]")
+    if c.variational:
+        label, parts = "-ELBO", f"BCE {m['bce']:.2f} + KL {m['kl']:.2f}"
+    else:
+        label, parts = "BCE", "a plain autoencoder: the reconstruction of its code, no KL"
+    print(f"test {label:6} {m['loss']:8.2f} nats  ({parts})  [{time.perf_counter() - start:.1f}s]")
     if args.iw:
         from tqdm import tqdm
 
         start = time.perf_counter()
         iw_batch = max(1, 20_000 // args.iw)  # about 20k decodes per chunk, whatever K is
-        with tqdm(total=len(images), unit="img", desc=f"IW K={args.iw}", leave=False) as bar:
-            nll = importance_weighted_nll(
-                model, images, k=args.iw, batch_size=iw_batch,
-                progress=lambda done, total: bar.update(done - bar.n),
-            )
+        try:
+            with tqdm(total=len(images), unit="img", desc=f"IW K={args.iw}", leave=False) as bar:
+                nll = importance_weighted_nll(
+                    model, images, k=args.iw, batch_size=iw_batch,
+                    progress=lambda done, total: bar.update(done - bar.n),
+                )
+        except ValueError as e:  # an autoencoder
+            print(f"error: {e}", file=sys.stderr)
+            return 1
         print(f"test -log p(x) {nll:8.2f} nats  (importance-weighted, K={args.iw})  "
               f"[{time.perf_counter() - start:.1f}s]")
         if args.save:

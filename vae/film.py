@@ -12,6 +12,7 @@ happens) and after every epoch; the frame after epoch k is the model saved if ep
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,8 +33,15 @@ ACTIVE_VARIANCE = 0.01  # a unit is active when Var_x E[z_d | x] exceeds this (B
 MANIFOLD_SIDE, MANIFOLD_SPAN = 12, 3.0  # a 12 x 12 grid of decodings over [-3, 3]² for 2-D latents
 MAX_BYTES = 4 * 2**20  # a film is thinned (every other epoch frame) to stay under this
 
-ARRAYS = ("epochs", "indices", "labels", "means", "logvars", "kl_per_dim", "active_units", "prior_samples",
-          "manifold")
+FRAME_ARRAYS = ("epochs", "means", "logvars", "kl_per_dim", "active_units", "prior_samples", "manifold")
+# Per frame, plus the digits and, once laid out on request (``tsne_layout``), the aligned t-SNE map.
+ARRAYS = (*FRAME_ARRAYS, "indices", "labels", "tsne")
+OPTIONAL = ("logvars", "manifold", "tsne")
+LAYOUTS = ("pca", "tsne")  # how a film of more than two latent dimensions is laid out on the map
+TSNE_PERPLEXITY, TSNE_SEED = 30.0, 0
+# Each frame after the first starts from the previous frame's map and runs this many t-SNE steps:
+# enough for the map to follow the model (bench/film.py), few enough for a film in well under a minute.
+TSNE_FRAME_STEPS = 100
 
 
 class FilmError(ValueError):
@@ -46,7 +54,8 @@ class Film:
     frame was taken: 0, 0.0625, ..., 1, 2, ...), ``indices`` [n] (test-set indices) and ``labels``
     [n] of the digits, their posterior ``means`` [F, n, d] (float16) and, for a 2-D latent,
     ``logvars`` [F, n, d] (else None), ``kl_per_dim`` [F, d], ``active_units`` [F],
-    ``prior_samples`` [F, 16, 28, 28] in [0, 1] and ``manifold`` [F, H, W] in [0, 1] or None."""
+    ``prior_samples`` [F, 16, 28, 28] in [0, 1] and ``manifold`` [F, H, W] in [0, 1] or None;
+    ``tsne`` [F, n, 2], the aligned t-SNE map (``tsne_layout``), once it has been made and stored."""
 
     epochs: np.ndarray
     indices: np.ndarray
@@ -57,6 +66,7 @@ class Film:
     active_units: np.ndarray
     prior_samples: np.ndarray
     manifold: np.ndarray | None
+    tsne: np.ndarray | None = None
 
     @property
     def frames(self) -> int:
@@ -88,7 +98,7 @@ class Film:
         (``latent_dim`` is the model's)."""
         if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
             raise FilmError("its film is not a set of arrays")
-        missing = [name for name in ARRAYS if name not in state and name not in ("logvars", "manifold")]
+        missing = [name for name in ARRAYS if name not in state and name not in OPTIONAL]
         if missing:
             raise FilmError(f"its film lacks {', '.join(missing)}")
         arrays = {name: state[name].numpy() if name in state else None for name in ARRAYS}
@@ -105,6 +115,8 @@ class Film:
                   "prior_samples": (f, PRIOR_SAMPLES, 28, 28)}
         if self.logvars is not None:
             shapes["logvars"] = shapes["means"]
+        if self.tsne is not None:
+            shapes["tsne"] = (f, n, 2)
         for name, shape in shapes.items():
             if getattr(self, name).shape != shape:
                 raise FilmError(f"its film is damaged: {name} has shape {tuple(getattr(self, name).shape)}, "
@@ -130,10 +142,15 @@ def film_digits(test_labels, per_class: int = FILM_DIGITS_PER_CLASS, seed: int =
     return np.sort(np.concatenate(picks))
 
 
-def active_units(means: np.ndarray) -> int:
-    """How many latent dimensions the model uses: those whose posterior mean varies over the
+def used_dimensions(means: np.ndarray) -> np.ndarray:
+    """Which latent dimensions [d] the model uses: those whose posterior mean varies over the
     digits ``means`` [n, d] by more than ``ACTIVE_VARIANCE``; the rest carry nothing (KL ≈ 0)."""
-    return int((np.asarray(means, dtype=np.float64).var(axis=0) > ACTIVE_VARIANCE).sum())
+    return np.asarray(means, dtype=np.float64).var(axis=0) > ACTIVE_VARIANCE
+
+
+def active_units(means: np.ndarray) -> int:
+    """How many latent dimensions the model uses (``used_dimensions``)."""
+    return int(used_dimensions(means).sum())
 
 
 def kept_active_units(model) -> int:
@@ -168,18 +185,20 @@ class FilmRecorder:
         self.frames: list[dict] = []
         if film is not None:  # a resumed run continues its film
             self.frames = [{name: getattr(film, name)[i] if getattr(film, name) is not None else None
-                            for name in ARRAYS if name not in ("indices", "labels")} for i in range(film.frames)]
+                            for name in FRAME_ARRAYS} for i in range(film.frames)]
 
     @torch.no_grad()
     def record(self, model: torch.nn.Module, epoch: float) -> None:
-        """A frame of ``model`` as it is now, in fp32 whatever the training precision."""
+        """A frame of ``model`` as it is now, in fp32 whatever the training precision. An
+        autoencoder's frame has no log-variances and a KL of 0 in every dimension."""
         with eval_mode(model):
-            means, logvars = (t.float().cpu().numpy() for t in model.encode(self.images))
+            means, logvars = (None if t is None else t.float().cpu().numpy() for t in model.encode(self.images))
             frame = {
                 "epochs": float(epoch),
                 "means": means.astype(np.float16),
-                "logvars": logvars.astype(np.float16) if means.shape[1] == 2 else None,
-                "kl_per_dim": kl_per_dimension(means, logvars).astype(np.float32),
+                "logvars": logvars.astype(np.float16) if logvars is not None and means.shape[1] == 2 else None,
+                "kl_per_dim": (kl_per_dimension(means, logvars) if logvars is not None
+                               else np.zeros(means.shape[1])).astype(np.float32),
                 "active_units": active_units(means),
                 "prior_samples": model.decode(self.prior_z)[:, 0].float().cpu().numpy(),
                 "manifold": None,
@@ -235,17 +254,30 @@ def procrustes_align(source: np.ndarray, target: np.ndarray, scale: bool = True)
     return (src @ rotation * factor + target.mean(axis=0)).astype(np.float32)
 
 
-def film_layout(film: Film, known: np.ndarray | None = None) -> np.ndarray:
-    """Map positions [F, n, 2] of the film's digits in every frame. A 2-D latent: its raw means.
-    More dimensions: each frame's PCA, scaled to a common spread (unit RMS distance from the
-    centre, so the untrained model's tiny cloud is as readable as the trained one) and rotated or
-    reflected onto the previous frame by ``procrustes_align``, so digits move smoothly instead of
-    flipping and spinning (a PCA's axes have no fixed sign or order between frames). Adding frames
-    never moves earlier ones, so a live view and the replay agree, and ``known``, the layout of
-    this film's first frames made before, is kept and only the frames after it are laid out."""
-    means = film.means.astype(np.float32)
+def film_layout(film: Film, method: str = "pca", known: np.ndarray | None = None, cache_dir=None,
+                progress=None) -> np.ndarray:
+    """Map positions [F, n, 2] of the film's digits in every frame. A 2-D latent: its raw means,
+    whatever ``method``. More dimensions: "pca", two linear directions per frame (``pca_layout``,
+    fast enough for a live run), or "tsne", the aligned t-SNE map in which the digits' clusters
+    can be seen (``tsne_layout``: the film's stored one, else ``cache_dir``'s, else made, tens of
+    seconds, with ``progress(done, total)`` per frame)."""
     if film.latent_dim == 2:
-        return means.copy()
+        return film.means.astype(np.float32)
+    if method == "pca":
+        return pca_layout(film, known)
+    if method == "tsne":
+        return tsne_layout(film, cache_dir, progress)
+    raise ValueError(f"method must be one of {LAYOUTS}, got {method!r}")
+
+
+def pca_layout(film: Film, known: np.ndarray | None = None) -> np.ndarray:
+    """Each frame's PCA, scaled to a common spread (unit RMS distance from the centre, so the
+    untrained model's tiny cloud is as readable as the trained one) and rotated or reflected onto
+    the previous frame by ``procrustes_align``, so digits move smoothly instead of flipping and
+    spinning (a PCA's axes have no fixed sign or order between frames). Adding frames never moves
+    earlier ones, so a live view and the replay agree, and ``known``, the layout of this film's
+    first frames made before, is kept and only the frames after it are laid out."""
+    means = film.means.astype(np.float32)
     layout = np.empty((film.frames, means.shape[1], 2), dtype=np.float32)
     done = len(known) if known is not None and len(known) <= film.frames else 0
     if done:
@@ -257,6 +289,90 @@ def film_layout(film: Film, known: np.ndarray | None = None) -> np.ndarray:
         coords /= max(float(np.sqrt((coords**2).sum(axis=1).mean())), 1e-12)
         layout[i] = coords if i == 0 else procrustes_align(coords, layout[i - 1], scale=False)
     return layout
+
+
+def tsne_layout(film: Film, cache_dir=None, progress=None) -> np.ndarray:
+    """The aligned t-SNE map [F, n, 2]: ``stored_tsne_layout``'s, else ``aligned_tsne``'s, then
+    kept in ``cache_dir``."""
+    layout = stored_tsne_layout(film, cache_dir)
+    if layout is not None:
+        return layout
+    layout = aligned_tsne(film.means, progress)
+    if cache_dir is not None:
+        from .files import write_atomically
+
+        try:
+            write_atomically(_tsne_path(film, cache_dir), lambda f: np.savez(f, key=_tsne_key(film), layout=layout))
+        except OSError as e:
+            logging.getLogger(__name__).warning("Could not keep the film's t-SNE map in %s: %s", cache_dir, e)
+    return layout
+
+
+def stored_tsne_layout(film: Film, cache_dir=None) -> np.ndarray | None:
+    """The film's t-SNE map without making it: its own (``film.tsne``), else the one kept in
+    ``cache_dir`` if that was made for exactly these frames and settings; None for a missing,
+    damaged or foreign file."""
+    if film.tsne is not None:
+        return film.tsne
+    if cache_dir is None:
+        return None
+    try:
+        with np.load(_tsne_path(film, cache_dir), allow_pickle=False) as stored:
+            key, layout = str(stored["key"]), stored["layout"]
+    except (OSError, ValueError, KeyError):
+        return None
+    ok = key == _tsne_key(film) and layout.shape == (*film.means.shape[:2], 2) and np.isfinite(layout).all()
+    return layout.astype(np.float32) if ok else None
+
+
+def _tsne_path(film: Film, cache_dir) -> Path:
+    return Path(cache_dir) / f"film-tsne-{_tsne_key(film)[:32]}.npz"
+
+
+def _tsne_key(film: Film) -> str:
+    """What a film's t-SNE map depends on: its means and the settings (openTSNE's version too)."""
+    import hashlib
+    import importlib.metadata
+
+    settings = (film.means.shape, TSNE_PERPLEXITY, TSNE_SEED, TSNE_FRAME_STEPS,
+                importlib.metadata.version("openTSNE"))
+    return hashlib.sha256(np.ascontiguousarray(film.means).tobytes() + repr(settings).encode()).hexdigest()
+
+
+def aligned_tsne(means: np.ndarray, progress=None) -> np.ndarray:
+    """t-SNE maps [F, n, 2] of frames of latents ``means`` [F, n, d], each started from the one
+    before: the first is a whole t-SNE run (PCA start, early exaggeration), each later one
+    ``TSNE_FRAME_STEPS`` steps of gradient descent on its own frame's affinities from where the
+    previous frame's digits lie. So a digit moves only as far as the model's change moves it, and
+    the film shows clusters forming instead of a new, unrelated map at every frame. One thread: a
+    second slowed t-SNE down whenever the other core was busy (see ``vae.latent.tsne``)."""
+    from openTSNE import TSNEEmbedding, affinity, initialization
+
+    frames, layout = len(means), []
+    for i in range(frames):
+        latents = np.asarray(means[i], dtype=np.float32)
+        affinities = affinity.PerplexityBasedNN(latents, perplexity=min(TSNE_PERPLEXITY, (len(latents) - 1) / 3),
+                                                method="exact", n_jobs=1, random_state=TSNE_SEED)
+        start = initialization.pca(latents, random_state=TSNE_SEED) if i == 0 else layout[-1]
+        embedding = TSNEEmbedding(start.astype(np.float64), affinities, negative_gradient_method="bh", n_jobs=1,
+                                  random_state=TSNE_SEED)
+        if i == 0:
+            embedding = embedding.optimize(250, exaggeration=12, momentum=0.5).optimize(500, momentum=0.8)
+        else:
+            embedding = embedding.optimize(TSNE_FRAME_STEPS, momentum=0.8)
+        layout.append(np.array(embedding, dtype=np.float32))
+        if progress is not None:
+            progress(i + 1, frames)
+    return np.stack(layout)
+
+
+def neighbour_agreement(points: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Per frame of ``points`` [F, n, k], the share of digits whose label a 5-nearest-neighbour
+    vote of the others gives (5-fold cross-validated, ``vae.latent.knn_accuracy``): how far apart
+    the digits are, in the latent space itself (k = d) or on a map (k = 2). Chance is 0.1."""
+    from .latent import knn_accuracy
+
+    return np.array([knn_accuracy(frame, labels) for frame in np.asarray(points, dtype=np.float32)])
 
 
 # ---------------------------------------------------------------- export
@@ -294,48 +410,60 @@ def gif_frames(film: Film, layout: np.ndarray, progress=None) -> list:
     return images
 
 
-def gif_bytes(film: Film, progress=None, frame_ms: int = 150) -> bytes:
-    """The film as an animated GIF (map and prior samples), one GIF frame per film frame; the last
-    frame is held for a second before it loops."""
+def gif_bytes(film: Film, layout: np.ndarray | None = None, progress=None, frame_ms: int = 150) -> bytes:
+    """The film as an animated GIF (map, by default PCA's, and prior samples), one GIF frame per
+    film frame; the last frame is held for a second before it loops."""
     import io
 
-    images = gif_frames(film, film_layout(film), progress)
+    images = gif_frames(film, film_layout(film) if layout is None else layout, progress)
     durations = [frame_ms] * (len(images) - 1) + [1000]
     buffer = io.BytesIO()
     images[0].save(buffer, format="GIF", save_all=True, append_images=images[1:], duration=durations, loop=0)
     return buffer.getvalue()
 
 
-def save_gif(film: Film, path: str | Path, progress=None) -> Path:
+def save_gif(film: Film, path: str | Path, layout: np.ndarray | None = None, progress=None) -> Path:
     """``gif_bytes`` written to ``path`` atomically."""
     from .files import write_atomically
 
-    data = gif_bytes(film, progress)
+    data = gif_bytes(film, layout, progress)
     return write_atomically(path, lambda f: f.write(data))
 
 
 # ---------------------------------------------------------------- command line
 
 
-def describe(film: Film) -> str:
-    """One line per frame: its epoch, active units and total KL."""
+def describe(film: Film, layout: np.ndarray | None = None) -> str:
+    """One line per frame: its epoch, active units, total KL and how often a digit's nearest
+    neighbours share its label in the latent space (and on ``layout``'s map, if given)."""
     from .plots import epoch_label
 
-    rows = [f"{'epoch':>8}  active  KL (nats)"]
-    for epoch, active, kl in zip(film.epochs, film.active_units, film.kl_per_dim.sum(axis=1)):
-        rows.append(f"{epoch_label(epoch):>8}  {active:3d}/{film.latent_dim:<3d} {kl:8.2f}")
+    in_latent = neighbour_agreement(film.means, film.labels)
+    on_map = neighbour_agreement(layout, film.labels) if layout is not None else [None] * film.frames
+    header = f"{'epoch':>8}  active  KL (nats)  5-NN in {film.latent_dim}-D"
+    rows = [header + ("  5-NN on the map" if layout is not None else "")]
+    for epoch, active, kl, latent, flat in zip(film.epochs, film.active_units, film.kl_per_dim.sum(axis=1),
+                                               in_latent, on_map):
+        row = f"{epoch_label(epoch):>8}  {active:3d}/{film.latent_dim:<3d} {kl:8.2f}  {latent:9.0%}"
+        rows.append(row + (f"  {flat:15.0%}" if flat is not None else ""))
     return "\n".join(rows)
 
 
 def main(argv=None) -> int:
     from tqdm import tqdm
 
-    from .checkpoint import CheckpointError, load_checkpoint
+    from .checkpoint import CheckpointError, load_checkpoint, update_checkpoint
+    from .data import default_data_dir
 
     p = argparse.ArgumentParser(prog="python -m vae.film",
                                 description="Show a checkpoint's training film, or export it as a GIF.")
     p.add_argument("checkpoint", type=Path)
+    p.add_argument("--layout", choices=LAYOUTS, default="pca",
+                   help="the map of a latent of more than 2 dimensions: PCA's two linear directions, or the "
+                        "aligned t-SNE map in which the clusters show (tens of seconds, then kept on disk)")
     p.add_argument("--gif", type=Path, help="write the film as an animated GIF here")
+    p.add_argument("--store", action="store_true",
+                   help="with --layout tsne: store the t-SNE map in the checkpoint, so the app opens it at once")
     args = p.parse_args(argv)
     try:
         model = load_checkpoint(args.checkpoint)
@@ -349,11 +477,20 @@ def main(argv=None) -> int:
     film = model.film
     print(f"{args.checkpoint.name}: {film.frames} frames of {len(film.indices)} test digits, "
           f"latent size {film.latent_dim}")
+    layout = None
+    if args.layout == "tsne" and film.latent_dim > 2:
+        with tqdm(total=film.frames, unit="frame", desc="t-SNE") as bar:
+            layout = film_layout(film, "tsne", cache_dir=default_data_dir() / "tsne",
+                                 progress=lambda done, total: bar.update(done - bar.n))
+        if args.store:
+            film.tsne = layout
+            update_checkpoint(args.checkpoint, film=film.to_state())
+            print(f"stored the t-SNE map in {args.checkpoint}")
     if args.gif is None:
-        print(describe(film))
+        print(describe(film, layout))
         return 0
     with tqdm(total=film.frames, unit="frame", desc="GIF") as bar:
-        save_gif(film, args.gif, progress=lambda done, total: bar.update(done - bar.n))
+        save_gif(film, args.gif, layout, progress=lambda done, total: bar.update(done - bar.n))
     print(f"saved {args.gif}")
     return 0
 

@@ -1,7 +1,9 @@
-"""The server's one background training run: started from the Train page, watched by every session.
+"""The server's one background training run, and what every run shares: its progress recorded
+as a ``JobSnapshot`` (``RunProgress``) and its training call that never raises (``run_train``).
 
 ``vae.train.train`` runs in a thread; its progress events are recorded under a lock, and pages
-read consistent copies with ``snapshot()``. No Streamlit here, so the logic is unit-testable.
+read consistent copies with ``snapshot()``. The queue of runs (``vae.runs``) records each of its
+runs the same way. No Streamlit here, so the logic is unit-testable.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +21,7 @@ import torch
 
 from vae.data import MNIST
 from vae.film import Film
+from vae.model import ConvVAE
 from vae.train import TrainConfig, TrainResult, train
 
 _LOGGER = logging.getLogger(__name__)
@@ -29,7 +32,7 @@ RUNNING = ("running", "stopping")
 class JobSnapshot:
     """A consistent copy of the job's state at one moment."""
 
-    status: str = "idle"  # idle, running, stopping, finished, stopped or failed
+    status: str = "idle"  # idle (or queued: vae.runs), running, stopping, finished, stopped or failed
     message: str = ""
     name: str = ""  # the run's checkpoint name (file stem)
     config: TrainConfig | None = None
@@ -43,6 +46,8 @@ class JobSnapshot:
     history: dict = field(default_factory=lambda: {"steps": [], "epochs": []})  # as in a checkpoint
     reconstructions: np.ndarray | None = None  # [2, 10, 28, 28]: test images, reconstructions
     film: Film | None = None  # the run's film so far (vae.film), replaced at each new frame
+    weights: dict | None = None  # the model's state_dict (CPU tensors) as its latest epoch ended; see snapshot_model
+    weights_epoch: int = 0  # that epoch (1-based), 0 before the first ends
     started_at: float = 0.0
     ended_at: float = 0.0
     started_by: str = ""  # who pressed Start (the app passes its browser session's id)
@@ -60,18 +65,60 @@ class JobSnapshot:
         return (self.ended_at or time.time()) - self.started_at if self.started_at else 0.0
 
 
+class RunProgress:
+    """One run's state, fed by its progress events (``on_event``, vae.train's callback) under a
+    lock; ``snapshot()`` gives consistent, immutable copies."""
+
+    def __init__(self, state: JobSnapshot):
+        self._lock = threading.Lock()
+        self._state = state
+        self._steps: list[dict] = list(state.history["steps"])
+        self._epochs: list[dict] = list(state.history["epochs"])
+
+    def snapshot(self) -> JobSnapshot:
+        with self._lock:
+            return replace(self._state, history={"steps": list(self._steps), "epochs": list(self._epochs)})
+
+    def update(self, **changes) -> None:
+        with self._lock:
+            self._state = replace(self._state, **changes)
+
+    def request_stop(self) -> bool:
+        """Mark a running run as stopping; False, and nothing changed, if it is not running."""
+        with self._lock:
+            if self._state.status != "running":
+                return False
+            self._state = replace(self._state, status="stopping", message="Stopping after the current batch…")
+            return True
+
+    def on_event(self, event: dict) -> None:
+        with self._lock:
+            if event["kind"] == "step":
+                steps_per_epoch = event["total_steps"] / event["epochs"]
+                self._steps.append({"step": event["step"], "epoch": event["step"] / steps_per_epoch,
+                                    "loss": event["loss"], "bce": event["bce"], "kl": event["kl"]})
+                message = self._state.message if self._state.status == "stopping" else "Training…"
+                self._state = replace(self._state, epoch=event["epoch"], epochs=event["epochs"], step=event["step"],
+                                      total_steps=event["total_steps"], img_per_s=event["img_per_s"],
+                                      eta_s=event["eta_s"], message=message)
+            elif event["kind"] == "epoch":
+                self._epochs.append({k: event[k] for k in ("epoch", "seconds", "img_per_s", "train", "val", "test")})
+                self._state = replace(self._state, reconstructions=event["reconstructions"], weights=event["weights"],
+                                      weights_epoch=event["epoch"])
+            elif event["kind"] == "frame":
+                self._state = replace(self._state, film=event["film"])
+
+
 class TrainingJob:
     """At most one training run at a time; ``start`` is atomic, so of two sessions pressing
     Start together exactly one starts a run."""
 
     def __init__(self, train_fn: Callable[..., TrainResult] = train):
         self._train = train_fn
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # makes start's check-and-start atomic
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._state = JobSnapshot()
-        self._steps: list[dict] = []
-        self._epochs: list[dict] = []
+        self._progress = RunProgress(JobSnapshot())
 
     def start(self, config: TrainConfig, checkpoint_path: str | Path, data: MNIST | None = None,
               started_by: str = "") -> bool:
@@ -79,26 +126,23 @@ class TrainingJob:
         Raises FileExistsError rather than overwrite an existing checkpoint."""
         checkpoint_path = Path(checkpoint_path)
         with self._lock:
-            if self._state.running:
+            if self._progress.snapshot().running:
                 return False
             if checkpoint_path.exists():
                 raise FileExistsError(f"{checkpoint_path.name} already exists.")
             self._stop.clear()
-            self._steps, self._epochs = [], []
-            self._state = JobSnapshot(status="running", message="Starting…", name=checkpoint_path.stem,
-                                      config=config, checkpoint=checkpoint_path, epochs=config.epochs,
-                                      started_at=time.time(), started_by=started_by)
-            self._thread = threading.Thread(target=self._run, args=(config, checkpoint_path, data),
+            self._progress = RunProgress(JobSnapshot(
+                status="running", message="Starting…", name=checkpoint_path.stem, config=config,
+                checkpoint=checkpoint_path, epochs=config.epochs, started_at=time.time(), started_by=started_by))
+            self._thread = threading.Thread(target=self._run, args=(self._progress, config, checkpoint_path, data),
                                             name="vae-training", daemon=True)
             self._thread.start()
             return True
 
     def stop(self) -> None:
         """Ask the run to end before its next batch; the best checkpoint so far is kept."""
-        with self._lock:
-            if self._state.status == "running":
-                self._stop.set()
-                self._update(status="stopping", message="Stopping after the current batch…")
+        if self._progress.request_stop():
+            self._stop.set()
 
     def wait(self, timeout: float | None = None) -> bool:
         """Block until the run ends (True) or ``timeout`` seconds pass (False)."""
@@ -108,44 +152,40 @@ class TrainingJob:
         return not self.snapshot().running
 
     def snapshot(self) -> JobSnapshot:
-        with self._lock:
-            history = {"steps": list(self._steps), "epochs": list(self._epochs)}
-            return JobSnapshot(**{**self._state.__dict__, "history": history})
+        return self._progress.snapshot()
 
-    # ------------------------------------------------------------ the training thread
+    def _run(self, progress: RunProgress, config: TrainConfig, checkpoint_path: Path, data: MNIST | None) -> None:
+        status, message, checkpoint = run_train(self._train, config, checkpoint_path, stop=self._stop,
+                                                callback=progress.on_event, data=data)
+        progress.update(status=status, message=message, checkpoint=checkpoint, ended_at=time.time())
 
-    def _run(self, config: TrainConfig, checkpoint_path: Path, data: MNIST | None) -> None:
-        try:
-            result = self._train(config, checkpoint_path, stop=self._stop, callback=self._on_event, data=data)
-            status, message, checkpoint = result.status, result.message, result.checkpoint
-        except BaseException as e:  # the thread must never die silently: the page shows why
-            _LOGGER.exception("Training failed")
-            status, message, checkpoint = "failed", _failure_message(e), None
-            if checkpoint_path.is_file():
-                checkpoint = checkpoint_path
-                message += " The best checkpoint written before the failure is kept."
-        with self._lock:
-            self._update(status=status, message=message, checkpoint=checkpoint, ended_at=time.time())
 
-    def _on_event(self, event: dict) -> None:
-        with self._lock:
-            if event["kind"] == "step":
-                steps_per_epoch = event["total_steps"] / event["epochs"]
-                self._steps.append({"step": event["step"], "epoch": event["step"] / steps_per_epoch,
-                                    "loss": event["loss"], "bce": event["bce"], "kl": event["kl"]})
-                message = self._state.message if self._state.status == "stopping" else "Training…"
-                self._update(epoch=event["epoch"], epochs=event["epochs"], step=event["step"],
-                             total_steps=event["total_steps"], img_per_s=event["img_per_s"],
-                             eta_s=event["eta_s"], message=message)
-            elif event["kind"] == "epoch":
-                self._epochs.append({k: event[k] for k in ("epoch", "seconds", "img_per_s", "train", "val", "test")})
-                self._update(reconstructions=event["reconstructions"])
-            elif event["kind"] == "frame":
-                self._update(film=event["film"])
+def run_train(train_fn: Callable[..., TrainResult], config: TrainConfig, checkpoint_path: Path,
+              **kwargs) -> tuple[str, str, Path | None]:
+    """``train_fn(config, checkpoint_path, **kwargs)`` as (status, message, the checkpoint kept or
+    None), never raising: a run's thread must never die silently, so a failure becomes words for
+    the page (and its traceback goes to the server log)."""
+    try:
+        result = train_fn(config, checkpoint_path, **kwargs)
+        return result.status, result.message, result.checkpoint
+    except BaseException as e:
+        _LOGGER.exception("Training failed")
+        message = _failure_message(e)
+        if checkpoint_path.is_file():
+            return "failed", message + " The best checkpoint written before the failure is kept.", checkpoint_path
+        return "failed", message, None
 
-    def _update(self, **changes) -> None:
-        """Replace the state (callers hold the lock); snapshots are immutable."""
-        self._state = JobSnapshot(**{**self._state.__dict__, **changes})
+
+def snapshot_model(snap: JobSnapshot) -> ConvVAE | None:
+    """The run's model as its latest epoch ended, on the CPU in eval mode, with ``train_config``
+    attached as a loaded checkpoint has it; None before the first epoch ends. Each call builds a
+    fresh model, so pages can cache it per run and ``weights_epoch``."""
+    if snap.weights is None:
+        return None
+    model = ConvVAE(snap.config.model_config())
+    model.load_state_dict(snap.weights)
+    model.train_config = asdict(snap.config)
+    return model.eval()
 
 
 class ModelWorkGate:

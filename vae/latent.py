@@ -33,9 +33,9 @@ _LOGGER = logging.getLogger(__name__)
 @torch.no_grad()
 def encode(
     model: ConvVAE, images, batch_size: int = 1000, progress: Progress | None = None
-) -> tuple[np.ndarray, np.ndarray]:
-    """Posterior means and log-variances [N, d] of images, in batches;
-    ``progress(done, total)`` after each batch."""
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Posterior means and log-variances [N, d] of images (an autoencoder's codes and None), in
+    batches; ``progress(done, total)`` after each batch."""
     device = model_device(model)
     n = len(images) if np.ndim(images) > 2 else 1
     mus, logvars = [], []
@@ -43,10 +43,11 @@ def encode(
         chunk = images[start : start + batch_size] if np.ndim(images) > 2 else images
         mu, logvar = model.encode(to_float(chunk, device))
         mus.append(mu.float().cpu().numpy())
-        logvars.append(logvar.float().cpu().numpy())
+        if logvar is not None:
+            logvars.append(logvar.float().cpu().numpy())
         if progress is not None:
             progress(min(start + batch_size, n), n)
-    return np.concatenate(mus), np.concatenate(logvars)
+    return np.concatenate(mus), np.concatenate(logvars) if logvars else None
 
 
 @torch.no_grad()
@@ -95,6 +96,17 @@ def label_agreement(points: np.ndarray, labels: np.ndarray, k: int = 10) -> floa
 
     _, idx = NearestNeighbors(n_neighbors=k + 1).fit(points).kneighbors(points)
     return float((labels[idx[:, 1:]] == labels[:, None]).mean())
+
+
+def knn_accuracy(points: np.ndarray, labels: np.ndarray, k: int = 5, folds: int = 5) -> float:
+    """The share of points whose label the vote of their k nearest neighbours gives, each point
+    voted on by the others in a ``folds``-fold cross-validation (stratified, seeded): the same
+    measure for a latent space and for any 2-D map of it."""
+    from sklearn.model_selection import StratifiedKFold, cross_val_score
+    from sklearn.neighbors import KNeighborsClassifier
+
+    folds_of = StratifiedKFold(folds, shuffle=True, random_state=0)
+    return float(cross_val_score(KNeighborsClassifier(k), points, labels, cv=folds_of).mean())
 
 
 def inverse_distance_mix(values: np.ndarray, distances: np.ndarray) -> np.ndarray:
@@ -311,7 +323,7 @@ def negative_elbo(
     model: ConvVAE, images, batch_size: int = 1000, seed: int = 0, progress: Progress | None = None
 ) -> np.ndarray:
     """Per-image -ELBO [N] in nats, the estimator ``vae.metrics.evaluate`` averages, so one
-    image compares with the test set."""
+    image compares with the test set (an autoencoder's: its reconstruction BCE)."""
     bce, kl = negative_elbo_parts(model, to_float(images, "cpu"), batch_size, seed, progress)
     return (bce + kl).numpy()
 

@@ -16,7 +16,8 @@ def negative_elbo_parts(
     autocast: torch.dtype | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Per-image BCE and KL [N] (their sum is the -ELBO), with one seeded posterior sample each,
-    as pytorch/examples reports it: a model always gets the same numbers. ``images`` are uint8
+    as pytorch/examples reports it: a model always gets the same numbers. An autoencoder's BCE is
+    that of its code and its KL 0, so its "-ELBO" is its reconstruction loss alone. ``images`` are uint8
     [N, 28, 28] or floats in [0, 1] shaped [N, 1, 28, 28]; ``progress(done, total)`` after a batch.
     ``autocast`` runs the layers in that dtype (training's per-epoch curves); the loss stays fp32."""
     device = model_device(model)
@@ -27,10 +28,10 @@ def negative_elbo_parts(
             x = to_float(images[start : start + batch_size], device)
             with torch.autocast(device.type, dtype=autocast, enabled=autocast is not None):
                 mu, logvar = model.encode(x)
-                z = mu + torch.randn(mu.shape, generator=generator, device=device) * torch.exp(0.5 * logvar)
-                logits = model.decode_logits(z)
+                eps = torch.randn(mu.shape, generator=generator, device=device)
+                logits = model.decode_logits(model.reparameterize(mu, logvar, eps))
             bce.append(bernoulli_nll(logits, x).cpu())
-            kl.append(kl_to_standard_normal(mu.float(), logvar.float()).cpu())
+            kl.append(kl_to_standard_normal(mu, logvar).cpu())
             if progress is not None:
                 progress(start + len(x), len(images))
     empty = torch.zeros(0)
@@ -54,7 +55,8 @@ def importance_weighted_nll(
 ) -> float:
     """Mean -log p(x) per image, estimated with k importance samples from q(z|x):
     -log mean_k p(x|z_k) p(z_k) / q(z_k|x). Tighter than the ELBO; equals it at k=1.
-    ``progress(done, total)`` is called after each batch when given."""
+    ``progress(done, total)`` is called after each batch when given. An autoencoder, which has no
+    q(z|x), is refused with a ValueError."""
     device = model_device(model)
     generator = torch.Generator(device=device).manual_seed(seed)
     total = 0.0

@@ -2,7 +2,10 @@
 
 Both architectures share one interface: ``encode`` gives the posterior's mean and log-variance,
 ``decode_logits``/``decode`` map latents to Bernoulli logits/probabilities over 28x28 pixels,
-and the loss (``vae/loss.py``) is computed from logits for numerical stability.
+and the loss (``vae/loss.py``) is computed from logits for numerical stability. Either can be
+built as a plain autoencoder (``variational=False``): the same layers without the log-variance
+head, so its code is the mean alone, decoded as it is; the baseline that shows what the
+variational part adds.
 """
 
 from __future__ import annotations
@@ -15,6 +18,8 @@ import torch
 from torch import nn
 
 ARCHS = ("conv", "tutorial")
+# Fields added after the bundled VAEs were written, with the value a file without them means.
+LATER_FIELDS = {"variational": True}
 
 
 class ConfigError(ValueError):
@@ -38,7 +43,8 @@ class VAEConfig:
     ``output_kernel`` is the size of that last conv, which makes the 2x2 sub-pixels of each 14x14
     cell (3: from its neighbourhood; 1: from that cell alone, faster, worse in likelihood). Their
     defaults are the measured choice (bench/RESULTS.md, 2026-11-25). ``tutorial``: the seed
-    article's model; its layer sizes are fixed, so only ``latent_dim`` applies.
+    article's model; its layer sizes are fixed, so only ``latent_dim`` applies. ``variational``:
+    False makes a plain autoencoder (no log-variance head, z = mu, no KL).
     """
 
     arch: str = "conv"
@@ -49,6 +55,7 @@ class VAEConfig:
     decoder_convs_7x7: int = 0
     decoder_convs_14x14: int = 2
     output_kernel: int = 3
+    variational: bool = True
 
     def __post_init__(self):
         if self.arch not in ARCHS:
@@ -61,13 +68,17 @@ class VAEConfig:
                 raise ConfigError(name, f"must be an integer >= 0, got {getattr(self, name)!r}")
         if self.output_kernel % 2 == 0:
             raise ConfigError("output_kernel", f"must be odd (the output keeps its size), got {self.output_kernel}")
+        if not isinstance(self.variational, bool):
+            raise ConfigError("variational", f"must be True or False, got {self.variational!r}")
 
     def to_dict(self) -> dict:
         return asdict(self)
 
     @classmethod
     def from_dict(cls, d: dict) -> VAEConfig:
-        """The config a checkpoint stores, which names every field (README: checkpoint version 3)."""
+        """The config a checkpoint stores, which names every field (README: checkpoint version 3) but
+        those of ``LATER_FIELDS``."""
+        d = {**LATER_FIELDS, **d}
         missing = [f.name for f in fields(cls) if f.name not in d]
         if missing:
             raise ValueError(f"it lacks {', '.join(missing)}: it was written before those fields existed")
@@ -85,7 +96,7 @@ class ConvVAE(nn.Module):
             self.unflatten = nn.Unflatten(1, (32, 20, 20))
             features = 32 * 20 * 20
             self.fc_mu = nn.Linear(features, config.latent_dim)
-            self.fc_logvar = nn.Linear(features, config.latent_dim)
+            self.fc_logvar = nn.Linear(features, config.latent_dim) if config.variational else None
             self.fc_decode = nn.Linear(config.latent_dim, features)
         else:
             c, h, eh = config.channels, config.hidden, config.encoder_hidden
@@ -99,7 +110,7 @@ class ConvVAE(nn.Module):
                 nn.Linear(2 * c * 49, eh), nn.SiLU(),
             )
             self.fc_mu = nn.Linear(eh, config.latent_dim)
-            self.fc_logvar = nn.Linear(eh, config.latent_dim)
+            self.fc_logvar = nn.Linear(eh, config.latent_dim) if config.variational else None
             self.fc_decode = nn.Sequential(
                 nn.Linear(config.latent_dim, h), nn.SiLU(), nn.Linear(h, 2 * c * 49)
             )
@@ -124,9 +135,12 @@ class ConvVAE(nn.Module):
     def latent_dim(self) -> int:
         return self.config.latent_dim
 
-    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Posterior q(z|x) = N(mu, exp(logvar)) for images x in [0,1], shaped [B,1,28,28]."""
+    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Posterior q(z|x) = N(mu, exp(logvar)) for images x in [0,1], shaped [B,1,28,28]; an
+        autoencoder's code is mu alone (logvar None)."""
         features = self.encoder(x)
+        if self.fc_logvar is None:
+            return self.fc_mu(features), None
         return self.fc_mu(features), self.fc_logvar(features)
 
     def decode_logits(self, z: torch.Tensor) -> torch.Tensor:
@@ -138,12 +152,20 @@ class ConvVAE(nn.Module):
         return torch.sigmoid(self.decode_logits(z))
 
     @staticmethod
-    def reparameterize(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
-        """z = mu + sigma * eps, so gradients flow through the sample to mu and logvar."""
-        return mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)
+    def reparameterize(
+        mu: torch.Tensor, logvar: torch.Tensor | None, eps: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """z = mu + sigma * eps with eps ~ N(0, I) (drawn here unless given): eps carries the
+        randomness, so gradients flow through the sample to mu and logvar. An autoencoder's z is mu."""
+        if logvar is None:
+            return mu
+        if eps is None:
+            eps = torch.randn_like(mu)
+        return mu + eps * torch.exp(0.5 * logvar)
 
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """(logits, mu, logvar): one posterior sample decoded; pass all three to ``vae_loss``."""
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """(logits, mu, logvar): one posterior sample decoded (an autoencoder's mu); pass all three
+        to ``vae_loss``."""
         mu, logvar = self.encode(x)
         return self.decode_logits(self.reparameterize(mu, logvar)), mu, logvar
 

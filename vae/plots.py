@@ -61,6 +61,7 @@ DIGIT_COLOURS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
 FILM_FRAME_MS = 20  # Play: asks for 50 frames/s; drawing a frame takes some 20-30 ms more (bench/film.py)
 FILM_SLOW_FRAME_MS = 250  # Slow: 4 frames/s, to follow single digits
 CURSOR = {"color": "#222", "width": 2, "dash": "dot"}
+MAP_NAMES = {"pca": "PCA", "tsne": "t-SNE"}  # the film map's layouts (vae.film.LAYOUTS)
 
 
 def epoch_label(epoch: float) -> str:
@@ -72,7 +73,8 @@ def epoch_label(epoch: float) -> str:
     return str(Fraction(float(epoch)).limit_denominator(64))
 
 
-def film_figure(film, layout, test_curve=(), start: int | None = None, animate: bool = True) -> go.Figure:
+def film_figure(film, layout, test_curve=(), start: int | None = None, animate: bool = True, method: str = "pca",
+                agreement: tuple | None = None) -> go.Figure:
     """The training film as one Plotly figure: the digits' latent map (coloured by digit), the 16
     prior samples, the manifold (2-D latents) or the active-unit count, the KL of each dimension
     by frame (dimensions sorted by their final KL, so the collapsed ones sit together at the
@@ -80,7 +82,10 @@ def film_figure(film, layout, test_curve=(), start: int | None = None, animate: 
     Play/Pause and a scrubber labelled by epoch play it in the browser (Plotly animation frames:
     no server round trip per frame). ``layout`` is ``vae.film.film_layout(film)``; ``test_curve``
     (epoch, -ELBO) pairs; ``start`` the frame shown first (default: the last), from which Play runs
-    on. Clicking a cell of the heatmap or a point of the curve selects customdata [frame index].
+    on. ``method`` names the map's layout ("pca" or "tsne"); ``agreement``, if given, is the share
+    of digits whose nearest neighbours share their label, per frame, (in the latent, on the map),
+    written in each frame's caption. Clicking a cell of the heatmap or a point of the curve selects
+    customdata [frame index].
 
     Frames play without a full redraw, which took 150-250 ms a frame in headless Chromium; without
     one, only scatter traces and the layout images placed on axes (not on the paper or an axis
@@ -92,7 +97,7 @@ def film_figure(film, layout, test_curve=(), start: int | None = None, animate: 
     fig = make_subplots(
         figure=AnimatedFigure(), rows=3, cols=3, column_widths=[0.46, 0.27, 0.27], row_heights=[0.42, 0.33, 0.25],
         specs=[[{"rowspan": 3}, {}, {}], [None, {"colspan": 2}, None], [None, {"colspan": 2}, None]],
-        subplot_titles=["500 test digits" + (" (raw latent)" if two_d else " (PCA, aligned)"),
+        subplot_titles=["500 test digits" + (" (raw latent)" if two_d else f" ({MAP_NAMES[method]}, aligned)"),
                         "16 fixed prior samples", "Decoded grid over [-3, 3]²" if two_d else "Active dimensions",
                         "KL per dimension, by frame (epoch)", "Test −ELBO by epoch"],
         horizontal_spacing=0.05, vertical_spacing=0.1,
@@ -103,8 +108,9 @@ def film_figure(film, layout, test_curve=(), start: int | None = None, animate: 
     curve_range = [min(values) - pad, max(values) + pad]
     lo, hi = np.percentile(layout.reshape(-1, 2), [0.5, 99.5], axis=0)
     margin = 0.06 * (hi - lo) + 1e-6
-    # The top has room for the caption.
-    x_range, y_range = [lo[0] - margin[0], hi[0] + margin[0]], [lo[1] - margin[1], hi[1] + 4 * margin[1]]
+    # The top has room for the caption's two lines, or three with the agreement.
+    top = (6 if agreement else 4) * margin[1]
+    x_range, y_range = [lo[0] - margin[0], hi[0] + margin[0]], [lo[1] - margin[1], hi[1] + top]
 
     picture_axes = [fig.get_subplot(1, col) for col in ((2, 3) if two_d else (2,))]
 
@@ -119,7 +125,7 @@ def film_figure(film, layout, test_curve=(), start: int | None = None, animate: 
         """The traces that change from frame to frame, in a fixed order, as plain dicts: 75 frames
         of validated Plotly objects took seconds to build."""
         traces = [{"type": "scatter", "x": _rounded(layout[i, :, 0]), "y": _rounded(layout[i, :, 1])},
-                  {"type": "scatter", "text": [_film_title(film, i)]}]
+                  {"type": "scatter", "text": [_film_title(film, i, agreement)]}]
         if not two_d:
             traces.append({"type": "scatter", "x": [film.epochs[i]], "y": [int(film.active_units[i])]})
         traces.append({"type": "scatter", "x": [i, i], "y": [-0.5, dims - 0.5]})
@@ -159,17 +165,19 @@ def film_figure(film, layout, test_curve=(), start: int | None = None, animate: 
     fig.add_trace(go.Heatmap(z=[[0, float(kl.max())]], x=[-10, -9], y=[-10, -9], colorscale="Viridis", zmin=0,
                              hoverinfo="skip", colorbar={"len": 0.3, "y": 0.42, "thickness": 10,
                                                          "title": {"text": "nats", "side": "right"}}), row=2, col=2)
-    # What a click on the heatmap selects: two rows of large transparent markers, one per frame in
-    # each, so a click anywhere picks the nearest column (one marker per cell would be thousands,
-    # which Plotly re-processes at every frame of the animation).
-    click_x, click_y = np.meshgrid(np.arange(frames), [0.25 * (dims - 1), 0.75 * (dims - 1)])
+    # What a click on the heatmap selects: a transparent marker per frame across its middle; with no
+    # hover cut-off a click anywhere picks the nearest one, the column under it. Plotly draws only one
+    # of them (maxdisplayed) yet hovers and selects them all: every animation frame redraws this trace
+    # (_drawn_each_frame), and drawing the 148 markers it had cost 3 of a frame's 25 ms of CPU.
+    columns = np.arange(frames)
     fig.add_trace(go.Scatter(
-        x=click_x.ravel(), y=click_y.ravel(), mode="markers", name="heatmap columns", showlegend=False,
-        marker={"size": 60, "color": "rgba(0,0,0,0)"}, customdata=click_x.ravel()[:, None],
+        x=columns, y=np.full(frames, (dims - 1) / 2), mode="markers", name="heatmap columns", showlegend=False,
+        marker={"color": "rgba(0,0,0,0)", "maxdisplayed": 1}, customdata=columns[:, None],
         text=[f"epoch {labels[i]}: {film.active_units[i]} active, KL {film.kl_per_dim[i].sum():.1f} nats"
-              for i in click_x.ravel()], hovertemplate="%{text}<extra>click to open</extra>",
+              for i in columns], hovertemplate="%{text}<extra>click to open</extra>",
         selected={"marker": {"opacity": 0}}, unselected={"marker": {"opacity": 0}},
     ), row=2, col=2)
+    fig.update_layout(hoverdistance=-1)  # the curve's nearest point, too, wherever its panel is clicked
     cursors.append(len(fig.data))
     fig.add_trace(go.Scatter(next(first), mode="lines", line=CURSOR, showlegend=False, hoverinfo="skip"), row=2, col=2)
     step = max(1, frames // 12)
@@ -200,8 +208,8 @@ def film_figure(film, layout, test_curve=(), start: int | None = None, animate: 
     if animate and frames > 1:
         fig.update_layout(height=760, margin={"b": 90})
         fig.layout_extras.update(_player_controls(labels, start, FILM_FRAME_MS, "▶ Play", slow=True))
-        moving_traces = [0, 1] + cursors
-        fig.frame_dicts.extend({"name": str(i), "data": moving(i), "traces": moving_traces,
+        traces, unchanged = _drawn_each_frame(fig, [0, 1] + cursors)
+        fig.frame_dicts.extend({"name": str(i), "data": moving(i) + unchanged, "traces": traces,
                                 "layout": {"images": static_images + images[i]}} for i in range(frames))
     return fig
 
@@ -225,6 +233,18 @@ def _player_controls(labels: list[str], start: int, frame_ms: int, play_label: s
                          "currentvalue": {"prefix": "epoch ", "font": {"size": 13}},
                          "steps": [{"label": label, "method": "animate", "args": [[str(i)], step]}
                                    for i, label in enumerate(labels)]}]}
+
+
+def _drawn_each_frame(fig: go.Figure, moving: list[int]) -> tuple[list[int], list[dict]]:
+    """The traces each animation frame names: the ``moving`` ones, then every other scatter trace that
+    takes hovers and clicks, with empty updates (also returned). A frame played without a full
+    redraw recomputes every trace's calcdata but draws only the traces it names, and drawing is what
+    puts a trace's SVG node (and its markers' radii, which hovers measure from) into calcdata: after
+    Play or one scrubber step, a click on a trace left out threw inside plotly.js (no node to show
+    the selection on) or found nothing, so the film took no clicks."""
+    still = [i for i, trace in enumerate(fig.data) if i not in moving and trace.type == "scatter"
+             and trace.hoverinfo != "skip" and any(x is not None for x in trace.x)]  # legend entries have no point
+    return moving + still, [{"type": "scatter"}] * len(still)
 
 
 def _axes_image(picture: np.ndarray, axes, layer: str = "above") -> dict:
@@ -255,10 +275,15 @@ class AnimatedFigure(go.Figure):
         return self.to_dict()
 
 
-def _film_title(film, i: int) -> str:
-    return (f"Epoch {epoch_label(film.epochs[i])} (frame {i + 1} of {film.frames})<br>"  # two lines fit a narrow map
-            f"{film.active_units[i]} of {film.latent_dim} dimensions active · "
-            f"KL {film.kl_per_dim[i].sum():.1f} nats")
+def _film_title(film, i: int, agreement: tuple | None = None) -> str:
+    """Frame ``i``'s caption, in short lines that fit a narrow map."""
+    title = (f"Epoch {epoch_label(film.epochs[i])} (frame {i + 1} of {film.frames})<br>"
+             f"{film.active_units[i]} of {film.latent_dim} dimensions active · KL {film.kl_per_dim[i].sum():.1f} nats")
+    if agreement is None:
+        return title
+    in_latent, on_map = agreement
+    where = f"{in_latent[i]:.0%} in {film.latent_dim}-D" + ("" if film.latent_dim == 2 else f", {on_map[i]:.0%} here")
+    return f"{title}<br>same-digit neighbours: {where}"
 
 
 def _rounded(values: np.ndarray) -> list[float]:
@@ -339,16 +364,18 @@ def digits_map_figure(coords: np.ndarray, labels: np.ndarray, indices: np.ndarra
     return fig
 
 
-def lockstep_film_figure(films: dict, layouts: dict) -> go.Figure:
+def lockstep_film_figure(films: dict, layouts: dict, method: str = "pca") -> go.Figure:
     """Two films played on one clock (``vae.compare.lockstep``): each model's digit map and prior
     samples side by side; ``films`` and ``layouts`` map the two models' names to their film and
-    ``vae.film.film_layout``. Plays in the browser like ``film_figure``."""
+    ``vae.film.film_layout`` by ``method``. Plays in the browser like ``film_figure``."""
     from .compare import lockstep
 
     (name_a, film_a), (name_b, film_b) = films.items()
     epochs, frames_a, frames_b = lockstep(film_a, film_b)
+    shown = {name: "raw latent" if film.latent_dim == 2 else MAP_NAMES[method] for name, film in films.items()}
     fig = make_subplots(figure=AnimatedFigure(), rows=2, cols=2, row_heights=[0.68, 0.32],
-                        subplot_titles=[f"{name_a}: 500 test digits", f"{name_b}: 500 test digits",
+                        subplot_titles=[f"{name_a}: 500 test digits ({shown[name_a]})",
+                                        f"{name_b}: 500 test digits ({shown[name_b]})",
                                         f"{name_a}: 16 prior samples", f"{name_b}: 16 prior samples"],
                         vertical_spacing=0.08, horizontal_spacing=0.06)
     sides = [(name_a, film_a, layouts[name_a], frames_a, 1), (name_b, film_b, layouts[name_b], frames_b, 2)]
@@ -379,8 +406,9 @@ def lockstep_film_figure(films: dict, layouts: dict) -> go.Figure:
     labels = [epoch_label(e) for e in epochs]
     fig.update_layout(height=620, margin={"l": 10, "r": 10, "t": 40, "b": 90}, images=pictures(start))
     fig.layout_extras.update(_player_controls(labels, start, FILM_FRAME_MS * 3, "▶ Play both", slow=False))
-    fig.frame_dicts.extend({"name": str(i), "data": moving(i), "traces": [0, 1], "layout": {"images": pictures(i)}}
-                           for i in range(len(epochs)))
+    traces, unchanged = _drawn_each_frame(fig, [0, 1])
+    fig.frame_dicts.extend({"name": str(i), "data": moving(i) + unchanged, "traces": traces,
+                            "layout": {"images": pictures(i)}} for i in range(len(epochs)))
     return fig
 
 
@@ -475,4 +503,87 @@ def sample_quality_figure(qualities: dict) -> go.Figure:
     fig.update_layout(barmode="group", height=300, margin={"l": 10, "r": 10, "t": 10, "b": 10},
                       xaxis_title="recognised as", yaxis={"title": "share of the samples", "tickformat": ".0%"},
                       legend={"orientation": "h", "y": -0.3})
+    return fig
+
+
+# ---------------------------------------------------------------- inside the model: one digit's numbers
+
+USED, COLLAPSED, PRIOR_BAND = "#1f77b4", "#b0b0b0", "rgba(120, 120, 120, 0.14)"
+
+
+def _dimension_axis(fig: go.Figure, order: np.ndarray, row: int | None = None) -> None:
+    """The x-axis of a per-dimension chart: one category per latent dimension, in ``order``."""
+    labels = [f"z{j}" for j in order]
+    fig.update_xaxes(type="category", categoryorder="array", categoryarray=labels, tickangle=-90,
+                     tickfont={"size": 9 if len(order) > 24 else 11}, row=row, col=1 if row else None)
+
+
+def posterior_figure(mu: np.ndarray, sigma: np.ndarray | None, order: np.ndarray, used: np.ndarray,
+                     ordered_by: str = "the model's KL") -> go.Figure:
+    """Each latent dimension's posterior q(z_j|x): its mean μ_j as a dot with a ±σ_j bar, over the
+    prior's 0 ± 1 as a grey band, dimensions in ``order`` (the model's own KL, largest first);
+    dimensions the model does not use (``used`` False) grey, and named so in the legend."""
+    fig = go.Figure()
+    fig.add_hrect(y0=-1, y1=1, fillcolor=PRIOR_BAND, line_width=0, layer="below",
+                  annotation_text="prior N(0, 1): 0 ± 1", annotation_position="top left")
+    fig.add_hline(y=0, line={"color": "#888", "width": 1})
+    for is_used, name, colour in ((True, "used dimension: μ ± σ", USED),
+                                  (False, "collapsed: sits at the prior, μ ≈ 0, σ ≈ 1", COLLAPSED)):
+        dims = [j for j in order if bool(used[j]) == is_used]
+        if not dims:
+            continue
+        error = {"type": "data", "array": sigma[dims], "thickness": 2, "width": 3, "color": colour} \
+            if sigma is not None else None
+        fig.add_scatter(x=[f"z{j}" for j in dims], y=mu[dims], mode="markers", name=name, error_y=error,
+                        marker={"size": 8, "color": colour},
+                        customdata=np.column_stack([dims, sigma[dims] if sigma is not None else mu[dims] * 0]),
+                        hovertemplate="z%{customdata[0]}: μ %{y:.3f}"
+                                      + (", σ %{customdata[1]:.3f}" if sigma is not None else "") + "<extra></extra>")
+    _dimension_axis(fig, order)
+    fig.update_layout(height=300, margin={"l": 10, "r": 10, "t": 10, "b": 10}, yaxis_title="value",
+                      legend={"orientation": "h", "y": 1.12}, xaxis_title=f"latent dimension (by {ordered_by})")
+    return fig
+
+
+def reparameterisation_figure(mu: np.ndarray, noise: np.ndarray, z: np.ndarray, order: np.ndarray) -> go.Figure:
+    """z = μ + σ·ε, one column per latent dimension (in ``order``), three aligned rows with their
+    numbers: μ, the sample's offset σ·ε and their sum z; blue below zero, red above."""
+    rows = np.stack([mu[order], noise[order], z[order]])
+    limit = max(float(np.abs(rows).max()), 1e-6)
+    fig = go.Figure(go.Heatmap(
+        z=rows, x=[f"z{j}" for j in order], y=["μ", "σ·ε", "z = μ + σ·ε"], colorscale="RdBu", reversescale=True,
+        zmin=-limit, zmax=limit, text=[[f"{v:.2f}" if len(order) <= 24 else f"{v:.1f}" for v in row] for row in rows],
+        texttemplate="%{text}",
+        textfont={"size": 9}, hovertemplate="%{x}, %{y}: %{z:.3f}<extra></extra>", showscale=False, xgap=1, ygap=2))
+    fig.update_yaxes(autorange="reversed")
+    _dimension_axis(fig, order)
+    fig.update_layout(height=190, margin={"l": 10, "r": 10, "t": 10, "b": 10})
+    return fig
+
+
+def bce_figure(x: np.ndarray, probs: np.ndarray, bce_per_pixel: np.ndarray) -> go.Figure:
+    """Where the reconstruction loss is paid: each pixel's −[x log x' + (1 − x) log(1 − x')] as a
+    heat map over the 28×28 image; hovering a pixel gives x, x' and its term."""
+    fig = go.Figure(go.Heatmap(
+        z=bce_per_pixel, colorscale="Reds", zmin=0, customdata=np.stack([x, probs], axis=-1),
+        hovertemplate="pixel (%{y}, %{x}): x %{customdata[0]:.2f}, x' %{customdata[1]:.3f}, "
+                      "BCE %{z:.3f} nats<extra></extra>", colorbar={"title": {"text": "nats", "side": "right"},
+                                                                 "thickness": 10}))
+    fig.update_yaxes(autorange="reversed", scaleanchor="x", visible=False)
+    fig.update_xaxes(visible=False)
+    fig.update_layout(height=260, margin={"l": 0, "r": 0, "t": 0, "b": 0})
+    return fig
+
+
+def kl_bars_figure(kl_per_dim: np.ndarray, order: np.ndarray, used: np.ndarray, chosen: int | None) -> go.Figure:
+    """Each latent dimension's KL(q(z_j|x) || N(0, 1)) as a bar (in ``order``); the ``chosen``
+    dimension outlined. A click selects customdata [dimension]."""
+    colours = [USED if used[j] else COLLAPSED for j in order]
+    lines = [2.5 if j == chosen else 0 for j in order]
+    fig = go.Figure(go.Bar(x=[f"z{j}" for j in order], y=kl_per_dim[order], marker={
+        "color": colours, "line": {"color": "#d62728", "width": lines}}, customdata=order[:, None],
+        hovertemplate="%{x}: KL %{y:.3f} nats<extra>click for its formula</extra>"))
+    _dimension_axis(fig, order)
+    fig.update_layout(height=260, margin={"l": 10, "r": 10, "t": 10, "b": 10}, yaxis_title="KL (nats)",
+                      xaxis_title="latent dimension (grey: collapsed)", clickmode="event+select")
     return fig

@@ -4,8 +4,9 @@
 the checkpoint with the best validation loss, can resume from its own file, honours a stop flag
 between batches, and stops cleanly with a message when the loss turns NaN/inf. Progress goes to an
 optional ``callback(event: dict)``: ``kind="step"`` after each batch, ``kind="epoch"`` after each
-epoch (with train/validation/test metrics and a reconstruction grid), ``kind="frame"`` with the
-film so far after each of its frames (``vae.film``), ``kind="end"`` once.
+epoch (with train/validation/test metrics, a reconstruction grid and a CPU copy of the weights as
+the epoch ended), ``kind="frame"`` with the film so far after each of its frames (``vae.film``),
+``kind="end"`` once.
 
 Read top-down: the run's settings (``TrainConfig``), the optimizer and its schedules, one step,
 then ``train`` and the steps it is made of (set up, an epoch, the evaluation that keeps the best,
@@ -34,7 +35,7 @@ from .device import PRECISIONS, autocast_dtype, precision_label, resolve_device,
 from .film import Film, FilmRecorder, epoch_one_steps
 from .loss import LossParts, iwae_loss, vae_loss
 from .metrics import evaluate
-from .model import ARCHS, ConfigError, ConvVAE, VAEConfig, eval_mode
+from .model import ARCHS, LATER_FIELDS, ConfigError, ConvVAE, VAEConfig, eval_mode
 
 CHECKPOINT_DIR = Path(
     os.environ.get("VAE_CHECKPOINT_DIR") or Path(__file__).resolve().parent.parent / "checkpoints"
@@ -57,6 +58,7 @@ class TrainConfig:
     decoder_convs_7x7: int = VAEConfig.decoder_convs_7x7
     decoder_convs_14x14: int = VAEConfig.decoder_convs_14x14
     output_kernel: int = VAEConfig.output_kernel
+    variational: bool = VAEConfig.variational  # False: a plain autoencoder (``--autoencoder``)
     beta: float = 1.0
     epochs: int = 30
     batch_size: int = 256
@@ -108,6 +110,9 @@ class TrainConfig:
         if start is not None and (self.beta != 1 or self.kl_warmup_epochs > start):
             raise ConfigError(None, "the importance-weighted epochs bound log p(x) itself, so they need beta 1 "
                                     "and a KL warm-up that has ended before them")
+        if not self.variational and (self.beta != 1 or self.kl_warmup_epochs > 0 or start is not None):
+            raise ConfigError(None, "an autoencoder has no KL term to weigh and no posterior to sample, so it "
+                                    "takes beta 1, no KL warm-up and no importance-weighted epochs")
 
     @classmethod
     def from_dict(cls, saved: dict) -> TrainConfig:
@@ -358,12 +363,12 @@ def _evaluate_and_keep_best(run: _Run, epoch: int, epoch_start: float, train_mea
                     "model": copy.deepcopy(model)}
     if run.recorder is not None:
         _take_frame(run, float(epoch + 1), keep_epoch=run.best["epoch"])
-    train_state = {"epoch": epoch + 1, "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
-                   "optimizer": run.optimizer.state_dict(), "shuffle_rng": run.shuffle.get_state(),
-                   "torch_rng": torch.get_rng_state()}
+    weights = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}  # a copy: training goes on
+    train_state = {"epoch": epoch + 1, "model": weights, "optimizer": run.optimizer.state_dict(),
+                   "shuffle_rng": run.shuffle.get_state(), "torch_rng": torch.get_rng_state()}
     _write(run, run.history, train_state)
     run.emit({"kind": "epoch", **record, "epochs": config.epochs, "improved": improved,
-              "reconstructions": _reconstruction_grid(model, run.recon_images)})
+              "reconstructions": _reconstruction_grid(model, run.recon_images), "weights": weights})
 
 
 def _keep_fp32_metrics(run: _Run) -> None:
@@ -438,7 +443,7 @@ def _restore(path: Path, config: TrainConfig, model: ConvVAE, optimizer: torch.o
     """The state ``path``'s run stopped in, loaded into ``model``, ``optimizer`` and ``shuffle``:
     (epochs done, history, the kept model, film). A run with other settings is refused, naming them."""
     payload = read_checkpoint(path)
-    saved = payload.get("train_config", {})
+    saved = {**LATER_FIELDS, **payload.get("train_config", {})}
     state = read_resume_state(path)
     settings = {f.name: (saved.get(f.name), getattr(config, f.name)) for f in fields(TrainConfig)
                 if f.name not in ("epochs", "device")}
@@ -479,7 +484,11 @@ def _parse_args(argv=None) -> tuple[TrainConfig, argparse.Namespace]:
     p.add_argument("--resume", action="store_true", help="continue the run stored in the checkpoint")
     p.add_argument("--no-film", dest="film", action="store_false",
                    help="do not record the film of the latent space forming (vae/film.py)")
+    p.add_argument("--autoencoder", dest="variational", action="store_const", const=False,
+                   help="train a plain autoencoder instead: z = mu, no sampling, no KL term")
     for f in fields(TrainConfig):
+        if f.name == "variational":  # --autoencoder
+            continue
         flag = "--" + f.name.replace("_", "-")
         kind = {"int": int, "float": float, "str": str}.get(str(f.type).split(" ")[0], int)
         extra = {"choices": choices[f.name]} if f.name in choices else {}
@@ -504,7 +513,8 @@ def main(argv=None) -> int:
     if out.exists() and not args.resume:
         print(f"error: {out} exists; pass --resume to continue it, or choose another --name.", file=sys.stderr)
         return 2
-    print(f"Training {config.arch} VAE (latent {config.latent_dim}) on {device} "
+    kind = "VAE" if config.variational else "autoencoder"
+    print(f"Training {config.arch} {kind} (latent {config.latent_dim}) on {device} "
           f"({precision_label(config.precision, device)}) -> {out}")
     bar = None
 

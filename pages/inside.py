@@ -1,0 +1,236 @@
+"""Inside the model: one digit through the seed article's equations, with its own numbers and the
+code that computed them, for the active model or the run training now."""
+
+import numpy as np
+import streamlit as st
+
+import studio
+from vae import latent
+from vae.images import picture
+from vae.plots import bce_figure, kl_bars_figure, posterior_figure, reparameterisation_figure
+
+SOURCES = {"drawing": "Your last drawing", "test": "A test digit", "map": "Clicked on the Latent map"}
+SEED_KEY = "inside_seed"  # the ε shown: "Draw another ε" moves it on
+TEST_KEY = "inside_test_index"
+DIM_KEY = "inside_dimension"  # the dimension whose KL is written out
+LIVE_KEY = "inside_live"  # show the run training now instead of the active model
+FIRST_TEST_DIGIT = 0  # a 7: the test set's first digit
+WIDE = 32  # more latent dimensions than this: the per-dimension rows show the WIDE largest by KL
+
+
+def chosen_input() -> tuple[np.ndarray, str]:
+    """The digit to explain and a caption naming it: the last drawing, a test digit by index, or the
+    test digit last clicked on the Latent map; without a drawing or a click, a test digit."""
+    drawing = st.session_state.get(studio.LAST_DRAWING_KEY)
+    picked = st.session_state.get(studio.MAP_PICK_KEY)
+    st.session_state.setdefault("inside_source", "drawing" if drawing is not None else "test")
+    source = st.segmented_control("Input", list(SOURCES), format_func=SOURCES.get, key="inside_source") or "test"
+    test = studio.mnist()
+    if source == "drawing" and drawing is not None:
+        return drawing["image"], "your last drawing"
+    if source == "map" and picked is not None:
+        return test.test_images[picked].numpy(), f"test #{picked} (a {int(test.test_labels[picked])}), from the map"
+    if source != "test":
+        st.info("No drawing yet: draw one on the Draw page to see it here. Meanwhile, a test digit."
+                if source == "drawing" else "No digit clicked on the Latent map yet. Meanwhile, a test digit.",
+                icon=":material/info:")
+    index = st.number_input("Test digit (0 to 9,999)", 0, 9_999, FIRST_TEST_DIGIT, key=TEST_KEY)
+    return test.test_images[index].numpy(), f"test #{index} (a {int(test.test_labels[index])})"
+
+
+def chosen_model():
+    """(model, cache key, film for the dimension order, what to call it): the active model, or the
+    run training now as of its latest finished epoch."""
+    snap = studio.live_snapshot(fresh=True)  # a whole page run shows the newest epoch
+    if snap.running or st.session_state.get(LIVE_KEY):
+        run = studio.run_model(snap) if snap.weights is not None else None
+        live = st.toggle(f"The run training now ({snap.name})", key=LIVE_KEY, disabled=run is None and snap.running,
+                         help="Its weights as its latest epoch ended: watch your digit's μ, σ and KL change as "
+                              "it learns. The page updates when the next epoch ends.")
+        if live and not snap.running:
+            st.info(f"The run {snap.name} has ended" + (f" and its model is saved as **{snap.checkpoint.stem}**."
+                    if snap.checkpoint else " without a model to keep."), icon=":material/flag:")
+            if snap.checkpoint:
+                st.button("Use it as the active model", icon=":material/check:", on_click=st.session_state.update,
+                          args=({studio.ACTIVE_KEY: str(snap.checkpoint), LIVE_KEY: False},))
+        elif live and run is not None:
+            st.fragment(run_every=studio.LIVE_REFRESH_S * 2)(follow_run)(snap.weights_epoch)
+            return run, ("run", snap.started_at, snap.weights_epoch), snap.film, \
+                f"the run {snap.name} after epoch {snap.weights_epoch}"
+    model = studio.active_model()
+    return model, studio.model_key(model), None, model.checkpoint_path.stem
+
+
+def follow_run(shown_epoch: int) -> None:
+    """While the page shows the run training now: a whole rerun once its next epoch has ended."""
+    snap = studio.live_snapshot()
+    if snap.weights_epoch != shown_epoch or not snap.running:
+        st.rerun(scope="app")
+    st.caption(f":material/model_training: Showing epoch {shown_epoch} of {snap.epochs}; the page updates "
+               "when the next one ends.")
+
+
+def formula(tex: str, **numbers: str) -> None:
+    """``tex`` as a formula, each ``<name>`` in it replaced by ``numbers[name]`` (TeX's braces rule
+    out str.format)."""
+    for name, value in numbers.items():
+        tex = tex.replace(f"<{name}>", value)
+    st.latex(tex)
+
+
+def new_eps() -> None:
+    st.session_state[SEED_KEY] = st.session_state.get(SEED_KEY, 0) + 1
+    studio.record("new_eps")
+
+
+def code(model_code: dict, *parts: str) -> None:
+    with st.expander("Our code for this step", icon=":material/code:"):
+        st.code("\n\n".join(model_code[part] for part in parts), language="python")
+
+
+def step_input(e, caption: str) -> None:
+    st.subheader("1 · x, the input", divider="gray")
+    left, right = st.columns([1, 3], vertical_alignment="center")
+    left.image(picture(e.x, 5), caption=caption)
+    right.markdown(f"The model sees **x**: 28 × 28 = {e.x.size} pixels, each a number between 0 (black) and 1 "
+                   f"(white). This one has {int((e.x > 0.5).sum())} pixels above 0.5. The encoder *f* squeezes "
+                   f"them through a bottleneck of {len(e.mu)} numbers, the decoder *g* rebuilds the image from "
+                   "those: the autoencoder's idea, x' = g(f(x)).")
+
+
+def step_encoder(e, order, used, model_code) -> None:
+    st.subheader("2 · Encoder → μ and log σ²", divider="gray")
+    collapsed = int((~used).sum())
+    if not e.variational:
+        st.markdown("A plain autoencoder's encoder gives one point per digit, **z = μ**: no σ, no spread. "
+                    "That is what it lacks, and the rest of this page shows what follows from it.")
+    else:
+        st.markdown("The encoder gives not one point but a Gaussian per dimension: a mean **μⱼ** and a log-variance "
+                    "**log σⱼ²** (the article's *adding variation*). Dots are μ, bars ±σ, over the prior's 0 ± 1. "
+                    + (f"**{collapsed} of {len(e.mu)} dimensions are collapsed**: the model ignores them, so "
+                       "for every digit they sit exactly at the prior, μ ≈ 0 and σ ≈ 1 (grey)." if collapsed else
+                       "The model uses all its dimensions."))
+    ordered_by = "the model's KL" if e.variational else "this digit's |μ|"
+    st.plotly_chart(posterior_figure(e.mu, e.sigma, order[:WIDE], used, ordered_by), key="inside_posterior")
+    if len(order) > WIDE:
+        st.caption(f"This page draws the {WIDE} dimensions with the largest KL of {len(order)}; the rest sit at "
+                   "the prior like the grey ones.")
+    code(model_code, "encoder", "encode")
+
+
+def step_reparameterisation(e, order, used, model_code) -> None:
+    st.subheader("3 · Reparameterisation: z = μ + σ·ε", divider="gray")
+    if not e.variational:
+        st.markdown("An autoencoder draws nothing: its z is μ itself, so this step is empty and every decoding "
+                    "of your digit is the same image.")
+        return
+    left, right = st.columns([3, 1], vertical_alignment="center")
+    left.markdown("The latent fed to the decoder is a sample z ~ N(μ, σ²), written as **z = μ + σ·ε** with "
+                  "**ε ~ N(0, I)**: ε carries all the randomness, so z is a plain sum of μ and σ and the "
+                  "gradients of the loss reach the encoder through it.")
+    right.button("Draw another ε", icon=":material/casino:", key="inside_new_eps", on_click=new_eps)
+    right.caption(f"ε drawn with seed **{e.seed}**")
+    st.plotly_chart(reparameterisation_figure(e.mu, e.z - e.mu, e.z, order[:WIDE]), key="inside_reparameterisation")
+    if not used.all():
+        st.caption("In the collapsed dimensions (on the right) μ ≈ 0 and σ ≈ 1, so z is ε itself: pure noise, "
+                   "which the decoder has learnt to ignore.")
+    sample, mean = st.columns(2)
+    sample.image(picture(e.probs, 4), caption=f"Decoded from this z (ε seed {e.seed})", width=140)
+    mean.image(picture(e.probs_mean, 4), caption="Decoded from μ (ε = 0)", width=140)
+    code(model_code, "reparameterize")
+
+
+def step_decoder(e, model_code) -> None:
+    st.subheader("4 · Decoder → x', and the reconstruction loss", divider="gray")
+    st.markdown("The decoder *g* turns z into x': for every pixel the probability x'ᵢ that it is white. The "
+                "binary cross-entropy charges each pixel for how far x'ᵢ is from xᵢ, and adds them up:")
+    formula(r"\mathrm{BCE} = -\sum_{i=1}^{<n>} \left[ x_i \log x'_i + (1 - x_i) \log (1 - x'_i) \right]"
+            r" = <bce>\ \text{nats}", n=str(e.x.size), bce=f"{e.bce:.2f}")
+    left, right = st.columns([1, 1.3])
+    left.image(picture(e.probs, 5), caption="x', the decoder's pixel probabilities")
+    with right:
+        st.plotly_chart(bce_figure(e.x, e.probs, e.bce_per_pixel), key="inside_bce", theme=None)
+        worst = np.unravel_index(np.argmax(e.bce_per_pixel), e.bce_per_pixel.shape)
+        st.caption(f"Where the BCE is paid: the edges of the strokes, where the decoder is unsure. The costliest "
+                   f"pixel, row {worst[0]} column {worst[1]}, costs {e.bce_per_pixel[worst]:.2f} nats.")
+    code(model_code, "decoder", "decode", "bce")
+
+
+def step_kl(e, order, used, model_code) -> None:
+    st.subheader("5 · KL divergence per dimension", divider="gray")
+    if not e.variational:
+        st.markdown("An autoencoder has no KL term: nothing pulls its codes towards N(0, I), so they may spread "
+                    "anywhere and leave gaps that decode to nothing. That is why its prior samples are mostly not "
+                    "digits (Generate, Compare).")
+        return
+    st.markdown("Each dimension pays for how far its Gaussian N(μⱼ, σⱼ²) is from the prior N(0, 1):")
+    formula(r"\mathrm{KL} = \sum_{j=1}^{<m>} \tfrac{1}{2}\left(\mu_j^2 + \sigma_j^2 - 1 - \log \sigma_j^2\right)"
+            r" = <kl>\ \text{nats}", m=str(len(e.mu)), kl=f"{e.kl:.2f}")
+    shown = order[:WIDE]
+    if st.session_state.get(DIM_KEY) not in shown:
+        st.session_state[DIM_KEY] = int(shown[0])
+    event = st.plotly_chart(kl_bars_figure(e.kl_per_dim, shown, used, st.session_state[DIM_KEY]),
+                            key=f"inside_kl_{st.session_state[DIM_KEY]}", on_select="rerun", selection_mode="points")
+    clicked = [p for p in event["selection"]["points"] if p.get("customdata")]
+    if clicked:
+        data = clicked[0]["customdata"]
+        st.session_state[DIM_KEY] = int(data[0] if isinstance(data, list) else data["0"])
+        st.rerun()
+    j = st.selectbox("Dimension", [int(d) for d in shown], key=DIM_KEY, format_func=lambda d: f"z{d}",
+                     help="Or click its bar.")
+    if not used[j]:
+        studio.record("collapsed_dimension")
+    mu, sigma, kl = e.mu[j], e.sigma[j], e.kl_per_dim[j]
+    formula(r"\mathrm{KL}_{<j>} = \tfrac{1}{2}\left((<mu>)^2 + <sigma>^2 - 1 - \log <sigma>^2\right)"
+            r" = <kl>\ \text{nats}", j=str(j), mu=f"{mu:.3f}", sigma=f"{sigma:.3f}", kl=f"{kl:.3f}")
+    st.caption(f"z{j} is " + ("a dimension the model uses: its μ moves from digit to digit, its σ is below 1."
+                              if used[j] else
+                              "collapsed: its KL is about 0 for every digit, because μ ≈ 0 and σ ≈ 1 are exactly "
+                              "the prior. The model found it cheaper to ignore it than to pay its KL.")
+               )
+    code(model_code, "kl")
+
+
+def step_loss(e, model, live: bool, model_code) -> None:
+    st.subheader("6 · The loss", divider="gray")
+    if e.variational:
+        numbers = {"bce": f"{e.bce:.2f}", "kl": f"{e.kl:.2f}", "beta": f"{e.beta:g}"}
+        formula(r"-\mathrm{ELBO} = \mathrm{BCE} + \mathrm{KL} = <bce> + <kl> = <loss>\ \text{nats}",
+                loss=f"{e.loss:.2f}", **numbers)
+        formula(r"\text{trained on: } \mathrm{BCE} + \beta\,\mathrm{KL} = <bce> + <beta> \times <kl> = <objective>",
+                objective=f"{e.objective:.2f}", **numbers)
+        st.caption("With ε seed 0 this is the −ELBO the Draw page shows for the same drawing; another ε gives "
+                   "another one-sample estimate." + (f" This model was trained with β = {e.beta:g}, so its "
+                                                     "objective weighs the KL differently." if e.beta != 1 else ""))
+    else:
+        formula(r"\text{loss} = \mathrm{BCE} = <bce>\ \text{nats}", bce=f"{e.bce:.2f}")
+        st.caption("An autoencoder is trained on the reconstruction alone.")
+    if live:
+        st.caption("How this digit ranks among the test digits is shown for saved models only.")
+    else:
+        reference = studio.test_negative_elbo(model)
+        pct = latent.percentile_of(e.loss, reference)
+        st.metric("Higher than this share of the 10,000 test digits", f"{pct:.0f}%",
+                  help="Of the test digits' −ELBO with the same estimator; lower is more typical.")
+    code(model_code, "loss")
+
+
+st.title("Inside the model")
+st.caption("One digit through the seed article's four ideas: the bottleneck, the mean and variance, the "
+           "reparameterisation and the loss, each with this digit's own numbers and the code that computed them.")
+controls = st.columns([3, 2], gap="large")
+with controls[0]:
+    image, caption = chosen_input()
+with controls[1]:
+    model, key, run_film, name = chosen_model()
+st.caption(f"Model: **{name}**")
+e = studio.explanation(model, key, image, st.session_state.get(SEED_KEY, 0))
+kl, used = studio.dimension_usage(model, key, run_film)
+order = np.argsort(-(kl if e.variational else np.abs(e.mu)), kind="stable")  # an autoencoder has no KL
+model_code = studio.code(model, key)
+step_input(e, caption)
+step_encoder(e, order, used, model_code)
+step_reparameterisation(e, order, used, model_code)
+step_decoder(e, model_code)
+step_kl(e, order, used, model_code)
+step_loss(e, model, run_film is not None, model_code)

@@ -1,0 +1,125 @@
+"""The Inside page (AppTest): one digit through the article's equations with its own numbers, from a
+drawing, a test digit or a click on the Latent map; a new ε; the autoencoder; the run training now."""
+
+import json
+
+import numpy as np
+import pytest
+
+import studio
+from harness import BUNDLED_DIR, TINY
+from harness.apptest import canvas_value, click, drawn, fill_form, press_start, run_app, texts, wait_until
+from vae import load_checkpoint
+from vae.explain import explain
+
+PAGE = "pages/inside.py"
+DEFAULT = load_checkpoint(studio.DEFAULT_CHECKPOINT)
+
+
+def latex(at) -> str:
+    return " ".join(e.value for e in at.latex)
+
+
+def z_row(at) -> list:
+    """The numbers of the z row of the reparameterisation chart."""
+    spec = json.loads(next(c for c in at.get("plotly_chart") if "inside_reparameterisation" in c.proto.id).proto.spec)
+    return spec["data"][0]["text"][2]
+
+
+def test_a_test_digit_goes_through_every_step_with_its_own_numbers(mnist):
+    at = run_app(PAGE)
+    assert "No drawing yet" not in texts(at), "without a drawing the page starts on a test digit"
+    e = explain(DEFAULT, mnist.test_images[0].numpy(), seed=0)
+    formulas = latex(at)
+    assert f"= {e.bce:.2f}" in formulas and f"= {e.kl:.2f}" in formulas
+    assert f"{e.bce:.2f} + {e.kl:.2f} = {e.loss:.2f}" in formulas
+    assert [s.value for s in at.subheader][:6] == ["1 · x, the input", "2 · Encoder → μ and log σ²",
+                                                   "3 · Reparameterisation: z = μ + σ·ε",
+                                                   "4 · Decoder → x', and the reconstruction loss",
+                                                   "5 · KL divergence per dimension", "6 · The loss"]
+    assert "15 of 32 dimensions are collapsed" in texts(at)
+    code = " ".join(c.value for c in at.code)
+    assert "def encode(" in code and "def reparameterize(" in code and "def kl_to_standard_normal(" in code
+
+    # The KL of the chosen dimension, written out: the model's largest first, then one clicked on its bar.
+    first = at.session_state["inside_dimension"]
+    assert first == int(np.argmax(DEFAULT.film.kl_per_dim[DEFAULT.film.frame_at(DEFAULT.metrics["epoch"])]))
+    assert f"KL}}_{{{first}}}" in latex(at) and f"= {e.kl_per_dim[first]:.3f}" in latex(at)
+    collapsed = int(np.argmin(e.kl_per_dim))
+    at.session_state[f"inside_kl_{first}"] = click({"customdata": [collapsed]})
+    at.run()
+    assert not at.exception, at.exception
+    assert f"KL}}_{{{collapsed}}}" in latex(at) and f"= {e.kl_per_dim[collapsed]:.3f}" in latex(at)
+    assert "collapsed: its KL is about 0" in texts(at)
+
+
+def test_another_eps_moves_z_and_its_decoding_but_not_mu(mnist):
+    at = run_app(PAGE)
+    before = z_row(at)
+    pictures = [image.proto.imgs[0].url for image in at.get("image")]
+    next(b for b in at.button if b.key == "inside_new_eps").click().run()
+    assert not at.exception, at.exception
+    assert "ε drawn with seed **1**" in texts(at)
+    assert z_row(at) != before
+    e0, e1 = (explain(DEFAULT, mnist.test_images[0].numpy(), seed=s) for s in (0, 1))
+    np.testing.assert_array_equal(e0.mu, e1.mu)
+    assert f"{e1.bce:.2f} + {e1.kl:.2f} = {e1.loss:.2f}" in latex(at)
+    assert [image.proto.imgs[0].url for image in at.get("image")] != pictures
+
+
+def test_the_inside_elbo_of_a_drawing_equals_the_draw_pages(mnist):
+    at = run_app("pages/draw.py")
+    at.session_state["draw_canvas_0"] = canvas_value(drawn(mnist, 3))
+    at.run()
+    assert not at.exception, at.exception
+    draw_elbo = at.metric[0].value
+    at.switch_page(PAGE).run()
+    assert not at.exception, at.exception
+    assert at.segmented_control(key="inside_source").value == "drawing"
+    image = at.session_state[studio.LAST_DRAWING_KEY]["image"]
+    e = explain(DEFAULT, image, seed=0)
+    assert f"{e.loss:.1f}" == draw_elbo
+    assert f"= {e.loss:.2f}" in latex(at)
+
+
+def test_a_digit_clicked_on_the_latent_map_is_offered(mnist):
+    at = run_app(PAGE, **{studio.MAP_PICK_KEY: 42})
+    at.segmented_control(key="inside_source").set_value("map").run()
+    assert not at.exception, at.exception
+    assert any("test #42" in c for image in at.get("image") for c in image.captions)
+    e = explain(DEFAULT, mnist.test_images[42].numpy(), seed=0)
+    assert f"= {e.loss:.2f}" in latex(at)
+
+
+def test_the_autoencoder_says_what_it_lacks():
+    path = BUNDLED_DIR / "autoencoder.pt"
+    if not path.is_file():
+        pytest.fail("checkpoints/autoencoder.pt is bundled")
+    at = run_app(PAGE, str(path))
+    words = texts(at)
+    assert "z = μ" in words and "no σ" in words and "no KL term" in words
+    assert "Draw another ε" not in [b.label for b in at.button]
+    assert "loss} = \\mathrm{BCE}" in latex(at)
+
+
+def test_the_run_training_now_can_be_watched_epoch_by_epoch(checkpoint_dir, job):
+    at = press_start(fill_form(run_app("pages/train.py"), name="watched", **{**TINY, "epochs": 200}))
+    wait_until(lambda: job.snapshot().weights is not None, timeout=120)
+    at.switch_page(PAGE).run()
+    assert not at.exception, at.exception
+    at.toggle(key="inside_live").set_value(True).run()
+    assert not at.exception, at.exception
+    shown = next(c.value for c in at.caption if c.value.startswith("Model: "))
+    assert "the run watched after epoch" in shown
+    assert "the page updates when the next one ends" in texts(at)
+    assert "ranks among the test digits is shown for saved models only" in texts(at)
+
+    job.stop()
+    assert job.wait(timeout=120)
+    at.run()
+    assert not at.exception, at.exception
+    assert "The run watched has ended and its model is saved as **watched**" in texts(at)
+    next(b for b in at.button if b.label == "Use it as the active model").click().run()
+    assert not at.exception, at.exception
+    assert at.session_state[studio.ACTIVE_KEY] == str(checkpoint_dir / "watched.pt")
+    assert "Model: **watched**" in texts(at)

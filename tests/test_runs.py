@@ -1,0 +1,255 @@
+"""The queue of runs (vae/runs.py): order, names, the per-learner limit, its records across a
+restart (a new queue on the same folder), resume, damage, stop; executed here and on a local Ray
+instance (the tests named ``ray``)."""
+
+import json
+import threading
+import time
+
+import pytest
+import ray
+
+import vae.train
+from harness import TINY
+from vae import load_checkpoint
+from vae.runs import LOST, QueueError, RunQueue
+from vae.train import TrainConfig, TrainResult
+
+
+@pytest.fixture(autouse=True)
+def no_environment(monkeypatch):
+    """The queues here are configured by their arguments only."""
+    monkeypatch.delenv("VAE_STUDIO_WORKERS", raising=False)
+    monkeypatch.delenv("VAE_STUDIO_RAY_ADDRESS", raising=False)
+
+
+class Trainer:
+    """Stands in for vae.train.train where only the queue's bookkeeping is under test: records the
+    runs in the order they start, and holds each until its stop flag or ``release``."""
+
+    def __init__(self):
+        self.started = []
+        self.released = threading.Event()
+
+    def __call__(self, config, path, *, stop, callback, data, resume):
+        self.started.append(path.stem)
+        while not (stop.wait(0.05) or self.released.is_set()):
+            pass
+        if stop.is_set():
+            return TrainResult("stopped", "Stopped by request.", None)
+        return TrainResult("finished", "Finished.", None)
+
+
+def until(condition, timeout=120):
+    """Wait for ``condition()`` to hold (a wait for an event of the run, not a timed assertion)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "the run never got there"
+        time.sleep(0.1)
+
+
+def statuses(queue):
+    return {run.name: run.status for run in queue.runs()}
+
+
+def test_runs_start_first_queued_first_run(tmp_path):
+    trainer = Trainer()
+    with RunQueue(tmp_path, workers=2, train_fn=trainer) as queue:
+        runs = [queue.submit(TrainConfig(**TINY), name) for name in "abcde"]
+        assert statuses(queue) == {"a": "running", "b": "running", "c": "queued", "d": "queued", "e": "queued"}
+        trainer.released.set()
+        assert all(queue.wait(run.id, timeout=30) for run in runs)
+    assert trainer.started == list("abcde")
+    assert set(statuses(queue).values()) == {"finished"}
+    assert queue.where == "on this server, 2 at a time"
+
+
+def test_a_name_already_taken_is_refused_before_anything_is_queued(tmp_path):
+    (tmp_path / "kept.pt").write_bytes(b"a model")
+    with RunQueue(tmp_path, train_fn=Trainer()) as queue:
+        queue.submit(TrainConfig(**TINY), "mine", owner="alice")
+        with pytest.raises(QueueError, match="A run named 'mine' is already in the queue"):
+            queue.submit(TrainConfig(**TINY), "mine", owner="bob")
+        with pytest.raises(QueueError, match="A model named 'kept' already exists"):
+            queue.submit(TrainConfig(**TINY), "kept")
+        with pytest.raises(QueueError, match="letters, digits"):
+            queue.submit(TrainConfig(**TINY), "../outside")
+        with pytest.raises(ValueError, match="beta must be"):
+            queue.submit(TrainConfig(**{**TINY, "beta": -1.0}), "negative")
+        assert [run.name for run in queue.runs()] == ["mine"]
+    assert sorted(p.name for p in (tmp_path / ".runs").glob("*.json")) == ["000001.json"]
+
+
+def test_a_learner_may_have_one_run_at_a_time_in_class_mode(tmp_path):
+    with RunQueue(tmp_path, train_fn=Trainer()) as queue:
+        first = queue.submit(TrainConfig(**TINY), "alice-1", owner="alice", limit_per_owner=1)
+        with pytest.raises(QueueError, match=r"You already have 1 run\(s\) in the queue \(alice-1\)"):
+            queue.submit(TrainConfig(**TINY), "alice-2", owner="alice", limit_per_owner=1)
+        queue.submit(TrainConfig(**TINY), "bob-1", owner="bob", limit_per_owner=1)  # queued behind alice's
+        queue.submit(TrainConfig(**TINY), "teacher-1", owner="alice")  # no limit outside class mode
+        queue.stop(first.id)
+        assert queue.wait(first.id, timeout=30)
+        with pytest.raises(QueueError, match="You already have 1 run"):  # teacher-1 is still queued
+            queue.submit(TrainConfig(**TINY), "alice-2", owner="alice", limit_per_owner=1)
+        assert queue.submit(TrainConfig(**TINY), "alice-2", owner="alice", limit_per_owner=2).owner == "alice"
+
+
+def test_a_new_queue_on_the_folder_finds_the_runs_and_starts_a_cut_off_one_again(tmp_path):
+    with RunQueue(tmp_path, train_fn=Trainer()) as first:
+        for name, owner in (("a", "alice"), ("b", "bob"), ("c", "carol")):
+            first.submit(TrainConfig(**{**TINY, "beta": 2.0}), name, owner=owner)
+        with pytest.raises(QueueError, match="Another process"):  # one server per folder
+            RunQueue(tmp_path)
+    # "a" was running when the queue closed: cut off, as by a server restart, with no .resume file.
+    trainer = Trainer()
+    with RunQueue(tmp_path, train_fn=trainer) as second:
+        runs = second.runs()
+        assert [(run.id, run.name, run.owner, run.config.beta) for run in runs] == [
+            (1, "a", "alice", 2.0), (2, "b", "bob", 2.0), (3, "c", "carol", 2.0)]
+        assert statuses(second) == {"a": "running", "b": "queued", "c": "queued"}
+        second.stop(runs[0].id)
+        assert second.wait(runs[0].id, timeout=30)
+        assert second.snapshot(runs[0].id).message == (
+            "Started again from the beginning when the server restarted (no .resume file on this server). "
+            "Stopped by request.")
+        assert second.snapshot(runs[1].id).status == "running"  # the next in line
+    assert trainer.started == ["a", "b"]
+
+
+def test_a_run_cut_off_by_a_restart_resumes_from_its_sidecar(tmp_path, mnist):
+    config = TrainConfig(**{**TINY, "epochs": 2})
+    with RunQueue(tmp_path, train_fn=Trainer()) as first:
+        first.submit(config, "cut", owner="alice")  # its record says running when the queue closes
+    # What the cut-off run had written: its files after epoch 1.
+    stop = threading.Event()
+    vae.train.train(config, tmp_path / "cut.pt", stop=stop, data=mnist,
+                    callback=lambda event: event["kind"] == "epoch" and stop.set())
+    epoch_1 = load_checkpoint(tmp_path / "cut.pt").history["epochs"][0]
+    with RunQueue(tmp_path, data=mnist) as second:
+        [run] = second.runs()
+        assert second.wait(run.id, timeout=120)
+        run = second.snapshot(run.id)
+    assert run.status == "finished" and run.message.startswith(
+        "Resumed after epoch 1 (from its .resume file) when the server restarted. Finished 2 epochs")
+    epochs = load_checkpoint(tmp_path / "cut.pt").history["epochs"]
+    assert [e["epoch"] for e in epochs] == [1, 2] and epochs[0] == epoch_1  # continued, not begun again
+    assert [e["epoch"] for e in run.history["epochs"]] == [1, 2]
+
+
+def test_damaged_records_are_set_aside_and_the_rest_of_the_queue_kept(tmp_path):
+    with RunQueue(tmp_path, train_fn=Trainer()) as first:
+        for name in "abc":
+            first.submit(TrainConfig(**TINY), name)
+    records = tmp_path / ".runs"
+    (records / "000002.json").write_bytes(b'{"id": 2, "name": "b", "sta')  # cut short
+    hostile = json.loads((records / "000003.json").read_text())
+    (records / "000003.json").write_text(json.dumps({**hostile, "name": "../../elsewhere"}))
+    with RunQueue(tmp_path, train_fn=Trainer()) as second:
+        assert [run.name for run in second.runs()] == ["a"]
+        [notice] = second.notices
+        assert "000002.json, 000003.json" in notice and "the rest of the queue is kept" in notice
+        assert second.submit(TrainConfig(**TINY), "d").id == 4  # no id is given twice
+    assert sorted(p.name for p in records.glob("0*")) == [
+        "000001.json", "000002.json.damaged", "000003.json.damaged", "000004.json"]
+
+
+def test_stop_takes_a_queued_run_out_and_ends_a_running_one(tmp_path):
+    trainer = Trainer()
+    with RunQueue(tmp_path, train_fn=trainer) as queue:
+        running, queued = (queue.submit(TrainConfig(**TINY), name) for name in ("running", "queued"))
+        queue.stop(queued.id)
+        assert queue.wait(queued.id, timeout=0)
+        assert queue.snapshot(queued.id).message == "Taken out of the queue before it started."
+        queue.stop(running.id)
+        assert queue.snapshot(running.id).status == "stopping"
+        assert queue.wait(running.id, timeout=30) and queue.snapshot(running.id).status == "stopped"
+    assert trainer.started == ["running"]
+    with RunQueue(tmp_path, train_fn=trainer) as again:
+        assert statuses(again) == {"running": "stopped", "queued": "stopped"}
+
+
+def test_a_real_run_lands_its_checkpoint_and_keeps_only_its_row_once_ended(tmp_path, mnist):
+    seen = []
+
+    def train_and_look_after_each_epoch(*args, callback, **kwargs):
+        def on_event(event):
+            callback(event)
+            if event["kind"] == "epoch":
+                seen.append(queue.runs()[0])
+
+        return vae.train.train(*args, callback=on_event, **kwargs)
+
+    with RunQueue(tmp_path, data=mnist, train_fn=train_and_look_after_each_epoch) as queue:
+        run = queue.submit(TrainConfig(**TINY), "real", owner="alice")
+        assert queue.wait(run.id, timeout=120)
+        run = queue.snapshot(run.id)
+    [live] = seen
+    assert live.status == "running" and live.weights_epoch == 1 and live.film is not None
+    assert live.reconstructions.shape == (2, 10, 28, 28) and len(live.history["steps"]) == 4
+    assert run.status == "finished" and run.checkpoint == tmp_path / "real.pt"
+    assert load_checkpoint(run.checkpoint).metrics["epoch"] == 1
+    assert (run.film, run.weights, run.reconstructions, run.history["steps"]) == (None, None, None, [])
+    assert run.history["epochs"][0]["test"] == live.history["epochs"][0]["test"]
+    with RunQueue(tmp_path) as again:  # and so after a restart
+        [kept] = again.runs()
+        assert (kept.status, kept.owner, kept.checkpoint) == ("finished", "alice", run.checkpoint)
+        assert kept.history["epochs"][0]["test"] == run.history["epochs"][0]["test"]
+
+
+def test_an_unreachable_ray_cluster_leaves_the_runs_on_this_server(tmp_path):
+    with RunQueue(tmp_path, ray_address="127.0.0.1:9", train_fn=Trainer()) as queue:
+        assert queue.where == "on this server"
+        [notice] = queue.notices
+        assert notice.startswith("The Ray cluster at 127.0.0.1:9 could not be reached (nothing answers at")
+        assert notice.endswith("; runs execute on this server.")
+
+
+# ---------------------------------------------------------------- on a local Ray instance
+
+
+@pytest.fixture(scope="module")
+def ray_instance():
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    yield
+    ray.shutdown()
+
+
+def test_ray_runs_finish_with_their_checkpoints_and_progress(tmp_path, ray_instance):
+    with RunQueue(tmp_path, ray_address="local") as queue:
+        assert queue.where.startswith("on the Ray cluster at ") and queue.where.endswith(", 1 node")
+        runs = [queue.submit(TrainConfig(**{**TINY, "epochs": 2, "seed": seed}), f"ray-{seed}") for seed in (0, 1)]
+        assert statuses(queue) == {"ray-0": "running", "ray-1": "running"}  # a CPU each
+        assert all(queue.wait(run.id, timeout=120) for run in runs)
+        for run in runs:
+            run = queue.snapshot(run.id)
+            assert run.status == "finished" and run.checkpoint == tmp_path / f"{run.name}.pt"
+            model = load_checkpoint(run.checkpoint)
+            assert model.film is not None and model.film.epochs[-1] == 2
+            # The epochs' events came back, as the file has them.
+            assert [e["test"] for e in run.history["epochs"]] == [e["test"] for e in model.history["epochs"]]
+            assert run.step == 8 and run.img_per_s > 0
+
+
+def test_ray_stop_ends_a_run_and_keeps_its_best_epoch(tmp_path, ray_instance):
+    with RunQueue(tmp_path, ray_address="local") as queue:
+        run = queue.submit(TrainConfig(**{**TINY, "epochs": 50}), "long")
+        until(lambda: queue.snapshot(run.id).history["epochs"])
+        queue.stop(run.id)
+        assert queue.wait(run.id, timeout=120)
+        run = queue.snapshot(run.id)
+    assert run.status == "stopped" and run.message.startswith("Stopped by request during epoch")
+    assert load_checkpoint(run.checkpoint).metrics["epoch"] >= 1
+
+
+def test_ray_a_killed_worker_fails_its_run_cleanly_and_the_queue_goes_on(tmp_path, ray_instance):
+    with RunQueue(tmp_path, ray_address="local") as queue:
+        run = queue.submit(TrainConfig(**{**TINY, "epochs": 50}), "doomed")
+        until(lambda: (tmp_path / "doomed.pt").is_file())  # its first best epoch has come back
+        [name] = [n for n in ray.util.list_named_actors() if n.endswith(str(tmp_path / "doomed.pt"))]
+        ray.kill(ray.get_actor(name))
+        assert queue.wait(run.id, timeout=120)
+        run = queue.snapshot(run.id)
+        assert run.status == "failed" and run.message == f"Failed: {LOST}. The best checkpoint received is kept."
+        assert load_checkpoint(run.checkpoint).metrics["epoch"] >= 1
+        after = queue.submit(TrainConfig(**TINY), "after")
+        assert queue.wait(after.id, timeout=120) and queue.snapshot(after.id).status == "finished"
