@@ -187,18 +187,31 @@ def lesson_params(lesson_id: str, step: int) -> dict:
     return {**params, "class": "1"} if studio.class_mode() else params
 
 
+# The view of its page a check happens in, opened with the step.
+CHECK_VIEWS = {"film_epoch_one": {"map_view": "film"}}
+VIEW_KEY = "lesson_view"  # session_state: the widget values of the step just entered, set at the next run
+
+
+def enter_step(lesson, step: int) -> str:
+    """Make step ``step`` (0-based) of ``lesson`` this learner's, with its view; its page's id."""
+    st.session_state[studio.LESSON_KEY] = {"id": lesson.id, "step": step}
+    st.session_state.setdefault(POSITIONS_KEY, {})[lesson.id] = step
+    # Applied at the next run's start: the page's widgets may already be drawn in this one.
+    st.session_state[VIEW_KEY] = CHECK_VIEWS.get(lesson.steps[step].check, {})
+    return lesson.steps[step].page
+
+
 def open_lesson(lesson_id: str, step: int) -> None:
     """Go to step ``step`` (0-based) of a lesson: on its page, with the URL saying where."""
-    lesson = studio.lessons()[0][lesson_id]
-    st.session_state[studio.LESSON_KEY] = {"id": lesson_id, "step": step}
-    st.session_state.setdefault(POSITIONS_KEY, {})[lesson_id] = step
-    st.switch_page(page_path(lesson.steps[step].page), query_params=lesson_params(lesson_id, step))
+    page = enter_step(studio.lessons()[0][lesson_id], step)
+    st.switch_page(page_path(page), query_params=lesson_params(lesson_id, step))
 
 
 def lesson_from_url() -> str | None:
     """Read ``?lesson=<id>&step=<k>`` (and ``?class=1``): the page of the step it opens when the URL
     moves the learner somewhere new, else None. A lesson or step that does not exist is kept as a
     problem for the panel to explain, never raised."""
+    st.session_state.update(st.session_state.pop(VIEW_KEY, {}))
     params = st.query_params
     if params.get("class") == "1":
         st.session_state[studio.CLASS_KEY] = True
@@ -219,9 +232,9 @@ def lesson_from_url() -> str | None:
     st.session_state.pop(PROBLEM_KEY, None)
     if st.session_state.get(studio.LESSON_KEY) == {"id": wanted, "step": step}:
         return None  # the URL only repeats where the learner is
-    st.session_state[studio.LESSON_KEY] = {"id": wanted, "step": step}
-    st.session_state.setdefault(POSITIONS_KEY, {})[wanted] = step
-    return lesson.steps[step].page
+    page = enter_step(lesson, step)
+    st.session_state.update(st.session_state.pop(VIEW_KEY))  # no widget is drawn yet in this run
+    return page
 
 
 def keep_url_in_step() -> None:

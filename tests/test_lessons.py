@@ -207,8 +207,7 @@ def test_comparing_the_autoencoder_ticks_step_6_and_beta4_step_8():
 
 def test_opening_the_film_inside_epoch_one_ticks_step_7():
     at = lesson_app(step=7)
-    at.session_state["map_view"] = "film"
-    at.run()
+    assert at.session_state["map_view"] == "film", "the step opens the film"
     assert not ticked(at), "the film opens at epoch 0, before training"
     at.session_state["map_film_chart_0"] = click({"customdata": [2]})  # the frame at 1/8 of epoch 1
     assert ticked(at.run())
