@@ -34,6 +34,7 @@ page = st.navigation([
     st.Page("pages/latent_map.py", title="Latent map", icon=":material/scatter_plot:"),
     st.Page("pages/generate.py", title="Generate", icon=":material/auto_awesome:"),
     st.Page("pages/compare.py", title="Compare", icon=":material/compare:"),
+    st.Page("pages/board.py", title="Board", icon=":material/leaderboard:"),
 ])
 if opened_step is not None and page.url_path != ("" if opened_step == "home" else opened_step):
     st.switch_page(views.page_path(opened_step), query_params=st.query_params.to_dict())

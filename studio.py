@@ -25,7 +25,7 @@ import torch
 from PIL import Image
 
 import vae
-from vae import compare, explain, film, latent, neighbours, plots, samplers
+from vae import board, compare, explain, film, latent, neighbours, plots, samplers
 from vae import lessons as vae_lessons
 from vae.checkpoint import CheckpointError
 from vae.data import default_data_dir
@@ -820,3 +820,17 @@ def class_runs() -> set[str]:
     """Names of the models trained from the Train page since the server started: with the bundled
     ones, what class mode's model picker lists."""
     return set()
+
+
+# ---------------------------------------------------------------- the class's rate-distortion board
+
+
+@st.cache_resource(show_spinner=False, max_entries=4)
+def _board(files: tuple[tuple[str, int], ...]):
+    return board.board([Path(path) for path, _ in files])
+
+
+def board_points():
+    """(every readable VAE's point in the checkpoint folder, why each unreadable file was left out),
+    read again only when a file is added or changed."""
+    return _board(tuple((str(p), p.stat().st_mtime_ns) for p in list_checkpoints()))

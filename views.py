@@ -171,8 +171,9 @@ def linked_maps(models: dict) -> None:
 
 # ---------------------------------------------------------------- the lesson panel
 
+# vae.lessons.PAGES, as the navigation shows them.
 PAGE_TITLES = {"home": "Home", "train": "Train", "draw": "Draw", "inside": "Inside", "latent_map": "Latent map",
-               "generate": "Generate", "compare": "Compare"}  # vae.lessons.PAGES, as the navigation names them
+               "generate": "Generate", "compare": "Compare", "board": "Board"}
 PROBLEM_KEY = "lesson_problem"  # session_state: why the URL's lesson could not be opened
 POSITIONS_KEY = "lesson_positions"  # session_state: {lesson id: 0-based step}, where each was left
 

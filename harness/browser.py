@@ -30,9 +30,10 @@ ARTIFACTS = ROOT / "test-artifacts" / "browser"
 CHROMIUM = Path("/usr/bin/chromium")  # Debian's; CI installs it with `make browser`
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-dev-shm-usage"]
-NAV_LABELS = ["Home", "Train", "Draw", "Inside", "Latent map", "Generate", "Compare"]
+NAV_LABELS = ["Home", "Train", "Draw", "Inside", "Latent map", "Generate", "Compare", "Board"]
 PAGE_TITLES = {"Home": "VAE Studio", "Train": "Train a VAE", "Draw": "Draw a digit", "Inside": "Inside the model",
-               "Latent map": "Latent map", "Generate": "Generate", "Compare": "Compare two models"}
+               "Latent map": "Latent map", "Generate": "Generate", "Compare": "Compare two models",
+               "Board": "Rate against distortion"}
 
 SERVER_START_S = 60
 FIRST_VISIT_MS = 90_000  # the first Draw / Latent map / Generate visit encodes the test set on a busy CPU
@@ -128,7 +129,7 @@ def settle(page: Page, timeout: float = RERUN_MS) -> None:
 
 
 def open_app(page: Page, url: str) -> None:
-    """Load the app and wait for the sidebar to list exactly the seven pages."""
+    """Load the app and wait for the sidebar to list exactly the eight pages."""
     page.goto(url)
     expect(nav_labels(page)).to_have_text(NAV_LABELS, timeout=FIRST_VISIT_MS)
     expect(page_title(page)).to_have_text(PAGE_TITLES["Home"], timeout=FIRST_VISIT_MS)

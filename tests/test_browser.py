@@ -96,7 +96,7 @@ def app(request, app_url, chromium) -> Page:
 
 
 def test_home_and_every_page_opens_from_the_sidebar(app: Page):
-    # The first session of a fresh server lists the seven st.navigation pages, not the pages/ folder's
+    # The first session of a fresh server lists the eight st.navigation pages, not the pages/ folder's
     # files (legacy mode); open_app waited for them, this states it.
     expect(nav_labels(app)).to_have_text(NAV_LABELS)
     sidebar = app.get_by_test_id("stSidebar")

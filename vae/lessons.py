@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 LESSON_DIR = Path(__file__).resolve().parent.parent / "lessons"
-PAGES = ("home", "train", "draw", "inside", "latent_map", "generate", "compare")
+PAGES = ("home", "train", "draw", "inside", "latent_map", "generate", "compare", "board")
 # What the app can see a learner do: each check's name and the options it takes.
 CHECKS = {
     "drawing": "a digit has been drawn (or uploaded) on Draw",

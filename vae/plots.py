@@ -587,3 +587,53 @@ def kl_bars_figure(kl_per_dim: np.ndarray, order: np.ndarray, used: np.ndarray, 
     fig.update_layout(height=260, margin={"l": 10, "r": 10, "t": 10, "b": 10}, yaxis_title="KL (nats)",
                       xaxis_title="latent dimension (grey: collapsed)", clickmode="event+select")
     return fig
+
+
+# ---------------------------------------------------------------- the class's rate-distortion board
+
+LATENT_SYMBOLS = ["circle", "square", "diamond", "triangle-up", "cross", "star", "hexagon"]
+
+
+def board_figure(points, running=()) -> go.Figure:
+    """Models as points on the rate-distortion plane (``vae.board.BoardPoint``): x the rate (KL), y
+    the distortion (BCE), faint diagonals of equal −ELBO, colour by log β, a symbol per latent size;
+    ``running`` runs drawn with the trail of their epochs. A click selects customdata [name]."""
+    everything = [*points, *running]
+    fig = go.Figure()
+    if not everything:
+        return fig
+    rates = [p.rate for p in everything] + [r for p in running for r, _ in p.trail]
+    distortions = [p.distortion for p in everything] + [d for p in running for _, d in p.trail]
+    x_max, y_lo, y_hi = max(rates) * 1.15 + 1, min(distortions) - 5, max(distortions) + 5
+    elbos = [p.negative_elbo for p in everything]
+    step = 5 if max(elbos) - min(elbos) < 40 else 10
+    for level in np.arange(np.floor((y_lo) / step) * step, np.ceil((x_max + y_hi) / step) * step + step, step):
+        fig.add_scatter(x=[0, x_max], y=[level, level - x_max], mode="lines", hoverinfo="skip", showlegend=False,
+                        line={"color": "rgba(0,0,0,0.08)", "width": 1})
+        if y_lo <= level - 0.5 * x_max <= y_hi:
+            fig.add_annotation(x=0.5 * x_max, y=level - 0.5 * x_max, text=f"−ELBO {level:g}", showarrow=False,
+                               font={"size": 9, "color": "rgba(0,0,0,0.35)"}, textangle=45)
+    sizes = sorted({p.latent_dim for p in everything})
+    log_beta = [float(np.log2(p.beta)) for p in everything]
+    limit = max(1.0, max(abs(b) for b in log_beta))
+    for p in running:
+        fig.add_scatter(x=[r for r, _ in p.trail], y=[d for _, d in p.trail], mode="lines+markers",
+                        line={"color": "#999", "dash": "dot"}, marker={"size": 4, "color": "#999"},
+                        hoverinfo="skip", showlegend=False)
+    for size in sizes:
+        group = [p for p in everything if p.latent_dim == size]
+        fig.add_scatter(
+            x=[p.rate for p in group], y=[p.distortion for p in group], mode="markers+text", name=f"latent {size}",
+            text=[p.name + (" (training)" if p.path is None else "") for p in group], textposition="top center",
+            marker={"size": 13, "symbol": LATENT_SYMBOLS[sizes.index(size) % len(LATENT_SYMBOLS)],
+                    "color": [float(np.log2(p.beta)) for p in group], "colorscale": "RdBu", "reversescale": True,
+                    "cmin": -limit, "cmax": limit, "line": {"color": "black", "width": 1},
+                    "colorbar": {"title": {"text": "β", "side": "right"}, "thickness": 10,
+                                 "tickvals": list(range(-int(limit), int(limit) + 1)),
+                                 "ticktext": [f"{2.0 ** v:g}" for v in range(-int(limit), int(limit) + 1)]}},
+            customdata=[[p.name] for p in group],
+            hovertemplate="%{customdata[0]}: rate %{x:.2f}, distortion %{y:.2f} nats<extra></extra>")
+    fig.update_layout(height=520, margin={"l": 10, "r": 10, "t": 10, "b": 10}, legend={"orientation": "h", "y": -0.15},
+                      xaxis={"title": "rate: KL (nats per image)", "range": [0, x_max]},
+                      yaxis={"title": "distortion: BCE (nats per image)", "range": [y_lo, y_hi]})
+    return fig

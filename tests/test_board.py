@@ -1,0 +1,59 @@
+"""The class's rate-distortion board: the points read from the checkpoint files (vae/board.py), and
+the Board page (AppTest): every VAE where it stands, a run in progress with its trail, a click that
+makes a model active or opens it on Compare."""
+
+import json
+import shutil
+
+import pytest
+
+import studio
+from harness import BUNDLED_DIR
+from harness.apptest import click, run_app, texts
+from vae.board import board, model_point, run_point
+from vae.checkpoint import read_checkpoint
+
+
+def test_a_models_point_is_its_test_kl_and_bce_and_an_autoencoder_has_none():
+    point = model_point(BUNDLED_DIR / "beta4.pt")
+    test = read_checkpoint(BUNDLED_DIR / "beta4.pt")["metrics"]["test"]
+    assert (point.rate, point.distortion, point.beta, point.latent_dim) == (test["kl"], test["bce"], 4.0, 32)
+    assert point.negative_elbo == pytest.approx(test["loss"], abs=1e-6)
+    assert model_point(BUNDLED_DIR / "autoencoder.pt") is None
+
+
+def test_a_broken_file_is_left_out_with_its_reason(tmp_path):
+    shutil.copy(BUNDLED_DIR / "default.pt", tmp_path / "default.pt")
+    (tmp_path / "broken.pt").write_bytes(b"not a checkpoint")
+    points, problems = board([tmp_path / "default.pt", tmp_path / "broken.pt"])
+    assert [p.name for p in points] == ["default"] and "broken.pt" in problems[0]
+
+
+def test_a_run_in_progress_has_its_trail_and_no_point_before_its_first_epoch():
+    history = {"epochs": [{"test": {"kl": 5.0, "bce": 120.0}}, {"test": {"kl": 9.0, "bce": 100.0}}]}
+    point = run_point("mine", 2.0, 8, history)
+    assert (point.rate, point.distortion, point.trail) == (9.0, 100.0, ((5.0, 120.0), (9.0, 100.0)))
+    assert run_point("mine", 1.0, 8, {"epochs": []}) is None
+
+
+def test_the_board_shows_every_vae_and_a_click_makes_one_active(checkpoint_dir):
+    for name in ("beta4.pt", "autoencoder.pt"):
+        shutil.copy(BUNDLED_DIR / name, checkpoint_dir / name)
+    at = run_app("pages/board.py")
+    spec = json.loads(at.get("plotly_chart")[0].proto.spec)
+    shown = [text for trace in spec["data"] if trace.get("text") for text in trace["text"]]
+    assert sorted(shown) == ["beta4", "default"], "the autoencoder has no rate to plot"
+    assert "lower left is better" in texts(at).lower() and "not on the board" in texts(at)
+
+    at.session_state["board_chart"] = click({"customdata": ["beta4"]})
+    at.run()
+    assert not at.exception, at.exception
+    assert "β = 4, latent size 32" in texts(at)
+    next(b for b in at.button if b.key == "board_activate").click().run()
+    assert at.session_state[studio.ACTIVE_KEY] == str(checkpoint_dir / "beta4.pt")
+    at.session_state["board_chart"] = click({"customdata": ["beta4"]})
+    at.run()
+    next(b for b in at.button if b.key == "board_compare").click().run()
+    assert not at.exception, at.exception
+    assert at.title[0].value == "Compare two models"
+    assert at.selectbox(key="compare_a").value == str(checkpoint_dir / "beta4.pt")

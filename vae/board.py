@@ -1,0 +1,64 @@
+"""The class's board: every model as a point on the rate-distortion plane (Alemi et al., 2018,
+"Fixing a Broken ELBO"). Rate is the KL of the posterior from the prior, distortion the
+reconstruction's BCE, both in nats per test image; their sum is the -ELBO, so lines of equal -ELBO
+run diagonally, and β trades one for the other along a frontier.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from .checkpoint import CheckpointError, read_checkpoint
+
+
+@dataclass(frozen=True)
+class BoardPoint:
+    """One model where it stands: ``rate`` (KL) and ``distortion`` (BCE) on the test set."""
+
+    name: str
+    path: Path | None  # its file; None for a run still training
+    beta: float
+    latent_dim: int
+    rate: float
+    distortion: float
+    trail: tuple[tuple[float, float], ...] = ()  # (rate, distortion) after each epoch, for a run in progress
+
+    @property
+    def negative_elbo(self) -> float:
+        return self.rate + self.distortion
+
+
+def model_point(path: str | Path) -> BoardPoint | None:
+    """A checkpoint's point, from its stored test metrics; None for a plain autoencoder (which has no
+    rate to plot: its code is a point, not a distribution) or a file without test metrics.
+    CheckpointError for a file that cannot be read."""
+    payload = read_checkpoint(path)
+    test, config = payload.get("metrics", {}).get("test"), payload.get("train_config", {})
+    if not test or not payload["model_config"].get("variational", True):
+        return None
+    return BoardPoint(Path(path).stem, Path(path), float(config.get("beta", 1.0)),
+                      int(payload["model_config"]["latent_dim"]), float(test["kl"]), float(test["bce"]))
+
+
+def run_point(name: str, beta: float, latent_dim: int, history: dict) -> BoardPoint | None:
+    """A run in progress, at its latest epoch's test metrics with the way it came; None before its
+    first epoch ends."""
+    trail = tuple((float(r["test"]["kl"]), float(r["test"]["bce"])) for r in history.get("epochs", []) if r.get("test"))
+    if not trail:
+        return None
+    return BoardPoint(name, None, float(beta), int(latent_dim), *trail[-1], trail=trail)
+
+
+def board(paths) -> tuple[list[BoardPoint], list[str]]:
+    """(the points of the models in ``paths``, why each file left out could not be read)."""
+    points, problems = [], []
+    for path in paths:
+        try:
+            point = model_point(path)
+        except CheckpointError as e:
+            problems.append(str(e))
+            continue
+        if point is not None:
+            points.append(point)
+    return points, problems
