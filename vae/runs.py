@@ -1,0 +1,535 @@
+"""A queue of training runs, so that every learner can train their own: first queued, first run,
+in threads of this process or, given a Ray address, each as an actor on a Ray cluster.
+
+A run is a ``Run``: the job snapshot of ``vae.jobs`` (status, progress, reconstructions, film, the
+weights of its latest epoch), its id and when it was queued; ``started_by`` is its owner (the app
+passes its browser session's id). The queue's records are small JSON files in the checkpoint
+folder's ``.runs/``, rewritten atomically at each change of status and each epoch's end, so that a
+restarted server finds its queue again: a run cut off while it trained resumes from its
+``.resume`` sidecar, or starts again without one. An ended run keeps in memory only what a table
+and a rate-distortion board need (its row and its epochs' metrics); its checkpoint holds the rest.
+A folder's queue is served by one process at a time (a lock file), so no run trains twice.
+
+    queue = RunQueue("checkpoints")             # VAE_STUDIO_WORKERS, VAE_STUDIO_RAY_ADDRESS
+    run = queue.submit(TrainConfig(beta=4), "beta4-mine", owner="alice")
+    queue.wait(run.id); queue.snapshot(run.id).status   # "finished"
+
+Ray is imported only when an address is given (``local`` starts an instance in this process,
+``auto`` finds a running one, or ``HOST:PORT``); a cluster that cannot be reached leaves the runs
+on this server, and ``notices`` says so.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import logging
+import os
+import re
+import shutil
+import socket
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+
+import torch
+
+from vae.checkpoint import CheckpointError, read_checkpoint, resume_path
+from vae.data import MNIST
+from vae.files import write_atomically
+from vae.jobs import RUNNING, JobSnapshot, RunProgress, run_train
+from vae.train import TrainConfig, TrainResult, train
+
+_LOGGER = logging.getLogger(__name__)
+WORKERS_ENV = "VAE_STUDIO_WORKERS"
+RAY_ADDRESS_ENV = "VAE_STUDIO_RAY_ADDRESS"
+RECORDS = ".runs"  # the queue's folder inside the checkpoint folder: one NNNNNN.json per run
+RECORD = re.compile(r"(\d+)\.json(\.damaged)?")
+NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")  # a run's name is its checkpoint's file stem
+ACTIVE = ("queued", *RUNNING)
+STATUSES = (*ACTIVE, "finished", "stopped", "failed")
+POLL_S = 0.5  # how often a Ray run's events are collected
+CPUS_PER_RUN = 1  # each Ray run's CPUs, and so its torch threads
+GPU_SHARE = 0.25  # of a GPU per Ray run where the cluster has GPUs: an MNIST VAE leaves most of one idle
+LOST = "the worker running it was lost"
+
+
+class QueueError(ValueError):
+    """A run cannot be queued (or the queue cannot be served); the message says why in words a user understands."""
+
+
+@dataclass(frozen=True)
+class Run(JobSnapshot):
+    """A run of the queue at one moment: the job snapshot's fields plus its id and queueing time."""
+
+    id: int = 0
+    queued_at: float = 0.0
+
+    @property
+    def owner(self) -> str:
+        """Who queued it (``started_by``): a browser session's id in the app."""
+        return self.started_by
+
+    @property
+    def active(self) -> bool:
+        return self.status in ACTIVE
+
+
+@dataclass
+class _Entry:
+    """A run's live state in the queue, and how to end it."""
+
+    progress: RunProgress
+    stop: threading.Event = field(default_factory=threading.Event)
+    done: threading.Event = field(default_factory=threading.Event)
+    resume: bool = False  # continue from its .resume sidecar (a run cut off by a restart)
+    note: str = ""  # what a restart did to it, kept at the head of its final message
+
+
+class RunQueue:
+    """The runs of one checkpoint folder. ``workers``: runs at once in this process (default
+    ``$VAE_STUDIO_WORKERS``, else 1), each on ``threads`` torch threads (default: this thread's
+    count shared among them); ``ray_address``: run each as a Ray actor instead (default
+    ``$VAE_STUDIO_RAY_ADDRESS``; "" for none); ``data``: MNIST for runs in this process (else each
+    loads it); ``train_fn``: ``vae.train.train`` or a stand-in with its signature (this process only).
+    Raises QueueError when another process serves the folder's queue."""
+
+    def __init__(self, folder: str | Path, *, workers: int | None = None, ray_address: str | None = None,
+                 threads: int | None = None, data: MNIST | None = None,
+                 train_fn: Callable[..., TrainResult] = train):
+        self.folder = Path(folder)
+        self.notices: list[str] = []  # what the app should show: a damaged record, an unreachable cluster
+        self._records = self.folder / RECORDS
+        self._lock_fd = self._take_folder()
+        self._lock = threading.Lock()  # the entries, dispatching, closing
+        self._save_lock = threading.Lock()  # one record write at a time, always of the latest state
+        self._entries: dict[int, _Entry] = {}
+        self._threads: dict[int, threading.Thread] = {}
+        self._closing = False
+        workers = workers or self._workers_from_env()
+        address = os.environ.get(RAY_ADDRESS_ENV, "") if ray_address is None else ray_address
+        self._executor = self._ray_or_none(address) or _Here(workers, threads, data, train_fn)
+        self._next_id = self._load()
+        with self._lock:
+            self._dispatch()
+
+    # ------------------------------------------------------------ what the app calls
+
+    @property
+    def where(self) -> str:
+        """Where runs execute, for the sidebar: "on this server" or "on the Ray cluster at …, N nodes"."""
+        return self._executor.where()
+
+    def submit(self, config: TrainConfig, name: str, owner: str = "", limit_per_owner: int | None = None) -> Run:
+        """Queue a run of ``config`` saving ``<folder>/<name>.pt``. Raises QueueError (or the
+        config's ConfigError, both ValueErrors), with nothing queued, when the name is not a file
+        stem, a model or an active run already has it, or ``owner`` already has
+        ``limit_per_owner`` runs queued or running (a class's one run per browser session)."""
+        if not NAME.fullmatch(name):
+            raise QueueError(f"A run's name may use only letters, digits, '-' and '_' (1 to 64 characters), "
+                             f"got {name!r}.")
+        config.validate()
+        path = self.folder / f"{name}.pt"
+        with self._lock:
+            if self._closing:
+                raise QueueError("The queue is closed.")
+            active = [run for run in self.runs() if run.active]
+            if any(run.name == name for run in active):
+                raise QueueError(f"A run named {name!r} is already in the queue; choose another name.")
+            if path.exists():
+                raise QueueError(f"A model named {name!r} already exists; choose another name.")
+            mine = [run.name for run in active if run.owner == owner]
+            if limit_per_owner is not None and len(mine) >= limit_per_owner:
+                raise QueueError(f"You already have {len(mine)} run(s) in the queue ({', '.join(mine)}); here each "
+                                 f"learner may have {limit_per_owner} at a time. Wait for it to end, or stop it.")
+            run_id = self._next_id
+            entry = _Entry(RunProgress(Run(
+                status="queued", message="Waiting for its turn.", name=name, config=config, checkpoint=path,
+                epochs=config.epochs, started_by=owner, id=run_id, queued_at=time.time())))
+            try:
+                self._write_record(entry)
+            except OSError as e:
+                raise QueueError(f"The queue could not be written in {self._records} ({e.strerror or e}).") from None
+            self._entries[run_id] = entry
+            self._next_id += 1
+            self._dispatch()
+            return entry.progress.snapshot()
+
+    def runs(self) -> list[Run]:
+        """Every run this folder has queued, oldest first."""
+        return [entry.progress.snapshot() for entry in list(self._entries.values())]
+
+    def snapshot(self, run_id: int) -> Run | None:
+        entry = self._entries.get(run_id)
+        return entry.progress.snapshot() if entry else None
+
+    def stop(self, run_id: int) -> None:
+        """Take a queued run out of the queue, or ask a running one to end before its next batch
+        (its best checkpoint is kept)."""
+        with self._lock:
+            entry = self._entries[run_id]
+            if entry.progress.snapshot().status == "queued":
+                entry.progress.update(status="stopped", message="Taken out of the queue before it started.",
+                                      checkpoint=None, ended_at=time.time())
+                entry.done.set()
+            elif entry.progress.request_stop():
+                entry.stop.set()
+            else:
+                return
+            self._save(entry)
+
+    def wait(self, run_id: int, timeout: float | None = None) -> bool:
+        """Block until the run has ended (True) or ``timeout`` seconds pass (False)."""
+        return self._entries[run_id].done.wait(timeout)
+
+    def close(self, timeout: float | None = None) -> None:
+        """Stop serving the folder: no run starts any more, the running ones are cut off (their
+        records still say running, so the next queue on this folder resumes them) and waited for."""
+        with self._lock:
+            self._closing = True
+            for entry in self._entries.values():
+                entry.stop.set()
+            threads = list(self._threads.values())
+        for thread in threads:
+            thread.join(timeout)
+        self._executor.close()
+        os.close(self._lock_fd)  # releases the folder's lock
+
+    def __enter__(self) -> RunQueue:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # ------------------------------------------------------------ start-up
+
+    def _take_folder(self) -> int:
+        """Lock the folder's queue for this process: two processes serving one queue would both
+        train its runs."""
+        self._records.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self._records / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise QueueError(f"Another process (the app, or a sweep) serves the queue of {self.folder}; "
+                             "use another checkpoint folder.") from None
+        return fd
+
+    def _workers_from_env(self) -> int:
+        text = os.environ.get(WORKERS_ENV, "").strip()
+        if text.isdigit() and int(text) >= 1:
+            return int(text)
+        if text:
+            self._notice(f"{WORKERS_ENV}={text!r} is not a whole number >= 1; runs execute one at a time.")
+        return 1
+
+    def _ray_or_none(self, address: str) -> _OnRay | None:
+        if not address:
+            return None
+        try:
+            return _OnRay(address)
+        except Exception as e:  # ray missing, unreachable or refusing: the runs stay here, and the app says why
+            reason = str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
+            self._notice(f"The Ray cluster at {address} could not be reached ({reason}); runs execute on this server.")
+            return None
+
+    def _notice(self, message: str) -> None:
+        _LOGGER.error(message)
+        self.notices.append(message)
+
+    def _load(self) -> int:
+        """Read the folder's records, oldest first, setting damaged ones aside; runs cut off while
+        they trained are queued again. Returns the next free id."""
+        ids, damaged = [0], []
+        for path in sorted(self._records.iterdir()):
+            match = RECORD.fullmatch(path.name)
+            if not match:
+                continue
+            ids.append(int(match[1]))
+            if match[2]:
+                continue
+            try:
+                run = _from_record(json.loads(path.read_text()), self.folder)
+            except (OSError, ValueError, KeyError, TypeError, AttributeError):
+                damaged.append(path.name)
+                path.rename(path.with_name(path.name + ".damaged"))
+                continue
+            self._entries[run.id] = self._cut_off(run) if run.status in RUNNING else _Entry(RunProgress(run))
+        if damaged:
+            self._notice(f"The queue's records {', '.join(damaged)} in {self._records} were damaged and are set "
+                         "aside (.damaged); the rest of the queue is kept.")
+        return max(ids) + 1
+
+    def _cut_off(self, run: Run) -> _Entry:
+        """A run the last server left running: queued again, from its sidecar where that is on
+        this disk, else from the beginning; one left stopping ends as stopped."""
+        path = run.checkpoint
+        kept = path if path.is_file() else None
+        if run.status == "stopping":
+            message = "Stopped: the server restarted while it was stopping." + (
+                " The best checkpoint is kept." if kept else "")
+            entry = _Entry(RunProgress(replace(run, status="stopped", message=message, checkpoint=kept,
+                                               ended_at=time.time())))
+            entry.done.set()
+            self._save(entry)
+            return entry
+        history = {"steps": [], "epochs": []}
+        if kept and resume_path(path).is_file():
+            try:
+                history = read_checkpoint(path)["history"]  # as the sidecar has it (written together)
+            except CheckpointError as e:
+                _LOGGER.warning("Cannot resume %s: %s", path.name, e)
+        epochs = len(history["epochs"])
+        note = (f"Resumed after epoch {epochs} (from its .resume file) when the server restarted." if epochs else
+                "Started again from the beginning when the server restarted (no .resume file on this server).")
+        entry = _Entry(RunProgress(replace(run, status="queued", message=note, history=history, step=0, epoch=0,
+                                           started_at=0.0)), resume=epochs > 0, note=note)
+        self._save(entry)
+        return entry
+
+    # ------------------------------------------------------------ running
+
+    def _dispatch(self) -> None:
+        """Start the oldest queued runs while the executor has room (callers hold the lock)."""
+        if self._closing:
+            return
+        runs = self.runs()
+        room = self._executor.capacity() - sum(run.running for run in runs)
+        for run in [run for run in runs if run.status == "queued"][:max(room, 0)]:
+            entry = self._entries[run.id]
+            entry.progress.update(status="running", message="Resuming…" if entry.resume else "Starting…",
+                                  started_at=time.time())
+            self._save(entry)
+            thread = threading.Thread(target=self._execute, args=(entry, run), name=f"vae-run-{run.id}", daemon=True)
+            self._threads[run.id] = thread
+            thread.start()
+
+    def _execute(self, entry: _Entry, run: Run) -> None:
+        """A run's thread: train it through the executor, then record its end and start the next."""
+        def on_event(event: dict) -> None:
+            entry.progress.on_event(event)
+            if event["kind"] == "epoch":
+                self._save(entry)
+
+        status, message, checkpoint = run_train(self._executor.train, run.config, run.checkpoint, stop=entry.stop,
+                                                callback=on_event, resume=entry.resume)
+        with self._lock:
+            cut_off = self._closing and entry.progress.snapshot().status == "running" and status == "stopped"
+            if not cut_off:  # a close cuts a run off: its record stays "running", for the next queue to resume
+                entry.progress = RunProgress(_slim(entry.progress.snapshot(), status=status, checkpoint=checkpoint,
+                                                   message=f"{entry.note} {message}".strip(), ended_at=time.time()))
+                self._save(entry)
+            del self._threads[run.id]
+            entry.done.set()
+            self._dispatch()
+
+    def _save(self, entry: _Entry) -> None:
+        """Rewrite the run's record; a failed write is logged, and the next change writes it again."""
+        try:
+            self._write_record(entry)
+        except OSError:
+            _LOGGER.exception("The queue's record of a run could not be written")
+
+    def _write_record(self, entry: _Entry) -> None:
+        with self._save_lock:
+            run = entry.progress.snapshot()
+            text = json.dumps(_record(run), indent=1)
+            write_atomically(self._records / f"{run.id:06d}.json", lambda f: f.write(text.encode()), durable=True)
+
+
+def _slim(run: Run, **changes) -> Run:
+    """What an ended run keeps in memory: its row and its epochs' metrics (its file holds the rest)."""
+    return replace(run, history={"steps": [], "epochs": run.history["epochs"]}, reconstructions=None, film=None,
+                   weights=None, **changes)
+
+
+def _record(run: Run) -> dict:
+    return {"id": run.id, "name": run.name, "owner": run.started_by, "config": asdict(run.config),
+            "status": run.status, "message": run.message, "epoch": run.epoch,
+            "has_checkpoint": run.checkpoint is not None, "queued_at": run.queued_at,
+            "started_at": run.started_at, "ended_at": run.ended_at, "history_epochs": run.history["epochs"]}
+
+
+def _from_record(record: dict, folder: Path) -> Run:
+    """The run a record describes; ValueError (or KeyError, TypeError) for one that cannot be."""
+    name, status, config = record["name"], record["status"], TrainConfig(**record["config"])
+    config.validate()
+    if not isinstance(name, str) or not NAME.fullmatch(name) or status not in STATUSES:
+        raise ValueError(f"not a run: {name!r}, {status!r}")
+    epochs = [dict(e, test=dict(e["test"])) for e in record["history_epochs"]]
+    checkpoint = folder / f"{name}.pt" if record["has_checkpoint"] or status in ACTIVE else None
+    return Run(status=status, message=str(record["message"]), name=name, config=config, checkpoint=checkpoint,
+               epoch=int(record["epoch"]), epochs=config.epochs, history={"steps": [], "epochs": epochs},
+               started_at=float(record["started_at"]), ended_at=float(record["ended_at"]),
+               started_by=str(record["owner"]), id=int(record["id"]), queued_at=float(record["queued_at"]))
+
+
+# ---------------------------------------------------------------- executors
+
+
+class _Here:
+    """Runs in threads of this process, ``workers`` at a time, each on ``threads`` torch threads."""
+
+    def __init__(self, workers: int, threads: int | None, data: MNIST | None, train_fn: Callable[..., TrainResult]):
+        self.workers = workers
+        self._threads = threads or max(1, torch.get_num_threads() // workers)
+        self._data = data
+        self._train = train_fn
+
+    def where(self) -> str:
+        return "on this server" + (f", {self.workers} at a time" if self.workers > 1 else "")
+
+    def capacity(self) -> int:
+        return self.workers
+
+    def train(self, config: TrainConfig, path: Path, **kwargs) -> TrainResult:
+        torch.set_num_threads(self._threads)  # per thread: whatever count the thread that queued it had set
+        return self._train(config, path, data=self._data, **kwargs)
+
+    def close(self) -> None:
+        pass
+
+
+class _OnRay:
+    """Each run a Ray actor (``RayTrainer``) with its own CPU (and a GPU share where the cluster
+    has GPUs), as many at once as the cluster has room for. Its events are collected every
+    ``POLL_S`` seconds; its checkpoint comes back as bytes and is written here, at its path."""
+
+    def __init__(self, address: str):
+        import ray
+
+        self._ray = ray
+        self._started = not ray.is_initialized()  # else: this process has already joined one (the tests, the bench)
+        if self._started and address == "local":
+            ray.init(num_cpus=len(os.sched_getaffinity(0)), include_dashboard=False)
+        elif self._started:
+            _check_reachable(address)
+            ray.init(address=address)
+        gpus = ray.cluster_resources().get("GPU", 0)
+        self._options = {"num_cpus": CPUS_PER_RUN, "num_gpus": GPU_SHARE if gpus else 0}
+        self._trainer = ray.remote(RayTrainer)
+        self._address = ray.get_runtime_context().gcs_address
+
+    def where(self) -> str:
+        nodes = sum(node["Alive"] for node in self._ray.nodes())
+        return f"on the Ray cluster at {self._address}, {nodes} node{'s' * (nodes != 1)}"
+
+    def capacity(self) -> int:
+        free = self._ray.cluster_resources()
+        room = free.get("CPU", 0) // self._options["num_cpus"]
+        if self._options["num_gpus"]:
+            room = min(room, free.get("GPU", 0) // self._options["num_gpus"])
+        return max(int(room), 1)
+
+    def train(self, config: TrainConfig, path: Path, *, stop: threading.Event, callback: Callable[[dict], None],
+              resume: bool = False) -> TrainResult:
+        """The run on an actor, as ``vae.train.train`` would have it here; a lost actor fails it."""
+        ray = self._ray
+        name = f"vae-run:{os.urandom(4).hex()}:{socket.gethostname()}:{path}"  # for `ray list actors`
+        actor = self._trainer.options(**self._options, name=name).remote(CPUS_PER_RUN)
+        try:
+            actor.start.remote(asdict(config), path.name, _read_files(path) if resume else None)
+            stop_sent = False
+            while True:
+                if stop.is_set() and not stop_sent:
+                    actor.stop.remote()
+                    stop_sent = True
+                report = ray.get(actor.poll.remote())
+                for event in report["events"]:
+                    callback(event)
+                if report["files"]:
+                    _write_files(path, report["files"])
+                if report["result"]:
+                    status, message = report["result"]
+                    return TrainResult(status, message, path if path.is_file() else None)
+                stop.wait(POLL_S)
+        except ray.exceptions.RayActorError:
+            kept = " The best checkpoint received is kept." if path.is_file() else " No checkpoint had come back."
+            return TrainResult("failed", f"Failed: {LOST}.{kept}", path if path.is_file() else None)
+        finally:
+            ray.kill(actor)
+
+    def close(self) -> None:
+        if self._started:
+            self._ray.shutdown()
+
+
+def _check_reachable(address: str) -> None:
+    """Raise ConnectionError unless something answers at the cluster's address within a few
+    seconds: ``ray.init`` retries an unreachable one for minutes."""
+    from ray._private.services import canonicalize_bootstrap_address  # resolves "auto" as ray.init does
+
+    target = address.removeprefix("ray://") if address.startswith("ray://") else canonicalize_bootstrap_address(address)
+    host, _, port = target.rpartition(":")
+    try:
+        socket.create_connection((host, int(port)), timeout=5).close()
+    except (OSError, ValueError) as e:
+        raise ConnectionError(f"nothing answers at {target}: {e}") from None
+
+
+class RayTrainer:
+    """One run on a Ray worker (an actor through ``ray.remote``): ``vae.train.train`` in a thread
+    of its own, on MNIST as the worker's own install finds it, into a temporary folder. ``poll``
+    hands over the events since the last call (of steps and film frames only the latest: each
+    supersedes the one before) and, after each new best epoch and at the end, the checkpoint and
+    its sidecar as bytes, so workers need no shared disk."""
+
+    def __init__(self, threads: int):
+        self._threads = threads
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._events: list[dict] = []
+        self._files: dict | None = None
+        self._result: tuple[str, str] | None = None
+        self._folder = Path(tempfile.mkdtemp(prefix="vae-run-"))
+        self._path: Path | None = None  # the run's checkpoint in that folder
+
+    def start(self, config: dict, name: str, files: dict | None) -> None:
+        self._path = self._folder / name
+        if files:
+            _write_files(self._path, files)
+        threading.Thread(target=self._train, args=(TrainConfig(**config), files is not None), daemon=True).start()
+
+    def poll(self) -> dict:
+        with self._lock:
+            report = {"events": self._events, "files": self._files, "result": self._result}
+            self._events, self._files = [], None
+            return report
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def _train(self, config: TrainConfig, resume: bool) -> None:
+        torch.set_num_threads(self._threads)
+        status, message, kept = run_train(train, config, self._path, stop=self._stop, callback=self._on_event,
+                                          **({"resume": True} if resume else {}))
+        files = _read_files(self._path) if kept else None
+        shutil.rmtree(self._folder, ignore_errors=True)
+        with self._lock:
+            self._files = files or self._files
+            self._result = (status, message)
+
+    def _on_event(self, event: dict) -> None:
+        kind = event["kind"]
+        if kind == "end":
+            return
+        files = _read_files(self._path) if kind == "epoch" and event["improved"] else None
+        with self._lock:
+            if kind in ("step", "frame"):
+                self._events = [e for e in self._events if e["kind"] != kind]
+            self._events.append(event)
+            self._files = files or self._files
+
+
+def _read_files(path: Path) -> dict:
+    return {"checkpoint": path.read_bytes(), "resume": resume_path(path).read_bytes()}
+
+
+def _write_files(path: Path, files: dict) -> None:
+    """A run's checkpoint and sidecar written atomically at ``path``, as ``vae.train`` writes them."""
+    for target, data in ((resume_path(path), files["resume"]), (path, files["checkpoint"])):
+        write_atomically(target, lambda f, data=data: f.write(data), durable=True)
