@@ -446,8 +446,8 @@ def _film_agreement(_model, key: tuple[str, int], method: str) -> tuple[np.ndarr
 
 def film_agreement(model, method: str) -> tuple[np.ndarray, np.ndarray]:
     """Per frame, the share of the film's digits whose nearest neighbours share their label: in
-    the latent space and on ``method``'s map (``vae.film.neighbour_agreement``)."""
-    film_layout(model, method)
+    the latent space and on ``method``'s map (``vae.film.neighbour_agreement``); after
+    ``film_layout``, which makes a t-SNE map with its progress bar."""
     return _film_agreement(model, model_key(model), method)
 
 
@@ -458,8 +458,8 @@ def _film_player(_model, key: tuple[str, int], start: int, method: str) -> go.Fi
 
 
 def film_player_figure(model, start: int, method: str = "pca") -> go.Figure:
-    """The animated film of ``model`` (which has one) in ``method``'s layout, opening at frame ``start``."""
-    film_agreement(model, method)
+    """The animated film of ``model`` (which has one) in ``method``'s layout, opening at frame
+    ``start``; after ``film_layout``, as ``film_agreement``."""
     with st.spinner("Building the film…"):
         return _film_player(model, model_key(model), start, method)
 
@@ -730,13 +730,9 @@ def explanation(model, key: tuple, image: np.ndarray, seed: int) -> explain.Expl
 
 
 @st.cache_resource(show_spinner=False, max_entries=8)
-def _code(_model, key: tuple) -> dict[str, str]:
+def code(_model, key: tuple) -> dict[str, str]:
+    """The code behind each step of a model's pass (cached under ``key``), read from the running code."""
     return explain.source_of(_model)
-
-
-def code(model, key: tuple) -> dict[str, str]:
-    """The code behind each step of ``model``'s pass, read from the running code."""
-    return _code(model, key)
 
 
 @st.cache_resource(show_spinner=False, max_entries=8)

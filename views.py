@@ -283,6 +283,7 @@ def lesson_panel() -> None:
             if k < n - 1:
                 open_lesson(lesson.id, k + 1)
             close_lesson()
+            st.rerun()  # the panel was drawn before the press was seen
         with st.expander("All steps"):
             for i, (s, ticked) in enumerate(zip(lesson.steps, done)):
                 mark = "✓" if ticked else ("→" if i == k else "○")

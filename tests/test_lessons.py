@@ -211,3 +211,11 @@ def test_opening_the_film_inside_epoch_one_ticks_step_7():
     assert not ticked(at), "the film opens at epoch 0, before training"
     at.session_state["map_film_chart_0"] = click({"customdata": [2]})  # the frame at 1/8 of epoch 1
     assert ticked(at.run())
+
+
+def test_finish_on_the_last_step_closes_the_lesson_at_once():
+    at = lesson_app("beta", step=4)
+    assert next(b for b in at.button if b.key == "lesson_next").label == "Finish"
+    next(b for b in at.button if b.key == "lesson_next").click().run()
+    assert not at.exception, at.exception
+    assert not any(b.key == "lesson_next" for b in at.button) and at.query_params == {}

@@ -301,8 +301,9 @@ def tsne_layout(film: Film, cache_dir=None, progress=None) -> np.ndarray:
     if cache_dir is not None:
         from .files import write_atomically
 
+        key = _tsne_key(film)
         try:
-            write_atomically(_tsne_path(film, cache_dir), lambda f: np.savez(f, key=_tsne_key(film), layout=layout))
+            write_atomically(_tsne_path(cache_dir, key), lambda f: np.savez(f, key=key, layout=layout))
         except OSError as e:
             logging.getLogger(__name__).warning("Could not keep the film's t-SNE map in %s: %s", cache_dir, e)
     return layout
@@ -316,17 +317,18 @@ def stored_tsne_layout(film: Film, cache_dir=None) -> np.ndarray | None:
         return film.tsne
     if cache_dir is None:
         return None
+    key = _tsne_key(film)
     try:
-        with np.load(_tsne_path(film, cache_dir), allow_pickle=False) as stored:
-            key, layout = str(stored["key"]), stored["layout"]
+        with np.load(_tsne_path(cache_dir, key), allow_pickle=False) as stored:
+            stored_key, layout = str(stored["key"]), stored["layout"]
     except (OSError, ValueError, KeyError):
         return None
-    ok = key == _tsne_key(film) and layout.shape == (*film.means.shape[:2], 2) and np.isfinite(layout).all()
+    ok = stored_key == key and layout.shape == (*film.means.shape[:2], 2) and np.isfinite(layout).all()
     return layout.astype(np.float32) if ok else None
 
 
-def _tsne_path(film: Film, cache_dir) -> Path:
-    return Path(cache_dir) / f"film-tsne-{_tsne_key(film)[:32]}.npz"
+def _tsne_path(cache_dir, key: str) -> Path:
+    return Path(cache_dir) / f"film-tsne-{key[:32]}.npz"
 
 
 def _tsne_key(film: Film) -> str:
