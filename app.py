@@ -1,7 +1,7 @@
 """VAE Studio's entry point: page config, navigation, and the sidebar's active-model choice.
 
 Run with ``streamlit run app.py``. This file runs before every page, so the sidebar (and the
-active model, kept in session state under ``studio.ACTIVE_KEY``) persists across page switches.
+active model, kept in session state under ``resources.ACTIVE_KEY``) persists across page switches.
 """
 
 from pathlib import Path
@@ -18,11 +18,11 @@ if PagesManager.uses_pages_directory:
     PagesManager.uses_pages_directory = False
     st.rerun()
 
-import studio  # noqa: E402 (after the legacy-mode check on purpose)
-import views  # noqa: E402
+from studio import analysis, gate, learner, resources, runs, views  # noqa: E402 (after the legacy-mode check on purpose)
 from vae.checkpoint import CheckpointError  # noqa: E402
+from vae.runs import QueueError  # noqa: E402
 
-studio.use_one_thread()
+resources.use_one_thread()
 st.set_page_config(page_title="VAE Studio", page_icon=":material/blur_on:", layout="wide")
 
 opened_step = views.lesson_from_url()  # ?lesson=...&step=... names a step: its page comes first
@@ -43,14 +43,14 @@ views.keep_url_in_step()
 
 def model_selector() -> bool:
     """The active model, chosen among the files in the checkpoint folder; False if there are none."""
-    options = [str(p) for p in studio.visible_checkpoints()]
+    options = [str(p) for p in learner.visible_checkpoints()]
     if not options:
         st.warning("No models yet: train one on the Train page.")
         return False
-    if st.session_state.get(studio.ACTIVE_KEY) not in options:
-        default = str(studio.DEFAULT_CHECKPOINT)
-        st.session_state[studio.ACTIVE_KEY] = default if default in options else options[0]
-    st.selectbox("Active model", options, key=studio.ACTIVE_KEY, format_func=lambda p: Path(p).stem,
+    if st.session_state.get(resources.ACTIVE_KEY) not in options:
+        default = str(resources.default_checkpoint())
+        st.session_state[resources.ACTIVE_KEY] = default if default in options else options[0]
+    st.selectbox("Active model", options, key=resources.ACTIVE_KEY, format_func=lambda p: Path(p).stem,
                  help="Files in the checkpoint folder. Every page uses the model chosen here.")
     return True
 
@@ -58,12 +58,12 @@ def model_selector() -> bool:
 def model_card() -> None:
     """What the active model is and how good it is, or why it cannot be used."""
     try:
-        model = studio.load_model(studio.active_checkpoint())
+        model = resources.load_model(resources.active_checkpoint())
     except CheckpointError as e:
         st.error(f"This model cannot be used: {e}", icon=":material/error:")
         return
-    if studio.active_checkpoint() == studio.DEFAULT_CHECKPOINT:  # the model a class starts from
-        studio.warm_up(model)
+    if resources.active_checkpoint() == resources.default_checkpoint():  # the model a class starts from
+        analysis.warm_up(model)
     config, metrics = model.config, model.metrics
     beta = model.train_config.get("beta")
     test_loss = metrics.get("test", {}).get("loss")
@@ -81,7 +81,7 @@ def model_card() -> None:
         right.metric("Epochs", epochs_run or "—",
                      help=f"Epochs trained; the kept weights are from epoch {metrics.get('epoch', '—')}.")
         kind = "" if config.variational else " autoencoder (no KL, z = μ)"
-        used = f"**{studio.active_units(model)} of {config.latent_dim}**"
+        used = f"**{analysis.active_units(model)} of {config.latent_dim}**"
         st.caption(f"Architecture: **{config.arch}**{kind} · uses {used} latent dimensions",
                    help="Dimensions whose posterior mean varies over the test digits "
                    "(variance > 0.01); the others sit at the prior, KL ≈ 0.")
@@ -91,10 +91,17 @@ with st.sidebar:
     lesson_slot = st.container()  # filled after the page: what the learner just did there ticks at once
     if model_selector():
         model_card()
-    st.caption(f":material/memory: Device: **{studio.device_label()}**")
+    st.caption(f":material/memory: Device: **{resources.device_label()}**")
+    try:
+        run_queue = runs.queue()
+        st.caption(f":material/dns: Runs train {run_queue.where}.")
+        for notice in run_queue.notices:
+            st.warning(notice, icon=":material/warning:")
+    except QueueError as e:
+        st.warning(f"Runs cannot be queued here now: {e}", icon=":material/warning:")
 
 try:
-    with studio.model_work():  # while a run trains, pages queue for the CPU, and say so after a few seconds
+    with gate.model_work():  # while a run trains, pages queue for the CPU, and say so after a few seconds
         page.run()
 finally:  # also after a page's st.stop()
     with lesson_slot:

@@ -31,13 +31,13 @@ from pathlib import Path
 import plotly.io as pio
 
 from harness import BUNDLED as DEFAULT
+from studio.figures import FILM_FRAME_MS, film_figure, loss_figure
 from vae.checkpoint import load_checkpoint
 from vae.compare import elbo_curve
 from vae.data import load_mnist
 from vae.device import resolve_device
-from vae.film import FilmRecorder, aligned_tsne, film_layout, neighbour_agreement
+from vae.film import FilmRecorder, aligned_tsne, epoch_label, film_layout, neighbour_agreement
 from vae.latent import tsne
-from vae.plots import FILM_FRAME_MS, epoch_label, film_figure, loss_figure
 from vae.train import TrainConfig, train
 
 

@@ -6,8 +6,8 @@ with 30 sessions on the Train page (or on the Inside page, following the run epo
     .venv/bin/python bench/live_watchers.py --page inside --watchers 5 --train-size 59000  # whole epochs
 
 The real Streamlit server (``streamlit.web.bootstrap``, as ``streamlit run app.py`` starts it, with
-its own checkpoint folder in a temp dir) and its training job (the app's ``studio.training_job()``,
-the Train page's default recipe, 4,000 images) run in this process; the watchers in a second one
+its own checkpoint folder in a temp dir) and a run in its queue (``studio.runs``, as the Train page
+queues it: the default recipe, 4,000 images) run in this process; the watchers in a second one
 (``--client``): websocket clients (``harness.protocol.AppSession``) that speak Streamlit's protocol
 as a browser does (open the Train page, then answer each ``auto_rerun`` of its live fragments with a
 rerun of that fragment at its interval, reporting the message hashes they hold so that the server
@@ -15,7 +15,7 @@ can send references instead), but draw nothing, so that the machine's cores go t
 the run, as in a classroom whose browsers run on the students' laptops.
 
 Phases alternate (none, 1, 30 watchers, ...) so that they share the machine's noise. Per phase: the
-run's img/s (steps x batch over the phase, from the job's snapshots), and every script run the
+run's img/s (steps x batch over the phase, from the run's snapshots), and every script run the
 server made, timed as bench/page_latency.py times them (wall time to its "finished" event, and the
 script thread's CPU time). What the watchers received per refresh: bytes, and how many elements came
 as references to ones they already hold.
@@ -96,14 +96,9 @@ class Phase:
     references: float  # share of elements sent as references
 
 
-def training_rate(job, seconds: float) -> float:
-    step, start = job.snapshot().step, time.perf_counter()
-    time.sleep(seconds)
-    return (job.snapshot().step - step) * job.snapshot().config.batch_size / (time.perf_counter() - start)
-
-
 def drive(port: int, watchers: int, phase_s: float, rounds: int, train_size: int, page: str) -> list[Phase]:
-    import studio
+    from harness.apptest import queued_run
+    from studio import analysis, resources
     from vae.train import TrainConfig
 
     url = f"http://127.0.0.1:{port}"
@@ -113,39 +108,37 @@ def drive(port: int, watchers: int, phase_s: float, rounds: int, train_size: int
                 break
         except OSError:
             time.sleep(0.25)
-    studio.warm_up(studio.load_model(studio.DEFAULT_CHECKPOINT)).join()  # the app's one-off work, done first
-    job = studio.training_job()
+    analysis.warm_up(resources.load_model(resources.default_checkpoint())).join()  # the app's one-off work, done first
     config = TrainConfig(epochs=1000, train_size=train_size, seed=7)  # outlasts every phase; stopped after
-    assert job.start(config, studio.CHECKPOINT_DIR / "watched.pt", data=studio.mnist(), started_by="bench")
     # Inside follows the run's weights, published as each epoch ends.
-    while job.snapshot().step < 5 or (page == "inside" and job.snapshot().weights is None):
-        assert job.snapshot().running, job.snapshot().message
-        time.sleep(0.1)
-    phases = []
-    plan = [n for _ in range(rounds) for n in (0, 1, watchers)]
-    for count in plan:
-        crowd = None
-        if count:  # the watchers run in their own process, as a class's browsers run on their laptops
-            crowd = subprocess.Popen([sys.executable, __file__, "--client", url, "--watchers", str(count),
-                                      "--phase", str(phase_s), "--page", page], stdout=subprocess.PIPE, text=True)
-            ready = crowd.stdout.readline()
-            assert ready.strip() == "ready", f"the watchers did not start: {ready!r}"
-        else:
-            time.sleep(1.0)
-        mark = time.monotonic()
-        rate = training_rate(job, phase_s)
-        runs = [r for r in RUNS if r.at >= mark]
-        seen = json.loads(crowd.communicate(timeout=60)[0]) if crowd else {"refreshes": 0, "bytes": 0,
-                                                                           "elements": 0, "references": 0,
-                                                                           "errors": []}
-        assert not seen["errors"], seen["errors"]
-        refreshes = seen["refreshes"]
-        phases.append(Phase(count, rate, runs, phase_s, refreshes, seen["bytes"] / max(1, refreshes),
-                            seen["references"] / max(1, seen["elements"])))
-        print(f"  {count:>3} watchers: {rate:7.0f} img/s, {len(runs)} script runs, {refreshes} refreshes", flush=True)
-    job.stop()
-    job.wait(60)
-    return phases
+    with queued_run(config, "watched", ready=lambda run: run.step >= 5 and (page != "inside" or run.weights)) \
+            as snapshot:
+        return [measure(url, count, phase_s, page, snapshot) for _ in range(rounds) for count in (0, 1, watchers)]
+
+
+def measure(url: str, count: int, phase_s: float, page: str, snapshot) -> Phase:
+    """One phase: ``count`` watchers (none: the run alone) for ``phase_s`` seconds."""
+    from harness.apptest import training_rate
+
+    crowd = None
+    if count:  # the watchers run in their own process, as a class's browsers run on their laptops
+        crowd = subprocess.Popen([sys.executable, __file__, "--client", url, "--watchers", str(count),
+                                  "--phase", str(phase_s), "--page", page], stdout=subprocess.PIPE, text=True)
+        ready = crowd.stdout.readline()
+        assert ready.strip() == "ready", f"the watchers did not start: {ready!r}"
+    else:
+        time.sleep(1.0)
+    mark = time.monotonic()
+    rate = training_rate(snapshot, lambda: time.sleep(phase_s))
+    runs = [r for r in RUNS if r.at >= mark]
+    seen = json.loads(crowd.communicate(timeout=60)[0]) if crowd else {"refreshes": 0, "bytes": 0,
+                                                                       "elements": 0, "references": 0,
+                                                                       "errors": []}
+    assert not seen["errors"], seen["errors"]
+    refreshes = seen["refreshes"]
+    print(f"  {count:>3} watchers: {rate:7.0f} img/s, {len(runs)} script runs, {refreshes} refreshes", flush=True)
+    return Phase(count, rate, runs, phase_s, refreshes, seen["bytes"] / max(1, refreshes),
+                 seen["references"] / max(1, seen["elements"]))
 
 
 TARGETS = {"train": 0.80, "inside": 0.95}  # the run's speed with the watchers, against its speed alone
@@ -208,7 +201,7 @@ def watch_from_here(url: str, count: int, seconds: float, page: str) -> int:
 
 def private_checkpoint_folder() -> Path:
     """A temp folder with a copy of the default model for the server to train into; set before
-    anything imports vae.train, which reads VAE_CHECKPOINT_DIR."""
+    anything reads the settings (``vae.settings``), which read VAE_CHECKPOINT_DIR once."""
     folder = Path(tempfile.mkdtemp(prefix="vae-watchers-"))
     (folder / "checkpoints").mkdir()
     shutil.copy2(BUNDLED_DIR / "default.pt", folder / "checkpoints" / "default.pt")

@@ -51,12 +51,9 @@ import os
 import platform
 import pstats
 import statistics
-import tempfile
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
-from pathlib import Path
 from typing import NamedTuple
 
 import torch
@@ -66,9 +63,9 @@ from streamlit.runtime.scriptrunner.script_cache import ScriptCache
 from streamlit.runtime.scriptrunner.script_runner import ScriptRunner, ScriptRunnerEvent
 from streamlit.testing.v1 import AppTest, app_test, local_script_runner
 
-import studio
 from harness import ROOT
-from harness.apptest import canvas_value, click, drawn, navigation_mode_init, plotly_rows
+from harness.apptest import canvas_value, click, drawn, navigation_mode_init, plotly_rows, queued_run, training_rate
+from studio import analysis, resources
 from vae import latent, load_checkpoint
 from vae.train import TrainConfig
 
@@ -146,7 +143,7 @@ def session(page: str | None = None) -> AppTest:
 def model_pass(mnist) -> Callable[[], Run]:
     """The "model" reference: times one pass on a worker thread of its own, set to one torch thread
     (torch's count is per thread; the process's default is restored for every other thread)."""
-    model, image = load_checkpoint(studio.DEFAULT_CHECKPOINT), mnist.test_images[0]
+    model, image = load_checkpoint(resources.default_checkpoint()), mnist.test_images[0]
     default = torch.get_num_threads()
 
     def one_thread():
@@ -167,9 +164,9 @@ def model_pass(mnist) -> Callable[[], Run]:
 
 
 COMPARE_MAPS = """
-import studio, views
-views.linked_maps({"tutorial": studio.load_model(studio.CHECKPOINT_DIR / "tutorial.pt"),
-                   "default": studio.load_model(studio.DEFAULT_CHECKPOINT)})
+from studio import resources, views
+views.linked_maps({"tutorial": resources.load_model(resources.checkpoint_dir() / "tutorial.pt"),
+                   "default": resources.load_model(resources.default_checkpoint())})
 """  # the Compare page's fragment that a map click reruns
 
 
@@ -205,7 +202,7 @@ def scenarios(clock: RunClock, mnist) -> dict[str, Callable[[], Run]]:
     pair = AppTest.from_string(COMPARE_MAPS, default_timeout=600)
     check(pair.run())
     page = session("pages/compare.py")
-    map_digits = [int(i) for i in studio.compare_map(studio.load_model(studio.DEFAULT_CHECKPOINT))[0][:60]]
+    map_digits = [int(i) for i in analysis.compare_map(resources.load_model(resources.default_checkpoint()))[0][:60]]
     compare_digits = itertools.cycle(map_digits)
 
     def new_compare_click():
@@ -221,7 +218,7 @@ def scenarios(clock: RunClock, mnist) -> dict[str, Callable[[], Run]]:
                                      for i in range(20, 40)])
 
     def new_inside_drawing():
-        inside.session_state[studio.LAST_DRAWING_KEY] = next(inside_digits)
+        inside.session_state[analysis.LAST_DRAWING_KEY] = next(inside_digits)
         inside.session_state["inside_source"] = "drawing"
         check(inside.run())
         assert any(c == "your last drawing" for image in inside.get("image") for c in image.captions)
@@ -253,30 +250,6 @@ def scenarios(clock: RunClock, mnist) -> dict[str, Callable[[], Run]]:
     return timers
 
 
-@contextmanager
-def training_job():
-    """The app's training job (``studio.training_job``, as the Train page starts it) running the
-    default recipe into a temporary folder, from its first steps until the block ends."""
-    with tempfile.TemporaryDirectory() as folder:
-        job = studio.training_job()
-        job.start(TrainConfig(epochs=100), Path(folder) / "bench.pt", data=studio.mnist())
-        try:
-            while job.snapshot().step < 5:
-                assert job.snapshot().running, job.snapshot().message
-                time.sleep(0.1)
-            yield job
-        finally:
-            job.stop()
-            job.wait()
-
-
-def training_rate(job, action) -> float:
-    """The job's training images/s while ``action()`` runs."""
-    step, start = job.snapshot().step, time.perf_counter()
-    action()
-    return (job.snapshot().step - step) * job.snapshot().config.batch_size / (time.perf_counter() - start)
-
-
 def ms(seconds) -> str:
     return f"{statistics.median(seconds) * 1e3:7.1f}"
 
@@ -289,7 +262,7 @@ def summary(times: list[float]) -> tuple[float, float]:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--rounds", type=int, default=40, help="timed reruns per scenario")
-    p.add_argument("--while-training", action="store_true", help="run the app's training job meanwhile")
+    p.add_argument("--while-training", action="store_true", help="train a run through the app's queue meanwhile")
     p.add_argument("--profile", choices=SCRIPT_RUNS, help="print a cProfile of this scenario's script runs")
     p.add_argument("--sort", default="cumulative", help="the profile's order: a pstats key, e.g. tottime")
     args = p.parse_args()
@@ -307,7 +280,7 @@ def main() -> None:
           f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}, torch {torch.__version__} "
           f"({torch.get_num_threads()} threads by default)")
     t0 = time.perf_counter()
-    timers = scenarios(clock, studio.mnist())
+    timers = scenarios(clock, resources.mnist())
     print(f"warm-up (encoding and scoring the test set, projecting, first runs): {time.perf_counter() - t0:.1f} s")
     runs = {name: [] for name in timers}
     profile = cProfile.Profile() if args.profile else None
@@ -320,10 +293,10 @@ def main() -> None:
         clock.profile = None
 
     if args.while_training:
-        with training_job() as job:
-            alone = training_rate(job, lambda: time.sleep(10))
-            during = training_rate(job, rounds)
-        print(f"the training job ran at {alone:.0f} img/s alone (10 s), {during:.0f} img/s during the reruns")
+        with queued_run(TrainConfig(epochs=100), "bench-page-latency") as snapshot:
+            alone = training_rate(snapshot, lambda: time.sleep(10))
+            during = training_rate(snapshot, rounds)
+        print(f"the run ran at {alone:.0f} img/s alone (10 s), {during:.0f} img/s during the reruns")
     else:
         rounds()
     totals = {name: [run.wall + run.after for run in times] for name, times in runs.items()}

@@ -35,8 +35,9 @@ from pathlib import Path
 import numpy as np
 from streamlit.logger import set_log_level
 
-import studio
+from studio import analysis, resources
 from vae import latent
+from vae.settings import configure
 
 TRUST_SAMPLE = 2000  # trustworthiness needs all pairwise distances: a fixed sample keeps it quick
 PERPLEXITY, SEED = 30.0, 0
@@ -99,7 +100,7 @@ def main() -> None:
     p.add_argument("--points", type=int, default=10_000, help="test digits to project (a fixed subset)")
     p.add_argument("--quick", action="store_true", help="2,000 test digits")
     p.add_argument("--crossover", action="store_true", help="Barnes-Hut vs FFT t-SNE at 1,000-5,000 points")
-    p.add_argument("--checkpoint", default=str(studio.DEFAULT_CHECKPOINT))
+    p.add_argument("--checkpoint", default=str(resources.default_checkpoint()))
     args = p.parse_args()
     n = 2000 if args.quick else args.points
     set_log_level("error")  # no "missing ScriptRunContext" warnings: studio's caches work without a server
@@ -110,11 +111,10 @@ def main() -> None:
 
     print(f"{time.strftime('%Y-%m-%d %H:%M')}  {platform.processor() or platform.machine()}, {os.cpu_count()} cores; "
           f"scikit-learn {sklearn.__version__}, openTSNE {openTSNE.__version__}, umap-learn {umap.__version__}")
-    model = studio.load_model(args.checkpoint)
-    key = studio.model_key(model)
-    (mu, _), seconds, _ = timed(studio._test_encodings, model, key)  # the app's cached encodings
+    model = resources.load_model(args.checkpoint)
+    (mu, _), seconds, _ = timed(analysis.test_encodings, model)  # the app's cached encodings
     indices = latent.test_subset(n)
-    points, labels = mu[indices], studio.mnist().test_labels.numpy()[indices]
+    points, labels = mu[indices], resources.mnist().test_labels.numpy()[indices]
     print(f"{n:,} test digits, latent {points.shape[1]}-D (encoded in {seconds:.1f} s); "
           f"k-NN label agreement in the latent space: {latent.label_agreement(points, labels):.3f}\n")
     if args.crossover:
@@ -122,10 +122,10 @@ def main() -> None:
         return
 
     def app_projection(_points):  # the same points: the app's fixed subset of its cached encodings
-        return studio._projection(model, key, n, "tsne", PERPLEXITY, SEED)[1].coords
+        return analysis._projection(model, n, "tsne", PERPLEXITY, SEED)[1].coords
 
     def app_after_restart(_points):
-        studio._projection.clear()
+        analysis._projection.clear()
         return app_projection(_points)
 
     runs = [
@@ -141,7 +141,7 @@ def main() -> None:
     print(f"{'method':26s} {'wall s':>8s} {'CPU s':>7s} {'speed-up':>10s} {'k-NN agree':>11s} {'trust':>7s}")
     reference = None
     with tempfile.TemporaryDirectory(prefix="bench-tsne-") as folder:
-        studio.TSNE_CACHE = Path(folder)
+        configure(data_dir=Path(folder))
         for name, fn in runs:
             coords, wall, cpu = timed(fn, points)
             reference = reference or wall

@@ -32,6 +32,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from vae.data import iterate_batches, load_mnist, to_float
 from vae.device import autocast_dtype, precision_label, resolve_device
+from vae.events import EpochEvent
 from vae.model import ConvVAE
 from vae.train import FINE_TUNE_SAMPLES, TrainConfig, make_optimizer, train, train_step
 
@@ -84,10 +85,10 @@ def curve(config: TrainConfig, data, label: str) -> list[tuple[int, float, float
     points = []
 
     def on_event(event):
-        if event["kind"] == "epoch":
-            points.append((event["epoch"], event["train_seconds"], event["test"]["loss"]))
-            print(f"  {label:9s} epoch {event['epoch']:3d}  {event['train_seconds']:7.1f}s  "
-                  f"test -ELBO {event['test']['loss']:.2f}", flush=True)
+        if isinstance(event, EpochEvent):
+            points.append((event.epoch, event.train_seconds, event.test["loss"]))
+            print(f"  {label:9s} epoch {event.epoch:3d}  {event.train_seconds:7.1f}s  "
+                  f"test -ELBO {event.test['loss']:.2f}", flush=True)
 
     with tempfile.TemporaryDirectory(prefix="bench-train-") as folder:  # takes the .resume sidecar too
         train(config, Path(folder) / f"{label}.pt", callback=on_event, data=data)

@@ -6,13 +6,16 @@
 import base64
 import io
 import time
+from contextlib import contextmanager
 
 import numpy as np
 from PIL import Image
 from streamlit.runtime.pages_manager import PagesManager
 from streamlit.testing.v1 import AppTest
 
-import studio
+from studio import resources, runs
+from vae.checkpoint import resume_path
+from vae.train import TrainConfig
 
 from . import ROOT
 
@@ -26,7 +29,7 @@ def run_app(page: str | None = None, model: str | None = None, **state) -> AppTe
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=RUN_TIMEOUT_S)
     at.run()
     if model is not None:
-        at.selectbox(key=studio.ACTIVE_KEY).set_value(model)
+        at.selectbox(key=resources.ACTIVE_KEY).set_value(model)
     for key, value in state.items():
         at.session_state[key] = value
     if page:
@@ -54,9 +57,9 @@ def fill_form(at: AppTest, **values) -> AppTest:
     return at
 
 
-def press_start(at: AppTest) -> AppTest:
-    """Start training, checked to have raised nothing."""
-    next(b for b in at.button if b.label == "Start training").click().run()
+def press_queue(at: AppTest) -> AppTest:
+    """Queue the form's run, checked to have raised nothing."""
+    next(b for b in at.button if b.label == "Queue my run").click().run()
     assert not at.exception, at.exception
     return at
 
@@ -116,3 +119,29 @@ def plotly_rows(value) -> list:
         return value
     flat = np.frombuffer(base64.b64decode(value["bdata"]), dtype=value["dtype"])
     return flat.reshape([int(n) for n in str(value.get("shape", flat.size)).split(",")]).tolist()
+
+
+@contextmanager
+def queued_run(config: TrainConfig, name: str, owner: str = "bench", ready=lambda run: run.step >= 5):
+    """A run in the app's queue (``studio.runs``, as the Train page queues it) from the moment
+    ``ready(run)`` holds until the block ends; yields a function that gives its snapshot now. The
+    run is stopped at the end and its files removed: a benchmark's run is not a model to keep."""
+    queue = runs.queue()
+    run_id = queue.submit(config, name, owner=owner).id
+    try:
+        while not ready(queue.snapshot(run_id)):
+            assert queue.snapshot(run_id).active, queue.snapshot(run_id).message
+            time.sleep(0.1)
+        yield lambda: queue.snapshot(run_id)
+    finally:
+        queue.stop(run_id)
+        queue.wait(run_id)
+        for path in (resources.checkpoint_dir() / f"{name}.pt", resume_path(resources.checkpoint_dir() / f"{name}.pt")):
+            path.unlink(missing_ok=True)
+
+
+def training_rate(snapshot, action) -> float:
+    """A run's training images/s while ``action()`` runs (``snapshot``: as ``queued_run`` yields)."""
+    step, start = snapshot().step, time.perf_counter()
+    action()
+    return (snapshot().step - step) * snapshot().config.batch_size / (time.perf_counter() - start)

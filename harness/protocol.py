@@ -3,9 +3,10 @@ browser does, for the load benchmarks, where a class's browsers would otherwise 
 cores (in a classroom they run on the students' laptops).
 
 It opens pages, sets widget values (the canvas's and the chart's too, which only a browser makes),
-reruns each live fragment at the interval the server asks for, and keeps every element it is sent
-(resolving the references the server sends for elements it already holds), so that a caller can
-read what a page shows: headings, image captions and their files, chart specs, progress bars.
+submits forms, reruns each live fragment at the interval the server asks for, and keeps every
+element it is sent (resolving the references the server sends for elements it already holds), so
+that a caller can read what a page shows: headings, image captions and their files, chart specs,
+progress bars.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ import websockets
 from streamlit.proto.BackMsg_pb2 import BackMsg
 from streamlit.proto.Element_pb2 import Element
 from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+from streamlit.proto.NumberInput_pb2 import NumberInput
+from streamlit.proto.TextInput_pb2 import TextInput
 from streamlit.proto.WidgetStates_pb2 import WidgetState
 
 PAGE_DONE = {ForwardMsg.FINISHED_SUCCESSFULLY, ForwardMsg.FINISHED_WITH_COMPILE_ERROR}
@@ -44,11 +47,33 @@ class PageRun:
         """The first image whose caption contains ``caption``, else None."""
         return next((i for imgs in self.of("imgs") for i in imgs.imgs if caption in i.caption), None)
 
+    def widget(self, key: str):
+        """The widget of key ``key`` (its element id ends with ``-key``), as its inner proto; None if not shown."""
+        inner = (getattr(e, e.WhichOneof("type")) for e in self.elements)
+        return next((p for p in inner if hasattr(p, "id") and p.id.endswith(f"-{key}")), None)
+
+    def submit_button(self, form: str, label: str):
+        """The submit button ``label`` of the form of key ``form``; None if not shown."""
+        return next((b for b in self.of("button") if b.is_form_submitter and b.form_id == form and b.label == label),
+                    None)
+
     @property
     def errors(self) -> list[str]:
         """What the page shows as an exception or an error box."""
         return ([e.message for e in self.of("exception")]
                 + [a.body for a in self.of("alert") if a.format == a.ERROR])
+
+
+def input_state(widget: TextInput | NumberInput, value: str | float) -> WidgetState:
+    """What the browser sends for a text or number input holding ``value``: a number input's
+    value goes as an int or a float, as its data type says."""
+    if isinstance(widget, TextInput):
+        return WidgetState(id=widget.id, string_value=value)
+    if isinstance(widget, NumberInput):
+        if widget.data_type == NumberInput.INT:
+            return WidgetState(id=widget.id, int_value=value)
+        return WidgetState(id=widget.id, double_value=value)
+    raise TypeError(f"not a text or number input: {type(widget).__name__}")
 
 
 @dataclass
@@ -97,6 +122,22 @@ class AppSession:
         self._widgets[element_id] = WidgetState(id=element_id, **value)
         return await self._rerun(None, timeout)
 
+    async def submit(self, run: PageRun, form: str, label: str, values: dict[str, str | float],
+                     timeout: float = 60.0) -> PageRun:
+        """Fill the text and number inputs of form ``form`` that ``run`` shows (``values`` by key) and
+        press its submit button ``label``: one rerun carrying the values and the button's trigger, as
+        the browser sends a submit. The trigger goes with that rerun only, as in the browser: held,
+        it would submit the form again at every later rerun."""
+        button = run.submit_button(form, label)
+        if button is None:
+            raise AssertionError(f"the page shows no {label!r} button in the form {form!r}")
+        for key, value in values.items():
+            widget = run.widget(key)
+            if widget is None or widget.form_id != form:
+                raise AssertionError(f"the form {form!r} shows no widget {key!r}")
+            self._widgets[widget.id] = input_state(widget, value)
+        return await self._rerun(None, timeout, WidgetState(id=button.id, trigger_value=True))
+
     async def media(self, url: str) -> bytes:
         """The file behind a media URL the app sent (an image's ``url``)."""
         def fetch() -> bytes:
@@ -104,8 +145,9 @@ class AppSession:
                 return response.read()
         return await asyncio.to_thread(fetch)
 
-    async def _rerun(self, page: str | None, timeout: float) -> PageRun:
-        """Send a whole-page rerun (of ``page``, else of the current one) and wait for it to finish."""
+    async def _rerun(self, page: str | None, timeout: float, *once: WidgetState) -> PageRun:
+        """Send a whole-page rerun (of ``page``, else of the current one), with the widget states
+        ``once`` besides those held (a button's trigger), and wait for it to finish."""
         for timer in self._timers.values():  # the new run tells again which fragments refresh
             timer.cancel()
         self._timers.clear()
@@ -113,6 +155,7 @@ class AppSession:
         if page is not None:
             self._page_hash = self.pages.get(page, "")
         request = self._request(page_name=page or "")
+        request.rerun_script.widget_states.widgets.extend(once)
         start = time.perf_counter()
         await self._ws.send(request.SerializeToString())
         try:
@@ -166,6 +209,8 @@ class AppSession:
         kind = msg.WhichOneof("type")
         if kind == "new_session":  # a script run starts: a page run if it reruns no fragment
             self._collecting = self._awaiting and not msg.metadata.run.fragment_ids
+            if self._collecting:  # what a run the script cut short by st.rerun sent is redrawn by this one
+                self._run.elements.clear()
         elif kind == "navigation":
             self.pages.update({p.url_pathname: p.page_script_hash for p in msg.navigation.app_pages})
             self._page_hash = msg.navigation.page_script_hash or self._page_hash

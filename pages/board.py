@@ -1,11 +1,10 @@
-"""The class's board: every model in the checkpoint folder, and the run training now, on the
+"""The class's board: every model in the checkpoint folder, and the runs training now, on the
 rate-distortion plane; a click makes a model active or opens it on Compare."""
 
 import streamlit as st
 
-import studio
-from vae.board import run_point
-from vae.plots import board_figure
+from studio import board, live, resources, runs
+from studio.figures import board_figure
 
 st.title("Rate against distortion")
 st.caption("Every model in the checkpoint folder where it stands on the test set: rate is the KL its encoder pays "
@@ -14,20 +13,19 @@ st.caption("Every model in the checkpoint folder where it stands on the test set
            "(rate + distortion) is the same.")
 
 
-@st.fragment(run_every=studio.LIVE_REFRESH_S * 3 if studio.live_snapshot().running else None)
+@st.fragment(run_every=live.LIVE_REFRESH_S * 3 if runs.running() else None)
 def show_board() -> None:
-    """The plane, with the run training now moving along its trail as its epochs end."""
-    points, problems = studio.board_points()
-    snap = studio.live_snapshot()
-    running = [p for p in [run_point(snap.name, snap.config.beta, snap.config.latent_dim, snap.history)]
-               if p is not None] if snap.running and snap.config.variational else []
+    """The plane, with the runs training now moving along their trails as their epochs end."""
+    points, problems = board.model_points()
+    running = board.running_points()
     if not points and not running:
         st.info("No model with test metrics yet: train one on the Train page.", icon=":material/scatter_plot:")
         return
     event = st.plotly_chart(board_figure(points, running), key="board_chart", on_select="rerun",
                             selection_mode="points")
     if running:
-        st.caption(f"{snap.name} is training: its point moves as each epoch ends (dotted: the way it came).")
+        names = ", ".join(point.name for point in running)
+        st.caption(f"Training now: {names}. Each point moves as its run's epochs end (dotted: the way it came).")
     for problem in problems:
         st.warning(f"Left out: {problem}", icon=":material/warning:")
     chosen = [p["customdata"] for p in event["selection"]["points"] if p.get("customdata")]
@@ -45,7 +43,7 @@ def act_on(point, name: str) -> None:
                 f"distortion {point.distortion:.2f} = −ELBO {point.negative_elbo:.2f} nats")
     active, compare = st.columns(2)
     active.button("Make it the active model", icon=":material/check:", key="board_activate",
-                  on_click=st.session_state.update, args=({studio.ACTIVE_KEY: str(point.path)},))
+                  on_click=st.session_state.update, args=({resources.ACTIVE_KEY: str(point.path)},))
     if compare.button("Open it on Compare", icon=":material/compare:", key="board_compare"):
         st.session_state["compare_a"] = str(point.path)
         st.switch_page("pages/compare.py")

@@ -4,19 +4,18 @@ from pathlib import Path
 
 import streamlit as st
 
-import studio
-import views
+from studio import analysis, films, learner, resources, views
+from studio.figures import compare_curves_figure
 from vae import compare, latent
 from vae.checkpoint import CheckpointError
 from vae.images import make_grid, picture
-from vae.plots import compare_curves_figure
 
 SIDES = views.SIDES
 
 
 def default_pick(side: str, options: list[str]) -> str:
     """The seed article's model on the left, the default on the right, where they exist."""
-    wanted = {"a": studio.CHECKPOINT_DIR / "tutorial.pt", "b": studio.DEFAULT_CHECKPOINT}[side]
+    wanted = {"a": resources.checkpoint_dir() / "tutorial.pt", "b": resources.default_checkpoint()}[side]
     return str(wanted) if str(wanted) in options else options[0]
 
 
@@ -28,7 +27,7 @@ def pick(side: str, column, options: list[str]):
     with column:
         path = st.selectbox(f"Model {side.upper()}", options, key=key, format_func=lambda p: Path(p).stem)
         try:
-            return studio.load_model(path)
+            return resources.load_model(path)
         except CheckpointError as e:
             st.error(f"This model cannot be compared: {e}", icon=":material/error:")
             return None
@@ -38,7 +37,7 @@ def iw_estimate(model, column) -> float | None:
     """-log p(x) of a card that lacks it: measured on request (with a progress bar) and kept on disk."""
     if model.metrics.get("test_iw", {}).get("k") == compare.IW_SAMPLES or not model.config.variational:
         return None  # stored, or an autoencoder's, which has no q(z|x) to weigh samples with
-    cached = st.session_state.get(f"compare_iw_{studio.model_key(model)}")
+    cached = st.session_state.get(f"compare_iw_{resources.model_key(model)}")
     if cached is not None:
         return cached
     name = model.checkpoint_path.stem
@@ -49,10 +48,10 @@ def iw_estimate(model, column) -> float | None:
         def progress(done: int, total: int) -> None:
             bar.progress(done / total, text=f"{done:,} of {total:,} test digits")
 
-        nll = compare.cached_iw_nll(model, studio.mnist().test_images.to(studio.device()), studio.IW_CACHE,
+        nll = compare.cached_iw_nll(model, resources.mnist().test_images.to(resources.device()), analysis.iw_cache(),
                                     progress=progress)
         bar.empty()
-        st.session_state[f"compare_iw_{studio.model_key(model)}"] = nll
+        st.session_state[f"compare_iw_{resources.model_key(model)}"] = nll
         return nll
     return None
 
@@ -78,14 +77,14 @@ def show_curves(models: dict) -> None:
 
 
 def show_one_input(models: dict) -> None:
-    drawing = st.session_state.get(studio.LAST_DRAWING_KEY)
+    drawing = st.session_state.get(analysis.LAST_DRAWING_KEY)
     sources = (["drawing"] if drawing is not None else []) + ["test"]
     left, right = st.columns([2, 3])
     source = left.radio("Input", sources, horizontal=True, key="compare_source",
                         format_func={"drawing": "Your last drawing", "test": "A test digit"}.get)
     if source == "test":
         index = int(right.number_input("Test digit #", 0, 9999, 0, key="compare_index"))
-        image = studio.mnist().test_images[index].numpy() / 255.0
+        image = resources.mnist().test_images[index].numpy() / 255.0
     else:
         image = drawing["image"]
     columns = st.columns(1 + len(models))
@@ -103,7 +102,7 @@ def show_samples_and_interpolation(models: dict) -> None:
     ends = right.columns(2)
     start = int(ends[0].number_input("From test digit #", 0, 9999, 3, key="compare_from"))
     end = int(ends[1].number_input("to test digit #", 0, 9999, 2, key="compare_to"))
-    test = studio.mnist().test_images
+    test = resources.mnist().test_images
     for name, model in models.items():
         samples = latent.decode(model, latent.prior_samples(16, model.latent_dim, seed))
         (mu0, mu1), _ = latent.encode(model, test[[start, end]])
@@ -116,7 +115,7 @@ def show_samples_and_interpolation(models: dict) -> None:
 
 st.title("Compare two models")
 st.caption("The same inputs through two models: their cards, curves, reconstructions, samples, maps and films.")
-options = [str(p) for p in studio.visible_checkpoints()]
+options = [str(p) for p in learner.visible_checkpoints()]
 if not options:
     st.warning("No models yet: train one on the Train page.")
     st.stop()
@@ -133,9 +132,9 @@ for model in picked:
 if len(models) < 2:
     st.warning("Comparing needs two models that load; the other side says what is wrong.", icon=":material/warning:")
     st.stop()
-studio.record("compare", tuple(sorted(model.checkpoint_path.stem for model in picked)))
+learner.record("compare", tuple(sorted(model.checkpoint_path.stem for model in picked)))
 if any(model.config.variational and model.train_config.get("beta", 1) != 1 for model in picked):
-    studio.record("beta")
+    learner.record("beta")
 
 st.subheader("The two cards", divider="gray")
 show_table(models, columns)
@@ -149,7 +148,7 @@ st.subheader("Both latent maps", divider="gray")
 views.linked_maps(models)
 st.subheader("Both films, on one clock", divider="gray")
 if all(model.film is not None for model in models.values()):
-    st.plotly_chart(studio.lockstep_film_figure(*models.values()), key="compare_film")
+    st.plotly_chart(films.lockstep_figure(*models.values()), key="compare_film")
     st.caption("Each film shows its frame taken at or just before the epoch on the scrubber: a shorter run "
                "stays on its last frame.")
 else:

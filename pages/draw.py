@@ -4,7 +4,7 @@ import numpy as np
 import streamlit as st
 from streamlit_drawable_canvas import st_canvas
 
-import studio
+from studio import analysis, learner, resources
 from vae import latent
 from vae.images import make_grid, picture
 from vae.preprocess import EmptyDrawingError, ImageDecodeError, open_image, to_mnist
@@ -75,9 +75,9 @@ def show_analysis(model, x: np.ndarray) -> None:
     """What the model sees, makes of it and compares it with."""
     mu, logvar = latent.encode(model, x)
     mu, logvar = mu[0], logvar[0]
-    studio.record("drawing")
-    st.session_state[studio.LAST_DRAWING_KEY] = {
-        "image": x, "mu": mu, "logvar": logvar, "checkpoint": studio.model_key(model)[0],
+    learner.record("drawing")
+    st.session_state[analysis.LAST_DRAWING_KEY] = {
+        "image": x, "mu": mu, "logvar": logvar, "checkpoint": resources.model_key(model)[0],
     }
     # One decoder pass: the reconstruction from the mean, then the samples from q(z|x) (an
     # autoencoder has none).
@@ -86,8 +86,8 @@ def show_analysis(model, x: np.ndarray) -> None:
     decoded = latent.decode(model, latents)
     recon, samples = decoded[0], decoded[1:]
     loss = float(latent.negative_elbo(model, x)[0])
-    reference = studio.test_negative_elbo(model)
-    verdict = studio.digit_vote(model).vote(mu)
+    reference = analysis.test_negative_elbo(model)
+    verdict = analysis.digit_vote(model).vote(mu)
 
     seen, rebuilt, score = st.columns(3)
     seen.image(picture(x, 5), caption="What the model sees (28×28)")
@@ -106,9 +106,9 @@ def show_analysis(model, x: np.ndarray) -> None:
     else:
         st.caption("A plain autoencoder gives one code per digit, not a distribution: there is nothing to sample.")
     with st.expander("Nearest test digits", icon=":material/search:"):
-        test_mu, _ = studio.test_encodings(model)
+        test_mu, _ = analysis.test_encodings(model)
         near, _ = latent.nearest(test_mu, mu, NEIGHBOURS)
-        test = studio.mnist()
+        test = resources.mnist()
         st.image([picture(test.test_images[i].numpy(), 2) for i in near],
                  caption=[f"{int(test.test_labels[i])} · test #{i}" for i in near])
 
@@ -122,7 +122,7 @@ def show_verdict(verdict) -> None:
     st.caption("The model was never told which digit is which. Its encoder still puts digits of one kind "
                "near each other, so the labels of the training digits whose means lie nearest to your "
                "drawing's say what it takes the drawing for, and how split they are says how sure it is.")
-    train = studio.mnist()
+    train = resources.mnist()
     st.image([picture(train.train_images[i].numpy(), 2) for i in verdict.neighbours],
              caption=[f"{int(label)} · {distance:.2f} away" for label, distance in
                       zip(verdict.labels, verdict.distances)])
@@ -132,7 +132,7 @@ st.title("Draw a digit")
 st.caption("Your digit is cropped, scaled to fit 20×20 and centred by its centre of mass in 28×28, "
            "exactly as MNIST's digits were, and its pen thinned or thickened to MNIST's stroke width, "
            "before the model encodes it.")
-model = studio.active_model()
+model = resources.active_model()
 source = st.segmented_control("Input", ["Draw", "Upload"], default="Draw", key="draw_source",
                               label_visibility="collapsed") or "Draw"
 left, right = st.columns([2, 3], gap="large")

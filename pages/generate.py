@@ -6,9 +6,8 @@ import random
 import numpy as np
 import streamlit as st
 
-import studio
-import views
-from vae import latent, plots, samplers
+from studio import analysis, figures, learner, resources, views
+from vae import latent, samplers
 from vae.images import make_grid, picture
 from vae.neighbours import SURE_FROM, VOTERS
 
@@ -22,7 +21,7 @@ def new_seed() -> None:
 
 def test_digit_input(column, label: str, key: str, default: int) -> int:
     """A test-set index chosen by number, with the digit it names shown beside it."""
-    test = studio.mnist()
+    test = resources.mnist()
     pick, shown = column.columns([3, 1], vertical_alignment="bottom")
     index = int(pick.number_input(label, 0, TEST_SIZE - 1, default, key=key, help="Index in the MNIST test set."))
     shown.image(picture(test.test_images[index].numpy(), 2),
@@ -50,11 +49,11 @@ def prior_section(model, side: int, seed: int) -> None:
     prior, data = st.columns(2, gap="medium")
     with prior:
         st.markdown("**From the prior N(0, I)**")
-        st.image(sample_grid(model, studio.sampler_latents(model, "prior", side * side, seed), side, 560))
+        st.image(sample_grid(model, analysis.sampler_latents(model, "prior", side * side, seed), side, 560))
     with data:
         st.markdown(f"**From a {samplers.MIXTURE_COMPONENTS}-Gaussian mixture fitted to the training digits' means**")
-        studio.record("mixture_samples")
-        st.image(sample_grid(model, studio.sampler_latents(model, "mixture", side * side, seed), side, 560))
+        learner.record("mixture_samples")
+        st.image(sample_grid(model, analysis.sampler_latents(model, "mixture", side * side, seed), side, 560))
     st.caption("The KL term pulls each digit's posterior towards N(0, I), but the encoder never spreads the "
                "training digits over all of it: they crowd into clusters with gaps between. A prior sample "
                "often lands in a gap and decodes to a blur or a cross of two digits; the mixture samples "
@@ -63,10 +62,10 @@ def prior_section(model, side: int, seed: int) -> None:
 
 def chosen_digit_section(model, side: int, seed: int) -> int:
     st.subheader("A digit of your choice")
-    digit = st.segmented_control("Digit", list(range(10)), default=studio.FIRST_DIGIT, key="gen_digit")
-    digit = studio.FIRST_DIGIT if digit is None else int(digit)
+    digit = st.segmented_control("Digit", list(range(10)), default=analysis.FIRST_DIGIT, key="gen_digit")
+    digit = analysis.FIRST_DIGIT if digit is None else int(digit)
     try:
-        gaussian = studio.digit_gaussian(model, digit)
+        gaussian = analysis.digit_gaussian(model, digit)
     except samplers.TooFewExamplesError as e:
         st.warning(f"{e} Train on more digits to sample this one.", icon=":material/block:")
         return digit
@@ -79,16 +78,16 @@ def chosen_digit_section(model, side: int, seed: int) -> int:
 
 def quality_section(model, digit: int) -> None:
     st.subheader("How good are the samples?")
-    qualities = {"prior": ("prior", studio.sample_quality(model, "prior")),
-                 "mixture": ("mixture", studio.sample_quality(model, "mixture"))}
+    qualities = {"prior": ("prior", analysis.sample_quality(model, "prior")),
+                 "mixture": ("mixture", analysis.sample_quality(model, "mixture"))}
     try:
-        qualities[f"digit {digit}"] = ("digit", studio.sample_quality(model, "digit", digit))
+        qualities[f"digit {digit}"] = ("digit", analysis.sample_quality(model, "digit", digit))
     except samplers.TooFewExamplesError:
         pass
     st.caption(f"{samplers.QUALITY_SAMPLES:,} samples of each sampler, decoded, encoded again and judged by the "
                "Draw page's vote among the nearest training digits. Even bars mean every digit is made; the "
                "legend says how clear the average sample is (the leading digit's share of the votes).")
-    st.plotly_chart(plots.sample_quality_figure(qualities), key="gen_quality")
+    st.plotly_chart(figures.sample_quality_figure(qualities), key="gen_quality")
     cells = st.columns(len(qualities))
     for cell, (label, (kind, quality)) in zip(cells, qualities.items()):
         if kind == "digit":
@@ -104,7 +103,7 @@ def interpolation_section(model, test_mu: np.ndarray) -> None:
     a = test_digit_input(first, "From test digit", "gen_from", 0)
     b = test_digit_input(second, "To test digit", "gen_to", 1)
     if a != b and (a, b) != (0, 1):  # two digits the learner chose
-        studio.record("interpolation")
+        learner.record("interpolation")
     steps = settings.slider("Steps", 3, 16, 10, key="gen_steps")
     for method, title, note in (
         ("linear", "Linear", "straight line between the two posterior means"),
@@ -146,8 +145,8 @@ def traversal_section(model, test_mu: np.ndarray, test_logvar: np.ndarray) -> No
 
 
 st.title("Generate")
-model = studio.active_model()
-test_mu, test_logvar = studio.test_encodings(model)
+model = resources.active_model()
+test_mu, test_logvar = analysis.test_encodings(model)
 grid_side, grid_seed = grid_settings()
 prior_section(model, grid_side, grid_seed)
 chosen = chosen_digit_section(model, grid_side, grid_seed)

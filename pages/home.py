@@ -2,8 +2,7 @@
 
 import streamlit as st
 
-import studio
-import views
+from studio import analysis, learner, resources, views
 
 PARTS = {"encoder": "Encoder", "fc_mu": "Encoder → μ", "fc_logvar": "Encoder → log σ²",
          "fc_decode": "Decoder", "unflatten": "Decoder", "decoder": "Decoder"}
@@ -57,7 +56,7 @@ IDEAS = [
 
 def lessons_section() -> None:
     """Start a lesson (where this learner left it), or, for a teacher, make the link that opens one."""
-    lessons, problems = studio.lessons()
+    lessons, problems = learner.lessons()
     if not lessons and not problems:
         return
     st.subheader("Follow a lesson", divider="gray")
@@ -95,8 +94,8 @@ for row in (IDEAS[:3], IDEAS[3:]):
             st.markdown(text)
             st.page_link(page, label=label, icon=icon)
 
-model = studio.active_model()
-st.header(f"The active model: {studio.active_checkpoint().stem}", divider="gray")
+model = resources.active_model()
+st.header(f"The active model: {resources.active_checkpoint().stem}", divider="gray")
 
 test, val = model.metrics.get("test", {}), model.metrics.get("val", {})
 def watch_film() -> None:
@@ -110,18 +109,18 @@ if test:
     cols[2].metric("KL", f"{test['kl']:.2f}")
     if val:
         cols[3].metric("Validation −ELBO", f"{val['loss']:.2f}")
-    cols[4].metric("Active dimensions", f"{studio.active_units(model)} of {model.latent_dim}",
+    cols[4].metric("Active dimensions", f"{analysis.active_units(model)} of {model.latent_dim}",
                    help="Latent dimensions the model uses (their posterior mean varies over the digits); "
                         "the others collapsed to the prior, KL ≈ 0.")
 if model.film is not None:
-    st.caption(f"This model uses {studio.active_units(model)} of its {model.latent_dim} latent dimensions. "
+    st.caption(f"This model uses {analysis.active_units(model)} of its {model.latent_dim} latent dimensions. "
                "Its training film shows how that came about, frame by frame.")
     if st.button("Watch it learn", icon=":material/movie:", key="home_film", on_click=watch_film):
         st.switch_page("pages/latent_map.py")
 if model.history.get("epochs"):
-    st.plotly_chart(studio.loss_curves(model), key="home_curves")
+    st.plotly_chart(analysis.loss_curves(model), key="home_curves")
 
-rows = studio.layers(model)
+rows = analysis.layers(model)
 total = sum(r["params"] for r in rows)
 st.subheader("Architecture", divider="gray")
 st.caption(f"{model.config.arch} VAE, latent size {model.latent_dim}, {total:,} parameters. "

@@ -4,16 +4,17 @@ code that computed them, for the active model or the run training now."""
 import numpy as np
 import streamlit as st
 
-import studio
+from studio import analysis, learner, live, resources, runs
+from studio.figures import bce_figure, kl_bars_figure, posterior_figure, reparameterisation_figure
 from vae import latent
 from vae.images import picture
-from vae.plots import bce_figure, kl_bars_figure, posterior_figure, reparameterisation_figure
 
 SOURCES = {"drawing": "Your last drawing", "test": "A test digit", "map": "Clicked on the Latent map"}
 SEED_KEY = "inside_seed"  # the ε shown: "Draw another ε" moves it on
 TEST_KEY = "inside_test_index"
 DIM_KEY = "inside_dimension"  # the dimension whose KL is written out
 LIVE_KEY = "inside_live"  # show the run training now instead of the active model
+FOLLOWED_KEY = "inside_followed"  # the id of the run the toggle follows
 FIRST_TEST_DIGIT = 0  # a 7: the test set's first digit
 WIDE = 32  # more latent dimensions than this: the per-dimension rows show the WIDE largest by KL
 
@@ -21,11 +22,11 @@ WIDE = 32  # more latent dimensions than this: the per-dimension rows show the W
 def chosen_input() -> tuple[np.ndarray, str]:
     """The digit to explain and a caption naming it: the last drawing, a test digit by index, or the
     test digit last clicked on the Latent map; without a drawing or a click, a test digit."""
-    drawing = st.session_state.get(studio.LAST_DRAWING_KEY)
-    picked = st.session_state.get(studio.MAP_PICK_KEY)
+    drawing = st.session_state.get(analysis.LAST_DRAWING_KEY)
+    picked = st.session_state.get(analysis.MAP_PICK_KEY)
     st.session_state.setdefault("inside_source", "drawing" if drawing is not None else "test")
     source = st.segmented_control("Input", list(SOURCES), format_func=SOURCES.get, key="inside_source") or "test"
-    test = studio.mnist()
+    test = resources.mnist()
     if source == "drawing" and drawing is not None:
         return drawing["image"], "your last drawing"
     if source == "map" and picked is not None:
@@ -40,30 +41,33 @@ def chosen_input() -> tuple[np.ndarray, str]:
 
 def chosen_model():
     """(model, cache key, film for the dimension order, what to call it): the active model, or the
-    run training now as of its latest finished epoch."""
-    snap = studio.live_snapshot(fresh=True)  # a whole page run shows the newest epoch
-    if snap.running or st.session_state.get(LIVE_KEY):
-        run = studio.run_model(snap) if snap.weights is not None else None
-        live = st.toggle(f"The run training now ({snap.name})", key=LIVE_KEY, disabled=run is None and snap.running,
-                         help="Its weights as its latest epoch ended: watch your digit's μ, σ and KL change as "
-                              "it learns. The page updates when the next epoch ends.")
-        if live and not snap.running:
+    run training now (this browser's own first) as of its latest finished epoch."""
+    followed = runs.followed()
+    if followed is not None and not st.session_state.get(LIVE_KEY):
+        st.session_state[FOLLOWED_KEY] = followed.id
+    if (followed is not None or st.session_state.get(LIVE_KEY)) and FOLLOWED_KEY in st.session_state:
+        snap = live.snapshot(st.session_state[FOLLOWED_KEY], fresh=True)  # a whole page run shows the newest epoch
+        run = live.model(snap) if snap.weights is not None else None
+        following = st.toggle(f"The run training now ({snap.name})", key=LIVE_KEY,
+                              disabled=run is None and snap.running,
+                              help="Its weights as its latest epoch ended: watch your digit's μ, σ and KL change "
+                                   "as it learns. The page updates when the next epoch ends.")
+        if following and not snap.running:
             st.info(f"The run {snap.name} has ended" + (f" and its model is saved as **{snap.checkpoint.stem}**."
                     if snap.checkpoint else " without a model to keep."), icon=":material/flag:")
             if snap.checkpoint:
                 st.button("Use it as the active model", icon=":material/check:", on_click=st.session_state.update,
-                          args=({studio.ACTIVE_KEY: str(snap.checkpoint), LIVE_KEY: False},))
-        elif live and run is not None:
-            st.fragment(run_every=studio.LIVE_REFRESH_S * 2)(follow_run)(snap.weights_epoch)
-            return run, ("run", snap.started_at, snap.weights_epoch), snap.film, \
-                f"the run {snap.name} after epoch {snap.weights_epoch}"
-    model = studio.active_model()
-    return model, studio.model_key(model), None, model.checkpoint_path.stem
+                          args=({resources.ACTIVE_KEY: str(snap.checkpoint), LIVE_KEY: False},))
+        elif following and run is not None:
+            st.fragment(run_every=live.LIVE_REFRESH_S * 2)(follow_run)(snap.id, snap.weights_epoch)
+            return run, live.model_cache_key(snap), snap.film, f"the run {snap.name} after epoch {snap.weights_epoch}"
+    model = resources.active_model()
+    return model, resources.model_key(model), None, model.checkpoint_path.stem
 
 
-def follow_run(shown_epoch: int) -> None:
-    """While the page shows the run training now: a whole rerun once its next epoch has ended."""
-    snap = studio.live_snapshot()
+def follow_run(run_id: int, shown_epoch: int) -> None:
+    """While the page shows a run training now: a whole rerun once its next epoch has ended."""
+    snap = live.snapshot(run_id)
     if snap.weights_epoch != shown_epoch or not snap.running:
         st.rerun(scope="app")
     st.caption(f":material/model_training: Showing epoch {shown_epoch} of {snap.epochs}; the page updates "
@@ -80,7 +84,7 @@ def formula(tex: str, **numbers: str) -> None:
 
 def new_eps() -> None:
     st.session_state[SEED_KEY] = st.session_state.get(SEED_KEY, 0) + 1
-    studio.record("new_eps")
+    learner.record("new_eps")
 
 
 def code(model_code: dict, *parts: str) -> None:
@@ -179,7 +183,7 @@ def step_kl(e, order, used, model_code) -> None:
     j = st.selectbox("Dimension", [int(d) for d in shown], key=DIM_KEY, format_func=lambda d: f"z{d}",
                      help="Or click its bar.")
     if not used[j]:
-        studio.record("collapsed_dimension")
+        learner.record("collapsed_dimension")
     mu, sigma, kl = e.mu[j], e.sigma[j], e.kl_per_dim[j]
     formula(r"\mathrm{KL}_{<j>} = \tfrac{1}{2}\left((<mu>)^2 + <sigma>^2 - 1 - \log <sigma>^2\right)"
             r" = <kl>\ \text{nats}", j=str(j), mu=f"{mu:.3f}", sigma=f"{sigma:.3f}", kl=f"{kl:.3f}")
@@ -208,7 +212,7 @@ def step_loss(e, model, live: bool, model_code) -> None:
     if live:
         st.caption("How this digit ranks among the test digits is shown for saved models only.")
     else:
-        reference = studio.test_negative_elbo(model)
+        reference = analysis.test_negative_elbo(model)
         pct = latent.percentile_of(e.loss, reference)
         st.metric("Higher than this share of the 10,000 test digits", f"{pct:.0f}%",
                   help="Of the test digits' −ELBO with the same estimator; lower is more typical.")
@@ -224,10 +228,10 @@ with controls[0]:
 with controls[1]:
     model, key, run_film, name = chosen_model()
 st.caption(f"Model: **{name}**")
-e = studio.explanation(model, key, image, st.session_state.get(SEED_KEY, 0))
-kl, used = studio.dimension_usage(model, key, run_film)
+e = analysis.explanation(model, key, image, st.session_state.get(SEED_KEY, 0))
+kl, used = analysis.dimension_usage(model, key, run_film)
 order = np.argsort(-(kl if e.variational else np.abs(e.mu)), kind="stable")  # an autoencoder has no KL
-model_code = studio.code(model, key)
+model_code = analysis.code(model, key)
 step_input(e, caption)
 step_encoder(e, order, used, model_code)
 step_reparameterisation(e, order, used, model_code)

@@ -4,11 +4,10 @@ import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
-import studio
-import views
+from studio import analysis, learner, resources, views
+from studio.figures import MAP_DRAWING, MAP_GRID, MAP_TEST, latent_map_figure
 from vae import latent
 from vae.images import make_grid, picture
-from vae.plots import MAP_DRAWING, MAP_GRID, MAP_TEST, latent_map_figure
 
 METHOD_LABELS = {"raw": "Raw latent (2-D)", "pca": "PCA", "tsne": "t-SNE"}
 SUBSET_SIZES = [250, 500, 1000, 2000, 5000, 10_000]
@@ -24,7 +23,7 @@ def chart_key(model, method: str, size: int, perplexity: float) -> str:
 
 @st.cache_resource(show_spinner=False, max_entries=16)
 def figure(map_key: str, _indices, _labels, _proj: latent.Projection, drawing, show_grid: bool) -> go.Figure:
-    """The map (``vae.plots.latent_map_figure``), cached per map (``map_key``) and drawing: building
+    """The map (``studio.figures.latent_map_figure``), cached per map (``map_key``) and drawing: building
     2,000+ points takes longer than a click may. ``drawing``: (xy, covariance rows) or None."""
     xy, covariance = drawing if drawing is not None else (None, None)
     return latent_map_figure(_proj, _indices, _labels, GRID_SIDE if show_grid else 0, xy,
@@ -34,11 +33,11 @@ def figure(map_key: str, _indices, _labels, _proj: latent.Projection, drawing, s
 def drawing_on_map(model, proj: latent.Projection):
     """The Draw page's last digit on this map as (position, covariance rows or None), hashable for
     the figure's cache; re-encoded if it was drawn with another model. None before any drawing."""
-    drawing = st.session_state.get(studio.LAST_DRAWING_KEY)
+    drawing = st.session_state.get(analysis.LAST_DRAWING_KEY)
     if drawing is None:
         return None
     mu, logvar = drawing["mu"], drawing["logvar"]
-    if drawing["checkpoint"] != studio.model_key(model)[0]:
+    if drawing["checkpoint"] != resources.model_key(model)[0]:
         (mu,), (logvar,) = latent.encode(model, drawing["image"])
     covariance = None if logvar is None else proj.to_map_covariance(logvar)
     return (tuple(float(v) for v in proj.to_map(mu)),
@@ -50,12 +49,12 @@ def show_selection(model, point: dict, indices: np.ndarray, proj: latent.Project
     data = point.get("customdata") or []
     if isinstance(data, dict):  # a typed array's row comes back keyed by position
         data = [data[str(i)] for i in range(len(data))]
-    test = studio.mnist()
+    test = resources.mnist()
     if data and data[0] == MAP_TEST:
         index, label = int(data[1]), int(data[2])
-        st.session_state[studio.MAP_PICK_KEY] = index  # the Inside page can take it through the model
-        studio.record("map_click")
-        mu = studio.test_encodings(model)[0][index]
+        st.session_state[analysis.MAP_PICK_KEY] = index  # the Inside page can take it through the model
+        learner.record("map_click")
+        mu = analysis.test_encodings(model)[0][index]
         original, decoded = st.columns(2)
         original.image(picture(test.test_images[index].numpy(), 5), caption=f"Test #{index}: a {label}")
         decoded.image(picture(latent.decode(model, mu), 5), caption="Decoded from its mean")
@@ -72,7 +71,7 @@ def show_selection(model, point: dict, indices: np.ndarray, proj: latent.Project
             st.caption("PCA is linear, so this location maps back to exactly one latent (on the plane "
                        "of the two main directions through the mean).")
     elif data and data[0] == MAP_DRAWING:
-        st.image(picture(st.session_state[studio.LAST_DRAWING_KEY]["image"], 5),
+        st.image(picture(st.session_state[analysis.LAST_DRAWING_KEY]["image"], 5),
                  caption="Your last drawing")
     else:
         st.info("Click a point to see the digit and its decoding, or a faint grid point to decode that location.",
@@ -99,8 +98,8 @@ def show_map(model) -> None:
                    "For raw latent coordinates, choose **latent2d** as the active model in the sidebar.")
 
     views.autoencoder_note(model)
-    indices, proj = studio.projection(model, size, method, perplexity)
-    labels = studio.mnist().test_labels.numpy()[indices]
+    indices, proj = analysis.projection(model, size, method, perplexity)
+    labels = resources.mnist().test_labels.numpy()[indices]
     drawing = drawing_on_map(model, proj)
     if method == "tsne":
         st.caption("t-SNE keeps neighbours together but distorts distances, and it cannot decode a location: "
@@ -118,7 +117,7 @@ def show_map(model) -> None:
     chart, detail = st.columns([3, 1], gap="medium")
     with chart:
         event = st.plotly_chart(
-            figure(f"{map_key}_{studio.model_key(model)[1]}", indices, labels, proj, drawing, show_grid),
+            figure(f"{map_key}_{resources.model_key(model)[1]}", indices, labels, proj, drawing, show_grid),
             on_select="rerun", selection_mode="points", key=map_key,
         )
     with detail:
@@ -130,11 +129,11 @@ def show_map(model) -> None:
         side = st.columns(3)[0].slider("Grid size", 8, 25, 15, key="map_manifold_side")
         st.caption("Decodings on an even grid over the map's range, laid out like the map (up is +y): "
                    "how the decoder fills the space between the digits.")
-        st.image(studio.manifold(model, proj, side))
+        st.image(analysis.manifold(model, proj, side))
 
 
 st.title("Latent map")
-model = studio.active_model()
+model = resources.active_model()
 st.session_state.setdefault("map_view", "map")
 view = st.segmented_control("View", list(VIEWS), format_func=VIEWS.get, key="map_view",
                             label_visibility="collapsed") or "map"

@@ -1,19 +1,19 @@
-"""Train: set up a run, start or stop it, and watch it live. The run itself is the server's one
-``studio.training_job()``, so every browser session sees (and can stop) the same run."""
+"""Train: queue a run (or a sweep of β), see the class's runs, and watch any of them live. The runs
+are the server's queue (``studio.runs``): first queued, first run; every browser sees them all, and
+may stop its own, or another's after a confirmation."""
 
 import time
-import uuid
 from itertools import count
 
 import streamlit as st
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
-import studio
-import views
+from studio import analysis, learner, live, resources, runs, views
+from vae import sweep
 from vae.device import precision_label
-from vae.jobs import JobSnapshot
+from vae.film import epoch_label
 from vae.model import ARCHS
-from vae.plots import epoch_label
+from vae.runs import QueueError, Run
 from vae.train import FINE_TUNE_SAMPLES, ConfigError, TrainConfig
 
 LABELS = {"arch": "Architecture", "latent_dim": "Latent size", "beta": "β", "epochs": "Epochs",
@@ -24,16 +24,25 @@ ARCH_HELP = {"conv": "conv: strided convolutions (fast, the default)",
              "tutorial": "tutorial: the seed article's model (5×5 convolutions, constant learning rate)"}
 RESULT_BOX = {"finished": (st.success, ":material/check_circle:"), "stopped": (st.warning, ":material/stop_circle:"),
               "failed": (st.error, ":material/error:")}
-
-job = studio.training_job()
-# Who this browser session is, to tell the run it started from one started elsewhere.
-BROWSER = st.session_state.setdefault("train_browser_id", uuid.uuid4().hex)
-CONFIRM_STOP = "train_confirm_stop"  # session_state: the start time of the run whose Stop awaits a yes
+SWEEP_BETAS = "0.25 0.5 1 2 4 8"  # the sweep's default values: both sides of the true ELBO's β = 1
+WATCH_KEY = "train_watched"  # session_state: the id of the run this browser watches
+PICKED_KEY = "train_picked"  # session_state: the id of the run last chosen in the table
+SEEN_KEY = "train_seen"  # session_state: the active runs and their status when the page was last drawn whole
+CONFIRM_STOP = "train_confirm_stop"  # session_state: (run id, start) of the run whose Stop awaits a yes
 DEFAULTS = TrainConfig()  # the form starts from the library's recipe
+
+try:
+    queue = runs.queue()
+except QueueError as e:
+    st.error(f"Runs cannot be queued here now: {e}", icon=":material/error:")
+    st.stop()
+ME = runs.owner()
 
 
 def unused_name() -> str:
-    return next(f"model-{i}" for i in count(1) if not (studio.CHECKPOINT_DIR / f"model-{i}.pt").exists())
+    taken = {run.name for run in queue.runs()}
+    return next(name for name in (f"model-{i}" for i in count(1))
+                if name not in taken and not (resources.checkpoint_dir() / f"{name}.pt").exists())
 
 
 def load_preset() -> None:
@@ -64,12 +73,12 @@ def expert_fields(left, right) -> None:
 
 
 def run_form() -> None:
-    """The settings of a new run; on Start, the reason it cannot start, or the start itself."""
+    """The settings of a new run; on Queue (or Sweep β), the reason it cannot be queued, or the runs queued."""
     st.session_state.setdefault("train_name", unused_name())
     st.session_state.setdefault("train_latent_dim", DEFAULTS.latent_dim)
     st.session_state.setdefault("train_lr", DEFAULTS.lr)
     st.subheader("New run")
-    # Outside the form so that a change can reload the recipe's values before Start.
+    # Outside the form so that a change can reload the recipe's values before Queue.
     st.selectbox("Architecture", ARCHS, key="train_arch", on_change=load_preset,
                  help=" · ".join(ARCH_HELP.values()))
     with st.form("train_form", border=True):
@@ -83,109 +92,197 @@ def run_form() -> None:
         left.number_input(LABELS["epochs"], value=10, step=1, max_value=500, key="train_epochs")
         right.number_input(LABELS["train_size"], value=None, step=1000, placeholder="all 59,000",
                            key="train_train_size", help="A random subset for a quick run; empty for all.")
-        if not studio.class_mode():  # a class sees the settings a beginner needs; these keep their defaults
+        if not learner.class_mode():  # a class sees the settings a beginner needs; these keep their defaults
             expert_fields(left, right)
-        submitted = st.form_submit_button("Start training", type="primary", icon=":material/play_arrow:")
-    if submitted:
-        start_run()
+            st.text_input("β values for a sweep", value=SWEEP_BETAS, key="train_sweep_betas",
+                          help="Sweep β queues one run per value, with the other settings above, named "
+                               "NAME-beta0p5 and so on; the Board then shows the frontier they trace.")
+        queued = st.form_submit_button("Queue my run", type="primary", icon=":material/playlist_add:")
+        swept = not learner.class_mode() and st.form_submit_button("Sweep β", icon=":material/tune:")
+    if queued:
+        queue_runs(*form_run())
+    elif swept:
+        queue_runs(*sweep_runs())
 
 
-def start_run() -> None:
+def form_config() -> tuple[TrainConfig | None, list[str]]:
+    """The form's run settings, and why they cannot train (empty if they can)."""
     # A field class mode hid is left out, so the recipe's own value applies.
     settings = {field: st.session_state[f"train_{field}"] for field in LABELS if f"train_{field}" in st.session_state}
     if not settings.get("iw_epochs"):  # no fine-tune: its sample count means nothing, so the run keeps the library's
         settings["iw_samples"] = DEFAULTS.iw_samples
     config = TrainConfig.tutorial(**settings) if settings["arch"] == "tutorial" else TrainConfig(**settings)
-    reasons = []
     try:
         config.validate()
     except ConfigError as e:
-        reasons.append(f"{LABELS[e.field]} {e.problem}" if e.field in LABELS else str(e)[:1].upper() + str(e)[1:])
+        return None, [f"{LABELS[e.field]} {e.problem}" if e.field in LABELS else str(e)[:1].upper() + str(e)[1:]]
+    return config, []
+
+
+def form_run() -> tuple[list[tuple[str, TrainConfig]], list[str]]:
+    """The form's one run as (name, config), or the reasons it cannot be queued."""
+    config, reasons = form_config()
     try:
-        path = studio.new_checkpoint_path(st.session_state["train_name"])
+        name = resources.new_checkpoint_path(st.session_state["train_name"]).stem
     except ValueError as e:
         reasons.append(str(e))
-    if reasons:
-        st.error("Cannot start:\n" + "\n".join(f"- {reason}" for reason in reasons), icon=":material/error:")
-        return
+    return ([] if reasons else [(name, config)]), reasons
+
+
+def sweep_runs() -> tuple[list[tuple[str, TrainConfig]], list[str]]:
+    """A run per β of the sweep field, the form's other settings, named after the form's name; or
+    the reasons they cannot be queued (checked for all before any is)."""
+    config, reasons = form_config()
     try:
-        started = job.start(config, path, data=studio.mnist(), started_by=BROWSER)
-    except FileExistsError:
-        st.error(f"Cannot start: {path.name} already exists; choose another name.", icon=":material/error:")
+        betas = [float(text) for text in st.session_state["train_sweep_betas"].replace(",", " ").split()]
+    except ValueError:
+        return [], reasons + ["The β values must be numbers separated by spaces, e.g. 0.5 1 2."]
+    if not betas:
+        return [], reasons + ["Give at least one β value to sweep."]
+    if reasons:
+        return [], reasons
+    try:
+        planned = sweep.plan(betas, None, st.session_state["train_name"].strip(), resources.checkpoint_dir(), config)
+    except ValueError as e:
+        return [], [str(e)[:1].upper() + str(e)[1:]]
+    return planned, []
+
+
+def queue_runs(planned: list[tuple[str, TrainConfig]], reasons: list[str]) -> None:
+    """Queue ``planned``, or say why not; names an active run already has are refused before any is queued."""
+    active = {run.name for run in queue.runs() if run.active}
+    reasons += [f"A run named {name!r} is already in the queue; choose another name." for name, _ in planned
+                if name in active]
+    if reasons:
+        st.error("Cannot queue:\n" + "\n".join(f"- {reason}" for reason in reasons), icon=":material/error:")
         return
-    if started:
-        studio.record("run")
-        studio.class_runs().add(path.stem)
-        if config.beta != 1:
-            studio.record("beta")
-    if not started:
-        st.warning("A training run is already in progress (maybe started in another browser tab). "
-                   "Stop it or wait for it to finish.", icon=":material/hourglass_top:")
+    queued = []
+    for name, config in planned:
+        try:
+            queued.append(queue.submit(config, name, owner=ME, limit_per_owner=1 if learner.class_mode() else None))
+        except ValueError as e:  # the class's limit, or a name another browser took a moment ago
+            st.error(f"Cannot queue {name}: {e}", icon=":material/error:")
+            break
+    if not queued:
+        return
+    learner.record("run")
+    if any(run.config.beta != 1 for run in queued):
+        learner.record("beta")
+    st.session_state[WATCH_KEY] = queued[0].id
+    st.session_state.pop("train_name")  # the next run gets a fresh name
+    st.rerun()  # the table and the fragments that follow a run start from the new queue
 
 
 def use_model(path: str) -> None:
-    st.session_state[studio.ACTIVE_KEY] = path
+    st.session_state[resources.ACTIVE_KEY] = path
 
 
-def started_line(snap: JobSnapshot) -> str:
-    when = time.strftime("%H:%M", time.localtime(snap.started_at))
-    return f"Started here at {when}" if snap.started_by == BROWSER else f"Started in another browser at {when}"
+def queued_line(run: Run) -> str:
+    when = time.strftime("%H:%M", time.localtime(run.queued_at))
+    return f"Queued by you at {when}" if run.owner == ME else f"Queued by {runs.who(run)} at {when}"
 
 
-def ask_to_stop() -> None:
-    st.session_state[CONFIRM_STOP] = job.snapshot().started_at
+def ask_to_stop(run: Run) -> None:
+    st.session_state[CONFIRM_STOP] = (run.id, run.started_at)
 
 
-def stop_run(started_at: float) -> None:
-    """Stop the run that started at ``started_at``, not one that has since replaced it."""
+def stop_run(run_id: int) -> None:
     st.session_state.pop(CONFIRM_STOP, None)
-    if job.snapshot().started_at == started_at:
-        job.stop()
+    queue.stop(run_id)
 
 
 def cancel_stop() -> None:
     st.session_state.pop(CONFIRM_STOP, None)
 
 
-def stop_controls(snap: JobSnapshot) -> None:
-    """Stop: at once for the run this session started; for another's, after a confirmation (any
-    session may stop the server's one run, but should not do so by a stray click)."""
-    ours = snap.started_by == BROWSER
-    if st.session_state.get(CONFIRM_STOP) == snap.started_at and not ours and snap.status == "running":
+def stop_controls(run: Run) -> None:
+    """Stop (or take out of the queue): at once for this browser's run; for another's, after a
+    confirmation (anyone may stop any run, but should not do so by a stray click)."""
+    ours, waiting = run.owner == ME, run.status == "queued"
+    label = "Take it out of the queue" if waiting else "Stop"
+    if st.session_state.get(CONFIRM_STOP) == (run.id, run.started_at) and not ours and run.active:
         with st.container(border=True):
-            st.warning(f"{started_line(snap)}: stopping it ends it for everyone watching, keeping its best "
-                       "epoch so far. Stop it?", icon=":material/warning:")
+            st.warning(f"{queued_line(run)}: " + ("taking it out of the queue means it never trains. " if waiting else
+                       "stopping it ends it for everyone watching, keeping its best epoch so far. ")
+                       + f"{label}?", icon=":material/warning:")
             yes, no = st.columns(2)
-            yes.button("Yes, stop the run", icon=":material/stop:", key="train_stop_confirm", type="primary",
-                       on_click=stop_run, args=(snap.started_at,))
-            no.button("No, keep it running", key="train_stop_cancel", on_click=cancel_stop)
+            yes.button("Yes, stop the run" if not waiting else "Yes, take it out", icon=":material/stop:",
+                       key="train_stop_confirm", type="primary", on_click=stop_run, args=(run.id,))
+            no.button("No, keep it", key="train_stop_cancel", on_click=cancel_stop)
         return
-    st.button("Stop", icon=":material/stop:", key="train_stop", on_click=stop_run if ours else ask_to_stop,
-              args=(snap.started_at,) if ours else (), disabled=snap.status == "stopping",
-              help="Ends before the next batch; keeps the best epoch."
-                   + ("" if ours else " This run was started in another browser: you will be asked first."))
+    st.button(label, icon=":material/stop:", key="train_stop", on_click=stop_run if ours else ask_to_stop,
+              args=(run.id,) if ours else (run,), disabled=run.status == "stopping",
+              help=("Ends before the next batch; keeps the best epoch." if not waiting else "It will not train.")
+                   + ("" if ours else " Another learner queued this run: you will be asked first."))
 
 
-def live_snapshot(live: bool, period: float) -> JobSnapshot:
+def runs_table(all_runs: list[Run]) -> None:
+    """The class's runs in queue order, this browser's marked; a row chosen is the run watched."""
+    rows = [{"": "★" if run.owner == ME else "", "Name": run.name, "Who": runs.who(run), "β": run.config.beta,
+             "Latent": run.config.latent_dim, "Status": run.status,
+             "Epoch": f"{len(run.history['epochs'])}/{run.epochs}",
+             "−ELBO": f"{run.history['epochs'][-1]['test']['loss']:.2f}" if run.history["epochs"] else ""}
+            for run in all_runs]
+    event = st.dataframe(rows, key="train_runs", hide_index=True, on_select="rerun", selection_mode="single-row",
+                         height=min(36 + 35 * len(rows), 320), width="stretch",
+                         column_config={"": st.column_config.TextColumn(width=20, help="★ your runs"),
+                                        "β": st.column_config.NumberColumn(format="%g"),
+                                        "−ELBO": st.column_config.TextColumn(
+                                            help="Test −ELBO after the latest epoch, nats per image")})
+    chosen = [all_runs[row].id for row in event.selection.rows if row < len(all_runs)]
+    picked = chosen[0] if chosen else None
+    if picked != st.session_state.get(PICKED_KEY):  # a new choice, not the one still selected since
+        st.session_state[PICKED_KEY] = picked
+        if picked is not None:
+            st.session_state[WATCH_KEY] = picked
+            st.rerun(scope="app")  # the figures below follow the chosen run
+
+
+def watched(all_runs: list[Run]) -> Run | None:
+    """The run this browser watches: the one it chose, else its own active run, else the one
+    training now, else the newest."""
+    by_id = {run.id: run for run in all_runs}
+    chosen = by_id.get(st.session_state.get(WATCH_KEY))
+    if chosen is not None:
+        return chosen
+    mine = [run for run in all_runs if run.owner == ME and run.active]
+    return (mine or [run for run in all_runs if run.running] or all_runs[-1:] or [None])[0]
+
+
+def snapshot(run_id: int, period: float) -> Run:
     """The run as every session sees it: a refresh shows the snapshot published for all (at most
     one per ``period``); a whole page run, which a user's action asked for, the newest."""
     ctx = get_script_run_ctx()
     if ctx:
-        studio.watching(ctx.session_id)
-    snap = studio.live_snapshot(period, fresh=not (ctx and ctx.fragment_ids_this_run))
-    if live and not snap.running:
-        st.rerun()  # the run just ended: redraw the whole app so its model appears in the sidebar
-    return snap
+        live.watching(ctx.session_id)
+    return live.snapshot(run_id, period, fresh=not (ctx and ctx.fragment_ids_this_run))
 
 
-def show_status(live: bool) -> None:
-    """The run's settings, who started it, its progress and Stop; ``live`` when it reruns every
+def active_now(all_runs: list[Run]) -> set[tuple[int, str]]:
+    return {(run.id, run.status) for run in all_runs if run.active}
+
+
+def show_table() -> None:
+    """The class's runs; while one is active it reruns as often as the figures: a table with a row
+    per learner costs more to send to every session than the progress line."""
+    all_runs = queue.runs()
+    if all_runs:
+        st.subheader("The class's runs")
+        runs_table(all_runs)
+
+
+def show_run(live_now: bool) -> None:
+    """The watched run's settings, progress and Stop; ``live_now`` when it reruns every
     LIVE_REFRESH_S."""
-    snap = live_snapshot(live, studio.LIVE_PERIOD_S)
-    if snap.status == "idle":
-        st.info("No run yet. Choose settings and press **Start training**; curves and reconstructions "
+    all_runs = queue.runs()
+    if live_now and active_now(all_runs) != st.session_state.get(SEEN_KEY):
+        st.rerun()  # a run started or ended: redraw the whole app (its model in the sidebar, its live views)
+    if not all_runs:
+        st.info("No runs yet. Choose settings and press **Queue my run**; curves and reconstructions "
                 "appear here while it trains.", icon=":material/model_training:")
         return
+    run = watched(all_runs)
+    snap = snapshot(run.id, live.LIVE_PERIOD_S)
     config = snap.config
     st.subheader(f"Run “{snap.name}”")
     st.caption(f"{config.arch} VAE · latent size {config.latent_dim} · β {config.beta:g} · "
@@ -193,52 +290,65 @@ def show_status(live: bool) -> None:
                f"{'all' if config.train_size is None else f'{config.train_size:,}'} training images · "
                + (f"{config.iw_samples}-sample IW bound from epoch {config.fine_tune_start + 1} · "
                   if config.fine_tune_start is not None else "") +
-               f"{precision_label(config.precision, studio.device())} on {studio.device_label()}")
-    st.caption(f":material/person: {started_line(snap)}.")
-    if snap.running:
+               f"{precision_label(config.precision, resources.device())} {queue.where}")
+    st.caption(f":material/person: {queued_line(snap)}.")
+    if snap.status == "queued":
+        st.info(waiting_line(snap, all_runs), icon=":material/hourglass_top:")
+        stop_controls(snap)
+    elif snap.running:
         st.progress(snap.progress, text=progress_text(snap))
         stop_controls(snap)
     else:
         box, icon = RESULT_BOX[snap.status]
         box(snap.message, icon=icon)
         if snap.checkpoint and snap.checkpoint.is_file():
-            if str(snap.checkpoint) == str(studio.active_checkpoint()):
+            if str(snap.checkpoint) == str(resources.active_checkpoint()):
                 st.caption(f":material/check_circle: {snap.checkpoint.stem} is the active model.")
             else:
                 st.button(f"Use {snap.checkpoint.stem} as the active model", icon=":material/check:",
                           key="train_use", on_click=use_model, args=(str(snap.checkpoint),))
 
 
-def show_figures(live: bool) -> None:
-    """The run's curves, reconstructions and film, built once per change for every session
-    watching (``studio.live_view``), renewed as often as the crowd allows now (a session that
-    joined when few watched reruns more often, but sees the same figures); ``live`` when it reruns
-    on its own."""
-    snap = live_snapshot(live, studio.live_figures_period())
-    if snap.status == "idle":
+def show_figures(live_now: bool) -> None:
+    """The watched run's curves, reconstructions and film, built once per change for every session
+    watching (``studio.live``), renewed as often as the crowd allows now; ``live_now`` when it
+    reruns on its own. An ended run's come from its file."""
+    run = watched(queue.runs())
+    if run is None or run.status == "queued":
         return
-    if live:
-        studio.record("run")  # watching the class's run counts as much as starting one
-    view = studio.live_view(snap)
+    snap = snapshot(run.id, live.figures_period())
+    if not snap.running:
+        show_ended(snap)
+        return
+    if live_now:
+        learner.record("run")  # watching a class's run counts as much as starting one
+    view = live.view(snap)
     if view.curves is not None:
         st.plotly_chart(view.curves, key="train_curves")
     if view.reconstructions is not None:
         st.image(view.reconstructions,
                  caption=f"Top: fixed test images. Bottom: their reconstructions after epoch {view.epochs_done}.")
-    elif snap.running:
+    else:
         st.caption("Reconstructions of ten test digits appear after the first epoch.")
     if snap.film is not None:
-        show_film(snap)
+        show_live_film(snap)
 
 
-def show_film(snap: JobSnapshot) -> None:
-    """The film of the run: its newest frame while it trains, the player once it has ended."""
+def show_ended(snap: Run) -> None:
+    """An ended run's curves and film, from its checkpoint (the queue keeps only its table row)."""
+    if not (snap.checkpoint and snap.checkpoint.is_file()):
+        return
+    model = resources.load_model(snap.checkpoint)
+    st.plotly_chart(analysis.loss_curves(model), key="train_curves")
+    if model.film is not None:
+        st.subheader("The latent space forming", divider="gray")
+        views.film_player(model, key="train_film")
+
+
+def show_live_film(snap: Run) -> None:
+    """The running film's newest frame; the player replays them all when the run ends."""
     film = snap.film
     st.subheader("The latent space forming", divider="gray")
-    if not snap.running:
-        if snap.checkpoint and snap.checkpoint.is_file():
-            views.film_player(studio.load_model(snap.checkpoint), key="train_film")
-        return
     active = int(film.active_units[-1])
     change = active - int(film.active_units[-2]) if film.frames > 1 else None
     left, right = st.columns([1, 3], vertical_alignment="center")
@@ -249,11 +359,21 @@ def show_film(snap: JobSnapshot) -> None:
                   "before the first step, four times inside epoch 1 and after every epoch; the player "
                   "replays them all when the run ends. While the run trains the map is PCA, cheap enough for "
                   "every new frame; the player can then lay it out with t-SNE, where the clusters show.")
-    st.plotly_chart(studio.live_film_figure(snap), key="train_film_live")
+    st.plotly_chart(live.film_figure_of(snap), key="train_film_live")
     views.show_notes(film)
 
 
-def progress_text(snap: JobSnapshot) -> str:
+def waiting_line(snap: Run, all_runs: list[Run]) -> str:
+    """Where a queued run stands: the runs it waits for, and what a restart did to it."""
+    ahead = [r for r in all_runs if r.running or (r.status == "queued" and r.id < snap.id)]
+    names = ", ".join(f"{r.name} ({r.status})" for r in ahead[:3]) + (f" and {len(ahead) - 3} more" if len(ahead) > 3
+                                                                       else "")
+    restart = "" if snap.message == "Waiting for its turn." else f" {snap.message}"
+    return (f"Waiting for its turn behind {len(ahead)} run{'s' * (len(ahead) != 1)}: {names}." if ahead else
+            "Next in line: it starts in a moment.") + restart
+
+
+def progress_text(snap: Run) -> str:
     if snap.status == "stopping":
         return snap.message
     if not snap.step:
@@ -264,16 +384,20 @@ def progress_text(snap: JobSnapshot) -> str:
 
 
 st.title("Train a VAE")
-st.caption("Runs in the background on the server, one at a time; leaving this page does not stop it.")
+st.caption(f"Runs queue and train {queue.where}, first queued, first run; leaving this page does not stop them. "
+           "Choose a row in the table to watch that run.")
 form_col, job_col = st.columns([1, 2.3], gap="large")
 with form_col:
     run_form()
 with job_col:
-    # Two live parts: the progress line often; the figures, which cost far more to send to every
-    # session, as often for a few watchers and less often for a class.
-    if job.snapshot().running:
-        st.fragment(run_every=studio.LIVE_REFRESH_S)(show_status)(live=True)
-        st.fragment(run_every=studio.live_figures_period())(show_figures)(live=True)
+    # Three live parts: the progress line often; the table and the figures, which cost far more to
+    # send to every session, as often for a few watchers and less often for a class.
+    st.session_state[SEEN_KEY] = active_now(queue.runs())
+    if st.session_state[SEEN_KEY]:
+        st.fragment(run_every=live.figures_period())(show_table)()
+        st.fragment(run_every=live.LIVE_REFRESH_S)(show_run)(live_now=True)
+        st.fragment(run_every=live.figures_period())(show_figures)(live_now=True)
     else:
-        show_status(live=False)
-        show_figures(live=False)
+        show_table()
+        show_run(live_now=False)
+        show_figures(live_now=False)

@@ -7,11 +7,11 @@ import shutil
 import pytest
 from streamlit.runtime.pages_manager import PagesManager
 
-import studio
-import vae.train
 from harness import BUNDLED
 from harness.apptest import navigation_mode_init
+from studio import runs
 from vae.data import load_mnist
+from vae.settings import configure
 
 
 @pytest.fixture(scope="session")
@@ -19,14 +19,23 @@ def mnist():
     return load_mnist()
 
 
+@pytest.fixture(autouse=True)
+def test_settings(monkeypatch):
+    """The app's settings as a fresh server reads them, without the background warm-up of each
+    test's model copy (tests/test_app_live.py turns it on); restored after the test."""
+    monkeypatch.delenv("VAE_STUDIO_WORKERS", raising=False)
+    monkeypatch.delenv("VAE_STUDIO_RAY_ADDRESS", raising=False)
+    before = configure(warm_up=False, workers="", ray_address="")
+    yield
+    configure(**vars(before))
+
+
 @pytest.fixture
 def checkpoint_dir(tmp_path, monkeypatch):
     """A checkpoint folder holding a copy of the bundled model, so no test touches checkpoints/."""
     shutil.copy(BUNDLED, tmp_path / "default.pt")
-    monkeypatch.setenv("VAE_CHECKPOINT_DIR", str(tmp_path))
-    monkeypatch.setattr(vae.train, "CHECKPOINT_DIR", tmp_path)
-    monkeypatch.setattr(studio, "CHECKPOINT_DIR", tmp_path)
-    monkeypatch.setattr(studio, "DEFAULT_CHECKPOINT", tmp_path / "default.pt")
+    monkeypatch.setenv("VAE_CHECKPOINT_DIR", str(tmp_path))  # for the servers and commands a test starts
+    configure(checkpoint_dir=tmp_path)
     return tmp_path
 
 
@@ -36,18 +45,9 @@ def navigation_mode(monkeypatch):
     monkeypatch.setattr(PagesManager, "__init__", navigation_mode_init(PagesManager.__init__))
 
 
-@pytest.fixture(autouse=True)
-def no_warm_up(monkeypatch):
-    """No background warm-up of each test's model copy (tests/test_app_live.py turns it on)."""
-    monkeypatch.setattr(studio, "WARM_UP", False)
-
-
 @pytest.fixture
-def job():
-    """The server's training job, fresh for this test, and never left running after it."""
-    studio.training_job.clear()
-    job = studio.training_job()
-    yield job
-    job.stop()
-    assert job.wait(timeout=60), "the run ends after Stop"
-    studio.training_job.clear()
+def run_queue(checkpoint_dir):
+    """The app's queue of runs on the test's checkpoint folder, never left running after it."""
+    queue = runs.queue()
+    yield queue
+    runs.close()

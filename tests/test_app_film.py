@@ -6,14 +6,15 @@ import json
 import numpy as np
 import torch
 
-import studio
 from harness import BUNDLED_DIR, TINY
-from harness.apptest import click, fill_form, press_start, run_app, texts, wait_until
+from harness.apptest import click, fill_form, press_queue, run_app, texts, wait_until
+from studio import analysis, resources
 from vae import load_checkpoint
 from vae.checkpoint import read_checkpoint
 from vae.film import film_layout, neighbour_agreement
+from vae.settings import configure
 
-DEFAULT = load_checkpoint(studio.DEFAULT_CHECKPOINT)
+DEFAULT = load_checkpoint(resources.default_checkpoint())
 
 
 def film_chart(at):
@@ -33,7 +34,7 @@ def test_the_training_view_plays_the_active_models_film_and_steps_and_jumps_thro
     assert slider["active"] == 0, "the player opens before training, so Play shows it all"
     labels = [b["label"] for b in spec["layout"]["updatemenus"][0]["buttons"]]
     assert labels == ["▶ Play", "❚❚ Pause", "⟲ From the start", "Slow"]
-    active = studio.active_units(DEFAULT)
+    active = analysis.active_units(DEFAULT)
     assert f"{active} of {film.latent_dim} light up" in texts(at)
     assert "posterior collapse" in texts(at)
 
@@ -82,14 +83,14 @@ def test_a_film_without_a_t_sne_map_makes_one_on_request(checkpoint_dir, monkeyp
     film = {k: v[-3:] if k in ("epochs", "means", "kl_per_dim", "active_units", "prior_samples") else v
             for k, v in payload["film"].items() if k != "tsne"}
     torch.save({**payload, "film": film, "history": {"steps": [], "epochs": []}}, checkpoint_dir / "short.pt")
-    monkeypatch.setattr(studio, "FILM_TSNE_CACHE", checkpoint_dir / "tsne")
+    configure(data_dir=checkpoint_dir / "data")  # no t-SNE map kept from before
     at = run_app("pages/latent_map.py", str(checkpoint_dir / "short.pt"), map_view="film")
     assert not at.exception, at.exception
     assert at.radio(key="map_film_layout").value == "pca"
     at.radio(key="map_film_layout").set_value("tsne").run()
     assert not at.exception, at.exception
     assert "t-SNE, aligned" in json.dumps(film_chart(at)["layout"]["annotations"], ensure_ascii=False)
-    assert list((checkpoint_dir / "tsne").glob("film-tsne-*.npz")), "kept on disk for the next visit"
+    assert list((checkpoint_dir / "data" / "tsne").glob("film-tsne-*.npz")), "kept on disk for the next visit"
 
 
 def test_a_2d_models_film_plays_its_manifold_alongside():
@@ -109,7 +110,7 @@ def test_a_model_without_a_film_or_with_a_damaged_one_says_so(checkpoint_dir):
                checkpoint_dir / "damaged.pt")
     at = run_app("pages/latent_map.py", str(checkpoint_dir / "nofilm.pt"), map_view="film")
     assert not at.exception and "has no training film" in at.info[0].value
-    at.sidebar.selectbox(key=studio.ACTIVE_KEY).set_value(str(checkpoint_dir / "damaged.pt")).run()
+    at.sidebar.selectbox(key=resources.ACTIVE_KEY).set_value(str(checkpoint_dir / "damaged.pt")).run()
     assert not at.exception
     assert "film cannot be shown: its film is damaged" in at.warning[0].value
     assert "The model itself is fine" in at.warning[0].value
@@ -117,7 +118,7 @@ def test_a_model_without_a_film_or_with_a_damaged_one_says_so(checkpoint_dir):
 
 def test_home_and_the_sidebar_say_how_many_dimensions_the_model_uses():
     at = run_app()
-    active = studio.active_units(DEFAULT)
+    active = analysis.active_units(DEFAULT)
     assert 0 < active < DEFAULT.latent_dim
     metric = next(m for m in at.metric if m.label == "Active dimensions")
     assert metric.value == f"{active} of {DEFAULT.latent_dim}"
@@ -126,17 +127,18 @@ def test_home_and_the_sidebar_say_how_many_dimensions_the_model_uses():
     assert not at.exception and at.session_state["map_view"] == "film"
 
 
-def test_the_train_page_shows_the_film_live_and_replays_it_when_the_run_ends(checkpoint_dir, job):
-    at = press_start(fill_form(run_app("pages/train.py"), name="filmed", **{**TINY, "epochs": 2}))
-    wait_until(lambda: job.snapshot().film is not None and job.snapshot().running)
+def test_the_train_page_shows_the_film_live_and_replays_it_when_the_run_ends(checkpoint_dir, run_queue):
+    at = press_queue(fill_form(run_app("pages/train.py"), name="filmed", **{**TINY, "epochs": 2}))
+    run_id = run_queue.runs()[0].id
+    wait_until(lambda: run_queue.snapshot(run_id).film is not None and run_queue.snapshot(run_id).running)
     at.run()
     assert not at.exception, at.exception
-    if job.snapshot().running:  # a tiny run can end between the two lines above
+    if run_queue.snapshot(run_id).running:  # a tiny run can end between the two lines above
         assert next(m for m in at.metric if m.label == "Active dimensions")
         live = [json.loads(c.proto.spec) for c in at.get("plotly_chart") if c.proto.id.endswith("train_film_live")
                 or "KL per dimension" in c.proto.spec]
         assert live and not live[-1].get("frames"), "the newest frame, not yet a film to play"
-    wait_until(lambda: not job.snapshot().running)
+    assert run_queue.wait(run_id, timeout=120)
     at.run()
     assert not at.exception, at.exception
     spec = film_chart(at)

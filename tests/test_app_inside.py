@@ -6,14 +6,14 @@ import json
 import numpy as np
 import pytest
 
-import studio
 from harness import BUNDLED_DIR, TINY
-from harness.apptest import canvas_value, click, drawn, fill_form, press_start, run_app, texts, wait_until
+from harness.apptest import canvas_value, click, drawn, fill_form, press_queue, run_app, texts, wait_until
+from studio import analysis, resources
 from vae import load_checkpoint
 from vae.explain import explain
 
 PAGE = "pages/inside.py"
-DEFAULT = load_checkpoint(studio.DEFAULT_CHECKPOINT)
+DEFAULT = load_checkpoint(resources.default_checkpoint())
 
 
 def latex(at) -> str:
@@ -76,14 +76,14 @@ def test_the_inside_elbo_of_a_drawing_equals_the_draw_pages(mnist):
     at.switch_page(PAGE).run()
     assert not at.exception, at.exception
     assert at.segmented_control(key="inside_source").value == "drawing"
-    image = at.session_state[studio.LAST_DRAWING_KEY]["image"]
+    image = at.session_state[analysis.LAST_DRAWING_KEY]["image"]
     e = explain(DEFAULT, image, seed=0)
     assert f"{e.loss:.1f}" == draw_elbo
     assert f"= {e.loss:.2f}" in latex(at)
 
 
 def test_a_digit_clicked_on_the_latent_map_is_offered(mnist):
-    at = run_app(PAGE, **{studio.MAP_PICK_KEY: 42})
+    at = run_app(PAGE, **{analysis.MAP_PICK_KEY: 42})
     at.segmented_control(key="inside_source").set_value("map").run()
     assert not at.exception, at.exception
     assert any("test #42" in c for image in at.get("image") for c in image.captions)
@@ -102,9 +102,10 @@ def test_the_autoencoder_says_what_it_lacks():
     assert "loss} = \\mathrm{BCE}" in latex(at)
 
 
-def test_the_run_training_now_can_be_watched_epoch_by_epoch(checkpoint_dir, job):
-    at = press_start(fill_form(run_app("pages/train.py"), name="watched", **{**TINY, "epochs": 200}))
-    wait_until(lambda: job.snapshot().weights is not None, timeout=120)
+def test_the_run_training_now_can_be_watched_epoch_by_epoch(checkpoint_dir, run_queue):
+    at = press_queue(fill_form(run_app("pages/train.py"), name="watched", **{**TINY, "epochs": 200}))
+    run_id = run_queue.runs()[0].id
+    wait_until(lambda: run_queue.snapshot(run_id).weights is not None, timeout=120)
     at.switch_page(PAGE).run()
     assert not at.exception, at.exception
     at.toggle(key="inside_live").set_value(True).run()
@@ -114,12 +115,12 @@ def test_the_run_training_now_can_be_watched_epoch_by_epoch(checkpoint_dir, job)
     assert "the page updates when the next one ends" in texts(at)
     assert "ranks among the test digits is shown for saved models only" in texts(at)
 
-    job.stop()
-    assert job.wait(timeout=120)
+    run_queue.stop(run_id)
+    assert run_queue.wait(run_id, timeout=120)
     at.run()
     assert not at.exception, at.exception
     assert "The run watched has ended and its model is saved as **watched**" in texts(at)
     next(b for b in at.button if b.label == "Use it as the active model").click().run()
     assert not at.exception, at.exception
-    assert at.session_state[studio.ACTIVE_KEY] == str(checkpoint_dir / "watched.pt")
+    assert at.session_state[resources.ACTIVE_KEY] == str(checkpoint_dir / "watched.pt")
     assert "Model: **watched**" in texts(at)

@@ -4,7 +4,7 @@ started it, confirm before stopping someone else's, and queue for the CPU with a
 from __future__ import annotations
 
 import json
-import queue
+import queue as queue_module
 import threading
 import time
 from contextlib import contextmanager
@@ -13,11 +13,13 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-import studio
 from harness import ROOT, TINY
 from harness.apptest import run_app, wait_until
+from studio import analysis, gate, live, resources
 from vae import load_checkpoint
+from vae.events import EpochEvent, FrameEvent, StepEvent
 from vae.jobs import ModelWorkGate
+from vae.settings import configure
 from vae.train import TrainConfig, TrainResult
 
 WATCHERS = 30
@@ -28,64 +30,74 @@ class PuppetTrain:
     """Stands in for vae.train.train: sends the progress events the test hands it, as a real run
     would, until Stop."""
 
-    def __init__(self):
-        self.events: queue.Queue = queue.Queue()
+    def __init__(self, queue):
+        self.queue = queue
+        self.events: queue_module.Queue = queue_module.Queue()
 
-    def __call__(self, config, checkpoint_path, *, stop, callback, data):
+    def __call__(self, config, checkpoint_path, *, stop, callback, **kwargs):
         while not stop.is_set():
             try:
                 callback(self.events.get(timeout=0.02))
-            except queue.Empty:
+            except queue_module.Empty:
                 continue
         return TrainResult("stopped", "Stopped by request.", None)
 
-    def steps(self, job, first: int, last: int) -> None:
+    def newest(self):
+        return self.queue.runs()[-1]
+
+    def steps(self, first: int, last: int) -> None:
         for step in range(first, last + 1):
-            self.events.put({"kind": "step", "step": step, "epoch": 1 + (step - 1) // 10, "epochs": 3,
-                             "total_steps": 30, "loss": 200.0 - step, "bce": 180.0 - step, "kl": 20.0,
-                             "img_per_s": 1000.0, "eta_s": 30.0})
-        wait_until(lambda: job.snapshot().step == last, timeout=10)
+            self.events.put(StepEvent(step=step, epoch=1 + (step - 1) // 10, epochs=3, total_steps=30,
+                                      loss=200.0 - step, bce=180.0 - step, kl=20.0, img_per_s=1000.0, eta_s=30.0,
+                                      lr=1e-3))
+        wait_until(lambda: self.newest().step == last, timeout=10)
 
-    def epoch(self, job, epoch: int) -> None:
+    def epoch(self, epoch: int) -> None:
         scores = {"loss": 150.0 - epoch, "bce": 130.0, "kl": 20.0 - epoch}
-        self.events.put({"kind": "epoch", "epoch": epoch, "seconds": 1.0, "img_per_s": 1000.0, "train": scores,
-                         "val": scores, "test": scores,
-                         "reconstructions": np.random.default_rng(epoch).random((2, 10, 28, 28), dtype=np.float32),
-                         "weights": None})
-        wait_until(lambda: len(job.snapshot().history["epochs"]) == epoch, timeout=10)
+        self.events.put(EpochEvent(epoch=epoch, epochs=3, seconds=1.0, train_seconds=1.0, img_per_s=1000.0,
+                                   train=scores, val=scores, test=scores, improved=True, weights=None,
+                                   reconstructions=np.random.default_rng(epoch).random((2, 10, 28, 28),
+                                                                                       dtype=np.float32)))
+        wait_until(lambda: len(self.newest().history["epochs"]) == epoch, timeout=10)
 
-    def frame(self, job, film) -> None:
-        self.events.put({"kind": "frame", "film": film})
-        wait_until(lambda: job.snapshot().film is film, timeout=10)
+    def frame(self, film) -> None:
+        self.events.put(FrameEvent(film=film))
+        wait_until(lambda: self.newest().film is film, timeout=10)
 
 
 @pytest.fixture
-def puppet(job, checkpoint_dir, monkeypatch):
-    """The server's job driven by a PuppetTrain, publishing every 0.3 s (so a test need not wait
-    a whole refresh interval between changes)."""
-    monkeypatch.setattr(studio, "LIVE_PERIOD_S", 0.3)
-    monkeypatch.setattr(studio, "LIVE_FIGURES_S", 0.3)
-    studio._publisher.clear()
-    studio._live_view.clear()
-    studio._live_film.clear()
-    train = PuppetTrain()
-    job._train = train
+def puppet(run_queue, monkeypatch):
+    """The app's queue training with a PuppetTrain, publishing every 0.3 s (so a test need not
+    wait a whole refresh interval between changes)."""
+    monkeypatch.setattr(live, "LIVE_PERIOD_S", 0.3)
+    monkeypatch.setattr(live, "LIVE_FIGURES_S", 0.3)
+    live._publisher.clear()
+    live._view.clear()
+    live._film.clear()
+    train = PuppetTrain(run_queue)
+    run_queue._executor._train = train
     yield train
-    studio._publisher.clear()
+    live._publisher.clear()
+
+
+def queue_run(queue, name: str, owner: str):
+    run = queue.submit(TrainConfig(**THREE_EPOCHS), name, owner=owner)
+    wait_until(lambda: queue.snapshot(run.id).running, timeout=10)
+    return run
 
 
 @contextmanager
 def counting(monkeypatch, *names):
-    """Counts the calls of studio's figure builders ``names`` (studio.NAME), into a dict."""
+    """Counts the calls of the live views' figure builders ``names`` (studio.live.NAME), into a dict."""
     counts = dict.fromkeys(names, 0)
     for name in names:
-        real = getattr(studio, name)
+        real = getattr(live, name)
 
         def counted(*args, _real=real, _name=name, **kwargs):
             counts[_name] += 1
             return _real(*args, **kwargs)
 
-        monkeypatch.setattr(studio, name, counted)
+        monkeypatch.setattr(live, name, counted)
     yield counts
 
 
@@ -101,19 +113,19 @@ def curves_spec(at: AppTest) -> dict:
     return json.loads(next(c for c in at.get("plotly_chart") if c.proto.id and "train_curves" in c.proto.id).proto.spec)
 
 
-def test_sessions_watching_the_run_share_one_build_per_change(puppet, job, monkeypatch):
-    assert job.start(TrainConfig(**THREE_EPOCHS), studio.CHECKPOINT_DIR / "live.pt", started_by="teacher")
-    puppet.steps(job, 1, 4)
+def test_sessions_watching_the_run_share_one_build_per_change(puppet, run_queue, monkeypatch):
+    queue_run(run_queue, "live", "teacher")
+    puppet.steps(1, 4)
     sessions = [train_page() for _ in range(WATCHERS)]  # all watching step 4 (and building it once)
-    film = load_checkpoint(studio.DEFAULT_CHECKPOINT).film
+    film = load_checkpoint(resources.default_checkpoint()).film
     with counting(monkeypatch, "loss_figure", "film_figure", "make_grid") as builds:
         for change, (last, epoch) in enumerate([(10, 1), (17, None), (20, 2)], start=1):
-            puppet.steps(job, 1 + job.snapshot().step, last)
+            puppet.steps(1 + puppet.newest().step, last)
             if epoch:
-                puppet.epoch(job, epoch)
+                puppet.epoch(epoch)
             if change == 3:
-                puppet.frame(job, film)
-            time.sleep(studio.LIVE_PERIOD_S)  # the next refresh publishes the change
+                puppet.frame(film)
+            time.sleep(live.LIVE_PERIOD_S)  # the next refresh publishes the change
             for at in sessions:  # each session's next refresh
                 at.run()
                 assert not at.exception, at.exception
@@ -132,62 +144,63 @@ def test_sessions_watching_the_run_share_one_build_per_change(puppet, job, monke
     assert len(images) == 1, "one reconstruction picture for every session"
 
 
-def test_a_refresh_with_nothing_new_builds_nothing(puppet, job, monkeypatch):
-    assert job.start(TrainConfig(**THREE_EPOCHS), studio.CHECKPOINT_DIR / "quiet.pt", started_by="teacher")
-    puppet.steps(job, 1, 3)
+def test_a_refresh_with_nothing_new_builds_nothing(puppet, run_queue, monkeypatch):
+    queue_run(run_queue, "quiet", "teacher")
+    puppet.steps(1, 3)
     sessions = [train_page() for _ in range(3)]
     with counting(monkeypatch, "loss_figure") as builds:
-        time.sleep(studio.LIVE_PERIOD_S)
+        time.sleep(live.LIVE_PERIOD_S)
         for at in sessions:
             at.run()
         assert builds["loss_figure"] == 0, "no new step, no new figure"
 
 
-def test_the_page_says_who_started_the_run_and_asks_before_stopping_another_browsers(puppet, job):
-    assert job.start(TrainConfig(**THREE_EPOCHS), studio.CHECKPOINT_DIR / "theirs.pt", started_by="someone else")
+def test_the_page_says_who_queued_the_run_and_asks_before_stopping_another_browsers(puppet, run_queue):
+    run = queue_run(run_queue, "theirs", "someone else")
     at = train_page()
-    when = time.strftime("%H:%M", time.localtime(job.snapshot().started_at))
-    assert any(c.value == f":material/person: Started in another browser at {when}." for c in at.caption)
+    when = time.strftime("%H:%M", time.localtime(run.queued_at))
+    assert any(c.value == f":material/person: Queued by learner some at {when}." for c in at.caption)
 
     at.button(key="train_stop").click().run()
-    assert job.snapshot().status == "running", "one press on Stop does not stop another browser's run"
-    assert "Started in another browser" in at.warning[0].value and "Stop it?" in at.warning[0].value
+    assert run_queue.snapshot(run.id).status == "running", "one press on Stop does not stop another browser's run"
+    assert "Queued by learner some" in at.warning[0].value and "Stop?" in at.warning[0].value
     at.button(key="train_stop_cancel").click().run()
-    assert job.snapshot().status == "running" and not at.warning
+    assert run_queue.snapshot(run.id).status == "running" and not at.warning
     assert not any(b.key == "train_stop_confirm" for b in at.button)
 
     at.button(key="train_stop").click().run()
     at.button(key="train_stop_confirm").click().run()
-    assert job.snapshot().status in ("stopping", "stopped")
-    assert job.wait(timeout=10)
+    assert run_queue.snapshot(run.id).status in ("stopping", "stopped")
+    assert run_queue.wait(run.id, timeout=10)
     at.run()
     assert not at.exception, at.exception
     assert at.warning[0].value.startswith("Stopped by request")
 
 
-def test_a_run_started_here_says_so_and_stops_at_once(puppet, job):
+def test_a_run_queued_here_says_so_and_stops_at_once(puppet, run_queue):
     at = train_page()
     at.text_input(key="train_name").set_value("mine")
-    next(b for b in at.button if b.label == "Start training").click().run()
-    assert job.snapshot().running
-    assert any(c.value.startswith(":material/person: Started here at ") for c in at.caption)
+    next(b for b in at.button if b.label == "Queue my run").click().run()
+    run = run_queue.runs()[0]
+    wait_until(lambda: run_queue.snapshot(run.id).running, timeout=10)
+    at.run()
+    assert any(c.value.startswith(":material/person: Queued by you at ") for c in at.caption)
     other = train_page()  # another browser sees it as someone else's
-    assert any("Started in another browser" in c.value for c in other.caption)
+    assert any("Queued by learner" in c.value for c in other.caption)
     at.button(key="train_stop").click().run()
-    assert job.snapshot().status in ("stopping", "stopped"), "its own run: no question asked"
+    assert run_queue.snapshot(run.id).status in ("stopping", "stopped"), "its own run: no question asked"
 
 
-def test_a_stale_confirmation_does_not_stop_the_next_run(puppet, job):
-    assert job.start(TrainConfig(**THREE_EPOCHS), studio.CHECKPOINT_DIR / "first.pt", started_by="someone else")
+def test_a_stale_confirmation_does_not_stop_the_next_run(puppet, run_queue):
+    first = queue_run(run_queue, "first", "someone else")
     at = train_page()
     at.button(key="train_stop").click().run()  # asks; then the run is stopped elsewhere and another starts
-    job.stop()
-    assert job.wait(timeout=10)
-    assert job.start(TrainConfig(**THREE_EPOCHS), studio.CHECKPOINT_DIR / "second.pt", started_by="someone else")
-    wait_until(lambda: job.snapshot().running)
+    run_queue.stop(first.id)
+    assert run_queue.wait(first.id, timeout=10)
+    second = queue_run(run_queue, "second", "someone else")
     at.run()
     assert not any(b.key == "train_stop_confirm" for b in at.button), "the question was about the first run"
-    assert job.snapshot().status == "running"
+    assert run_queue.snapshot(second.id).status == "running"
 
 
 def test_the_gate_queues_page_work_only_while_a_run_trains():
@@ -206,24 +219,24 @@ def test_the_gate_queues_page_work_only_while_a_run_trains():
 def busy_gate(monkeypatch):
     """The app's gate with every slot held by other pages, and the notices pages show while they
     wait, recorded."""
-    monkeypatch.setattr(studio, "WAIT_NOTICE_S", 0.2)
-    monkeypatch.setattr(studio, "WAIT_POLL_S", 0.1)
-    studio.model_gate.clear()
-    gate = studio.model_gate()
-    gate.notices = []
-    real_notice = studio.wait_notice
+    monkeypatch.setattr(gate, "WAIT_NOTICE_S", 0.2)
+    monkeypatch.setattr(gate, "WAIT_POLL_S", 0.1)
+    gate.model_gate.clear()
+    busy = gate.model_gate()
+    busy.notices = []
+    real_notice = gate.wait_notice
 
     def recording_notice(notice, waited_s, queued):
-        gate.notices.append((waited_s, queued))
+        busy.notices.append((waited_s, queued))
         real_notice(notice, waited_s, queued)
 
-    monkeypatch.setattr(studio, "wait_notice", recording_notice)
-    yield gate
-    studio.model_gate.clear()
+    monkeypatch.setattr(gate, "wait_notice", recording_notice)
+    yield busy
+    gate.model_gate.clear()
 
 
-def test_a_page_waiting_behind_the_run_says_why(puppet, job, busy_gate):
-    assert job.start(TrainConfig(**THREE_EPOCHS), studio.CHECKPOINT_DIR / "busy.pt", started_by="teacher")
+def test_a_page_waiting_behind_the_run_says_why(puppet, run_queue, busy_gate):
+    run = queue_run(run_queue, "busy", "teacher")
     for _ in range(busy_gate.slots):  # other pages hold every slot for a while
         assert busy_gate.acquire(timeout=1) is True
     releases = [threading.Timer(1.0, busy_gate.release) for _ in range(busy_gate.slots)]
@@ -238,19 +251,19 @@ def test_a_page_waiting_behind_the_run_says_why(puppet, job, busy_gate):
     assert at.header and not at.info, "the page itself ran once a slot was free, and the notice went"
 
     busy_gate.notices.clear()
-    job.stop()
-    assert job.wait(timeout=10)
+    run_queue.stop(run.id)
+    assert run_queue.wait(run.id, timeout=10)
     at.run()  # no run: no queue
     assert not at.exception and not busy_gate.notices
 
 
-def test_a_run_that_ends_ends_the_wait(puppet, job, busy_gate):
+def test_a_run_that_ends_ends_the_wait(puppet, run_queue, busy_gate):
     """Pages queue only while a run trains: when it ends, a waiting page runs at once, taking no
     slot (and so freeing none that it never took)."""
-    assert job.start(TrainConfig(**THREE_EPOCHS), studio.CHECKPOINT_DIR / "ending.pt", started_by="teacher")
+    run = queue_run(run_queue, "ending", "teacher")
     for _ in range(busy_gate.slots):
         assert busy_gate.acquire(timeout=1) is True
-    threading.Timer(1.0, job.stop).start()
+    threading.Timer(1.0, run_queue.stop, args=(run.id,)).start()
     started = time.monotonic()
     at = run_app("pages/home.py")
     assert not at.exception and at.header and busy_gate.notices
@@ -260,35 +273,35 @@ def test_a_run_that_ends_ends_the_wait(puppet, job, busy_gate):
 
 
 def test_the_live_figures_slow_down_for_a_crowd_only(monkeypatch):
-    studio._watchers.clear()
-    for i in range(studio.LIVE_CROWD):
-        studio.watching(f"student-{i}")
-    assert studio.live_figures_period() == studio.LIVE_REFRESH_S, "a few watchers see the figures as often"
-    studio.watching("one-too-many")
-    assert studio.live_figures_period() == studio.LIVE_FIGURES_S
-    monkeypatch.setattr(studio, "WATCHING_S", 0.0)  # they have all left
+    live._watchers.clear()
+    for i in range(live.LIVE_CROWD):
+        live.watching(f"student-{i}")
+    assert live.figures_period() == live.LIVE_REFRESH_S, "a few watchers see the figures as often"
+    live.watching("one-too-many")
+    assert live.figures_period() == live.LIVE_FIGURES_S
+    monkeypatch.setattr(live, "WATCHING_S", 0.0)  # they have all left
     time.sleep(0.01)
-    assert studio.live_figures_period() == studio.LIVE_REFRESH_S
-    studio._watchers.clear()
+    assert live.figures_period() == live.LIVE_REFRESH_S
+    live._watchers.clear()
 
 
 def test_the_default_model_is_warmed_once_so_a_first_generate_visit_waits_for_nothing(checkpoint_dir, monkeypatch):
     # A class's first visit to Generate would hold one of the page queue's two places while it
     # fits the mixture; the app starts that work on a thread of its own when the model loads.
-    monkeypatch.setattr(studio, "WARM_UP", True)
+    configure(warm_up=True)
     fits, judged = [], []
-    fit, judge = studio.samplers.fit_mixture, studio.samplers.sample_quality
-    monkeypatch.setattr(studio.samplers, "fit_mixture", lambda *a, **k: fits.append(1) or fit(*a, **k))
-    monkeypatch.setattr(studio.samplers, "sample_quality", lambda *a, **k: judged.append(1) or judge(*a, **k))
+    fit, judge = analysis.samplers.fit_mixture, analysis.samplers.sample_quality
+    monkeypatch.setattr(analysis.samplers, "fit_mixture", lambda *a, **k: fits.append(1) or fit(*a, **k))
+    monkeypatch.setattr(analysis.samplers, "sample_quality", lambda *a, **k: judged.append(1) or judge(*a, **k))
     at = run_app()  # the sidebar loads the default model (this test's own copy, so nothing is cached yet)
-    model = studio.load_model(studio.DEFAULT_CHECKPOINT)
-    warming = studio.warm_up(model)
+    model = resources.load_model(resources.default_checkpoint())
+    warming = analysis.warm_up(model)
     assert warming is not None and warming.name == "warm-up default"
     warming.join(timeout=120)
     assert not warming.is_alive() and fits == [1] and judged == [1, 1, 1], "fitted; prior, mixture and 7s judged"
-    assert studio.model_key(model) in studio._means_store()
+    assert resources.model_key(model) in analysis._means_store()
 
     at.switch_page("pages/generate.py").run()
     assert not at.exception, at.exception
     assert fits == [1] and judged == [1, 1, 1], "the page used what the warm-up made"
-    assert studio.warm_up(model) is warming, "once per model"
+    assert analysis.warm_up(model) is warming, "once per model"

@@ -11,12 +11,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
-import studio
 from harness import BUNDLED_DIR
 from harness.apptest import canvas_value, click, drawn, image_bytes, image_captions, plotly_rows, run_app, texts
+from studio import analysis, resources
+from studio.figures import MAP_DRAWING, MAP_GRID, MAP_TEST
 from vae import latent
 from vae.checkpoint import update_checkpoint
-from vae.plots import MAP_DRAWING, MAP_GRID, MAP_TEST
 
 LATENT2D = str(BUNDLED_DIR / "latent2d.pt")
 CANVAS_KEY = "draw_canvas_0"
@@ -55,7 +55,7 @@ def test_drawing_gives_reconstruction_score_and_neighbours(mnist):
     assert distances == sorted(distances)
     assert at.metric[0].label == "−ELBO (nats)" and float(at.metric[0].value) > 0
     assert "of the 10,000 test digits" in texts(at)
-    last = at.session_state[studio.LAST_DRAWING_KEY]
+    last = at.session_state[analysis.LAST_DRAWING_KEY]
     assert last["image"].shape == (28, 28) and last["mu"].shape == (32,)
 
 
@@ -103,7 +103,7 @@ def test_map_of_a_2d_latent_offers_raw_coordinates_a_manifold_and_the_drawing(mn
     image = mnist.test_images[0].numpy() / 255.0
     drawing = {"image": image, "mu": np.zeros(32, np.float32), "logvar": np.zeros(32, np.float32),
                "checkpoint": "another-model.pt"}  # drawn with another model: re-encoded here
-    at = run_app("pages/latent_map.py", LATENT2D, **{studio.LAST_DRAWING_KEY: drawing})
+    at = run_app("pages/latent_map.py", LATENT2D, **{analysis.LAST_DRAWING_KEY: drawing})
     assert not at.exception
     assert at.radio(key="map_method").value == "raw"
     spec = json.loads(at.get("plotly_chart")[0].proto.spec)
@@ -114,7 +114,7 @@ def test_map_of_a_2d_latent_offers_raw_coordinates_a_manifold_and_the_drawing(mn
     assert (target["x"], target["y"]) == (star["x"], star["y"]) and target["marker"]["size"] <= 6
     assert plotly_rows(target["customdata"]) == [[DRAWING, 0, 0]]
     # In a raw 2-D latent the rings are q(z|x)'s own: axis-aligned, half-axes 1 and 2 standard deviations.
-    (mu,), (logvar,) = latent.encode(studio.load_model(LATENT2D), image.astype(np.float32))
+    (mu,), (logvar,) = latent.encode(resources.load_model(LATENT2D), image.astype(np.float32))
     assert np.allclose([star["x"][0], star["y"][0]], mu, atol=1e-4)
     rings = posterior_rings(spec)
     for sigmas in (1, 2):
@@ -132,8 +132,8 @@ def test_map_view_takes_in_a_drawing_far_from_every_test_digit(mnist):
     (the load bench once clicked a star that Plotly had clipped away)."""
     drawing = {"image": mnist.test_images[0].numpy() / 255.0, "mu": np.full(32, 12.0, np.float32),
                "logvar": np.zeros(32, np.float32),  # unit variance everywhere: circles of radius 1 and 2 under PCA
-               "checkpoint": str(studio.DEFAULT_CHECKPOINT.resolve())}  # drawn with this model: mu is used
-    at = run_app("pages/latent_map.py", **{studio.LAST_DRAWING_KEY: drawing})
+               "checkpoint": str(resources.default_checkpoint().resolve())}  # drawn with this model: mu is used
+    at = run_app("pages/latent_map.py", **{analysis.LAST_DRAWING_KEY: drawing})
     assert not at.exception
     spec = json.loads(at.get("plotly_chart")[0].proto.spec)
     star = spec["data"][-2]
@@ -221,7 +221,7 @@ def test_generate_samples_a_chosen_digit_and_judges_every_sampler():
 
 def test_generate_refuses_a_digit_with_too_few_training_examples(checkpoint_dir):
     few = update_checkpoint(shutil.copy(checkpoint_dir / "default.pt", checkpoint_dir / "few.pt"),
-                            train_config={**studio.load_model(checkpoint_dir / "default.pt").train_config,
+                            train_config={**resources.load_model(checkpoint_dir / "default.pt").train_config,
                                           "train_size": 300})  # some 30 of each digit, for 32 dimensions
     at = run_app("pages/generate.py", str(few))
     assert not at.exception

@@ -5,9 +5,10 @@ import shutil
 
 import pytest
 
-import studio
 import vae
 from harness.apptest import run_app
+from studio import resources, runs
+from vae.settings import configure
 from vae.summary import layer_table
 from vae.train import TrainConfig
 
@@ -22,7 +23,7 @@ def test_home_renders_with_the_bundled_model_and_the_sidebar_card(checkpoint_dir
     assert card["Epochs"] == str(len(model.history["epochs"]))
     assert any(f"**{model.config.arch}**" in c.value for c in at.sidebar.caption)
     assert any("Device: **CPU**" in c.value or "CUDA" in c.value for c in at.sidebar.caption)
-    assert at.sidebar.selectbox(key=studio.ACTIVE_KEY).value == str(checkpoint_dir / "default.pt")
+    assert at.sidebar.selectbox(key=resources.ACTIVE_KEY).value == str(checkpoint_dir / "default.pt")
 
     assert at.title[0].value == "VAE Studio"
     links = {link.proto.label: link.proto.page for link in at.get("page_link")}
@@ -43,22 +44,22 @@ def test_home_renders_with_the_bundled_model_and_the_sidebar_card(checkpoint_dir
     assert all(r["part"] for r in rows), "every layer is named as encoder or decoder"
 
 
-def test_train_page_renders_idle(checkpoint_dir):
-    studio.training_job.clear()
+def test_train_page_renders_idle(run_queue):
     at = run_app("pages/train.py")
     assert at.title[0].value == "Train a VAE"
-    assert any("No run yet" in i.value for i in at.info)
+    assert any("No runs yet" in i.value for i in at.info)
+    assert any(c.value == ":material/dns: Runs train on this server." for c in at.sidebar.caption)
     assert at.text_input(key="train_name").value == "model-1"
 
 
 def test_active_model_persists_across_pages(checkpoint_dir):
     shutil.copy(checkpoint_dir / "default.pt", checkpoint_dir / "second.pt")
     at = run_app()
-    at.sidebar.selectbox(key=studio.ACTIVE_KEY).set_value(str(checkpoint_dir / "second.pt")).run()
+    at.sidebar.selectbox(key=resources.ACTIVE_KEY).set_value(str(checkpoint_dir / "second.pt")).run()
     for page in ("pages/train.py", "pages/home.py"):
         at.switch_page(page).run()
         assert not at.exception, at.exception
-        assert at.session_state[studio.ACTIVE_KEY] == str(checkpoint_dir / "second.pt")
+        assert at.session_state[resources.ACTIVE_KEY] == str(checkpoint_dir / "second.pt")
     assert at.header[0].value.startswith("The active model: second")
 
 
@@ -67,7 +68,7 @@ def test_a_bad_checkpoint_shows_a_message_not_a_traceback(checkpoint_dir, conten
     bad = checkpoint_dir / "broken.pt"
     bad.write_bytes((checkpoint_dir / "default.pt").read_bytes()[:100_000] if content == "truncated" else content)
     at = run_app()
-    at.sidebar.selectbox(key=studio.ACTIVE_KEY).set_value(str(bad)).run()
+    at.sidebar.selectbox(key=resources.ACTIVE_KEY).set_value(str(bad)).run()
     assert not at.exception, at.exception
     assert at.sidebar.error[0].value.startswith("This model cannot be used: broken.pt ")
     assert "could not be loaded: broken.pt " in at.main.error[0].value
@@ -94,3 +95,19 @@ def test_layer_table_follows_the_forward_pass(arch):
     assert dict(zip(names, (r["output_shape"] for r in rows)))["fc_mu"] == (8,)
     assert rows[-1]["output_shape"] == (1, 28, 28)
     assert model.training, "the model's mode is restored"
+
+
+def test_a_damaged_queue_record_and_an_unreachable_cluster_are_said_in_the_sidebar(checkpoint_dir):
+    (checkpoint_dir / ".runs").mkdir()
+    (checkpoint_dir / ".runs" / "000001.json").write_text("{not json")
+    configure(ray_address="127.0.0.1:9")  # nothing listens on the discard port
+    try:
+        at = run_app("pages/train.py")
+        warnings = " ".join(w.value for w in at.sidebar.warning)
+        assert "000001.json" in warnings and "damaged" in warnings
+        assert "The Ray cluster at 127.0.0.1:9 could not be reached" in warnings
+        assert "runs execute on this server" in warnings
+        assert any(c.value == ":material/dns: Runs train on this server." for c in at.sidebar.caption)
+        assert any("No runs yet" in i.value for i in at.info), "the app starts, and the queue works here"
+    finally:
+        runs.close()

@@ -4,14 +4,17 @@ makes a model active or opens it on Compare."""
 
 import json
 import shutil
+import threading
 
 import pytest
 
-import studio
-from harness import BUNDLED_DIR
+from harness import BUNDLED_DIR, TINY, train_watching
 from harness.apptest import click, run_app, texts
+from studio import resources
 from vae.board import board, model_point, run_point
 from vae.checkpoint import read_checkpoint
+from vae.events import EpochEvent
+from vae.train import TrainConfig
 
 
 def test_a_models_point_is_its_test_kl_and_bce_and_an_autoencoder_has_none():
@@ -50,10 +53,34 @@ def test_the_board_shows_every_vae_and_a_click_makes_one_active(checkpoint_dir):
     assert not at.exception, at.exception
     assert "β = 4, latent size 32" in texts(at)
     next(b for b in at.button if b.key == "board_activate").click().run()
-    assert at.session_state[studio.ACTIVE_KEY] == str(checkpoint_dir / "beta4.pt")
+    assert at.session_state[resources.ACTIVE_KEY] == str(checkpoint_dir / "beta4.pt")
     at.session_state["board_chart"] = click({"customdata": ["beta4"]})
     at.run()
     next(b for b in at.button if b.key == "board_compare").click().run()
     assert not at.exception, at.exception
     assert at.title[0].value == "Compare two models"
     assert at.selectbox(key="compare_a").value == str(checkpoint_dir / "beta4.pt")
+
+
+def test_a_run_training_now_is_on_the_board_with_its_trail(run_queue):
+    epoch_one, release = threading.Event(), threading.Event()
+
+    def hold_after_epoch_1(event):
+        if isinstance(event, EpochEvent) and event.epoch == 1:
+            epoch_one.set()
+            release.wait(60)
+
+    run_queue._executor._train = train_watching(hold_after_epoch_1)
+    run = run_queue.submit(TrainConfig(**{**TINY, "epochs": 2}), "moving", owner="someone")
+    try:
+        assert epoch_one.wait(120)
+        at = run_app("pages/board.py")
+        spec = json.loads(at.get("plotly_chart")[0].proto.spec)
+        shown = [text for trace in spec["data"] if trace.get("text") for text in trace["text"]]
+        assert "moving (training)" in shown and "Training now: moving." in texts(at)
+        at.session_state["board_chart"] = click({"customdata": ["moving"]})
+        at.run()
+        assert "moving is still training" in texts(at)
+    finally:
+        release.set()
+    assert run_queue.wait(run.id, timeout=120)

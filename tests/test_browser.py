@@ -48,7 +48,7 @@ from harness.browser import (
     settle,
     streamlit_server,
 )
-from vae.plots import MAP_DRAWING_TARGET
+from studio.figures import MAP_DRAWING_TARGET
 
 pytestmark = pytest.mark.browser
 
@@ -244,7 +244,7 @@ CHART_STEPS_JS = """
 def test_train_a_tiny_model_watch_it_live_and_use_it(app: Page):
     name = f"browser-{uuid.uuid4().hex[:8]}"
     open_page(app, "Train")
-    expect(app.get_by_text("No run yet")).to_be_visible()
+    expect(app.get_by_text("No runs yet")).to_be_visible()
     # 1,024 images in batches of 64: 16 steps an epoch, and more epochs than the test waits for, so
     # the live view has steps to show even on a fast machine; the test stops the run once it has
     # seen enough.
@@ -253,7 +253,7 @@ def test_train_a_tiny_model_watch_it_live_and_use_it(app: Page):
         field = app.locator(f".st-key-{key} input")
         field.fill(value)
         field.press("Tab")
-    app.get_by_role("button", name="Start training").click()
+    app.get_by_role("button", name="Queue my run").click()
     expect(app.get_by_role("heading", name=f"Run “{name}”")).to_be_visible()
 
     chart_steps, progress_steps, stop_pressed = set(), set(), False
@@ -331,7 +331,7 @@ CURVE_POINT_JS = """(share) => {
 }"""
 
 # The traces of the animated chart that take hovers and clicks but whose calcdata plotly.js has not
-# drawn (no SVG node): a click on one throws, or finds nothing (vae.plots._drawn_each_frame).
+# drawn (no SVG node): a click on one throws, or finds nothing (studio.figures._drawn_each_frame).
 UNDRAWN_HOVER_TRACES_JS = """() => {
   const gd = [...document.querySelectorAll('.js-plotly-plot')].find(g => g.layout && g.layout.sliders);
   return gd.calcdata.filter(cd => cd[0].trace.type === 'scatter' && cd[0].trace.hoverinfo !== 'skip'

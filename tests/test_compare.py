@@ -7,10 +7,10 @@ import shutil
 import numpy as np
 import pytest
 
-import studio
 import vae.metrics
 from harness import BUNDLED_DIR
 from harness.apptest import click, image_captions, plotly_rows, run_app, texts
+from studio import resources
 from vae import compare, load_checkpoint
 from vae.film import Film
 
@@ -74,7 +74,7 @@ def test_a_measured_log_likelihood_is_kept_per_model_file_and_a_damaged_entry_is
     images = mnist.test_images[:40]
     first = compare.cached_iw_nll(model, images, tmp_path, k=4)
     assert first == pytest.approx(vae.metrics.importance_weighted_nll(model, images, k=4, batch_size=5000))
-    monkeypatch.setattr(vae.metrics, "importance_weighted_nll", lambda *a, **k: pytest.fail("recomputed"))
+    monkeypatch.setattr(compare, "importance_weighted_nll", lambda *a, **k: pytest.fail("recomputed"))
     assert compare.cached_iw_nll(model, images, tmp_path, k=4) == first
     (entry,) = tmp_path.glob("iw-*.json")
     entry.write_text("{not json")
@@ -131,4 +131,4 @@ def test_the_same_model_twice_and_a_broken_file(compare_dir):
     assert not at.exception
     assert "This model cannot be compared: broken.pt" in at.error[0].value
     assert "Comparing needs two models" in at.warning[0].value
-    assert at.sidebar.selectbox(key=studio.ACTIVE_KEY).value == str(compare_dir / "default.pt")
+    assert at.sidebar.selectbox(key=resources.ACTIVE_KEY).value == str(compare_dir / "default.pt")

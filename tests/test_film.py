@@ -13,12 +13,12 @@ from PIL import Image
 from harness import BUNDLED_DIR
 from vae import latent
 from vae.checkpoint import FORMAT, VERSION, load_checkpoint, read_checkpoint
+from vae.events import StepEvent
 from vae.film import (
     ACTIVE_VARIANCE,
     FILM_DIGITS_PER_CLASS,
     MAX_BYTES,
     Film,
-    FilmError,
     FilmRecorder,
     film_digits,
     film_layout,
@@ -26,6 +26,7 @@ from vae.film import (
     neighbour_agreement,
     procrustes_align,
 )
+from vae.film_state import FilmError
 from vae.model import ConvVAE, VAEConfig
 from vae.train import TrainConfig, train
 
@@ -108,7 +109,7 @@ def test_a_stopped_run_keeps_the_frames_recorded_so_far(mnist, tmp_path):
     stop = threading.Event()
 
     def stop_in_epoch_two(event):
-        if event["kind"] == "step" and event["epoch"] == 2:
+        if isinstance(event, StepEvent) and event.epoch == 2:
             stop.set()
 
     path = tmp_path / "stopped.pt"

@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 import torch
 
-import studio
 import vae
 from harness import BUNDLED_DIR
+from studio import analysis, resources
 from vae import latent
 from vae.metrics import evaluate
 
@@ -171,13 +171,12 @@ def test_tsne_map_keeps_the_digits_apart(encoded, mnist):
 
 
 def test_projections_are_cached_per_model_and_settings():
-    model = studio.load_model(BUNDLED_DIR / "default.pt")
-    key = studio.model_key(model)
-    indices, proj = studio._projection(model, key, 250, "tsne", 30.0, 0)
+    model = resources.load_model(BUNDLED_DIR / "default.pt")
+    indices, proj = analysis._projection(model, 250, "tsne", 30.0, 0)
     np.testing.assert_array_equal(indices, latent.test_subset(250))
     assert proj.coords.shape == (250, 2) and proj.method == "tsne"
-    assert studio._projection(model, key, 250, "tsne", 30.0, 0)[1] is proj  # served from the cache
-    assert studio._projection(model, key, 250, "tsne", 20.0, 0)[1] is not proj  # new settings, new map
+    assert analysis._projection(model, 250, "tsne", 30.0, 0)[1] is proj  # served from the cache
+    assert analysis._projection(model, 250, "tsne", 20.0, 0)[1] is not proj  # new settings, new map
 
 
 def test_grid_points_run_like_the_plot():

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-import studio
 from harness import BUNDLED_DIR, ROOT, TINY
-from harness.apptest import RUN_TIMEOUT_S, canvas_value, click, drawn, fill_form, press_start, run_app, texts
+from harness.apptest import RUN_TIMEOUT_S, canvas_value, click, drawn, fill_form, press_queue, run_app, texts
+from studio import learner, resources
 from vae import load_checkpoint
 from vae.lessons import CHECKS, LESSON_DIR, PAGES, load_lessons, main, read_lesson
 from vae.train import TrainConfig
@@ -100,14 +100,14 @@ def test_a_bad_lesson_link_says_why_and_lists_the_lessons(lesson, step, message)
 def test_a_broken_lesson_file_leaves_the_app_working_and_says_which(tmp_path, monkeypatch):
     shutil.copy(LESSON_DIR / "vae-basics.toml", tmp_path)
     (tmp_path / "broken.toml").write_text("title = 'x'\n")
-    monkeypatch.setattr(studio, "LESSON_DIR", tmp_path)
-    studio.lessons.clear()
+    monkeypatch.setattr(learner, "LESSON_DIR", tmp_path)
+    learner.lessons.clear()
     try:
         at = run_app()
         assert "A lesson was left out: broken.toml lacks 'summary'" in texts(at)
         assert any(b.label == "Start the lesson" for b in at.button)
     finally:
-        studio.lessons.clear()
+        learner.lessons.clear()
 
 
 def test_home_starts_the_lesson_and_makes_a_teachers_link():
@@ -131,25 +131,26 @@ def test_class_mode_hides_the_expert_controls_and_other_models(checkpoint_dir):
     shown = {w.key for w in at.number_input}
     assert {"train_latent_dim", "train_beta", "train_epochs", "train_train_size"} <= shown
     assert not shown & {"train_batch_size", "train_lr", "train_seed", "train_iw_epochs", "train_iw_samples"}
-    assert at.selectbox(key=studio.ACTIVE_KEY).options == ["default", "beta4"]  # not someone-elses
+    assert at.selectbox(key=resources.ACTIVE_KEY).options == ["default", "beta4"]  # not someone-elses
     assert at.query_params["class"] == "1"
 
     # Without class mode, everything is there.
     at = run_app("pages/train.py")
     assert {"train_batch_size", "train_lr", "train_seed"} <= {w.key for w in at.number_input}
-    assert "someone-elses" in at.selectbox(key=studio.ACTIVE_KEY).options
+    assert "someone-elses" in at.selectbox(key=resources.ACTIVE_KEY).options
 
 
-def test_a_run_started_in_class_mode_keeps_the_recipes_defaults_and_is_listed(checkpoint_dir, job):
+def test_a_run_queued_in_class_mode_keeps_the_recipes_defaults_and_is_listed(checkpoint_dir, run_queue):
     at = lesson_app("vae-basics", step=10, **{"class": "1"})
     fill_form(at, name="mine", train_size=TINY["train_size"], epochs=1)
-    press_start(at)
-    assert job.wait(timeout=120) and job.snapshot().status == "finished"
-    config, recipe = job.snapshot().config, TrainConfig()
+    press_queue(at)
+    run = run_queue.runs()[0]
+    assert run_queue.wait(run.id, timeout=120) and run_queue.snapshot(run.id).status == "finished"
+    config, recipe = run.config, TrainConfig()
     assert (config.batch_size, config.lr, config.seed, config.iw_epochs) == \
         (recipe.batch_size, recipe.lr, recipe.seed, recipe.iw_epochs)
     assert ticked(at.run())
-    assert "mine" in at.selectbox(key=studio.ACTIVE_KEY).options
+    assert "mine" in at.selectbox(key=resources.ACTIVE_KEY).options
 
 
 # ---------------------------------------------------------------- each check ticks from what the learner did
@@ -170,7 +171,7 @@ def test_two_new_eps_tick_step_2_and_a_collapsed_dimension_step_3():
         assert ticked(at) == (presses == 2)
     next(b for b in at.button if b.key == "lesson_next").click().run()
     assert not ticked(at), "the model's largest-KL dimension is shown first: not a collapsed one"
-    model = load_checkpoint(studio.DEFAULT_CHECKPOINT)
+    model = load_checkpoint(resources.default_checkpoint())
     collapsed = int(np.argmin(model.film.kl_per_dim[-1]))
     shown = at.session_state["inside_dimension"]
     at.session_state[f"inside_kl_{shown}"] = click({"customdata": [collapsed]})

@@ -1,75 +1,72 @@
 """The classroom load case, scaled down: concurrent browser sessions drawing, clicking the map,
 generating and watching the run while the server trains. ``bench/load_sessions.py`` is the
-full-size run whose latencies bench/RESULTS.md reports; this runs the same script, as a separate
-process, with four sessions (two in Chromium, two websocket clients), and checks what must hold on
-any machine, however busy: every interaction answered, no session shown another's drawing, and
-training under load bit-identical to the same run alone. Latencies are not asserted here.
+full-size run whose latencies bench/RESULTS.md reports; this runs the same class
+(``harness.users.run_load``) with four sessions (two in Chromium, two websocket clients), and checks
+what must hold on any machine, however busy: every interaction answered, no session shown another's
+drawing, and training under load bit-identical to the same run alone. Latencies are not asserted here.
+The queueing class (``harness.users.run_queue_class``, full size in ``bench/queue_class.py``) runs
+with three websocket clients, each queueing a run of one epoch on 500 images.
 """
 
 from __future__ import annotations
 
 import copy
-import json
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 import torch
 
 from harness.browser import require_chromium
-
-BENCH = Path(__file__).resolve().parent.parent / "bench" / "load_sessions.py"
-CYCLE = 7  # the bench's interactions in one cycle: Draw, draw, map, two clicks, Generate, Train
-
-
-def bench(*args: str, timeout: float = 900) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, str(BENCH), *args], capture_output=True, text=True, timeout=timeout)
+from harness.users import CYCLE, QUEUE_CYCLE, differences, pattern_check, run_load, run_queue_class
 
 
 @pytest.mark.browser
-def test_concurrent_sessions_are_answered_kept_apart_and_leave_training_bit_identical(tmp_path):
+def test_concurrent_sessions_are_answered_kept_apart_and_leave_training_bit_identical():
     require_chromium()
-    out = tmp_path / "report.json"
-    done = bench("--sessions", "4", "--clients", "2", "--interactions", str(CYCLE), "--timeout", "60",
-                 "--train-size", "1000", "--json", str(out))
-    assert out.is_file(), done.stdout[-3000:] + done.stderr[-3000:]
-    report = json.loads(out.read_text())
-    print(report["summary"])  # shown with -s
-    summary = report["summary"]
+    report = run_load(sessions=4, clients=2, interactions=len(CYCLE), timeout=60, train_size=1000)
+    summary = report.summary()
+    print(summary)  # shown with -s
 
-    assert report["interactions"] == report["planned"] == 4 * CYCLE and not report["unanswered"], summary
-    assert report["during_training"] == report["planned"], "every interaction should overlap the training run"
-    sightings = {tuple(s) for s in report["sightings"]}
+    assert len(report.interactions) == report.planned == 4 * len(CYCLE) and not report.unanswered, summary
+    assert report.during_training == report.planned, "every interaction should overlap the training run"
+    sightings = {(s.session, s.where) for s in report.sightings}
     assert sightings >= {(i, where) for i in range(4) for where in ("Draw", "Latent map")}, summary
-    assert report["leaks"] == 0, summary
-    assert report["epochs_done"] >= 1 and report["differences"] == [], summary
+    assert not report.leaks, summary
+    assert report.epochs_done >= 1 and report.differences == [], summary
+
+
+def test_a_class_queueing_its_runs_gets_them_all_in_queue_order_while_using_the_other_pages():
+    report = run_queue_class(sessions=3, interactions=len(QUEUE_CYCLE), timeout=60, train_size=500, think=0.5)
+    summary = report.summary()
+    print(summary)  # shown with -s
+
+    assert sorted(report.queued) == ["learner-00", "learner-01", "learner-02"] and not report.refused, summary
+    assert len(report.interactions) == report.planned == 3 * len(QUEUE_CYCLE) and not report.unanswered, summary
+    assert not report.leaks, summary
+    assert len(report.records) == 3 and not report.run_problems, summary
+    assert report.saved == set(report.queued), summary
+    assert not report.order_problems, summary
 
 
 def test_each_users_stroke_is_recognisably_its_own():
     # What the leak check rests on: for each of the 31 users, its view, even a pixel off, matches
     # its own pattern best, and no other pattern comes close.
-    done = bench("--check-patterns", timeout=120)
-    rows = json.loads(done.stdout)
+    rows = pattern_check()
     assert len(rows) >= 31, "a class of 30 and the first visitor"
     for own, row in enumerate(rows):
         assert row["best"] == own and row["own"] > 0.99, row
         assert row["closest_other"] < 0.6, f"pattern {own} looks too much like another: {row}"
 
 
-def test_checkpoint_comparison_sees_one_changed_weight_and_ignores_timings(tmp_path):
+def test_checkpoint_comparison_sees_one_changed_weight_and_ignores_timings():
     job = {"state_dict": {"w": torch.ones(3)},
            "history": {"epochs": [{"epoch": 1, "seconds": 4.2, "img_per_s": 900.0, "train": {"loss": 2.0}}]}}
     alone = copy.deepcopy(job)
     alone["history"]["epochs"][0].update(seconds=9.9, img_per_s=300.0)
-    torch.save(job, tmp_path / "job.pt")
-    torch.save(alone, tmp_path / "alone.pt")
-    assert json.loads(bench("--compare", str(tmp_path / "job.pt"), str(tmp_path / "alone.pt")).stdout) == []
+    assert differences(job, alone, "checkpoint") == []
 
     alone["state_dict"]["w"][1] = torch.nextafter(torch.tensor(1.0), torch.tensor(2.0))  # one ulp
     alone["history"]["epochs"][0]["train"]["loss"] = 2.0 + 1e-12
-    torch.save(alone, tmp_path / "alone.pt")
-    found = json.loads(bench("--compare", str(tmp_path / "job.pt"), str(tmp_path / "alone.pt")).stdout)
+    found = differences(job, alone, "checkpoint")
     assert len(found) == 2
     assert found[0].startswith("checkpoint/state_dict/w: tensors differ")
     assert found[1].startswith("checkpoint/history/epochs[0]/train/loss: 2.0 != 2.0000000")

@@ -10,17 +10,11 @@ import pytest
 import ray
 
 import vae.train
-from harness import TINY
+from harness import TINY, train_watching
 from vae import load_checkpoint
+from vae.events import EpochEvent
 from vae.runs import LOST, QueueError, RunQueue
 from vae.train import TrainConfig, TrainResult
-
-
-@pytest.fixture(autouse=True)
-def no_environment(monkeypatch):
-    """The queues here are configured by their arguments only."""
-    monkeypatch.delenv("VAE_STUDIO_WORKERS", raising=False)
-    monkeypatch.delenv("VAE_STUDIO_RAY_ADDRESS", raising=False)
 
 
 class Trainer:
@@ -123,7 +117,7 @@ def test_a_run_cut_off_by_a_restart_resumes_from_its_sidecar(tmp_path, mnist):
     # What the cut-off run had written: its files after epoch 1.
     stop = threading.Event()
     vae.train.train(config, tmp_path / "cut.pt", stop=stop, data=mnist,
-                    callback=lambda event: event["kind"] == "epoch" and stop.set())
+                    callback=lambda event: isinstance(event, EpochEvent) and stop.set())
     epoch_1 = load_checkpoint(tmp_path / "cut.pt").history["epochs"][0]
     with RunQueue(tmp_path, data=mnist) as second:
         [run] = second.runs()
@@ -171,15 +165,11 @@ def test_stop_takes_a_queued_run_out_and_ends_a_running_one(tmp_path):
 def test_a_real_run_lands_its_checkpoint_and_keeps_only_its_row_once_ended(tmp_path, mnist):
     seen = []
 
-    def train_and_look_after_each_epoch(*args, callback, **kwargs):
-        def on_event(event):
-            callback(event)
-            if event["kind"] == "epoch":
-                seen.append(queue.runs()[0])
+    def look_after_each_epoch(event):
+        if isinstance(event, EpochEvent):
+            seen.append(queue.runs()[0])
 
-        return vae.train.train(*args, callback=on_event, **kwargs)
-
-    with RunQueue(tmp_path, data=mnist, train_fn=train_and_look_after_each_epoch) as queue:
+    with RunQueue(tmp_path, data=mnist, train_fn=train_watching(look_after_each_epoch)) as queue:
         run = queue.submit(TrainConfig(**TINY), "real", owner="alice")
         assert queue.wait(run.id, timeout=120)
         run = queue.snapshot(run.id)

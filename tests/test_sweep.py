@@ -6,12 +6,6 @@ from vae import load_checkpoint
 from vae.sweep import main
 
 
-@pytest.fixture(autouse=True)
-def here(monkeypatch):
-    monkeypatch.delenv("VAE_STUDIO_RAY_ADDRESS", raising=False)
-    monkeypatch.delenv("VAE_STUDIO_WORKERS", raising=False)
-
-
 def test_a_sweep_trains_a_model_per_beta_and_prints_the_table(tmp_path, capsys):
     assert main(["--beta", "1", "4", "--epochs", "1", "--train-size", "512", "--out", str(tmp_path)]) == 0
     out = capsys.readouterr().out.splitlines()
@@ -29,7 +23,7 @@ def test_a_sweep_trains_a_model_per_beta_and_prints_the_table(tmp_path, capsys):
     (["--beta", "-1"], "error: beta must be a finite number >= 0, got -1.0"),
     (["--beta", "1", "--latent-dim", "0"], "error: latent_dim must be a positive integer, got 0"),
     (["--beta", "1", "1"], "error: each value may be given once."),
-    (["--beta", "1", "--name", "my sweep"], "error: --name 'my sweep' makes the run name 'my sweep-beta1'"),
+    (["--beta", "1", "--name", "my sweep"], "error: The name 'my sweep' makes the run name 'my sweep-beta1'"),
 ])
 def test_bad_arguments_are_refused_with_a_message_before_anything_is_queued(tmp_path, capsys, argv, expected):
     assert main([*argv, "--out", str(tmp_path / "out")]) == 2
@@ -40,5 +34,5 @@ def test_bad_arguments_are_refused_with_a_message_before_anything_is_queued(tmp_
 def test_an_existing_model_is_not_overwritten(tmp_path, capsys):
     (tmp_path / "sweep-beta2.pt").write_bytes(b"a model")
     assert main(["--beta", "1", "2", "--out", str(tmp_path)]) == 2
-    assert "sweep-beta2.pt exists; choose another --name or --out." in capsys.readouterr().err
+    assert "sweep-beta2.pt exists; choose another name or folder." in capsys.readouterr().err
     assert not (tmp_path / "sweep-beta1.pt").exists()

@@ -1,15 +1,17 @@
+import pickle
 import threading
 
 import pytest
 import torch
 
 import vae.train as train_mod
+from studio.figures import loss_figure
 from vae import CheckpointError, load_checkpoint
 from vae.data import to_float
+from vae.events import EndEvent, EpochEvent, StepEvent
 from vae.loss import LossParts
 from vae.metrics import evaluate
 from vae.model import ConfigError, ConvVAE
-from vae.plots import loss_figure
 from vae.train import TrainConfig, learning_rate, make_optimizer, train, train_step
 
 TINY = dict(train_size=1024, val_size=512, batch_size=128, channels=8, hidden=64, latent_dim=8, lr=3e-3)
@@ -19,11 +21,12 @@ def test_short_run_lowers_loss_and_checkpoint_loads_back_identically(tmp_path, m
     events = []
     result = train(TrainConfig(epochs=3, **TINY), tmp_path / "m.pt", callback=events.append, data=mnist)
     assert result.status == "finished" and result.checkpoint == tmp_path / "m.pt"
-    epochs = [e for e in events if e["kind"] == "epoch"]
-    steps = [e for e in events if e["kind"] == "step"]
-    assert len(epochs) == 3 and len(steps) == 3 * 8 and events[-1]["kind"] == "end"
-    assert epochs[-1]["test"]["loss"] < epochs[0]["test"]["loss"] < steps[0]["loss"]
-    assert epochs[-1]["reconstructions"].shape == (2, 10, 28, 28)
+    epochs = [e for e in events if isinstance(e, EpochEvent)]
+    steps = [e for e in events if isinstance(e, StepEvent)]
+    assert len(epochs) == 3 and len(steps) == 3 * 8 and isinstance(events[-1], EndEvent)
+    assert epochs[-1].test["loss"] < epochs[0].test["loss"] < steps[0].loss
+    assert epochs[-1].reconstructions.shape == (2, 10, 28, 28)
+    assert list(map(type, pickle.loads(pickle.dumps(events)))) == list(map(type, events))  # as a Ray worker sends them
     model = load_checkpoint(result.checkpoint)
     assert not model.training and model.metrics["epoch"] == result.best["epoch"]
     # The file holds the best epoch's weights: evaluating them gives exactly the recorded metrics.
@@ -44,7 +47,7 @@ def test_stop_then_resume_matches_an_uninterrupted_run(tmp_path, mnist):
 
     stop = threading.Event()
     first = train(config, tmp_path / "resumed.pt", data=mnist, stop=stop,
-                  callback=lambda e: stop.set() if e["kind"] == "epoch" else None)
+                  callback=lambda e: stop.set() if isinstance(e, EpochEvent) else None)
     assert first.status == "stopped" and "best checkpoint (epoch 1)" in first.message
     assert load_checkpoint(tmp_path / "resumed.pt").metrics["epoch"] == 1
 
@@ -59,7 +62,7 @@ def test_a_stop_mid_epoch_keeps_the_file_at_the_last_whole_epoch(tmp_path, mnist
     config = TrainConfig(epochs=2, **TINY)  # 8 steps an epoch
     stop = threading.Event()
     stopped = train(config, tmp_path / "m.pt", data=mnist, stop=stop,
-                    callback=lambda e: stop.set() if e["kind"] == "step" and e["step"] == 11 else None)
+                    callback=lambda e: stop.set() if isinstance(e, StepEvent) and e.step == 11 else None)
     assert stopped.status == "stopped" and len(stopped.history["steps"]) == 11
     saved = load_checkpoint(tmp_path / "m.pt")
     assert len(saved.history["steps"]) == 8 and saved.metrics["epoch"] == 1
@@ -71,7 +74,7 @@ def test_a_stop_mid_epoch_keeps_the_file_at_the_last_whole_epoch(tmp_path, mnist
 def test_stop_before_any_epoch_writes_nothing(tmp_path, mnist):
     stop = threading.Event()
     result = train(TrainConfig(epochs=1, **TINY), tmp_path / "x.pt", data=mnist, stop=stop,
-                   callback=lambda e: stop.set() if e["kind"] == "step" and e["step"] == 2 else None)
+                   callback=lambda e: stop.set() if isinstance(e, StepEvent) and e.step == 2 else None)
     assert result.status == "stopped" and result.checkpoint is None
     assert sum(1 for e in result.history["steps"]) == 2
     assert not (tmp_path / "x.pt").exists()
@@ -157,10 +160,10 @@ def test_an_importance_weighted_fine_tune_trains_the_last_epochs_on_the_bound_an
     monkeypatch.setattr(train_mod, "iwae_loss", counting_iwae_loss)
     monkeypatch.setattr(train_mod, "evaluate", evaluate_worse_after_epoch_1)
     result = train(config, tmp_path / "iw.pt", data=mnist,
-                   callback=lambda e: epochs_done.append(e) if e["kind"] == "epoch" else None)
+                   callback=lambda e: epochs_done.append(e) if isinstance(e, EpochEvent) else None)
     assert result.status == "finished"
     assert calls == [(1, 4)] * 8 + [(2, 4)] * 8  # every step of the last two epochs, none before
-    assert [e["improved"] for e in epochs_done] == [True, True, True] and result.best["epoch"] == 3
+    assert [e.improved for e in epochs_done] == [True, True, True] and result.best["epoch"] == 3
     # The curves show the objective: the -ELBO, then the bound (with the -ELBO's parts beside it).
     steps = result.history["steps"]
     assert all(s["loss"] == pytest.approx(s["bce"] + s["kl"]) for s in steps[:8])

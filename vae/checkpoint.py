@@ -12,7 +12,7 @@ from typing import Any
 import torch
 
 from .files import write_atomically
-from .film import Film, FilmError
+from .film_state import Film, FilmError
 from .model import ConvVAE, VAEConfig
 
 FORMAT = "vae-studio"
@@ -134,9 +134,9 @@ def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
 
 def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> ConvVAE:
     """The model in eval mode on ``device``, with ``.config``, ``.metrics``, ``.train_config``,
-    ``.history``, ``.trained_on``, ``.film`` and ``.checkpoint_path`` attached. ``.film`` is a ``vae.film.Film``, or
-    None for a file without one or with a film that cannot be shown, whose reason is ``.film_error``:
-    a damaged film never keeps a sound model from loading."""
+    ``.history``, ``.trained_on``, ``.film`` and ``.checkpoint_path`` attached. ``.film`` is a
+    ``vae.film_state.Film``, or None for a file without one or with a film that cannot be shown, whose
+    reason is ``.film_error``: a damaged film never keeps a sound model from loading."""
     payload = read_checkpoint(path)
     name = Path(path).name
     try:

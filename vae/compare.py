@@ -8,7 +8,6 @@ computes, and ``python -m vae.compare A B`` prints the table.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import logging
 import sys
@@ -17,8 +16,10 @@ from pathlib import Path
 
 import numpy as np
 
-from .files import write_atomically
+from .checkpoint import CheckpointError, load_checkpoint
+from .files import file_digest, write_atomically
 from .film import Film, kept_active_units
+from .metrics import importance_weighted_nll
 
 IW_SAMPLES = 100  # the importance samples of every bundled card's -log p(x)
 _LOGGER = logging.getLogger(__name__)
@@ -104,21 +105,10 @@ def lockstep(film_a: Film, film_b: Film) -> tuple[np.ndarray, np.ndarray, np.nda
     return epochs, frame_at_or_before(film_a), frame_at_or_before(film_b)
 
 
-def file_digest(path: str | Path) -> str:
-    """A short hash of a file's bytes: the key of what is measured of it after the fact."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()[:32]
-
-
 def cached_iw_nll(model, images, cache_dir: str | Path | None, progress=None, k: int = IW_SAMPLES) -> float:
     """The importance-weighted -log p(x) of ``model`` on ``images``, kept in ``cache_dir`` under its
     checkpoint file's hash: a minute or more of work is done once per model file. A missing,
     damaged or foreign entry is recomputed; a failed write only logs a warning."""
-    from .metrics import importance_weighted_nll
-
     key = f"{file_digest(model.checkpoint_path)}-k{k}-n{len(images)}"
     path = Path(cache_dir) / f"iw-{key}.json" if cache_dir is not None else None
     if path is not None:
@@ -138,8 +128,6 @@ def cached_iw_nll(model, images, cache_dir: str | Path | None, progress=None, k:
 
 
 def main(argv=None) -> int:
-    from .checkpoint import CheckpointError, load_checkpoint
-
     p = argparse.ArgumentParser(prog="python -m vae.compare", description="Two models' cards side by side.")
     p.add_argument("a", type=Path)
     p.add_argument("b", type=Path)

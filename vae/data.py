@@ -13,7 +13,6 @@ import gzip
 import hashlib
 import importlib.metadata
 import io
-import os
 import pickle
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +21,7 @@ import numpy as np
 import torch
 
 from .files import write_atomically
+from .settings import settings
 
 CACHE_NAME = "mnist-uint8.npz"
 DATA_DIR_ENV = "VAE_DATA_DIR"
@@ -49,9 +49,8 @@ class MNIST:
 
 
 def default_data_dir() -> Path:
-    """``$VAE_DATA_DIR`` if set, else ``data/`` at the project root."""
-    env = os.environ.get(DATA_DIR_ENV)
-    return Path(env) if env else Path(__file__).resolve().parent.parent / "data"
+    """The settings' data folder: ``$VAE_DATA_DIR`` if set, else ``data/`` at the project root."""
+    return settings().data_dir
 
 
 def load_mnist(data_dir: str | Path | None = None) -> MNIST:
@@ -74,6 +73,17 @@ def split_train_val(n_train: int, val_size: int, seed: int) -> tuple[torch.Tenso
         raise ValueError(f"val_size must be in [0, {n_train}), got {val_size}")
     order = torch.randperm(n_train, generator=torch.Generator().manual_seed(seed))
     return order[val_size:].sort().values, order[:val_size].sort().values
+
+
+def training_indices(config, n_train: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Which of the ``n_train`` training-split digits a run trains on and which it validates on
+    (sorted indices), fixed by its ``config``'s (a ``vae.train.TrainConfig``) seed, val_size and
+    train_size."""
+    train_idx, val_idx = split_train_val(n_train, config.val_size, config.seed)
+    if config.train_size is not None and config.train_size < len(train_idx):
+        pick = torch.randperm(len(train_idx), generator=torch.Generator().manual_seed(config.seed + 1))
+        train_idx = train_idx[pick[: config.train_size]].sort().values
+    return train_idx, val_idx
 
 
 def to_float(images, device: torch.device | str | None = None) -> torch.Tensor:

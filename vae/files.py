@@ -1,7 +1,9 @@
-"""Writing a file so that a crash, a kill or a full disk never leaves half of it under its real name."""
+"""Files: written so that a crash, a kill or a full disk never leaves half of one under its real
+name, and named by their bytes to key what is measured of them."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import tempfile
 from collections.abc import Callable
@@ -27,3 +29,12 @@ def write_atomically(path: str | Path, write: Callable[[BinaryIO], None], *, dur
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def file_digest(path: str | Path) -> str:
+    """A short hash of a file's bytes: the key of what is measured of it after the fact."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()[:32]

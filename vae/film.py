@@ -7,6 +7,7 @@ active units, the decodings of 16 fixed prior latents (the same z in every frame
 seen to sharpen) and, for a 2-D latent, the decoded manifold over [-3, 3]². Frames are taken
 before the first step, at ``EPOCH_ONE_FRACTIONS`` of epoch 1 (where most of the organising
 happens) and after every epoch; the frame after epoch k is the model saved if epoch k is kept.
+The frames' arrays, as a checkpoint stores them, are a ``vae.film_state.Film``.
 """
 
 from __future__ import annotations
@@ -14,123 +15,33 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from .data import to_float
+from .checkpoint import CheckpointError, load_checkpoint, update_checkpoint
+from .data import default_data_dir, to_float
+from .files import write_atomically
+from .film_state import FRAME_ARRAYS, PRIOR_SAMPLES, Film
 from .images import make_grid
-from .latent import grid_points, kl_per_dimension
+from .latent import grid_points, kl_per_dimension, knn_accuracy
 from .model import eval_mode
 
 FILM_DIGITS_PER_CLASS = 50  # 500 digits: enough to see clusters, small enough to store every frame
 FILM_SEED = 0  # the same digits and prior latents for every model, so films can be compared
-PRIOR_SAMPLES = 16
 EPOCH_ONE_FRACTIONS = (1 / 16, 1 / 8, 1 / 4, 1 / 2)
 ACTIVE_VARIANCE = 0.01  # a unit is active when Var_x E[z_d | x] exceeds this (Burda et al., 2016)
 MANIFOLD_SIDE, MANIFOLD_SPAN = 12, 3.0  # a 12 x 12 grid of decodings over [-3, 3]² for 2-D latents
 MAX_BYTES = 4 * 2**20  # a film is thinned (every other epoch frame) to stay under this
-
-FRAME_ARRAYS = ("epochs", "means", "logvars", "kl_per_dim", "active_units", "prior_samples", "manifold")
-# Per frame, plus the digits and, once laid out on request (``tsne_layout``), the aligned t-SNE map.
-ARRAYS = (*FRAME_ARRAYS, "indices", "labels", "tsne")
-OPTIONAL = ("logvars", "manifold", "tsne")
 LAYOUTS = ("pca", "tsne")  # how a film of more than two latent dimensions is laid out on the map
 TSNE_PERPLEXITY, TSNE_SEED = 30.0, 0
 # Each frame after the first starts from the previous frame's map and runs this many t-SNE steps:
 # enough for the map to follow the model (bench/film.py), few enough for a film in well under a minute.
 TSNE_FRAME_STEPS = 100
-
-
-class FilmError(ValueError):
-    """A stored film cannot be shown; the message says why in words a user understands."""
-
-
-@dataclass
-class Film:
-    """The frames of one training run, as numpy arrays: ``epochs`` [F] (the epoch at which each
-    frame was taken: 0, 0.0625, ..., 1, 2, ...), ``indices`` [n] (test-set indices) and ``labels``
-    [n] of the digits, their posterior ``means`` [F, n, d] (float16) and, for a 2-D latent,
-    ``logvars`` [F, n, d] (else None), ``kl_per_dim`` [F, d], ``active_units`` [F],
-    ``prior_samples`` [F, 16, 28, 28] in [0, 1] and ``manifold`` [F, H, W] in [0, 1] or None;
-    ``tsne`` [F, n, 2], the aligned t-SNE map (``tsne_layout``), once it has been made and stored."""
-
-    epochs: np.ndarray
-    indices: np.ndarray
-    labels: np.ndarray
-    means: np.ndarray
-    logvars: np.ndarray | None
-    kl_per_dim: np.ndarray
-    active_units: np.ndarray
-    prior_samples: np.ndarray
-    manifold: np.ndarray | None
-    tsne: np.ndarray | None = None
-
-    @property
-    def frames(self) -> int:
-        return len(self.epochs)
-
-    @property
-    def latent_dim(self) -> int:
-        return self.means.shape[2]
-
-    def frame_at(self, epoch: float) -> int:
-        """The index of the frame taken nearest to ``epoch``."""
-        return int(np.argmin(np.abs(self.epochs - epoch)))
-
-    def to_state(self) -> dict:
-        """Plain tensors for ``torch.save`` (loadable with ``weights_only=True``); images as uint8."""
-        state = {}
-        for name in ARRAYS:
-            value = getattr(self, name)
-            if value is None:
-                continue
-            if name in ("prior_samples", "manifold"):
-                value = np.rint(np.clip(value, 0.0, 1.0) * 255.0).astype(np.uint8)
-            state[name] = torch.from_numpy(np.ascontiguousarray(value))
-        return state
-
-    @classmethod
-    def from_state(cls, state, latent_dim: int | None = None) -> Film:
-        """The film stored by ``to_state``; FilmError if it is damaged or belongs to another model
-        (``latent_dim`` is the model's)."""
-        if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-            raise FilmError("its film is not a set of arrays")
-        missing = [name for name in ARRAYS if name not in state and name not in OPTIONAL]
-        if missing:
-            raise FilmError(f"its film lacks {', '.join(missing)}")
-        arrays = {name: state[name].numpy() if name in state else None for name in ARRAYS}
-        for name in ("prior_samples", "manifold"):
-            if arrays[name] is not None:
-                arrays[name] = arrays[name].astype(np.float32) / 255.0
-        film = cls(**arrays)
-        film._check(latent_dim)
-        return film
-
-    def _check(self, latent_dim: int | None) -> None:
-        f, n, d = len(self.epochs), len(self.indices), self.means.shape[-1] if self.means.ndim == 3 else -1
-        shapes = {"labels": (n,), "means": (f, n, d), "kl_per_dim": (f, d), "active_units": (f,),
-                  "prior_samples": (f, PRIOR_SAMPLES, 28, 28)}
-        if self.logvars is not None:
-            shapes["logvars"] = shapes["means"]
-        if self.tsne is not None:
-            shapes["tsne"] = (f, n, 2)
-        for name, shape in shapes.items():
-            if getattr(self, name).shape != shape:
-                raise FilmError(f"its film is damaged: {name} has shape {tuple(getattr(self, name).shape)}, "
-                                f"not {shape}")
-        if self.manifold is not None and (self.manifold.ndim != 3 or len(self.manifold) != f):
-            raise FilmError("its film is damaged: the manifold frames do not match the film's")
-        if f == 0 or np.any(np.diff(self.epochs) <= 0) or not np.isfinite(self.epochs).all():
-            raise FilmError("its film is damaged: its frames' epochs are not in order")
-        if latent_dim is not None and self.latent_dim != latent_dim:
-            raise FilmError(f"its film belongs to a model with {self.latent_dim} latent dimensions, "
-                            f"not this one's {latent_dim}")
-        digits_ok = np.isin(self.labels, range(10)).all()
-        if n == 0 or self.indices.min() < 0 or self.indices.max() >= 10_000 or not digits_ok:
-            raise FilmError("its film's digits are not MNIST test digits")
+DIGIT_COLOURS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
+                 "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"]  # the D3 palette, one colour per digit
 
 
 def film_digits(test_labels, per_class: int = FILM_DIGITS_PER_CLASS, seed: int = FILM_SEED) -> np.ndarray:
@@ -168,6 +79,13 @@ def epoch_one_steps(steps_per_epoch: int) -> dict[int, float]:
         if step < steps_per_epoch and step not in marks:
             marks[step] = fraction
     return marks
+
+
+def epoch_label(epoch: float) -> str:
+    """0, 1/16, 1/8, 1/4, 1/2, 1, 2, ...: a film frame's epoch as people say it."""
+    if epoch == int(epoch):
+        return str(int(epoch))
+    return str(Fraction(float(epoch)).limit_denominator(64))
 
 
 class FilmRecorder:
@@ -299,8 +217,6 @@ def tsne_layout(film: Film, cache_dir=None, progress=None) -> np.ndarray:
         return layout
     layout = aligned_tsne(film.means, progress)
     if cache_dir is not None:
-        from .files import write_atomically
-
         key = _tsne_key(film)
         try:
             write_atomically(_tsne_path(cache_dir, key), lambda f: np.savez(f, key=key, layout=layout))
@@ -372,8 +288,6 @@ def neighbour_agreement(points: np.ndarray, labels: np.ndarray) -> np.ndarray:
     """Per frame of ``points`` [F, n, k], the share of digits whose label a 5-nearest-neighbour
     vote of the others gives (5-fold cross-validated, ``vae.latent.knn_accuracy``): how far apart
     the digits are, in the latent space itself (k = d) or on a map (k = 2). Chance is 0.1."""
-    from .latent import knn_accuracy
-
     return np.array([knn_accuracy(frame, labels) for frame in np.asarray(points, dtype=np.float32)])
 
 
@@ -384,8 +298,6 @@ def gif_frames(film: Film, layout: np.ndarray, progress=None) -> list:
     """One PIL image per frame: the map coloured by digit beside the 16 prior samples, titled by
     epoch and active units."""
     from PIL import Image, ImageDraw
-
-    from .plots import DIGIT_COLOURS, epoch_label
 
     side, pad, title_h = 320, 16, 28
     lo = np.percentile(layout.reshape(-1, 2), 0.5, axis=0)
@@ -426,8 +338,6 @@ def gif_bytes(film: Film, layout: np.ndarray | None = None, progress=None, frame
 
 def save_gif(film: Film, path: str | Path, layout: np.ndarray | None = None, progress=None) -> Path:
     """``gif_bytes`` written to ``path`` atomically."""
-    from .files import write_atomically
-
     data = gif_bytes(film, layout, progress)
     return write_atomically(path, lambda f: f.write(data))
 
@@ -438,8 +348,6 @@ def save_gif(film: Film, path: str | Path, layout: np.ndarray | None = None, pro
 def describe(film: Film, layout: np.ndarray | None = None) -> str:
     """One line per frame: its epoch, active units, total KL and how often a digit's nearest
     neighbours share its label in the latent space (and on ``layout``'s map, if given)."""
-    from .plots import epoch_label
-
     in_latent = neighbour_agreement(film.means, film.labels)
     on_map = neighbour_agreement(layout, film.labels) if layout is not None else [None] * film.frames
     header = f"{'epoch':>8}  active  KL (nats)  5-NN in {film.latent_dim}-D"
@@ -453,9 +361,6 @@ def describe(film: Film, layout: np.ndarray | None = None) -> str:
 
 def main(argv=None) -> int:
     from tqdm import tqdm
-
-    from .checkpoint import CheckpointError, load_checkpoint, update_checkpoint
-    from .data import default_data_dir
 
     p = argparse.ArgumentParser(prog="python -m vae.film",
                                 description="Show a checkpoint's training film, or export it as a GIF.")

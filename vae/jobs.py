@@ -1,9 +1,10 @@
-"""The server's one background training run, and what every run shares: its progress recorded
-as a ``JobSnapshot`` (``RunProgress``) and its training call that never raises (``run_train``).
+"""What every training run shares, wherever it executes: its progress recorded as a
+``JobSnapshot`` (``RunProgress``), its training call that never raises (``run_train``), its model as
+its latest epoch ended (``snapshot_model``), and the gate that queues page work while it trains.
 
 ``vae.train.train`` runs in a thread; its progress events are recorded under a lock, and pages
 read consistent copies with ``snapshot()``. The queue of runs (``vae.runs``) records each of its
-runs the same way. No Streamlit here, so the logic is unit-testable.
+runs so. No Streamlit here, so the logic is unit-testable.
 """
 
 from __future__ import annotations
@@ -19,10 +20,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from vae.data import MNIST
-from vae.film import Film
+from vae.events import EpochEvent, Event, FrameEvent, StepEvent
+from vae.film_state import Film
 from vae.model import ConvVAE
-from vae.train import TrainConfig, TrainResult, train
+from vae.train import TrainConfig, TrainResult
 
 _LOGGER = logging.getLogger(__name__)
 RUNNING = ("running", "stopping")
@@ -32,7 +33,7 @@ RUNNING = ("running", "stopping")
 class JobSnapshot:
     """A consistent copy of the job's state at one moment."""
 
-    status: str = "idle"  # idle (or queued: vae.runs), running, stopping, finished, stopped or failed
+    status: str = "queued"  # queued, running, stopping, finished, stopped or failed
     message: str = ""
     name: str = ""  # the run's checkpoint name (file stem)
     config: TrainConfig | None = None
@@ -91,73 +92,23 @@ class RunProgress:
             self._state = replace(self._state, status="stopping", message="Stopping after the current batch…")
             return True
 
-    def on_event(self, event: dict) -> None:
+    def on_event(self, event: Event) -> None:
         with self._lock:
-            if event["kind"] == "step":
-                steps_per_epoch = event["total_steps"] / event["epochs"]
-                self._steps.append({"step": event["step"], "epoch": event["step"] / steps_per_epoch,
-                                    "loss": event["loss"], "bce": event["bce"], "kl": event["kl"]})
+            if isinstance(event, StepEvent):
+                steps_per_epoch = event.total_steps / event.epochs
+                self._steps.append({"step": event.step, "epoch": event.step / steps_per_epoch,
+                                    "loss": event.loss, "bce": event.bce, "kl": event.kl})
                 message = self._state.message if self._state.status == "stopping" else "Training…"
-                self._state = replace(self._state, epoch=event["epoch"], epochs=event["epochs"], step=event["step"],
-                                      total_steps=event["total_steps"], img_per_s=event["img_per_s"],
-                                      eta_s=event["eta_s"], message=message)
-            elif event["kind"] == "epoch":
-                self._epochs.append({k: event[k] for k in ("epoch", "seconds", "img_per_s", "train", "val", "test")})
-                self._state = replace(self._state, reconstructions=event["reconstructions"], weights=event["weights"],
-                                      weights_epoch=event["epoch"])
-            elif event["kind"] == "frame":
-                self._state = replace(self._state, film=event["film"])
-
-
-class TrainingJob:
-    """At most one training run at a time; ``start`` is atomic, so of two sessions pressing
-    Start together exactly one starts a run."""
-
-    def __init__(self, train_fn: Callable[..., TrainResult] = train):
-        self._train = train_fn
-        self._lock = threading.Lock()  # makes start's check-and-start atomic
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._progress = RunProgress(JobSnapshot())
-
-    def start(self, config: TrainConfig, checkpoint_path: str | Path, data: MNIST | None = None,
-              started_by: str = "") -> bool:
-        """Start a run in the background; False (and nothing started) if one is still running.
-        Raises FileExistsError rather than overwrite an existing checkpoint."""
-        checkpoint_path = Path(checkpoint_path)
-        with self._lock:
-            if self._progress.snapshot().running:
-                return False
-            if checkpoint_path.exists():
-                raise FileExistsError(f"{checkpoint_path.name} already exists.")
-            self._stop.clear()
-            self._progress = RunProgress(JobSnapshot(
-                status="running", message="Starting…", name=checkpoint_path.stem, config=config,
-                checkpoint=checkpoint_path, epochs=config.epochs, started_at=time.time(), started_by=started_by))
-            self._thread = threading.Thread(target=self._run, args=(self._progress, config, checkpoint_path, data),
-                                            name="vae-training", daemon=True)
-            self._thread.start()
-            return True
-
-    def stop(self) -> None:
-        """Ask the run to end before its next batch; the best checkpoint so far is kept."""
-        if self._progress.request_stop():
-            self._stop.set()
-
-    def wait(self, timeout: float | None = None) -> bool:
-        """Block until the run ends (True) or ``timeout`` seconds pass (False)."""
-        thread = self._thread
-        if thread is not None:
-            thread.join(timeout)
-        return not self.snapshot().running
-
-    def snapshot(self) -> JobSnapshot:
-        return self._progress.snapshot()
-
-    def _run(self, progress: RunProgress, config: TrainConfig, checkpoint_path: Path, data: MNIST | None) -> None:
-        status, message, checkpoint = run_train(self._train, config, checkpoint_path, stop=self._stop,
-                                                callback=progress.on_event, data=data)
-        progress.update(status=status, message=message, checkpoint=checkpoint, ended_at=time.time())
+                self._state = replace(self._state, epoch=event.epoch, epochs=event.epochs, step=event.step,
+                                      total_steps=event.total_steps, img_per_s=event.img_per_s,
+                                      eta_s=event.eta_s, message=message)
+            elif isinstance(event, EpochEvent):
+                self._epochs.append({"epoch": event.epoch, "seconds": event.seconds, "img_per_s": event.img_per_s,
+                                     "train": event.train, "val": event.val, "test": event.test})
+                self._state = replace(self._state, reconstructions=event.reconstructions, weights=event.weights,
+                                      weights_epoch=event.epoch)
+            elif isinstance(event, FrameEvent):
+                self._state = replace(self._state, film=event.film)
 
 
 def run_train(train_fn: Callable[..., TrainResult], config: TrainConfig, checkpoint_path: Path,

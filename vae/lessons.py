@@ -25,9 +25,9 @@ CHECKS = {
     "interpolation": "an interpolation between two different test digits on Generate",
     "compare": "the two models named in `models` side by side on Compare",
     "film_epoch_one": "the training film opened at a frame inside epoch 1 (before epoch 1 ends)",
-    "beta": "a model with beta other than 1 beside another on Compare, or a run with beta other than 1 started",
+    "beta": "a model with beta other than 1 beside another on Compare, or a run with beta other than 1 queued",
     "mixture_samples": "samples from the mixture shown on Generate",
-    "run": "a run started, or the class's run watched live on Train",
+    "run": "a run queued, or a run of the class watched live on Train",
 }
 OPTIONS = {"new_eps": {"times"}, "compare": {"models"}}
 

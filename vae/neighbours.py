@@ -18,9 +18,8 @@ import numpy as np
 import torch
 
 from . import latent
-from .compare import file_digest
 from .data import default_data_dir
-from .files import write_atomically
+from .files import file_digest, write_atomically
 
 VOTERS = 8  # nearest training digits that vote on a drawing
 SURE_FROM = 5  # votes the leading digit needs (of VOTERS) for a verdict rather than "unsure"

@@ -21,6 +21,8 @@ on this server, and ``notices`` says so.
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import fcntl
 import json
 import logging
@@ -39,8 +41,10 @@ import torch
 
 from vae.checkpoint import CheckpointError, read_checkpoint, resume_path
 from vae.data import MNIST
+from vae.events import EndEvent, EpochEvent, Event, FrameEvent, StepEvent
 from vae.files import write_atomically
 from vae.jobs import RUNNING, JobSnapshot, RunProgress, run_train
+from vae.settings import settings
 from vae.train import TrainConfig, TrainResult, train
 
 _LOGGER = logging.getLogger(__name__)
@@ -91,8 +95,8 @@ class _Entry:
 
 class RunQueue:
     """The runs of one checkpoint folder. ``workers``: runs at once in this process (default
-    ``$VAE_STUDIO_WORKERS``, else 1), each on ``threads`` torch threads (default: this thread's
-    count shared among them); ``ray_address``: run each as a Ray actor instead (default
+    ``$VAE_STUDIO_WORKERS``, else 1), sharing ``threads`` torch threads (default: this thread's
+    count); ``ray_address``: run each as a Ray actor instead (default
     ``$VAE_STUDIO_RAY_ADDRESS``; "" for none); ``data``: MNIST for runs in this process (else each
     loads it); ``train_fn``: ``vae.train.train`` or a stand-in with its signature (this process only).
     Raises QueueError when another process serves the folder's queue."""
@@ -110,7 +114,7 @@ class RunQueue:
         self._threads: dict[int, threading.Thread] = {}
         self._closing = False
         workers = workers or self._workers_from_env()
-        address = os.environ.get(RAY_ADDRESS_ENV, "") if ray_address is None else ray_address
+        address = settings().ray_address if ray_address is None else ray_address
         self._executor = self._ray_or_none(address) or _Here(workers, threads, data, train_fn)
         self._next_id = self._load()
         with self._lock:
@@ -122,6 +126,12 @@ class RunQueue:
     def where(self) -> str:
         """Where runs execute, for the sidebar: "on this server" or "on the Ray cluster at …, N nodes"."""
         return self._executor.where()
+
+    @property
+    def trains_here(self) -> bool:
+        """Whether runs take this machine's CPU: in this process, or on a Ray instance the queue
+        started here."""
+        return self._executor.trains_here
 
     def submit(self, config: TrainConfig, name: str, owner: str = "", limit_per_owner: int | None = None) -> Run:
         """Queue a run of ``config`` saving ``<folder>/<name>.pt``. Raises QueueError (or the
@@ -220,7 +230,7 @@ class RunQueue:
         return fd
 
     def _workers_from_env(self) -> int:
-        text = os.environ.get(WORKERS_ENV, "").strip()
+        text = settings().workers
         if text.isdigit() and int(text) >= 1:
             return int(text)
         if text:
@@ -310,9 +320,9 @@ class RunQueue:
 
     def _execute(self, entry: _Entry, run: Run) -> None:
         """A run's thread: train it through the executor, then record its end and start the next."""
-        def on_event(event: dict) -> None:
+        def on_event(event: Event) -> None:
             entry.progress.on_event(event)
-            if event["kind"] == "epoch":
+            if isinstance(event, EpochEvent):
                 self._save(entry)
 
         status, message, checkpoint = run_train(self._executor.train, run.config, run.checkpoint, stop=entry.stop,
@@ -326,6 +336,7 @@ class RunQueue:
             del self._threads[run.id]
             entry.done.set()
             self._dispatch()
+        _return_freed_memory()
 
     def _save(self, entry: _Entry) -> None:
         """Rewrite the run's record; a failed write is logged, and the next change writes it again."""
@@ -339,6 +350,13 @@ class RunQueue:
             run = entry.progress.snapshot()
             text = json.dumps(_record(run), indent=1)
             write_atomically(self._records / f"{run.id:06d}.json", lambda f: f.write(text.encode()), durable=True)
+
+
+def _return_freed_memory() -> None:
+    """Give the memory an ended run freed back to the system: glibc keeps it in the arena of the
+    run's thread, so a server that has trained a class's runs would hold on to their peaks."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
 def _slim(run: Run, **changes) -> Run:
@@ -372,11 +390,13 @@ def _from_record(record: dict, folder: Path) -> Run:
 
 
 class _Here:
-    """Runs in threads of this process, ``workers`` at a time, each on ``threads`` torch threads."""
+    """Runs in threads of this process, ``workers`` at a time, sharing ``threads`` torch threads."""
+
+    trains_here = True
 
     def __init__(self, workers: int, threads: int | None, data: MNIST | None, train_fn: Callable[..., TrainResult]):
         self.workers = workers
-        self._threads = threads or max(1, torch.get_num_threads() // workers)
+        self._threads = max(1, (threads or torch.get_num_threads()) // workers)
         self._data = data
         self._train = train_fn
 
@@ -412,6 +432,7 @@ class _OnRay:
         gpus = ray.cluster_resources().get("GPU", 0)
         self._options = {"num_cpus": CPUS_PER_RUN, "num_gpus": GPU_SHARE if gpus else 0}
         self._trainer = ray.remote(RayTrainer)
+        self.trains_here = address == "local"
         self._address = ray.get_runtime_context().gcs_address
 
     def where(self) -> str:
@@ -425,7 +446,7 @@ class _OnRay:
             room = min(room, free.get("GPU", 0) // self._options["num_gpus"])
         return max(int(room), 1)
 
-    def train(self, config: TrainConfig, path: Path, *, stop: threading.Event, callback: Callable[[dict], None],
+    def train(self, config: TrainConfig, path: Path, *, stop: threading.Event, callback: Callable[[Event], None],
               resume: bool = False) -> TrainResult:
         """The run on an actor, as ``vae.train.train`` would have it here; a lost actor fails it."""
         ray = self._ray
@@ -482,7 +503,7 @@ class RayTrainer:
         self._threads = threads
         self._lock = threading.Lock()
         self._stop = threading.Event()
-        self._events: list[dict] = []
+        self._events: list[Event] = []
         self._files: dict | None = None
         self._result: tuple[str, str] | None = None
         self._folder = Path(tempfile.mkdtemp(prefix="vae-run-"))
@@ -513,14 +534,13 @@ class RayTrainer:
             self._files = files or self._files
             self._result = (status, message)
 
-    def _on_event(self, event: dict) -> None:
-        kind = event["kind"]
-        if kind == "end":
+    def _on_event(self, event: Event) -> None:
+        if isinstance(event, EndEvent):
             return
-        files = _read_files(self._path) if kind == "epoch" and event["improved"] else None
+        files = _read_files(self._path) if isinstance(event, EpochEvent) and event.improved else None
         with self._lock:
-            if kind in ("step", "frame"):
-                self._events = [e for e in self._events if e["kind"] != kind]
+            if isinstance(event, (StepEvent, FrameEvent)):
+                self._events = [e for e in self._events if type(e) is not type(event)]
             self._events.append(event)
             self._files = files or self._files
 

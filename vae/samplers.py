@@ -16,8 +16,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import latent
+from .data import training_indices
 from .neighbours import SURE_FROM, VOTERS, DigitVote
-from .train import TrainConfig, training_indices
+from .train import TrainConfig
 
 MIXTURE_COMPONENTS = 20  # full-covariance Gaussians in the mixture: a few per digit
 MIXTURE_TOL = 1e-2  # EM stops when the mean log-likelihood gains less: a third of the iterations of

@@ -12,29 +12,32 @@ import argparse
 import itertools
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from tqdm import tqdm
 
 from vae.checkpoint import read_checkpoint
 from vae.runs import NAME, RAY_ADDRESS_ENV, Run, RunQueue
-from vae.train import CHECKPOINT_DIR, TrainConfig
+from vae.settings import settings
+from vae.train import TrainConfig
 
 
 def plan(betas: list[float], latent_dims: list[int] | None, prefix: str, out: Path,
-         **settings) -> list[tuple[str, TrainConfig]]:
-    """A (name, config) per combination, named ``PREFIX-beta0p5`` (``-z8`` with latent sizes);
-    ValueError saying why, before anything is queued, if one cannot be trained."""
+         base: TrainConfig | None = None) -> list[tuple[str, TrainConfig]]:
+    """A (name, config) per combination, ``base``'s settings otherwise (the default recipe's if
+    None), named ``PREFIX-beta0p5`` (``-z8`` with latent sizes); ValueError saying why, before
+    anything is queued, if one cannot be trained."""
     runs = []
     for beta, latent_dim in itertools.product(betas, latent_dims or [None]):
         sized = latent_dim is not None
         name = f"{prefix}-beta{beta:g}".replace(".", "p") + (f"-z{latent_dim}" if sized else "")
-        config = TrainConfig(beta=beta, **({"latent_dim": latent_dim} if sized else {}), **settings)
+        config = replace(base or TrainConfig(), beta=beta, **({"latent_dim": latent_dim} if sized else {}))
         config.validate()
         if not NAME.fullmatch(name):
-            raise ValueError(f"--name {prefix!r} makes the run name {name!r}; use letters, digits, '-' and '_'.")
+            raise ValueError(f"The name {prefix!r} makes the run name {name!r}; use letters, digits, '-' and '_'.")
         if (out / f"{name}.pt").exists():
-            raise ValueError(f"{out / name}.pt exists; choose another --name or --out.")
+            raise ValueError(f"{out / name}.pt exists; choose another name or folder.")
         runs.append((name, config))
     names = [name for name, _ in runs]
     if len(set(names)) < len(names):
@@ -81,12 +84,14 @@ def main(argv=None) -> int:
     p.add_argument("--epochs", type=int, default=3, help="default: %(default)s")
     p.add_argument("--train-size", type=int, help="train on a random subset of this many images (default: all)")
     p.add_argument("--name", default="sweep", help="the runs' names begin with this (default: %(default)s)")
-    p.add_argument("--out", type=Path, default=CHECKPOINT_DIR, help="the checkpoint folder (default: %(default)s)")
+    p.add_argument("--out", type=Path, default=settings().checkpoint_dir,
+                   help="the checkpoint folder (default: %(default)s)")
     p.add_argument("--ray", metavar="ADDRESS",
                    help=f"run each as a Ray actor: local, auto or HOST:PORT (default: ${RAY_ADDRESS_ENV}, else here)")
     args = p.parse_args(argv)
     try:
-        runs = plan(args.beta, args.latent_dim, args.name, args.out, epochs=args.epochs, train_size=args.train_size)
+        runs = plan(args.beta, args.latent_dim, args.name, args.out,
+                    TrainConfig(epochs=args.epochs, train_size=args.train_size))
         queue = RunQueue(args.out, ray_address=args.ray)
     except ValueError as e:  # a ConfigError or QueueError too
         print(f"error: {e}", file=sys.stderr)

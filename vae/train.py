@@ -3,10 +3,10 @@
 ``train(config)`` is deterministic given ``config.seed`` (on one device and thread count), keeps
 the checkpoint with the best validation loss, can resume from its own file, honours a stop flag
 between batches, and stops cleanly with a message when the loss turns NaN/inf. Progress goes to an
-optional ``callback(event: dict)``: ``kind="step"`` after each batch, ``kind="epoch"`` after each
-epoch (with train/validation/test metrics, a reconstruction grid and a CPU copy of the weights as
-the epoch ended), ``kind="frame"`` with the film so far after each of its frames (``vae.film``),
-``kind="end"`` once.
+optional ``callback(event)`` (``vae.events``): a ``StepEvent`` after each batch, an ``EpochEvent``
+after each epoch (with train/validation/test metrics, a reconstruction grid and a CPU copy of the
+weights as the epoch ended), a ``FrameEvent`` with the film so far after each of its frames
+(``vae.film``), an ``EndEvent`` once.
 
 Read top-down: the run's settings (``TrainConfig``), the optimizer and its schedules, one step,
 then ``train`` and the steps it is made of (set up, an epoch, the evaluation that keeps the best,
@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import copy
 import math
-import os
 import sys
 import threading
 import time
@@ -30,16 +29,15 @@ import numpy as np
 import torch
 
 from .checkpoint import CheckpointError, read_checkpoint, read_resume_state, save_checkpoint, save_resume_state
-from .data import MNIST, iterate_batches, load_mnist, split_train_val, to_float
+from .data import MNIST, iterate_batches, load_mnist, to_float, training_indices
 from .device import PRECISIONS, autocast_dtype, precision_label, resolve_device, trained_on
+from .events import EndEvent, EpochEvent, Event, FrameEvent, StepEvent
 from .film import Film, FilmRecorder, epoch_one_steps
 from .loss import LossParts, iwae_loss, vae_loss
 from .metrics import evaluate
 from .model import ARCHS, LATER_FIELDS, ConfigError, ConvVAE, VAEConfig, eval_mode
+from .settings import settings
 
-CHECKPOINT_DIR = Path(
-    os.environ.get("VAE_CHECKPOINT_DIR") or Path(__file__).resolve().parent.parent / "checkpoints"
-)  # overridable so tests and experiments never write into the bundled folder
 SCHEDULES = ("linear", "onecycle", "constant")
 FINE_TUNE_SAMPLES = 2  # samples per image in the bundled default's importance-weighted epochs (checkpoints/README.md)
 RECON_DIGITS = 10  # the reconstruction grid shows the first test image of each digit 0-9
@@ -204,7 +202,7 @@ def train(
     checkpoint_path: str | Path,
     *,
     stop: threading.Event | None = None,
-    callback: Callable[[dict], None] | None = None,
+    callback: Callable[[Event], None] | None = None,
     resume: bool = False,
     data: MNIST | None = None,
     film: bool = True,
@@ -235,7 +233,7 @@ class _Run:
 
     config: TrainConfig
     path: Path
-    emit: Callable[[dict], None]
+    emit: Callable[[Event], None]
     stop: threading.Event
     device: torch.device
     autocast: torch.dtype | None
@@ -265,18 +263,8 @@ class _Run:
         return self.steps_per_epoch * self.config.epochs
 
 
-def training_indices(config: TrainConfig, n_train: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Which of the ``n_train`` training-split digits a run with ``config`` trains on and which it
-    validates on (sorted indices), fixed by its seed, val_size and train_size."""
-    train_idx, val_idx = split_train_val(n_train, config.val_size, config.seed)
-    if config.train_size is not None and config.train_size < len(train_idx):
-        pick = torch.randperm(len(train_idx), generator=torch.Generator().manual_seed(config.seed + 1))
-        train_idx = train_idx[pick[: config.train_size]].sort().values
-    return train_idx, val_idx
-
-
 def _set_up(config: TrainConfig, path: Path, data: MNIST, *, resume: bool, film: bool,
-            emit: Callable[[dict], None], stop: threading.Event) -> _Run:
+            emit: Callable[[Event], None], stop: threading.Event) -> _Run:
     """The data split onto the device, a seeded model and optimizer (or those of the run being
     resumed), and the film recorder, whose first frame is the untrained model."""
     device = resolve_device(config.device)
@@ -335,9 +323,9 @@ def _train_epoch(run: _Run, epoch: int) -> tuple[str, str, torch.Tensor, int]:
                                      "loss": loss, "bce": bce, "kl": kl})
         rate = run.images_this_run / max(run.train_seconds, 1e-9)
         remaining = (run.total_steps - run.step) * config.batch_size / max(rate, 1e-9)
-        run.emit({"kind": "step", "epoch": epoch + 1, "epochs": config.epochs, "step": run.step,
-                  "total_steps": run.total_steps, "loss": loss, "bce": bce, "kl": kl,
-                  "img_per_s": rate, "eta_s": remaining, "lr": optimizer.param_groups[0]["lr"]})
+        run.emit(StepEvent(epoch=epoch + 1, epochs=config.epochs, step=run.step, total_steps=run.total_steps,
+                           loss=loss, bce=bce, kl=kl, img_per_s=rate, eta_s=remaining,
+                           lr=optimizer.param_groups[0]["lr"]))
         if run.recorder is not None and run.step in epoch_one_frames:
             _take_frame(run, epoch_one_frames[run.step])
     return "finished", "", sums, seen
@@ -367,8 +355,8 @@ def _evaluate_and_keep_best(run: _Run, epoch: int, epoch_start: float, train_mea
     train_state = {"epoch": epoch + 1, "model": weights, "optimizer": run.optimizer.state_dict(),
                    "shuffle_rng": run.shuffle.get_state(), "torch_rng": torch.get_rng_state()}
     _write(run, run.history, train_state)
-    run.emit({"kind": "epoch", **record, "epochs": config.epochs, "improved": improved,
-              "reconstructions": _reconstruction_grid(model, run.recon_images), "weights": weights})
+    run.emit(EpochEvent(**record, epochs=config.epochs, improved=improved,
+                        reconstructions=_reconstruction_grid(model, run.recon_images), weights=weights))
 
 
 def _keep_fp32_metrics(run: _Run) -> None:
@@ -392,8 +380,7 @@ def _end(run: _Run, status: str, message: str) -> TrainResult:
         message += " No epoch was completed, so no checkpoint was written."
     result = TrainResult(status, message, run.path if best else None,
                          {k: best[k] for k in ("epoch", "val", "test") if k in best}, run.history)
-    run.emit({"kind": "end", "status": status, "message": message,
-              "checkpoint": str(run.path) if best else None, "best": result.best})
+    run.emit(EndEvent(status, message, str(run.path) if best else None, result.best))
     return result
 
 
@@ -414,7 +401,7 @@ def _take_frame(run: _Run, epoch: float, keep_epoch: int | None = None) -> None:
     """A film frame of the model now, thinned to its size bound, and sent to the run's watchers."""
     run.recorder.record(run.model, epoch)
     run.recorder.thin(keep_epoch)
-    run.emit({"kind": "frame", "film": run.recorder.film()})
+    run.emit(FrameEvent(run.recorder.film()))
 
 
 # ---------------------------------------------------------------- files
@@ -509,7 +496,7 @@ def main(argv=None) -> int:
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    out = args.out or CHECKPOINT_DIR / f"{args.name}.pt"
+    out = args.out or settings().checkpoint_dir / f"{args.name}.pt"
     if out.exists() and not args.resume:
         print(f"error: {out} exists; pass --resume to continue it, or choose another --name.", file=sys.stderr)
         return 2
@@ -518,20 +505,20 @@ def main(argv=None) -> int:
           f"({precision_label(config.precision, device)}) -> {out}")
     bar = None
 
-    def on_event(event: dict) -> None:
+    def on_event(event: Event) -> None:
         nonlocal bar
-        if event["kind"] == "step":
+        if isinstance(event, StepEvent):
             if bar is None:
-                bar = tqdm(total=event["total_steps"], initial=event["step"] - 1, unit="batch", dynamic_ncols=True)
+                bar = tqdm(total=event.total_steps, initial=event.step - 1, unit="batch", dynamic_ncols=True)
             bar.update(1)
-            bar.set_description(f"epoch {event['epoch']}/{event['epochs']}")
-            bar.set_postfix(loss=f"{event['loss']:.1f}", img_s=f"{event['img_per_s']:.0f}", refresh=False)
-        elif event["kind"] == "epoch":
-            val = event["val"].get("loss", float("nan"))
+            bar.set_description(f"epoch {event.epoch}/{event.epochs}")
+            bar.set_postfix(loss=f"{event.loss:.1f}", img_s=f"{event.img_per_s:.0f}", refresh=False)
+        elif isinstance(event, EpochEvent):
+            val, test = event.val.get("loss", float("nan")), event.test
             (bar.write if bar else print)(
-                f"epoch {event['epoch']:3d}  train {event['train']['loss']:.2f}  val {val:.2f}  "
-                f"test {event['test']['loss']:.2f} (bce {event['test']['bce']:.2f} + kl {event['test']['kl']:.2f})  "
-                f"{event['seconds']:.1f}s  {event['img_per_s']:.0f} img/s" + ("  *" if event["improved"] else "")
+                f"epoch {event.epoch:3d}  train {event.train['loss']:.2f}  val {val:.2f}  "
+                f"test {test['loss']:.2f} (bce {test['bce']:.2f} + kl {test['kl']:.2f})  "
+                f"{event.seconds:.1f}s  {event.img_per_s:.0f} img/s" + ("  *" if event.improved else "")
             )
 
     stop = threading.Event()

@@ -1,13 +1,22 @@
-"""Plotly figures of a training history, shared by the app's pages and usable from Python."""
+"""The Plotly figures of every page: built from the core's arrays and records, cached by studio."""
 
 from __future__ import annotations
 
+import base64
+import io
+from collections.abc import Callable
+from typing import NamedTuple
+
 import numpy as np
 import plotly.graph_objects as go
+from PIL import Image
+from plotly.colors import hex_to_rgb, sequential
 from plotly.subplots import make_subplots
 
-from .images import make_grid
-from .latent import ellipse, grid_points
+from vae.compare import lockstep
+from vae.film import DIGIT_COLOURS, epoch_label
+from vae.images import make_grid, to_uint8
+from vae.latent import ellipse, grid_points
 
 CURVES = (("loss", "−ELBO (loss)"), ("bce", "Reconstruction (BCE)"), ("kl", "KL divergence"))
 
@@ -56,21 +65,20 @@ def loss_figure(history: dict, fine_tune_from: float | None = None, max_points: 
 
 # ---------------------------------------------------------------- the training film
 
-DIGIT_COLOURS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
-                 "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"]  # Plotly's D3 palette, one per digit
 FILM_FRAME_MS = 20  # Play: asks for 50 frames/s; drawing a frame takes some 20-30 ms more (bench/film.py)
 FILM_SLOW_FRAME_MS = 250  # Slow: 4 frames/s, to follow single digits
 CURSOR = {"color": "#222", "width": 2, "dash": "dot"}
 MAP_NAMES = {"pca": "PCA", "tsne": "t-SNE"}  # the film map's layouts (vae.film.LAYOUTS)
 
 
-def epoch_label(epoch: float) -> str:
-    """0, 1/16, 1/8, 1/4, 1/2, 1, 2, ...: a film frame's epoch as people say it."""
-    if epoch == int(epoch):
-        return str(int(epoch))
-    from fractions import Fraction
-
-    return str(Fraction(float(epoch)).limit_denominator(64))
+class _FilmTrace(NamedTuple):
+    """One trace of the film figure, on subplot (row, col); ``frame(i)`` is its update for frame
+    ``i`` as a plain dict (75 frames of validated Plotly objects took seconds to build), None for a
+    trace every frame leaves as it is."""
+    trace: go.Scatter | go.Heatmap
+    row: int
+    col: int
+    frame: Callable[[int], dict] | None = None
 
 
 def film_figure(film, layout, test_curve=(), start: int | None = None, animate: bool = True, method: str = "pca",
@@ -90,29 +98,17 @@ def film_figure(film, layout, test_curve=(), start: int | None = None, animate: 
     Frames play without a full redraw, which took 150-250 ms a frame in headless Chromium; without
     one, only scatter traces and the layout images placed on axes (not on the paper or an axis
     domain) change. So the pictures are such images and the frame's caption is a text trace."""
-    frames, dims = film.frames, film.latent_dim
+    frames, two_d = film.frames, film.latent_dim == 2
     start = frames - 1 if start is None else int(np.clip(start, 0, frames - 1))
-    two_d = dims == 2
-    order = np.argsort(-film.kl_per_dim[-1], kind="stable")  # dimensions by final KL, largest on top
-    fig = make_subplots(
-        figure=AnimatedFigure(), rows=3, cols=3, column_widths=[0.46, 0.27, 0.27], row_heights=[0.42, 0.33, 0.25],
-        specs=[[{"rowspan": 3}, {}, {}], [None, {"colspan": 2}, None], [None, {"colspan": 2}, None]],
-        subplot_titles=["500 test digits" + (" (raw latent)" if two_d else f" ({MAP_NAMES[method]}, aligned)"),
-                        "16 fixed prior samples", "Decoded grid over [-3, 3]²" if two_d else "Active dimensions",
-                        "KL per dimension, by frame (epoch)", "Test −ELBO by epoch"],
-        horizontal_spacing=0.05, vertical_spacing=0.1,
-    )
-    curve = [(e, v) for e, v in test_curve if np.isfinite(v)]
-    values = [v for e, v in curve if e >= 0.1 * max(e for e, _ in curve)] if curve else [0, 1]
-    pad = 0.08 * (max(values) - min(values) or 1)
-    curve_range = [min(values) - pad, max(values) + pad]
-    lo, hi = np.percentile(layout.reshape(-1, 2), [0.5, 99.5], axis=0)
-    margin = 0.06 * (hi - lo) + 1e-6
-    # The top has room for the caption's two lines, or three with the agreement.
-    top = (6 if agreement else 4) * margin[1]
-    x_range, y_range = [lo[0] - margin[0], hi[0] + margin[0]], [lo[1] - margin[1], hi[1] + top]
-
+    fig = _film_subplots(two_d, method)
     picture_axes = [fig.get_subplot(1, col) for col in ((2, 3) if two_d else (2,))]
+    kl_traces, heat_map = _kl_panel(fig, film, start)  # the heat map itself is a layout image
+    moving = _add_panels(fig, [_digits_panel(fig, film, layout, start, agreement),
+                               _picture_panels(fig, picture_axes),
+                               [] if two_d else _active_units_panel(fig, film, start),
+                               kl_traces,
+                               _test_curve_panel(fig, film, test_curve, start),
+                               _digit_legend()])
 
     def pictures(i: int) -> list[dict]:
         """The prior samples (and manifold) of frame ``i`` as layout images on their subplots' axes."""
@@ -120,98 +116,173 @@ def film_figure(film, layout, test_curve=(), start: int | None = None, animate: 
         return [_axes_image(grid, axes) for grid, axes in zip(grids, picture_axes)]
 
     images = [pictures(i) for i in range(frames)] if animate else {start: pictures(start)}
+    fig.update_layout(height=680, margin={"l": 10, "r": 10, "t": 40, "b": 10}, legend={"itemsizing": "constant"},
+                      images=[heat_map] + images[start])
+    if animate and frames > 1:
+        fig.update_layout(height=760, margin={"b": 90})
+        labels = [epoch_label(e) for e in film.epochs]
+        fig.layout_extras.update(_player_controls(labels, start, FILM_FRAME_MS, "▶ Play", slow=True))
+        traces, unchanged = _drawn_each_frame(fig, [index for index, _ in moving])
+        fig.frame_dicts.extend({"name": str(i), "data": [frame(i) for _, frame in moving] + unchanged,
+                                "traces": traces, "layout": {"images": [heat_map] + images[i]}}
+                               for i in range(frames))
+    return fig
 
-    def moving(i: int) -> list[dict]:
-        """The traces that change from frame to frame, in a fixed order, as plain dicts: 75 frames
-        of validated Plotly objects took seconds to build."""
-        traces = [{"type": "scatter", "x": _rounded(layout[i, :, 0]), "y": _rounded(layout[i, :, 1])},
-                  {"type": "scatter", "text": [_film_title(film, i, agreement)]}]
-        if not two_d:
-            traces.append({"type": "scatter", "x": [film.epochs[i]], "y": [int(film.active_units[i])]})
-        traces.append({"type": "scatter", "x": [i, i], "y": [-0.5, dims - 0.5]})
-        traces.append({"type": "scatter", "x": [film.epochs[i]] * 2, "y": curve_range})
-        return traces
 
-    first = iter(moving(start))
+def _film_subplots(two_d: bool, method: str) -> go.Figure:
+    """The film's grid: the map down the left, the pictures beside it, the heat map and the curve
+    below them, as an ``AnimatedFigure``."""
+    return make_subplots(
+        figure=AnimatedFigure(), rows=3, cols=3, column_widths=[0.46, 0.27, 0.27], row_heights=[0.42, 0.33, 0.25],
+        specs=[[{"rowspan": 3}, {}, {}], [None, {"colspan": 2}, None], [None, {"colspan": 2}, None]],
+        subplot_titles=["500 test digits" + (" (raw latent)" if two_d else f" ({MAP_NAMES[method]}, aligned)"),
+                        "16 fixed prior samples", "Decoded grid over [-3, 3]²" if two_d else "Active dimensions",
+                        "KL per dimension, by frame (epoch)", "Test −ELBO by epoch"],
+        horizontal_spacing=0.05, vertical_spacing=0.1,
+    )
+
+
+def _add_panels(fig: go.Figure, panels: list[list[_FilmTrace]]) -> list[tuple[int, Callable[[int], dict]]]:
+    """Adds the panels' traces in order and returns (trace index, update of frame i) of those that
+    move: the one place the animation frames' trace indices come from."""
+    moving = []
+    for panel in panels:
+        for part in panel:
+            fig.add_trace(part.trace, row=part.row, col=part.col)
+            if part.frame is not None:
+                moving.append((len(fig.data) - 1, part.frame))
+    return moving
+
+
+def _digits_panel(fig: go.Figure, film, layout: np.ndarray, start: int, agreement: tuple | None) -> list[_FilmTrace]:
+    """The digits on the frame's map, with the frame's caption in its top left corner, on axes that
+    hold every frame's digits (bar the outermost 0.5%), so the map stays still while they move."""
+    lo, hi = np.percentile(layout.reshape(-1, 2), [0.5, 99.5], axis=0)
+    margin = 0.06 * (hi - lo) + 1e-6
+    # The top has room for the caption's two lines, or three with the agreement.
+    top = (6 if agreement else 4) * margin[1]
+    x_range, y_range = [lo[0] - margin[0], hi[0] + margin[0]], [lo[1] - margin[1], hi[1] + top]
+    fig.update_xaxes(range=x_range, showticklabels=film.latent_dim == 2, row=1, col=1)
+    fig.update_yaxes(range=y_range, showticklabels=film.latent_dim == 2, row=1, col=1)
+
+    def digits(i: int) -> dict:
+        return {"type": "scatter", "x": _rounded(layout[i, :, 0]), "y": _rounded(layout[i, :, 1])}
+
+    def caption(i: int) -> dict:
+        return {"type": "scatter", "text": [_film_title(film, i, agreement)]}
+
     colours = np.array(DIGIT_COLOURS)[film.labels]  # one trace for all digits: each trace costs a frame time
-    fig.add_trace(go.Scatter(next(first), mode="markers", name="digits", showlegend=False, hoverinfo="skip",
-                             marker={"size": 5, "color": colours, "opacity": 0.8}), row=1, col=1)
-    fig.add_trace(go.Scatter(next(first), x=[x_range[0]], y=[y_range[1]], mode="text", textposition="bottom right",
-                             showlegend=False, hoverinfo="skip", textfont={"size": 13}), row=1, col=1)
+    return [_FilmTrace(go.Scatter(digits(start), mode="markers", name="digits", showlegend=False, hoverinfo="skip",
+                                  marker={"size": 5, "color": colours, "opacity": 0.8}), 1, 1, digits),
+            _FilmTrace(go.Scatter(caption(start), x=[x_range[0]], y=[y_range[1]], mode="text",
+                                  textposition="bottom right", showlegend=False, hoverinfo="skip",
+                                  textfont={"size": 13}), 1, 1, caption)]
+
+
+def _picture_panels(fig: go.Figure, picture_axes: list) -> list[_FilmTrace]:
+    """The hidden, square [0, 1] axes that the prior samples (and manifold) are drawn on as layout
+    images, each with an invisible point that keeps it drawn."""
+    holders = []
     for col, axes in zip((2, 3), picture_axes):
-        fig.add_trace(go.Scatter(x=[0.5], y=[0.5], mode="markers", marker={"opacity": 0}, showlegend=False,
-                                 hoverinfo="skip"), row=1, col=col)  # keeps the picture's axes drawn
+        holders.append(_FilmTrace(go.Scatter(x=[0.5], y=[0.5], mode="markers", marker={"opacity": 0},
+                                             showlegend=False, hoverinfo="skip"), 1, col))
         fig.update_xaxes(visible=False, range=[0, 1], row=1, col=col)
         fig.update_yaxes(visible=False, range=[0, 1], scaleanchor=axes.xaxis.plotly_name.replace("axis", ""),
                          row=1, col=col)
-    cursors = []
-    if not two_d:
-        fig.add_trace(go.Scatter(x=film.epochs, y=film.active_units, mode="lines", showlegend=False,
-                                 line={"color": "#555"}, hovertemplate="epoch %{x:g}: %{y} active<extra></extra>"),
-                      row=1, col=3)
-        cursors.append(len(fig.data))
-        fig.add_trace(go.Scatter(next(first), mode="markers", showlegend=False, hoverinfo="skip",
-                                 marker={"size": 10, "color": "#d62728"}), row=1, col=3)
-        fig.update_yaxes(range=[-0.5, dims + 0.5], row=1, col=3)
+    return holders
+
+
+def _active_units_panel(fig: go.Figure, film, start: int) -> list[_FilmTrace]:
+    """Active dimensions by epoch, a dot on the frame's: where a 2-D latent shows its manifold, a
+    larger one shows how many of its dimensions it uses."""
+    fig.update_yaxes(range=[-0.5, film.latent_dim + 0.5], row=1, col=3)
+
+    def dot(i: int) -> dict:
+        return {"type": "scatter", "x": [film.epochs[i]], "y": [int(film.active_units[i])]}
+
+    return [_FilmTrace(go.Scatter(x=film.epochs, y=film.active_units, mode="lines", showlegend=False,
+                                  line={"color": "#555"}, hovertemplate="epoch %{x:g}: %{y} active<extra></extra>"),
+                       1, 3),
+            _FilmTrace(go.Scatter(dot(start), mode="markers", showlegend=False, hoverinfo="skip",
+                                  marker={"size": 10, "color": "#d62728"}), 1, 3, dot)]
+
+
+def _kl_panel(fig: go.Figure, film, start: int) -> tuple[list[_FilmTrace], dict]:
+    """Each dimension's KL by frame, the largest final KL in the top row, with a cursor on the
+    frame's column; its traces and the heat map itself, a layout image on its axes."""
+    frames, dims = film.frames, film.latent_dim
+    order = np.argsort(-film.kl_per_dim[-1], kind="stable")  # dimensions by final KL, largest on top
     labels = [epoch_label(e) for e in film.epochs]
     # The heatmap is a picture on its axes, not a heatmap trace: an animation frame that moves a
     # trace redraws the plot without its heatmaps, which then vanished. A tiny heatmap keeps the colour bar.
     kl = film.kl_per_dim[:, order].T  # [dims, frames], the largest final KL in the top row
     heat_x, heat_y = (axis.plotly_name.replace("axis", "") for axis in (fig.get_subplot(2, 2).xaxis,
                                                                         fig.get_subplot(2, 2).yaxis))
-    static_images = [{"source": _png_url(_viridis(kl / max(float(kl.max()), 1e-9))), "xref": heat_x, "yref": heat_y,
-                      "x": -0.5, "y": dims - 0.5, "sizex": frames, "sizey": dims, "xanchor": "left",
-                      "yanchor": "top", "sizing": "stretch", "layer": "below"}]
-    fig.add_trace(go.Heatmap(z=[[0, float(kl.max())]], x=[-10, -9], y=[-10, -9], colorscale="Viridis", zmin=0,
-                             hoverinfo="skip", colorbar={"len": 0.3, "y": 0.42, "thickness": 10,
-                                                         "title": {"text": "nats", "side": "right"}}), row=2, col=2)
+    heat_map = {"source": _png_url(_viridis(kl / max(float(kl.max()), 1e-9))), "xref": heat_x, "yref": heat_y,
+                "x": -0.5, "y": dims - 0.5, "sizex": frames, "sizey": dims, "xanchor": "left",
+                "yanchor": "top", "sizing": "stretch", "layer": "below"}
+    colour_bar = go.Heatmap(z=[[0, float(kl.max())]], x=[-10, -9], y=[-10, -9], colorscale="Viridis", zmin=0,
+                            hoverinfo="skip", colorbar={"len": 0.3, "y": 0.42, "thickness": 10,
+                                                        "title": {"text": "nats", "side": "right"}})
     # What a click on the heatmap selects: a transparent marker per frame across its middle; with no
     # hover cut-off a click anywhere picks the nearest one, the column under it. Plotly draws only one
     # of them (maxdisplayed) yet hovers and selects them all: every animation frame redraws this trace
     # (_drawn_each_frame), and drawing the 148 markers it had cost 3 of a frame's 25 ms of CPU.
     columns = np.arange(frames)
-    fig.add_trace(go.Scatter(
+    column_picks = go.Scatter(
         x=columns, y=np.full(frames, (dims - 1) / 2), mode="markers", name="heatmap columns", showlegend=False,
         marker={"color": "rgba(0,0,0,0)", "maxdisplayed": 1}, customdata=columns[:, None],
         text=[f"epoch {labels[i]}: {film.active_units[i]} active, KL {film.kl_per_dim[i].sum():.1f} nats"
               for i in columns], hovertemplate="%{text}<extra>click to open</extra>",
         selected={"marker": {"opacity": 0}}, unselected={"marker": {"opacity": 0}},
-    ), row=2, col=2)
+    )
     fig.update_layout(hoverdistance=-1)  # the curve's nearest point, too, wherever its panel is clicked
-    cursors.append(len(fig.data))
-    fig.add_trace(go.Scatter(next(first), mode="lines", line=CURSOR, showlegend=False, hoverinfo="skip"), row=2, col=2)
     step = max(1, frames // 12)
     fig.update_xaxes(tickvals=list(range(0, frames, step)), ticktext=labels[::step],
                      range=[-0.5, frames - 0.5], row=2, col=2)
     fig.update_yaxes(tickvals=list(range(dims - 1, -1, -1)) if dims <= 16 else None, showticklabels=dims <= 16,
                      ticktext=[f"z{d}" for d in order] if dims <= 16 else None, showgrid=False,
                      title_text="dimension", range=[-0.5, dims - 0.5], row=2, col=2)
-    if curve:
-        x, y = zip(*curve)
-        fig.add_trace(go.Scatter(x=x, y=y, mode="lines+markers", name="test −ELBO", showlegend=False,
-                                 line={"color": "#2ca02c"}, marker={"size": 5},
-                                 customdata=[[film.frame_at(e)] for e in x],
-                                 selected={"marker": {"size": 9}}, unselected={"marker": {"opacity": 1}},
-                                 hovertemplate="epoch %{x}: %{y:.2f} nats<extra></extra>"), row=3, col=2)
-    cursors.append(len(fig.data))
-    fig.add_trace(go.Scatter(next(first), mode="lines", line=CURSOR, showlegend=False, hoverinfo="skip"), row=3, col=2)
+
+    def cursor(i: int) -> dict:
+        return {"type": "scatter", "x": [i, i], "y": [-0.5, dims - 0.5]}
+
+    return [_FilmTrace(colour_bar, 2, 2), _FilmTrace(column_picks, 2, 2),
+            _FilmTrace(go.Scatter(cursor(start), mode="lines", line=CURSOR, showlegend=False, hoverinfo="skip"),
+                       2, 2, cursor)], heat_map
+
+
+def _test_curve_panel(fig: go.Figure, film, test_curve, start: int) -> list[_FilmTrace]:
+    """The test -ELBO by epoch (its finite points; clicking one opens its frame) with a cursor on
+    the frame's epoch; the y-axis leaves out the first tenth of training, whose huge losses would
+    flatten the rest."""
+    curve = [(e, v) for e, v in test_curve if np.isfinite(v)]
+    values = [v for e, v in curve if e >= 0.1 * max(e for e, _ in curve)] if curve else [0, 1]
+    pad = 0.08 * (max(values) - min(values) or 1)
+    curve_range = [min(values) - pad, max(values) + pad]
     fig.update_yaxes(range=curve_range, title_text="nats", row=3, col=2)
     fig.update_xaxes(range=[-0.5, max(film.epochs[-1], 1) + 0.5], row=3, col=2)
-    for digit in range(10):  # the legend of the map's colours
-        fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name=str(digit), legendgrouptitle_text="digit",
-                                 legendgroup="digits", marker={"size": 8, "color": DIGIT_COLOURS[digit]}), row=1, col=1)
-    fig.update_xaxes(range=x_range, showticklabels=two_d, row=1, col=1)
-    fig.update_yaxes(range=y_range, showticklabels=two_d, row=1, col=1)
-    fig.update_layout(height=680, margin={"l": 10, "r": 10, "t": 40, "b": 10}, legend={"itemsizing": "constant"},
-                      images=static_images + images[start])
 
-    if animate and frames > 1:
-        fig.update_layout(height=760, margin={"b": 90})
-        fig.layout_extras.update(_player_controls(labels, start, FILM_FRAME_MS, "▶ Play", slow=True))
-        traces, unchanged = _drawn_each_frame(fig, [0, 1] + cursors)
-        fig.frame_dicts.extend({"name": str(i), "data": moving(i) + unchanged, "traces": traces,
-                                "layout": {"images": static_images + images[i]}} for i in range(frames))
-    return fig
+    def cursor(i: int) -> dict:
+        return {"type": "scatter", "x": [film.epochs[i]] * 2, "y": curve_range}
+
+    points = []
+    if curve:
+        x, y = zip(*curve)
+        points.append(_FilmTrace(go.Scatter(x=x, y=y, mode="lines+markers", name="test −ELBO", showlegend=False,
+                                            line={"color": "#2ca02c"}, marker={"size": 5},
+                                            customdata=[[film.frame_at(e)] for e in x],
+                                            selected={"marker": {"size": 9}}, unselected={"marker": {"opacity": 1}},
+                                            hovertemplate="epoch %{x}: %{y:.2f} nats<extra></extra>"), 3, 2))
+    return points + [_FilmTrace(go.Scatter(cursor(start), mode="lines", line=CURSOR, showlegend=False,
+                                           hoverinfo="skip"), 3, 2, cursor)]
+
+
+def _digit_legend() -> list[_FilmTrace]:
+    """The legend of the map's colours, a trace with no point per digit: the map draws all digits as one trace."""
+    return [_FilmTrace(go.Scatter(x=[None], y=[None], mode="markers", name=str(digit), legendgrouptitle_text="digit",
+                                  legendgroup="digits", marker={"size": 8, "color": DIGIT_COLOURS[digit]}), 1, 1)
+            for digit in range(10)]
 
 
 def _player_controls(labels: list[str], start: int, frame_ms: int, play_label: str, slow: bool) -> dict:
@@ -294,8 +365,6 @@ def _rounded(values: np.ndarray) -> list[float]:
 
 def _viridis(values: np.ndarray, cell: int = 6) -> np.ndarray:
     """Values in [0, 1] [H, W] as an RGB picture in Plotly's Viridis scale, each value a cell x cell block."""
-    from plotly.colors import hex_to_rgb, sequential
-
     stops = np.array([hex_to_rgb(c) for c in sequential.Viridis], dtype=np.float64)
     position = np.clip(values, 0, 1) * (len(stops) - 1)
     low = np.floor(position).astype(int).clip(0, len(stops) - 2)
@@ -305,13 +374,6 @@ def _viridis(values: np.ndarray, cell: int = 6) -> np.ndarray:
 
 def _png_url(image) -> str:
     """A grey uint8 image (or floats in [0, 1]) as a PNG data URL: a few KB instead of a pixel array."""
-    import base64
-    import io
-
-    from PIL import Image
-
-    from .images import to_uint8
-
     buffer = io.BytesIO()
     picture = image if image.ndim == 3 else to_uint8(image)[0]  # RGB, or grey
     Image.fromarray(picture).save(buffer, format="PNG", compress_level=1)
@@ -368,8 +430,6 @@ def lockstep_film_figure(films: dict, layouts: dict, method: str = "pca") -> go.
     """Two films played on one clock (``vae.compare.lockstep``): each model's digit map and prior
     samples side by side; ``films`` and ``layouts`` map the two models' names to their film and
     ``vae.film.film_layout`` by ``method``. Plays in the browser like ``film_figure``."""
-    from .compare import lockstep
-
     (name_a, film_a), (name_b, film_b) = films.items()
     epochs, frames_a, frames_b = lockstep(film_a, film_b)
     shown = {name: "raw latent" if film.latent_dim == 2 else MAP_NAMES[method] for name, film in films.items()}
@@ -447,35 +507,7 @@ def latent_map_figure(proj, indices: np.ndarray, labels: np.ndarray, grid_side: 
             customdata=np.column_stack([np.full(len(rows), MAP_TEST), indices[rows], np.full(len(rows), digit)]),
             hovertemplate="digit %{customdata[2]} · test #%{customdata[1]}<extra></extra>",
         )
-    include = []
-    if drawing_xy is not None:
-        if drawing_covariance is not None:
-            for sigmas in POSTERIOR_SIGMAS:
-                outline = ellipse(drawing_xy, drawing_covariance, sigmas)
-                include.append(outline)
-                fig.add_scatter(
-                    x=outline[:, 0], y=outline[:, 1], mode="lines", name=f"{sigmas:g}σ of q(z|x)",
-                    legendgroup="drawing", hoverinfo="skip",
-                    line={"color": "#b8860b", "width": 2.0 if sigmas == 1 else 1.2,
-                          "dash": "solid" if sigmas == 1 else "dash"},
-                )
-        star = {"x": [drawing_xy[0]], "y": [drawing_xy[1]], "mode": "markers", "legendgroup": "drawing"}
-        fig.add_scatter(
-            **star, name="your drawing", hoverinfo="skip",
-            marker={"symbol": "star", "size": 18, "color": "#ffd700", "line": {"color": "black", "width": 1.5}},
-            unselected={"marker": {"opacity": 1.0}},  # stays in full view while a digit is selected
-        )
-        # What a click picks: Plotly measures from each marker's edge, but counts a click inside a
-        # marker as 1 - 3/radius, so small markers win, and a later trace wins a tie. A click on the
-        # big star would go to any digit within ~4 px of its centre; this transparent marker of the
-        # smallest size, drawn last, takes every click near the star's centre.
-        fig.add_scatter(
-            **star, name=MAP_DRAWING_TARGET, showlegend=False,
-            marker={"size": 6, "color": "rgba(0, 0, 0, 0)"},
-            selected={"marker": {"opacity": 0}}, unselected={"marker": {"opacity": 0}},
-            customdata=[[MAP_DRAWING, 0, 0]], hovertemplate="your drawing<extra></extra>",
-        )
-        include.append(np.reshape(drawing_xy, (1, 2)))
+    include = _add_drawing(fig, drawing_xy, drawing_covariance) if drawing_xy is not None else []
     # The view takes in the drawing too: an odd one can land far outside the test digits.
     (x0, x1), (y0, y1) = proj.extent(pad=0.08, include=np.vstack(include) if include else [])
     fig.update_layout(
@@ -483,6 +515,39 @@ def latent_map_figure(proj, indices: np.ndarray, labels: np.ndarray, grid_side: 
         legend={"itemsizing": "constant"}, xaxis={"range": [x0, x1]}, yaxis={"range": [y0, y1]},
     )
     return fig
+
+
+def _add_drawing(fig: go.Figure, drawing_xy, drawing_covariance) -> list[np.ndarray]:
+    """The drawing as a star that takes the clicks near it, ringed by its posterior's contours when
+    ``drawing_covariance`` is given; returns the points the view must take in."""
+    outlines = []
+    if drawing_covariance is not None:
+        for sigmas in POSTERIOR_SIGMAS:
+            outline = ellipse(drawing_xy, drawing_covariance, sigmas)
+            outlines.append(outline)
+            fig.add_scatter(
+                x=outline[:, 0], y=outline[:, 1], mode="lines", name=f"{sigmas:g}σ of q(z|x)",
+                legendgroup="drawing", hoverinfo="skip",
+                line={"color": "#b8860b", "width": 2.0 if sigmas == 1 else 1.2,
+                      "dash": "solid" if sigmas == 1 else "dash"},
+            )
+    star = {"x": [drawing_xy[0]], "y": [drawing_xy[1]], "mode": "markers", "legendgroup": "drawing"}
+    fig.add_scatter(
+        **star, name="your drawing", hoverinfo="skip",
+        marker={"symbol": "star", "size": 18, "color": "#ffd700", "line": {"color": "black", "width": 1.5}},
+        unselected={"marker": {"opacity": 1.0}},  # stays in full view while a digit is selected
+    )
+    # What a click picks: Plotly measures from each marker's edge, but counts a click inside a
+    # marker as 1 - 3/radius, so small markers win, and a later trace wins a tie. A click on the
+    # big star would go to any digit within ~4 px of its centre; this transparent marker of the
+    # smallest size, drawn last, takes every click near the star's centre.
+    fig.add_scatter(
+        **star, name=MAP_DRAWING_TARGET, showlegend=False,
+        marker={"size": 6, "color": "rgba(0, 0, 0, 0)"},
+        selected={"marker": {"opacity": 0}}, unselected={"marker": {"opacity": 0}},
+        customdata=[[MAP_DRAWING, 0, 0]], hovertemplate="your drawing<extra></extra>",
+    )
+    return outlines + [np.reshape(drawing_xy, (1, 2))]
 
 
 # ---------------------------------------------------------------- how good are a sampler's samples
@@ -604,7 +669,8 @@ def board_figure(points, running=()) -> go.Figure:
         return fig
     rates = [p.rate for p in everything] + [r for p in running for r, _ in p.trail]
     distortions = [p.distortion for p in everything] + [d for p in running for _, d in p.trail]
-    x_max, y_lo, y_hi = max(rates) * 1.15 + 1, min(distortions) - 5, max(distortions) + 5
+    margin = 5 + 0.06 * (max(distortions) - min(distortions))  # room for the top point's name above it
+    x_max, y_lo, y_hi = max(rates) * 1.15 + 1, min(distortions) - margin, max(distortions) + margin
     elbos = [p.negative_elbo for p in everything]
     step = 5 if max(elbos) - min(elbos) < 40 else 10
     for level in np.arange(np.floor((y_lo) / step) * step, np.ceil((x_max + y_hi) / step) * step + step, step):

@@ -1,7 +1,7 @@
 """Views that more than one page shows, or that a benchmark runs alone: the training film's player
 and what to notice in it, and the Compare page's linked maps.
 
-Pages call these with a model; the figures come from ``studio`` (cached) and ``vae.plots``.
+Pages call these with a model; the figures come from ``studio``'s caches.
 """
 
 from __future__ import annotations
@@ -9,11 +9,10 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-import studio
+from studio import analysis, films, learner, resources
 from vae import latent
-from vae.film import Film, gif_bytes
+from vae.film import Film, epoch_label, gif_bytes
 from vae.images import picture, upscale
-from vae.plots import epoch_label
 
 SIDES = ("a", "b")  # the Compare page's two models
 SELECTED_KEY = "compare_selected"  # the test digit chosen on either of its maps
@@ -23,7 +22,7 @@ def notes(film: Film, kept_epoch: int | None = None, method: str = "pca",
           agreement: tuple | None = None) -> dict[str, str]:
     """What to notice in each view of ``film``, in two short lines each, from its own numbers;
     the map's note is true of ``method``'s layout, whose ``agreement`` (per frame: in the latent,
-    on the map; ``studio.film_agreement``) it quotes at the kept frame."""
+    on the map; ``films.agreement``) it quotes at the kept frame."""
     last = film.frames - 1 if kept_epoch is None else film.frame_at(kept_epoch)
     peak = int(np.argmax(film.active_units[: last + 1]))
     used, dims = int(film.active_units[last]), film.latent_dim
@@ -85,7 +84,7 @@ def film_player(model, key: str) -> None:
     frame_key = f"{key}_frame"
     start = min(st.session_state.get(frame_key, 0), film.frames - 1)  # before training: Play shows it all
     if 0 < film.epochs[start] < 1:
-        studio.record("film_epoch_one")
+        learner.record("film_epoch_one")
 
     def step(by: int) -> None:
         st.session_state[frame_key] = min(max(start + by, 0), film.frames - 1)
@@ -97,18 +96,18 @@ def film_player(model, key: str) -> None:
                    help="One frame forward from the frame the player opened at.")
     where.caption(f"Opened at epoch **{epoch_label(film.epochs[start])}** (frame {start + 1} of {film.frames}). "
                   "**Play** runs in your browser; click the −ELBO curve or the heatmap to open another epoch.")
-    layout = studio.film_layout(model, method)
+    layout = films.layout(model, method)
     export.download_button("Download GIF", data=lambda: gif_bytes(film, layout),
                            file_name=f"{model.checkpoint_path.stem}-film.gif",
                            mime="image/gif", icon=":material/download:", key=f"{key}_gif", on_click="ignore")
-    event = st.plotly_chart(studio.film_player_figure(model, start, method), key=f"{key}_chart_{start}",
+    event = st.plotly_chart(films.player_figure(model, start, method), key=f"{key}_chart_{start}",
                             on_select="rerun", selection_mode="points")
     points = [p for p in event["selection"]["points"] if p.get("customdata")]
     if points:
         chosen = points[0]["customdata"]
         st.session_state[frame_key] = int(chosen[0] if isinstance(chosen, list) else chosen["0"])
         st.rerun()
-    show_notes(film, model.metrics.get("epoch"), method, studio.film_agreement(model, method))
+    show_notes(film, model.metrics.get("epoch"), method, films.agreement(model, method))
 
 
 def layout_choice(model, key: str) -> str:
@@ -117,7 +116,7 @@ def layout_choice(model, key: str) -> str:
     if model.latent_dim == 2:
         return "pca"  # raw coordinates, whatever the choice
     choice_key = f"{key}_layout"
-    ready = studio.film_layout_ready(model, "tsne")
+    ready = films.layout_ready(model, "tsne")
     st.session_state.setdefault(choice_key, "tsne" if ready else "pca")
     return st.radio("Map", LAYOUT_LABELS, format_func=lambda m: LAYOUT_LABELS[m](ready), key=choice_key,
                     horizontal=True, help="t-SNE keeps neighbours together, so clusters show; PCA is the "
@@ -154,18 +153,18 @@ def linked_maps(models: dict) -> None:
     for side, column, (name, model) in zip(SIDES, st.columns(len(models)), models.items()):
         with column:
             st.caption(f"{name}: {'raw latent' if model.latent_dim == 2 else 'PCA of the latent means'}")
-            st.plotly_chart(studio.compare_map_figure(model, selected), on_select="rerun",
+            st.plotly_chart(analysis.compare_map_figure(model, selected), on_select="rerun",
                             selection_mode="points", key=f"compare_map_{side}_{selected}")
     if selected is None:
         st.info("Click a digit on either map: it is ringed on both, and both models decode it.",
                 icon=":material/touch_app:")
         return
-    image = studio.mnist().test_images[selected].numpy()
-    label = int(studio.mnist().test_labels[selected])
+    image = resources.mnist().test_images[selected].numpy()
+    label = int(resources.mnist().test_labels[selected])
     cells = st.columns(1 + len(models))
     cells[0].image(upscale(image, 4), caption=f"Test #{selected}: a {label}")
     for cell, (name, model) in zip(cells[1:], models.items()):
-        mu = studio.test_encodings(model)[0][selected]
+        mu = analysis.test_encodings(model)[0][selected]
         cell.image(picture(latent.decode(model, mu), 4), caption=f"{name} decodes its mean")
 
 
@@ -185,7 +184,7 @@ def page_path(page: str) -> str:
 def lesson_params(lesson_id: str, step: int) -> dict:
     """The query parameters that open step ``step`` (0-based) of a lesson, in class mode if on."""
     params = {"lesson": lesson_id, "step": str(step + 1)}
-    return {**params, "class": "1"} if studio.class_mode() else params
+    return {**params, "class": "1"} if learner.class_mode() else params
 
 
 # The view of its page a check happens in, opened with the step.
@@ -195,7 +194,7 @@ VIEW_KEY = "lesson_view"  # session_state: the widget values of the step just en
 
 def enter_step(lesson, step: int) -> str:
     """Make step ``step`` (0-based) of ``lesson`` this learner's, with its view; its page's id."""
-    st.session_state[studio.LESSON_KEY] = {"id": lesson.id, "step": step}
+    st.session_state[learner.LESSON_KEY] = {"id": lesson.id, "step": step}
     st.session_state.setdefault(POSITIONS_KEY, {})[lesson.id] = step
     # Applied at the next run's start: the page's widgets may already be drawn in this one.
     st.session_state[VIEW_KEY] = CHECK_VIEWS.get(lesson.steps[step].check, {})
@@ -204,7 +203,7 @@ def enter_step(lesson, step: int) -> str:
 
 def open_lesson(lesson_id: str, step: int) -> None:
     """Go to step ``step`` (0-based) of a lesson: on its page, with the URL saying where."""
-    page = enter_step(studio.lessons()[0][lesson_id], step)
+    page = enter_step(learner.lessons()[0][lesson_id], step)
     st.switch_page(page_path(page), query_params=lesson_params(lesson_id, step))
 
 
@@ -215,11 +214,11 @@ def lesson_from_url() -> str | None:
     st.session_state.update(st.session_state.pop(VIEW_KEY, {}))
     params = st.query_params
     if params.get("class") == "1":
-        st.session_state[studio.CLASS_KEY] = True
+        st.session_state[learner.CLASS_KEY] = True
     wanted = params.get("lesson")
     if wanted is None:
         return None
-    lessons, _ = studio.lessons()
+    lessons, _ = learner.lessons()
     lesson = lessons.get(wanted)
     step_text = params.get("step", "1")
     step = int(step_text) - 1 if step_text.isdigit() else -1
@@ -227,11 +226,11 @@ def lesson_from_url() -> str | None:
         st.session_state[PROBLEM_KEY] = (f"The link asks for a lesson called “{wanted}”, which does not exist."
                                          if lesson is None else f"The lesson “{lesson.title}” has steps 1 to "
                                          f"{len(lesson.steps)}; the link asks for step “{step_text}”.")
-        st.session_state.pop(studio.LESSON_KEY, None)
+        st.session_state.pop(learner.LESSON_KEY, None)
         st.query_params.clear()
         return None
     st.session_state.pop(PROBLEM_KEY, None)
-    if st.session_state.get(studio.LESSON_KEY) == {"id": wanted, "step": step}:
+    if st.session_state.get(learner.LESSON_KEY) == {"id": wanted, "step": step}:
         return None  # the URL only repeats where the learner is
     page = enter_step(lesson, step)
     st.session_state.update(st.session_state.pop(VIEW_KEY))  # no widget is drawn yet in this run
@@ -241,7 +240,7 @@ def lesson_from_url() -> str | None:
 def keep_url_in_step() -> None:
     """While a lesson is open, the URL names its step (a link to bookmark or to send), whatever page
     the learner has wandered to."""
-    current = st.session_state.get(studio.LESSON_KEY)
+    current = st.session_state.get(learner.LESSON_KEY)
     if current is not None:
         wanted = lesson_params(current["id"], current["step"])
         if st.query_params.to_dict() != wanted:
@@ -251,9 +250,9 @@ def keep_url_in_step() -> None:
 def lesson_panel() -> None:
     """The open lesson's step (its text, a link to its page, whether it is done, Back and Next), or
     why the URL's lesson could not be opened, with the lessons there are."""
-    lessons, problems = studio.lessons()
+    lessons, problems = learner.lessons()
     problem = st.session_state.get(PROBLEM_KEY)
-    current = st.session_state.get(studio.LESSON_KEY)
+    current = st.session_state.get(learner.LESSON_KEY)
     if problem:
         with st.container(border=True):
             st.error(problem, icon=":material/error:")
@@ -262,7 +261,7 @@ def lesson_panel() -> None:
         return
     lesson, k = lessons[current["id"]], current["step"]
     step, n = lesson.steps[k], len(lesson.steps)
-    done = [studio.step_done(s) for s in lesson.steps]
+    done = [learner.step_done(s) for s in lesson.steps]
     with st.container(border=True, key="lesson_panel"):
         st.markdown(f":material/school: **{lesson.title}**")
         st.progress((k + 1) / n, text=f"Step {k + 1} of {n} · {sum(done)} done")
@@ -292,7 +291,7 @@ def lesson_panel() -> None:
 
 
 def close_lesson() -> None:
-    st.session_state.pop(studio.LESSON_KEY, None)
+    st.session_state.pop(learner.LESSON_KEY, None)
     st.query_params.clear()
 
 

@@ -1,0 +1,290 @@
+"""What the pages derive from a model, computed once per model file and shared by every session:
+the test set's encodings and scores, projections and the decoded grid, the training digits'
+means with the vote and the samplers fitted to them, the summary Home shows, and one digit's
+pass through the model (Inside). The modelling is in ``vae``; this module caches and says so.
+
+Cached results are shared, not copied per rerun: treat them as read-only.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import threading
+from pathlib import Path
+
+import numpy as np
+import plotly.graph_objects as go
+import streamlit as st
+import torch
+from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+import vae
+from studio.figures import digits_map_figure, loss_figure
+from studio.resources import mnist, model_key, per_model
+from vae import explain, film, latent, neighbours, samplers
+from vae.images import make_grid
+from vae.settings import settings
+from vae.summary import layer_table
+from vae.train import TrainConfig
+
+LAST_DRAWING_KEY = "last_drawing_latent"  # session_state: {"image", "mu", "logvar", "checkpoint"} from Draw
+MAP_PICK_KEY = "map_picked_test"  # session_state: the test digit last clicked on the Latent map
+FIRST_DIGIT = 7  # the digit the Generate page samples until the user picks another
+COMPARE_DIGITS = 1000  # test digits on each Compare map
+
+
+def tsne_cache() -> Path:
+    """t-SNE maps made before (the Latent map's and the films'), kept across server restarts."""
+    return settings().data_dir / "tsne"
+
+
+def iw_cache() -> Path:
+    """-log p(x) estimates measured in the app, by model file hash."""
+    return settings().data_dir / "iw"
+
+
+# ---------------------------------------------------------------- the test set in the latent space
+
+
+@per_model(max_entries=4, spinner="Encoding the 10,000 test digits…")
+def test_encodings(model) -> tuple[np.ndarray, np.ndarray]:
+    """Posterior means and log-variances [10000, d] of the whole test set (a few seconds once)."""
+    return latent.encode(model, mnist().test_images)
+
+
+@per_model(max_entries=4, spinner="Scoring the 10,000 test digits (once per model)…")
+def test_negative_elbo(model) -> np.ndarray:
+    """Per-image -ELBO [10000] of the test set, the reference for 'how typical is this image'."""
+    return latent.negative_elbo(model, mnist().test_images)
+
+
+@per_model(max_entries=16)
+def _projection(model, size: int, method: str, perplexity: float, seed: int):
+    indices = latent.test_subset(size)
+    mu, _ = test_encodings(model)
+    return indices, latent.project(mu[indices], method, perplexity=perplexity, seed=seed, cache_dir=tsne_cache())
+
+
+def projection(model, size: int, method: str, perplexity: float = 30.0, seed: int = 0):
+    """(test indices [size], latent.Projection) of a fixed test subset; t-SNE runs once per
+    model, subset and settings."""
+    message = f"Projecting {size:,} test digits…"
+    if method == "tsne":
+        message = (
+            f"Running t-SNE on {size:,} test digits. This takes about {round(3 + size * 0.0022)} s "
+            "(longer while a model trains), once per model, subset and perplexity: the map is kept on disk."
+        )
+    test_encodings(model)  # its own spinner on a cold start
+    with st.spinner(message, show_time=True):
+        return _projection(model, size, method, float(perplexity), seed)
+
+
+@st.cache_resource(show_spinner="Decoding the grid…", max_entries=8)
+def _manifold(_model, _proj, key, method: str, extent, points: int, side: int) -> np.ndarray:
+    z = _proj.to_latents(latent.grid_points(*extent, side))
+    return make_grid(latent.decode(_model, z), ncol=side, pad=0, scale=max(1, 840 // (28 * side)))
+
+
+def manifold(model, proj: latent.Projection, side: int) -> np.ndarray:
+    """A side x side image grid decoding an even grid over ``proj``'s range (top row = largest y),
+    through the projection's exact inverse."""
+    return _manifold(model, proj, model_key(model), proj.method, proj.extent(), len(proj.coords), side)
+
+
+# ---------------------------------------------------------------- which digit, and sampling where the data is
+# The 60,000 training digits' means are kept on disk per model file; the vote's index, the mixture
+# and the per-digit Gaussians are built from them once per model, in memory.
+
+
+@st.cache_resource(show_spinner=False)
+def _means_store() -> dict:
+    """Training means by model_key: filled outside a cached function, so that the progress bar
+    shows only while they are encoded."""
+    return {}
+
+
+_MEANS_LOCK = threading.Lock()  # one encoding of the training digits at a time: a second asker waits for it
+
+
+def _training_means(model, data: vae.data.MNIST, progress=None) -> np.ndarray:
+    store, key = _means_store(), model_key(model)
+    with _MEANS_LOCK:
+        if key not in store:
+            means = neighbours.cached_means(model, data.train_images, neighbours.default_cache_dir(), progress)
+            if len(store) >= 4:
+                store.pop(next(iter(store)))
+            store[key] = means
+        return store[key]
+
+
+def training_means(model) -> np.ndarray:
+    """Posterior means [60000, d] of every training digit, from disk when this model file's are
+    there, else encoded once (seconds on a CPU; bench/RESULTS.md) with a progress bar."""
+    stored = _means_store().get(model_key(model))
+    if stored is not None:
+        return stored
+    if get_script_run_ctx() is None:  # the warm-up thread: no page to show a bar on
+        return _training_means(model, mnist())
+    bar = st.progress(0.0, text="Encoding the 60,000 training digits (once per model, then kept on disk)…")
+
+    def progress(done: int, total: int) -> None:
+        bar.progress(done / total, text=f"Encoding the training digits: {done:,} of {total:,} "
+                                        "(once per model, then kept on disk)")
+
+    means = _training_means(model, mnist(), progress)
+    bar.empty()
+    return means
+
+
+@per_model(max_entries=4, spinner="Indexing the training digits…")
+def digit_vote(model) -> neighbours.DigitVote:
+    """The k-NN vote among the training digits' means: what the model takes a latent for."""
+    return neighbours.DigitVote(training_means(model), mnist().train_labels.numpy())
+
+
+@per_model(max_entries=4)
+def own_training_means(model) -> tuple[np.ndarray, np.ndarray]:
+    """(means, labels) of the training digits this model trained on, which the samplers fit."""
+    return samplers.own_training_means(model, training_means(model), mnist().train_labels.numpy())
+
+
+@per_model(max_entries=4, spinner=f"Fitting a {samplers.MIXTURE_COMPONENTS}-component Gaussian mixture to the "
+                                  "training means (once per model)…")
+def mixture(model):
+    """The Gaussian mixture over this model's training means (a few seconds, once per model)."""
+    return samplers.fit_mixture(own_training_means(model)[0])
+
+
+@per_model(max_entries=40)
+def digit_gaussian(model, digit: int) -> samplers.DigitGaussian:
+    """The full-covariance Gaussian of one digit's training means; raises TooFewExamplesError."""
+    means, labels = own_training_means(model)
+    return samplers.fit_digit(means, labels, digit)
+
+
+def sampler_latents(model, sampler: str, n: int, seed: int, digit: int | None = None) -> np.ndarray:
+    """n latents from "prior", "mixture" or "digit" (``digit`` given), the same for the same seed."""
+    if sampler == "prior":
+        return latent.prior_samples(n, model.latent_dim, seed=seed)
+    if sampler == "mixture":
+        return samplers.mixture_samples(mixture(model), n, seed=seed)
+    return digit_gaussian(model, digit).sample(n, seed=seed)
+
+
+@per_model(max_entries=64, spinner=f"Judging {samplers.QUALITY_SAMPLES:,} samples…")
+def sample_quality(model, sampler: str, digit: int | None = None) -> samplers.SampleQuality:
+    """What the vote makes of QUALITY_SAMPLES decoded samples of a sampler (seed 0), once per model."""
+    z = sampler_latents(model, sampler, samplers.QUALITY_SAMPLES, 0, digit)
+    return samplers.sample_quality(model, digit_vote(model), z)
+
+
+def _prepare(model) -> None:
+    """What ``warm_up`` fills, in the order the pages first need it."""
+    torch.set_num_threads(1)  # as a page's work (see resources.use_one_thread): the other core trains
+    for sampler in ("prior", "mixture"):
+        sample_quality(model, sampler, None)
+    with contextlib.suppress(samplers.TooFewExamplesError):
+        sample_quality(model, "digit", FIRST_DIGIT)
+
+
+@per_model(max_entries=4)
+def _warm_up(model) -> threading.Thread:
+    thread = threading.Thread(target=_prepare, args=(model,), name=f"warm-up {model.checkpoint_path.stem}",
+                              daemon=True)
+    thread.start()
+    return thread
+
+
+def warm_up(model) -> threading.Thread | None:
+    """Fill the model's slow caches (the training digits' means, the vote's index, the mixture and
+    the samplers' verdicts; seconds of CPU) on a thread of their own, once per model. A class's
+    first visit to Draw or Generate then finds them ready, instead of holding one of the page
+    queue's two places while every other session waits behind it. Any page that comes first
+    waits for the same computation, not a second one (the caches compute each key once). None when
+    the settings turn the warm-up off."""
+    mnist()  # in this script run: the thread has none to show its spinner in
+    return _warm_up(model) if settings().warm_up else None
+
+
+# ---------------------------------------------------------------- the Home page's model summary
+
+
+@per_model(max_entries=8)
+def loss_curves(model) -> go.Figure:
+    """The figure of ``model``'s training history (building it takes 100+ ms, longer than a page
+    switch may)."""
+    return loss_figure(model.history, fine_tune_from=TrainConfig.from_dict(model.train_config).fine_tune_start)
+
+
+@per_model(max_entries=8)
+def layers(model) -> list[dict]:
+    """``vae.summary.layer_table`` of ``model`` (a forward pass with hooks), read-only."""
+    return layer_table(model)
+
+
+def active_units(model) -> int:
+    """Latent dimensions the model uses: its film's frame of the kept epoch, else measured on the
+    test set's encodings (``vae.film.active_units``)."""
+    if model.film is not None:
+        return film.kept_active_units(model)
+    return film.active_units(test_encodings(model)[0])
+
+
+# ---------------------------------------------------------------- two models side by side
+
+
+@per_model(max_entries=8, spinner="Projecting the test digits…")
+def compare_map(model):
+    """(test indices, latent.Projection, labels) of the Compare page's map of ``model``: raw for a 2-D
+    latent, else PCA."""
+    indices, proj = _projection(model, COMPARE_DIGITS, "raw" if model.latent_dim == 2 else "pca", 30.0, 0)
+    return indices, proj, mnist().test_labels.numpy()[indices]
+
+
+@per_model(max_entries=64)
+def compare_map_figure(model, marked: int | None) -> go.Figure:
+    """``model``'s Compare map with the test digit ``marked`` ringed."""
+    indices, proj, labels = compare_map(model)
+    titles = ("z₁", "z₂") if proj.method == "raw" else ("PCA 1", "PCA 2")
+    return digits_map_figure(proj.coords, labels, indices, marked, titles)
+
+
+# ---------------------------------------------------------------- one digit through the model (Inside)
+# Keyed by a given key: a model file's ``model_key``, or for the run training now its run and the
+# epoch whose weights it published, so a page refresh that finds no new epoch recomputes nothing.
+
+
+@st.cache_resource(show_spinner=False, max_entries=64)
+def _explanation(_model, key: tuple, image_key: str, seed: int, _image: np.ndarray) -> explain.Explanation:
+    return explain.explain(_model, _image, seed)
+
+
+def explanation(model, key: tuple, image: np.ndarray, seed: int) -> explain.Explanation:
+    """``vae.explain.explain`` of ``image`` through ``model`` (cached under ``key``) with ε's ``seed``."""
+    image_key = hashlib.sha1(np.ascontiguousarray(image, dtype=np.float32).tobytes()).hexdigest()
+    return _explanation(model, key, image_key, seed, image)
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def code(_model, key: tuple) -> dict[str, str]:
+    """The code behind each step of a model's pass (cached under ``key``), read from the running code."""
+    return explain.source_of(_model)
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def _dimension_usage(_model, key: tuple, _film) -> tuple[np.ndarray, np.ndarray]:
+    if _film is not None:
+        frame = _film.frame_at(_model.metrics.get("epoch", np.inf)) if hasattr(_model, "metrics") else -1
+        return _film.kl_per_dim[frame], film.used_dimensions(_film.means[frame])
+    mu, logvar = test_encodings(_model)
+    kl = np.zeros(mu.shape[1]) if logvar is None else latent.kl_per_dimension(mu, logvar)
+    return kl, film.used_dimensions(mu)
+
+
+def dimension_usage(model, key: tuple, run_film=None) -> tuple[np.ndarray, np.ndarray]:
+    """(KL [d], used [d]) of ``model``'s latent dimensions over many digits: its film's kept frame
+    (``run_film``'s newest for the run training now), else the test set's encodings."""
+    if run_film is None and model.film is None:
+        test_encodings(model)  # its spinner on a cold start
+    return _dimension_usage(model, key, run_film if run_film is not None else model.film)

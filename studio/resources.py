@@ -1,0 +1,154 @@
+"""The server's shared resources: the device, MNIST, the models on disk and which one is active.
+
+Models are cached per file and modification time (``model_key``), so a retrained file is reloaded
+and an unchanged one never is; ``per_model`` caches anything derived from a model the same way.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import re
+from pathlib import Path
+
+import streamlit as st
+import torch
+from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+import vae
+from vae.checkpoint import CheckpointError
+from vae.device import resolve_device
+from vae.settings import settings
+
+ACTIVE_KEY = "active_checkpoint"  # session_state: the path of the model chosen in the sidebar
+NAME_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+# torch's thread count of this process before any script run lowered it: all cores, for training.
+TRAINING_THREADS = torch.get_num_threads()
+
+
+def use_one_thread() -> None:
+    """Run torch on one thread in this script run (app.py calls it first thing in every run).
+
+    A page's model work is a few passes of one image or a small batch, where a second OpenMP thread
+    saves nothing but must meet the first at every operation: when the other core is busy (a
+    training run, another session), every meeting waits for it, and one image's pass took 30-100 ms
+    instead of under 1 ms (bench/page_latency.py). torch's count is per thread, and a new thread
+    (each rerun runs on one) starts from the last count set in any thread; training sets its own
+    (``studio.runs``)."""
+    if torch.get_num_threads() != 1:
+        torch.set_num_threads(1)
+
+
+@st.cache_resource(show_spinner=False)
+def device() -> torch.device:
+    return resolve_device("auto")
+
+
+def device_label() -> str:
+    """``CPU`` or ``CUDA (<GPU name>)``, for the sidebar."""
+    d = device()
+    return f"CUDA ({torch.cuda.get_device_name(d)})" if d.type == "cuda" else "CPU"
+
+
+@st.cache_resource(show_spinner="Loading MNIST…")
+def mnist() -> vae.data.MNIST:
+    return vae.load_mnist(settings().data_dir)
+
+
+def checkpoint_dir() -> Path:
+    return settings().checkpoint_dir
+
+
+def default_checkpoint() -> Path:
+    return settings().default_checkpoint
+
+
+def list_checkpoints() -> list[Path]:
+    """Model files in the checkpoint folder, the bundled default first, then newest first."""
+    default = default_checkpoint()
+    files = [p for p in checkpoint_dir().glob("*.pt") if p.is_file()]
+    files.sort(key=lambda p: (p != default, -p.stat().st_mtime))
+    return files
+
+
+@st.cache_resource(show_spinner="Loading model…", max_entries=8)
+def _load_model(path: str, mtime_ns: int) -> vae.ConvVAE:
+    """Keyed by file and modification time, so a retrained file is reloaded, an unchanged one never."""
+    return vae.load_checkpoint(path, device=device())
+
+
+def load_model(path: str | Path) -> vae.ConvVAE:
+    """The cached model of ``path`` (raises CheckpointError with a readable message)."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"No checkpoint at {path}.")
+    return _load_model(str(path.resolve()), path.stat().st_mtime_ns)
+
+
+def active_checkpoint() -> Path:
+    """The checkpoint chosen in the sidebar (this browser session), else the bundled default."""
+    chosen = st.session_state.get(ACTIVE_KEY)
+    return Path(chosen) if chosen and Path(chosen).is_file() else default_checkpoint()
+
+
+def active_model() -> vae.ConvVAE:
+    """The active model; on a bad file, shows the reason and stops the page (never a traceback)."""
+    try:
+        return load_model(active_checkpoint())
+    except CheckpointError as e:
+        st.error(f"The model could not be loaded: {e} Choose another model in the sidebar.")
+        st.stop()
+
+
+def model_key(model) -> tuple[str, int]:
+    """(resolved path, mtime_ns) of the file ``model`` was loaded from."""
+    path = model.checkpoint_path.resolve()
+    return str(path), path.stat().st_mtime_ns
+
+
+def per_model(max_entries: int, spinner: str | None = None):
+    """Cache ``fn(model, ...)`` once per model file (``model_key``) and hashable arguments, shared
+    by every session and read-only: one decorator instead of a cached twin per function. In a
+    script run, ``spinner`` shows while it computes (after Streamlit's half-second delay); the
+    warm-up thread has no page to show it on."""
+    def decorate(fn):
+        def by_key(_model, key: tuple, *args):  # "_model": not hashed; the key stands for it
+            return fn(_model, *args)
+
+        # Streamlit tells caches apart by module and qualified name; not functools.wraps, whose
+        # __wrapped__ would make it read ``fn``'s parameters, and hash the model.
+        by_key.__module__, by_key.__qualname__, by_key.__name__ = fn.__module__, fn.__qualname__, fn.__name__
+        cached = st.cache_resource(show_spinner=False, max_entries=max_entries)(by_key)
+        signature = inspect.signature(fn)
+
+        @functools.wraps(fn)
+        def call(model, *args, **kwargs):
+            bound = signature.bind(model, *args, **kwargs)
+            bound.apply_defaults()  # f(m, "prior") and f(m, "prior", None) are one cache entry
+            key_args = (model, model_key(model), *bound.args[1:])
+            if spinner is None or get_script_run_ctx(suppress_warning=True) is None:
+                return cached(*key_args)
+            with st.spinner(spinner, show_time=True):
+                return cached(*key_args)
+
+        call.clear = cached.clear
+        return call
+    return decorate
+
+
+def new_checkpoint_path(name: str) -> Path:
+    """Where a new model called ``name`` is saved; ValueError saying why if the name cannot be used."""
+    name = name.strip()
+    if not NAME_PATTERN.fullmatch(name):
+        raise ValueError(
+            "The name may use only letters, digits, '-' and '_' (1 to 64 characters), "
+            f"got {name!r}."
+        )
+    folder = checkpoint_dir()
+    path = folder / f"{name}.pt"
+    if path.resolve().parent != folder.resolve():  # belt and braces: never leave the folder
+        raise ValueError(f"The name {name!r} would save outside the checkpoint folder.")
+    if path.exists():
+        raise ValueError(f"A model named {name!r} already exists; choose another name.")
+    return path

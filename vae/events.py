@@ -1,0 +1,64 @@
+"""What a training run tells its watchers as it goes (``vae.train.train``'s ``callback``): one
+frozen record per kind of moment, read by attribute. They pickle, since a run on a Ray worker
+sends them to the server (``vae.runs``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .film_state import Film
+
+
+@dataclass(frozen=True)
+class StepEvent:
+    """After each batch."""
+
+    epoch: int  # the epoch in progress, 1-based
+    epochs: int
+    step: int  # of the whole run, 1-based
+    total_steps: int
+    loss: float  # the batch's loss parts, per image
+    bce: float
+    kl: float
+    img_per_s: float  # over this run's training steps so far, evaluation left out
+    eta_s: float
+    lr: float
+
+
+@dataclass(frozen=True)
+class EpochEvent:
+    """After each epoch's evaluation: its record in the run's history, and what a live view shows of it."""
+
+    epoch: int  # 1-based
+    epochs: int
+    seconds: float  # the epoch's wall time, evaluation included
+    train_seconds: float  # this run's time in training steps so far
+    img_per_s: float
+    train: dict  # loss, bce and kl per image, averaged over the epoch
+    val: dict  # vae.metrics.evaluate's; empty without a validation split
+    test: dict
+    improved: bool  # this epoch's model is the one kept
+    reconstructions: np.ndarray  # [2, 10, 28, 28]: fixed test images and their reconstructions
+    weights: dict  # a CPU copy of the model's state_dict as the epoch ended
+
+
+@dataclass(frozen=True)
+class FrameEvent:
+    """After each film frame (``vae.film``)."""
+
+    film: Film  # the film so far
+
+
+@dataclass(frozen=True)
+class EndEvent:
+    """Once, as the run ends."""
+
+    status: str  # "finished", "stopped" or "failed"
+    message: str
+    checkpoint: str | None  # the file kept; None when no epoch completed
+    best: dict  # the kept epoch and its validation and test metrics
+
+
+Event = StepEvent | EpochEvent | FrameEvent | EndEvent
