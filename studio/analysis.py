@@ -19,7 +19,6 @@ import streamlit as st
 import torch
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
-import vae
 from studio.figures import digits_map_figure, loss_figure
 from studio.resources import mnist, model_key, per_model
 from vae import explain, film, latent, neighbours, samplers
@@ -97,42 +96,42 @@ def manifold(model, proj: latent.Projection, side: int) -> np.ndarray:
 # and the per-digit Gaussians are built from them once per model, in memory.
 
 
-@st.cache_resource(show_spinner=False)
-def _means_store() -> dict:
-    """Training means by model_key: filled outside a cached function, so that the progress bar
-    shows only while they are encoded."""
-    return {}
+class _Once:
+    """A value made by the first caller of ``get``, with that caller's way of showing progress; a
+    caller meanwhile waits for it, rather than making it again."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self.value = None
+
+    def get(self, make):
+        with self._lock:
+            if self.value is None:
+                self.value = make()
+            return self.value
 
 
-_MEANS_LOCK = threading.Lock()  # one encoding of the training digits at a time: a second asker waits for it
-
-
-def _training_means(model, data: vae.data.MNIST, progress=None) -> np.ndarray:
-    store, key = _means_store(), model_key(model)
-    with _MEANS_LOCK:
-        if key not in store:
-            means = neighbours.cached_means(model, data.train_images, neighbours.default_cache_dir(), progress)
-            if len(store) >= 4:
-                store.pop(next(iter(store)))
-            store[key] = means
-        return store[key]
+@per_model(max_entries=4)
+def _means_of(model) -> _Once:
+    """The training means' slot for a model file: filled outside a cached function, so that the
+    progress bar shows only while they are encoded."""
+    return _Once()
 
 
 def training_means(model) -> np.ndarray:
     """Posterior means [60000, d] of every training digit, from disk when this model file's are
     there, else encoded once (seconds on a CPU; bench/RESULTS.md) with a progress bar."""
-    stored = _means_store().get(model_key(model))
-    if stored is not None:
-        return stored
-    if get_script_run_ctx() is None:  # the warm-up thread: no page to show a bar on
-        return _training_means(model, mnist())
+    slot = _means_of(model)
+    if slot.value is not None or get_script_run_ctx(suppress_warning=True) is None:  # the warm-up thread: no bar
+        return slot.get(lambda: neighbours.cached_means(model, mnist().train_images, neighbours.default_cache_dir()))
     bar = st.progress(0.0, text="Encoding the 60,000 training digits (once per model, then kept on disk)…")
 
     def progress(done: int, total: int) -> None:
         bar.progress(done / total, text=f"Encoding the training digits: {done:,} of {total:,} "
                                         "(once per model, then kept on disk)")
 
-    means = _training_means(model, mnist(), progress)
+    means = slot.get(lambda: neighbours.cached_means(model, mnist().train_images, neighbours.default_cache_dir(),
+                                                      progress))
     bar.empty()
     return means
 

@@ -162,20 +162,18 @@ def view(snap: Run) -> LiveView:
     return _view(_run_key(snap), snap.step, len(snap.history["epochs"]), snap.status, snap)
 
 
-@st.cache_resource(show_spinner=False)
-def _film_layouts() -> dict:
-    """Each running film's layout so far, by run: each new frame lays out only itself."""
-    return {}
+@st.cache_resource(show_spinner=False, max_entries=8)
+def _film_layout(run: tuple) -> list:
+    """A running film's layout so far (one slot, replaced at each new frame): each new frame lays
+    out only itself."""
+    return [None]
 
 
 @st.cache_resource(show_spinner=False, max_entries=8)
 def _film(run: tuple, frames: int, epochs: int, _snap: Run) -> go.Figure:
-    layouts = _film_layouts()
-    layout = film.film_layout(_snap.film, "pca", known=layouts.get(run))
-    layouts[run] = layout
-    for stale in [key for key in layouts if key[0] not in {r.id for r in runs.running()} and key != run]:
-        layouts.pop(stale)
-    return SharedFigure(film_figure(_snap.film, layout, test_curve(_snap.history), animate=False))
+    so_far = _film_layout(run)
+    so_far[0] = film.film_layout(_snap.film, "pca", known=so_far[0])
+    return SharedFigure(film_figure(_snap.film, so_far[0], test_curve(_snap.history), animate=False))
 
 
 def film_figure_of(snap: Run) -> go.Figure:

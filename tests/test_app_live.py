@@ -299,7 +299,7 @@ def test_the_default_model_is_warmed_once_so_a_first_generate_visit_waits_for_no
     assert warming is not None and warming.name == "warm-up default"
     warming.join(timeout=120)
     assert not warming.is_alive() and fits == [1] and judged == [1, 1, 1], "fitted; prior, mixture and 7s judged"
-    assert resources.model_key(model) in analysis._means_store()
+    assert analysis._means_of(model).value is not None
 
     at.switch_page("pages/generate.py").run()
     assert not at.exception, at.exception
