@@ -99,7 +99,7 @@ def cold_start(browser: Browser, script: str, usable, draw: bool) -> dict[str, f
     """One fresh server of ``script``: seconds to listening and to usable, the server's CPU seconds
     until usable (and the first visit to the Draw page)."""
     start = time.perf_counter()
-    with streamlit_server(BUNDLED_DIR, ARTIFACTS / "cold-start-server.log", script=script) as url:
+    with streamlit_server(BUNDLED_DIR, ARTIFACTS / "cold-start-server.log", script=script) as (url, _):
         times = {"listening": time.perf_counter() - start}
         context = browser.new_context(viewport={"width": 1400, "height": 1000})
         try:

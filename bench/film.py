@@ -105,7 +105,7 @@ def bench_browser(rounds: int) -> None:
 
     with tempfile.TemporaryDirectory() as folder:
         shutil.copy2(DEFAULT, Path(folder) / "default.pt")
-        with streamlit_server(Path(folder), Path(folder) / "server.log") as url, sync_playwright() as playwright:
+        with streamlit_server(Path(folder), Path(folder) / "server.log") as (url, _), sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path=str(require_chromium()), args=CHROMIUM_ARGS)
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
             open_app(page, url)

@@ -65,8 +65,8 @@ def free_port() -> int:
 @contextmanager
 def streamlit_server(checkpoint_dir: Path, log_path: Path, port: int | None = None, script: str = "app.py"):
     """``streamlit run app.py`` (or another ``script``) on ``port`` (else a free local one) with its own
-    checkpoint folder; yields the base URL once ``/_stcore/health`` answers, and kills the whole process
-    group afterwards."""
+    checkpoint folder; yields (the base URL, the server's pid) once ``/_stcore/health`` answers, and
+    kills the whole process group afterwards."""
     port = port or free_port()
     url = f"http://127.0.0.1:{port}"
     command = [sys.executable, "-m", "streamlit", "run", script, "--server.headless", "true",
@@ -79,7 +79,7 @@ def streamlit_server(checkpoint_dir: Path, log_path: Path, port: int | None = No
                                   start_new_session=True)
         try:
             wait_until_healthy(server, url, log_path)
-            yield url
+            yield url, server.pid
         finally:
             stop_process_group(server)
 

@@ -19,7 +19,6 @@ import base64
 import contextlib
 import itertools
 import json
-import os
 import re
 import shutil
 import statistics
@@ -874,7 +873,7 @@ def run_load(sessions: int = 10, interactions: int = 10, timeout: float = 30.0, 
                         threads=torch.get_num_threads())
     name, started = f"load-{uuid.uuid4().hex[:8]}", time.monotonic()
     with own_checkpoints("vae-load-") as checkpoints:
-        with streamlit_server(checkpoints, ARTIFACTS / "load-server.log", port) as url:
+        with streamlit_server(checkpoints, ARTIFACTS / "load-server.log", port) as (url, _):
             in_own_thread(drive(url, report, name, started))
         job = checkpoints / f"{name}.pt"  # the server is gone: the run alone has the machine
         if job.is_file() and resume_path(job).is_file():
@@ -885,19 +884,6 @@ def run_load(sessions: int = 10, interactions: int = 10, timeout: float = 30.0, 
 
 
 # ---------------------------------------------------------------- a class queueing its runs
-
-
-def server_pid(url: str) -> int:
-    """The pid of the Streamlit server that this process serves ``url`` with: its child whose
-    command line names that port (``streamlit_server`` keeps its Popen to itself)."""
-    port = url.rsplit(":", 1)[1].encode()
-    for proc in Path("/proc").glob("[0-9]*"):
-        with contextlib.suppress(OSError):  # gone meanwhile
-            args = (proc / "cmdline").read_bytes().split(b"\0")
-            if (f"PPid:\t{os.getpid()}\n" in (proc / "status").read_text() and b"--server.port" in args
-                    and args[args.index(b"--server.port") + 1] == port):
-                return int(proc.name)
-    raise LookupError(f"no Streamlit server of this process serves {url}")
 
 
 def rss_kb(pid: int) -> int:
@@ -935,11 +921,10 @@ async def queue_then_use(user: ClientUser, report: QueueReport) -> None:
     await user.journey(report.think_s, QUEUE_CYCLE)
 
 
-async def queue_class(url: str, folder: Path, report: QueueReport, started: float) -> None:
+async def queue_class(url: str, server: int, folder: Path, report: QueueReport, started: float) -> None:
     """The class connects and visits its pages; then each user queues its run and uses the other
     pages while the runs train one at a time; then the runs are awaited and checked. The server's
-    memory is read before any run is queued, as runs end, and once all have."""
-    server = server_pid(url)
+    memory (``server``: its pid) is read before any run is queued, as runs end, and once all have."""
     async with contextlib.AsyncExitStack() as apps:
         mark = lap(report, "server start", started)
         pages = ("Generate", "Train")
@@ -974,6 +959,6 @@ def run_queue_class(sessions: int = CLASS, interactions: int = 2 * len(QUEUE_CYC
                          threads=torch.get_num_threads())
     started = time.monotonic()
     with own_checkpoints("vae-queue-") as checkpoints, \
-            streamlit_server(checkpoints, ARTIFACTS / "queue-server.log", port) as url:
-        in_own_thread(queue_class(url, checkpoints, report, started))
+            streamlit_server(checkpoints, ARTIFACTS / "queue-server.log", port) as (url, server):
+        in_own_thread(queue_class(url, server, checkpoints, report, started))
     return report

@@ -149,21 +149,14 @@ def sweep_runs() -> tuple[list[tuple[str, TrainConfig]], list[str]]:
 
 
 def queue_runs(planned: list[tuple[str, TrainConfig]], reasons: list[str]) -> None:
-    """Queue ``planned``, or say why not; names an active run already has are refused before any is queued."""
-    active = {run.name for run in queue.runs() if run.active}
-    reasons += [f"A run named {name!r} is already in the queue; choose another name." for name, _ in planned
-                if name in active]
+    """Queue ``planned``, all or none, or say why not."""
+    if not reasons:
+        try:
+            queued = queue.submit_all(planned, owner=ME, limit_per_owner=1 if learner.class_mode() else None)
+        except ValueError as e:  # a name taken, the class's limit
+            reasons.append(str(e))
     if reasons:
         st.error("Cannot queue:\n" + "\n".join(f"- {reason}" for reason in reasons), icon=":material/error:")
-        return
-    queued = []
-    for name, config in planned:
-        try:
-            queued.append(queue.submit(config, name, owner=ME, limit_per_owner=1 if learner.class_mode() else None))
-        except ValueError as e:  # the class's limit, or a name another browser took a moment ago
-            st.error(f"Cannot queue {name}: {e}", icon=":material/error:")
-            break
-    if not queued:
         return
     learner.record("run")
     if any(run.config.beta != 1 for run in queued):

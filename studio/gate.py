@@ -21,7 +21,7 @@ WAIT_POLL_S = 0.5  # then it renews its notice, and looks again, this often
 
 
 def _training_on_cpu() -> bool:
-    return device().type == "cpu" and any(run.running for run in runs.all_runs()) and runs.queue().trains_here
+    return device().type == "cpu" and bool(runs.running()) and runs.queue().trains_here
 
 
 @st.cache_resource(show_spinner=False)

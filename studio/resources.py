@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import functools
 import inspect
-import re
 from pathlib import Path
 
 import streamlit as st
@@ -18,10 +17,10 @@ from streamlit.runtime.scriptrunner import get_script_run_ctx
 import vae
 from vae.checkpoint import CheckpointError
 from vae.device import resolve_device
+from vae.runs import NAME
 from vae.settings import settings
 
 ACTIVE_KEY = "active_checkpoint"  # session_state: the path of the model chosen in the sidebar
-NAME_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 # torch's thread count of this process before any script run lowered it: all cores, for training.
 TRAINING_THREADS = torch.get_num_threads()
@@ -140,7 +139,7 @@ def per_model(max_entries: int, spinner: str | None = None):
 def new_checkpoint_path(name: str) -> Path:
     """Where a new model called ``name`` is saved; ValueError saying why if the name cannot be used."""
     name = name.strip()
-    if not NAME_PATTERN.fullmatch(name):
+    if not NAME.fullmatch(name):  # a model is named as a run of the queue is
         raise ValueError(
             "The name may use only letters, digits, '-' and '_' (1 to 64 characters), "
             f"got {name!r}."

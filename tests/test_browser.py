@@ -63,7 +63,7 @@ def app_url(tmp_path_factory):
     checkpoints = tmp_path_factory.mktemp("checkpoints")
     for name in BUNDLED_MODELS:
         shutil.copy2(BUNDLED_DIR / name, checkpoints / name)
-    with streamlit_server(checkpoints, ARTIFACTS / "streamlit-server.log") as url:
+    with streamlit_server(checkpoints, ARTIFACTS / "streamlit-server.log") as (url, _):
         yield url
 
 

@@ -70,6 +70,11 @@ def test_a_name_already_taken_is_refused_before_anything_is_queued(tmp_path):
             queue.submit(TrainConfig(**TINY), "../outside")
         with pytest.raises(ValueError, match="beta must be"):
             queue.submit(TrainConfig(**{**TINY, "beta": -1.0}), "negative")
+        sweep = [("sweep-beta1", TrainConfig(**TINY)), ("mine", TrainConfig(**TINY))]
+        with pytest.raises(QueueError, match="A run named 'mine' is already in the queue"):
+            queue.submit_all(sweep, owner="bob")  # a sweep: all its runs or none
+        with pytest.raises(QueueError, match="given once"):
+            queue.submit_all([sweep[0], sweep[0]], owner="bob")
         assert [run.name for run in queue.runs()] == ["mine"]
     assert sorted(p.name for p in (tmp_path / ".runs").glob("*.json")) == ["000001.json"]
 

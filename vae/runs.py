@@ -134,39 +134,54 @@ class RunQueue:
         return self._executor.trains_here
 
     def submit(self, config: TrainConfig, name: str, owner: str = "", limit_per_owner: int | None = None) -> Run:
-        """Queue a run of ``config`` saving ``<folder>/<name>.pt``. Raises QueueError (or the
-        config's ConfigError, both ValueErrors), with nothing queued, when the name is not a file
-        stem, a model or an active run already has it, or ``owner`` already has
-        ``limit_per_owner`` runs queued or running (a class's one run per browser session)."""
-        if not NAME.fullmatch(name):
-            raise QueueError(f"A run's name may use only letters, digits, '-' and '_' (1 to 64 characters), "
-                             f"got {name!r}.")
-        config.validate()
-        path = self.folder / f"{name}.pt"
+        """Queue a run of ``config`` saving ``<folder>/<name>.pt``; as ``submit_all`` for one run."""
+        return self.submit_all([(name, config)], owner, limit_per_owner)[0]
+
+    def submit_all(self, planned: list[tuple[str, TrainConfig]], owner: str = "",
+                   limit_per_owner: int | None = None) -> list[Run]:
+        """Queue a run per (name, config), each saving ``<folder>/<name>.pt``, all or none (a
+        sweep). Raises QueueError (or a config's ConfigError, both ValueErrors), with nothing
+        queued, when a name is not a file stem, is given twice, or a model or an active run already
+        has it, or ``owner`` would have more than ``limit_per_owner`` runs queued or running (a
+        class's one run per browser session)."""
+        for name, config in planned:
+            if not NAME.fullmatch(name):
+                raise QueueError(f"A run's name may use only letters, digits, '-' and '_' (1 to 64 characters), "
+                                 f"got {name!r}.")
+            config.validate()
+        names = [name for name, _ in planned]
+        if len(set(names)) < len(names):
+            raise QueueError("Each run's name may be given once.")
         with self._lock:
             if self._closing:
                 raise QueueError("The queue is closed.")
             active = [run for run in self.runs() if run.active]
-            if any(run.name == name for run in active):
-                raise QueueError(f"A run named {name!r} is already in the queue; choose another name.")
-            if path.exists():
-                raise QueueError(f"A model named {name!r} already exists; choose another name.")
+            for name in names:
+                if any(run.name == name for run in active):
+                    raise QueueError(f"A run named {name!r} is already in the queue; choose another name.")
+                if (self.folder / f"{name}.pt").exists():
+                    raise QueueError(f"A model named {name!r} already exists; choose another name.")
             mine = [run.name for run in active if run.owner == owner]
-            if limit_per_owner is not None and len(mine) >= limit_per_owner:
+            if limit_per_owner is not None and len(mine) + len(planned) > limit_per_owner:
                 raise QueueError(f"You already have {len(mine)} run(s) in the queue ({', '.join(mine)}); here each "
-                                 f"learner may have {limit_per_owner} at a time. Wait for it to end, or stop it.")
-            run_id = self._next_id
-            entry = _Entry(RunProgress(Run(
-                status="queued", message="Waiting for its turn.", name=name, config=config, checkpoint=path,
-                epochs=config.epochs, started_by=owner, id=run_id, queued_at=time.time())))
+                                 f"learner may have {limit_per_owner} at a time. Wait for it to end, or stop it."
+                                 if mine else f"Here each learner may have {limit_per_owner} run(s) at a time.")
+            entries = [_Entry(RunProgress(Run(
+                status="queued", message="Waiting for its turn.", name=name, config=config,
+                checkpoint=self.folder / f"{name}.pt", epochs=config.epochs, started_by=owner,
+                id=self._next_id + i, queued_at=time.time()))) for i, (name, config) in enumerate(planned)]
             try:
-                self._write_record(entry)
+                for entry in entries:
+                    self._write_record(entry)
             except OSError as e:
+                for entry in entries:  # all or none: a later start must not find half a sweep
+                    self._record_path(entry.progress.snapshot().id).unlink(missing_ok=True)
                 raise QueueError(f"The queue could not be written in {self._records} ({e.strerror or e}).") from None
-            self._entries[run_id] = entry
-            self._next_id += 1
+            for entry in entries:
+                self._entries[entry.progress.snapshot().id] = entry
+            self._next_id += len(entries)
             self._dispatch()
-            return entry.progress.snapshot()
+            return [entry.progress.snapshot() for entry in entries]
 
     def runs(self) -> list[Run]:
         """Every run this folder has queued, oldest first."""
@@ -349,7 +364,10 @@ class RunQueue:
         with self._save_lock:
             run = entry.progress.snapshot()
             text = json.dumps(_record(run), indent=1)
-            write_atomically(self._records / f"{run.id:06d}.json", lambda f: f.write(text.encode()), durable=True)
+            write_atomically(self._record_path(run.id), lambda f: f.write(text.encode()), durable=True)
+
+    def _record_path(self, run_id: int) -> Path:
+        return self._records / f"{run_id:06d}.json"
 
 
 def _return_freed_memory() -> None:

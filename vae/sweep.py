@@ -100,7 +100,7 @@ def main(argv=None) -> int:
         for notice in queue.notices:
             print(notice, file=sys.stderr)
         print(f"Training {len(runs)} runs {queue.where} -> {args.out}")
-        ids = [queue.submit(config, name).id for name, config in runs]
+        ids = [run.id for run in queue.submit_all(runs)]
         try:
             ended = follow(queue, ids)
         except KeyboardInterrupt:
