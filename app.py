@@ -58,20 +58,19 @@ def model_selector() -> bool:
 def model_card() -> None:
     """What the active model is and how good it is, or why it cannot be used."""
     try:
-        model = resources.load_model(resources.active_checkpoint())
+        ckpt = resources.load(resources.active_path())
     except CheckpointError as e:
         st.error(f"This model cannot be used: {e}", icon=":material/error:")
         return
-    if resources.active_checkpoint() == resources.default_checkpoint():  # the model a class starts from
-        analysis.warm_up(model)
-    config, metrics = model.config, model.metrics
-    beta = model.train_config.get("beta")
+    if resources.active_path() == resources.default_checkpoint():  # the model a class starts from
+        analysis.warm_up(ckpt)
+    config, metrics = ckpt.config, ckpt.metrics
     test_loss = metrics.get("test", {}).get("loss")
-    epochs_run = len(model.history.get("epochs", [])) or metrics.get("epoch")
+    epochs_run = len(ckpt.history.get("epochs", [])) or metrics.get("epoch")
     with st.container(border=True):
         left, right = st.columns(2)
         left.metric("Latent size", config.latent_dim)
-        right.metric("β (beta)", "—" if beta is None or not config.variational else f"{beta:g}",
+        right.metric("β (beta)", f"{ckpt.train_config.beta:g}" if config.variational else "—",
                      help=None if config.variational else "A plain autoencoder: no KL term for β to weigh.")
         shown_loss = "—" if test_loss is None else f"{test_loss:.1f}"
         left.metric("Test −ELBO" if config.variational else "Test BCE", shown_loss,
@@ -81,7 +80,7 @@ def model_card() -> None:
         right.metric("Epochs", epochs_run or "—",
                      help=f"Epochs trained; the kept weights are from epoch {metrics.get('epoch', '—')}.")
         kind = "" if config.variational else " autoencoder (no KL, z = μ)"
-        used = f"**{analysis.active_units(model)} of {config.latent_dim}**"
+        used = f"**{analysis.active_units(ckpt)} of {config.latent_dim}**"
         st.caption(f"Architecture: **{config.arch}**{kind} · uses {used} latent dimensions",
                    help="Dimensions whose posterior mean varies over the test digits "
                    "(variance > 0.01); the others sit at the prior, KL ≈ 0.")

@@ -34,11 +34,12 @@ from harness import BUNDLED as DEFAULT
 from studio.figures import FILM_FRAME_MS, film_figure, loss_figure
 from vae.checkpoint import load_checkpoint
 from vae.compare import elbo_curve
+from vae.config import TrainConfig
 from vae.data import load_mnist
 from vae.device import resolve_device
 from vae.film import FilmRecorder, aligned_tsne, epoch_label, film_layout, neighbour_agreement
 from vae.latent import tsne
-from vae.train import TrainConfig, train
+from vae.train import train
 
 
 def bench_record(epochs: int, rounds: int) -> None:
@@ -57,24 +58,25 @@ def bench_record(epochs: int, rounds: int) -> None:
     print(f"record: {epochs}-epoch run, median of {rounds}: with film {with_film:.1f} s, without {without:.1f} s, "
           f"ratio {with_film / without:.3f}")
 
-    model = load_checkpoint(DEFAULT)
+    ckpt = load_checkpoint(DEFAULT)
+    model = ckpt.model
     recorder = FilmRecorder(data.test_images, data.test_labels, model.latent_dim, resolve_device("auto"))
     recorder.record(model, 0.0)  # warm-up
     start = time.perf_counter()
     for i in range(20):
         recorder.record(model, float(i + 1))
     per_frame = (time.perf_counter() - start) / 20
-    frames = len(model.film.epochs)
+    frames = len(ckpt.film.epochs)
     print(f"record: one frame {per_frame * 1000:.1f} ms; a {frames}-frame film costs {per_frame * frames:.1f} s of "
           f"the default's training")
 
 
 def bench_figure(rounds: int) -> None:
-    model = load_checkpoint(DEFAULT)
-    epochs, _, loss = elbo_curve(model.history)
-    film, curve = model.film, list(zip(epochs, loss))
+    ckpt = load_checkpoint(DEFAULT)
+    epochs, _, loss = elbo_curve(ckpt.history)
+    film, curve = ckpt.film, list(zip(epochs, loss))
     film_figure(film, film_layout(film), curve)  # imports and first-call costs out of the way
-    loss_figure(model.history)
+    loss_figure(ckpt.history)
     builds, references = [], []
     for _ in range(rounds):
         start = time.perf_counter()
@@ -82,7 +84,7 @@ def bench_figure(rounds: int) -> None:
         spec = pio.to_json(figure.to_dict(), validate=False)
         builds.append(time.perf_counter() - start)
         start = time.perf_counter()
-        pio.to_json(loss_figure(model.history).to_dict(), validate=False)
+        pio.to_json(loss_figure(ckpt.history).to_dict(), validate=False)
         references.append(time.perf_counter() - start)
     build, reference = statistics.median(builds), statistics.median(references)
     print(f"figure: the {film.frames}-frame player {build * 1000:.0f} ms ({len(spec) / 1e6:.2f} MB of JSON), "
@@ -143,8 +145,8 @@ def bench_tsne(rounds: int) -> None:
 def bench_clusters() -> None:
     from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
 
-    model = load_checkpoint(DEFAULT)
-    film, labels = model.film, model.film.labels
+    ckpt = load_checkpoint(DEFAULT)
+    film, labels = ckpt.film, ckpt.film.labels
     means = film.means.astype("float32")
     lda = LinearDiscriminantAnalysis(n_components=2).fit(means[-1], labels)
     views = {f"in the {film.latent_dim}-D latent": means, "film map (PCA)": film_layout(film, "pca"),
@@ -152,7 +154,7 @@ def bench_clusters() -> None:
              "t-SNE of the last frame alone": None, "film map (aligned t-SNE)": film_layout(film, "tsne")}
     columns = {name: neighbour_agreement(points, labels) for name, points in views.items() if points is not None}
     last_alone = neighbour_agreement(tsne(means[-1])[None], labels)[0]
-    kept = film.frame_at(model.metrics["epoch"])
+    kept = film.frame_at(ckpt.metrics["epoch"])
     print("clusters: share of digits whose 5 nearest neighbours vote for their own label (5-fold CV)")
     print("| frame | " + " | ".join(views) + " |")
     print("| --- |" + " ---: |" * len(views))

@@ -99,7 +99,7 @@ class Phase:
 def drive(port: int, watchers: int, phase_s: float, rounds: int, train_size: int, page: str) -> list[Phase]:
     from harness.apptest import queued_run
     from studio import analysis, resources
-    from vae.train import TrainConfig
+    from vae.config import TrainConfig
 
     url = f"http://127.0.0.1:{port}"
     for _ in range(240):
@@ -108,7 +108,7 @@ def drive(port: int, watchers: int, phase_s: float, rounds: int, train_size: int
                 break
         except OSError:
             time.sleep(0.25)
-    analysis.warm_up(resources.load_model(resources.default_checkpoint())).join()  # the app's one-off work, done first
+    analysis.warm_up(resources.load(resources.default_checkpoint())).join()  # the app's one-off work, done first
     config = TrainConfig(epochs=1000, train_size=train_size, seed=7)  # outlasts every phase; stopped after
     # Inside follows the run's weights, published as each epoch ends.
     with queued_run(config, "watched", ready=lambda run: run.step >= 5 and (page != "inside" or run.weights)) \

@@ -67,7 +67,7 @@ from harness import ROOT
 from harness.apptest import canvas_value, click, drawn, navigation_mode_init, plotly_rows, queued_run, training_rate
 from studio import analysis, resources
 from vae import latent, load_checkpoint
-from vae.train import TrainConfig
+from vae.config import TrainConfig
 
 CANVAS_KEY = "draw_canvas_0"
 MAP_KEY = "latent_map_default_pca_2000_30"
@@ -143,7 +143,7 @@ def session(page: str | None = None) -> AppTest:
 def model_pass(mnist) -> Callable[[], Run]:
     """The "model" reference: times one pass on a worker thread of its own, set to one torch thread
     (torch's count is per thread; the process's default is restored for every other thread)."""
-    model, image = load_checkpoint(resources.default_checkpoint()), mnist.test_images[0]
+    model, image = load_checkpoint(resources.default_checkpoint()).model, mnist.test_images[0]
     default = torch.get_num_threads()
 
     def one_thread():
@@ -165,8 +165,8 @@ def model_pass(mnist) -> Callable[[], Run]:
 
 COMPARE_MAPS = """
 from studio import resources, views
-views.linked_maps({"tutorial": resources.load_model(resources.checkpoint_dir() / "tutorial.pt"),
-                   "default": resources.load_model(resources.default_checkpoint())})
+views.linked_maps({"tutorial": resources.load(resources.checkpoint_dir() / "tutorial.pt"),
+                   "default": resources.load(resources.default_checkpoint())})
 """  # the Compare page's fragment that a map click reruns
 
 
@@ -202,7 +202,7 @@ def scenarios(clock: RunClock, mnist) -> dict[str, Callable[[], Run]]:
     pair = AppTest.from_string(COMPARE_MAPS, default_timeout=600)
     check(pair.run())
     page = session("pages/compare.py")
-    map_digits = [int(i) for i in analysis.compare_map(resources.load_model(resources.default_checkpoint()))[0][:60]]
+    map_digits = [int(i) for i in analysis.compare_map(resources.load(resources.default_checkpoint()))[0][:60]]
     compare_digits = itertools.cycle(map_digits)
 
     def new_compare_click():

@@ -100,8 +100,9 @@ def main() -> None:
     print("MNIST training digits' stroke width (px in 28x28), 5/25/50/75/95th percentile:",
           " ".join(f"{w:.2f}" for w in np.percentile(widths, [5, 25, 50, 75, 95])))
 
-    model = load_checkpoint(args.checkpoint)
-    train_vote = DigitVote(cached_means(model, mnist.train_images, default_cache_dir()),
+    ckpt = load_checkpoint(args.checkpoint)
+    model = ckpt.model
+    train_vote = DigitVote(cached_means(ckpt, mnist.train_images, default_cache_dir()),
                            mnist.train_labels.numpy())
     test_vote = DigitVote(latent.encode(model, mnist.test_images)[0], mnist.test_labels.numpy())
 

@@ -111,8 +111,8 @@ def main() -> None:
 
     print(f"{time.strftime('%Y-%m-%d %H:%M')}  {platform.processor() or platform.machine()}, {os.cpu_count()} cores; "
           f"scikit-learn {sklearn.__version__}, openTSNE {openTSNE.__version__}, umap-learn {umap.__version__}")
-    model = resources.load_model(args.checkpoint)
-    (mu, _), seconds, _ = timed(analysis.test_encodings, model)  # the app's cached encodings
+    ckpt = resources.load(args.checkpoint)
+    (mu, _), seconds, _ = timed(analysis.test_encodings, ckpt)  # the app's cached encodings
     indices = latent.test_subset(n)
     points, labels = mu[indices], resources.mnist().test_labels.numpy()[indices]
     print(f"{n:,} test digits, latent {points.shape[1]}-D (encoded in {seconds:.1f} s); "
@@ -122,7 +122,7 @@ def main() -> None:
         return
 
     def app_projection(_points):  # the same points: the app's fixed subset of its cached encodings
-        return analysis._projection(model, n, "tsne", PERPLEXITY, SEED)[1].coords
+        return analysis._projection(ckpt, n, "tsne", PERPLEXITY, SEED)[1].coords
 
     def app_after_restart(_points):
         analysis._projection.clear()

@@ -24,8 +24,8 @@ import torch
 from ray.cluster_utils import Cluster
 
 from vae.checkpoint import read_checkpoint
+from vae.config import TrainConfig
 from vae.runs import RunQueue
-from vae.train import TrainConfig
 
 SHORT = TrainConfig(train_size=10_000, epochs=3)  # about 10 s on one thread of a Zen 4
 LONG = TrainConfig(train_size=25_000, epochs=5)  # about 30 s

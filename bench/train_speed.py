@@ -30,11 +30,12 @@ from pathlib import Path
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
+from vae.config import TrainConfig
 from vae.data import iterate_batches, load_mnist, to_float
 from vae.device import autocast_dtype, precision_label, resolve_device
 from vae.events import EpochEvent
 from vae.model import ConvVAE
-from vae.train import FINE_TUNE_SAMPLES, TrainConfig, make_optimizer, train, train_step
+from vae.train import FINE_TUNE_SAMPLES, make_optimizer, train, train_step
 
 
 def training_step(config: TrainConfig, images: torch.Tensor, dataloader: bool = False):

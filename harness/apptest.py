@@ -15,7 +15,7 @@ from streamlit.testing.v1 import AppTest
 
 from studio import resources, runs
 from vae.checkpoint import resume_path
-from vae.train import TrainConfig
+from vae.config import TrainConfig
 
 from . import ROOT
 

@@ -56,10 +56,11 @@ from harness.browser import (
 from harness.protocol import AppSession, PageRun
 from studio.figures import MAP_DRAWING, MAP_DRAWING_TARGET, MAP_TEST
 from vae.checkpoint import read_checkpoint, read_resume_state, resume_path
+from vae.config import TrainConfig
 from vae.events import EpochEvent, Event
 from vae.preprocess import to_mnist
 from vae.runs import ACTIVE, RECORDS
-from vae.train import TrainConfig, train
+from vae.train import train
 
 STROKE_PX = 20  # the Draw page's default stroke width
 CLASS = 30  # the largest class the bench puts on the app, besides the first visitor

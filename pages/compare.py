@@ -27,20 +27,20 @@ def pick(side: str, column, options: list[str]):
     with column:
         path = st.selectbox(f"Model {side.upper()}", options, key=key, format_func=lambda p: Path(p).stem)
         try:
-            return resources.load_model(path)
+            return resources.load(path)
         except CheckpointError as e:
             st.error(f"This model cannot be compared: {e}", icon=":material/error:")
             return None
 
 
-def iw_estimate(model, column) -> float | None:
+def iw_estimate(ckpt, column) -> float | None:
     """-log p(x) of a card that lacks it: measured on request (with a progress bar) and kept on disk."""
-    if model.metrics.get("test_iw", {}).get("k") == compare.IW_SAMPLES or not model.config.variational:
+    if ckpt.metrics.get("test_iw", {}).get("k") == compare.IW_SAMPLES or not ckpt.config.variational:
         return None  # stored, or an autoencoder's, which has no q(z|x) to weigh samples with
-    cached = st.session_state.get(f"compare_iw_{resources.model_key(model)}")
+    cached = st.session_state.get(f"compare_iw_{ckpt.key}")
     if cached is not None:
         return cached
-    name = model.checkpoint_path.stem
+    name = ckpt.name
     if column.button(f"Estimate −log p(x) of {name}", key=f"compare_iw_{name}",
                      icon=":material/calculate:", help=f"{compare.IW_SAMPLES} importance samples for each of the "
                      "10,000 test digits: a minute or more on a CPU, once per model file."):
@@ -48,35 +48,35 @@ def iw_estimate(model, column) -> float | None:
         def progress(done: int, total: int) -> None:
             bar.progress(done / total, text=f"{done:,} of {total:,} test digits")
 
-        nll = compare.cached_iw_nll(model, resources.mnist().test_images.to(resources.device()), analysis.iw_cache(),
+        nll = compare.cached_iw_nll(ckpt, resources.mnist().test_images.to(resources.device()), analysis.iw_cache(),
                                     progress=progress)
         bar.empty()
-        st.session_state[f"compare_iw_{resources.model_key(model)}"] = nll
+        st.session_state[f"compare_iw_{ckpt.key}"] = nll
         return nll
     return None
 
 
-def show_table(models: dict, columns) -> None:
-    cards = [compare.card(model, iw_estimate(model, column)) for model, column in zip(models.values(), columns)]
-    (name_a, name_b) = models
+def show_table(checkpoints: dict, columns) -> None:
+    cards = [compare.card(ckpt, iw_estimate(ckpt, column)) for ckpt, column in zip(checkpoints.values(), columns)]
+    (name_a, name_b) = checkpoints
     lines = [f"| | {name_a} | {name_b} | B − A |", "| --- | ---: | ---: | ---: |"]
     lines += [f"| {r.label} | {r.a} | {r.b} | {r.difference} |" for r in compare.table(*cards)]
     st.markdown("\n".join(lines))
 
 
-def show_curves(models: dict) -> None:
+def show_curves(checkpoints: dict) -> None:
     axis = st.segmented_control("x-axis", ["epoch", "time"], default="epoch", key="compare_x",
                                 format_func={"epoch": "By epoch", "time": "By training time"}.get) or "epoch"
     curves = {name if m.config.variational else f"{name} (BCE: no KL)": compare.elbo_curve(m.history)
-              for name, m in models.items()}
+              for name, m in checkpoints.items()}
     st.plotly_chart(compare_curves_figure(curves, axis), key="compare_curves")
     st.caption("Training time is each model's own (its card says on which machine): quality against time is the "
                "fair comparison of a slow model and a fast one."
-               + ("" if all(m.config.variational for m in models.values()) else " An autoencoder's curve is its "
+               + ("" if all(m.config.variational for m in checkpoints.values()) else " An autoencoder's curve is its "
                   "reconstruction loss alone, below any VAE's −ELBO, which also pays for its KL."))
 
 
-def show_one_input(models: dict) -> None:
+def show_one_input(checkpoints: dict) -> None:
     drawing = st.session_state.get(analysis.LAST_DRAWING_KEY)
     sources = (["drawing"] if drawing is not None else []) + ["test"]
     left, right = st.columns([2, 3])
@@ -87,30 +87,30 @@ def show_one_input(models: dict) -> None:
         image = resources.mnist().test_images[index].numpy() / 255.0
     else:
         image = drawing["image"]
-    columns = st.columns(1 + len(models))
+    columns = st.columns(1 + len(checkpoints))
     columns[0].image(picture(image, 4), caption="Input")
-    for column, (name, model) in zip(columns[1:], models.items()):
-        mu, _ = latent.encode(model, image)
-        nelbo = latent.negative_elbo(model, image[None])[0]
-        score = f"−ELBO {nelbo:.1f} nats" if model.config.variational else f"BCE {nelbo:.1f} nats, no KL"
-        column.image(picture(latent.decode(model, mu[0]), 4), caption=f"{name}: {score}")
+    for column, (name, ckpt) in zip(columns[1:], checkpoints.items()):
+        mu, _ = latent.encode(ckpt.model, image)
+        nelbo = latent.negative_elbo(ckpt.model, image[None])[0]
+        score = f"−ELBO {nelbo:.1f} nats" if ckpt.config.variational else f"BCE {nelbo:.1f} nats, no KL"
+        column.image(picture(latent.decode(ckpt.model, mu[0]), 4), caption=f"{name}: {score}")
 
 
-def show_samples_and_interpolation(models: dict) -> None:
+def show_samples_and_interpolation(checkpoints: dict) -> None:
     left, right = st.columns(2)
     seed = int(left.number_input("Seed", 0, 10_000, 0, key="compare_seed"))
     ends = right.columns(2)
     start = int(ends[0].number_input("From test digit #", 0, 9999, 3, key="compare_from"))
     end = int(ends[1].number_input("to test digit #", 0, 9999, 2, key="compare_to"))
     test = resources.mnist().test_images
-    for name, model in models.items():
-        samples = latent.decode(model, latent.prior_samples(16, model.latent_dim, seed))
-        (mu0, mu1), _ = latent.encode(model, test[[start, end]])
-        path = latent.decode(model, latent.interpolate(mu0, mu1, 10))
+    for name, ckpt in checkpoints.items():
+        samples = latent.decode(ckpt.model, latent.prior_samples(16, ckpt.config.latent_dim, seed))
+        (mu0, mu1), _ = latent.encode(ckpt.model, test[[start, end]])
+        path = latent.decode(ckpt.model, latent.interpolate(mu0, mu1, 10))
         left.image(make_grid(samples, ncol=8, pad=1, scale=2), caption=f"{name}: 16 prior samples, seed {seed}")
         right.image(make_grid(path, ncol=10, pad=1, scale=2), caption=f"{name}: from #{start} to #{end}")
-    for model in models.values():
-        views.autoencoder_note(model)
+    for ckpt in checkpoints.values():
+        views.autoencoder_note(ckpt)
 
 
 st.title("Compare two models")
@@ -121,34 +121,34 @@ if not options:
     st.stop()
 columns = st.columns(2, gap="large")
 picked = [pick(side, column, options) for side, column in zip(SIDES, columns)]
-if picked[0] is not None and picked[1] is not None and picked[0].checkpoint_path == picked[1].checkpoint_path:
+if picked[0] is not None and picked[1] is not None and picked[0].path == picked[1].path:
     st.info("Both sides show the same model: every difference below is zero. Pick another model on one side.",
             icon=":material/info:")
-models = {}
-for model in picked:
-    if model is not None:
-        name = model.checkpoint_path.stem
-        models[name if name not in models else f"{name} (B)"] = model
-if len(models) < 2:
+checkpoints = {}
+for ckpt in picked:
+    if ckpt is not None:
+        name = ckpt.name
+        checkpoints[name if name not in checkpoints else f"{name} (B)"] = ckpt
+if len(checkpoints) < 2:
     st.warning("Comparing needs two models that load; the other side says what is wrong.", icon=":material/warning:")
     st.stop()
-learner.record("compare", tuple(sorted(model.checkpoint_path.stem for model in picked)))
-if any(model.config.variational and model.train_config.get("beta", 1) != 1 for model in picked):
+learner.record("compare", tuple(sorted(ckpt.name for ckpt in picked)))
+if any(ckpt.config.variational and ckpt.train_config.beta != 1 for ckpt in picked):
     learner.record("beta")
 
 st.subheader("The two cards", divider="gray")
-show_table(models, columns)
+show_table(checkpoints, columns)
 st.subheader("Test −ELBO during training", divider="gray")
-show_curves(models)
+show_curves(checkpoints)
 st.subheader("One input through both", divider="gray")
-show_one_input(models)
+show_one_input(checkpoints)
 st.subheader("Samples and an interpolation", divider="gray")
-show_samples_and_interpolation(models)
+show_samples_and_interpolation(checkpoints)
 st.subheader("Both latent maps", divider="gray")
-views.linked_maps(models)
+views.linked_maps(checkpoints)
 st.subheader("Both films, on one clock", divider="gray")
-if all(model.film is not None for model in models.values()):
-    st.plotly_chart(films.lockstep_figure(*models.values()), key="compare_film")
+if all(ckpt.film is not None for ckpt in checkpoints.values()):
+    st.plotly_chart(films.lockstep_figure(*checkpoints.values()), key="compare_film")
     st.caption("Each film shows its frame taken at or just before the epoch on the scrubber: a shorter run "
                "stays on its last frame.")
 else:

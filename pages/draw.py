@@ -71,23 +71,23 @@ def typicality(percentile: float) -> str:
     return "unlike almost all test digits: the model finds it surprising"
 
 
-def show_analysis(model, x: np.ndarray) -> None:
+def show_analysis(ckpt, x: np.ndarray) -> None:
     """What the model sees, makes of it and compares it with."""
-    mu, logvar = latent.encode(model, x)
+    mu, logvar = latent.encode(ckpt.model, x)
     mu, logvar = mu[0], logvar[0]
     learner.record("drawing")
     st.session_state[analysis.LAST_DRAWING_KEY] = {
-        "image": x, "mu": mu, "logvar": logvar, "checkpoint": resources.model_key(model)[0],
+        "image": x, "mu": mu, "logvar": logvar, "checkpoint": ckpt.key,
     }
     # One decoder pass: the reconstruction from the mean, then the samples from q(z|x) (an
     # autoencoder has none).
     samples_z = [] if logvar is None else [latent.posterior_samples(mu, logvar, POSTERIOR_SAMPLES, seed=0)]
     latents = np.vstack([mu[None], *samples_z])
-    decoded = latent.decode(model, latents)
+    decoded = latent.decode(ckpt.model, latents)
     recon, samples = decoded[0], decoded[1:]
-    loss = float(latent.negative_elbo(model, x)[0])
-    reference = analysis.test_negative_elbo(model)
-    verdict = analysis.digit_vote(model).vote(mu)
+    loss = float(latent.negative_elbo(ckpt.model, x)[0])
+    reference = analysis.test_negative_elbo(ckpt)
+    verdict = analysis.digit_vote(ckpt).vote(mu)
 
     seen, rebuilt, score = st.columns(3)
     seen.image(picture(x, 5), caption="What the model sees (28×28)")
@@ -106,7 +106,7 @@ def show_analysis(model, x: np.ndarray) -> None:
     else:
         st.caption("A plain autoencoder gives one code per digit, not a distribution: there is nothing to sample.")
     with st.expander("Nearest test digits", icon=":material/search:"):
-        test_mu, _ = analysis.test_encodings(model)
+        test_mu, _ = analysis.test_encodings(ckpt)
         near, _ = latent.nearest(test_mu, mu, NEIGHBOURS)
         test = resources.mnist()
         st.image([picture(test.test_images[i].numpy(), 2) for i in near],
@@ -132,7 +132,7 @@ st.title("Draw a digit")
 st.caption("Your digit is cropped, scaled to fit 20×20 and centred by its centre of mass in 28×28, "
            "exactly as MNIST's digits were, and its pen thinned or thickened to MNIST's stroke width, "
            "before the model encodes it.")
-model = resources.active_model()
+ckpt = resources.active()
 source = st.segmented_control("Input", ["Draw", "Upload"], default="Draw", key="draw_source",
                               label_visibility="collapsed") or "Draw"
 left, right = st.columns([2, 3], gap="large")
@@ -140,4 +140,4 @@ with left:
     digit = uploaded_digit() if source == "Upload" else drawn_digit()
 with right:
     if digit is not None:
-        show_analysis(model, digit)
+        show_analysis(ckpt, digit)

@@ -40,48 +40,48 @@ def grid_settings() -> tuple[int, int]:
 
 
 def sample_grid(model, z: np.ndarray, side: int, width: int = 640) -> np.ndarray:
-    return make_grid(latent.decode(model, z), ncol=side, scale=max(1, width // (29 * side)))
+    return make_grid(latent.decode(ckpt.model, z), ncol=side, scale=max(1, width // (29 * side)))
 
 
-def prior_section(model, side: int, seed: int) -> None:
+def prior_section(ckpt, side: int, seed: int) -> None:
     st.subheader("Samples from the prior, and from where the data is")
-    views.autoencoder_note(model)
+    views.autoencoder_note(ckpt)
     prior, data = st.columns(2, gap="medium")
     with prior:
         st.markdown("**From the prior N(0, I)**")
-        st.image(sample_grid(model, analysis.sampler_latents(model, "prior", side * side, seed), side, 560))
+        st.image(sample_grid(ckpt.model, analysis.sampler_latents(ckpt, "prior", side * side, seed), side, 560))
     with data:
         st.markdown(f"**From a {samplers.MIXTURE_COMPONENTS}-Gaussian mixture fitted to the training digits' means**")
         learner.record("mixture_samples")
-        st.image(sample_grid(model, analysis.sampler_latents(model, "mixture", side * side, seed), side, 560))
+        st.image(sample_grid(ckpt.model, analysis.sampler_latents(ckpt, "mixture", side * side, seed), side, 560))
     st.caption("The KL term pulls each digit's posterior towards N(0, I), but the encoder never spreads the "
                "training digits over all of it: they crowd into clusters with gaps between. A prior sample "
                "often lands in a gap and decodes to a blur or a cross of two digits; the mixture samples "
                "where the training digits actually landed.")
 
 
-def chosen_digit_section(model, side: int, seed: int) -> int:
+def chosen_digit_section(ckpt, side: int, seed: int) -> int:
     st.subheader("A digit of your choice")
     digit = st.segmented_control("Digit", list(range(10)), default=analysis.FIRST_DIGIT, key="gen_digit")
     digit = analysis.FIRST_DIGIT if digit is None else int(digit)
     try:
-        gaussian = analysis.digit_gaussian(model, digit)
+        gaussian = analysis.digit_gaussian(ckpt, digit)
     except samplers.TooFewExamplesError as e:
         st.warning(f"{e} Train on more digits to sample this one.", icon=":material/block:")
         return digit
-    st.image(sample_grid(model, gaussian.sample(side * side, seed=seed), side))
+    st.image(sample_grid(ckpt.model, gaussian.sample(side * side, seed=seed), side))
     st.caption(f"New {digit}s drawn from a full-covariance Gaussian fitted to where the model put its "
                f"{gaussian.examples:,} training {digit}s. This is conditioning after the fact, using the "
                "labels only now; a conditional VAE would be given the digit while it trains.")
     return digit
 
 
-def quality_section(model, digit: int) -> None:
+def quality_section(ckpt, digit: int) -> None:
     st.subheader("How good are the samples?")
-    qualities = {"prior": ("prior", analysis.sample_quality(model, "prior")),
-                 "mixture": ("mixture", analysis.sample_quality(model, "mixture"))}
+    qualities = {"prior": ("prior", analysis.sample_quality(ckpt, "prior")),
+                 "mixture": ("mixture", analysis.sample_quality(ckpt, "mixture"))}
     try:
-        qualities[f"digit {digit}"] = ("digit", analysis.sample_quality(model, "digit", digit))
+        qualities[f"digit {digit}"] = ("digit", analysis.sample_quality(ckpt, "digit", digit))
     except samplers.TooFewExamplesError:
         pass
     st.caption(f"{samplers.QUALITY_SAMPLES:,} samples of each sampler, decoded, encoded again and judged by the "
@@ -97,7 +97,7 @@ def quality_section(model, digit: int) -> None:
                         help=f"Share of samples whose leading digit gets at least {SURE_FROM} of the {VOTERS} votes.")
 
 
-def interpolation_section(model, test_mu: np.ndarray) -> None:
+def interpolation_section(ckpt, test_mu: np.ndarray) -> None:
     st.subheader("Interpolation between two test digits")
     first, second, settings = st.columns([2, 2, 2])
     a = test_digit_input(first, "From test digit", "gen_from", 0)
@@ -111,10 +111,10 @@ def interpolation_section(model, test_mu: np.ndarray) -> None:
                                        "instead of cutting through its centre"),
     ):
         z = latent.interpolate(test_mu[a], test_mu[b], steps, method)
-        st.image(make_grid(latent.decode(model, z), ncol=steps, scale=3), caption=f"{title}: {note}")
+        st.image(make_grid(latent.decode(ckpt.model, z), ncol=steps, scale=3), caption=f"{title}: {note}")
 
 
-def traversal_section(model, test_mu: np.ndarray, test_logvar: np.ndarray) -> None:
+def traversal_section(ckpt, test_mu: np.ndarray, test_logvar: np.ndarray) -> None:
     st.subheader("Latent traversal")
     st.caption("Each row moves one latent dimension of a test digit's mean from −span to +span "
                "(in prior standard deviations) while the others stay put. Dimensions are listed by their "
@@ -130,13 +130,13 @@ def traversal_section(model, test_mu: np.ndarray, test_logvar: np.ndarray) -> No
         f"Dimensions (up to {MAX_TRAVERSAL_ROWS}), most informative first", order,
         default=order[:min(8, len(order))], max_selections=MAX_TRAVERSAL_ROWS,
         format_func=lambda j: f"z{j} · KL {kl[j]:.2f}",
-        key=f"gen_dims_{model.checkpoint_path.stem}_{model.latent_dim}",  # options differ per model
+        key=f"gen_dims_{ckpt.name}_{ckpt.config.latent_dim}",  # options differ per model
     )
     if not dims:
         st.info("Pick at least one dimension to traverse.", icon=":material/tune:")
         return
     paths = latent.traversal(test_mu[index], dims, span=span, steps=steps)
-    images = latent.decode(model, paths.reshape(-1, model.latent_dim)).reshape(len(dims), steps, 28, 28)
+    images = latent.decode(ckpt.model, paths.reshape(-1, ckpt.config.latent_dim)).reshape(len(dims), steps, 28, 28)
     st.caption(f"−{span:g}σ ← value of the dimension around the digit's mean → +{span:g}σ")
     for j, row in zip(dims, images):
         name, row_cell = st.columns([1, 8], vertical_alignment="center")
@@ -145,11 +145,11 @@ def traversal_section(model, test_mu: np.ndarray, test_logvar: np.ndarray) -> No
 
 
 st.title("Generate")
-model = resources.active_model()
-test_mu, test_logvar = analysis.test_encodings(model)
+ckpt = resources.active()
+test_mu, test_logvar = analysis.test_encodings(ckpt)
 grid_side, grid_seed = grid_settings()
-prior_section(model, grid_side, grid_seed)
-chosen = chosen_digit_section(model, grid_side, grid_seed)
-quality_section(model, chosen)
-interpolation_section(model, test_mu)
-traversal_section(model, test_mu, test_logvar)
+prior_section(ckpt, grid_side, grid_seed)
+chosen = chosen_digit_section(ckpt, grid_side, grid_seed)
+quality_section(ckpt, chosen)
+interpolation_section(ckpt, test_mu)
+traversal_section(ckpt, test_mu, test_logvar)

@@ -94,10 +94,10 @@ for row in (IDEAS[:3], IDEAS[3:]):
             st.markdown(text)
             st.page_link(page, label=label, icon=icon)
 
-model = resources.active_model()
-st.header(f"The active model: {resources.active_checkpoint().stem}", divider="gray")
+ckpt = resources.active()
+st.header(f"The active model: {resources.active_path().stem}", divider="gray")
 
-test, val = model.metrics.get("test", {}), model.metrics.get("val", {})
+test, val = ckpt.metrics.get("test", {}), ckpt.metrics.get("val", {})
 def watch_film() -> None:
     st.session_state["map_view"] = "film"
 
@@ -109,20 +109,20 @@ if test:
     cols[2].metric("KL", f"{test['kl']:.2f}")
     if val:
         cols[3].metric("Validation −ELBO", f"{val['loss']:.2f}")
-    cols[4].metric("Active dimensions", f"{analysis.active_units(model)} of {model.latent_dim}",
+    cols[4].metric("Active dimensions", f"{analysis.active_units(ckpt)} of {ckpt.config.latent_dim}",
                    help="Latent dimensions the model uses (their posterior mean varies over the digits); "
                         "the others collapsed to the prior, KL ≈ 0.")
-if model.film is not None:
-    st.caption(f"This model uses {analysis.active_units(model)} of its {model.latent_dim} latent dimensions. "
+if ckpt.film is not None:
+    st.caption(f"This model uses {analysis.active_units(ckpt)} of its {ckpt.config.latent_dim} latent dimensions. "
                "Its training film shows how that came about, frame by frame.")
     if st.button("Watch it learn", icon=":material/movie:", key="home_film", on_click=watch_film):
         st.switch_page("pages/latent_map.py")
-if model.history.get("epochs"):
-    st.plotly_chart(analysis.loss_curves(model), key="home_curves")
+if ckpt.history.get("epochs"):
+    st.plotly_chart(analysis.loss_curves(ckpt), key="home_curves")
 
-rows = analysis.layers(model)
+rows = analysis.layers(ckpt)
 total = sum(r["params"] for r in rows)
 st.subheader("Architecture", divider="gray")
-st.caption(f"{model.config.arch} VAE, latent size {model.latent_dim}, {total:,} parameters. "
+st.caption(f"{ckpt.config.arch} VAE, latent size {ckpt.config.latent_dim}, {total:,} parameters. "
            "Read off the model by running one image through it.")
 st.markdown(markdown_table(rows))

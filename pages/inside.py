@@ -40,14 +40,14 @@ def chosen_input() -> tuple[np.ndarray, str]:
 
 
 def chosen_model():
-    """(model, cache key, film for the dimension order, what to call it): the active model, or the
+    """(checkpoint, what to call it, whether it is a run training now): the active model, or the
     run training now (this browser's own first) as of its latest finished epoch."""
     followed = runs.followed()
     if followed is not None and not st.session_state.get(LIVE_KEY):
         st.session_state[FOLLOWED_KEY] = followed.id
     if (followed is not None or st.session_state.get(LIVE_KEY)) and FOLLOWED_KEY in st.session_state:
         snap = live.snapshot(st.session_state[FOLLOWED_KEY], fresh=True)  # a whole page run shows the newest epoch
-        run = live.model(snap) if snap.weights is not None else None
+        run = live.checkpoint(snap) if snap.weights is not None else None
         following = st.toggle(f"The run training now ({snap.name})", key=LIVE_KEY,
                               disabled=run is None and snap.running,
                               help="Its weights as its latest epoch ended: watch your digit's μ, σ and KL change "
@@ -60,9 +60,9 @@ def chosen_model():
                           args=({resources.ACTIVE_KEY: str(snap.checkpoint), LIVE_KEY: False},))
         elif following and run is not None:
             st.fragment(run_every=live.LIVE_REFRESH_S * 2)(follow_run)(snap.id, snap.weights_epoch)
-            return run, live.model_cache_key(snap), snap.film, f"the run {snap.name} after epoch {snap.weights_epoch}"
-    model = resources.active_model()
-    return model, resources.model_key(model), None, model.checkpoint_path.stem
+            return run, f"the run {snap.name} after epoch {snap.weights_epoch}", True
+    ckpt = resources.active()
+    return ckpt, ckpt.name, False
 
 
 def follow_run(run_id: int, shown_epoch: int) -> None:
@@ -195,7 +195,7 @@ def step_kl(e, order, used, model_code) -> None:
     code(model_code, "kl")
 
 
-def step_loss(e, model, live: bool, model_code) -> None:
+def step_loss(e, ckpt, live: bool, model_code) -> None:
     st.subheader("6 · The loss", divider="gray")
     if e.variational:
         numbers = {"bce": f"{e.bce:.2f}", "kl": f"{e.kl:.2f}", "beta": f"{e.beta:g}"}
@@ -212,7 +212,7 @@ def step_loss(e, model, live: bool, model_code) -> None:
     if live:
         st.caption("How this digit ranks among the test digits is shown for saved models only.")
     else:
-        reference = analysis.test_negative_elbo(model)
+        reference = analysis.test_negative_elbo(ckpt)
         pct = latent.percentile_of(e.loss, reference)
         st.metric("Higher than this share of the 10,000 test digits", f"{pct:.0f}%",
                   help="Of the test digits' −ELBO with the same estimator; lower is more typical.")
@@ -226,15 +226,15 @@ controls = st.columns([3, 2], gap="large")
 with controls[0]:
     image, caption = chosen_input()
 with controls[1]:
-    model, key, run_film, name = chosen_model()
+    ckpt, name, training = chosen_model()
 st.caption(f"Model: **{name}**")
-e = analysis.explanation(model, key, image, st.session_state.get(SEED_KEY, 0))
-kl, used = analysis.dimension_usage(model, key, run_film)
+e = analysis.explanation(ckpt, image, st.session_state.get(SEED_KEY, 0))
+kl, used = analysis.dimension_usage(ckpt)
 order = np.argsort(-(kl if e.variational else np.abs(e.mu)), kind="stable")  # an autoencoder has no KL
-model_code = analysis.code(model, key)
+model_code = analysis.code(ckpt)
 step_input(e, caption)
 step_encoder(e, order, used, model_code)
 step_reparameterisation(e, order, used, model_code)
 step_decoder(e, model_code)
 step_kl(e, order, used, model_code)
-step_loss(e, model, run_film is not None, model_code)
+step_loss(e, ckpt, training, model_code)

@@ -15,10 +15,10 @@ GRID_SIDE = 25  # clickable grid: GRID_SIDE x GRID_SIDE faint points over the ma
 VIEWS = {"map": "Map", "film": "Training film"}
 
 
-def chart_key(model, method: str, size: int, perplexity: float) -> str:
+def chart_key(ckpt, method: str, size: int, perplexity: float) -> str:
     """A new key (so a fresh, unselected chart) whenever the map changes: a selection made on
     one map never decodes a location on another. E.g. "latent_map_default_pca_2000_30"."""
-    return f"latent_map_{model.checkpoint_path.stem}_{method}_{size}_{perplexity:g}"
+    return f"latent_map_{ckpt.name}_{method}_{size}_{perplexity:g}"
 
 
 @st.cache_resource(show_spinner=False, max_entries=16)
@@ -30,21 +30,21 @@ def figure(map_key: str, _indices, _labels, _proj: latent.Projection, drawing, s
                              None if covariance is None else np.array(covariance))
 
 
-def drawing_on_map(model, proj: latent.Projection):
+def drawing_on_map(ckpt, proj: latent.Projection):
     """The Draw page's last digit on this map as (position, covariance rows or None), hashable for
     the figure's cache; re-encoded if it was drawn with another model. None before any drawing."""
     drawing = st.session_state.get(analysis.LAST_DRAWING_KEY)
     if drawing is None:
         return None
     mu, logvar = drawing["mu"], drawing["logvar"]
-    if drawing["checkpoint"] != resources.model_key(model)[0]:
-        (mu,), (logvar,) = latent.encode(model, drawing["image"])
+    if drawing["checkpoint"] != ckpt.key:
+        (mu,), (logvar,) = latent.encode(ckpt.model, drawing["image"])
     covariance = None if logvar is None else proj.to_map_covariance(logvar)
     return (tuple(float(v) for v in proj.to_map(mu)),
             None if covariance is None else tuple(map(tuple, covariance.tolist())))
 
 
-def show_selection(model, point: dict, indices: np.ndarray, proj: latent.Projection) -> None:
+def show_selection(ckpt, point: dict, indices: np.ndarray, proj: latent.Projection) -> None:
     """The clicked digit and its decoding, or the decoding of a clicked grid location."""
     data = point.get("customdata") or []
     if isinstance(data, dict):  # a typed array's row comes back keyed by position
@@ -54,14 +54,14 @@ def show_selection(model, point: dict, indices: np.ndarray, proj: latent.Project
         index, label = int(data[1]), int(data[2])
         st.session_state[analysis.MAP_PICK_KEY] = index  # the Inside page can take it through the model
         learner.record("map_click")
-        mu = analysis.test_encodings(model)[0][index]
+        mu = analysis.test_encodings(ckpt)[0][index]
         original, decoded = st.columns(2)
         original.image(picture(test.test_images[index].numpy(), 5), caption=f"Test #{index}: a {label}")
-        decoded.image(picture(latent.decode(model, mu), 5), caption="Decoded from its mean")
+        decoded.image(picture(latent.decode(ckpt.model, mu), 5), caption="Decoded from its mean")
     elif data and data[0] == MAP_GRID:
         x, y = float(data[1]), float(data[2])
         z = proj.to_latent((x, y))
-        st.image(picture(latent.decode(model, z), 5), caption=f"Decoded at ({x:.2f}, {y:.2f})")
+        st.image(picture(latent.decode(ckpt.model, z), 5), caption=f"Decoded at ({x:.2f}, {y:.2f})")
         if not proj.exact_inverse:
             near, _ = latent.nearest(proj.coords, np.array([x, y], dtype=np.float32), latent.MIX_NEIGHBOURS)
             st.caption(f"t-SNE has no inverse map, so this is the decoding of the {latent.MIX_NEIGHBOURS} nearest "
@@ -78,9 +78,9 @@ def show_selection(model, point: dict, indices: np.ndarray, proj: latent.Project
                 icon=":material/touch_app:")
 
 
-def show_map(model) -> None:
+def show_map(ckpt) -> None:
     """The projection controls, the clickable map and, for an exact inverse, the manifold."""
-    methods = (["raw"] if model.latent_dim == 2 else []) + ["pca", "tsne"]
+    methods = (["raw"] if ckpt.config.latent_dim == 2 else []) + ["pca", "tsne"]
     if st.session_state.get("map_method") not in methods:
         st.session_state["map_method"] = methods[0]
     controls = st.columns([3, 3, 2])
@@ -93,14 +93,14 @@ def show_map(model) -> None:
                                               help="Roughly how many neighbours each point keeps close."))
     show_grid = controls[2].toggle("Clickable grid", value=True, key="map_grid",
                                    help="Faint points that decode their exact location when clicked.")
-    if model.latent_dim != 2:
-        st.caption(f"This model's latent has {model.latent_dim} dimensions, so the map is a projection. "
+    if ckpt.config.latent_dim != 2:
+        st.caption(f"This model's latent has {ckpt.config.latent_dim} dimensions, so the map is a projection. "
                    "For raw latent coordinates, choose **latent2d** as the active model in the sidebar.")
 
-    views.autoencoder_note(model)
-    indices, proj = analysis.projection(model, size, method, perplexity)
+    views.autoencoder_note(ckpt)
+    indices, proj = analysis.projection(ckpt, size, method, perplexity)
     labels = resources.mnist().test_labels.numpy()[indices]
-    drawing = drawing_on_map(model, proj)
+    drawing = drawing_on_map(ckpt, proj)
     if method == "tsne":
         st.caption("t-SNE keeps neighbours together but distorts distances, and it cannot decode a location: "
                    "clicking a grid point decodes a weighted mix of the nearest points' latents."
@@ -113,33 +113,33 @@ def show_map(model) -> None:
                    "where your digit belongs, and any latent inside them would do. The decoder is fed samples "
                    "from this cloud while it trains, which is why neighbouring latents decode alike.")
 
-    map_key = chart_key(model, method, size, perplexity)
+    map_key = chart_key(ckpt, method, size, perplexity)
     chart, detail = st.columns([3, 1], gap="medium")
     with chart:
         event = st.plotly_chart(
-            figure(f"{map_key}_{resources.model_key(model)[1]}", indices, labels, proj, drawing, show_grid),
+            figure(f"{map_key}_{ckpt.key}", indices, labels, proj, drawing, show_grid),
             on_select="rerun", selection_mode="points", key=map_key,
         )
     with detail:
         points = event["selection"]["points"]  # a dict: AppTest injects plain dicts
-        show_selection(model, points[0] if points else {}, indices, proj)
+        show_selection(ckpt, points[0] if points else {}, indices, proj)
 
     if proj.exact_inverse:
         st.subheader("Manifold")
         side = st.columns(3)[0].slider("Grid size", 8, 25, 15, key="map_manifold_side")
         st.caption("Decodings on an even grid over the map's range, laid out like the map (up is +y): "
                    "how the decoder fills the space between the digits.")
-        st.image(analysis.manifold(model, proj, side))
+        st.image(analysis.manifold(ckpt, proj, side))
 
 
 st.title("Latent map")
-model = resources.active_model()
+ckpt = resources.active()
 st.session_state.setdefault("map_view", "map")
 view = st.segmented_control("View", list(VIEWS), format_func=VIEWS.get, key="map_view",
                             label_visibility="collapsed") or "map"
 if view == "film":
     st.caption("How this model's latent space formed while it trained: the same 500 test digits "
                "(50 of each) encoded at every frame.")
-    views.film_player(model, key="map_film")
+    views.film_player(ckpt, key="map_film")
 else:
-    show_map(model)
+    show_map(ckpt)

@@ -10,11 +10,12 @@ from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from studio import analysis, learner, live, resources, runs, views
 from vae import sweep
+from vae.config import TrainConfig
 from vae.device import precision_label
 from vae.film import epoch_label
-from vae.model import ARCHS
+from vae.model import ARCHS, ConfigError
 from vae.runs import QueueError, Run
-from vae.train import FINE_TUNE_SAMPLES, ConfigError, TrainConfig
+from vae.train import FINE_TUNE_SAMPLES
 
 LABELS = {"arch": "Architecture", "latent_dim": "Latent size", "beta": "β", "epochs": "Epochs",
           "batch_size": "Batch size", "lr": "Learning rate", "seed": "Seed",
@@ -295,7 +296,7 @@ def show_run(live_now: bool) -> None:
         box, icon = RESULT_BOX[snap.status]
         box(snap.message, icon=icon)
         if snap.checkpoint and snap.checkpoint.is_file():
-            if str(snap.checkpoint) == str(resources.active_checkpoint()):
+            if str(snap.checkpoint) == str(resources.active_path()):
                 st.caption(f":material/check_circle: {snap.checkpoint.stem} is the active model.")
             else:
                 st.button(f"Use {snap.checkpoint.stem} as the active model", icon=":material/check:",
@@ -331,11 +332,11 @@ def show_ended(snap: Run) -> None:
     """An ended run's curves and film, from its checkpoint (the queue keeps only its table row)."""
     if not (snap.checkpoint and snap.checkpoint.is_file()):
         return
-    model = resources.load_model(snap.checkpoint)
-    st.plotly_chart(analysis.loss_curves(model), key="train_curves")
-    if model.film is not None:
+    ckpt = resources.load(snap.checkpoint)
+    st.plotly_chart(analysis.loss_curves(ckpt), key="train_curves")
+    if ckpt.film is not None:
         st.subheader("The latent space forming", divider="gray")
-        views.film_player(model, key="train_film")
+        views.film_player(ckpt, key="train_film")
 
 
 def show_live_film(snap: Run) -> None:

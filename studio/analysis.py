@@ -20,14 +20,13 @@ import torch
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from studio.figures import digits_map_figure, loss_figure
-from studio.resources import mnist, model_key, per_model
+from studio.resources import mnist, per_model
 from vae import explain, film, latent, neighbours, samplers
 from vae.images import make_grid
 from vae.settings import settings
 from vae.summary import layer_table
-from vae.train import TrainConfig
 
-LAST_DRAWING_KEY = "last_drawing_latent"  # session_state: {"image", "mu", "logvar", "checkpoint"} from Draw
+LAST_DRAWING_KEY = "last_drawing_latent"  # session_state: {"image", "mu", "logvar", "checkpoint" (its key)} from Draw
 MAP_PICK_KEY = "map_picked_test"  # session_state: the test digit last clicked on the Latent map
 FIRST_DIGIT = 7  # the digit the Generate page samples until the user picks another
 COMPARE_DIGITS = 1000  # test digits on each Compare map
@@ -47,25 +46,25 @@ def iw_cache() -> Path:
 
 
 @per_model(max_entries=4, spinner="Encoding the 10,000 test digits…")
-def test_encodings(model) -> tuple[np.ndarray, np.ndarray]:
+def test_encodings(ckpt) -> tuple[np.ndarray, np.ndarray]:
     """Posterior means and log-variances [10000, d] of the whole test set (a few seconds once)."""
-    return latent.encode(model, mnist().test_images)
+    return latent.encode(ckpt.model, mnist().test_images)
 
 
 @per_model(max_entries=4, spinner="Scoring the 10,000 test digits (once per model)…")
-def test_negative_elbo(model) -> np.ndarray:
+def test_negative_elbo(ckpt) -> np.ndarray:
     """Per-image -ELBO [10000] of the test set, the reference for 'how typical is this image'."""
-    return latent.negative_elbo(model, mnist().test_images)
+    return latent.negative_elbo(ckpt.model, mnist().test_images)
 
 
 @per_model(max_entries=16)
-def _projection(model, size: int, method: str, perplexity: float, seed: int):
+def _projection(ckpt, size: int, method: str, perplexity: float, seed: int):
     indices = latent.test_subset(size)
-    mu, _ = test_encodings(model)
+    mu, _ = test_encodings(ckpt)
     return indices, latent.project(mu[indices], method, perplexity=perplexity, seed=seed, cache_dir=tsne_cache())
 
 
-def projection(model, size: int, method: str, perplexity: float = 30.0, seed: int = 0):
+def projection(ckpt, size: int, method: str, perplexity: float = 30.0, seed: int = 0):
     """(test indices [size], latent.Projection) of a fixed test subset; t-SNE runs once per
     model, subset and settings."""
     message = f"Projecting {size:,} test digits…"
@@ -74,21 +73,21 @@ def projection(model, size: int, method: str, perplexity: float = 30.0, seed: in
             f"Running t-SNE on {size:,} test digits. This takes about {round(3 + size * 0.0022)} s "
             "(longer while a model trains), once per model, subset and perplexity: the map is kept on disk."
         )
-    test_encodings(model)  # its own spinner on a cold start
+    test_encodings(ckpt)  # its own spinner on a cold start
     with st.spinner(message, show_time=True):
-        return _projection(model, size, method, float(perplexity), seed)
+        return _projection(ckpt, size, method, float(perplexity), seed)
 
 
 @st.cache_resource(show_spinner="Decoding the grid…", max_entries=8)
-def _manifold(_model, _proj, key, method: str, extent, points: int, side: int) -> np.ndarray:
+def _manifold(_ckpt, _proj, key: str, method: str, extent, points: int, side: int) -> np.ndarray:
     z = _proj.to_latents(latent.grid_points(*extent, side))
-    return make_grid(latent.decode(_model, z), ncol=side, pad=0, scale=max(1, 840 // (28 * side)))
+    return make_grid(latent.decode(_ckpt.model, z), ncol=side, pad=0, scale=max(1, 840 // (28 * side)))
 
 
-def manifold(model, proj: latent.Projection, side: int) -> np.ndarray:
+def manifold(ckpt, proj: latent.Projection, side: int) -> np.ndarray:
     """A side x side image grid decoding an even grid over ``proj``'s range (top row = largest y),
     through the projection's exact inverse."""
-    return _manifold(model, proj, model_key(model), proj.method, proj.extent(), len(proj.coords), side)
+    return _manifold(ckpt, proj, ckpt.key, proj.method, proj.extent(), len(proj.coords), side)
 
 
 # ---------------------------------------------------------------- which digit, and sampling where the data is
@@ -112,90 +111,89 @@ class _Once:
 
 
 @per_model(max_entries=4)
-def _means_of(model) -> _Once:
+def _means_of(ckpt) -> _Once:
     """The training means' slot for a model file: filled outside a cached function, so that the
     progress bar shows only while they are encoded."""
     return _Once()
 
 
-def training_means(model) -> np.ndarray:
+def training_means(ckpt) -> np.ndarray:
     """Posterior means [60000, d] of every training digit, from disk when this model file's are
     there, else encoded once (seconds on a CPU; bench/RESULTS.md) with a progress bar."""
-    slot = _means_of(model)
+    slot = _means_of(ckpt)
     if slot.value is not None or get_script_run_ctx(suppress_warning=True) is None:  # the warm-up thread: no bar
-        return slot.get(lambda: neighbours.cached_means(model, mnist().train_images, neighbours.default_cache_dir()))
+        return slot.get(lambda: neighbours.cached_means(ckpt, mnist().train_images, neighbours.default_cache_dir()))
     bar = st.progress(0.0, text="Encoding the 60,000 training digits (once per model, then kept on disk)…")
 
     def progress(done: int, total: int) -> None:
         bar.progress(done / total, text=f"Encoding the training digits: {done:,} of {total:,} "
                                         "(once per model, then kept on disk)")
 
-    means = slot.get(lambda: neighbours.cached_means(model, mnist().train_images, neighbours.default_cache_dir(),
+    means = slot.get(lambda: neighbours.cached_means(ckpt, mnist().train_images, neighbours.default_cache_dir(),
                                                       progress))
     bar.empty()
     return means
 
 
 @per_model(max_entries=4, spinner="Indexing the training digits…")
-def digit_vote(model) -> neighbours.DigitVote:
+def digit_vote(ckpt) -> neighbours.DigitVote:
     """The k-NN vote among the training digits' means: what the model takes a latent for."""
-    return neighbours.DigitVote(training_means(model), mnist().train_labels.numpy())
+    return neighbours.DigitVote(training_means(ckpt), mnist().train_labels.numpy())
 
 
 @per_model(max_entries=4)
-def own_training_means(model) -> tuple[np.ndarray, np.ndarray]:
+def own_training_means(ckpt) -> tuple[np.ndarray, np.ndarray]:
     """(means, labels) of the training digits this model trained on, which the samplers fit."""
-    return samplers.own_training_means(model, training_means(model), mnist().train_labels.numpy())
+    return samplers.own_training_means(ckpt, training_means(ckpt), mnist().train_labels.numpy())
 
 
 @per_model(max_entries=4, spinner=f"Fitting a {samplers.MIXTURE_COMPONENTS}-component Gaussian mixture to the "
                                   "training means (once per model)…")
-def mixture(model):
+def mixture(ckpt):
     """The Gaussian mixture over this model's training means (a few seconds, once per model)."""
-    return samplers.fit_mixture(own_training_means(model)[0])
+    return samplers.fit_mixture(own_training_means(ckpt)[0])
 
 
 @per_model(max_entries=40)
-def digit_gaussian(model, digit: int) -> samplers.DigitGaussian:
+def digit_gaussian(ckpt, digit: int) -> samplers.DigitGaussian:
     """The full-covariance Gaussian of one digit's training means; raises TooFewExamplesError."""
-    means, labels = own_training_means(model)
+    means, labels = own_training_means(ckpt)
     return samplers.fit_digit(means, labels, digit)
 
 
-def sampler_latents(model, sampler: str, n: int, seed: int, digit: int | None = None) -> np.ndarray:
+def sampler_latents(ckpt, sampler: str, n: int, seed: int, digit: int | None = None) -> np.ndarray:
     """n latents from "prior", "mixture" or "digit" (``digit`` given), the same for the same seed."""
     if sampler == "prior":
-        return latent.prior_samples(n, model.latent_dim, seed=seed)
+        return latent.prior_samples(n, ckpt.config.latent_dim, seed=seed)
     if sampler == "mixture":
-        return samplers.mixture_samples(mixture(model), n, seed=seed)
-    return digit_gaussian(model, digit).sample(n, seed=seed)
+        return samplers.mixture_samples(mixture(ckpt), n, seed=seed)
+    return digit_gaussian(ckpt, digit).sample(n, seed=seed)
 
 
 @per_model(max_entries=64, spinner=f"Judging {samplers.QUALITY_SAMPLES:,} samples…")
-def sample_quality(model, sampler: str, digit: int | None = None) -> samplers.SampleQuality:
+def sample_quality(ckpt, sampler: str, digit: int | None = None) -> samplers.SampleQuality:
     """What the vote makes of QUALITY_SAMPLES decoded samples of a sampler (seed 0), once per model."""
-    z = sampler_latents(model, sampler, samplers.QUALITY_SAMPLES, 0, digit)
-    return samplers.sample_quality(model, digit_vote(model), z)
+    z = sampler_latents(ckpt, sampler, samplers.QUALITY_SAMPLES, 0, digit)
+    return samplers.sample_quality(ckpt.model, digit_vote(ckpt), z)
 
 
-def _prepare(model) -> None:
+def _prepare(ckpt) -> None:
     """What ``warm_up`` fills, in the order the pages first need it."""
     torch.set_num_threads(1)  # as a page's work (see resources.use_one_thread): the other core trains
     for sampler in ("prior", "mixture"):
-        sample_quality(model, sampler, None)
+        sample_quality(ckpt, sampler, None)
     with contextlib.suppress(samplers.TooFewExamplesError):
-        sample_quality(model, "digit", FIRST_DIGIT)
+        sample_quality(ckpt, "digit", FIRST_DIGIT)
 
 
 @per_model(max_entries=4)
-def _warm_up(model) -> threading.Thread:
-    thread = threading.Thread(target=_prepare, args=(model,), name=f"warm-up {model.checkpoint_path.stem}",
-                              daemon=True)
+def _warm_up(ckpt) -> threading.Thread:
+    thread = threading.Thread(target=_prepare, args=(ckpt,), name=f"warm-up {ckpt.name}", daemon=True)
     thread.start()
     return thread
 
 
-def warm_up(model) -> threading.Thread | None:
+def warm_up(ckpt) -> threading.Thread | None:
     """Fill the model's slow caches (the training digits' means, the vote's index, the mixture and
     the samplers' verdicts; seconds of CPU) on a thread of their own, once per model. A class's
     first visit to Draw or Generate then finds them ready, instead of holding one of the page
@@ -203,87 +201,87 @@ def warm_up(model) -> threading.Thread | None:
     waits for the same computation, not a second one (the caches compute each key once). None when
     the settings turn the warm-up off."""
     mnist()  # in this script run: the thread has none to show its spinner in
-    return _warm_up(model) if settings().warm_up else None
+    return _warm_up(ckpt) if settings().warm_up else None
 
 
 # ---------------------------------------------------------------- the Home page's model summary
 
 
 @per_model(max_entries=8)
-def loss_curves(model) -> go.Figure:
-    """The figure of ``model``'s training history (building it takes 100+ ms, longer than a page
+def loss_curves(ckpt) -> go.Figure:
+    """The figure of the model's training history (building it takes 100+ ms, longer than a page
     switch may)."""
-    return loss_figure(model.history, fine_tune_from=TrainConfig.from_dict(model.train_config).fine_tune_start)
+    return loss_figure(ckpt.history, fine_tune_from=ckpt.train_config.fine_tune_start)
 
 
 @per_model(max_entries=8)
-def layers(model) -> list[dict]:
-    """``vae.summary.layer_table`` of ``model`` (a forward pass with hooks), read-only."""
-    return layer_table(model)
+def layers(ckpt) -> list[dict]:
+    """``vae.summary.layer_table`` of the model (a forward pass with hooks), read-only."""
+    return layer_table(ckpt.model)
 
 
-def active_units(model) -> int:
+def active_units(ckpt) -> int:
     """Latent dimensions the model uses: its film's frame of the kept epoch, else measured on the
     test set's encodings (``vae.film.active_units``)."""
-    if model.film is not None:
-        return film.kept_active_units(model)
-    return film.active_units(test_encodings(model)[0])
+    if ckpt.film is not None:
+        return film.kept_active_units(ckpt)
+    return film.active_units(test_encodings(ckpt)[0])
 
 
 # ---------------------------------------------------------------- two models side by side
 
 
 @per_model(max_entries=8, spinner="Projecting the test digits…")
-def compare_map(model):
-    """(test indices, latent.Projection, labels) of the Compare page's map of ``model``: raw for a 2-D
-    latent, else PCA."""
-    indices, proj = _projection(model, COMPARE_DIGITS, "raw" if model.latent_dim == 2 else "pca", 30.0, 0)
+def compare_map(ckpt):
+    """(test indices, latent.Projection, labels) of the Compare page's map of the model: raw for a
+    2-D latent, else PCA."""
+    indices, proj = _projection(ckpt, COMPARE_DIGITS, "raw" if ckpt.config.latent_dim == 2 else "pca", 30.0, 0)
     return indices, proj, mnist().test_labels.numpy()[indices]
 
 
 @per_model(max_entries=64)
-def compare_map_figure(model, marked: int | None) -> go.Figure:
-    """``model``'s Compare map with the test digit ``marked`` ringed."""
-    indices, proj, labels = compare_map(model)
+def compare_map_figure(ckpt, marked: int | None) -> go.Figure:
+    """The model's Compare map with the test digit ``marked`` ringed."""
+    indices, proj, labels = compare_map(ckpt)
     titles = ("z₁", "z₂") if proj.method == "raw" else ("PCA 1", "PCA 2")
     return digits_map_figure(proj.coords, labels, indices, marked, titles)
 
 
 # ---------------------------------------------------------------- one digit through the model (Inside)
-# Keyed by a given key: a model file's ``model_key``, or for the run training now its run and the
-# epoch whose weights it published, so a page refresh that finds no new epoch recomputes nothing.
+# A file's checkpoint, or the run training now as its latest epoch ended (``vae.jobs.snapshot_model``,
+# keyed by its run and that epoch), so a page refresh that finds no new epoch recomputes nothing.
 
 
 @st.cache_resource(show_spinner=False, max_entries=64)
-def _explanation(_model, key: tuple, image_key: str, seed: int, _image: np.ndarray) -> explain.Explanation:
-    return explain.explain(_model, _image, seed)
+def _explanation(_ckpt, key: str, image_key: str, seed: int, _image: np.ndarray) -> explain.Explanation:
+    return explain.explain(_ckpt.model, _image, seed)
 
 
-def explanation(model, key: tuple, image: np.ndarray, seed: int) -> explain.Explanation:
-    """``vae.explain.explain`` of ``image`` through ``model`` (cached under ``key``) with ε's ``seed``."""
+def explanation(ckpt, image: np.ndarray, seed: int) -> explain.Explanation:
+    """``vae.explain.explain`` of ``image`` through the model, with ε's ``seed``."""
     image_key = hashlib.sha1(np.ascontiguousarray(image, dtype=np.float32).tobytes()).hexdigest()
-    return _explanation(model, key, image_key, seed, image)
+    return _explanation(ckpt, ckpt.key, image_key, seed, image)
 
 
-@st.cache_resource(show_spinner=False, max_entries=8)
-def code(_model, key: tuple) -> dict[str, str]:
-    """The code behind each step of a model's pass (cached under ``key``), read from the running code."""
-    return explain.source_of(_model)
+@per_model(max_entries=8)
+def code(ckpt) -> dict[str, str]:
+    """The code behind each step of the model's pass, read from the running code."""
+    return explain.source_of(ckpt.model)
 
 
-@st.cache_resource(show_spinner=False, max_entries=8)
-def _dimension_usage(_model, key: tuple, _film) -> tuple[np.ndarray, np.ndarray]:
-    if _film is not None:
-        frame = _film.frame_at(_model.metrics.get("epoch", np.inf)) if hasattr(_model, "metrics") else -1
-        return _film.kl_per_dim[frame], film.used_dimensions(_film.means[frame])
-    mu, logvar = test_encodings(_model)
+@per_model(max_entries=8)
+def _dimension_usage(ckpt) -> tuple[np.ndarray, np.ndarray]:
+    if ckpt.film is not None:
+        frame = ckpt.film.frame_at(ckpt.metrics.get("epoch", np.inf))
+        return ckpt.film.kl_per_dim[frame], film.used_dimensions(ckpt.film.means[frame])
+    mu, logvar = test_encodings(ckpt)
     kl = np.zeros(mu.shape[1]) if logvar is None else latent.kl_per_dimension(mu, logvar)
     return kl, film.used_dimensions(mu)
 
 
-def dimension_usage(model, key: tuple, run_film=None) -> tuple[np.ndarray, np.ndarray]:
-    """(KL [d], used [d]) of ``model``'s latent dimensions over many digits: its film's kept frame
-    (``run_film``'s newest for the run training now), else the test set's encodings."""
-    if run_film is None and model.film is None:
-        test_encodings(model)  # its spinner on a cold start
-    return _dimension_usage(model, key, run_film if run_film is not None else model.film)
+def dimension_usage(ckpt) -> tuple[np.ndarray, np.ndarray]:
+    """(KL [d], used [d]) of the model's latent dimensions over many digits: its film's frame of
+    its epoch, else the test set's encodings."""
+    if ckpt.film is None:
+        test_encodings(ckpt)  # its spinner on a cold start
+    return _dimension_usage(ckpt)

@@ -10,7 +10,7 @@ import streamlit as st
 
 from studio.analysis import tsne_cache
 from studio.figures import film_figure, lockstep_film_figure
-from studio.resources import model_key, per_model
+from studio.resources import per_model
 from vae import compare, film
 
 
@@ -20,60 +20,61 @@ def test_curve(history: dict) -> list[tuple[float, float]]:
     return list(zip(epochs.tolist(), loss.tolist()))
 
 
-def layout_ready(model, method: str) -> bool:
-    """Whether ``model``'s film can be shown in ``method``'s layout at once (PCA always; t-SNE when
+def layout_ready(ckpt, method: str) -> bool:
+    """Whether the model's film can be shown in ``method``'s layout at once (PCA always; t-SNE when
     stored in the file or kept on disk)."""
-    return method != "tsne" or model.latent_dim == 2 or film.stored_tsne_layout(model.film, tsne_cache()) is not None
+    return (method != "tsne" or ckpt.config.latent_dim == 2
+            or film.stored_tsne_layout(ckpt.film, tsne_cache()) is not None)
 
 
 @per_model(max_entries=8)
-def _layout(model, method: str) -> np.ndarray:
-    return film.film_layout(model.film, method, cache_dir=tsne_cache())
+def _layout(ckpt, method: str) -> np.ndarray:
+    return film.film_layout(ckpt.film, method, cache_dir=tsne_cache())
 
 
-def layout(model, method: str) -> np.ndarray:
-    """``model``'s film laid out by ``method``. A t-SNE map not made before is made first, with a
+def layout(ckpt, method: str) -> np.ndarray:
+    """The model's film laid out by ``method``. A t-SNE map not made before is made first, with a
     progress bar (tens of seconds, once per model), and kept on disk, where the cache reads it."""
-    if not layout_ready(model, method):
+    if not layout_ready(ckpt, method):
         bar = st.progress(0.0, text="Laying out the film with t-SNE (once per model, then kept on disk)…")
 
         def progress(done: int, total: int) -> None:
             bar.progress(done / total, text=f"Laying out the film with t-SNE: frame {done} of {total} "
                                             "(once per model, then kept on disk)")
 
-        film.tsne_layout(model.film, tsne_cache(), progress)
+        film.tsne_layout(ckpt.film, tsne_cache(), progress)
         bar.empty()
-    return _layout(model, method)
+    return _layout(ckpt, method)
 
 
 @per_model(max_entries=8)
-def agreement(model, method: str) -> tuple[np.ndarray, np.ndarray]:
+def agreement(ckpt, method: str) -> tuple[np.ndarray, np.ndarray]:
     """Per frame, the share of the film's digits whose nearest neighbours share their label: in
     the latent space and on ``method``'s map (``vae.film.neighbour_agreement``); after ``layout``,
     which makes a t-SNE map with its progress bar."""
-    labels = model.film.labels
-    return film.neighbour_agreement(model.film.means, labels), film.neighbour_agreement(_layout(model, method), labels)
+    labels = ckpt.film.labels
+    return film.neighbour_agreement(ckpt.film.means, labels), film.neighbour_agreement(_layout(ckpt, method), labels)
 
 
 @per_model(max_entries=32, spinner="Building the film…")
-def player_figure(model, start: int, method: str = "pca") -> go.Figure:
-    """The animated film of ``model`` (which has one) in ``method``'s layout, opening at frame
+def player_figure(ckpt, start: int, method: str = "pca") -> go.Figure:
+    """The animated film of the model (which has one) in ``method``'s layout, opening at frame
     ``start``; after ``layout``, as ``agreement``."""
-    return film_figure(model.film, _layout(model, method), test_curve(model.history), start=start,
-                       method=method, agreement=agreement(model, method))
+    return film_figure(ckpt.film, _layout(ckpt, method), test_curve(ckpt.history), start=start,
+                       method=method, agreement=agreement(ckpt, method))
 
 
 @st.cache_resource(show_spinner="Building both films…", max_entries=8)
-def _lockstep(_model_a, _model_b, key_a, key_b, method: str) -> go.Figure:
-    names = _model_a.checkpoint_path.stem, _model_b.checkpoint_path.stem
-    if names[0] == names[1]:
-        names = (names[0] + " (A)", names[1] + " (B)")
-    layouts = (_layout(_model_a, method), _layout(_model_b, method))
-    return lockstep_film_figure(dict(zip(names, (_model_a.film, _model_b.film))), dict(zip(names, layouts)), method)
+def _lockstep(_ckpt_a, _ckpt_b, names: tuple[str, str], key_a: str, key_b: str, method: str) -> go.Figure:
+    layouts = (_layout(_ckpt_a, method), _layout(_ckpt_b, method))
+    return lockstep_film_figure(dict(zip(names, (_ckpt_a.film, _ckpt_b.film))), dict(zip(names, layouts)), method)
 
 
-def lockstep_figure(model_a, model_b) -> go.Figure:
+def lockstep_figure(ckpt_a, ckpt_b) -> go.Figure:
     """Both models' films on one clock (both have films), both in the t-SNE layout where the
     clusters show if both have one ready, else both in PCA's."""
-    method = "tsne" if all(layout_ready(m, "tsne") for m in (model_a, model_b)) else "pca"
-    return _lockstep(model_a, model_b, model_key(model_a), model_key(model_b), method)
+    method = "tsne" if all(layout_ready(c, "tsne") for c in (ckpt_a, ckpt_b)) else "pca"
+    names = ckpt_a.name, ckpt_b.name
+    if names[0] == names[1]:
+        names = (names[0] + " (A)", names[1] + " (B)")
+    return _lockstep(ckpt_a, ckpt_b, names, ckpt_a.key, ckpt_b.key, method)

@@ -25,6 +25,7 @@ from studio import runs
 from studio.figures import film_figure, loss_figure
 from studio.films import test_curve
 from vae import film
+from vae.checkpoint import Checkpoint
 from vae.images import make_grid
 from vae.jobs import snapshot_model
 from vae.runs import Run
@@ -182,16 +183,11 @@ def film_figure_of(snap: Run) -> go.Figure:
 
 
 @st.cache_resource(show_spinner=False, max_entries=4)
-def _model(run: tuple, epoch: int, _snap: Run):
+def _checkpoint(run: tuple, epoch: int, _snap: Run) -> Checkpoint | None:
     return snapshot_model(_snap)
 
 
-def model(snap: Run):
-    """A running run's model as its latest epoch ended (None before the first ends), built once per
-    epoch for every session watching; its cache key is ("run", id, start, epoch)."""
-    return _model(_run_key(snap), snap.weights_epoch, snap)
-
-
-def model_cache_key(snap: Run) -> tuple:
-    """The key that the Inside page's caches file a running run's model under."""
-    return ("run", *_run_key(snap), snap.weights_epoch)
+def checkpoint(snap: Run) -> Checkpoint | None:
+    """A running run's model as its latest epoch ended, as a ``Checkpoint`` (None before the first
+    ends), built once per epoch for every session watching."""
+    return _checkpoint(_run_key(snap), snap.weights_epoch, snap)

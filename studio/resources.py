@@ -1,7 +1,8 @@
 """The server's shared resources: the device, MNIST, the models on disk and which one is active.
 
-Models are cached per file and modification time (``model_key``), so a retrained file is reloaded
-and an unchanged one never is; ``per_model`` caches anything derived from a model the same way.
+A model file is loaded once per modification time, so a retrained file is reloaded and an
+unchanged one never is, as a ``vae.checkpoint.Checkpoint`` shared by every session; ``per_model``
+caches anything derived from one under its key (a hash of the file's bytes).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import torch
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 import vae
-from vae.checkpoint import CheckpointError
+from vae.checkpoint import Checkpoint, CheckpointError
 from vae.device import resolve_device
 from vae.runs import NAME
 from vae.settings import settings
@@ -72,48 +73,42 @@ def list_checkpoints() -> list[Path]:
 
 
 @st.cache_resource(show_spinner="Loading model…", max_entries=8)
-def _load_model(path: str, mtime_ns: int) -> vae.ConvVAE:
+def _load(path: str, mtime_ns: int) -> Checkpoint:
     """Keyed by file and modification time, so a retrained file is reloaded, an unchanged one never."""
     return vae.load_checkpoint(path, device=device())
 
 
-def load_model(path: str | Path) -> vae.ConvVAE:
-    """The cached model of ``path`` (raises CheckpointError with a readable message)."""
+def load(path: str | Path) -> Checkpoint:
+    """The cached checkpoint of ``path`` (raises CheckpointError with a readable message)."""
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"No checkpoint at {path}.")
-    return _load_model(str(path.resolve()), path.stat().st_mtime_ns)
+    return _load(str(path.resolve()), path.stat().st_mtime_ns)
 
 
-def active_checkpoint() -> Path:
-    """The checkpoint chosen in the sidebar (this browser session), else the bundled default."""
+def active_path() -> Path:
+    """The model file chosen in the sidebar (this browser session), else the bundled default."""
     chosen = st.session_state.get(ACTIVE_KEY)
     return Path(chosen) if chosen and Path(chosen).is_file() else default_checkpoint()
 
 
-def active_model() -> vae.ConvVAE:
-    """The active model; on a bad file, shows the reason and stops the page (never a traceback)."""
+def active() -> Checkpoint:
+    """The active checkpoint; on a bad file, shows the reason and stops the page (never a traceback)."""
     try:
-        return load_model(active_checkpoint())
+        return load(active_path())
     except CheckpointError as e:
         st.error(f"The model could not be loaded: {e} Choose another model in the sidebar.")
         st.stop()
 
 
-def model_key(model) -> tuple[str, int]:
-    """(resolved path, mtime_ns) of the file ``model`` was loaded from."""
-    path = model.checkpoint_path.resolve()
-    return str(path), path.stat().st_mtime_ns
-
-
 def per_model(max_entries: int, spinner: str | None = None):
-    """Cache ``fn(model, ...)`` once per model file (``model_key``) and hashable arguments, shared
-    by every session and read-only: one decorator instead of a cached twin per function. In a
+    """Cache ``fn(ckpt, ...)`` once per checkpoint (its ``key``) and hashable arguments, shared by
+    every session and read-only: one decorator instead of a cached twin per function. In a
     script run, ``spinner`` shows while it computes (after Streamlit's half-second delay); the
     warm-up thread has no page to show it on."""
     def decorate(fn):
-        def by_key(_model, key: tuple, *args):  # "_model": not hashed; the key stands for it
-            return fn(_model, *args)
+        def by_key(_ckpt, key: str, *args):  # "_ckpt": not hashed; the key stands for it
+            return fn(_ckpt, *args)
 
         # Streamlit tells caches apart by module and qualified name; not functools.wraps, whose
         # __wrapped__ would make it read ``fn``'s parameters, and hash the model.
@@ -122,10 +117,10 @@ def per_model(max_entries: int, spinner: str | None = None):
         signature = inspect.signature(fn)
 
         @functools.wraps(fn)
-        def call(model, *args, **kwargs):
-            bound = signature.bind(model, *args, **kwargs)
-            bound.apply_defaults()  # f(m, "prior") and f(m, "prior", None) are one cache entry
-            key_args = (model, model_key(model), *bound.args[1:])
+        def call(ckpt: Checkpoint, *args, **kwargs):
+            bound = signature.bind(ckpt, *args, **kwargs)
+            bound.apply_defaults()  # f(c, "prior") and f(c, "prior", None) are one cache entry
+            key_args = (ckpt, ckpt.key, *bound.args[1:])
             if spinner is None or get_script_run_ctx(suppress_warning=True) is None:
                 return cached(*key_args)
             with st.spinner(spinner, show_time=True):

@@ -1,7 +1,7 @@
 """Views that more than one page shows, or that a benchmark runs alone: the training film's player
 and what to notice in it, and the Compare page's linked maps.
 
-Pages call these with a model; the figures come from ``studio``'s caches.
+Pages call these with a model's ``vae.checkpoint.Checkpoint``; the figures come from ``studio``'s caches.
 """
 
 from __future__ import annotations
@@ -59,28 +59,28 @@ def map_note(film: Film, frame: int, method: str, agreement: tuple | None) -> st
             + (" Choose t-SNE above to see them." if agreement is not None else ""))
 
 
-def autoencoder_note(model) -> None:
+def autoencoder_note(ckpt) -> None:
     """Why variational, where a plain autoencoder's samples or map are shown (nothing for a VAE)."""
-    if model.config.variational:
+    if ckpt.config.variational:
         return
-    st.info(f"**{model.checkpoint_path.stem} is a plain autoencoder**: no KL term pulled its codes towards N(0, I), "
+    st.info(f"**{ckpt.name} is a plain autoencoder**: no KL term pulled its codes towards N(0, I), "
             "so a latent drawn from the prior lands where it put no digit and decodes to a blur, and its map has "
             "empty regions that decode to nothing. That is the seed article's case for *adding variation*.",
             icon=":material/lightbulb:")
 
 
-def film_player(model, key: str) -> None:
-    """Play, pause, step through and export ``model``'s training film; or say why there is none."""
-    film = model.film
+def film_player(ckpt, key: str) -> None:
+    """Play, pause, step through and export the model's training film; or say why there is none."""
+    film = ckpt.film
     if film is None:
-        if model.film_error:
-            st.warning(f"This model's training film cannot be shown: {model.film_error}. "
+        if ckpt.film_error:
+            st.warning(f"This model's training film cannot be shown: {ckpt.film_error}. "
                        "The model itself is fine.", icon=":material/movie_off:")
         else:
-            st.info("This model has no training film: it was trained before films were recorded, or with "
-                    "`--no-film`. Train a model on the Train page to record one.", icon=":material/movie:")
+            st.info("This ckpt has no training film: it was trained before films were recorded, or with "
+                    "`--no-film`. Train a ckpt on the Train page to record one.", icon=":material/movie:")
         return
-    method = layout_choice(model, key)
+    method = layout_choice(ckpt, key)
     frame_key = f"{key}_frame"
     start = min(st.session_state.get(frame_key, 0), film.frames - 1)  # before training: Play shows it all
     if 0 < film.epochs[start] < 1:
@@ -96,27 +96,27 @@ def film_player(model, key: str) -> None:
                    help="One frame forward from the frame the player opened at.")
     where.caption(f"Opened at epoch **{epoch_label(film.epochs[start])}** (frame {start + 1} of {film.frames}). "
                   "**Play** runs in your browser; click the −ELBO curve or the heatmap to open another epoch.")
-    layout = films.layout(model, method)
+    layout = films.layout(ckpt, method)
     export.download_button("Download GIF", data=lambda: gif_bytes(film, layout),
-                           file_name=f"{model.checkpoint_path.stem}-film.gif",
+                           file_name=f"{ckpt.name}-film.gif",
                            mime="image/gif", icon=":material/download:", key=f"{key}_gif", on_click="ignore")
-    event = st.plotly_chart(films.player_figure(model, start, method), key=f"{key}_chart_{start}",
+    event = st.plotly_chart(films.player_figure(ckpt, start, method), key=f"{key}_chart_{start}",
                             on_select="rerun", selection_mode="points")
     points = [p for p in event["selection"]["points"] if p.get("customdata")]
     if points:
         chosen = points[0]["customdata"]
         st.session_state[frame_key] = int(chosen[0] if isinstance(chosen, list) else chosen["0"])
         st.rerun()
-    show_notes(film, model.metrics.get("epoch"), method, films.agreement(model, method))
+    show_notes(film, ckpt.metrics.get("epoch"), method, films.agreement(ckpt, method))
 
 
-def layout_choice(model, key: str) -> str:
+def layout_choice(ckpt, key: str) -> str:
     """The film map's layout, chosen above the player for a latent of more than two dimensions: the
     t-SNE map where the clusters show (the default once it exists), or PCA's linear view."""
-    if model.latent_dim == 2:
+    if ckpt.config.latent_dim == 2:
         return "pca"  # raw coordinates, whatever the choice
     choice_key = f"{key}_layout"
-    ready = films.layout_ready(model, "tsne")
+    ready = films.layout_ready(ckpt, "tsne")
     st.session_state.setdefault(choice_key, "tsne" if ready else "pca")
     return st.radio("Map", LAYOUT_LABELS, format_func=lambda m: LAYOUT_LABELS[m](ready), key=choice_key,
                     horizontal=True, help="t-SNE keeps neighbours together, so clusters show; PCA is the "
@@ -145,15 +145,15 @@ def clicked_digit(selected: int | None) -> int | None:
 
 
 @st.fragment
-def linked_maps(models: dict) -> None:
+def linked_maps(checkpoints: dict) -> None:
     """Two models' maps of the same test digits, side by side: a digit clicked on either is ringed
     on both, and both decode it. A fragment: a click reruns the maps and their decodings only, not
     the rest of the Compare page (its films' figure alone is megabytes to send again)."""
     selected = st.session_state[SELECTED_KEY] = clicked_digit(st.session_state.get(SELECTED_KEY))
-    for side, column, (name, model) in zip(SIDES, st.columns(len(models)), models.items()):
+    for side, column, (name, ckpt) in zip(SIDES, st.columns(len(checkpoints)), checkpoints.items()):
         with column:
-            st.caption(f"{name}: {'raw latent' if model.latent_dim == 2 else 'PCA of the latent means'}")
-            st.plotly_chart(analysis.compare_map_figure(model, selected), on_select="rerun",
+            st.caption(f"{name}: {'raw latent' if ckpt.config.latent_dim == 2 else 'PCA of the latent means'}")
+            st.plotly_chart(analysis.compare_map_figure(ckpt, selected), on_select="rerun",
                             selection_mode="points", key=f"compare_map_{side}_{selected}")
     if selected is None:
         st.info("Click a digit on either map: it is ringed on both, and both models decode it.",
@@ -161,11 +161,11 @@ def linked_maps(models: dict) -> None:
         return
     image = resources.mnist().test_images[selected].numpy()
     label = int(resources.mnist().test_labels[selected])
-    cells = st.columns(1 + len(models))
+    cells = st.columns(1 + len(checkpoints))
     cells[0].image(upscale(image, 4), caption=f"Test #{selected}: a {label}")
-    for cell, (name, model) in zip(cells[1:], models.items()):
-        mu = analysis.test_encodings(model)[0][selected]
-        cell.image(picture(latent.decode(model, mu), 4), caption=f"{name} decodes its mean")
+    for cell, (name, ckpt) in zip(cells[1:], checkpoints.items()):
+        mu = analysis.test_encodings(ckpt)[0][selected]
+        cell.image(picture(latent.decode(ckpt.model, mu), 4), caption=f"{name} decodes its mean")
 
 
 # ---------------------------------------------------------------- the lesson panel

@@ -119,10 +119,10 @@ def test_a_model_without_a_film_or_with_a_damaged_one_says_so(checkpoint_dir):
 def test_home_and_the_sidebar_say_how_many_dimensions_the_model_uses():
     at = run_app()
     active = analysis.active_units(DEFAULT)
-    assert 0 < active < DEFAULT.latent_dim
+    assert 0 < active < DEFAULT.config.latent_dim
     metric = next(m for m in at.metric if m.label == "Active dimensions")
-    assert metric.value == f"{active} of {DEFAULT.latent_dim}"
-    assert any(f"uses **{active} of {DEFAULT.latent_dim}**" in c.value for c in at.sidebar.caption)
+    assert metric.value == f"{active} of {DEFAULT.config.latent_dim}"
+    assert any(f"uses **{active} of {DEFAULT.config.latent_dim}**" in c.value for c in at.sidebar.caption)
     next(b for b in at.button if b.key == "home_film").click().run()
     assert not at.exception and at.session_state["map_view"] == "film"
 

@@ -29,7 +29,7 @@ def z_row(at) -> list:
 def test_a_test_digit_goes_through_every_step_with_its_own_numbers(mnist):
     at = run_app(PAGE)
     assert "No drawing yet" not in texts(at), "without a drawing the page starts on a test digit"
-    e = explain(DEFAULT, mnist.test_images[0].numpy(), seed=0)
+    e = explain(DEFAULT.model, mnist.test_images[0].numpy(), seed=0)
     formulas = latex(at)
     assert f"= {e.bce:.2f}" in formulas and f"= {e.kl:.2f}" in formulas
     assert f"{e.bce:.2f} + {e.kl:.2f} = {e.loss:.2f}" in formulas
@@ -61,7 +61,7 @@ def test_another_eps_moves_z_and_its_decoding_but_not_mu(mnist):
     assert not at.exception, at.exception
     assert "ε drawn with seed **1**" in texts(at)
     assert z_row(at) != before
-    e0, e1 = (explain(DEFAULT, mnist.test_images[0].numpy(), seed=s) for s in (0, 1))
+    e0, e1 = (explain(DEFAULT.model, mnist.test_images[0].numpy(), seed=s) for s in (0, 1))
     np.testing.assert_array_equal(e0.mu, e1.mu)
     assert f"{e1.bce:.2f} + {e1.kl:.2f} = {e1.loss:.2f}" in latex(at)
     assert [image.proto.imgs[0].url for image in at.get("image")] != pictures
@@ -77,7 +77,7 @@ def test_the_inside_elbo_of_a_drawing_equals_the_draw_pages(mnist):
     assert not at.exception, at.exception
     assert at.segmented_control(key="inside_source").value == "drawing"
     image = at.session_state[analysis.LAST_DRAWING_KEY]["image"]
-    e = explain(DEFAULT, image, seed=0)
+    e = explain(DEFAULT.model, image, seed=0)
     assert f"{e.loss:.1f}" == draw_elbo
     assert f"= {e.loss:.2f}" in latex(at)
 
@@ -87,7 +87,7 @@ def test_a_digit_clicked_on_the_latent_map_is_offered(mnist):
     at.segmented_control(key="inside_source").set_value("map").run()
     assert not at.exception, at.exception
     assert any("test #42" in c for image in at.get("image") for c in image.captions)
-    e = explain(DEFAULT, mnist.test_images[42].numpy(), seed=0)
+    e = explain(DEFAULT.model, mnist.test_images[42].numpy(), seed=0)
     assert f"= {e.loss:.2f}" in latex(at)
 
 

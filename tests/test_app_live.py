@@ -17,10 +17,11 @@ from harness import ROOT, TINY
 from harness.apptest import run_app, wait_until
 from studio import analysis, gate, live, resources
 from vae import load_checkpoint
+from vae.config import TrainConfig
 from vae.events import EpochEvent, FrameEvent, StepEvent
 from vae.jobs import ModelWorkGate
 from vae.settings import configure
-from vae.train import TrainConfig, TrainResult
+from vae.train import TrainResult
 
 WATCHERS = 30
 THREE_EPOCHS = {**TINY, "epochs": 3}
@@ -294,14 +295,14 @@ def test_the_default_model_is_warmed_once_so_a_first_generate_visit_waits_for_no
     monkeypatch.setattr(analysis.samplers, "fit_mixture", lambda *a, **k: fits.append(1) or fit(*a, **k))
     monkeypatch.setattr(analysis.samplers, "sample_quality", lambda *a, **k: judged.append(1) or judge(*a, **k))
     at = run_app()  # the sidebar loads the default model (this test's own copy, so nothing is cached yet)
-    model = resources.load_model(resources.default_checkpoint())
-    warming = analysis.warm_up(model)
+    ckpt = resources.load(resources.default_checkpoint())
+    warming = analysis.warm_up(ckpt)
     assert warming is not None and warming.name == "warm-up default"
     warming.join(timeout=120)
     assert not warming.is_alive() and fits == [1] and judged == [1, 1, 1], "fitted; prior, mixture and 7s judged"
-    assert analysis._means_of(model).value is not None
+    assert analysis._means_of(ckpt).value is not None
 
     at.switch_page("pages/generate.py").run()
     assert not at.exception, at.exception
     assert fits == [1] and judged == [1, 1, 1], "the page used what the warm-up made"
-    assert analysis.warm_up(model) is warming, "once per model"
+    assert analysis.warm_up(ckpt) is warming, "once per model"

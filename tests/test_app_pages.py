@@ -6,6 +6,7 @@ real PNG data URL, a plotly click as {"selection": {"points": [{"customdata": ..
 
 import json
 import shutil
+from dataclasses import asdict
 
 import numpy as np
 import pytest
@@ -114,7 +115,7 @@ def test_map_of_a_2d_latent_offers_raw_coordinates_a_manifold_and_the_drawing(mn
     assert (target["x"], target["y"]) == (star["x"], star["y"]) and target["marker"]["size"] <= 6
     assert plotly_rows(target["customdata"]) == [[DRAWING, 0, 0]]
     # In a raw 2-D latent the rings are q(z|x)'s own: axis-aligned, half-axes 1 and 2 standard deviations.
-    (mu,), (logvar,) = latent.encode(resources.load_model(LATENT2D), image.astype(np.float32))
+    (mu,), (logvar,) = latent.encode(resources.load(LATENT2D).model, image.astype(np.float32))
     assert np.allclose([star["x"][0], star["y"][0]], mu, atol=1e-4)
     rings = posterior_rings(spec)
     for sigmas in (1, 2):
@@ -132,7 +133,7 @@ def test_map_view_takes_in_a_drawing_far_from_every_test_digit(mnist):
     (the load bench once clicked a star that Plotly had clipped away)."""
     drawing = {"image": mnist.test_images[0].numpy() / 255.0, "mu": np.full(32, 12.0, np.float32),
                "logvar": np.zeros(32, np.float32),  # unit variance everywhere: circles of radius 1 and 2 under PCA
-               "checkpoint": str(resources.default_checkpoint().resolve())}  # drawn with this model: mu is used
+               "checkpoint": resources.load(resources.default_checkpoint()).key}  # drawn with this model: mu is used
     at = run_app("pages/latent_map.py", **{analysis.LAST_DRAWING_KEY: drawing})
     assert not at.exception
     spec = json.loads(at.get("plotly_chart")[0].proto.spec)
@@ -221,7 +222,7 @@ def test_generate_samples_a_chosen_digit_and_judges_every_sampler():
 
 def test_generate_refuses_a_digit_with_too_few_training_examples(checkpoint_dir):
     few = update_checkpoint(shutil.copy(checkpoint_dir / "default.pt", checkpoint_dir / "few.pt"),
-                            train_config={**resources.load_model(checkpoint_dir / "default.pt").train_config,
+                            train_config={**asdict(resources.load(checkpoint_dir / "default.pt").train_config),
                                           "train_size": 300})  # some 30 of each digit, for 32 dimensions
     at = run_app("pages/generate.py", str(few))
     assert not at.exception

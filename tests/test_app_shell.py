@@ -10,18 +10,17 @@ from harness.apptest import run_app
 from studio import resources, runs
 from vae.settings import configure
 from vae.summary import layer_table
-from vae.train import TrainConfig
 
 
 def test_home_renders_with_the_bundled_model_and_the_sidebar_card(checkpoint_dir):
     at = run_app()
-    model = vae.load_checkpoint(checkpoint_dir / "default.pt")
+    ckpt = vae.load_checkpoint(checkpoint_dir / "default.pt")
     card = {m.label: m.value for m in at.sidebar.metric}
-    assert card["Latent size"] == str(model.latent_dim)
-    assert card["Test −ELBO"] == f"{model.metrics['test']['loss']:.1f}"
-    assert card["β (beta)"] == f"{model.train_config['beta']:g}"
-    assert card["Epochs"] == str(len(model.history["epochs"]))
-    assert any(f"**{model.config.arch}**" in c.value for c in at.sidebar.caption)
+    assert card["Latent size"] == str(ckpt.config.latent_dim)
+    assert card["Test −ELBO"] == f"{ckpt.metrics['test']['loss']:.1f}"
+    assert card["β (beta)"] == f"{ckpt.train_config.beta:g}"
+    assert card["Epochs"] == str(len(ckpt.history["epochs"]))
+    assert any(f"**{ckpt.config.arch}**" in c.value for c in at.sidebar.caption)
     assert any("Device: **CPU**" in c.value or "CUDA" in c.value for c in at.sidebar.caption)
     assert at.sidebar.selectbox(key=resources.ACTIVE_KEY).value == str(checkpoint_dir / "default.pt")
 
@@ -31,15 +30,15 @@ def test_home_renders_with_the_bundled_model_and_the_sidebar_card(checkpoint_dir
     assert ideas == {"train", "draw", "latent_map", "generate"}
     assert links["VAE basics (10 steps)"] == "draw" and links["What β does (4 steps)"] == "compare"
     metrics = {m.label: m.value for m in at.main.metric}
-    assert metrics["Test −ELBO"] == f"{model.metrics['test']['loss']:.2f}"
+    assert metrics["Test −ELBO"] == f"{ckpt.metrics['test']['loss']:.2f}"
     assert {"Reconstruction (BCE)", "KL"} <= metrics.keys()
     curves = json.loads(at.get("plotly_chart")[0].proto.spec)["layout"]
-    fine_tune = TrainConfig.from_dict(model.train_config).fine_tune_start
+    fine_tune = ckpt.train_config.fine_tune_start
     assert len(curves.get("shapes", [])) == (0 if fine_tune is None else 3), "its IW epochs are shaded"
     table = next(m.value for m in at.main.markdown if m.value.startswith("| part |"))
     header, _rule, *body = [[cell.strip() for cell in line.strip("|").split("|")] for line in table.splitlines()]
     rows = [dict(zip(header, cells, strict=True)) for cells in body]
-    assert sum(int(r["parameters"].replace(",", "")) for r in rows) == sum(p.numel() for p in model.parameters())
+    assert sum(int(r["parameters"].replace(",", "")) for r in rows) == sum(p.numel() for p in ckpt.model.parameters())
     assert rows[-1]["output shape"] == "1 × 28 × 28"
     assert all(r["part"] for r in rows), "every layer is named as encoder or decoder"
 

@@ -10,9 +10,9 @@ import vae.train
 from harness import TINY
 from harness.apptest import fill_form, press_queue, run_app, wait_until
 from studio import resources
+from vae.config import TrainConfig
 from vae.device import precision_label
 from vae.events import StepEvent
-from vae.train import TrainConfig
 
 
 @pytest.mark.parametrize("name", ["../x", "/tmp/x", "a/b", "a b", "x.pt", "", "é", "x" * 65, ".."])

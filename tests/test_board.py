@@ -13,8 +13,8 @@ from harness.apptest import click, run_app, texts
 from studio import resources
 from vae.board import board, model_point, run_point
 from vae.checkpoint import read_checkpoint
+from vae.config import TrainConfig
 from vae.events import EpochEvent
-from vae.train import TrainConfig
 
 
 def test_a_models_point_is_its_test_kl_and_bce_and_an_autoencoder_has_none():

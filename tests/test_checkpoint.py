@@ -1,7 +1,8 @@
+import hashlib
 import signal
 import subprocess
 import sys
-from dataclasses import fields
+from dataclasses import FrozenInstanceError, fields
 
 import pytest
 import torch
@@ -9,8 +10,8 @@ import torch
 from harness import BUNDLED_DIR
 from vae import CheckpointError, ConvVAE, VAEConfig, load_checkpoint, save_checkpoint
 from vae.checkpoint import read_checkpoint
+from vae.config import TrainConfig
 from vae.model import LATER_FIELDS
-from vae.train import TrainConfig
 
 
 @pytest.fixture
@@ -24,9 +25,28 @@ def saved(tmp_path):
 def test_round_trip(saved):
     model, path = saved
     loaded = load_checkpoint(path)
-    assert loaded.config == model.config and loaded.metrics == {"test": {"loss": 1.0}} and not loaded.training
-    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), loaded.state_dict().values()))
+    assert loaded.config == model.config and loaded.metrics == {"test": {"loss": 1.0}} and not loaded.model.training
+    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), loaded.model.state_dict().values()))
     assert not list(path.parent.glob(".*tmp"))  # the temp file was renamed away
+
+
+def test_a_checkpoint_is_a_frozen_record_keyed_by_its_bytes(saved, tmp_path):
+    model, path = saved
+    ckpt = load_checkpoint(path)
+    assert ckpt.path == path and ckpt.name == "m" and ckpt.history == {} and ckpt.trained_on == {}
+    assert ckpt.film is None and ckpt.film_error is None
+    with pytest.raises(FrozenInstanceError):
+        ckpt.metrics = {}
+    # A file without a train_config has one of its model's fields and today's defaults for the rest.
+    assert isinstance(ckpt.train_config, TrainConfig) and ckpt.train_config.model_config() == model.config
+    assert ckpt.train_config.beta == TrainConfig().beta
+    # The key is the hash of the bytes: the same at another path, another once the file changes.
+    assert ckpt.key == hashlib.sha256(path.read_bytes()).hexdigest()[:32]
+    copy = tmp_path / "copy.pt"
+    copy.write_bytes(path.read_bytes())
+    assert load_checkpoint(copy).key == ckpt.key
+    save_checkpoint(path, model, metrics={"test": {"loss": 2.0}})
+    assert load_checkpoint(path).key != ckpt.key
 
 
 def test_history_round_trips_exactly_and_is_stored_as_tensors(saved, tmp_path):
@@ -108,17 +128,18 @@ def test_bundled_files_write_out_every_field(name):
     later = set() if name == "autoencoder.pt" else set(LATER_FIELDS)  # the VAEs were written before these
     assert set(payload["model_config"]) | later == {f.name for f in fields(VAEConfig)}
     assert set(payload["train_config"]) | later == {f.name for f in fields(TrainConfig)}
-    model = load_checkpoint(BUNDLED_DIR / name)
-    assert model.config.variational == (name != "autoencoder.pt")
-    assert TrainConfig.from_dict(model.train_config).model_config() == model.config
+    ckpt = load_checkpoint(BUNDLED_DIR / name)
+    assert ckpt.config.variational == (name != "autoencoder.pt")
+    assert ckpt.train_config == TrainConfig.from_dict({**LATER_FIELDS, **payload["train_config"]})
+    assert ckpt.train_config.model_config() == ckpt.config
 
 
 def test_an_autoencoder_round_trips_and_a_file_without_the_field_is_a_vae(saved, tmp_path):
     torch.manual_seed(0)
     autoencoder = ConvVAE(VAEConfig(latent_dim=4, channels=4, hidden=16, variational=False))
     loaded = load_checkpoint(save_checkpoint(tmp_path / "ae.pt", autoencoder))
-    assert not loaded.config.variational and loaded.fc_logvar is None
-    assert all(torch.equal(a, b) for a, b in zip(autoencoder.state_dict().values(), loaded.state_dict().values()))
+    assert not loaded.config.variational and loaded.model.fc_logvar is None
+    assert all(torch.equal(a, b) for a, b in zip(autoencoder.state_dict().values(), loaded.model.state_dict().values()))
     _, path = saved
     payload = read_checkpoint(path)
     del payload["model_config"]["variational"]  # as every file written before it

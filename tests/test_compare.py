@@ -29,7 +29,7 @@ def test_the_table_shows_each_card_and_their_difference():
     assert rows["test −ELBO"].a == f"{a.metrics['test']['loss']:.2f}"
     assert rows["test −ELBO"].difference == f"{b.metrics['test']['loss'] - a.metrics['test']['loss']:+.2f}"
     assert rows["−log p(x), IW K=100"].b == f"{b.metrics['test_iw']['nll']:.2f}"
-    assert rows["parameters"].a == f"{sum(p.numel() for p in a.parameters()):,}"
+    assert rows["parameters"].a == f"{sum(p.numel() for p in a.model.parameters()):,}"
     assert rows["active units"].b == str(int(b.film.active_units[-1]))
     assert "bf16" in rows["trained on"].b and "fp32" in rows["trained on"].a
     same = rows_of(compare.table(compare.card(b), compare.card(b)))
@@ -37,17 +37,17 @@ def test_the_table_shows_each_card_and_their_difference():
 
 
 def test_the_bundled_tutorial_model_is_the_articles_recipe_and_its_card_matches_vae_eval(mnist, capsys):
-    model = load_checkpoint(TUTORIAL)
-    config = model.train_config
-    assert (config["arch"], config["latent_dim"], config["epochs"], config["batch_size"], config["lr"],
-            config["precision"]) == ("tutorial", 256, 10, 128, 1e-3, "fp32")
+    ckpt = load_checkpoint(TUTORIAL)
+    config = ckpt.train_config
+    assert (config.arch, config.latent_dim, config.epochs, config.batch_size, config.lr,
+            config.precision) == ("tutorial", 256, 10, 128, 1e-3, "fp32")
     assert TUTORIAL.stat().st_size <= 45 * 2**20
     from vae.eval import main
 
     assert main([str(TUTORIAL)]) == 0
     printed = capsys.readouterr().out
-    assert f"test -ELBO  {model.metrics['test']['loss']:8.2f} nats" in printed
-    assert load_checkpoint(BETA4).train_config["beta"] == 4
+    assert f"test -ELBO  {ckpt.metrics['test']['loss']:8.2f} nats" in printed
+    assert load_checkpoint(BETA4).train_config.beta == 4
 
 
 def test_the_films_share_one_clock():
@@ -62,24 +62,24 @@ def test_the_films_share_one_clock():
 
 
 def test_the_curve_against_time_adds_up_the_epochs():
-    model = load_checkpoint(DEFAULT)
-    epochs, seconds, loss = compare.elbo_curve(model.history)
+    ckpt = load_checkpoint(DEFAULT)
+    epochs, seconds, loss = compare.elbo_curve(ckpt.history)
     assert epochs.tolist() == list(range(1, len(epochs) + 1))
-    assert seconds[-1] == pytest.approx(sum(r["seconds"] for r in model.history["epochs"]))
-    assert loss[-1] == model.history["epochs"][-1]["test"]["loss"]
+    assert seconds[-1] == pytest.approx(sum(r["seconds"] for r in ckpt.history["epochs"]))
+    assert loss[-1] == ckpt.history["epochs"][-1]["test"]["loss"]
 
 
 def test_a_measured_log_likelihood_is_kept_per_model_file_and_a_damaged_entry_is_redone(mnist, tmp_path, monkeypatch):
-    model = load_checkpoint(DEFAULT)
+    ckpt = load_checkpoint(DEFAULT)
     images = mnist.test_images[:40]
-    first = compare.cached_iw_nll(model, images, tmp_path, k=4)
-    assert first == pytest.approx(vae.metrics.importance_weighted_nll(model, images, k=4, batch_size=5000))
+    first = compare.cached_iw_nll(ckpt, images, tmp_path, k=4)
+    assert first == pytest.approx(vae.metrics.importance_weighted_nll(ckpt.model, images, k=4, batch_size=5000))
     monkeypatch.setattr(compare, "importance_weighted_nll", lambda *a, **k: pytest.fail("recomputed"))
-    assert compare.cached_iw_nll(model, images, tmp_path, k=4) == first
+    assert compare.cached_iw_nll(ckpt, images, tmp_path, k=4) == first
     (entry,) = tmp_path.glob("iw-*.json")
     entry.write_text("{not json")
     monkeypatch.undo()
-    assert compare.cached_iw_nll(model, images, tmp_path, k=4) == pytest.approx(first)
+    assert compare.cached_iw_nll(ckpt, images, tmp_path, k=4) == pytest.approx(first)
     assert json.loads(entry.read_text())["nll"] == pytest.approx(first)
     other = load_checkpoint(BUNDLED_DIR / "latent2d.pt")  # another file: its own entry, never this one
     assert compare.cached_iw_nll(other, images, tmp_path, k=4) != pytest.approx(first)

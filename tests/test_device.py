@@ -2,8 +2,8 @@
 
 import torch
 
+from vae.config import TrainConfig
 from vae.device import autocast_dtype, precision_label
-from vae.train import TrainConfig
 
 
 def test_auto_precision_is_bf16_only_where_the_cpu_multiplies_bf16_natively(monkeypatch):

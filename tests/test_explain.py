@@ -78,7 +78,7 @@ def test_an_autoencoders_pass_has_no_sigma_eps_or_kl(mnist):
 
 
 def test_the_bundled_model_gives_the_draw_pages_elbo_for_a_drawing(mnist):
-    model = load_checkpoint(BUNDLED)
+    model = load_checkpoint(BUNDLED).model
     digit = to_mnist(mnist.test_images[7].numpy())  # an image prepared as the Draw page prepares one
     e = explain(model, digit)
     assert e.loss == float(latent.negative_elbo(model, digit)[0])  # the Draw page's estimator: one sample, seed 0
@@ -97,12 +97,12 @@ def test_the_bundled_model_gives_the_draw_pages_elbo_for_a_drawing(mnist):
 
 
 def test_the_code_shown_is_the_running_models():
-    default = source_of(load_checkpoint(BUNDLED))
+    default = source_of(load_checkpoint(BUNDLED).model)
     assert list(default) == ["encoder", "encode", "reparameterize", "decoder", "decode", "bce", "kl", "loss"]
     assert "fc_logvar = Linear(in_features=512, out_features=32" in default["encoder"]
     assert "return mu + eps * torch.exp(0.5 * logvar)" in default["reparameterize"]
     assert "binary_cross_entropy_with_logits" in default["bce"] and "def kl_per_dim" in default["kl"]
-    tutorial = source_of(load_checkpoint(BUNDLED_DIR / "tutorial.pt"))
+    tutorial = source_of(load_checkpoint(BUNDLED_DIR / "tutorial.pt").model)
     assert "Conv2d(16, 32, kernel_size=(5, 5)" in tutorial["encoder"]
     assert "ConvTranspose2d(32, 16, kernel_size=(5, 5)" in tutorial["decoder"]
     assert "fc_logvar" not in source_of(small_model(variational=False))["encoder"]

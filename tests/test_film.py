@@ -13,6 +13,7 @@ from PIL import Image
 from harness import BUNDLED_DIR
 from vae import latent
 from vae.checkpoint import FORMAT, VERSION, load_checkpoint, read_checkpoint
+from vae.config import TrainConfig
 from vae.events import StepEvent
 from vae.film import (
     ACTIVE_VARIANCE,
@@ -28,7 +29,7 @@ from vae.film import (
 )
 from vae.film_state import FilmError
 from vae.model import ConvVAE, VAEConfig
-from vae.train import TrainConfig, train
+from vae.train import train
 
 QUICK = dict(epochs=2, train_size=4000, val_size=500, seed=0)  # 16 steps an epoch
 QUICK_EPOCHS = [0, 1 / 16, 1 / 8, 1 / 4, 1 / 2, 1, 2]
@@ -44,9 +45,9 @@ def short_run(mnist, tmp_path_factory):
 
 
 def film_of(path) -> Film:
-    model = load_checkpoint(path)
-    assert model.film is not None, model.film_error
-    return model.film
+    ckpt = load_checkpoint(path)
+    assert ckpt.film is not None, ckpt.film_error
+    return ckpt.film
 
 
 def test_a_run_films_before_training_inside_epoch_one_and_after_every_epoch(short_run, mnist):
@@ -65,11 +66,11 @@ def test_a_run_films_before_training_inside_epoch_one_and_after_every_epoch(shor
 
 
 def test_the_kept_epochs_frame_is_the_saved_models_own_encoding(short_run, mnist):
-    model = load_checkpoint(short_run)
-    film = model.film
-    frame = film.frame_at(model.metrics["epoch"])
-    assert film.epochs[frame] == model.metrics["epoch"]
-    mu, logvar = latent.encode(model, mnist.test_images[film.indices])
+    ckpt = load_checkpoint(short_run)
+    film = ckpt.film
+    frame = film.frame_at(ckpt.metrics["epoch"])
+    assert film.epochs[frame] == ckpt.metrics["epoch"]
+    mu, logvar = latent.encode(ckpt.model, mnist.test_images[film.indices])
     np.testing.assert_allclose(film.means[frame].astype(np.float32), mu, rtol=2e-3, atol=2e-3)  # float16
     # The KL per dimension is >= 0 and sums to the digits' mean KL; the active units are counted
     # by the variance of the means, and lie in [0, d].
@@ -77,7 +78,7 @@ def test_the_kept_epochs_frame_is_the_saved_models_own_encoding(short_run, mnist
     assert (film.kl_per_dim >= 0).all()
     assert film.kl_per_dim[frame].sum() == pytest.approx(kl.sum(axis=1).mean(), rel=1e-4)
     assert film.active_units[frame] == int((mu.var(axis=0) > ACTIVE_VARIANCE).sum())
-    assert ((film.active_units >= 0) & (film.active_units <= model.latent_dim)).all()
+    assert ((film.active_units >= 0) & (film.active_units <= ckpt.config.latent_dim)).all()
     assert film.active_units[0] < film.active_units[-1]  # the untrained encoder's means barely vary
 
 
@@ -87,8 +88,8 @@ def test_recording_leaves_the_training_unchanged_and_can_be_turned_off(short_run
     plain = load_checkpoint(path)
     assert plain.film is None and plain.film_error is None and "film" not in read_checkpoint(path)
     filmed = load_checkpoint(short_run)
-    for name, tensor in plain.state_dict().items():
-        assert torch.equal(tensor, filmed.state_dict()[name]), name
+    for name, tensor in plain.model.state_dict().items():
+        assert torch.equal(tensor, filmed.model.state_dict()[name]), name
 
 
 def test_a_resumed_run_continues_its_film(mnist, tmp_path):
@@ -101,7 +102,7 @@ def test_a_resumed_run_continues_its_film(mnist, tmp_path):
     resumed = load_checkpoint(path)
     assert resumed.film.epochs.tolist() == QUICK_EPOCHS
     np.testing.assert_array_equal(resumed.film.means[:-1], first.means)  # the frames before the resume, kept
-    mu, _ = latent.encode(resumed, mnist.test_images[resumed.film.indices])
+    mu, _ = latent.encode(resumed.model, mnist.test_images[resumed.film.indices])
     np.testing.assert_allclose(resumed.film.means[-1].astype(np.float32), mu, rtol=2e-3, atol=2e-3)
 
 
@@ -126,9 +127,9 @@ def test_a_damaged_or_foreign_film_still_loads_its_model(short_run, tmp_path):
                                ("junk.pt", {"means": "not an array"}, "not a set of arrays")]:
         path = tmp_path / name
         torch.save({**payload, "format": FORMAT, "version": VERSION, "film": film}, path)
-        model = load_checkpoint(path)
-        assert model.film is None and reason in model.film_error
-        assert model.metrics == payload["metrics"]  # the model itself is fine
+        ckpt = load_checkpoint(path)
+        assert ckpt.film is None and reason in ckpt.film_error
+        assert ckpt.metrics == payload["metrics"]  # the model itself is fine
 
 
 def test_long_runs_are_thinned_under_the_size_bound_keeping_epoch_one_and_the_kept_epoch():
@@ -178,14 +179,14 @@ def test_a_growing_film_lays_out_only_its_new_frames(short_run):
 
 def test_every_bundled_model_carries_a_film_under_the_size_bound(mnist):
     for name in BUNDLED:
-        model = load_checkpoint(BUNDLED_DIR / name)
-        assert model.film is not None, f"{name}: {model.film_error}"
-        assert sum(t.numel() * t.element_size() for t in model.film.to_state().values()) <= MAX_BYTES
-        frame = model.film.frame_at(model.metrics["epoch"])
-        assert model.film.epochs[frame] == model.metrics["epoch"]
-        if model.latent_dim == 2:
-            assert model.film.manifold.shape[1:] == (12 * 28, 12 * 28)
-            assert model.film.logvars.shape == model.film.means.shape
+        ckpt = load_checkpoint(BUNDLED_DIR / name)
+        assert ckpt.film is not None, f"{name}: {ckpt.film_error}"
+        assert sum(t.numel() * t.element_size() for t in ckpt.film.to_state().values()) <= MAX_BYTES
+        frame = ckpt.film.frame_at(ckpt.metrics["epoch"])
+        assert ckpt.film.epochs[frame] == ckpt.metrics["epoch"]
+        if ckpt.config.latent_dim == 2:
+            assert ckpt.film.manifold.shape[1:] == (12 * 28, 12 * 28)
+            assert ckpt.film.logvars.shape == ckpt.film.means.shape
 
 
 def test_the_command_line_exports_an_animated_gif_with_one_frame_per_film_frame(short_run, tmp_path, capsys):

@@ -10,10 +10,11 @@ import torch
 from harness import TINY, train_watching
 from vae import load_checkpoint
 from vae.checkpoint import read_resume_state
+from vae.config import TrainConfig
 from vae.events import EpochEvent
 from vae.jobs import snapshot_model
 from vae.runs import QueueError, RunQueue
-from vae.train import TrainConfig, TrainResult
+from vae.train import TrainResult
 
 
 def blocking_train(config, checkpoint_path, *, stop, callback, data, resume):
@@ -45,11 +46,12 @@ def test_a_real_runs_progress_and_weights_are_recorded_epoch_by_epoch(tmp_path, 
     assert (first.weights_epoch, last.weights_epoch) == (1, 2)
     # A copy as the epoch ended, not the live model: epoch 2 went on changing the weights.
     assert not torch.equal(first.weights["fc_mu.weight"], last.weights["fc_mu.weight"])
-    model = snapshot_model(last)
+    ckpt = snapshot_model(last)
     stored = read_resume_state(tmp_path / "w.pt")["model"]  # the weights as the last epoch ended
-    assert not model.training and model.config == TrainConfig(**TINY).model_config()
-    assert all(torch.equal(value, stored[name]) for name, value in model.state_dict().items())
-    assert model.train_config["beta"] == 1.0
+    assert not ckpt.model.training and ckpt.config == TrainConfig(**TINY).model_config()
+    assert all(torch.equal(value, stored[name]) for name, value in ckpt.model.state_dict().items())
+    assert ckpt.train_config == last.config and ckpt.metrics == {"epoch": 2} and ckpt.film is last.film
+    assert ckpt.key != snapshot_model(first).key  # each epoch's model is filed apart
 
 
 def test_a_full_disk_fails_the_run_with_a_message_and_keeps_the_last_checkpoint(tmp_path, mnist, monkeypatch):

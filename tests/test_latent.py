@@ -14,12 +14,12 @@ from vae.metrics import evaluate
 
 @pytest.fixture(scope="module")
 def model():
-    return vae.load_checkpoint(BUNDLED_DIR / "default.pt")
+    return vae.load_checkpoint(BUNDLED_DIR / "default.pt").model
 
 
 @pytest.fixture(scope="module")
 def model2d():
-    return vae.load_checkpoint(BUNDLED_DIR / "latent2d.pt")
+    return vae.load_checkpoint(BUNDLED_DIR / "latent2d.pt").model
 
 
 @pytest.fixture(scope="module")
@@ -171,12 +171,12 @@ def test_tsne_map_keeps_the_digits_apart(encoded, mnist):
 
 
 def test_projections_are_cached_per_model_and_settings():
-    model = resources.load_model(BUNDLED_DIR / "default.pt")
-    indices, proj = analysis._projection(model, 250, "tsne", 30.0, 0)
+    ckpt = resources.load(BUNDLED_DIR / "default.pt")
+    indices, proj = analysis._projection(ckpt, 250, "tsne", 30.0, 0)
     np.testing.assert_array_equal(indices, latent.test_subset(250))
     assert proj.coords.shape == (250, 2) and proj.method == "tsne"
-    assert analysis._projection(model, 250, "tsne", 30.0, 0)[1] is proj  # served from the cache
-    assert analysis._projection(model, 250, "tsne", 20.0, 0)[1] is not proj  # new settings, new map
+    assert analysis._projection(ckpt, 250, "tsne", 30.0, 0)[1] is proj  # served from the cache
+    assert analysis._projection(ckpt, 250, "tsne", 20.0, 0)[1] is not proj  # new settings, new map
 
 
 def test_grid_points_run_like_the_plot():

@@ -12,8 +12,8 @@ from harness import BUNDLED_DIR, ROOT, TINY
 from harness.apptest import RUN_TIMEOUT_S, canvas_value, click, drawn, fill_form, press_queue, run_app, texts
 from studio import learner, resources
 from vae import load_checkpoint
+from vae.config import TrainConfig
 from vae.lessons import CHECKS, LESSON_DIR, PAGES, load_lessons, main, read_lesson
-from vae.train import TrainConfig
 
 BASICS = read_lesson(LESSON_DIR / "vae-basics.toml")
 
@@ -171,8 +171,8 @@ def test_two_new_eps_tick_step_2_and_a_collapsed_dimension_step_3():
         assert ticked(at) == (presses == 2)
     next(b for b in at.button if b.key == "lesson_next").click().run()
     assert not ticked(at), "the model's largest-KL dimension is shown first: not a collapsed one"
-    model = load_checkpoint(resources.default_checkpoint())
-    collapsed = int(np.argmin(model.film.kl_per_dim[-1]))
+    ckpt = load_checkpoint(resources.default_checkpoint())
+    collapsed = int(np.argmin(ckpt.film.kl_per_dim[-1]))
     shown = at.session_state["inside_dimension"]
     at.session_state[f"inside_kl_{shown}"] = click({"customdata": [collapsed]})
     assert ticked(at.run())

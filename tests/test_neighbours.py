@@ -9,13 +9,18 @@ from vae.neighbours import VOTERS, DigitVote, cached_means
 
 
 @pytest.fixture(scope="module")
-def model():
+def ckpt():
     return load_checkpoint(BUNDLED)
 
 
 @pytest.fixture(scope="module")
-def vote(model, mnist, tmp_path_factory):
-    means = cached_means(model, mnist.train_images, tmp_path_factory.mktemp("means"))
+def model(ckpt):
+    return ckpt.model
+
+
+@pytest.fixture(scope="module")
+def vote(ckpt, mnist, tmp_path_factory):
+    means = cached_means(ckpt, mnist.train_images, tmp_path_factory.mktemp("means"))
     return DigitVote(means, mnist.train_labels.numpy())
 
 
@@ -43,17 +48,17 @@ def test_a_verdict_names_the_digit_or_says_it_is_unsure(model, mnist, vote):
     assert any(v.digit is None and v.sentence().startswith("Unsure: ") and " or " in v.sentence() for v in split)
 
 
-def test_the_cache_round_trips_and_refuses_a_foreign_or_damaged_file(model, mnist, tmp_path):
+def test_the_cache_round_trips_and_refuses_a_foreign_or_damaged_file(ckpt, model, mnist, tmp_path):
     images = mnist.train_images[:3000]
-    first = cached_means(model, images, tmp_path)
+    first = cached_means(ckpt, images, tmp_path)
     [path] = tmp_path.glob("means-*.npz")
-    np.testing.assert_array_equal(cached_means(model, images, tmp_path), first)
+    np.testing.assert_array_equal(cached_means(ckpt, images, tmp_path), first)
     np.testing.assert_allclose(first, latent.encode(model, images)[0], atol=1e-5)
     # A file under the right name that another model wrote (its key inside differs) is rebuilt.
     np.savez(path, key=np.array("another-model"), mu=np.zeros_like(first))
-    np.testing.assert_array_equal(cached_means(model, images, tmp_path), first)
+    np.testing.assert_array_equal(cached_means(ckpt, images, tmp_path), first)
     path.write_bytes(b"not an npz")
-    np.testing.assert_array_equal(cached_means(model, images, tmp_path), first)
+    np.testing.assert_array_equal(cached_means(ckpt, images, tmp_path), first)
     # Other images are another key, so another file.
-    cached_means(model, mnist.train_images[:1000], tmp_path)
+    cached_means(ckpt, mnist.train_images[:1000], tmp_path)
     assert len(list(tmp_path.glob("means-*.npz"))) == 2

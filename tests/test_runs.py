@@ -12,9 +12,10 @@ import ray
 import vae.train
 from harness import TINY, train_watching
 from vae import load_checkpoint
+from vae.config import TrainConfig
 from vae.events import EpochEvent
 from vae.runs import LOST, QueueError, RunQueue
-from vae.train import TrainConfig, TrainResult
+from vae.train import TrainResult
 
 
 class Trainer:
@@ -218,10 +219,10 @@ def test_ray_runs_finish_with_their_checkpoints_and_progress(tmp_path, ray_insta
         for run in runs:
             run = queue.snapshot(run.id)
             assert run.status == "finished" and run.checkpoint == tmp_path / f"{run.name}.pt"
-            model = load_checkpoint(run.checkpoint)
-            assert model.film is not None and model.film.epochs[-1] == 2
+            ckpt = load_checkpoint(run.checkpoint)
+            assert ckpt.film is not None and ckpt.film.epochs[-1] == 2
             # The epochs' events came back, as the file has them.
-            assert [e["test"] for e in run.history["epochs"]] == [e["test"] for e in model.history["epochs"]]
+            assert [e["test"] for e in run.history["epochs"]] == [e["test"] for e in ckpt.history["epochs"]]
             assert run.step == 8 and run.img_per_s > 0
 
 

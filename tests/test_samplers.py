@@ -9,13 +9,18 @@ from vae.neighbours import DigitVote, cached_means
 
 
 @pytest.fixture(scope="module")
-def model():
+def ckpt():
     return load_checkpoint(BUNDLED)
 
 
 @pytest.fixture(scope="module")
-def means(model, mnist, tmp_path_factory):
-    return cached_means(model, mnist.train_images, tmp_path_factory.mktemp("means"))
+def model(ckpt):
+    return ckpt.model
+
+
+@pytest.fixture(scope="module")
+def means(ckpt, mnist, tmp_path_factory):
+    return cached_means(ckpt, mnist.train_images, tmp_path_factory.mktemp("means"))
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,7 @@ def test_a_sweep_trains_a_model_per_beta_and_prints_the_table(tmp_path, capsys):
                                         ["sweep-beta4", "4", "32", "finished", "1"]]
     kl, bce, loss = (float(v) for v in rows[0][5:])
     assert loss == pytest.approx(kl + bce, abs=0.02)
-    assert [load_checkpoint(tmp_path / f"{row[0]}.pt").train_config["beta"] for row in rows] == [1.0, 4.0]
+    assert [load_checkpoint(tmp_path / f"{row[0]}.pt").train_config.beta for row in rows] == [1.0, 4.0]
 
 
 @pytest.mark.parametrize("argv, expected", [

@@ -7,12 +7,13 @@ import torch
 import vae.train as train_mod
 from studio.figures import loss_figure
 from vae import CheckpointError, load_checkpoint
+from vae.config import TrainConfig
 from vae.data import to_float
 from vae.events import EndEvent, EpochEvent, StepEvent
 from vae.loss import LossParts
 from vae.metrics import evaluate
 from vae.model import ConfigError, ConvVAE
-from vae.train import TrainConfig, learning_rate, make_optimizer, train, train_step
+from vae.train import learning_rate, make_optimizer, train, train_step
 
 TINY = dict(train_size=1024, val_size=512, batch_size=128, channels=8, hidden=64, latent_dim=8, lr=3e-3)
 
@@ -27,17 +28,17 @@ def test_short_run_lowers_loss_and_checkpoint_loads_back_identically(tmp_path, m
     assert epochs[-1].test["loss"] < epochs[0].test["loss"] < steps[0].loss
     assert epochs[-1].reconstructions.shape == (2, 10, 28, 28)
     assert list(map(type, pickle.loads(pickle.dumps(events)))) == list(map(type, events))  # as a Ray worker sends them
-    model = load_checkpoint(result.checkpoint)
-    assert not model.training and model.metrics["epoch"] == result.best["epoch"]
+    ckpt = load_checkpoint(result.checkpoint)
+    assert not ckpt.model.training and ckpt.metrics["epoch"] == result.best["epoch"]
     # The file holds the best epoch's weights: evaluating them gives exactly the recorded metrics.
-    assert evaluate(model, mnist.test_images) == pytest.approx(model.metrics["test"], rel=1e-6)
-    assert len(model.history["epochs"]) == 3 and len(model.history["steps"]) == 24
+    assert evaluate(ckpt.model, mnist.test_images) == pytest.approx(ckpt.metrics["test"], rel=1e-6)
+    assert len(ckpt.history["epochs"]) == 3 and len(ckpt.history["steps"]) == 24
 
 
 def test_same_seed_same_weights(tmp_path, mnist):
     a = train(TrainConfig(epochs=1, **TINY), tmp_path / "a.pt", data=mnist)
     b = train(TrainConfig(epochs=1, **TINY), tmp_path / "b.pt", data=mnist)
-    wa, wb = load_checkpoint(a.checkpoint).state_dict(), load_checkpoint(b.checkpoint).state_dict()
+    wa, wb = (load_checkpoint(r.checkpoint).model.state_dict() for r in (a, b))
     assert all(torch.equal(wa[k], wb[k]) for k in wa)
 
 
@@ -66,7 +67,7 @@ def test_a_stop_mid_epoch_keeps_the_file_at_the_last_whole_epoch(tmp_path, mnist
     assert stopped.status == "stopped" and len(stopped.history["steps"]) == 11
     saved = load_checkpoint(tmp_path / "m.pt")
     assert len(saved.history["steps"]) == 8 and saved.metrics["epoch"] == 1
-    assert saved.metrics["test"] == pytest.approx(evaluate(saved, mnist.test_images), rel=1e-6)
+    assert saved.metrics["test"] == pytest.approx(evaluate(saved.model, mnist.test_images), rel=1e-6)
     resumed = train(config, tmp_path / "m.pt", data=mnist, resume=True)
     assert [s["step"] for s in resumed.history["steps"]] == list(range(1, 17))
 
@@ -106,8 +107,8 @@ def test_stop_pressed_during_a_checkpoint_write_keeps_that_checkpoint_whole(tmp_
     monkeypatch.setattr(train_mod, "save_checkpoint", save_while_stop_is_pressed)
     result = train(TrainConfig(epochs=3, **TINY), tmp_path / "s.pt", data=mnist, stop=stop)
     assert result.status == "stopped" and "best checkpoint (epoch 1) is kept" in result.message
-    model = load_checkpoint(tmp_path / "s.pt")
-    assert model.metrics["epoch"] == 1 and len(model.history["epochs"]) == 1
+    ckpt = load_checkpoint(tmp_path / "s.pt")
+    assert ckpt.metrics["epoch"] == 1 and len(ckpt.history["epochs"]) == 1
     assert not list(tmp_path.glob(".*tmp"))
 
 
@@ -132,11 +133,11 @@ def test_an_autoencoder_trains_on_its_reconstruction_alone(tmp_path, mnist):
     assert all(s["kl"] == 0 and s["loss"] == s["bce"] for s in result.history["steps"])
     assert result.best["test"]["kl"] == 0 and result.best["test"]["loss"] == result.best["test"]["bce"]
     assert result.history["steps"][-1]["bce"] < result.history["steps"][0]["bce"]
-    model = load_checkpoint(result.checkpoint)
-    assert not model.config.variational and not model.train_config["variational"]
-    assert evaluate(model, mnist.test_images) == pytest.approx(model.metrics["test"], rel=1e-6)
+    ckpt = load_checkpoint(result.checkpoint)
+    assert not ckpt.config.variational and not ckpt.train_config.variational
+    assert evaluate(ckpt.model, mnist.test_images) == pytest.approx(ckpt.metrics["test"], rel=1e-6)
     # Its film has no log-variances to keep and no KL, but its codes and active units as a VAE's.
-    film = model.film
+    film = ckpt.film
     assert film.logvars is None and not film.kl_per_dim.any() and film.active_units[-1] > 0
 
 
@@ -168,7 +169,7 @@ def test_an_importance_weighted_fine_tune_trains_the_last_epochs_on_the_bound_an
     steps = result.history["steps"]
     assert all(s["loss"] == pytest.approx(s["bce"] + s["kl"]) for s in steps[:8])
     assert not any(s["loss"] == pytest.approx(s["bce"] + s["kl"]) for s in steps[8:])
-    assert TrainConfig.from_dict(load_checkpoint(result.checkpoint).train_config) == config
+    assert load_checkpoint(result.checkpoint).train_config == config
     # Its figure shades those epochs in each panel, so that the drop to the bound is not read as the -ELBO's.
     shaded = loss_figure(result.history, fine_tune_from=config.fine_tune_start).layout
     assert [(shape.x0, shape.x1) for shape in shaded.shapes] == [(1, 3)] * 3
@@ -217,9 +218,9 @@ def test_bf16_and_fp32_runs_reach_the_same_loss(tmp_path, mnist):
         losses[precision] = result.best["test"]["loss"]
         assert result.history["epochs"][-1]["test"]["loss"] < result.history["epochs"][0]["test"]["loss"]
         # The curves are taken in the run's precision; the kept model's file holds fp32 metrics.
-        model = load_checkpoint(result.checkpoint)
-        fp32 = evaluate(model, mnist.test_images)
-        assert model.metrics["test"] == result.best["test"] == pytest.approx(fp32, rel=1e-6)
+        ckpt = load_checkpoint(result.checkpoint)
+        fp32 = evaluate(ckpt.model, mnist.test_images)
+        assert ckpt.metrics["test"] == result.best["test"] == pytest.approx(fp32, rel=1e-6)
         curve = result.history["epochs"][result.best["epoch"] - 1]["test"]["loss"]
         assert curve == pytest.approx(result.best["test"]["loss"], abs=0.05)
     assert losses["bf16"] == pytest.approx(losses["fp32"], rel=0.01)

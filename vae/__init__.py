@@ -3,8 +3,8 @@
 Imports no Streamlit, so everything the app shows can be done from Python or the command line.
 """
 
-from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from .checkpoint import Checkpoint, CheckpointError, load_checkpoint, save_checkpoint
 from .data import load_mnist
 from .model import ConvVAE, VAEConfig
 
-__all__ = ["ConvVAE", "VAEConfig", "load_checkpoint", "save_checkpoint", "load_mnist", "CheckpointError"]
+__all__ = ["ConvVAE", "VAEConfig", "Checkpoint", "load_checkpoint", "save_checkpoint", "load_mnist", "CheckpointError"]

@@ -1,17 +1,20 @@
 """One checkpoint file per model: weights, configs, metrics, history and data split, with the state
 to resume training in a sidecar beside it. Written atomically; read with ``torch.load(weights_only=True)``,
-so a file can never run code when loaded."""
+so a file can never run code when loaded; ``load_checkpoint`` gives a ``Checkpoint`` record."""
 
 from __future__ import annotations
 
+import io
 import pickle
 import zipfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from .files import write_atomically
+from .config import TrainConfig
+from .files import digest, write_atomically
 from .film_state import Film, FilmError
 from .model import ConvVAE, VAEConfig
 
@@ -97,17 +100,23 @@ def _save_atomically(path: str | Path, payload: dict) -> Path:
                             durable=True)
 
 
-def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict:
+def read_checkpoint(path: str | Path) -> dict:
     """The raw checkpoint dict, after checking it is ours; raises CheckpointError otherwise."""
-    path = Path(path)
+    return _read(Path(path))[0]
+
+
+def _read(path: Path) -> tuple[dict, str]:
+    """(the raw checkpoint dict, the hash of its bytes): read once, so that the hash is of the
+    bytes loaded even while a run rewrites the file."""
     if not path.is_file():
         raise CheckpointError(f"No checkpoint at {path}.")
-    if path.stat().st_size == 0:
+    data = path.read_bytes()
+    if not data:
         raise CheckpointError(f"{path.name} is empty (was its write interrupted?).")
-    if not zipfile.is_zipfile(path):  # torch.save writes a zip archive; anything else is damaged or foreign
+    if not zipfile.is_zipfile(io.BytesIO(data)):  # torch.save writes a zip archive; anything else is damaged or foreign
         raise CheckpointError(f"{path.name} is corrupt or truncated, or not a checkpoint file at all.")
     try:
-        payload = torch.load(path, map_location=map_location, weights_only=True)
+        payload = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
         # weights_only refuses any global it does not know: the file tried to run code or carries
         # objects that are not plain tensors and containers.
@@ -129,36 +138,56 @@ def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
             raise CheckpointError(
                 f"{path.name} is corrupt: its training history is unreadable ({_first_line(e)})."
             ) from None
-    return payload
+    return payload, digest(data)
 
 
-def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> ConvVAE:
-    """The model in eval mode on ``device``, with ``.config``, ``.metrics``, ``.train_config``,
-    ``.history``, ``.trained_on``, ``.film`` and ``.checkpoint_path`` attached. ``.film`` is a
-    ``vae.film_state.Film``, or None for a file without one or with a film that cannot be shown, whose
-    reason is ``.film_error``: a damaged film never keeps a sound model from loading."""
-    payload = read_checkpoint(path)
+@dataclass(frozen=True, eq=False)
+class Checkpoint:
+    """A model file, loaded: the model in eval mode and what its file says of it. Read-only: the
+    app shares one per file among all its sessions (``update_checkpoint`` writes a change)."""
+
+    model: ConvVAE
+    train_config: TrainConfig  # the run's settings; fields the file lacks take the model's and today's defaults
+    metrics: dict  # of the kept epoch: {"epoch", "val", "test"}, and "test_iw" once measured
+    history: dict  # {"steps": [...], "epochs": [...]} of the whole run
+    trained_on: dict  # device, hardware and precision of the run
+    film: Film | None  # None for a file without one, or with one that cannot be shown ...
+    film_error: str | None  # ... whose reason this says: a damaged film never keeps a sound model from loading
+    path: Path
+    key: str  # a hash of the file's bytes (``vae.files.digest``): what is measured of the model is filed under it
+
+    @property
+    def config(self) -> VAEConfig:
+        return self.model.config
+
+    @property
+    def name(self) -> str:
+        return self.path.stem
+
+
+def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> Checkpoint:
+    """The ``Checkpoint`` of ``path``, its model on ``device``; raises CheckpointError saying why
+    a file cannot be used."""
+    payload, key = _read(Path(path))
     name = Path(path).name
     try:
         config = VAEConfig.from_dict(payload["model_config"])
         model = ConvVAE(config)
         model.load_state_dict(payload["state_dict"])
+        train_config = TrainConfig.from_dict({**config.to_dict(), **payload.get("train_config", {})})
     except (KeyError, TypeError, ValueError, RuntimeError) as e:
         raise CheckpointError(
             f"{name} does not match its model configuration ({_first_line(e)})."
         ) from None
-    model.metrics = payload.get("metrics", {})
-    model.train_config = payload.get("train_config", {})
-    model.history = payload.get("history", {})
-    model.trained_on = payload.get("trained_on", {})  # device, hardware and precision of the run
-    model.film, model.film_error = None, None
+    film, film_error = None, None
     if "film" in payload:
         try:
-            model.film = Film.from_state(payload["film"], config.latent_dim)
+            film = Film.from_state(payload["film"], config.latent_dim)
         except FilmError as e:
-            model.film_error = str(e)
-    model.checkpoint_path = Path(path)
-    return model.to(device).eval()
+            film_error = str(e)
+    return Checkpoint(model=model.to(device).eval(), train_config=train_config, metrics=payload.get("metrics", {}),
+                      history=payload.get("history", {}), trained_on=payload.get("trained_on", {}),
+                      film=film, film_error=film_error, path=Path(path), key=key)
 
 
 def _first_line(error: BaseException) -> str:

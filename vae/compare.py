@@ -16,8 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .checkpoint import CheckpointError, load_checkpoint
-from .files import file_digest, write_atomically
+from .checkpoint import Checkpoint, CheckpointError, load_checkpoint
+from .files import write_atomically
 from .film import Film, kept_active_units
 from .metrics import importance_weighted_nll
 
@@ -35,22 +35,20 @@ class Row:
     difference: str = ""
 
 
-def card(model, iw_nll: float | None = None) -> dict:
-    """What the table shows of one model, as numbers where they are numbers (None: unknown, or
+def card(ckpt: Checkpoint, iw_nll: float | None = None) -> dict:
+    """What the table shows of one model file, as numbers where they are numbers (None: unknown, or
     what a plain autoencoder lacks: a β, a KL and so an ELBO). ``iw_nll`` is a -log p(x) measured
     after the fact, for a card that lacks one."""
-    metrics, history = model.metrics, model.history.get("epochs", [])
-    variational = model.config.variational
+    metrics, history, trained_on = ckpt.metrics, ckpt.history.get("epochs", []), ckpt.trained_on
+    variational = ckpt.config.variational
     test = metrics.get("test", {})
     stored_iw = metrics.get("test_iw", {})
-    trained_on = getattr(model, "trained_on", {}) or {}
-    film = getattr(model, "film", None)
     return {
-        "architecture": model.config.arch,
-        "parameters": sum(p.numel() for p in model.parameters()),
-        "latent size": model.latent_dim,
-        "active units": kept_active_units(model) if film is not None else None,
-        "β": model.train_config.get("beta") if variational else None,
+        "architecture": ckpt.config.arch,
+        "parameters": sum(p.numel() for p in ckpt.model.parameters()),
+        "latent size": ckpt.config.latent_dim,
+        "active units": kept_active_units(ckpt) if ckpt.film is not None else None,
+        "β": ckpt.train_config.beta if variational else None,
         "epochs": len(history) or metrics.get("epoch"),
         "training time (s)": sum(r.get("seconds", 0.0) for r in history) or None,
         "trained on": " · ".join(v for v in (trained_on.get("hardware"), trained_on.get("precision")) if v) or None,
@@ -105,11 +103,12 @@ def lockstep(film_a: Film, film_b: Film) -> tuple[np.ndarray, np.ndarray, np.nda
     return epochs, frame_at_or_before(film_a), frame_at_or_before(film_b)
 
 
-def cached_iw_nll(model, images, cache_dir: str | Path | None, progress=None, k: int = IW_SAMPLES) -> float:
-    """The importance-weighted -log p(x) of ``model`` on ``images``, kept in ``cache_dir`` under its
+def cached_iw_nll(ckpt: Checkpoint, images, cache_dir: str | Path | None, progress=None,
+                  k: int = IW_SAMPLES) -> float:
+    """The importance-weighted -log p(x) of the checkpoint's model on ``images``, kept in ``cache_dir`` under its
     checkpoint file's hash: a minute or more of work is done once per model file. A missing,
     damaged or foreign entry is recomputed; a failed write only logs a warning."""
-    key = f"{file_digest(model.checkpoint_path)}-k{k}-n{len(images)}"
+    key = f"{ckpt.key}-k{k}-n{len(images)}"
     path = Path(cache_dir) / f"iw-{key}.json" if cache_dir is not None else None
     if path is not None:
         try:
@@ -118,7 +117,7 @@ def cached_iw_nll(model, images, cache_dir: str | Path | None, progress=None, k:
                 return float(entry["nll"])
         except (OSError, ValueError, AttributeError):  # not there yet, or damaged
             pass
-    nll = importance_weighted_nll(model, images, k=k, batch_size=max(1, 20_000 // k), progress=progress)
+    nll = importance_weighted_nll(ckpt.model, images, k=k, batch_size=max(1, 20_000 // k), progress=progress)
     if path is not None:
         try:
             write_atomically(path, lambda f: f.write(json.dumps({"key": key, "nll": nll}).encode()))
@@ -133,11 +132,11 @@ def main(argv=None) -> int:
     p.add_argument("b", type=Path)
     args = p.parse_args(argv)
     try:
-        model_a, model_b = load_checkpoint(args.a), load_checkpoint(args.b)
+        a, b = load_checkpoint(args.a), load_checkpoint(args.b)
     except CheckpointError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
-    rows = table(card(model_a), card(model_b))
+    rows = table(card(a), card(b))
     width = max(len(r.label) for r in rows)
     print(f"{'':{width}}  {args.a.stem:>24}  {args.b.stem:>24}  {'B − A':>10}")
     for r in rows:

@@ -34,7 +34,8 @@ def main(argv=None) -> int:
 
     try:
         device = resolve_device(args.device)
-        model = load_checkpoint(args.checkpoint, device=device)
+        ckpt = load_checkpoint(args.checkpoint, device=device)
+        model = ckpt.model
         images = load_mnist().test_images[: args.limit].to(device)
     except (CheckpointError, DataUnavailableError, RuntimeError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
@@ -67,7 +68,7 @@ def main(argv=None) -> int:
         print(f"test -log p(x) {nll:8.2f} nats  (importance-weighted, K={args.iw})  "
               f"[{time.perf_counter() - start:.1f}s]")
         if args.save:
-            update_checkpoint(args.checkpoint, metrics={**model.metrics, "test_iw": {"k": args.iw, "nll": nll}})
+            update_checkpoint(args.checkpoint, metrics={**ckpt.metrics, "test_iw": {"k": args.iw, "nll": nll}})
             print(f"saved test_iw in {args.checkpoint}")
     return 0
 

@@ -166,7 +166,7 @@ def main(argv=None) -> int:
     if args.top < 1:
         p.error("--top must be >= 1")
     try:
-        model = load_checkpoint(args.checkpoint)
+        model = load_checkpoint(args.checkpoint).model
         with open(args.image, "rb") as f:
             image = to_mnist(open_image(f.read()))
     except (CheckpointError, ImageDecodeError, EmptyDrawingError, OSError) as e:

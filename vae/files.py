@@ -31,10 +31,6 @@ def write_atomically(path: str | Path, write: Callable[[BinaryIO], None], *, dur
     return path
 
 
-def file_digest(path: str | Path) -> str:
+def digest(data: bytes) -> str:
     """A short hash of a file's bytes: the key of what is measured of it after the fact."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()[:32]
+    return hashlib.sha256(data).hexdigest()[:32]

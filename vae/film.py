@@ -64,10 +64,10 @@ def active_units(means: np.ndarray) -> int:
     return int(used_dimensions(means).sum())
 
 
-def kept_active_units(model) -> int:
-    """Active units of ``model``'s kept epoch, from its film's frame of that epoch (it has a film)."""
-    film = model.film
-    return int(film.active_units[film.frame_at(model.metrics.get("epoch", np.inf))])
+def kept_active_units(ckpt) -> int:
+    """Active units of the checkpoint's kept epoch, from its film's frame of that epoch (it has a film)."""
+    film = ckpt.film
+    return int(film.active_units[film.frame_at(ckpt.metrics.get("epoch", np.inf))])
 
 
 def epoch_one_steps(steps_per_epoch: int) -> dict[int, float]:
@@ -373,15 +373,15 @@ def main(argv=None) -> int:
                    help="with --layout tsne: store the t-SNE map in the checkpoint, so the app opens it at once")
     args = p.parse_args(argv)
     try:
-        model = load_checkpoint(args.checkpoint)
+        ckpt = load_checkpoint(args.checkpoint)
     except CheckpointError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
-    if model.film is None:
-        print(f"error: {args.checkpoint.name} has no film{': ' + model.film_error if model.film_error else ''}.",
+    if ckpt.film is None:
+        print(f"error: {args.checkpoint.name} has no film{': ' + ckpt.film_error if ckpt.film_error else ''}.",
               file=sys.stderr)
         return 1
-    film = model.film
+    film = ckpt.film
     print(f"{args.checkpoint.name}: {film.frames} frames of {len(film.indices)} test digits, "
           f"latent size {film.latent_dim}")
     layout = None

@@ -12,7 +12,7 @@ from PIL import Image
 from tqdm import tqdm
 
 from . import latent, neighbours, samplers
-from .checkpoint import CheckpointError, load_checkpoint
+from .checkpoint import Checkpoint, CheckpointError, load_checkpoint
 from .data import DataUnavailableError, load_mnist
 from .images import make_grid
 from .preprocess import EmptyDrawingError, ImageDecodeError, open_image, to_mnist
@@ -20,14 +20,14 @@ from .preprocess import EmptyDrawingError, ImageDecodeError, open_image, to_mnis
 SAMPLERS = ("prior", "mixture", "digit")
 
 
-def training_means(model, mnist) -> tuple[neighbours.DigitVote, tuple[np.ndarray, np.ndarray]]:
+def training_means(ckpt: Checkpoint, mnist) -> tuple[neighbours.DigitVote, tuple[np.ndarray, np.ndarray]]:
     """The vote over every training digit's mean and the means of the model's own training digits,
     from the app's cache on disk when it has them (else encoded with a progress bar)."""
     with tqdm(total=len(mnist.train_images), unit="img", desc="training means", leave=False) as bar:
-        means = neighbours.cached_means(model, mnist.train_images, neighbours.default_cache_dir(),
+        means = neighbours.cached_means(ckpt, mnist.train_images, neighbours.default_cache_dir(),
                                         progress=lambda done, total: bar.update(done - bar.n))
     labels = mnist.train_labels.numpy()
-    return neighbours.DigitVote(means, labels), samplers.own_training_means(model, means, labels)
+    return neighbours.DigitVote(means, labels), samplers.own_training_means(ckpt, means, labels)
 
 
 def sampler(kind: str, latent_dim: int, means, labels, digit: int | None):
@@ -62,7 +62,8 @@ def main(argv=None) -> int:
         p.error("--grid must be in 1..32")
 
     try:
-        model = load_checkpoint(args.checkpoint, device="cpu")
+        ckpt = load_checkpoint(args.checkpoint, device="cpu")
+        model = ckpt.model
         mnist = load_mnist()
         image = None
         if args.recognise:
@@ -71,7 +72,7 @@ def main(argv=None) -> int:
     except (CheckpointError, DataUnavailableError, ImageDecodeError, EmptyDrawingError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
-    vote, (means, labels) = training_means(model, mnist)
+    vote, (means, labels) = training_means(ckpt, mnist)
 
     if image is not None:
         mu, _ = latent.encode(model, image)

@@ -14,16 +14,18 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from vae.checkpoint import Checkpoint
+from vae.config import TrainConfig
 from vae.events import EpochEvent, Event, FrameEvent, StepEvent
 from vae.film_state import Film
 from vae.model import ConvVAE
-from vae.train import TrainConfig, TrainResult
+from vae.train import TrainResult
 
 _LOGGER = logging.getLogger(__name__)
 RUNNING = ("running", "stopping")
@@ -127,16 +129,17 @@ def run_train(train_fn: Callable[..., TrainResult], config: TrainConfig, checkpo
         return "failed", message, None
 
 
-def snapshot_model(snap: JobSnapshot) -> ConvVAE | None:
-    """The run's model as its latest epoch ended, on the CPU in eval mode, with ``train_config``
-    attached as a loaded checkpoint has it; None before the first epoch ends. Each call builds a
-    fresh model, so pages can cache it per run and ``weights_epoch``."""
+def snapshot_model(snap: JobSnapshot) -> Checkpoint | None:
+    """The run's model as its latest epoch ended, on the CPU in eval mode, as a ``Checkpoint`` of
+    that epoch whose key names the run's start and the epoch; None before the first epoch ends.
+    Each call builds a fresh model, so pages can cache it per run and ``weights_epoch``."""
     if snap.weights is None:
         return None
     model = ConvVAE(snap.config.model_config())
     model.load_state_dict(snap.weights)
-    model.train_config = asdict(snap.config)
-    return model.eval()
+    return Checkpoint(model=model.eval(), train_config=snap.config, metrics={"epoch": snap.weights_epoch},
+                      history=snap.history, trained_on={}, film=snap.film, film_error=None, path=snap.checkpoint,
+                      key=f"run-{snap.name}-{snap.started_at * 1000:.0f}-epoch{snap.weights_epoch}")
 
 
 class ModelWorkGate:

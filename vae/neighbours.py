@@ -18,8 +18,9 @@ import numpy as np
 import torch
 
 from . import latent
+from .checkpoint import Checkpoint
 from .data import default_data_dir
-from .files import file_digest, write_atomically
+from .files import write_atomically
 
 VOTERS = 8  # nearest training digits that vote on a drawing
 SURE_FROM = 5  # votes the leading digit needs (of VOTERS) for a verdict rather than "unsure"
@@ -41,12 +42,12 @@ def images_digest(images) -> str:
     return hashlib.sha256(a.tobytes() + repr((a.shape, str(a.dtype))).encode()).hexdigest()[:16]
 
 
-def cached_means(model, images, cache_dir: str | Path | None, progress=None) -> np.ndarray:
-    """Posterior means [N, d] of ``images`` under ``model``, kept in ``cache_dir`` as a .npz that
-    names the model file's hash and the images' hash inside it: a cached file is used only when
+def cached_means(ckpt: Checkpoint, images, cache_dir: str | Path | None, progress=None) -> np.ndarray:
+    """Posterior means [N, d] of ``images`` under the checkpoint's model, kept in ``cache_dir`` as a
+    .npz that names the model file's hash and the images' hash inside it: a cached file is used only when
     both match and its array has the expected shape; a damaged, foreign or missing one is encoded
     again (``progress(done, total)`` per batch). A failed write only logs a warning."""
-    key = f"{file_digest(model.checkpoint_path)}-{images_digest(images)}"
+    model, key = ckpt.model, f"{ckpt.key}-{images_digest(images)}"
     path = Path(cache_dir) / f"means-{key}.npz" if cache_dir is not None else None
     if path is not None:
         try:

@@ -40,12 +40,13 @@ from pathlib import Path
 import torch
 
 from vae.checkpoint import CheckpointError, read_checkpoint, resume_path
+from vae.config import TrainConfig
 from vae.data import MNIST
 from vae.events import EndEvent, EpochEvent, Event, FrameEvent, StepEvent
 from vae.files import write_atomically
 from vae.jobs import RUNNING, JobSnapshot, RunProgress, run_train
 from vae.settings import settings
-from vae.train import TrainConfig, TrainResult, train
+from vae.train import TrainResult, train
 
 _LOGGER = logging.getLogger(__name__)
 WORKERS_ENV = "VAE_STUDIO_WORKERS"

@@ -16,9 +16,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import latent
+from .checkpoint import Checkpoint
 from .data import training_indices
 from .neighbours import SURE_FROM, VOTERS, DigitVote
-from .train import TrainConfig
 
 MIXTURE_COMPONENTS = 20  # full-covariance Gaussians in the mixture: a few per digit
 MIXTURE_TOL = 1e-2  # EM stops when the mean log-likelihood gains less: a third of the iterations of
@@ -52,10 +52,10 @@ class DigitGaussian:
         return rng.multivariate_normal(self.mean, self.covariance, size=n, method="cholesky").astype(np.float32)
 
 
-def own_training_means(model, means: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The rows of the training split's ``means`` [N, d] and ``labels`` [N] that ``model`` trained on
-    (its checkpoint's split): the samplers fit to where those landed, not digits it never saw."""
-    rows = training_indices(TrainConfig.from_dict(model.train_config), len(means))[0].numpy()
+def own_training_means(ckpt: Checkpoint, means: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The rows of the training split's ``means`` [N, d] and ``labels`` [N] that the checkpoint's
+    model trained on (its run's split): the samplers fit to where those landed, not digits it never saw."""
+    rows = training_indices(ckpt.train_config, len(means))[0].numpy()
     return means[rows], np.asarray(labels)[rows]
 
 

@@ -18,9 +18,9 @@ from pathlib import Path
 from tqdm import tqdm
 
 from vae.checkpoint import read_checkpoint
+from vae.config import TrainConfig
 from vae.runs import NAME, RAY_ADDRESS_ENV, Run, RunQueue
 from vae.settings import settings
-from vae.train import TrainConfig
 
 
 def plan(betas: list[float], latent_dims: list[int] | None, prefix: str, out: Path,
