@@ -57,12 +57,13 @@ def model_selector() -> bool:
 
 def model_card() -> None:
     """What the active model is and how good it is, or why it cannot be used."""
+    path = resources.active_path()
     try:
-        ckpt = resources.load(resources.active_path())
+        ckpt = resources.load(path)
     except CheckpointError as e:
         st.error(f"This model cannot be used: {e}", icon=":material/error:")
         return
-    if resources.active_path() == resources.default_checkpoint():  # the model a class starts from
+    if path == resources.default_checkpoint():  # the model a class starts from
         analysis.warm_up(ckpt)
     config, metrics = ckpt.config, ckpt.metrics
     test_loss = metrics.get("test", {}).get("loss")

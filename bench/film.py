@@ -37,7 +37,7 @@ from vae.compare import elbo_curve
 from vae.config import TrainConfig
 from vae.data import load_mnist
 from vae.device import resolve_device
-from vae.film import FilmRecorder, aligned_tsne, epoch_label, film_layout, neighbour_agreement
+from vae.film import FilmRecorder, aligned_tsne, epoch_label, film_layout, kept_frame, neighbour_agreement
 from vae.latent import tsne
 from vae.train import train
 
@@ -154,7 +154,7 @@ def bench_clusters() -> None:
              "t-SNE of the last frame alone": None, "film map (aligned t-SNE)": film_layout(film, "tsne")}
     columns = {name: neighbour_agreement(points, labels) for name, points in views.items() if points is not None}
     last_alone = neighbour_agreement(tsne(means[-1])[None], labels)[0]
-    kept = film.frame_at(ckpt.metrics["epoch"])
+    kept = kept_frame(ckpt)
     print("clusters: share of digits whose 5 nearest neighbours vote for their own label (5-fold CV)")
     print("| frame | " + " | ".join(views) + " |")
     print("| --- |" + " ---: |" * len(views))

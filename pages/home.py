@@ -95,7 +95,7 @@ for row in (IDEAS[:3], IDEAS[3:]):
             st.page_link(page, label=label, icon=icon)
 
 ckpt = resources.active()
-st.header(f"The active model: {resources.active_path().stem}", divider="gray")
+st.header(f"The active model: {ckpt.name}", divider="gray")
 
 test, val = ckpt.metrics.get("test", {}), ckpt.metrics.get("val", {})
 def watch_film() -> None:

@@ -195,7 +195,7 @@ def step_kl(e, order, used, model_code) -> None:
     code(model_code, "kl")
 
 
-def step_loss(e, ckpt, live: bool, model_code) -> None:
+def step_loss(e, ckpt, training: bool, model_code) -> None:
     st.subheader("6 · The loss", divider="gray")
     if e.variational:
         numbers = {"bce": f"{e.bce:.2f}", "kl": f"{e.kl:.2f}", "beta": f"{e.beta:g}"}
@@ -209,7 +209,7 @@ def step_loss(e, ckpt, live: bool, model_code) -> None:
     else:
         formula(r"\text{loss} = \mathrm{BCE} = <bce>\ \text{nats}", bce=f"{e.bce:.2f}")
         st.caption("An autoencoder is trained on the reconstruction alone.")
-    if live:
+    if training:
         st.caption("How this digit ranks among the test digits is shown for saved models only.")
     else:
         reference = analysis.test_negative_elbo(ckpt)

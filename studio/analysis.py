@@ -272,7 +272,7 @@ def code(ckpt) -> dict[str, str]:
 @per_model(max_entries=8)
 def _dimension_usage(ckpt) -> tuple[np.ndarray, np.ndarray]:
     if ckpt.film is not None:
-        frame = ckpt.film.frame_at(ckpt.metrics.get("epoch", np.inf))
+        frame = film.kept_frame(ckpt)
         return ckpt.film.kl_per_dim[frame], film.used_dimensions(ckpt.film.means[frame])
     mu, logvar = test_encodings(ckpt)
     kl = np.zeros(mu.shape[1]) if logvar is None else latent.kl_per_dimension(mu, logvar)

@@ -4,7 +4,7 @@ Every session on the Train page refreshes every few seconds. What a refresh show
 same for all of them, so it is made once per published change: the snapshot itself (published at
 most once per period, so sessions refreshing within that time see the same step and hit the same
 cache entries), the loss figure and its JSON, the reconstruction PNG, the film's newest frame and
-the model of the latest epoch (Inside, the Board).
+the model of the latest epoch (Inside).
 """
 
 from __future__ import annotations

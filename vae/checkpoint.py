@@ -105,9 +105,9 @@ def read_checkpoint(path: str | Path) -> dict:
     return _read(Path(path))[0]
 
 
-def _read(path: Path) -> tuple[dict, str]:
-    """(the raw checkpoint dict, the hash of its bytes): read once, so that the hash is of the
-    bytes loaded even while a run rewrites the file."""
+def _read(path: Path) -> tuple[dict, bytes]:
+    """(the raw checkpoint dict, the bytes it was read from): read once, so that a hash of them is
+    of what was loaded even while a run rewrites the file."""
     if not path.is_file():
         raise CheckpointError(f"No checkpoint at {path}.")
     data = path.read_bytes()
@@ -138,7 +138,7 @@ def _read(path: Path) -> tuple[dict, str]:
             raise CheckpointError(
                 f"{path.name} is corrupt: its training history is unreadable ({_first_line(e)})."
             ) from None
-    return payload, digest(data)
+    return payload, data
 
 
 @dataclass(frozen=True, eq=False)
@@ -168,7 +168,7 @@ class Checkpoint:
 def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> Checkpoint:
     """The ``Checkpoint`` of ``path``, its model on ``device``; raises CheckpointError saying why
     a file cannot be used."""
-    payload, key = _read(Path(path))
+    payload, data = _read(Path(path))
     name = Path(path).name
     try:
         config = VAEConfig.from_dict(payload["model_config"])
@@ -187,7 +187,7 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> Che
             film_error = str(e)
     return Checkpoint(model=model.to(device).eval(), train_config=train_config, metrics=payload.get("metrics", {}),
                       history=payload.get("history", {}), trained_on=payload.get("trained_on", {}),
-                      film=film, film_error=film_error, path=Path(path), key=key)
+                      film=film, film_error=film_error, path=Path(path), key=digest(data))
 
 
 def _first_line(error: BaseException) -> str:

@@ -77,7 +77,7 @@ def split_train_val(n_train: int, val_size: int, seed: int) -> tuple[torch.Tenso
 
 def training_indices(config, n_train: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Which of the ``n_train`` training-split digits a run trains on and which it validates on
-    (sorted indices), fixed by its ``config``'s (a ``vae.train.TrainConfig``) seed, val_size and
+    (sorted indices), fixed by its ``config``'s (a ``vae.config.TrainConfig``) seed, val_size and
     train_size."""
     train_idx, val_idx = split_train_val(n_train, config.val_size, config.seed)
     if config.train_size is not None and config.train_size < len(train_idx):

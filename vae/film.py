@@ -64,10 +64,15 @@ def active_units(means: np.ndarray) -> int:
     return int(used_dimensions(means).sum())
 
 
+def kept_frame(ckpt) -> int:
+    """The frame of the checkpoint's film (it has one) taken at its kept epoch; the last frame when
+    its metrics name no epoch."""
+    return ckpt.film.frame_at(ckpt.metrics.get("epoch", np.inf))
+
+
 def kept_active_units(ckpt) -> int:
     """Active units of the checkpoint's kept epoch, from its film's frame of that epoch (it has a film)."""
-    film = ckpt.film
-    return int(film.active_units[film.frame_at(ckpt.metrics.get("epoch", np.inf))])
+    return int(ckpt.film.active_units[kept_frame(ckpt)])
 
 
 def epoch_one_steps(steps_per_epoch: int) -> dict[int, float]:
