@@ -2,7 +2,7 @@
 server trains them one at a time.
 
     .venv/bin/python bench/queue_class.py                    # 30 learners, 1 epoch on 2,000 images each
-    .venv/bin/python bench/queue_class.py --sessions 5 --think 1 --train-size 500
+    .venv/bin/python bench/queue_class.py --learners 5 --think 1 --train-size 500
 
 Against a real ``streamlit run app.py`` (its own checkpoint folder in a temp dir, holding a copy of
 checkpoints/default.pt). Each learner is a websocket client (``harness.protocol``) that sends what
@@ -52,7 +52,7 @@ def checks(report: QueueReport) -> dict[str, tuple[bool, str]]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    parser.add_argument("--sessions", type=int, default=30, help=f"learners, 1 to {MAX_SESSIONS}")
+    parser.add_argument("--learners", type=int, default=30, help=f"1 to {MAX_SESSIONS}")
     parser.add_argument("--think", type=float, default=5.0,
                         help="a learner's mean pause, in seconds, between an answer and its next action "
                              "(each drawn from 0.5x to 1.5x)")
@@ -66,9 +66,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path,
                         help="also write the checks, the queue's records, the memory readings and the summary here")
     args = parser.parse_args(argv)
-    if not 1 <= args.sessions <= MAX_SESSIONS:
-        parser.error(f"--sessions must be in [1, {MAX_SESSIONS}]")
-    report = run_queue_class(args.sessions, args.interactions, args.timeout, args.port, args.train_size,
+    if not 1 <= args.learners <= MAX_SESSIONS:
+        parser.error(f"--learners must be in [1, {MAX_SESSIONS}]")
+    report = run_queue_class(args.learners, args.interactions, args.timeout, args.port, args.train_size,
                              args.epochs, args.think)
     results = checks(report)
     print(report.summary() + "\n")
