@@ -7,20 +7,10 @@ active model, kept in session state under ``resources.ACTIVE_KEY``) persists acr
 from pathlib import Path
 
 import streamlit as st
-from streamlit.runtime.pages_manager import PagesManager
 
-if PagesManager.uses_pages_directory:
-    # A `pages/` folder beside the entry point makes Streamlit start in its legacy multipage mode,
-    # which it leaves only at the first st.navigation call: the first run of a fresh server would
-    # list the folder's files as pages and run them without this script. Leave that mode now and
-    # start the run again, so every session, the first included, goes through st.navigation.
-    # This comes before the heavy imports below, so the legacy run ends within milliseconds.
-    PagesManager.uses_pages_directory = False
-    st.rerun()
-
-from studio import analysis, gate, learner, resources, runs, views  # noqa: E402 (after the legacy-mode check on purpose)
-from vae.checkpoint import CheckpointError  # noqa: E402
-from vae.runs import QueueError  # noqa: E402
+from studio import analysis, gate, learner, resources, runs, views  # first: it leaves the legacy multipage mode
+from vae.checkpoint import CheckpointError
+from vae.runs import QueueError
 
 resources.use_one_thread()
 st.set_page_config(page_title="VAE Studio", page_icon=":material/blur_on:", layout="wide")

@@ -9,14 +9,17 @@ launched beforehand, so the browser's own start is not counted. Times are from s
 process to:
   listening  the server answers /_stcore/health (polled every 0.25 s, so up to 0.25 s late; the
              browser opens the page then);
-  usable     the Home page has finished its first script run: the sidebar lists the five pages and
+  usable     the Home page has finished its first script run: the sidebar lists the eight pages and
              the model card shows the test -ELBO, the page shows its title, the active model and
              its layer table, and no script run is in progress or requested (the app root's
              ``data-test-script-state``, what Streamlit's own end-to-end tests wait on);
 and, from the click on "Draw" in the sidebar, the first visit to the Draw page until its canvas is
-shown and the run has ended. "Server CPU" is the server process's user + system CPU time from its
-start until usable: what the server itself computed, which other load on the machine inflates far
-less than the wall-clock times (the browser's rendering is not in it).
+shown and the run has ended; then the first drawing, from the end of a stroke (a "7") on that canvas
+until the page's answer is shown (the model's view, its reconstruction, the -ELBO and the vote) and
+the run has ended: what a learner waits for who draws as soon as the server is up (the canvas sends
+a stroke some 200 ms after the pen lifts, which is counted). "Server CPU" is the server process's
+user + system CPU time from its start until usable: what the server itself computed, which other
+load on the machine inflates far less than the wall-clock times (the browser's rendering is not in it).
 
 Reference, in the same rounds (alternating with the app): the same server command on a one-line
 script (st.title), usable once its title is shown and its run has ended; and how long a bare
@@ -45,6 +48,8 @@ from harness.browser import (
     IDLE_APP,
     NAV_LABELS,
     PAGE_TITLES,
+    drag,
+    image_by_caption,
     nav_labels,
     nav_link,
     page_title,
@@ -54,6 +59,7 @@ from harness.browser import (
 
 HELLO = "import streamlit as st\n\nst.title('Hello')\n"
 TIMEOUT_MS = 120_000
+SEVEN = [(70, 60), (210, 60), (125, 235)]  # a stroke on the 280 px canvas
 
 
 def usable_app(page) -> None:
@@ -77,6 +83,18 @@ def first_draw_visit(page) -> float:
     start = time.perf_counter()
     nav_link(page, "Draw").click()
     expect(page.locator(".st-key-draw_canvas_0 canvas.upper-canvas")).to_be_visible(timeout=TIMEOUT_MS)
+    page.locator(IDLE_APP).wait_for(timeout=TIMEOUT_MS)
+    return time.perf_counter() - start
+
+
+def first_drawing(page) -> float:
+    """Seconds from the end of the first stroke on the Draw page's canvas to its answer shown (the
+    reconstruction, the -ELBO's percentile and the vote) and the run ended."""
+    drag(page, page.locator(".st-key-draw_canvas_0 canvas.upper-canvas"), SEVEN)
+    start = time.perf_counter()
+    expect(image_by_caption(page, "Reconstruction from the mean")).to_be_visible(timeout=TIMEOUT_MS)
+    expect(page.get_by_text("of the 10,000 test digits")).to_be_visible(timeout=TIMEOUT_MS)
+    expect(page.get_by_text(re.compile(r"^(Looks like a \d|Unsure)"))).to_be_visible(timeout=TIMEOUT_MS)
     page.locator(IDLE_APP).wait_for(timeout=TIMEOUT_MS)
     return time.perf_counter() - start
 
@@ -110,6 +128,7 @@ def cold_start(browser: Browser, script: str, usable, draw: bool) -> dict[str, f
             times["server CPU"] = server_cpu_seconds(url)
             if draw:
                 times["first Draw visit"] = first_draw_visit(page)
+                times["first drawing"] = first_drawing(page)
         finally:
             context.close()
     return times
@@ -156,7 +175,8 @@ def main() -> None:
     torch_s = statistics.median(results["import torch"])
     print(f"\nmedian of {args.rounds} rounds:")
     print(f"  app:   listening {median('app', 'listening'):.2f} s, usable {usable:.2f} s (server CPU {cpu:.2f} s), "
-          f"then first Draw visit {median('app', 'first Draw visit'):.2f} s")
+          f"then first Draw visit {median('app', 'first Draw visit'):.2f} s, first drawing "
+          f"{median('app', 'first drawing'):.2f} s")
     print(f"  hello: listening {median('hello', 'listening'):.2f} s, usable {hello_usable:.2f} s "
           f"(server CPU {hello_cpu:.2f} s)")
     print(f"  python -c 'import torch': {torch_s:.2f} s")

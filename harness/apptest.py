@@ -78,8 +78,8 @@ def navigation_mode_init(original_init):
     does for good after its first st.navigation call.
 
     AppTest forgets before every run that the app uses st.navigation, so, seeing the pages/ folder,
-    each run would start in the legacy mode, which app.py leaves with a rerun that drops the widget
-    values a test injected."""
+    each run would start in the legacy mode, which a server leaves once, as the ``studio`` package
+    is first imported (with a rerun that would drop the widget values a test injected)."""
 
     def init_then_leave_legacy_mode(self, *args, **kwargs):
         original_init(self, *args, **kwargs)

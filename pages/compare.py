@@ -11,11 +11,16 @@ from vae.checkpoint import CheckpointError
 from vae.images import make_grid, picture
 
 SIDES = views.SIDES
+CHOSEN_KEY = "compare_input_chosen"  # session_state: set when the learner chose an input or seed for both models
+
+
+def input_chosen() -> None:
+    st.session_state[CHOSEN_KEY] = True
 
 
 def default_pick(side: str, options: list[str]) -> str:
     """The seed article's model on the left, the default on the right, where they exist."""
-    wanted = {"a": resources.checkpoint_dir() / "tutorial.pt", "b": resources.default_checkpoint()}[side]
+    wanted = dict(zip(SIDES, analysis.compare_pair()))[side]
     return str(wanted) if str(wanted) in options else options[0]
 
 
@@ -80,10 +85,10 @@ def show_one_input(checkpoints: dict) -> None:
     drawing = st.session_state.get(analysis.LAST_DRAWING_KEY)
     sources = (["drawing"] if drawing is not None else []) + ["test"]
     left, right = st.columns([2, 3])
-    source = left.radio("Input", sources, horizontal=True, key="compare_source",
+    source = left.radio("Input", sources, horizontal=True, key="compare_source", on_change=input_chosen,
                         format_func={"drawing": "Your last drawing", "test": "A test digit"}.get)
     if source == "test":
-        index = int(right.number_input("Test digit #", 0, 9999, 0, key="compare_index"))
+        index = int(right.number_input("Test digit #", 0, 9999, 0, key="compare_index", on_change=input_chosen))
         image = resources.mnist().test_images[index].numpy() / 255.0
     else:
         image = drawing["image"]
@@ -98,10 +103,11 @@ def show_one_input(checkpoints: dict) -> None:
 
 def show_samples_and_interpolation(checkpoints: dict) -> None:
     left, right = st.columns(2)
-    seed = int(left.number_input("Seed", 0, 10_000, 0, key="compare_seed"))
+    seed = int(left.number_input("Seed", 0, 10_000, 0, key="compare_seed", on_change=input_chosen))
     ends = right.columns(2)
-    start = int(ends[0].number_input("From test digit #", 0, 9999, 3, key="compare_from"))
-    end = int(ends[1].number_input("to test digit #", 0, 9999, 2, key="compare_to"))
+    start = int(ends[0].number_input("From test digit #", 0, 9999, 3, key="compare_from",
+                                        on_change=input_chosen))
+    end = int(ends[1].number_input("to test digit #", 0, 9999, 2, key="compare_to", on_change=input_chosen))
     test = resources.mnist().test_images
     for name, ckpt in checkpoints.items():
         samples = latent.decode(ckpt.model, latent.prior_samples(16, ckpt.config.latent_dim, seed))
@@ -132,9 +138,10 @@ for ckpt in picked:
 if len(checkpoints) < 2:
     st.warning("Comparing needs two models that load; the other side says what is wrong.", icon=":material/warning:")
     st.stop()
-learner.record("compare", tuple(sorted(ckpt.name for ckpt in picked)))
-if any(ckpt.config.variational and ckpt.train_config.beta != 1 for ckpt in picked):
-    learner.record("beta")
+if st.session_state.pop(CHOSEN_KEY, False):  # a lesson's task: doing something with the two, not opening the page
+    learner.record("compare", tuple(sorted(ckpt.name for ckpt in picked)))
+    if any(ckpt.config.variational and ckpt.train_config.beta != 1 for ckpt in picked):
+        learner.record("beta")
 
 st.subheader("The two cards", divider="gray")
 show_table(checkpoints, columns)

@@ -11,6 +11,8 @@ from vae.preprocess import EmptyDrawingError, ImageDecodeError, open_image, to_m
 
 CANVAS_SIZE = 280  # 10x MNIST: room to draw; to_mnist brings any pen to MNIST's width
 CANVAS_VERSION = "draw_canvas_version"  # bumped by "Clear": a new key mounts an empty canvas
+KEPT_KEY = "draw_kept"  # session_state: the last drawing, {"strokes": the canvas's Fabric JSON, "digit": its input}
+OPENED_KEY = "draw_opened"  # session_state: the kept drawing (or None) the canvas on the page opened with
 NEIGHBOURS = 8
 POSTERIOR_SAMPLES = 8
 
@@ -21,28 +23,40 @@ def canvas_key() -> str:
 
 def clear_canvas() -> None:
     st.session_state[CANVAS_VERSION] = st.session_state.get(CANVAS_VERSION, 0) + 1
+    st.session_state.pop(KEPT_KEY, None)
 
 
 def drawn_digit() -> np.ndarray | None:
-    """The canvas as an MNIST input, or None (with a hint) while it is empty."""
+    """The canvas as an MNIST input, or None (with a hint) while it is empty. A learner who comes
+    back (from another page, or from Upload) finds their last drawing on it, and its analysis."""
     stroke = st.slider("Stroke width", 8, 40, 20, key="draw_stroke",
                        help="Any width: the model sees your digit redrawn in MNIST's stroke width.")
+    key = canvas_key()
+    if key not in st.session_state:  # a canvas mounted anew: Streamlit forgets a widget that left the page
+        st.session_state[OPENED_KEY] = st.session_state.get(KEPT_KEY)
+    # Fixed while the canvas lives: the canvas reloads its initial drawing whenever it changes.
+    opened = st.session_state[OPENED_KEY]
     result = st_canvas(
         stroke_width=stroke, stroke_color="#FFFFFF", background_color="#000000",
         update_streamlit=True, height=CANVAS_SIZE, width=CANVAS_SIZE, drawing_mode="freedraw",
-        return_image_data=True, key=canvas_key(),
+        initial_drawing=None if opened is None else opened["strokes"], return_image_data=True, key=key,
     )
     st.button("Clear", icon=":material/ink_eraser:", on_click=clear_canvas)
     image = result.image_data  # decodes the canvas's PNG on every access
+    if image is None and opened is not None:  # nothing drawn since it opened with the kept drawing
+        return opened["digit"]
     try:
         if image is None:
             raise EmptyDrawingError
         # White ink on a black canvas: stating it makes even a fully painted canvas all ink.
-        return to_mnist(image, ink="light")
+        digit = to_mnist(image, ink="light")
     except EmptyDrawingError:
+        st.session_state.pop(KEPT_KEY, None)  # e.g. every stroke undone
         st.info("Draw a digit on the black canvas: the model's view appears as soon as you lift the pen.",
                 icon=":material/draw:")
         return None
+    st.session_state[KEPT_KEY] = {"strokes": result.json_data, "digit": digit}
+    return digit
 
 
 def uploaded_digit() -> np.ndarray | None:

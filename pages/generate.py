@@ -15,8 +15,14 @@ MAX_TRAVERSAL_ROWS = 12
 TEST_SIZE = 10_000
 
 
+def seed_chosen() -> None:
+    """A seed the learner chose: every grid below, the mixture's included, shows new samples."""
+    learner.record("mixture_samples")
+
+
 def new_seed() -> None:
     st.session_state["gen_seed"] = random.randrange(1_000_000)
+    seed_chosen()
 
 
 def test_digit_input(column, label: str, key: str, default: int) -> int:
@@ -34,7 +40,7 @@ def grid_settings() -> tuple[int, int]:
     size, seed, button = st.columns([2, 2, 1], vertical_alignment="bottom")
     side = size.slider("Grid size", 2, 12, 8, key="gen_side", help="Samples per row and column.")
     st.session_state.setdefault("gen_seed", 0)  # no default in the widget: "New seed" sets the state
-    seed_value = int(seed.number_input("Seed", 0, 999_999, key="gen_seed"))
+    seed_value = int(seed.number_input("Seed", 0, 999_999, key="gen_seed", on_change=seed_chosen))
     button.button("New seed", icon=":material/casino:", on_click=new_seed)
     return side, seed_value
 
@@ -52,7 +58,6 @@ def prior_section(ckpt, side: int, seed: int) -> None:
         st.image(sample_grid(ckpt.model, analysis.sampler_latents(ckpt, "prior", side * side, seed), side, 560))
     with data:
         st.markdown(f"**From a {samplers.MIXTURE_COMPONENTS}-Gaussian mixture fitted to the training digits' means**")
-        learner.record("mixture_samples")
         st.image(sample_grid(ckpt.model, analysis.sampler_latents(ckpt, "mixture", side * side, seed), side, 560))
     st.caption("The KL term pulls each digit's posterior towards N(0, I), but the encoder never spreads the "
                "training digits over all of it: they crowd into clusters with gaps between. A prior sample "

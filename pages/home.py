@@ -22,6 +22,7 @@ def markdown_table(rows: list[dict]) -> str:
 st.title("VAE Studio")
 st.markdown("Learn how a **variational autoencoder** works by training one on handwritten digits "
             "(MNIST) and taking it apart.")
+views.lesson_recap()  # after a lesson's Finish, until dismissed
 
 # (title, explanation, the page that shows it, link label, icon), laid out three then two per row.
 IDEAS = [

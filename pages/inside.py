@@ -5,10 +5,20 @@ import numpy as np
 import streamlit as st
 
 from studio import analysis, learner, live, resources, runs
-from studio.figures import bce_figure, kl_bars_figure, posterior_figure, reparameterisation_figure
-from vae import latent
-from vae.images import picture
+from studio.figures import (
+    bce_figure,
+    bounds_figure,
+    kl_bars_figure,
+    latent_overview_figure,
+    posterior_figure,
+    posterior_plane_figure,
+    reparameterisation_figure,
+    sigma_scan_figure,
+)
+from vae import latent, posterior
+from vae.images import make_grid, picture
 
+OWN_DRAWING = "your last drawing"
 SOURCES = {"drawing": "Your last drawing", "test": "A test digit", "map": "Clicked on the Latent map"}
 SEED_KEY = "inside_seed"  # the ε shown: "Draw another ε" moves it on
 TEST_KEY = "inside_test_index"
@@ -17,6 +27,12 @@ LIVE_KEY = "inside_live"  # show the run training now instead of the active mode
 FOLLOWED_KEY = "inside_followed"  # the id of the run the toggle follows
 FIRST_TEST_DIGIT = 0  # a 7: the test set's first digit
 WIDE = 32  # more latent dimensions than this: the per-dimension rows show the WIDE largest by KL
+PROBE_KEYS = ("inside_probe_a", "inside_probe_b")  # z on the posterior plane, as the number inputs hold it
+PROBE_FOR_KEY = "inside_probe_for"  # (model key, image key) the probe belongs to: a new digit starts it at μ
+PLANE_CLICKS_KEY = "inside_plane_clicks"  # clicks so far: the chart's key, so each click starts unselected
+SCALE_KEY = "inside_sigma_scale"
+OVERVIEW_DIGITS = 2000  # test digits on the whole-plane view
+SCALE_SAMPLES = 8  # decoded from q with its σ scaled
 
 
 def chosen_input() -> tuple[np.ndarray, str]:
@@ -28,7 +44,7 @@ def chosen_input() -> tuple[np.ndarray, str]:
     source = st.segmented_control("Input", list(SOURCES), format_func=SOURCES.get, key="inside_source") or "test"
     test = resources.mnist()
     if source == "drawing" and drawing is not None:
-        return drawing["image"], "your last drawing"
+        return drawing["image"], OWN_DRAWING
     if source == "map" and picked is not None:
         return test.test_images[picked].numpy(), f"test #{picked} (a {int(test.test_labels[picked])}), from the map"
     if source != "test":
@@ -134,7 +150,7 @@ def step_reparameterisation(e, order, used, model_code) -> None:
                   "gradients of the loss reach the encoder through it.")
     right.button("Draw another ε", icon=":material/casino:", key="inside_new_eps", on_click=new_eps)
     right.caption(f"ε drawn with seed **{e.seed}**")
-    st.plotly_chart(reparameterisation_figure(e.mu, e.z - e.mu, e.z, order[:WIDE]), key="inside_reparameterisation")
+    st.plotly_chart(reparameterisation_figure(e.mu, e.sigma, e.eps, e.z, order[:WIDE]), key="inside_reparameterisation")
     if not used.all():
         st.caption("In the collapsed dimensions (on the right) μ ≈ 0 and σ ≈ 1, so z is ε itself: pure noise, "
                    "which the decoder has learnt to ignore.")
@@ -180,13 +196,17 @@ def step_kl(e, order, used, model_code) -> None:
         data = clicked[0]["customdata"]
         st.session_state[DIM_KEY] = int(data[0] if isinstance(data, list) else data["0"])
         st.rerun()
-    j = st.selectbox("Dimension", [int(d) for d in shown], key=DIM_KEY, format_func=lambda d: f"z{d}",
-                     help="Or click its bar.")
+    j = st.selectbox("Dimension", [int(d) for d in shown], key=DIM_KEY,
+                     format_func=lambda d: f"z{d}" + ("" if used[d] else " (collapsed)"), help="Or click its bar.")
     if not used[j]:
         learner.record("collapsed_dimension")
     mu, sigma, kl = e.mu[j], e.sigma[j], e.kl_per_dim[j]
-    formula(r"\mathrm{KL}_{<j>} = \tfrac{1}{2}\left((<mu>)^2 + <sigma>^2 - 1 - \log <sigma>^2\right)"
-            r" = <kl>\ \text{nats}", j=str(j), mu=f"{mu:.3f}", sigma=f"{sigma:.3f}", kl=f"{kl:.3f}")
+    formula(r"\mathrm{KL}_{<j>} = \tfrac{1}{2}\left((<mu>)^2 + <sigma>^2 - 1 - (<logvar>)\right)"
+            r" = -\tfrac{1}{2}\left(1 + (<logvar>) - (<mu>)^2 - <sigma>^2\right) = <kl>\ \text{nats}",
+            j=str(j), mu=f"{mu:.3f}", sigma=f"{sigma:.3f}", logvar=f"{e.logvar[j]:.3f}", kl=f"{kl:.3f}")
+    st.caption(f"The encoder outputs log σ² = {e.logvar[j]:.3f} for z{j} (so σ = {sigma:.3f}): a log-variance can be "
+               "any real number, while σ must stay positive. The second form is the seed article's, "
+               "−½(1 + log σ² − μ² − σ²): the same number.")
     st.caption(f"z{j} is " + ("a dimension the model uses: its μ moves from digit to digit, its σ is below 1."
                               if used[j] else
                               "collapsed: its KL is about 0 for every digit, because μ ≈ 0 and σ ≈ 1 are exactly "
@@ -219,6 +239,156 @@ def step_loss(e, ckpt, training: bool, model_code) -> None:
     code(model_code, "loss")
 
 
+
+
+def step_posterior(e, ckpt, image, own_drawing: bool) -> None:
+    st.subheader("7 · Why variational: q(z|x) and the true posterior", divider="gray")
+    if not e.variational:
+        st.markdown("An autoencoder has no q(z|x): it gives one code per digit, not a distribution, so there is "
+                    "no posterior to approximate and no ELBO. Choose a VAE in the sidebar to see this step.")
+        return
+    st.markdown("By Bayes' rule the latents that explain your digit are distributed as the **true posterior** "
+                "p(z|x) = p(x|z) p(z) / p(x). Its normaliser p(x) = ∫ p(x|z) p(z) dz is an integral over every z, "
+                "out of reach in many dimensions, so a VAE does not compute it: the encoder outputs a Gaussian "
+                "**q(z|x)** that *approximates* it (variational inference), and training maximises the ELBO, which "
+                "falls short of log p(x) by exactly how far q is from the true posterior:")
+    grid = analysis.posterior_view(ckpt, image, "grid")
+    bounds = analysis.posterior_view(ckpt, image, "bounds")
+    exact = not grid.sliced
+    log_px, elbo = (grid.log_px, grid.elbo) if exact else (bounds[max(bounds)], bounds[1])
+    gap = log_px - elbo
+    if own_drawing:  # the recap quotes the learner's own digit
+        learner.note("gap", gap, ckpt.name)
+    formula(r"\underbrace{<elbo>}_{\mathrm{ELBO}} = \underbrace{<log_px>}_{\log p(x)} - "
+            r"\underbrace{<gap>}_{\mathrm{KL}(q(z|x)\,\|\,p(z|x))}\ \text{nats}",
+            elbo=f"{elbo:.2f}", log_px=f"{log_px:.2f}", gap=f"{gap:.2f}")
+    left, right = st.columns([1, 1.4], vertical_alignment="center")
+    left.markdown("Training pushes the ELBO up in two ways at once: by explaining x better (log p(x) rises) and by "
+                  "making q(z|x) closer to the true posterior (the gap shrinks).")
+    left.caption(("On this 2-D latent the posterior is computed on a grid, so log p(x) and the gap are exact up to "
+                  "the grid." if exact else
+                  f"In {len(e.mu)} dimensions p(x) cannot be summed on a grid: log p(x) is estimated by importance "
+                  f"sampling with K = {max(bounds):,}, so this gap is a lower bound.")
+                 + " The bars: the bound on log p(x) with K samples from q; K = 1 is the ELBO, and the bounds "
+                 "tighten towards log p(x) as K grows.")
+    right.plotly_chart(bounds_figure(bounds, grid.log_px if exact else None), key="inside_bounds")
+    names = tuple(f"z{j}" for j in grid.dims)
+    if grid.sliced:
+        st.info(f"This model's latent has {len(e.mu)} dimensions, so the plane below is a **slice**: through "
+                f"{names[0]} and {names[1]}, the two with the most KL for this digit, with every other dimension "
+                "held at its μ. Choose **latent2d** in the sidebar for the whole, exact posterior.",
+                icon=":material/layers:")
+    posterior_handles(ckpt, image, e, grid, names)
+    st.caption(fit_verdict(grid))
+    sigma_handle(ckpt, image, e)
+
+
+def fit_verdict(grid) -> str:
+    """How well the Gaussian q fits the true posterior on the plane, in one or two sentences."""
+    offset = grid.q_mean - grid.post_mean
+    off = float(np.sqrt(offset @ np.linalg.solve(grid.post_cov, offset)))
+    width = float((np.linalg.det(grid.q_cov) / np.linalg.det(grid.post_cov)) ** 0.25)
+    parts = []
+    if len(grid.modes) > 1:
+        parts.append(f"The true posterior has **{len(grid.modes)} modes** (white crosses): more than one region of z "
+                     "explains this digit, and q, a single Gaussian, can cover only one of them.")
+    if off > 0.5:
+        parts.append(f"q is **off-centre**: its mean is {off:.1f} of the posterior's standard deviations from the "
+                     "posterior's mean.")
+    if width < 0.8 or width > 1.25:
+        parts.append(f"q is **too {'narrow' if width < 1 else 'wide'}**: its ellipse is {width:.2f} times the "
+                     "posterior's width.")
+    if not parts:
+        return (f"q fits closely: same centre, same width (ratio {width:.2f}), and a gap of {grid.gap:.2f} nats. Draw "
+                "a messy or ambiguous digit on Draw and come back to see it fit worse.")
+    where = "On this slice, KL(q ‖ p) is" if grid.sliced else "That mismatch is the gap of"
+    return " ".join(parts) + f" {where} {grid.gap:.2f} nats."
+
+
+@st.fragment
+def posterior_handles(ckpt, image, e, grid, names) -> None:
+    """The plane: a click (or the two number inputs) sets z; the image decoded from z and the
+    log-densities there update in this fragment alone."""
+    owner = (ckpt.key, analysis.image_key(image))
+    if st.session_state.get(PROBE_FOR_KEY) != owner:
+        st.session_state[PROBE_FOR_KEY] = owner
+        for key, value in zip(PROBE_KEYS, grid.q_mean):
+            st.session_state[key] = round(float(value), 3)
+    clicks = st.session_state.setdefault(PLANE_CLICKS_KEY, 0)
+    picked = [p for p in (st.session_state.get(f"inside_plane_{clicks}") or {}).get("selection", {}).get("points", [])
+              if p.get("customdata")]
+    if picked:  # z moves there, and the chart is drawn afresh (a new key) with nothing selected
+        data = picked[0]["customdata"]
+        for key, value in zip(PROBE_KEYS, data if isinstance(data, list) else (data["0"], data["1"])):
+            st.session_state[key] = round(float(value), 3)
+        clicks = st.session_state[PLANE_CLICKS_KEY] = clicks + 1
+        learner.record("posterior_z")
+    chart_key = f"inside_plane_{clicks}"
+    z_pair = np.array([st.session_state[key] for key in PROBE_KEYS], dtype=np.float32)
+    zoom, whole = st.columns([1.25, 1], gap="medium")
+    with zoom:
+        st.markdown(f"**The true posterior p(z|x)** ({'a slice, ' if grid.sliced else ''}zoomed to where it has its "
+                    "mass) and **q(z|x)**'s 1σ and 2σ ellipses. Click to move z.")
+        st.plotly_chart(posterior_plane_figure(grid, z_pair, names), key=chart_key, on_select="rerun",
+                        selection_mode="points")
+    with whole:
+        st.markdown("**The whole latent plane**: the prior's circles, the test digits' means, and the zoomed box.")
+        means, _ = analysis.test_encodings(ckpt)
+        rows = latent.test_subset(OVERVIEW_DIGITS)
+        labels = resources.mnist().test_labels.numpy()[rows]
+        st.plotly_chart(latent_overview_figure(means[rows][:, list(grid.dims)], labels, grid, names),
+                        key="inside_overview")
+    z = e.mu.copy()
+    z[list(grid.dims)] = z_pair
+    probe = posterior.probe(ckpt.model, image, z)
+    inputs, decoded, numbers = st.columns([1, 1, 2.2], vertical_alignment="center")
+    with inputs:
+        for key, name in zip(PROBE_KEYS, names):
+            st.number_input(name, step=0.01, format="%.3f", key=key, on_change=learner.record, args=("posterior_z",),
+                            help="Type a coordinate, or click the plane.")
+    decoded.image(picture(probe.probs, 4), caption="decoded from this z", width=112)
+    log_posterior = probe.log_joint - grid.log_px if not grid.sliced else None
+    numbers.markdown(
+        f"| at this z | nats |\n|---|---:|\n| log p(x\\|z), how well z explains x | {probe.log_likelihood:.2f} |\n"
+        f"| log p(z), the prior | {probe.log_prior:.2f} |\n| log q(z\\|x), the encoder's Gaussian | {probe.log_q:.2f} |"
+        + (f"\n| log p(z\\|x) = log p(x\\|z) + log p(z) − log p(x), the truth | {log_posterior:.2f} |"
+           if log_posterior is not None else ""))
+    if log_posterior is not None:
+        st.caption("Where q fits, log q(z|x) and log p(z|x) agree near the middle of the ellipse; move z "
+                   "outwards, or to another mode, and watch them part.")
+
+
+@st.fragment
+def sigma_handle(ckpt, image, e) -> None:
+    """A slider scales q's σ: the ELBO as a curve over the factor, and samples from the scaled q."""
+    st.markdown("**Scale q's σ by hand.** The encoder chose σ; what if q were narrower or wider?")
+    scan = analysis.posterior_view(ckpt, image, "sigma")
+    left, right = st.columns([1.4, 1], vertical_alignment="center")
+    with right:
+        scale = st.slider("Scale q's σ by", 0.0, 2.0, 1.0, 0.05, key=SCALE_KEY, format="%.2f×")
+        eps = np.random.default_rng(0).standard_normal((SCALE_SAMPLES, len(e.mu))).astype(np.float32)
+        samples = latent.decode(ckpt.model, e.mu + scale * e.sigma * eps)
+        st.image(make_grid(samples, ncol=SCALE_SAMPLES // 2, scale=2),
+                 caption=f"{SCALE_SAMPLES} samples z = μ + {scale:.2f}·σ·ε, decoded")
+        if scale == 0:
+            st.markdown("At **0×** q is a single point: every sample is the same image, and the KL to the prior is "
+                        "**infinite** (log σ² → −∞), so the ELBO is −∞. That is the plain autoencoder's case.")
+        else:
+            i = int(np.argmin(np.abs(scan.scales - scale)))
+            st.markdown(f"ELBO at {scan.scales[i]:.2f}×: **{scan.elbo[i]:.2f}** nats "
+                        f"(E[log p(x|z)] {scan.expected_loglik[i]:.2f} − KL {scan.kl[i]:.2f}).")
+    left.plotly_chart(sigma_scan_figure(scan, scale), key="inside_sigma_scan")
+    best = scan.best_scale
+    if 0.8 <= best <= 1.25:
+        left.caption(f"The ELBO peaks near the encoder's own σ (at {best:g}×): narrower and the samples stop covering "
+                     "the posterior's width, so E[log p(x|z)] gains little while the KL grows; wider and the samples "
+                     "stray where z no longer explains x.")
+    else:
+        left.caption(f"The ELBO peaks at {best:g}×, not at the encoder's own σ: this digit's best q is "
+                     f"{'narrower' if best < 1 else 'wider'} than the one the encoder gave it. One network encodes "
+                     "every digit, so for some it falls short of each digit's own best q: the **amortisation gap**.")
+
+
 st.title("Inside the model")
 st.caption("One digit through the seed article's four ideas: the bottleneck, the mean and variance, the "
            "reparameterisation and the loss, each with this digit's own numbers and the code that computed them.")
@@ -238,3 +408,4 @@ step_reparameterisation(e, order, used, model_code)
 step_decoder(e, model_code)
 step_kl(e, order, used, model_code)
 step_loss(e, ckpt, training, model_code)
+step_posterior(e, ckpt, image, caption == OWN_DRAWING)

@@ -314,7 +314,7 @@ def show_figures(live_now: bool) -> None:
     if not snap.running:
         show_ended(snap)
         return
-    if live_now:
+    if live_now and st.session_state.get(WATCH_KEY) == run.id:  # one the learner queued or chose, not the default
         learner.record("run")  # watching a class's run counts as much as starting one
     view = live.view(snap)
     if view.curves is not None:

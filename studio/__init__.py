@@ -11,4 +11,21 @@ are thin views over these; the modelling itself is in ``vae``.
     learner    where a learner is in a lesson, what they have done, class mode
     figures    every Plotly figure
     views      widgets more than one page draws: the film player, the lesson panel, map notes
+
+The package leaves Streamlit's legacy multipage mode (below) the moment anything imports it.
 """
+
+from streamlit.runtime.pages_manager import PagesManager
+
+if PagesManager.uses_pages_directory:
+    # A `pages/` folder beside the entry point makes Streamlit start in its legacy multipage mode,
+    # which it leaves only at the first st.navigation call: the first script run of a fresh server
+    # lists the folder's files as the navigation and runs the page the URL names (/draw:
+    # pages/draw.py) without app.py. Every page and app.py import this package before their other
+    # work, so whichever runs first leaves that mode for good and starts its run again: through
+    # app.py's st.navigation, on the page the URL asked for (a page's hash is its URL path either
+    # way). An import runs this once per server, which is all it takes: the mode is the server's.
+    import streamlit as st
+
+    PagesManager.uses_pages_directory = False
+    st.rerun()

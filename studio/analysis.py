@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import importlib
 import threading
 from pathlib import Path
 
@@ -20,9 +21,12 @@ import torch
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from studio.figures import digits_map_figure, loss_figure
-from studio.resources import mnist, per_model
-from vae import explain, film, latent, neighbours, samplers
+from studio.resources import checkpoint_dir, default_checkpoint, load, mnist, per_model
+from vae import explain, film, latent, neighbours, posterior, samplers
+from vae.checkpoint import CheckpointError
+from vae.files import kept_arrays
 from vae.images import make_grid
+from vae.jobs import SNAPSHOT_KEY_PREFIX
 from vae.settings import settings
 from vae.summary import layer_table
 
@@ -42,19 +46,41 @@ def iw_cache() -> Path:
     return settings().data_dir / "iw"
 
 
+def test_set_cache() -> Path:
+    """The test set's encodings and scores, by model file hash, kept across server restarts."""
+    return settings().data_dir / "test"
+
+
 # ---------------------------------------------------------------- the test set in the latent space
 
 
+def _kept_for_test_set(ckpt, name: str, shapes: dict, make) -> dict[str, np.ndarray]:
+    """``vae.files.kept_arrays`` of a model file on the test set (seconds of CPU once per file); a
+    run's epoch (``vae.jobs.snapshot_model``) only in memory, or a class following runs would fill
+    the disk with one file per epoch."""
+    key = f"{ckpt.key}-{neighbours.images_digest(mnist().test_images)}"
+    path = None if ckpt.key.startswith(SNAPSHOT_KEY_PREFIX) else test_set_cache() / f"{name}-{key}.npz"
+    return kept_arrays(path, key, shapes, make)
+
+
 @per_model(max_entries=4, spinner="Encoding the 10,000 test digits…")
-def test_encodings(ckpt) -> tuple[np.ndarray, np.ndarray]:
-    """Posterior means and log-variances [10000, d] of the whole test set (a few seconds once)."""
-    return latent.encode(ckpt.model, mnist().test_images)
+def test_encodings(ckpt) -> tuple[np.ndarray, np.ndarray | None]:
+    """Posterior means and log-variances [10000, d] of the whole test set (an autoencoder's codes
+    and None): a few seconds once per model file, then read from disk."""
+    images, variational = mnist().test_images, ckpt.config.variational
+    names = ("mu", "logvar") if variational else ("mu",)
+    kept = _kept_for_test_set(ckpt, "encodings", {name: (len(images), ckpt.config.latent_dim) for name in names},
+                              lambda: dict(zip(names, latent.encode(ckpt.model, images))))
+    return kept["mu"], kept["logvar"] if variational else None
 
 
 @per_model(max_entries=4, spinner="Scoring the 10,000 test digits (once per model)…")
 def test_negative_elbo(ckpt) -> np.ndarray:
-    """Per-image -ELBO [10000] of the test set, the reference for 'how typical is this image'."""
-    return latent.negative_elbo(ckpt.model, mnist().test_images)
+    """Per-image -ELBO [10000] of the test set, the reference for 'how typical is this image': a
+    few seconds once per model file, then read from disk."""
+    images = mnist().test_images
+    return _kept_for_test_set(ckpt, "elbo", {"elbo": (len(images),)},
+                              lambda: {"elbo": latent.negative_elbo(ckpt.model, images)})["elbo"]
 
 
 @per_model(max_entries=16)
@@ -178,28 +204,45 @@ def sample_quality(ckpt, sampler: str, digit: int | None = None) -> samplers.Sam
 
 
 def _prepare(ckpt) -> None:
-    """What ``warm_up`` fills, in the order the pages first need it."""
+    """What ``warm_up`` fills, in the order a learner is likely to need it: Draw's first drawing
+    (its score's reference, the vote, the nearest test digits), Compare's first open (both maps of
+    its default pair), then Generate's samplers."""
     torch.set_num_threads(1)  # as a page's work (see resources.use_one_thread): the other core trains
+    test_negative_elbo(ckpt)
+    digit_vote(ckpt)
+    test_encodings(ckpt)
+    for path in compare_pair():
+        with contextlib.suppress(CheckpointError):  # a missing or damaged file: Compare says so itself
+            compare_map(load(path))
     for sampler in ("prior", "mixture"):
         sample_quality(ckpt, sampler, None)
     with contextlib.suppress(samplers.TooFewExamplesError):
         sample_quality(ckpt, "digit", FIRST_DIGIT)
 
 
+# What the warm-up's work loads, loaded before its thread starts: a module that two threads import at
+# once can reach one of them half made (a page's first Plotly figure once found pandas, which
+# scikit-learn loads, without its Series, and the page failed).
+WARM_UP_LIBRARIES = ("sklearn.neighbors", "sklearn.decomposition", "sklearn.mixture")
+
+
 @per_model(max_entries=4)
 def _warm_up(ckpt) -> threading.Thread:
+    for library in WARM_UP_LIBRARIES:
+        importlib.import_module(library)
     thread = threading.Thread(target=_prepare, args=(ckpt,), name=f"warm-up {ckpt.name}", daemon=True)
     thread.start()
     return thread
 
 
 def warm_up(ckpt) -> threading.Thread | None:
-    """Fill the model's slow caches (the training digits' means, the vote's index, the mixture and
-    the samplers' verdicts; seconds of CPU) on a thread of their own, once per model. A class's
-    first visit to Draw or Generate then finds them ready, instead of holding one of the page
-    queue's two places while every other session waits behind it. Any page that comes first
-    waits for the same computation, not a second one (the caches compute each key once). None when
-    the settings turn the warm-up off."""
+    """Fill the default model's slow caches (the test set's scores and encodings, the training
+    digits' means and the vote's index, Compare's maps, the mixture and the samplers' verdicts;
+    seconds of CPU) on a thread of their own, once per model. A learner's first drawing, and a
+    class's first visit to Draw, Compare or Generate, then find them ready, instead of holding one
+    of the page queue's two places while every other session waits behind it. Any page that
+    comes first waits for the same computation, not a second one (the caches compute each key
+    once). None when the settings turn the warm-up off."""
     mnist()  # in this script run: the thread has none to show its spinner in
     return _warm_up(ckpt) if settings().warm_up else None
 
@@ -231,6 +274,11 @@ def active_units(ckpt) -> int:
 # ---------------------------------------------------------------- two models side by side
 
 
+def compare_pair() -> tuple[Path, Path]:
+    """The files the Compare page opens on: the seed article's model (A) against the default (B)."""
+    return checkpoint_dir() / "tutorial.pt", default_checkpoint()
+
+
 @per_model(max_entries=8, spinner="Projecting the test digits…")
 def compare_map(ckpt):
     """(test indices, latent.Projection, labels) of the Compare page's map of the model: raw for a
@@ -252,15 +300,37 @@ def compare_map_figure(ckpt, marked: int | None) -> go.Figure:
 # keyed by its run and that epoch), so a page refresh that finds no new epoch recomputes nothing.
 
 
+def image_key(image: np.ndarray) -> str:
+    return hashlib.sha1(np.ascontiguousarray(image, dtype=np.float32).tobytes()).hexdigest()
+
+
 @st.cache_resource(show_spinner=False, max_entries=64)
 def _explanation(_ckpt, key: str, image_key: str, seed: int, _image: np.ndarray) -> explain.Explanation:
-    return explain.explain(_ckpt.model, _image, seed)
+    return explain.explain(_ckpt, _image, seed)
 
 
 def explanation(ckpt, image: np.ndarray, seed: int) -> explain.Explanation:
     """``vae.explain.explain`` of ``image`` through the model, with ε's ``seed``."""
-    image_key = hashlib.sha1(np.ascontiguousarray(image, dtype=np.float32).tobytes()).hexdigest()
-    return _explanation(ckpt, ckpt.key, image_key, seed, image)
+    return _explanation(ckpt, ckpt.key, image_key(image), seed, image)
+
+
+# What Inside's "Why variational" shows of one image, each made once per model and image.
+POSTERIOR_VIEWS = {
+    "grid": (posterior.posterior_grid, "Finding the true posterior p(z|x) on a grid of latents…"),
+    "bounds": (posterior.iw_bounds, f"Estimating log p(x) with {max(posterior.IW_SAMPLES):,} importance samples…"),
+    "sigma": (posterior.sigma_scan, "Scoring the ELBO with q's σ scaled…"),
+}
+
+
+@st.cache_resource(show_spinner=False, max_entries=48)
+def _posterior_view(_ckpt, key: str, image_key: str, view: str, _image: np.ndarray):
+    return POSTERIOR_VIEWS[view][0](_ckpt.model, _image)
+
+
+def posterior_view(ckpt, image: np.ndarray, view: str):
+    """One of ``POSTERIOR_VIEWS`` of ``image`` through the model (``vae.posterior``), with its spinner."""
+    with st.spinner(POSTERIOR_VIEWS[view][1], show_time=True):
+        return _posterior_view(ckpt, ckpt.key, image_key(image), view, image)
 
 
 @per_model(max_entries=8)

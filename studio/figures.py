@@ -67,6 +67,7 @@ def loss_figure(history: dict, fine_tune_from: float | None = None, max_points: 
 
 FILM_FRAME_MS = 20  # Play: asks for 50 frames/s; drawing a frame takes some 20-30 ms more (bench/film.py)
 FILM_SLOW_FRAME_MS = 250  # Slow: 4 frames/s, to follow single digits
+CONTROLS_PX = 150  # under the plots: the player's buttons, then its scrubber, each across the whole width
 CURSOR = {"color": "#222", "width": 2, "dash": "dot"}
 MAP_NAMES = {"pca": "PCA", "tsne": "t-SNE"}  # the film map's layouts (vae.film.LAYOUTS)
 
@@ -82,18 +83,19 @@ class _FilmTrace(NamedTuple):
 
 
 def film_figure(film, layout, test_curve=(), start: int | None = None, animate: bool = True, method: str = "pca",
-                agreement: tuple | None = None) -> go.Figure:
+                agreement: tuple | None = None, first_epoch=()) -> go.Figure:
     """The training film as one Plotly figure: the digits' latent map (coloured by digit), the 16
     prior samples, the manifold (2-D latents) or the active-unit count, the KL of each dimension
     by frame (dimensions sorted by their final KL, so the collapsed ones sit together at the
-    bottom; drawn as a picture) and the test -ELBO by epoch; dotted cursors mark the frame shown. With ``animate``,
-    Play/Pause and a scrubber labelled by epoch play it in the browser (Plotly animation frames:
-    no server round trip per frame). ``layout`` is ``vae.film.film_layout(film)``; ``test_curve``
-    (epoch, -ELBO) pairs; ``start`` the frame shown first (default: the last), from which Play runs
-    on. ``method`` names the map's layout ("pca" or "tsne"); ``agreement``, if given, is the share
-    of digits whose nearest neighbours share their label, per frame, (in the latent, on the map),
-    written in each frame's caption. Clicking a cell of the heatmap or a point of the curve selects
-    customdata [frame index].
+    bottom; drawn as a picture) and below it, on the same frame axis, the -ELBO; dotted cursors mark the
+    frame shown. With ``animate``, Play/Pause and a scrubber labelled by epoch play it in the browser
+    (Plotly animation frames: no server round trip per frame). ``layout`` is
+    ``vae.film.film_layout(film)``; ``test_curve`` (epoch, test -ELBO) pairs, ``first_epoch``
+    (epoch, -ELBO) of training batches through epoch 1; ``start`` the frame shown first (default:
+    the last), from which Play runs on. ``method`` names the map's layout ("pca" or "tsne");
+    ``agreement``, if given, is the share of digits whose nearest neighbours share their label, per
+    frame, (in the latent, on the map), written in each frame's caption. Clicking a cell of the
+    heatmap or a point of the curve selects customdata [frame index].
 
     Frames play without a full redraw, which took 150-250 ms a frame in headless Chromium; without
     one, only scatter traces and the layout images placed on axes (not on the paper or an axis
@@ -107,7 +109,7 @@ def film_figure(film, layout, test_curve=(), start: int | None = None, animate: 
                                _picture_panels(fig, picture_axes),
                                [] if two_d else _active_units_panel(fig, film, start),
                                kl_traces,
-                               _test_curve_panel(fig, film, test_curve, start),
+                               _loss_curve_panel(fig, film, test_curve, first_epoch, start),
                                _digit_legend()])
 
     def pictures(i: int) -> list[dict]:
@@ -119,7 +121,7 @@ def film_figure(film, layout, test_curve=(), start: int | None = None, animate: 
     fig.update_layout(height=680, margin={"l": 10, "r": 10, "t": 40, "b": 10}, legend={"itemsizing": "constant"},
                       images=[heat_map] + images[start])
     if animate and frames > 1:
-        fig.update_layout(height=760, margin={"b": 90})
+        fig.update_layout(height=680 + CONTROLS_PX, margin={"b": CONTROLS_PX})
         labels = [epoch_label(e) for e in film.epochs]
         fig.layout_extras.update(_player_controls(labels, start, FILM_FRAME_MS, "▶ Play", slow=True))
         traces, unchanged = _drawn_each_frame(fig, [index for index, _ in moving])
@@ -132,14 +134,15 @@ def film_figure(film, layout, test_curve=(), start: int | None = None, animate: 
 def _film_subplots(two_d: bool, method: str) -> go.Figure:
     """The film's grid: the map down the left, the pictures beside it, the heat map and the curve
     below them, as an ``AnimatedFigure``."""
-    return make_subplots(
+    fig = make_subplots(
         figure=AnimatedFigure(), rows=3, cols=3, column_widths=[0.46, 0.27, 0.27], row_heights=[0.42, 0.33, 0.25],
         specs=[[{"rowspan": 3}, {}, {}], [None, {"colspan": 2}, None], [None, {"colspan": 2}, None]],
         subplot_titles=["500 test digits" + (" (raw latent)" if two_d else f" ({MAP_NAMES[method]}, aligned)"),
-                        "16 fixed prior samples", "Decoded grid over [-3, 3]²" if two_d else "Active dimensions",
-                        "KL per dimension, by frame (epoch)", "Test −ELBO by epoch"],
-        horizontal_spacing=0.05, vertical_spacing=0.1,
+                        "16 prior samples", "Grid over [-3, 3]²" if two_d else "Active dimensions",
+                        "KL per dimension, by frame (epoch)", "−ELBO in nats (log scale)"],
+        horizontal_spacing=0.07, vertical_spacing=0.1,
     )
+    return fig.update_annotations(font_size=12)  # the titles fit side by side in a narrow column (Train's)
 
 
 def _add_panels(fig: go.Figure, panels: list[list[_FilmTrace]]) -> list[tuple[int, Callable[[int], dict]]]:
@@ -176,7 +179,7 @@ def _digits_panel(fig: go.Figure, film, layout: np.ndarray, start: int, agreemen
                                   marker={"size": 5, "color": colours, "opacity": 0.8}), 1, 1, digits),
             _FilmTrace(go.Scatter(caption(start), x=[x_range[0]], y=[y_range[1]], mode="text",
                                   textposition="bottom right", showlegend=False, hoverinfo="skip",
-                                  textfont={"size": 13}), 1, 1, caption)]
+                                  textfont={"size": 12}), 1, 1, caption)]
 
 
 def _picture_panels(fig: go.Figure, picture_axes: list) -> list[_FilmTrace]:
@@ -237,12 +240,10 @@ def _kl_panel(fig: go.Figure, film, start: int) -> tuple[list[_FilmTrace], dict]
         selected={"marker": {"opacity": 0}}, unselected={"marker": {"opacity": 0}},
     )
     fig.update_layout(hoverdistance=-1)  # the curve's nearest point, too, wherever its panel is clicked
-    step = max(1, frames // 12)
-    fig.update_xaxes(tickvals=list(range(0, frames, step)), ticktext=labels[::step],
-                     range=[-0.5, frames - 0.5], row=2, col=2)
+    fig.update_xaxes(**_frame_axis(film), row=2, col=2)
     fig.update_yaxes(tickvals=list(range(dims - 1, -1, -1)) if dims <= 16 else None, showticklabels=dims <= 16,
                      ticktext=[f"z{d}" for d in order] if dims <= 16 else None, showgrid=False,
-                     title_text="dimension", range=[-0.5, dims - 0.5], row=2, col=2)
+                     range=[-0.5, dims - 0.5], row=2, col=2)
 
     def cursor(i: int) -> dict:
         return {"type": "scatter", "x": [i, i], "y": [-0.5, dims - 0.5]}
@@ -252,29 +253,46 @@ def _kl_panel(fig: go.Figure, film, start: int) -> tuple[list[_FilmTrace], dict]
                        2, 2, cursor)], heat_map
 
 
-def _test_curve_panel(fig: go.Figure, film, test_curve, start: int) -> list[_FilmTrace]:
-    """The test -ELBO by epoch (its finite points; clicking one opens its frame) with a cursor on
-    the frame's epoch; the y-axis leaves out the first tenth of training, whose huge losses would
-    flatten the rest."""
-    curve = [(e, v) for e, v in test_curve if np.isfinite(v)]
-    values = [v for e, v in curve if e >= 0.1 * max(e for e, _ in curve)] if curve else [0, 1]
-    pad = 0.08 * (max(values) - min(values) or 1)
-    curve_range = [min(values) - pad, max(values) + pad]
-    fig.update_yaxes(range=curve_range, title_text="nats", row=3, col=2)
-    fig.update_xaxes(range=[-0.5, max(film.epochs[-1], 1) + 0.5], row=3, col=2)
+def _frame_axis(film) -> dict:
+    """The x-axis of the heat map and of the curve below it: a column per frame, labelled by epoch,
+    so their cursors line up and epoch 1's frames, where most of the change is, get room."""
+    step = max(1, film.frames // 12)
+    return {"tickvals": list(range(0, film.frames, step)), "ticktext": [epoch_label(e) for e in film.epochs][::step],
+            "range": [-0.5, film.frames - 0.5]}
+
+
+def _loss_curve_panel(fig: go.Figure, film, test_curve, first_epoch, start: int) -> list[_FilmTrace]:
+    """The -ELBO on the frames' axis: the training batches' through epoch 1, where the film's first
+    frames are and it falls from the untrained model's ~550 nats, then the test -ELBO by epoch
+    (finite points; clicking one opens its frame), on a log scale, where that fall and the slow
+    gains after it both show; with a cursor on the frame shown and a legend in its corner."""
+    fig.update_xaxes(**_frame_axis(film), row=3, col=2)
+    panel = fig.get_subplot(3, 2)
+    fig.update_layout(legend2={"x": panel.xaxis.domain[1], "y": panel.yaxis.domain[1], "xanchor": "right",
+                               "yanchor": "top", "font": {"size": 10}, "bgcolor": "rgba(255,255,255,0.7)",
+                               "itemclick": False, "itemdoubleclick": False})
+    # (name, its points, colour, marker size, how its epochs read)
+    series = [("training batches", first_epoch, "#9ecae1", 3, lambda e: f"{e:.2f}"),
+              ("test −ELBO", test_curve, "#2ca02c", 5, epoch_label)]
+    series = [(name, [(e, v) for e, v in points if np.isfinite(v) and v > 0], *rest) for name, points, *rest in series]
+    values = [v for _, points, *_ in series for _, v in points] or [1.0, 10.0]
+    curve_range = [min(values) / 1.05, max(values) * 1.05]
+    fig.update_yaxes(type="log", range=np.log10(curve_range).tolist(), row=3, col=2)
 
     def cursor(i: int) -> dict:
-        return {"type": "scatter", "x": [film.epochs[i]] * 2, "y": curve_range}
+        return {"type": "scatter", "x": [i, i], "y": curve_range}
 
-    points = []
-    if curve:
-        x, y = zip(*curve)
-        points.append(_FilmTrace(go.Scatter(x=x, y=y, mode="lines+markers", name="test −ELBO", showlegend=False,
-                                            line={"color": "#2ca02c"}, marker={"size": 5},
-                                            customdata=[[film.frame_at(e)] for e in x],
-                                            selected={"marker": {"size": 9}}, unselected={"marker": {"opacity": 1}},
-                                            hovertemplate="epoch %{x}: %{y:.2f} nats<extra></extra>"), 3, 2))
-    return points + [_FilmTrace(go.Scatter(cursor(start), mode="lines", line=CURSOR, showlegend=False,
+    traces = []
+    for name, points, colour, size, label in series:
+        if points:
+            epochs, y = zip(*points)
+            traces.append(_FilmTrace(go.Scatter(
+                x=np.interp(epochs, film.epochs, np.arange(film.frames)), y=y, mode="lines+markers", name=name,
+                legend="legend2", line={"color": colour}, marker={"size": size},
+                customdata=[[film.frame_at(e)] for e in epochs], text=[label(e) for e in epochs],
+                selected={"marker": {"size": 9}}, unselected={"marker": {"opacity": 1}},
+                hovertemplate=f"epoch %{{text}}: %{{y:.1f}} nats<extra>{name}</extra>"), 3, 2))
+    return traces + [_FilmTrace(go.Scatter(cursor(start), mode="lines", line=CURSOR, showlegend=False,
                                            hoverinfo="skip"), 3, 2, cursor)]
 
 
@@ -298,9 +316,10 @@ def _player_controls(labels: list[str], start: int, frame_ms: int, play_label: s
         buttons.append({"label": "Slow", "method": "animate",
                         "args": [None, {**play, "frame": {"duration": FILM_SLOW_FRAME_MS, "redraw": False}}]})
     step = {"frame": {"duration": 0, "redraw": False}, "mode": "immediate", "transition": {"duration": 0}}
-    return {"updatemenus": [{"type": "buttons", "direction": "left", "x": 0.0, "y": -0.02, "xanchor": "left",
+    # The scrubber below the buttons, not beside them: side by side they overlapped in a narrow column.
+    return {"updatemenus": [{"type": "buttons", "direction": "left", "x": 0.0, "y": 0, "xanchor": "left",
                              "yanchor": "top", "pad": {"t": 30, "r": 10}, "showactive": False, "buttons": buttons}],
-            "sliders": [{"active": start, "x": 0.36, "len": 0.64, "y": -0.02, "yanchor": "top", "pad": {"t": 30},
+            "sliders": [{"active": start, "x": 0.0, "len": 1.0, "y": 0, "yanchor": "top", "pad": {"t": 70},
                          "currentvalue": {"prefix": "epoch ", "font": {"size": 13}},
                          "steps": [{"label": label, "method": "animate", "args": [[str(i)], step]}
                                    for i, label in enumerate(labels)]}]}
@@ -347,14 +366,14 @@ class AnimatedFigure(go.Figure):
 
 
 def _film_title(film, i: int, agreement: tuple | None = None) -> str:
-    """Frame ``i``'s caption, in short lines that fit a narrow map."""
+    """Frame ``i``'s caption, in short lines that fit a narrow map (the Train page's)."""
     title = (f"Epoch {epoch_label(film.epochs[i])} (frame {i + 1} of {film.frames})<br>"
-             f"{film.active_units[i]} of {film.latent_dim} dimensions active · KL {film.kl_per_dim[i].sum():.1f} nats")
+             f"{film.active_units[i]} of {film.latent_dim} dimensions active<br>KL {film.kl_per_dim[i].sum():.1f} nats")
     if agreement is None:
         return title
     in_latent, on_map = agreement
     where = f"{in_latent[i]:.0%} in {film.latent_dim}-D" + ("" if film.latent_dim == 2 else f", {on_map[i]:.0%} here")
-    return f"{title}<br>same-digit neighbours: {where}"
+    return f"{title}<br>same-digit neighbours:<br>{where}"
 
 
 def _rounded(values: np.ndarray) -> list[float]:
@@ -464,7 +483,8 @@ def lockstep_film_figure(films: dict, layouts: dict, method: str = "pca") -> go.
         fig.update_xaxes(visible=False, range=[0, 1], row=2, col=col)
         fig.update_yaxes(visible=False, range=[0, 1], row=2, col=col)
     labels = [epoch_label(e) for e in epochs]
-    fig.update_layout(height=620, margin={"l": 10, "r": 10, "t": 40, "b": 90}, images=pictures(start))
+    fig.update_layout(height=530 + CONTROLS_PX, margin={"l": 10, "r": 10, "t": 40, "b": CONTROLS_PX},
+                      images=pictures(start))
     fig.layout_extras.update(_player_controls(labels, start, FILM_FRAME_MS * 3, "▶ Play both", slow=False))
     traces, unchanged = _drawn_each_frame(fig, [0, 1])
     fig.frame_dicts.extend({"name": str(i), "data": moving(i) + unchanged, "traces": traces,
@@ -610,19 +630,21 @@ def posterior_figure(mu: np.ndarray, sigma: np.ndarray | None, order: np.ndarray
     return fig
 
 
-def reparameterisation_figure(mu: np.ndarray, noise: np.ndarray, z: np.ndarray, order: np.ndarray) -> go.Figure:
-    """z = μ + σ·ε, one column per latent dimension (in ``order``), three aligned rows with their
-    numbers: μ, the sample's offset σ·ε and their sum z; blue below zero, red above."""
-    rows = np.stack([mu[order], noise[order], z[order]])
+def reparameterisation_figure(mu: np.ndarray, sigma: np.ndarray, eps: np.ndarray, z: np.ndarray,
+                              order: np.ndarray) -> go.Figure:
+    """z = μ + σ·ε, one column per latent dimension (in ``order``), five aligned rows with their
+    numbers: μ and σ from the encoder, the drawn ε, the sample's offset σ·ε and their sum z; blue
+    below zero, red above."""
+    rows = np.stack([mu[order], sigma[order], eps[order], (sigma * eps)[order], z[order]])
     limit = max(float(np.abs(rows).max()), 1e-6)
     fig = go.Figure(go.Heatmap(
-        z=rows, x=[f"z{j}" for j in order], y=["μ", "σ·ε", "z = μ + σ·ε"], colorscale="RdBu", reversescale=True,
-        zmin=-limit, zmax=limit, text=[[f"{v:.2f}" if len(order) <= 24 else f"{v:.1f}" for v in row] for row in rows],
-        texttemplate="%{text}",
-        textfont={"size": 9}, hovertemplate="%{x}, %{y}: %{z:.3f}<extra></extra>", showscale=False, xgap=1, ygap=2))
+        z=rows, x=[f"z{j}" for j in order], y=["μ", "σ", "ε", "σ·ε", "z = μ + σ·ε"], colorscale="RdBu",
+        reversescale=True, zmin=-limit, zmax=limit, text=[[f"{v:.2f}" for v in row] for row in rows],
+        texttemplate="%{text}", textfont={"size": 8 if len(order) > 24 else 10},
+        hovertemplate="%{x}, %{y}: %{z:.3f}<extra></extra>", showscale=False, xgap=1, ygap=2))
     fig.update_yaxes(autorange="reversed")
     _dimension_axis(fig, order)
-    fig.update_layout(height=190, margin={"l": 10, "r": 10, "t": 10, "b": 10})
+    fig.update_layout(height=260, margin={"l": 10, "r": 10, "t": 10, "b": 10})
     return fig
 
 
@@ -642,15 +664,134 @@ def bce_figure(x: np.ndarray, probs: np.ndarray, bce_per_pixel: np.ndarray) -> g
 
 def kl_bars_figure(kl_per_dim: np.ndarray, order: np.ndarray, used: np.ndarray, chosen: int | None) -> go.Figure:
     """Each latent dimension's KL(q(z_j|x) || N(0, 1)) as a bar (in ``order``); the ``chosen``
-    dimension outlined. A click selects customdata [dimension]."""
+    dimension outlined. A click selects customdata [dimension]: each column has a faint full-height
+    bar behind it, so a collapsed dimension's bar of height 0 can be clicked too."""
     colours = [USED if used[j] else COLLAPSED for j in order]
     lines = [2.5 if j == chosen else 0 for j in order]
-    fig = go.Figure(go.Bar(x=[f"z{j}" for j in order], y=kl_per_dim[order], marker={
-        "color": colours, "line": {"color": "#d62728", "width": lines}}, customdata=order[:, None],
-        hovertemplate="%{x}: KL %{y:.3f} nats<extra>click for its formula</extra>"))
+    labels = [f"z{j}" for j in order]
+    top = max(float(kl_per_dim[order].max()), 1e-3) * 1.05
+    fig = go.Figure(go.Bar(x=labels, y=np.full(len(order), top), marker={"color": "rgba(0, 0, 0, 0.03)"},
+                           customdata=order[:, None], showlegend=False, hoverinfo="skip"))
+    fig.add_bar(x=labels, y=kl_per_dim[order], marker={"color": colours, "line": {"color": "#d62728", "width": lines}},
+                customdata=order[:, None], showlegend=False,
+                hovertemplate="%{x}: KL %{y:.3f} nats<extra>click for its formula</extra>")
     _dimension_axis(fig, order)
     fig.update_layout(height=260, margin={"l": 10, "r": 10, "t": 10, "b": 10}, yaxis_title="KL (nats)",
-                      xaxis_title="latent dimension (grey: collapsed)", clickmode="event+select")
+                      barmode="overlay", xaxis_title="latent dimension (grey: collapsed)", clickmode="event+select")
+    return fig
+
+
+# ---------------------------------------------------------------- why variational: q(z|x) and p(z|x)
+
+Q_COLOUR, MODE_COLOUR, PROBE_COLOUR = "#b8860b", "#ffffff", "#d62728"
+PLANE_CLICK_STEPS = 36  # per axis of the invisible points that take a click on the plane
+
+
+def posterior_plane_figure(grid, probe_z=None, axis_names=("z₁", "z₂")) -> go.Figure:
+    """The true posterior p(z|x) as a heat map over ``grid`` (a ``vae.posterior.PosteriorGrid``),
+    q(z|x)'s 1σ and 2σ ellipses over it, the posterior's modes, and ``probe_z`` (two coordinates)
+    as a red cross. Invisible points over the plane take clicks: customdata [z1, z2]."""
+    density = np.exp(grid.log_density)
+    fig = go.Figure(go.Heatmap(
+        x=grid.z1, y=grid.z2, z=density / density.max(), colorscale="Viridis", zmin=0, zmax=1, zsmooth="best",
+        colorbar={"title": {"text": "p(z|x)", "side": "right"}, "thickness": 10, "tickvals": [0, 1],
+                  "ticktext": ["0", "peak"]},
+        hovertemplate=f"{axis_names[0]} %{{x:.3f}}, {axis_names[1]} %{{y:.3f}}<extra>true posterior</extra>"))
+    for sigmas in POSTERIOR_SIGMAS:
+        outline = ellipse(grid.q_mean, grid.q_cov, sigmas)
+        fig.add_scatter(x=outline[:, 0], y=outline[:, 1], mode="lines", name=f"q(z|x): {sigmas:g}σ",
+                        hoverinfo="skip", line={"color": Q_COLOUR, "width": 2.5 if sigmas == 1 else 1.5,
+                                                "dash": "solid" if sigmas == 1 else "dash"})
+    fig.add_scatter(x=[grid.q_mean[0]], y=[grid.q_mean[1]], mode="markers", name="q's mean μ", hoverinfo="skip",
+                    marker={"symbol": "circle", "size": 8, "color": Q_COLOUR, "line": {"color": "black", "width": 1}})
+    fig.add_scatter(x=grid.modes[:, 0], y=grid.modes[:, 1], mode="markers", name="posterior's modes",
+                    hoverinfo="skip", marker={"symbol": "x", "size": 11, "color": MODE_COLOUR,
+                                              "line": {"color": "black", "width": 1}})
+    # A square view on equal axes, so q's ellipse and the posterior keep their true shapes; outside
+    # the grid the posterior has no mass, so the background is the colour scale's zero.
+    (x0, x1), (y0, y1) = grid.extent
+    half = max(x1 - x0, y1 - y0) / 2
+    (x0, x1), (y0, y1) = ((x0 + x1) / 2 - half, (x0 + x1) / 2 + half), ((y0 + y1) / 2 - half, (y0 + y1) / 2 + half)
+    click = grid_points((x0, x1), (y0, y1), PLANE_CLICK_STEPS)
+    fig.add_scatter(x=click[:, 0], y=click[:, 1], mode="markers", showlegend=False, name="click",
+                    marker={"size": 14, "color": "rgba(0, 0, 0, 0)"}, customdata=click,
+                    selected={"marker": {"opacity": 0}}, unselected={"marker": {"opacity": 0}},
+                    hovertemplate="set z here: (%{x:.3f}, %{y:.3f})<extra></extra>")
+    if probe_z is not None:
+        fig.add_scatter(x=[probe_z[0]], y=[probe_z[1]], mode="markers", name="your z", hoverinfo="skip",
+                        marker={"symbol": "cross", "size": 13, "color": PROBE_COLOUR,
+                                "line": {"color": "white", "width": 1}})
+    fig.update_layout(height=460, margin={"l": 10, "r": 10, "t": 10, "b": 10}, clickmode="event+select",
+                      plot_bgcolor=sequential.Viridis[0], legend={"orientation": "h", "y": -0.16},
+                      xaxis={"title": axis_names[0], "range": [x0, x1], "showgrid": False},
+                      yaxis={"title": axis_names[1], "range": [y0, y1], "scaleanchor": "x",
+                             "showgrid": False})
+    return fig
+
+
+def latent_overview_figure(means: np.ndarray, labels: np.ndarray, grid, axis_names=("z₁", "z₂")) -> go.Figure:
+    """The whole plane: the prior N(0, I)'s 1, 2 and 3σ circles, the test digits' means [n, 2]
+    coloured by label, q's mean, and the box the zoomed view shows."""
+    fig = go.Figure()
+    for radius in (1, 2, 3):
+        circle = ellipse((0.0, 0.0), np.eye(2), radius)
+        fig.add_scatter(x=circle[:, 0], y=circle[:, 1], mode="lines", hoverinfo="skip", showlegend=radius == 1,
+                        name="prior N(0, I): 1, 2, 3σ", legendgroup="prior", line={"color": "#888", "width": 1})
+    for digit in range(10):
+        rows = labels == digit
+        fig.add_scatter(x=means[rows, 0], y=means[rows, 1], mode="markers", name=str(digit), legendgroup="digits",
+                        marker={"size": 3, "color": DIGIT_COLOURS[digit], "opacity": 0.5},
+                        hovertemplate=f"a test {digit}<extra></extra>")
+    (x0, x1), (y0, y1) = grid.extent
+    fig.add_scatter(x=[x0, x1, x1, x0, x0], y=[y0, y0, y1, y1, y0], mode="lines", name="the zoomed view",
+                    hoverinfo="skip", line={"color": "black", "width": 2})
+    fig.add_scatter(x=[grid.q_mean[0]], y=[grid.q_mean[1]], mode="markers", name="this digit's μ", hoverinfo="skip",
+                    marker={"symbol": "star", "size": 14, "color": "#ffd700", "line": {"color": "black", "width": 1}})
+    reach = max(4.0, float(np.abs(means).max()) * 1.05)
+    fig.update_layout(height=430, margin={"l": 10, "r": 10, "t": 10, "b": 10}, legend={"itemsizing": "constant"},
+                      xaxis={"title": axis_names[0], "range": [-reach, reach]},
+                      yaxis={"title": axis_names[1], "range": [-reach, reach], "scaleanchor": "x"})
+    return fig
+
+
+def bounds_figure(bounds: dict, exact: float | None = None) -> go.Figure:
+    """The importance-weighted bounds on log p(x), one bar per sample count K (K = 1: the ELBO),
+    as −log p(x) in nats (lower is tighter); ``exact`` (a 2-D latent's quadrature) as a line."""
+    ks = list(bounds)
+    fig = go.Figure(go.Bar(
+        y=[f"K = {k}" + (" (ELBO)" if k == 1 else "") for k in ks], x=[-bounds[k] for k in ks], orientation="h",
+        marker={"color": ["#9e9e9e"] + ["#1f77b4"] * (len(ks) - 1)}, text=[f"{-bounds[k]:.2f}" for k in ks],
+        textposition="inside", insidetextanchor="end", hovertemplate="%{y}: −log p(x) ≤ %{x:.3f} nats<extra></extra>"))
+    values = [-v for v in bounds.values()] + ([-exact] if exact is not None else [])
+    lo, hi = min(values), max(values)
+    if exact is not None:
+        fig.add_vline(x=-exact, line={"color": "#d62728", "width": 2, "dash": "dash"},
+                      annotation_text=f"−log p(x) = {-exact:.2f}", annotation_position="bottom right")
+    fig.update_yaxes(autorange="reversed")
+    fig.update_layout(height=220, margin={"l": 10, "r": 10, "t": 10, "b": 10},
+                      xaxis={"title": "−log p(x) bound (nats; lower is tighter)",
+                             "range": [lo - 0.6 * (hi - lo) - 0.5, hi + 0.15 * (hi - lo) + 0.2]})
+    return fig
+
+
+def sigma_scan_figure(scan, chosen: float) -> go.Figure:
+    """The ELBO against the factor q's σ is scaled by, the encoder's own σ (1×), the best factor
+    and the ``chosen`` one marked; at 0 the KL, and so the −ELBO, is infinite."""
+    fig = go.Figure()
+    fig.add_scatter(x=scan.scales, y=scan.elbo, mode="lines", name="ELBO", line={"color": "#1f77b4", "width": 2.5},
+                    hovertemplate="σ × %{x:.2f}: ELBO %{y:.2f} nats<extra></extra>")
+    best = int(np.argmax(scan.elbo))
+    own = int(np.argmin(np.abs(scan.scales - 1.0)))
+    fig.add_scatter(x=[scan.scales[own]], y=[scan.elbo[own]], mode="markers", name="the encoder's σ (1×)",
+                    marker={"size": 11, "color": Q_COLOUR, "line": {"color": "black", "width": 1}}, hoverinfo="skip")
+    fig.add_scatter(x=[scan.scales[best]], y=[scan.elbo[best]], mode="markers", name=f"best: σ × {scan.best_scale:g}",
+                    marker={"symbol": "diamond", "size": 11, "color": "#2ca02c"}, hoverinfo="skip")
+    fig.add_vline(x=chosen, line={"color": PROBE_COLOUR, "width": 1.5, "dash": "dot"})
+    top, low = float(scan.elbo.max()), float(np.percentile(scan.elbo, 15))
+    span = top - low
+    fig.update_layout(height=260, margin={"l": 10, "r": 10, "t": 10, "b": 10}, legend={"orientation": "h", "y": -0.3},
+                      xaxis={"title": "q's σ scaled by", "range": [0, 2.02]},
+                      yaxis={"title": "ELBO (nats)", "range": [low - 0.1 * span, top + 0.12 * span + 0.5]})
     return fig
 
 

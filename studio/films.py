@@ -13,11 +13,21 @@ from studio.figures import film_figure, lockstep_film_figure
 from studio.resources import per_model
 from vae import compare, film
 
+FIRST_EPOCH_POINTS = 60  # of the training batches' -ELBO through epoch 1, on the film's curve
+
 
 def test_curve(history: dict) -> list[tuple[float, float]]:
     """(epoch, test -ELBO) of a training history, for the film's curve."""
     epochs, _, loss = compare.elbo_curve(history)
     return list(zip(epochs.tolist(), loss.tolist()))
+
+
+def first_epoch_curve(history: dict) -> list[tuple[float, float]]:
+    """(epoch, -ELBO) of about FIRST_EPOCH_POINTS training batches through epoch 1, for the film's
+    curve: the fall its first frames show, before the first test -ELBO. BCE + KL, not the batch's
+    loss, which weighs the KL by β."""
+    steps = [step for step in history.get("steps", []) if step["epoch"] <= 1]
+    return [(step["epoch"], step["bce"] + step["kl"]) for step in steps[:: max(1, len(steps) // FIRST_EPOCH_POINTS)]]
 
 
 def layout_ready(ckpt, method: str) -> bool:
@@ -61,7 +71,7 @@ def player_figure(ckpt, start: int, method: str = "pca") -> go.Figure:
     """The animated film of the model (which has one) in ``method``'s layout, opening at frame
     ``start``; after ``layout``, as ``agreement``."""
     return film_figure(ckpt.film, _layout(ckpt, method), test_curve(ckpt.history), start=start,
-                       method=method, agreement=agreement(ckpt, method))
+                       method=method, agreement=agreement(ckpt, method), first_epoch=first_epoch_curve(ckpt.history))
 
 
 @st.cache_resource(show_spinner="Building both films…", max_entries=8)

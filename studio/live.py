@@ -23,7 +23,7 @@ from PIL import Image
 
 from studio import runs
 from studio.figures import film_figure, loss_figure
-from studio.films import test_curve
+from studio.films import first_epoch_curve, test_curve
 from vae import film
 from vae.checkpoint import Checkpoint
 from vae.images import make_grid
@@ -174,7 +174,8 @@ def _film_layout(run: tuple) -> list:
 def _film(run: tuple, frames: int, epochs: int, _snap: Run) -> go.Figure:
     so_far = _film_layout(run)
     so_far[0] = film.film_layout(_snap.film, "pca", known=so_far[0])
-    return SharedFigure(film_figure(_snap.film, so_far[0], test_curve(_snap.history), animate=False))
+    return SharedFigure(film_figure(_snap.film, so_far[0], test_curve(_snap.history), animate=False,
+                                    first_epoch=first_epoch_curve(_snap.history)))
 
 
 def film_figure_of(snap: Run) -> go.Figure:

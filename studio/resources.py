@@ -7,6 +7,7 @@ caches anything derived from one under its key (a hash of the file's bytes).
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
 from pathlib import Path
@@ -72,7 +73,7 @@ def list_checkpoints() -> list[Path]:
     return files
 
 
-@st.cache_resource(show_spinner="Loading model…", max_entries=8)
+@st.cache_resource(show_spinner=False, max_entries=8)
 def _load(path: str, mtime_ns: int) -> Checkpoint:
     """Keyed by file and modification time, so a retrained file is reloaded, an unchanged one never."""
     return vae.load_checkpoint(path, device=device())
@@ -83,7 +84,8 @@ def load(path: str | Path) -> Checkpoint:
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"No checkpoint at {path}.")
-    return _load(str(path.resolve()), path.stat().st_mtime_ns)
+    with showing("Loading model…"):
+        return _load(str(path.resolve()), path.stat().st_mtime_ns)
 
 
 def active_path() -> Path:
@@ -101,11 +103,18 @@ def active() -> Checkpoint:
         st.stop()
 
 
+def showing(message: str | None):
+    """``st.spinner(message)`` in a script run (shown after Streamlit's half-second delay, so a
+    cache hit shows nothing); nothing in the warm-up thread, which has no page to show it on."""
+    if message is None or get_script_run_ctx(suppress_warning=True) is None:
+        return contextlib.nullcontext()
+    return st.spinner(message, show_time=True)
+
+
 def per_model(max_entries: int, spinner: str | None = None):
     """Cache ``fn(ckpt, ...)`` once per checkpoint (its ``key``) and hashable arguments, shared by
     every session and read-only: one decorator instead of a cached twin per function. In a
-    script run, ``spinner`` shows while it computes (after Streamlit's half-second delay); the
-    warm-up thread has no page to show it on."""
+    script run, ``spinner`` shows while it computes."""
     def decorate(fn):
         def by_key(_ckpt, key: str, *args):  # "_ckpt": not hashed; the key stands for it
             return fn(_ckpt, *args)
@@ -120,11 +129,8 @@ def per_model(max_entries: int, spinner: str | None = None):
         def call(ckpt: Checkpoint, *args, **kwargs):
             bound = signature.bind(ckpt, *args, **kwargs)
             bound.apply_defaults()  # f(c, "prior") and f(c, "prior", None) are one cache entry
-            key_args = (ckpt, ckpt.key, *bound.args[1:])
-            if spinner is None or get_script_run_ctx(suppress_warning=True) is None:
-                return cached(*key_args)
-            with st.spinner(spinner, show_time=True):
-                return cached(*key_args)
+            with showing(spinner):
+                return cached(ckpt, ckpt.key, *bound.args[1:])
 
         call.clear = cached.clear
         return call

@@ -83,11 +83,15 @@ def film_player(ckpt, key: str) -> None:
     method = layout_choice(ckpt, key)
     frame_key = f"{key}_frame"
     start = min(st.session_state.get(frame_key, 0), film.frames - 1)  # before training: Play shows it all
-    if 0 < film.epochs[start] < 1:
-        learner.record("film_epoch_one")
+
+    def open_frame(frame: int) -> None:
+        """The learner opens ``frame`` (the player keeps it across visits, so only this counts for a lesson)."""
+        st.session_state[frame_key] = frame
+        if 0 < film.epochs[frame] < 1:
+            learner.record("film_epoch_one")
 
     def step(by: int) -> None:
-        st.session_state[frame_key] = min(max(start + by, 0), film.frames - 1)
+        open_frame(min(max(start + by, 0), film.frames - 1))
 
     back, forward, where, export = st.columns([1.3, 1.3, 3.4, 2], vertical_alignment="center")
     back.button("◀ Frame", key=f"{key}_back", on_click=step, args=(-1,), disabled=start == 0,
@@ -105,7 +109,7 @@ def film_player(ckpt, key: str) -> None:
     points = [p for p in event["selection"]["points"] if p.get("customdata")]
     if points:
         chosen = points[0]["customdata"]
-        st.session_state[frame_key] = int(chosen[0] if isinstance(chosen, list) else chosen["0"])
+        open_frame(int(chosen[0] if isinstance(chosen, list) else chosen["0"]))
         st.rerun()
     show_notes(film, ckpt.metrics.get("epoch"), method, films.agreement(ckpt, method))
 
@@ -190,6 +194,16 @@ def lesson_params(lesson_id: str, step: int) -> dict:
 # The view of its page a check happens in, opened with the step.
 CHECK_VIEWS = {"film_epoch_one": {"map_view": "film"}}
 VIEW_KEY = "lesson_view"  # session_state: the widget values of the step just entered, set at the next run
+RECAP_KEY = "lesson_recap"  # session_state: the id of the lesson just finished, whose recap Home shows
+
+
+def step_view(step) -> dict:
+    """The widget values that open ``step``'s page where its task happens: CHECK_VIEWS, or for a
+    comparison its two models as Compare's A and B."""
+    if step.check == "compare":
+        return {f"compare_{side}": str(resources.checkpoint_dir() / f"{name}.pt")
+                for side, name in zip(SIDES, step.models)}
+    return CHECK_VIEWS.get(step.check, {})
 
 
 def enter_step(lesson, step: int) -> str:
@@ -197,7 +211,7 @@ def enter_step(lesson, step: int) -> str:
     st.session_state[learner.LESSON_KEY] = {"id": lesson.id, "step": step}
     st.session_state.setdefault(POSITIONS_KEY, {})[lesson.id] = step
     # Applied at the next run's start: the page's widgets may already be drawn in this one.
-    st.session_state[VIEW_KEY] = CHECK_VIEWS.get(lesson.steps[step].check, {})
+    st.session_state[VIEW_KEY] = step_view(lesson.steps[step])
     return lesson.steps[step].page
 
 
@@ -261,12 +275,14 @@ def lesson_panel() -> None:
         return
     lesson, k = lessons[current["id"]], current["step"]
     step, n = lesson.steps[k], len(lesson.steps)
-    done = [learner.step_done(s) for s in lesson.steps]
+    done = [learner.step_done(lesson.id, s) for s in lesson.steps]
     with st.container(border=True, key="lesson_panel"):
         st.markdown(f":material/school: **{lesson.title}**")
         st.progress((k + 1) / n, text=f"Step {k + 1} of {n} · {sum(done)} done")
         st.markdown(f"**{k + 1}. {step.title}**" + (" :green[✓]" if done[k] else ""))
         st.markdown(step.text)
+        if step.question is not None:
+            question(lesson, k)
         st.page_link(page_path(step.page), label=f"Open {PAGE_TITLES[step.page]}", icon=":material/arrow_forward:",
                      query_params=lesson_params(lesson.id, k))
         if done[k]:
@@ -281,8 +297,9 @@ def lesson_panel() -> None:
                           type="primary" if done[k] else "secondary", use_container_width=True):
             if k < n - 1:
                 open_lesson(lesson.id, k + 1)
+            st.session_state[RECAP_KEY] = lesson.id
             close_lesson()
-            st.rerun()  # the panel was drawn before the press was seen
+            st.switch_page(page_path("home"))  # where the recap is
         with st.expander("All steps"):
             for i, (s, ticked) in enumerate(zip(lesson.steps, done)):
                 mark = "✓" if ticked else ("→" if i == k else "○")
@@ -290,9 +307,115 @@ def lesson_panel() -> None:
         st.button("Leave the lesson", key="lesson_leave", on_click=close_lesson, type="tertiary")
 
 
+def question(lesson, k: int) -> None:
+    """Step ``k``'s question, to answer before its task; once answered, why the choice is right or
+    wrong. Every choice is recorded (``learner.answer``), the first being the learner's prediction;
+    the step still ticks only on its task."""
+    asked = lesson.steps[k].question
+    chosen = learner.answers(lesson.id).get(k, [])
+    key = f"lesson_question_{lesson.id}_{k}"
+    if chosen and key not in st.session_state:  # the panel was on another step meanwhile
+        st.session_state[key] = chosen[-1]
+    st.radio(f"**Predict first:** {asked.text}", range(1, len(asked.options) + 1), index=None, key=key,
+             format_func=lambda i: asked.options[i - 1],
+             on_change=lambda: learner.answer(lesson.id, k, st.session_state[key]))
+    if chosen:
+        right = chosen[-1] == asked.answer
+        (st.success if right else st.warning)(
+            asked.feedback[chosen[-1] - 1] + ("" if right else " Try another answer."),
+            icon=":material/check_circle:" if right else ":material/help:")
+
+
 def close_lesson() -> None:
     st.session_state.pop(learner.LESSON_KEY, None)
     st.query_params.clear()
+
+
+def lesson_recap() -> None:
+    """Home's recap of the lesson just finished, until dismissed: each step done or not, each answer
+    (right on the first try or not), the seed article's four ideas in the learner's own numbers, and
+    a way to start the lesson again."""
+    lessons, _ = learner.lessons()
+    lesson = lessons.get(st.session_state.get(RECAP_KEY))
+    if lesson is None:
+        return
+    done = [learner.step_done(lesson.id, s) for s in lesson.steps]
+    chosen = learner.answers(lesson.id)
+    asked = {k: s.question for k, s in enumerate(lesson.steps) if s.question is not None}
+    with st.container(border=True, key="lesson_recap"):
+        st.subheader(f":material/school: You finished “{lesson.title}”")
+        steps, predictions = st.columns(2, gap="large")
+        with steps:
+            st.markdown(f"**What you did**: {sum(done)} of {len(done)} steps")
+            st.markdown("  \n".join(f"{'✓' if ticked else '○'} {i}. {s.title}" + ("" if ticked else " (not done)")
+                                   for i, (s, ticked) in enumerate(zip(lesson.steps, done), start=1)))
+        with predictions:
+            right = sum(first_try(q, chosen.get(k, [])) for k, q in asked.items())
+            st.markdown(f"**Your predictions**: {right} of {len(asked)} right on the first try")
+            st.markdown("\n".join(f"- {prediction(q, chosen.get(k, []))}" for k, q in asked.items()))
+        st.markdown("**The seed article's four ideas, in your numbers**")
+        st.markdown("\n".join(f"{i}. {line}" for i, line in enumerate(idea_lines(), start=1)))
+        if analysis.LAST_DRAWING_KEY not in st.session_state:
+            st.page_link(page_path("draw"), label="Draw a digit, and this recap gives its numbers",
+                         icon=":material/draw:")
+        again, dismiss = st.columns(2)
+        if again.button("Start the lesson again", icon=":material/replay:", key="recap_again",
+                        help="Unticks its steps and forgets your answers; other lessons keep theirs."):
+            learner.restart(lesson.id)
+            st.session_state.pop(RECAP_KEY)
+            open_lesson(lesson.id, 0)
+        dismiss.button("Dismiss", icon=":material/close:", key="recap_dismiss", type="tertiary",
+                       on_click=lambda: st.session_state.pop(RECAP_KEY))
+
+
+def first_try(asked, chosen: list[int]) -> bool:
+    """Whether the learner's first choice, their prediction, was the right one."""
+    return bool(chosen) and chosen[0] == asked.answer
+
+
+def prediction(asked, chosen: list[int]) -> str:
+    """One question of the recap and how the learner answered it."""
+    answer = f"**{asked.options[asked.answer - 1]}**"
+    if first_try(asked, chosen):
+        return f"*{asked.text}* {answer}: right on the first try."
+    said = f"You first said “{asked.options[chosen[0] - 1]}”" if chosen else "Not answered"
+    return f"*{asked.text}* {said}; the answer: {answer}."
+
+
+def idea_lines() -> list[str]:
+    """The bottleneck, μ and σ per dimension, z = μ + σ·ε, and the loss, in one line each: with the
+    numbers of the learner's last drawing through the active model, and the gap Inside measured,
+    where there are some."""
+    ckpt = resources.active()
+    drawing = st.session_state.get(analysis.LAST_DRAWING_KEY)
+    e = None if drawing is None else analysis.explanation(ckpt, drawing["image"], 0)
+    lines = [f"**The bottleneck.** {ckpt.name}'s encoder squeezes a digit's 784 pixels into "
+             f"{ckpt.config.latent_dim} numbers (it uses {analysis.active_units(ckpt)} of them), and its decoder "
+             "rebuilds the digit from those alone."]
+    if e is not None and e.variational:
+        j = int(np.argmax(e.kl_per_dim))  # the dimension that says most about this digit
+        mu, sigma, eps = float(e.mu[j]), float(e.sigma[j]), float(e.eps[j])
+        lines += [f"**Mean and variance per dimension.** Your digit's most informative dimension, z{j}, is "
+                  f"N({mu:.2f}, {sigma:.2f}²): a cloud of codes rather than one point. A collapsed one sits at the "
+                  "prior, N(0, 1).",
+                  f"**The reparameterisation.** With ε = {eps:.2f}, z{j} = {mu:.2f} + {sigma:.2f} · {eps:.2f} = "
+                  f"{float(e.z[j]):.2f}: the randomness sits in ε, so the gradients reach μ and σ.",
+                  f"**The loss.** Your digit's −ELBO under {ckpt.name} = BCE {e.bce:.1f} + KL {e.kl:.1f} = "
+                  f"{e.loss:.1f} nats: the decoder's error plus the cost of the code."]
+    else:
+        plain = "" if e is None else (f" {ckpt.name} is a plain autoencoder: one point per digit, no σ, no ε, no "
+                                      f"KL; your digit's reconstruction costs BCE {e.bce:.1f} nats.")
+        lines += ["**Mean and variance per dimension.** A VAE's encoder gives each dimension a Gaussian N(μ, σ²), "
+                  "a cloud of codes rather than one point." + plain,
+                  "**The reparameterisation.** z = μ + σ·ε with ε ~ N(0, 1): the randomness sits in ε, so the "
+                  "gradients reach μ and σ.",
+                  "**The loss.** −ELBO = reconstruction (BCE) + KL, in nats per digit: the decoder's error plus "
+                  "the cost of the code."]
+    gap = learner.noted().get("gap")
+    if gap is not None:
+        lines[-1] += (f" On Inside, under {gap.model}, the ELBO fell {gap.value:.2f} nats short of log p(x): the "
+                      "gap KL(q‖p(z|x)) between q(z|x) and the true posterior.")
+    return lines
 
 
 def lesson_list(lessons: dict, problems: list[str]) -> None:

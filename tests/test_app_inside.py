@@ -9,11 +9,13 @@ import pytest
 from harness import BUNDLED_DIR, TINY
 from harness.apptest import canvas_value, click, drawn, fill_form, press_queue, run_app, texts, wait_until
 from studio import analysis, resources
-from vae import load_checkpoint
+from vae import load_checkpoint, posterior
 from vae.explain import explain
 
 PAGE = "pages/inside.py"
+PROBE_KEYS = ("inside_probe_a", "inside_probe_b")  # z on the posterior plane
 DEFAULT = load_checkpoint(resources.default_checkpoint())
+LATENT2D = load_checkpoint(BUNDLED_DIR / "latent2d.pt")
 
 
 def latex(at) -> str:
@@ -23,7 +25,7 @@ def latex(at) -> str:
 def z_row(at) -> list:
     """The numbers of the z row of the reparameterisation chart."""
     spec = json.loads(next(c for c in at.get("plotly_chart") if "inside_reparameterisation" in c.proto.id).proto.spec)
-    return spec["data"][0]["text"][2]
+    return spec["data"][0]["text"][4]
 
 
 def test_a_test_digit_goes_through_every_step_with_its_own_numbers(mnist):
@@ -124,3 +126,49 @@ def test_the_run_training_now_can_be_watched_epoch_by_epoch(checkpoint_dir, run_
     assert not at.exception, at.exception
     assert at.session_state[resources.ACTIVE_KEY] == str(checkpoint_dir / "watched.pt")
     assert "Model: **watched**" in texts(at)
+
+
+def test_beta4_shows_its_own_beta():
+    at = run_app(PAGE, str(BUNDLED_DIR / "beta4.pt"))
+    assert not at.exception, at.exception
+    assert r"\beta\,\mathrm{KL} = " in latex(at) and r" + 4 \times " in latex(at)
+    assert "trained with β = 4" in texts(at)
+
+
+def test_why_variational_on_the_2d_model_shows_the_exact_gap_and_moves_z(mnist):
+    at = run_app(PAGE, str(BUNDLED_DIR / "latent2d.pt"))
+    assert not at.exception, at.exception
+    assert "7 · Why variational: q(z|x) and the true posterior" in [s.value for s in at.subheader]
+    grid = posterior.posterior_grid(LATENT2D.model, mnist.test_images[0].numpy())
+    identity = latex(at)
+    assert f"{{{grid.elbo:.2f}}}_{{\\mathrm{{ELBO}}}}" in identity
+    assert f"{{{grid.log_px:.2f}}}_{{\\log p(x)}}" in identity
+    assert f"{{{grid.log_px - grid.elbo:.2f}}}_" in identity
+    assert "exact up to the grid" in texts(at)
+    # A click on the plane moves z there: the number inputs, the log-densities and the decoding follow.
+    target = np.round(grid.q_mean + np.array([0.05, -0.03]), 3)  # the inputs keep 3 decimals
+    before = table(at)
+    at.session_state["inside_plane_0"] = click({"customdata": target.tolist()})
+    at.run()
+    assert not at.exception, at.exception
+    assert [at.number_input(key=k).value for k in PROBE_KEYS] == pytest.approx(target, abs=1e-3)
+    probe = posterior.probe(LATENT2D.model, mnist.test_images[0].numpy(), target.astype(np.float32))
+    assert f"| {probe.log_q:.2f} |" in table(at) and f"| {probe.log_likelihood:.2f} |" in table(at)
+    assert table(at) != before
+    assert at.session_state["lesson_events"][("posterior_z", None)] == 1
+    # The keyboard path: a typed coordinate does the same.
+    at.number_input(key=PROBE_KEYS[1]).set_value(round(float(grid.q_mean[1]), 3)).run()
+    assert not at.exception, at.exception
+    # q's σ scaled to 0: one point, an infinite KL.
+    at.slider(key="inside_sigma_scale").set_value(0.0).run()
+    assert "**infinite**" in texts(at) and "autoencoder's case" in texts(at)
+
+
+def test_why_variational_on_a_32d_model_is_a_labelled_slice():
+    at = run_app(PAGE)
+    assert not at.exception, at.exception
+    assert "is a **slice**" in texts(at) and "importance sampling with K = 1,000" in texts(at)
+
+
+def table(at) -> str:
+    return next(m.value for m in at.markdown if m.value.startswith("| at this z"))

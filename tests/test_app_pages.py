@@ -6,7 +6,7 @@ real PNG data URL, a plotly click as {"selection": {"points": [{"customdata": ..
 
 import json
 import shutil
-from dataclasses import asdict
+from dataclasses import asdict, replace
 
 import numpy as np
 import pytest
@@ -18,6 +18,7 @@ from studio import analysis, resources
 from studio.figures import MAP_DRAWING, MAP_GRID, MAP_TEST
 from vae import latent
 from vae.checkpoint import update_checkpoint
+from vae.jobs import SNAPSHOT_KEY_PREFIX
 
 LATENT2D = str(BUNDLED_DIR / "latent2d.pt")
 CANVAS_KEY = "draw_canvas_0"
@@ -58,6 +59,63 @@ def test_drawing_gives_reconstruction_score_and_neighbours(mnist):
     assert "of the 10,000 test digits" in texts(at)
     last = at.session_state[analysis.LAST_DRAWING_KEY]
     assert last["image"].shape == (28, 28) and last["mu"].shape == (32,)
+
+
+def canvas_opens_with(at) -> list:
+    """The strokes the Draw page's canvas is told to open with (its initial drawing)."""
+    return json.loads(at.get("bidi_component")[0].proto.json)["initialDrawing"]["objects"]
+
+
+def test_a_learner_who_comes_back_to_draw_finds_their_drawing_until_they_clear_it(mnist):
+    at = run_app("pages/draw.py")
+    drawing = canvas_value(drawn(mnist, 0))
+    drawing["drawing"]["raw"]["objects"] = [{"type": "path", "path": [["M", 70, 60], ["L", 210, 60]]}]
+    at.session_state[CANVAS_KEY] = drawing
+    at.run()
+    analysed = image_captions(at)
+    assert canvas_opens_with(at) == []
+
+    for elsewhere in ("pages/home.py", "pages/latent_map.py"):  # Streamlit forgets the canvas on another page
+        at.switch_page(elsewhere).run()
+        at.switch_page("pages/draw.py").run()
+        assert not at.exception and not at.info, "no hint to draw: the drawing is there"
+        assert canvas_opens_with(at) == drawing["drawing"]["raw"]["objects"]
+        assert image_captions(at) == analysed, "and what the model made of it"
+    at.segmented_control(key="draw_source").set_value("Upload").run()
+    at.segmented_control(key="draw_source").set_value("Draw").run()
+    assert canvas_opens_with(at) == drawing["drawing"]["raw"]["objects"] and image_captions(at) == analysed
+
+    next(b for b in at.button if b.label == "Clear").click().run()
+    assert canvas_opens_with(at) == [] and "Draw a digit on the black canvas" in at.info[0].value
+    at.switch_page("pages/home.py").run()
+    at.switch_page("pages/draw.py").run()
+    assert canvas_opens_with(at) == [] and "Draw a digit on the black canvas" in at.info[0].value
+
+
+def test_the_test_sets_scores_and_encodings_are_kept_on_disk_for_the_next_server(tmp_path, monkeypatch):
+    """A fresh server's first drawing (and Compare's first maps) read them instead of spending
+    seconds of CPU on them again; a running run's epoch is measured in memory only."""
+    monkeypatch.setattr(analysis, "test_set_cache", lambda: tmp_path)
+    caches = (analysis.test_negative_elbo, analysis.test_encodings)
+    for cache in caches:
+        cache.clear()
+    ckpt, autoencoder = (resources.load(BUNDLED_DIR / name) for name in ("default.pt", "autoencoder.pt"))
+    elbo, (mu, logvar) = analysis.test_negative_elbo(ckpt), analysis.test_encodings(ckpt)
+    codes, no_logvar = analysis.test_encodings(autoencoder)
+    assert no_logvar is None and sorted(p.name.split("-")[0] for p in tmp_path.iterdir()) == [
+        "elbo", "encodings", "encodings"]
+    analysis.test_encodings(replace(ckpt, key=f"{SNAPSHOT_KEY_PREFIX}mine-1-epoch3"))
+    assert len(list(tmp_path.iterdir())) == 3, "a run's epoch leaves no file"
+
+    for cache in caches:
+        cache.clear()  # the next server
+    monkeypatch.setattr(latent, "encode", None)  # not called again
+    monkeypatch.setattr(latent, "negative_elbo", None)
+    np.testing.assert_array_equal(analysis.test_negative_elbo(ckpt), elbo)
+    for (kept_mu, kept_logvar), (want_mu, want_logvar) in (
+            (analysis.test_encodings(ckpt), (mu, logvar)), (analysis.test_encodings(autoencoder), (codes, None))):
+        np.testing.assert_array_equal(kept_mu, want_mu)
+        assert kept_logvar is want_logvar is None or np.array_equal(kept_logvar, want_logvar)
 
 
 def test_upload_good_and_bad_files(mnist):

@@ -28,7 +28,7 @@ def test_home_renders_with_the_bundled_model_and_the_sidebar_card(checkpoint_dir
     links = {link.proto.label: link.proto.page for link in at.get("page_link")}
     ideas = {page for label, page in links.items() if "steps)" not in label}  # the lessons' links are their own
     assert ideas == {"train", "draw", "latent_map", "generate"}
-    assert links["VAE basics (10 steps)"] == "draw" and links["What β does (4 steps)"] == "compare"
+    assert links["VAE basics (11 steps)"] == "draw" and links["What β does (4 steps)"] == "compare"
     metrics = {m.label: m.value for m in at.main.metric}
     assert metrics["Test −ELBO"] == f"{ckpt.metrics['test']['loss']:.2f}"
     assert {"Reconstruction (BCE)", "KL"} <= metrics.keys()

@@ -113,6 +113,29 @@ def test_home_and_every_page_opens_from_the_sidebar(app: Page):
     save_screenshot(app, "home")
 
 
+def test_a_fresh_servers_very_first_visit_straight_to_a_page_shows_the_apps_navigation(chromium, tmp_path):
+    """A pages/ folder beside app.py starts Streamlit in its legacy multipage mode, which only an
+    st.navigation call ends: a fresh server whose first request was /draw ran pages/draw.py alone,
+    under a sidebar that listed the folder's files. Its own server, so that nothing came first."""
+    checkpoints = tmp_path / "checkpoints"
+    checkpoints.mkdir()
+    shutil.copy2(BUNDLED_DIR / "default.pt", checkpoints / "default.pt")
+    with streamlit_server(checkpoints, ARTIFACTS / "fresh-server.log") as (url, _):
+        context = chromium.new_context(viewport=VIEWPORT)
+        try:
+            page = context.new_page()
+            page.goto(f"{url}/draw")
+            expect(page_title(page)).to_have_text(PAGE_TITLES["Draw"], timeout=FIRST_VISIT_MS)
+            settle(page, FIRST_VISIT_MS)
+            expect(nav_labels(page)).to_have_text(NAV_LABELS)
+            expect(page.get_by_test_id("stSidebar").locator(".st-key-active_checkpoint input")).to_have_value("default")
+            expect(page).to_have_url(re.compile(r"/draw$"))
+            expect_no_exception(page)
+            save_screenshot(page, "fresh-server-first-visit-draw")
+        finally:
+            context.close()
+
+
 def test_draw_a_digit_and_see_it_reconstructed(app: Page):
     open_page(app, "Draw")
     hint = app.get_by_text("Draw a digit on the black canvas")
@@ -521,7 +544,7 @@ Z_ROW_JS = """() => {
 }"""
 COLLAPSED_DIMENSION_JS = """() => {
   const gd = [...document.querySelectorAll('[class*="st-key-inside_kl_"] .js-plotly-plot')][0];
-  const bars = gd.data[0], grey = bars.marker.color.indexOf('#b0b0b0');
+  const bars = gd.data.find(t => Array.isArray(t.marker.color)), grey = bars.marker.color.indexOf('#b0b0b0');
   return bars.x[grey];
 }"""
 SEVEN = [(70, 60), (210, 60), (125, 235)]
@@ -568,15 +591,22 @@ def next_step(page: Page, step: int, title: str) -> None:
     """Next in the lesson panel: the step's page opens and the URL names the step."""
     page.locator(".st-key-lesson_next button").click()
     expect(page_title(page)).to_have_text(title, timeout=FIRST_VISIT_MS)
-    lesson_says(page, f"Step {step} of 10")
+    settle(page, FIRST_VISIT_MS)  # the panel is drawn after its page
+    lesson_says(page, f"Step {step} of 11")
     expect(page).to_have_url(re.compile(rf"lesson=vae-basics&step={step}(&|$)"))
-    settle(page)
 
 
-def test_a_learner_follows_the_first_four_steps_of_the_lesson(app: Page, app_url):
+def test_a_learner_predicts_then_follows_the_first_steps_of_the_lesson(app: Page, app_url):
     app.goto(f"{app_url}/?lesson=vae-basics&step=1")  # the link a teacher sends
     expect(page_title(app)).to_have_text("Draw a digit", timeout=FIRST_VISIT_MS)
-    lesson_says(app, "Step 1 of 10")
+    lesson_says(app, "Step 1 of 11")
+    lesson_says(app, "Predict first: Your 784 pixels go through a bottleneck")  # asked before the task
+    panel = app.locator(".st-key-lesson_panel")
+    panel.get_by_text("An exact copy, pixel for pixel", exact=True).click()
+    lesson_says(app, "No: a few numbers cannot hold 784 pixels' worth of detail")
+    panel.get_by_text("A smoother, more typical version of your digit", exact=True).click()
+    lesson_says(app, "Right: the decoder can only rebuild what the code kept")
+    expect(panel).not_to_contain_text("Done: on to the next step")  # an answer is not the task
     save_screenshot(app, "lesson-1")
     draw_a_seven(app)
     lesson_says(app, "Done: on to the next step")
@@ -588,7 +618,8 @@ def test_a_learner_follows_the_first_four_steps_of_the_lesson(app: Page, app_url
     lesson_says(app, "Done: on to the next step")
     save_screenshot(app, "lesson-2")
 
-    next_step(app, 3, "Inside the model")
+    next_step(app, 3, "Inside the model")  # the true posterior: its plane is tested with the Inside page
+    next_step(app, 4, "Inside the model")
     collapsed = app.evaluate(COLLAPSED_DIMENSION_JS)
     box = app.locator(".st-key-inside_dimension input")
     box.click()
@@ -597,9 +628,9 @@ def test_a_learner_follows_the_first_four_steps_of_the_lesson(app: Page, app_url
     settle(app)
     expect(app.get_by_text(f"{collapsed} is collapsed")).to_be_visible()
     lesson_says(app, "Done: on to the next step")
-    save_screenshot(app, "lesson-3")
+    save_screenshot(app, "lesson-4")
 
-    next_step(app, 4, "Latent map")
+    next_step(app, 5, "Latent map")
     chart = app.locator(".st-key-latent_map_default_pca_2000_30")
     expect(chart.locator(".scatterlayer .trace")).to_have_count(15, timeout=FIRST_VISIT_MS)  # with the star
     settle(app)
@@ -609,4 +640,4 @@ def test_a_learner_follows_the_first_four_steps_of_the_lesson(app: Page, app_url
     lesson_says(app, "Done: on to the next step")
     lesson_says(app, "4 done")
     expect_no_exception(app)
-    save_screenshot(app, "lesson-4")
+    save_screenshot(app, "lesson-5")

@@ -1,6 +1,7 @@
 """Lessons as data (vae/lessons.py), and the lesson in the app (AppTest): each step's completion
-check ticks from what the learner did, the URL carries the step, class mode hides the expert
-controls, and a bad URL or a broken lesson file is explained, never raised."""
+check ticks from what the learner did (never from opening its page), a step's question is answered
+before its task and recorded, Finish shows a recap on Home, the URL carries the step, class mode
+hides the expert controls, and a bad URL or a broken lesson file is explained, never raised."""
 
 import shutil
 
@@ -10,10 +11,10 @@ from streamlit.testing.v1 import AppTest
 
 from harness import BUNDLED_DIR, ROOT, TINY
 from harness.apptest import RUN_TIMEOUT_S, canvas_value, click, drawn, fill_form, press_queue, run_app, texts
-from studio import learner, resources
+from studio import analysis, learner, resources, views
 from vae import load_checkpoint
 from vae.config import TrainConfig
-from vae.lessons import CHECKS, LESSON_DIR, PAGES, load_lessons, main, read_lesson
+from vae.lessons import CHECKS, LESSON_DIR, PAGES, Question, load_lessons, main, read_lesson
 
 BASICS = read_lesson(LESSON_DIR / "vae-basics.toml")
 
@@ -32,18 +33,43 @@ def ticked(at: AppTest) -> bool:
     return any("Done: on to the next step" in s.value for s in at.success)
 
 
+def press(at: AppTest, key: str) -> AppTest:
+    """Press the button ``key`` and run, checked to have raised nothing."""
+    next(b for b in at.button if b.key == key).click().run()
+    assert not at.exception, at.exception
+    return at
+
+
 # ---------------------------------------------------------------- the files
 
 
 def test_the_bundled_lessons_parse_and_use_only_known_pages_and_checks():
     lessons, problems = load_lessons()
     assert problems == [] and {"vae-basics", "beta"} <= set(lessons)
-    assert len(BASICS.steps) == 10 and len(lessons["beta"].steps) == 4
+    assert len(BASICS.steps) == 11 and len(lessons["beta"].steps) == 4
     for lesson in lessons.values():
         assert all(step.page in PAGES and step.check in CHECKS and step.text for step in lesson.steps)
-    assert BASICS.steps[1].times == 2 and BASICS.steps[5].models == ("autoencoder", "default")
-    for name in BASICS.steps[5].models:
-        assert (BUNDLED_DIR / f"{name}.pt").is_file(), "a compare step names bundled models"
+        for name in (name for step in lesson.steps for name in step.models):
+            assert (BUNDLED_DIR / f"{name}.pt").is_file(), "a compare step names bundled models"
+    assert BASICS.steps[1].times == 2 and BASICS.steps[2].check == "posterior_z"
+    assert BASICS.steps[6].models == ("autoencoder", "default") and BASICS.steps[8].models == ("beta1", "beta4")
+    questions = [step.question for step in BASICS.steps if step.question is not None]
+    assert len(questions) >= 5
+    for q in questions:
+        assert 2 <= len(q.options) <= 4 and len(q.feedback) == len(q.options) and 1 <= q.answer <= len(q.options)
+        assert q.feedback[q.answer - 1].startswith("Right")
+
+
+STEP = "title = 'x'\nsummary = 'y'\n[[steps]]\ntitle = 'a'\ntext = 'b'\npage = 'draw'\ncheck = 'drawing'\n"
+ASKED = "question = 'Will it?'\noptions = ['yes', 'no']\nanswer = 2\nfeedback = ['No: because.', 'Right: because.']\n"
+
+
+def test_a_question_is_read_with_its_options_answer_and_feedback(tmp_path):
+    (tmp_path / "asks.toml").write_text(STEP + ASKED)
+    step = read_lesson(tmp_path / "asks.toml").steps[0]
+    assert step.question == Question("Will it?", ("yes", "no"), 2, ("No: because.", "Right: because."))
+    (tmp_path / "plain.toml").write_text(STEP)
+    assert read_lesson(tmp_path / "plain.toml").steps[0].question is None
 
 
 @pytest.mark.parametrize("text, reason", [
@@ -56,6 +82,21 @@ def test_the_bundled_lessons_parse_and_use_only_known_pages_and_checks():
      "takes no times"),
     ("title = 'x'\n", "lacks 'summary'"),
     ("title = 'x'\nsummary = 'y'\nsteps = []\n", "has no steps"),
+    (STEP + ASKED.replace("feedback", "notes"), "takes no notes"),
+    (STEP + "question = 'Will it?'\noptions = ['yes', 'no']\n", "question needs question, options, answer, "
+     "feedback; it lacks answer, feedback"),
+    (STEP + "answer = 1\n", "it lacks question, options, feedback"),
+    (STEP + ASKED.replace("['yes', 'no']", "['yes']"), "options must be a list of 2 to 4 answers"),
+    (STEP + ASKED.replace("['yes', 'no']", "['a', 'b', 'c', 'd', 'e']"), "options must be a list of 2 to 4"),
+    (STEP + ASKED.replace("['yes', 'no']", "'yes or no'"), "options must be a list of 2 to 4"),
+    (STEP + ASKED.replace("'no'", "' '"), "step 1's option 2 must be a non-empty string"),
+    (STEP + ASKED.replace("answer = 2", "answer = 3"), "answer must be the right option's number, 1 to 2, got 3"),
+    (STEP + ASKED.replace("answer = 2", "answer = 0"), "answer must be the right option's number, 1 to 2, got 0"),
+    (STEP + ASKED.replace("answer = 2", "answer = 'no'"), "answer must be the right option's number"),
+    (STEP + ASKED.replace("answer = 2", "answer = true"), "answer must be the right option's number"),
+    (STEP + ASKED.replace(", 'Right: because.'", ""), "feedback must be a list of 2 lines, one per option"),
+    (STEP + ASKED.replace("'No: because.'", "3"), "step 1's feedback 1 must be a non-empty string"),
+    (STEP + ASKED.replace("'Will it?'", "''"), "step 1's question must be a non-empty string"),
 ])
 def test_a_broken_lesson_file_is_left_out_with_its_reason(tmp_path, text, reason):
     shutil.copy(LESSON_DIR / "beta.toml", tmp_path)
@@ -70,31 +111,30 @@ def test_a_broken_lesson_file_is_left_out_with_its_reason(tmp_path, text, reason
 
 
 def test_a_link_opens_its_step_on_its_page_and_next_moves_the_url():
-    at = lesson_app(step=4)
+    at = lesson_app(step=5)
     assert at.title[0].value == "Latent map"
-    assert "**4. Find your digit on the map**" in [m.value for m in at.sidebar.markdown]
-    next(b for b in at.button if b.key == "lesson_next").click().run()
-    assert not at.exception, at.exception
-    assert at.query_params["step"] == "5" and at.query_params["lesson"] == "vae-basics"
+    assert "**5. Find your digit on the map**" in [m.value for m in at.sidebar.markdown]
+    press(at, "lesson_next")
+    assert at.query_params["step"] == "6" and at.query_params["lesson"] == "vae-basics"
     assert at.title[0].value == "Generate"
-    next(b for b in at.button if b.key == "lesson_back").click().run()
-    assert at.query_params["step"] == "4" and at.title[0].value == "Latent map"
+    press(at, "lesson_back")
+    assert at.query_params["step"] == "5" and at.title[0].value == "Latent map"
 
     # Wandering to another page keeps the lesson, and the URL still names its step.
     at.switch_page("pages/draw.py").run()
-    assert at.query_params["step"] == "4" and "**4. Find your digit on the map**" in texts(at)
+    assert at.query_params["step"] == "5" and "**5. Find your digit on the map**" in texts(at)
 
 
 @pytest.mark.parametrize("lesson, step, message", [
     ("no-such-lesson", "1", "a lesson called “no-such-lesson”, which does not exist"),
-    ("vae-basics", "12", "has steps 1 to 10; the link asks for step “12”"),
+    ("vae-basics", "12", "has steps 1 to 11; the link asks for step “12”"),
     ("vae-basics", "four", "the link asks for step “four”"),
 ])
 def test_a_bad_lesson_link_says_why_and_lists_the_lessons(lesson, step, message):
     at = lesson_app(lesson, step=step)
     assert message in at.error[0].value
     links = [link.proto.label for link in at.get("page_link")]
-    assert "VAE basics (10 steps)" in links and "What β does (4 steps)" in links
+    assert "VAE basics (11 steps)" in links and "What β does (4 steps)" in links
 
 
 def test_a_broken_lesson_file_leaves_the_app_working_and_says_which(tmp_path, monkeypatch):
@@ -126,7 +166,7 @@ def test_home_starts_the_lesson_and_makes_a_teachers_link():
 def test_class_mode_hides_the_expert_controls_and_other_models(checkpoint_dir):
     shutil.copy(checkpoint_dir / "default.pt", checkpoint_dir / "someone-elses.pt")
     shutil.copy(BUNDLED_DIR / "beta4.pt", checkpoint_dir / "beta4.pt")
-    at = lesson_app("vae-basics", step=10, **{"class": "1"})
+    at = lesson_app("vae-basics", step=11, **{"class": "1"})
     assert at.title[0].value == "Train a VAE"
     shown = {w.key for w in at.number_input}
     assert {"train_latent_dim", "train_beta", "train_epochs", "train_train_size"} <= shown
@@ -141,7 +181,7 @@ def test_class_mode_hides_the_expert_controls_and_other_models(checkpoint_dir):
 
 
 def test_a_run_queued_in_class_mode_keeps_the_recipes_defaults_and_is_listed(checkpoint_dir, run_queue):
-    at = lesson_app("vae-basics", step=10, **{"class": "1"})
+    at = lesson_app("vae-basics", step=11, **{"class": "1"})
     fill_form(at, name="mine", train_size=TINY["train_size"], epochs=1)
     press_queue(at)
     run = run_queue.runs()[0]
@@ -163,13 +203,13 @@ def test_drawing_ticks_step_1(mnist):
     assert ticked(at.run())
 
 
-def test_two_new_eps_tick_step_2_and_a_collapsed_dimension_step_3():
+def test_two_new_eps_tick_step_2_and_a_collapsed_dimension_step_4():
     at = lesson_app(step=2)
     assert at.title[0].value == "Inside the model" and not ticked(at)
     for presses in (1, 2):
-        next(b for b in at.button if b.key == "inside_new_eps").click().run()
+        press(at, "inside_new_eps")
         assert ticked(at) == (presses == 2)
-    next(b for b in at.button if b.key == "lesson_next").click().run()
+    at = lesson_app(step=4)
     assert not ticked(at), "the model's largest-KL dimension is shown first: not a collapsed one"
     ckpt = load_checkpoint(resources.default_checkpoint())
     collapsed = int(np.argmin(ckpt.film.kl_per_dim[-1]))
@@ -178,45 +218,120 @@ def test_two_new_eps_tick_step_2_and_a_collapsed_dimension_step_3():
     assert ticked(at.run())
 
 
-def test_a_map_click_ticks_step_4():
-    at = lesson_app(step=4)
+def test_a_map_click_ticks_step_5():
+    at = lesson_app(step=5)
     assert not ticked(at)
     at.session_state["latent_map_default_pca_2000_30"] = click({"customdata": [1, 0, 7]})  # test #0, a 7
     assert ticked(at.run())
 
 
-def test_an_interpolation_of_chosen_digits_ticks_step_5_and_the_mixture_step_9():
-    at = lesson_app(step=5)
+def test_an_interpolation_of_chosen_digits_ticks_step_6_and_new_mixture_samples_step_10():
+    at = lesson_app(step=6)
     assert at.title[0].value == "Generate" and not ticked(at), "the page's own two digits do not count"
     at.number_input(key="gen_from").set_value(3).run()
     assert ticked(at)
-    at = lesson_app(step=9)
-    assert ticked(at), "the mixture's samples are on the page the step opens"
+    at = lesson_app(step=10)
+    assert at.title[0].value == "Generate" and not ticked(at), "the mixture's samples on the page do not count"
+    next(b for b in at.button if b.label == "New seed").click().run()
+    assert ticked(at), "new samples drawn from the mixture"
+    at = lesson_app(step=10)
+    at.number_input(key="gen_seed").set_value(7).run()
+    assert ticked(at), "or a seed typed"
 
 
-def test_comparing_the_autoencoder_ticks_step_6_and_beta4_step_8():
-    at = lesson_app(step=6)
-    assert at.title[0].value == "Compare two models" and not ticked(at)
-    at.selectbox(key="compare_a").set_value(str(BUNDLED_DIR / "autoencoder.pt")).run()
-    assert ticked(at)
-    next(b for b in at.button if b.key == "lesson_next").click().run()  # step 7
-    next(b for b in at.button if b.key == "lesson_next").click().run()  # step 8, on Compare
-    assert not ticked(at)
-    at.selectbox(key="compare_a").set_value(str(BUNDLED_DIR / "beta4.pt")).run()
-    assert ticked(at)
-
-
-def test_opening_the_film_inside_epoch_one_ticks_step_7():
+def test_the_compare_steps_open_their_two_models_and_tick_once_the_learner_uses_them():
     at = lesson_app(step=7)
+    assert at.title[0].value == "Compare two models" and not ticked(at), "opening the pair does not count"
+    assert (at.selectbox(key="compare_a").value, at.selectbox(key="compare_b").value) == \
+        (str(BUNDLED_DIR / "autoencoder.pt"), str(BUNDLED_DIR / "default.pt"))
+    at.number_input(key="compare_seed").set_value(3).run()
+    assert ticked(at)
+    press(at, "lesson_next")  # step 8, on the Latent map
+    press(at, "lesson_next")  # step 9, on Compare
+    assert (at.selectbox(key="compare_a").value, at.selectbox(key="compare_b").value) == \
+        (str(BUNDLED_DIR / "beta1.pt"), str(BUNDLED_DIR / "beta4.pt")) and not ticked(at)
+    at.number_input(key="compare_index").set_value(5).run()
+    assert ticked(at)
+
+    at = lesson_app("beta", step=1)  # the β lesson's first step: the same pair
+    assert at.selectbox(key="compare_a").value == str(BUNDLED_DIR / "beta1.pt") and not ticked(at)
+    at.number_input(key="compare_from").set_value(5).run()
+    assert ticked(at)
+
+
+def test_opening_the_film_inside_epoch_one_ticks_step_8():
+    at = lesson_app(step=8)
     assert at.session_state["map_view"] == "film", "the step opens the film"
     assert not ticked(at), "the film opens at epoch 0, before training"
     at.session_state["map_film_chart_0"] = click({"customdata": [2]})  # the frame at 1/8 of epoch 1
     assert ticked(at.run())
 
+    at = lesson_app(step=8)
+    at.session_state["map_film_frame"] = 2  # the player kept 1/8 of epoch 1 from an earlier visit
+    assert not ticked(at.run()), "a frame the player kept is not one the learner opened"
+    assert ticked(press(at, "map_film_forward")), "Frame ▶ to 1/4 of epoch 1"
 
-def test_finish_on_the_last_step_closes_the_lesson_at_once():
+
+# ---------------------------------------------------------------- questions, and the recap at Finish
+
+QUESTION = "lesson_question_vae-basics_0"  # step 1's question in the lesson panel
+
+
+def test_a_question_shows_when_its_step_opens_and_answers_are_recorded_but_tick_nothing(mnist, checkpoint_dir):
+    at = lesson_app(step=1)
+    asked = BASICS.steps[0].question
+    radio = at.sidebar.radio(key=QUESTION)
+    assert asked.text in radio.label and radio.options == list(asked.options) and radio.value is None
+    assert not at.sidebar.warning and not at.sidebar.success, "no feedback before an answer"
+
+    wrong = next(i for i in range(1, len(asked.options) + 1) if i != asked.answer)
+    radio.set_value(wrong).run()
+    assert asked.feedback[wrong - 1] in at.sidebar.warning[0].value and not ticked(at)
+    at.sidebar.radio(key=QUESTION).set_value(asked.answer).run()
+    assert asked.feedback[asked.answer - 1] in at.sidebar.success[0].value and not ticked(at)
+    assert at.session_state[learner.ANSWERS_KEY] == {("vae-basics", 0): [wrong, asked.answer]}, \
+        "every choice, in order: the first was wrong"
+
+    at.session_state["draw_canvas_0"] = canvas_value(drawn(mnist, 0))
+    assert ticked(at.run()), "the step ticks on its task"
+    at.query_params["step"] = "11"
+    at.run().query_params["step"] = "1"
+    assert at.run().sidebar.radio(key=QUESTION).value == asked.answer, "back at the step, the last answer shows"
+
+
+def test_finish_shows_the_recap_on_home_and_start_again_clears_the_lesson(mnist, checkpoint_dir):
+    at = lesson_app(step=1)
+    at.sidebar.radio(key=QUESTION).set_value(BASICS.steps[0].question.answer)
+    at.session_state["draw_canvas_0"] = canvas_value(drawn(mnist, 0))
+    at.session_state[learner.NOTES_KEY] = {"gap": learner.Note(1.234, "latent2d")}  # as Inside notes it
+    at.run()
+    at.query_params["step"] = "11"
+    assert next(b for b in at.run().button if b.key == "lesson_next").label == "Finish"
+    press(at, "lesson_next")
+    assert at.title[0].value == "VAE Studio" and at.query_params == {}, "Finish goes Home and closes the lesson"
+    shown = texts(at)
+    assert "What you did**: 1 of 11 steps" in shown and "✓ 1. Draw a digit" in shown
+    assert "○ 2. Look inside (not done)" in shown
+    questions = sum(step.question is not None for step in BASICS.steps)
+    assert f"1 of {questions} right on the first try" in shown
+    e = analysis.explanation(resources.active(), at.session_state[analysis.LAST_DRAWING_KEY]["image"], 0)
+    assert f"= {e.loss:.1f} nats" in shown and f"BCE {e.bce:.1f} + KL {e.kl:.1f}" in shown, "their digit's −ELBO"
+    assert "under latent2d, the ELBO fell 1.23 nats short of log p(x)" in shown, "and the gap Inside noted"
+
+    press(at, "recap_again")
+    assert at.title[0].value == "Draw a digit" and at.query_params == {"lesson": "vae-basics", "step": "1"}
+    assert at.sidebar.radio(key=QUESTION).value is None and at.session_state[learner.ANSWERS_KEY] == {}, \
+        "its answers are gone"
+    assert not ticked(at), "its ticks are gone: Draw showing the drawing it kept is not a new drawing"
+    assert learner.LESSON_KEY in at.session_state and views.RECAP_KEY not in at.session_state
+
+
+def test_finish_on_the_last_step_of_a_lesson_closes_it_and_the_recap_can_be_dismissed(checkpoint_dir):
     at = lesson_app("beta", step=4)
     assert next(b for b in at.button if b.key == "lesson_next").label == "Finish"
-    next(b for b in at.button if b.key == "lesson_next").click().run()
-    assert not at.exception, at.exception
+    press(at, "lesson_next")
     assert not any(b.key == "lesson_next" for b in at.button) and at.query_params == {}
+    assert any("You finished “What β does”" in h.value for h in at.subheader)
+    assert "Draw a digit, and this recap gives its numbers" in [link.proto.label for link in at.get("page_link")]
+    press(at, "recap_dismiss")
+    assert not any("You finished" in h.value for h in at.subheader)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from .checkpoint import CheckpointError, read_checkpoint
+from .checkpoint import CheckpointError, read_checkpoint, stored_train_config
 
 
 @dataclass(frozen=True)
@@ -34,11 +34,11 @@ def model_point(path: str | Path) -> BoardPoint | None:
     rate to plot: its code is a point, not a distribution) or a file without test metrics.
     CheckpointError for a file that cannot be read."""
     payload = read_checkpoint(path)
-    test, config = payload.get("metrics", {}).get("test"), payload.get("train_config", {})
-    if not test or not payload["model_config"].get("variational", True):
+    test, config = payload.get("metrics", {}).get("test"), stored_train_config(payload)
+    if not test or not config.variational:
         return None
-    return BoardPoint(Path(path).stem, Path(path), float(config.get("beta", 1.0)),
-                      int(payload["model_config"]["latent_dim"]), float(test["kl"]), float(test["bce"]))
+    return BoardPoint(Path(path).stem, Path(path), float(config.beta), int(config.latent_dim),
+                      float(test["kl"]), float(test["bce"]))
 
 
 def run_point(name: str, beta: float, latent_dim: int, history: dict) -> BoardPoint | None:

@@ -174,7 +174,7 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> Che
         config = VAEConfig.from_dict(payload["model_config"])
         model = ConvVAE(config)
         model.load_state_dict(payload["state_dict"])
-        train_config = TrainConfig.from_dict({**config.to_dict(), **payload.get("train_config", {})})
+        train_config = stored_train_config({**payload, "model_config": config.to_dict()})
     except (KeyError, TypeError, ValueError, RuntimeError) as e:
         raise CheckpointError(
             f"{name} does not match its model configuration ({_first_line(e)})."
@@ -188,6 +188,12 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> Che
     return Checkpoint(model=model.to(device).eval(), train_config=train_config, metrics=payload.get("metrics", {}),
                       history=payload.get("history", {}), trained_on=payload.get("trained_on", {}),
                       film=film, film_error=film_error, path=Path(path), key=digest(data))
+
+
+def stored_train_config(payload: dict) -> TrainConfig:
+    """A raw checkpoint's run settings: its ``train_config``; a file written without one (by
+    ``save_checkpoint`` alone) has its model's fields and today's defaults for the rest."""
+    return TrainConfig.from_dict({**payload["model_config"], **payload.get("train_config", {})})
 
 
 def _first_line(error: BaseException) -> str:

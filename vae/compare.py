@@ -50,7 +50,7 @@ def card(ckpt: Checkpoint, iw_nll: float | None = None) -> dict:
         "active units": kept_active_units(ckpt) if ckpt.film is not None else None,
         "β": ckpt.train_config.beta if variational else None,
         "epochs": len(history) or metrics.get("epoch"),
-        "training time (s)": sum(r.get("seconds", 0.0) for r in history) or None,
+        "training time (s)": sum(r["seconds"] for r in history) or None,
         "trained on": " · ".join(v for v in (trained_on.get("hardware"), trained_on.get("precision")) if v) or None,
         "test −ELBO": test.get("loss") if variational else None,
         "reconstruction (BCE)": test.get("bce"),
@@ -88,7 +88,7 @@ def elbo_curve(history: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     the epochs' wall time, evaluation included, as the model card's training time does."""
     rows = [r for r in history.get("epochs", []) if r.get("test")]
     epochs = np.array([r["epoch"] for r in rows], dtype=np.float64)
-    seconds = np.cumsum([r.get("seconds", np.nan) for r in rows])
+    seconds = np.cumsum([r["seconds"] for r in rows])
     return epochs, seconds, np.array([r["test"]["loss"] for r in rows], dtype=np.float64)
 
 

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from . import loss
-from .checkpoint import CheckpointError, load_checkpoint
+from .checkpoint import Checkpoint, CheckpointError, load_checkpoint
 from .data import to_float
 from .device import model_device
 from .model import ConvVAE, eval_mode
@@ -64,9 +64,14 @@ class Explanation:
 
 
 @torch.no_grad()
-def explain(model: ConvVAE, image, seed: int = 0) -> Explanation:
-    """``image`` through ``model`` in fp32 on its device: one [28, 28] image (or [1, 28, 28],
-    [1, 1, 28, 28]) of uint8 pixels or floats in [0, 1]; a ValueError saying what is wrong otherwise."""
+def explain(source: Checkpoint | ConvVAE, image, seed: int = 0, beta: float | None = None) -> Explanation:
+    """``image`` through a checkpoint's model (its β from the run's ``train_config``) or a bare model
+    (β = 1 unless given), in fp32 on its device: one [28, 28] image (or [1, 28, 28], [1, 1, 28, 28])
+    of uint8 pixels or floats in [0, 1]; a ValueError saying what is wrong otherwise."""
+    if isinstance(source, Checkpoint):
+        model, beta = source.model, source.train_config.beta if beta is None else beta
+    else:
+        model, beta = source, 1.0 if beta is None else beta
     device = model_device(model)
     x = model_input(image, device)
     with eval_mode(model), torch.autocast(device.type, enabled=False):
@@ -89,7 +94,7 @@ def explain(model: ConvVAE, image, seed: int = 0) -> Explanation:
         bce_per_pixel=first(loss.bce_per_pixel(logits, x))[0],
         kl_per_dim=None if logvar is None else first(loss.kl_per_dim(mu, logvar)),
         bce=float(bce[0]), kl=float(kl[0]), loss=float((bce + kl)[0]),  # summed in fp32, as the Draw page's
-        beta=float(getattr(model, "train_config", {}).get("beta", 1.0)), seed=seed,
+        beta=float(beta), seed=seed,
     )
 
 
@@ -166,14 +171,14 @@ def main(argv=None) -> int:
     if args.top < 1:
         p.error("--top must be >= 1")
     try:
-        model = load_checkpoint(args.checkpoint).model
+        ckpt = load_checkpoint(args.checkpoint)
         with open(args.image, "rb") as f:
             image = to_mnist(open_image(f.read()))
     except (CheckpointError, ImageDecodeError, EmptyDrawingError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
     print(f"{args.image} through {args.checkpoint}")
-    print(describe(explain(model, image, args.seed), args.top))
+    print(describe(explain(ckpt, image, args.seed), args.top))
     return 0
 
 

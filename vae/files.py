@@ -1,14 +1,20 @@
 """Files: written so that a crash, a kill or a full disk never leaves half of one under its real
-name, and named by their bytes to key what is measured of them."""
+name, named by their bytes to key what is measured of them, and arrays measured once, kept on disk."""
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import tempfile
+import zipfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
+
+import numpy as np
+
+_LOGGER = logging.getLogger(__name__)
 
 
 def write_atomically(path: str | Path, write: Callable[[BinaryIO], None], *, durable: bool = False) -> Path:
@@ -34,3 +40,28 @@ def write_atomically(path: str | Path, write: Callable[[BinaryIO], None], *, dur
 def digest(data: bytes) -> str:
     """A short hash of a file's bytes: the key of what is measured of it after the fact."""
     return hashlib.sha256(data).hexdigest()[:32]
+
+
+def kept_arrays(path: str | Path | None, key: str, shapes: dict[str, tuple[int, ...]],
+                make: Callable[[], dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    """The float32 arrays named in ``shapes``, made by ``make()`` once and kept in an .npz at
+    ``path`` that names ``key`` inside it: read back when that file has this key and finite arrays
+    of these shapes; a missing, damaged or foreign file is made again. A failed write only logs a
+    warning (the arrays are still returned); no ``path``: only made."""
+    if path is not None:
+        try:
+            with np.load(path, allow_pickle=False) as stored:
+                arrays = {name: stored[name] for name in shapes}
+                if str(stored["key"]) == key and all(
+                        a.shape == shapes[name] and a.dtype == np.float32 and np.isfinite(a).all()
+                        for name, a in arrays.items()):
+                    return arrays
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):  # not there yet, or damaged
+            pass
+    arrays = {name: np.asarray(array, dtype=np.float32) for name, array in make().items()}
+    if path is not None:
+        try:
+            write_atomically(path, lambda f: np.savez(f, key=np.array(key), **arrays))
+        except OSError as e:
+            _LOGGER.warning("Could not keep %s: %s", path, e)
+    return arrays

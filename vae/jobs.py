@@ -29,6 +29,7 @@ from vae.train import TrainResult
 
 _LOGGER = logging.getLogger(__name__)
 RUNNING = ("running", "stopping")
+SNAPSHOT_KEY_PREFIX = "run-"  # a snapshot_model key begins so: a moment of a run, not a file's hash
 
 
 @dataclass(frozen=True)
@@ -139,7 +140,7 @@ def snapshot_model(snap: JobSnapshot) -> Checkpoint | None:
     model.load_state_dict(snap.weights)
     return Checkpoint(model=model.eval(), train_config=snap.config, metrics={"epoch": snap.weights_epoch},
                       history=snap.history, trained_on={}, film=snap.film, film_error=None, path=snap.checkpoint,
-                      key=f"run-{snap.name}-{snap.started_at * 1000:.0f}-epoch{snap.weights_epoch}")
+                      key=f"{SNAPSHOT_KEY_PREFIX}{snap.name}-{snap.started_at * 1000:.0f}-epoch{snap.weights_epoch}")
 
 
 class ModelWorkGate:

@@ -9,8 +9,6 @@ model takes it for, and how split they are says how sure it is.
 from __future__ import annotations
 
 import hashlib
-import logging
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,12 +18,11 @@ import torch
 from . import latent
 from .checkpoint import Checkpoint
 from .data import default_data_dir
-from .files import write_atomically
+from .files import kept_arrays
 
 VOTERS = 8  # nearest training digits that vote on a drawing
 SURE_FROM = 5  # votes the leading digit needs (of VOTERS) for a verdict rather than "unsure"
 FAR_QUANTILE = 0.995  # a latent further from every training digit than this share of them is "far"
-_LOGGER = logging.getLogger(__name__)
 
 
 # ---------------------------------------------------------------- the training digits' means
@@ -44,27 +41,12 @@ def images_digest(images) -> str:
 
 def cached_means(ckpt: Checkpoint, images, cache_dir: str | Path | None, progress=None) -> np.ndarray:
     """Posterior means [N, d] of ``images`` under the checkpoint's model, kept in ``cache_dir`` as a
-    .npz that names the model file's hash and the images' hash inside it: a cached file is used only when
-    both match and its array has the expected shape; a damaged, foreign or missing one is encoded
-    again (``progress(done, total)`` per batch). A failed write only logs a warning."""
-    model, key = ckpt.model, f"{ckpt.key}-{images_digest(images)}"
+    .npz that names the model file's hash and the images' hash inside it (``vae.files.kept_arrays``):
+    a damaged, foreign or missing one is encoded again (``progress(done, total)`` per batch)."""
+    key = f"{ckpt.key}-{images_digest(images)}"
     path = Path(cache_dir) / f"means-{key}.npz" if cache_dir is not None else None
-    if path is not None:
-        try:
-            with np.load(path, allow_pickle=False) as stored:
-                mu = stored["mu"]
-                if (str(stored["key"]) == key and mu.shape == (len(images), model.latent_dim)
-                        and mu.dtype == np.float32 and np.isfinite(mu).all()):
-                    return mu
-        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):  # not there yet, or damaged
-            pass
-    mu, _ = latent.encode(model, images, progress=progress)
-    if path is not None:
-        try:
-            write_atomically(path, lambda f: np.savez(f, key=np.array(key), mu=mu))
-        except OSError as e:
-            _LOGGER.warning("Could not keep the training digits' means in %s: %s", cache_dir, e)
-    return mu
+    return kept_arrays(path, key, {"mu": (len(images), ckpt.model.latent_dim)},
+                       lambda: {"mu": latent.encode(ckpt.model, images, progress=progress)[0]})["mu"]
 
 
 # ---------------------------------------------------------------- the vote
