@@ -55,6 +55,9 @@ def drawn_digit() -> np.ndarray | None:
         st.info("Draw a digit on the black canvas: the model's view appears as soon as you lift the pen.",
                 icon=":material/draw:")
         return None
+    kept = st.session_state.get(KEPT_KEY)
+    if kept is None or not np.array_equal(kept["digit"], digit):  # a new drawing, not the kept one shown again
+        learner.record("drawing")
     st.session_state[KEPT_KEY] = {"strokes": result.json_data, "digit": digit}
     return digit
 
@@ -67,7 +70,9 @@ def uploaded_digit() -> np.ndarray | None:
         st.info("Upload a PNG or JPEG of a single handwritten digit.", icon=":material/upload:")
         return None
     try:
-        return to_mnist(open_image(upload.getvalue()))
+        digit = to_mnist(open_image(upload.getvalue()))
+        learner.record("drawing")
+        return digit
     except ImageDecodeError as e:
         st.error(f"{upload.name}: {e}", icon=":material/broken_image:")
     except EmptyDrawingError:
@@ -89,7 +94,6 @@ def show_analysis(ckpt, x: np.ndarray) -> None:
     """What the model sees, makes of it and compares it with."""
     mu, logvar = latent.encode(ckpt.model, x)
     mu, logvar = mu[0], logvar[0]
-    learner.record("drawing")
     st.session_state[analysis.LAST_DRAWING_KEY] = {
         "image": x, "mu": mu, "logvar": logvar, "checkpoint": ckpt.key,
     }

@@ -69,6 +69,7 @@ FILM_FRAME_MS = 20  # Play: asks for 50 frames/s; drawing a frame takes some 20-
 FILM_SLOW_FRAME_MS = 250  # Slow: 4 frames/s, to follow single digits
 CONTROLS_PX = 150  # under the plots: the player's buttons, then its scrubber, each across the whole width
 CURSOR = {"color": "#222", "width": 2, "dash": "dot"}
+LOSS_COLOURS = {"training": "#6baed6", "test": "#2ca02c"}  # the film's -ELBO curves, named in their panel's title
 MAP_NAMES = {"pca": "PCA", "tsne": "t-SNE"}  # the film map's layouts (vae.film.LAYOUTS)
 
 
@@ -139,7 +140,9 @@ def _film_subplots(two_d: bool, method: str) -> go.Figure:
         specs=[[{"rowspan": 3}, {}, {}], [None, {"colspan": 2}, None], [None, {"colspan": 2}, None]],
         subplot_titles=["500 test digits" + (" (raw latent)" if two_d else f" ({MAP_NAMES[method]}, aligned)"),
                         "16 prior samples", "Grid over [-3, 3]²" if two_d else "Active dimensions",
-                        "KL per dimension, by frame (epoch)", "−ELBO in nats (log scale)"],
+                        "KL per dimension, by frame (epoch)",
+                        "−ELBO (log scale): " + ", ".join(f"<span style='color:{colour}'>{name}</span>"
+                                                         for name, colour in LOSS_COLOURS.items())],
         horizontal_spacing=0.07, vertical_spacing=0.1,
     )
     return fig.update_annotations(font_size=12)  # the titles fit side by side in a narrow column (Train's)
@@ -265,15 +268,12 @@ def _loss_curve_panel(fig: go.Figure, film, test_curve, first_epoch, start: int)
     """The -ELBO on the frames' axis: the training batches' through epoch 1, where the film's first
     frames are and it falls from the untrained model's ~550 nats, then the test -ELBO by epoch
     (finite points; clicking one opens its frame), on a log scale, where that fall and the slow
-    gains after it both show; with a cursor on the frame shown and a legend in its corner."""
+    gains after it both show; with a cursor on the frame shown. The panel's title names the curves
+    in their colours: a legend inside it covered one curve or the other."""
     fig.update_xaxes(**_frame_axis(film), row=3, col=2)
-    panel = fig.get_subplot(3, 2)
-    fig.update_layout(legend2={"x": panel.xaxis.domain[1], "y": panel.yaxis.domain[1], "xanchor": "right",
-                               "yanchor": "top", "font": {"size": 10}, "bgcolor": "rgba(255,255,255,0.7)",
-                               "itemclick": False, "itemdoubleclick": False})
     # (name, its points, colour, marker size, how its epochs read)
-    series = [("training batches", first_epoch, "#9ecae1", 3, lambda e: f"{e:.2f}"),
-              ("test −ELBO", test_curve, "#2ca02c", 5, epoch_label)]
+    series = [("training batches", first_epoch, LOSS_COLOURS["training"], 3, lambda e: f"{e:.2f}"),
+              ("test −ELBO", test_curve, LOSS_COLOURS["test"], 5, epoch_label)]
     series = [(name, [(e, v) for e, v in points if np.isfinite(v) and v > 0], *rest) for name, points, *rest in series]
     values = [v for _, points, *_ in series for _, v in points] or [1.0, 10.0]
     curve_range = [min(values) / 1.05, max(values) * 1.05]
@@ -288,7 +288,7 @@ def _loss_curve_panel(fig: go.Figure, film, test_curve, first_epoch, start: int)
             epochs, y = zip(*points)
             traces.append(_FilmTrace(go.Scatter(
                 x=np.interp(epochs, film.epochs, np.arange(film.frames)), y=y, mode="lines+markers", name=name,
-                legend="legend2", line={"color": colour}, marker={"size": size},
+                showlegend=False, line={"color": colour}, marker={"size": size},
                 customdata=[[film.frame_at(e)] for e in epochs], text=[label(e) for e in epochs],
                 selected={"marker": {"size": 9}}, unselected={"marker": {"opacity": 1}},
                 hovertemplate=f"epoch %{{text}}: %{{y:.1f}} nats<extra>{name}</extra>"), 3, 2))
@@ -798,12 +798,43 @@ def sigma_scan_figure(scan, chosen: float) -> go.Figure:
 # ---------------------------------------------------------------- the class's rate-distortion board
 
 LATENT_SYMBOLS = ["circle", "square", "diamond", "triangle-up", "cross", "star", "hexagon"]
+# Labels are placed in pixels of the plot area, which is about this size: its height is the figure's;
+# its width follows the page, and a narrow one keeps labels apart on a wide one too.
+BOARD_PLOT_PX = (600, 400)
+BOARD_STEPS = (1, 2, 5, 10, 20, 25, 50, 100, 200, 250, 500, 1000)  # nats between the −ELBO diagonals
+CHAR_PX, LINE_PX, MARKER_PX = 6, 14, 8  # a label's character and line, a marker's half width
+
+
+def _overlaps(box, boxes) -> bool:
+    x0, y0, x1, y1 = box
+    return any(x0 < b[2] and b[0] < x1 and y0 < b[3] and b[1] < y1 for b in boxes)
+
+
+def _name_positions(centres: list[tuple[float, float]], names: list[str], taken: list) -> list[str]:
+    """Each point's name where it stays in the plot and covers neither a marker nor a label placed
+    before it (``taken``: boxes in px, which it extends): above the point, below, right or left,
+    the first that is free, else above."""
+    width, height = BOARD_PLOT_PX
+    positions = []
+    for (x, y), name in zip(centres, names):
+        w, m, h = CHAR_PX * len(name), MARKER_PX, LINE_PX
+        boxes = {"top center": (x - w / 2, y + m, x + w / 2, y + m + h),
+                 "bottom center": (x - w / 2, y - m - h, x + w / 2, y - m),
+                 "middle right": (x + m, y - h / 2, x + m + w, y + h / 2),
+                 "middle left": (x - m - w, y - h / 2, x - m, y + h / 2)}
+        free = [position for position, (x0, y0, x1, y1) in boxes.items()
+                if x0 >= 0 and y0 >= 0 and x1 <= width and y1 <= height and not _overlaps(boxes[position], taken)]
+        position = free[0] if free else "top center"
+        taken.append(boxes[position])
+        positions.append(position)
+    return positions
 
 
 def board_figure(points, running=()) -> go.Figure:
     """Models as points on the rate-distortion plane (``vae.board.BoardPoint``): x the rate (KL), y
-    the distortion (BCE), faint diagonals of equal −ELBO, colour by log β, a symbol per latent size;
-    ``running`` runs drawn with the trail of their epochs. A click selects customdata [name]."""
+    the distortion (BCE), faint diagonals of equal −ELBO labelled at the right edge, colour by log
+    β, a symbol per latent size; ``running`` runs drawn with the trail of their epochs. Names and
+    labels go where they cover no point and no other label. A click selects customdata [name]."""
     everything = [*points, *running]
     fig = go.Figure()
     if not everything:
@@ -812,14 +843,27 @@ def board_figure(points, running=()) -> go.Figure:
     distortions = [p.distortion for p in everything] + [d for p in running for _, d in p.trail]
     margin = 5 + 0.06 * (max(distortions) - min(distortions))  # room for the top point's name above it
     x_max, y_lo, y_hi = max(rates) * 1.15 + 1, min(distortions) - margin, max(distortions) + margin
-    elbos = [p.negative_elbo for p in everything]
-    step = 5 if max(elbos) - min(elbos) < 40 else 10
-    for level in np.arange(np.floor((y_lo) / step) * step, np.ceil((x_max + y_hi) / step) * step + step, step):
+    width, height = BOARD_PLOT_PX
+
+    def px(x: float, y: float) -> tuple[float, float]:
+        return x / x_max * width, (y - y_lo) / (y_hi - y_lo) * height
+
+    centres = [px(p.rate, p.distortion) for p in everything]
+    taken = [(x - MARKER_PX, y - MARKER_PX, x + MARKER_PX, y + MARKER_PX) for x, y in centres]
+    names = [p.name + (" (training)" if p.path is None else "") for p in everything]
+    position = dict(zip(names, _name_positions(centres, names, taken)))
+    # Diagonals far enough apart for their labels, one above the other at the right edge, to stand apart.
+    step = next((s for s in BOARD_STEPS if s * height / (y_hi - y_lo) >= 2 * LINE_PX), BOARD_STEPS[-1])
+    for level in np.arange(np.floor(y_lo / step) * step, np.ceil((x_max + y_hi) / step) * step + step, step):
         fig.add_scatter(x=[0, x_max], y=[level, level - x_max], mode="lines", hoverinfo="skip", showlegend=False,
                         line={"color": "rgba(0,0,0,0.08)", "width": 1})
-        if y_lo <= level - 0.5 * x_max <= y_hi:
-            fig.add_annotation(x=0.5 * x_max, y=level - 0.5 * x_max, text=f"−ELBO {level:g}", showarrow=False,
-                               font={"size": 9, "color": "rgba(0,0,0,0.35)"}, textangle=45)
+        text = f"−ELBO {level:g}"
+        _, y = px(x_max, level - x_max)
+        box = (width - CHAR_PX * len(text), y, width, y + LINE_PX)
+        if 0 <= y <= height - LINE_PX and not _overlaps(box, taken):
+            taken.append(box)
+            fig.add_annotation(x=x_max, y=level - x_max, text=text, showarrow=False, xanchor="right",
+                               yanchor="bottom", font={"size": 9, "color": "rgba(0,0,0,0.4)"})
     sizes = sorted({p.latent_dim for p in everything})
     log_beta = [float(np.log2(p.beta)) for p in everything]
     limit = max(1.0, max(abs(b) for b in log_beta))
@@ -831,7 +875,8 @@ def board_figure(points, running=()) -> go.Figure:
         group = [p for p in everything if p.latent_dim == size]
         fig.add_scatter(
             x=[p.rate for p in group], y=[p.distortion for p in group], mode="markers+text", name=f"latent {size}",
-            text=[p.name + (" (training)" if p.path is None else "") for p in group], textposition="top center",
+            text=[name for name, p in zip(names, everything) if p.latent_dim == size],
+            textposition=[position[name] for name, p in zip(names, everything) if p.latent_dim == size],
             marker={"size": 13, "symbol": LATENT_SYMBOLS[sizes.index(size) % len(LATENT_SYMBOLS)],
                     "color": [float(np.log2(p.beta)) for p in group], "colorscale": "RdBu", "reversescale": True,
                     "cmin": -limit, "cmax": limit, "line": {"color": "black", "width": 1},

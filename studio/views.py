@@ -93,7 +93,8 @@ def film_player(ckpt, key: str) -> None:
     def step(by: int) -> None:
         open_frame(min(max(start + by, 0), film.frames - 1))
 
-    back, forward, where, export = st.columns([1.3, 1.3, 3.4, 2], vertical_alignment="center")
+    # Room for "Download GIF" in a narrow column too (the Train page's).
+    back, forward, where, export = st.columns([1.3, 1.3, 2.9, 2.5], vertical_alignment="center")
     back.button("◀ Frame", key=f"{key}_back", on_click=step, args=(-1,), disabled=start == 0,
                 help="One frame back from the frame the player opened at.")
     forward.button("Frame ▶", key=f"{key}_forward", on_click=step, args=(1,), disabled=start == film.frames - 1,

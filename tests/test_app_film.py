@@ -7,7 +7,7 @@ import numpy as np
 import torch
 
 from harness import BUNDLED_DIR, TINY
-from harness.apptest import click, fill_form, press_queue, run_app, texts, wait_until
+from harness.apptest import click, fill_form, plotly_rows, press_queue, run_app, texts, wait_until
 from studio import analysis, resources
 from vae import load_checkpoint
 from vae.checkpoint import read_checkpoint
@@ -48,6 +48,26 @@ def test_the_training_view_plays_the_active_models_film_and_steps_and_jumps_thro
     assert spec["data"][1]["text"] != film_chart(at)["data"][1]["text"], "the caption names the frame"
 
 
+def test_the_films_loss_curve_shows_the_fall_in_epoch_one_on_the_heatmaps_frames():
+    """The curve once started at epoch 7: its axis left out the first tenth of training, and with it
+    the fall from the untrained model's ~550 nats that the film's first frames show."""
+    film = DEFAULT.film
+    spec = film_chart(run_app("pages/latent_map.py", map_view="film"))
+    curves = {trace["name"]: trace for trace in spec["data"] if trace.get("name") in ("training batches", "test −ELBO")}
+    training, test = ({axis: np.asarray(plotly_rows(curves[name][axis]), dtype=float) for axis in ("x", "y")}
+                      for name in ("training batches", "test −ELBO"))
+    axis = spec["layout"]["yaxis" + curves["test −ELBO"]["yaxis"].removeprefix("y")]
+    low, high = 10.0 ** np.asarray(axis["range"])
+    assert axis["type"] == "log" and low < test["y"].min() and high > training["y"].max() > 500, "all of it shows"
+    first_test = DEFAULT.history["epochs"][0]["test"]["loss"]
+    assert test["y"][0] == first_test and test["x"][0] == film.frame_at(1), "epoch 1's test -ELBO, in its column"
+    assert training["x"].min() < 1 and training["x"].max() <= film.frame_at(1), "the batches before it, frame by frame"
+    assert training["y"][0] > 500 > 250 > training["y"][-1] > first_test * 0.9, "the fall inside epoch 1"
+    heatmap, curve = (spec["layout"]["xaxis" + trace["xaxis"].removeprefix("x")] for trace in
+                      (next(t for t in spec["data"] if t.get("name") == "heatmap columns"), curves["test −ELBO"]))
+    assert heatmap["range"] == curve["range"] and heatmap["tickvals"] == curve["tickvals"], "one column per frame"
+
+
 def test_the_film_opens_on_its_t_sne_clusters_and_its_captions_say_what_each_view_shows():
     film = DEFAULT.film
     in_latent = neighbour_agreement(film.means, film.labels)
@@ -60,7 +80,7 @@ def test_the_film_opens_on_its_t_sne_clusters_and_its_captions_say_what_each_vie
     on_tsne = neighbour_agreement(film.tsne, film.labels)
     # Every frame's caption quotes its own numbers: in the 32-D latent and on the map shown.
     for i in (0, 5, film.frames - 1):
-        assert f"same-digit neighbours: {in_latent[i]:.0%} in 32-D, {on_tsne[i]:.0%} here" in \
+        assert f"same-digit neighbours:<br>{in_latent[i]:.0%} in 32-D, {on_tsne[i]:.0%} here" in \
             spec["frames"][i]["data"][1]["text"][0]
     assert "watch the colours pull apart" in texts(at)
 
@@ -100,7 +120,7 @@ def test_a_2d_models_film_plays_its_manifold_alongside():
     # The KL heatmap, the prior samples and the manifold, in every frame; the manifold changes.
     assert all(len(frame["layout"]["images"]) == 3 for frame in spec["frames"])
     assert spec["frames"][0]["layout"]["images"][2]["source"] != spec["frames"][-1]["layout"]["images"][2]["source"]
-    assert "Decoded grid over [-3, 3]²" in json.dumps(spec["layout"]["annotations"], ensure_ascii=False)
+    assert "Grid over [-3, 3]²" in json.dumps(spec["layout"]["annotations"], ensure_ascii=False)
 
 
 def test_a_model_without_a_film_or_with_a_damaged_one_says_so(checkpoint_dir):

@@ -341,15 +341,15 @@ HEATMAP_COLUMN_JS = """([frame, height]) => {
 }"""
 
 
-# A point of the film's test -ELBO curve, a share of the way along it (its first epochs lie above the
-# chart): where it is on screen and the frame it opens.
+# A point of the film's test -ELBO curve, a share of the way along it: where it is on screen (c2p: its
+# y-axis is a log scale) and the frame it opens.
 CURVE_POINT_JS = """(share) => {
   const gd = [...document.querySelectorAll('.js-plotly-plot')].find(g => g.layout && g.layout.sliders);
   const curve = gd._fullData.find(t => t.name === 'test −ELBO');
   const xa = gd._fullLayout[curve.xaxis.replace('x', 'xaxis')];
   const ya = gd._fullLayout[curve.yaxis.replace('y', 'yaxis')];
   const box = gd.getBoundingClientRect(), k = Math.round(share * (curve.x.length - 1));
-  return {x: box.left + xa._offset + xa.l2p(curve.x[k]), y: box.top + ya._offset + ya.l2p(curve.y[k]),
+  return {x: box.left + xa._offset + xa.c2p(curve.x[k]), y: box.top + ya._offset + ya.c2p(curve.y[k]),
           frame: curve.customdata[k][0]};
 }"""
 
