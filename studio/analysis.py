@@ -220,16 +220,12 @@ def _prepare(ckpt) -> None:
         sample_quality(ckpt, "digit", FIRST_DIGIT)
 
 
-# What the warm-up's work loads, loaded before its thread starts: a module that two threads import at
-# once can reach one of them half made (a page's first Plotly figure once found pandas, which
-# scikit-learn loads, without its Series, and the page failed).
-WARM_UP_LIBRARIES = ("sklearn.neighbors", "sklearn.decomposition", "sklearn.mixture")
-
-
 @per_model(max_entries=4)
 def _warm_up(ckpt) -> threading.Thread:
-    for library in WARM_UP_LIBRARIES:
-        importlib.import_module(library)
+    # scikit-learn, which the thread loads, imports pandas; Plotly looks pandas up in sys.modules
+    # without waiting for an import in progress, so a page's first figure found it half made (no
+    # Series) and failed. Loaded here first, before the thread starts.
+    importlib.import_module("pandas")
     thread = threading.Thread(target=_prepare, args=(ckpt,), name=f"warm-up {ckpt.name}", daemon=True)
     thread.start()
     return thread

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import queue as queue_module
+import shutil
 import threading
 import time
 from contextlib import contextmanager
@@ -13,8 +14,8 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from harness import ROOT, TINY
-from harness.apptest import run_app, wait_until
+from harness import BUNDLED_DIR, ROOT, TINY
+from harness.apptest import canvas_value, drawn, run_app, wait_until
 from studio import analysis, gate, live, resources
 from vae import load_checkpoint
 from vae.config import TrainConfig
@@ -306,3 +307,37 @@ def test_the_default_model_is_warmed_once_so_a_first_generate_visit_waits_for_no
     assert not at.exception, at.exception
     assert fits == [1] and judged == [1, 1, 1], "the page used what the warm-up made"
     assert analysis.warm_up(ckpt) is warming, "once per model"
+
+
+def test_the_warm_up_readies_a_first_drawing_and_a_first_comparison_first(checkpoint_dir, monkeypatch, mnist):
+    """A learner's first drawing needs the test set's -ELBO (how typical it is) and encodings (its
+    nearest test digits), and Compare's first open both models' encodings: the warm-up makes them
+    before the samplers, so that neither page encodes the 10,000 test digits itself."""
+    configure(warm_up=True)
+    shutil.copy(BUNDLED_DIR / "tutorial.pt", checkpoint_dir / "tutorial.pt")  # Compare's model A
+    kept = checkpoint_dir / "test-set"
+    monkeypatch.setattr(analysis, "test_set_cache", lambda: kept)  # nothing kept from before
+    for cache in (analysis._warm_up, analysis.test_negative_elbo, analysis.test_encodings, analysis._projection,
+                  analysis.compare_map):
+        cache.clear()
+    at = run_app()  # the sidebar starts the warm-up
+    analysis.warm_up(resources.load(resources.default_checkpoint())).join(timeout=300)
+    assert {path.name.split("-")[0] for path in kept.iterdir()} == {"elbo", "encodings"}
+
+    whole_test_set = []
+
+    def watched(fn):
+        def call(model, images, *args, **kwargs):
+            if np.ndim(images) > 2 and len(images) == len(mnist.test_images):
+                whole_test_set.append(fn.__name__)
+            return fn(model, images, *args, **kwargs)
+        return call
+
+    for name in ("encode", "negative_elbo"):
+        monkeypatch.setattr(analysis.latent, name, watched(getattr(analysis.latent, name)))
+    at.switch_page("pages/draw.py").run()
+    at.session_state["draw_canvas_0"] = canvas_value(drawn(mnist, 0))
+    at.run()
+    at.switch_page("pages/compare.py").run()
+    assert not at.exception, at.exception
+    assert whole_test_set == [], "the pages found the test set's encodings and scores made"

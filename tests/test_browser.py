@@ -9,6 +9,7 @@ Run alone with ``.venv/bin/python -m pytest tests/test_browser.py -q``; deselect
 
 from __future__ import annotations
 
+import itertools
 import re
 import shutil
 import time
@@ -52,7 +53,7 @@ from studio.figures import MAP_DRAWING_TARGET
 
 pytestmark = pytest.mark.browser
 
-BUNDLED_MODELS = ("default.pt", "latent2d.pt", "tutorial.pt", "beta4.pt")
+BUNDLED_MODELS = ("default.pt", "latent2d.pt", "tutorial.pt", "beta4.pt", "beta1.pt")
 VIEWPORT = {"width": 1400, "height": 1000}
 
 
@@ -457,6 +458,36 @@ def test_the_compare_films_play_and_leave_no_hover_trace_undrawn(app: Page):
     expect_no_exception(app)
     assert not errors, errors
     save_screenshot(app, "compare-films-played")
+
+
+# The board's drawn labels (the diagonals' and the models' names) and markers, as boxes on screen.
+BOARD_BOXES_JS = """() => {
+  const plot = document.querySelector('.st-key-board_chart .js-plotly-plot');
+  const box = e => { const r = e.getBoundingClientRect();
+                     return {text: e.textContent, x0: r.left, y0: r.top, x1: r.right, y1: r.bottom}; };
+  return {labels: [...plot.querySelectorAll('.annotation-text, .textpoint text')].map(box),
+          markers: [...plot.querySelectorAll('.scatterlayer path.point')].map(box)};
+}"""
+
+
+def test_the_boards_labels_stand_clear_of_each_other_and_of_the_models(app: Page):
+    """The diagonals' −ELBO labels once ran into each other down the middle of the plane, and two
+    models close together (default and beta1) had their names printed over each other."""
+    open_page(app, "Board")
+    expect(app.locator(".st-key-board_chart .js-plotly-plot")).to_be_visible()
+    settle(app)
+    boxes = app.evaluate(BOARD_BOXES_JS)
+    labels, markers = boxes["labels"], boxes["markers"]
+    names = {box["text"] for box in labels}
+    assert {"default", "beta1", "beta4", "tutorial", "latent2d"} <= names and any(n.startswith("−ELBO") for n in names)
+
+    def overlap(a, b) -> bool:  # by more than a pixel
+        return min(a["x1"], b["x1"]) - max(a["x0"], b["x0"]) > 1 and min(a["y1"], b["y1"]) - max(a["y0"], b["y0"]) > 1
+
+    assert not [(a["text"], b["text"]) for a, b in itertools.combinations(labels, 2) if overlap(a, b)]
+    assert not [label["text"] for label in labels for marker in markers if overlap(label, marker)]
+    expect_no_exception(app)
+    save_screenshot(app, "board")
 
 
 def test_compare_a_click_on_one_map_marks_the_digit_on_the_other(app: Page):
