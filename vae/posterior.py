@@ -34,7 +34,7 @@ import torch
 from .checkpoint import CheckpointError, load_checkpoint
 from .device import model_device
 from .explain import model_input
-from .loss import LOG_2PI, bernoulli_nll, importance_log_weights, importance_weighted_bound
+from .loss import LOG_2PI, bernoulli_nll, importance_log_weights, importance_weighted_bound, kl_per_dim
 from .model import ConvVAE, eval_mode
 from .preprocess import EmptyDrawingError, ImageDecodeError, open_image, to_mnist
 
@@ -128,8 +128,9 @@ def log_likelihood(model: ConvVAE, x: torch.Tensor, z: torch.Tensor) -> torch.Te
     return torch.cat(parts)
 
 
-def kl_to_prior(mu: torch.Tensor, logvar: torch.Tensor) -> float:
-    return float(0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar).sum())
+def log_prior(z: torch.Tensor) -> torch.Tensor:
+    """log N(z; 0, I) summed over the last dimension."""
+    return -0.5 * (z.pow(2) + LOG_2PI).sum(-1)
 
 
 def plane_dims(mu: torch.Tensor, logvar: torch.Tensor) -> tuple[int, int]:
@@ -137,7 +138,7 @@ def plane_dims(mu: torch.Tensor, logvar: torch.Tensor) -> tuple[int, int]:
     image's largest KL, in index order."""
     if len(mu) == 2:
         return 0, 1
-    kl = 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar)
+    kl = kl_per_dim(mu[None], logvar[None])[0]
     return tuple(sorted(int(j) for j in torch.topk(kl, 2).indices))
 
 
@@ -155,8 +156,7 @@ class _Plane:
 
     def log_joint(self, points: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(log p(x|z), log p(z_dims)) [N] at points [N, 2]."""
-        prior = -0.5 * (points.pow(2) + LOG_2PI).sum(-1)
-        return log_likelihood(self.model, self.x, self.latents(points)), prior
+        return log_likelihood(self.model, self.x, self.latents(points)), log_prior(points)
 
 
 # ---------------------------------------------------------------- the posterior on a plane
@@ -206,7 +206,7 @@ def posterior_grid(model: ConvVAE, image, coarse_steps: int = COARSE_STEPS, max_
     log_density = log_joint - log_px
     log_q = log_normal(points.double().view(len(z2), len(z1), 2), q_mean.double(), q_logvar.double())
     q_mass = torch.softmax((log_q + log_area).flatten(), 0).view_as(log_q)  # q on the grid, summing to 1
-    elbo = float((q_mass * loglik).sum()) - kl_to_prior(q_mean.double(), q_logvar.double())
+    elbo = float((q_mass * loglik).sum()) - float(kl_per_dim(q_mean[None], q_logvar[None]).sum())
     gap = float((q_mass * (log_q - log_density)).sum())
     post_mass = (log_density + log_area).exp()
     grid_z = points.double().view(len(z2), len(z1), 2)
@@ -356,8 +356,8 @@ def sigma_scan(model: ConvVAE, image, scales=None, samples: int = 32, seed: int 
         s = torch.as_tensor(scales, dtype=torch.float32, device=device)
         z = mu + s[:, None, None] * eps[None] * (0.5 * logvar).exp()  # [scales, samples, d]
         loglik = log_likelihood(model, x, z.reshape(-1, len(mu))).view(len(scales), samples).mean(1).double()
-    log_s2 = torch.as_tensor(2 * np.log(scales))
-    kl = torch.stack([torch.as_tensor(kl_to_prior(mu.double(), logvar.double() + v)) for v in log_s2])
+    log_s2 = torch.as_tensor(2 * np.log(scales), dtype=torch.float32, device=mu.device)
+    kl = kl_per_dim(mu.expand(len(scales), -1), logvar + log_s2[:, None]).sum(1).double().cpu()
     return SigmaScan(scales=scales, elbo=(loglik - kl).numpy(), expected_loglik=loglik.numpy(), kl=kl.numpy())
 
 
@@ -375,7 +375,7 @@ def probe(model: ConvVAE, image, z) -> Probe:
     return Probe(
         z=zt[0].cpu().numpy(), probs=torch.sigmoid(logits)[0, 0].cpu().numpy(),
         log_likelihood=float(-bernoulli_nll(logits, x)[0]),
-        log_prior=float(-0.5 * (zt.pow(2) + LOG_2PI).sum()), log_q=float(log_normal(zt[0], mu, logvar)),
+        log_prior=float(log_prior(zt[0])), log_q=float(log_normal(zt[0], mu, logvar)),
     )
 
 
