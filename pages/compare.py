@@ -67,6 +67,7 @@ def show_table(checkpoints: dict, columns) -> None:
     lines = [f"| | {name_a} | {name_b} | B − A |", "| --- | ---: | ---: | ---: |"]
     lines += [f"| {r.label} | {r.a} | {r.b} | {r.difference} |" for r in compare.table(*cards)]
     st.markdown("\n".join(lines))
+    st.markdown(compare.settings_sentence(compare.differing_settings(*checkpoints.values())))
 
 
 def show_curves(checkpoints: dict) -> None:

@@ -7,13 +7,9 @@ import streamlit as st
 from studio import analysis, learner, live, resources, runs
 from studio.figures import (
     bce_figure,
-    bounds_figure,
     kl_bars_figure,
-    latent_overview_figure,
     posterior_figure,
-    posterior_plane_figure,
     reparameterisation_figure,
-    sigma_scan_figure,
 )
 from vae import latent, posterior
 from vae.images import make_grid, picture
@@ -31,7 +27,6 @@ PROBE_KEYS = ("inside_probe_a", "inside_probe_b")  # z on the posterior plane, a
 PROBE_FOR_KEY = "inside_probe_for"  # (model key, image key) the probe belongs to: a new digit starts it at μ
 PLANE_CLICKS_KEY = "inside_plane_clicks"  # clicks so far: the chart's key, so each click starts unselected
 SCALE_KEY = "inside_sigma_scale"
-OVERVIEW_DIGITS = 2000  # test digits on the whole-plane view
 SCALE_SAMPLES = 8  # decoded from q with its σ scaled
 
 
@@ -271,7 +266,7 @@ def step_posterior(e, ckpt, image, own_drawing: bool) -> None:
                   f"sampling with K = {max(bounds):,}, so this gap is a lower bound.")
                  + " The bars: the bound on log p(x) with K samples from q; K = 1 is the ELBO, and the bounds "
                  "tighten towards log p(x) as K grows.")
-    right.plotly_chart(bounds_figure(bounds, grid.log_px if exact else None), key="inside_bounds")
+    right.plotly_chart(analysis.posterior_view_figure(ckpt, image, "bounds"), key="inside_bounds")
     names = tuple(f"z{j}" for j in grid.dims)
     if grid.sliced:
         st.info(f"This model's latent has {len(e.mu)} dimensions, so the plane below is a **slice**: through "
@@ -329,15 +324,11 @@ def posterior_handles(ckpt, image, e, grid, names) -> None:
     with zoom:
         st.markdown(f"**The true posterior p(z|x)** ({'a slice, ' if grid.sliced else ''}zoomed to where it has its "
                     "mass) and **q(z|x)**'s 1σ and 2σ ellipses. Click to move z.")
-        st.plotly_chart(posterior_plane_figure(grid, z_pair, names), key=chart_key, on_select="rerun",
-                        selection_mode="points")
+        plane = analysis.posterior_view_figure(ckpt, image, "plane", tuple(z_pair.tolist()), names)
+        st.plotly_chart(plane, key=chart_key, on_select="rerun", selection_mode="points")
     with whole:
         st.markdown("**The whole latent plane**: the prior's circles, the test digits' means, and the zoomed box.")
-        means, _ = analysis.test_encodings(ckpt)
-        rows = latent.test_subset(OVERVIEW_DIGITS)
-        labels = resources.mnist().test_labels.numpy()[rows]
-        st.plotly_chart(latent_overview_figure(means[rows][:, list(grid.dims)], labels, grid, names),
-                        key="inside_overview")
+        st.plotly_chart(analysis.posterior_view_figure(ckpt, image, "overview", names), key="inside_overview")
     z = e.mu.copy()
     z[list(grid.dims)] = z_pair
     probe = posterior.probe(ckpt.model, image, z)
@@ -377,7 +368,7 @@ def sigma_handle(ckpt, image, e) -> None:
             i = int(np.argmin(np.abs(scan.scales - scale)))
             st.markdown(f"ELBO at {scan.scales[i]:.2f}×: **{scan.elbo[i]:.2f}** nats "
                         f"(E[log p(x|z)] {scan.expected_loglik[i]:.2f} − KL {scan.kl[i]:.2f}).")
-    left.plotly_chart(sigma_scan_figure(scan, scale), key="inside_sigma_scan")
+    left.plotly_chart(analysis.posterior_view_figure(ckpt, image, "sigma", scale), key="inside_sigma_scan")
     best = scan.best_scale
     if 0.8 <= best <= 1.25:
         left.caption(f"The ELBO peaks near the encoder's own σ (at {best:g}×): narrower and the samples stop covering "

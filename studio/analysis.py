@@ -20,7 +20,14 @@ import streamlit as st
 import torch
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
-from studio.figures import digits_map_figure, loss_figure
+from studio.figures import (
+    bounds_figure,
+    digits_map_figure,
+    latent_overview_figure,
+    loss_figure,
+    posterior_plane_figure,
+    sigma_scan_figure,
+)
 from studio.resources import checkpoint_dir, default_checkpoint, load, mnist, per_model
 from vae import explain, film, latent, neighbours, posterior, samplers
 from vae.checkpoint import CheckpointError
@@ -327,6 +334,42 @@ def posterior_view(ckpt, image: np.ndarray, view: str):
     """One of ``POSTERIOR_VIEWS`` of ``image`` through the model (``vae.posterior``), with its spinner."""
     with st.spinner(POSTERIOR_VIEWS[view][1], show_time=True):
         return _posterior_view(ckpt, ckpt.key, image_key(image), view, image)
+
+
+OVERVIEW_DIGITS = 2000  # test digits on the whole-plane view
+
+
+def _overview_figure(ckpt, image: np.ndarray, names: tuple[str, str]) -> go.Figure:
+    grid = posterior_view(ckpt, image, "grid")
+    rows = latent.test_subset(OVERVIEW_DIGITS)
+    means = test_encodings(ckpt)[0][rows][:, list(grid.dims)]
+    return latent_overview_figure(means, mnist().test_labels.numpy()[rows], grid, names)
+
+
+def _bounds_figure(ckpt, image: np.ndarray) -> go.Figure:
+    grid = posterior_view(ckpt, image, "grid")
+    return bounds_figure(posterior_view(ckpt, image, "bounds"), None if grid.sliced else grid.log_px)
+
+
+# The charts of "Why variational", by name: f(ckpt, image, *hashable arguments) -> figure.
+POSTERIOR_FIGURES = {
+    "bounds": _bounds_figure,
+    "plane": lambda ckpt, image, z, names: posterior_plane_figure(
+        posterior_view(ckpt, image, "grid"), np.array(z, dtype=np.float32), names),
+    "overview": _overview_figure,
+    "sigma": lambda ckpt, image, scale: sigma_scan_figure(posterior_view(ckpt, image, "sigma"), scale),
+}
+
+
+@st.cache_resource(show_spinner=False, max_entries=64)
+def _posterior_view_figure(_ckpt, key: str, image_key: str, figure: str, args: tuple, _image: np.ndarray) -> go.Figure:
+    return POSTERIOR_FIGURES[figure](_ckpt, _image, *args)
+
+
+def posterior_view_figure(ckpt, image: np.ndarray, figure: str, *args) -> go.Figure:
+    """One of ``POSTERIOR_FIGURES``, made once per model, image and arguments and shared read-only:
+    Plotly builds the four in about 30 ms, more than the rest of an Inside rerun for a new ε."""
+    return _posterior_view_figure(ckpt, ckpt.key, image_key(image), figure, args, image)
 
 
 @per_model(max_entries=8)

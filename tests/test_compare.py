@@ -14,7 +14,7 @@ from studio import resources
 from vae import compare, load_checkpoint
 from vae.film import Film
 
-TUTORIAL, DEFAULT, BETA4 = (BUNDLED_DIR / f"{name}.pt" for name in ("tutorial", "default", "beta4"))
+TUTORIAL, DEFAULT, BETA4, BETA1 = (BUNDLED_DIR / f"{name}.pt" for name in ("tutorial", "default", "beta4", "beta1"))
 
 
 def rows_of(table):
@@ -34,6 +34,16 @@ def test_the_table_shows_each_card_and_their_difference():
     assert "bf16" in rows["trained on"].b and "fp32" in rows["trained on"].a
     same = rows_of(compare.table(compare.card(b), compare.card(b)))
     assert same["test −ELBO"].difference == "+0.00" and same["architecture"].difference == ""
+
+
+def test_the_beta_pair_differs_in_beta_alone_and_says_so():
+    beta1, beta4 = load_checkpoint(BETA1), load_checkpoint(BETA4)
+    assert compare.differing_settings(beta1, beta4) == {"β": (1.0, 4.0)}
+    assert compare.settings_sentence(compare.differing_settings(beta1, beta4)).startswith("Only β differs (1 against 4)")
+    many = compare.differing_settings(load_checkpoint(TUTORIAL), load_checkpoint(DEFAULT))
+    assert many["latent size"] == (256, 32) and many["learning rate"] == (0.001, 0.007) and "β" not in many
+    assert compare.settings_sentence(many).startswith(f"{len(many)} training settings differ: architecture")
+    assert compare.settings_sentence({}) == "The two models were trained with the same settings."
 
 
 def test_the_bundled_tutorial_model_is_the_articles_recipe_and_its_card_matches_vae_eval(mnist, capsys):
@@ -103,6 +113,7 @@ def test_the_page_compares_the_articles_model_with_the_default_by_default(compar
     assert any(c.startswith("tutorial: −ELBO") for c in image_captions(at))
     assert any(c.startswith("default: 16 prior samples") for c in image_captions(at))
     assert at.get("plotly_chart"), "curves, maps and the films"
+    assert any(m.value.startswith("10 training settings differ") for m in at.markdown)
     at.selectbox(key="compare_b").set_value(str(compare_dir / "beta4.pt")).run()
     assert not at.exception and at.selectbox(key="compare_a").value == str(compare_dir / "tutorial.pt")
 

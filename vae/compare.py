@@ -11,7 +11,7 @@ import argparse
 import json
 import logging
 import sys
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -69,6 +69,35 @@ def table(card_a: dict, card_b: dict) -> list[Row]:
             difference = _format(b - a, label, signed=True)
         rows.append(Row(label, _format(a, label), _format(b, label), difference))
     return rows
+
+
+# Settings named as the cards name them; ``device`` says where a run trained, not what it learned.
+SETTING_NAMES = {"beta": "β", "lr": "learning rate", "latent_dim": "latent size", "train_size": "training images",
+                 "val_size": "validation images", "arch": "architecture"}
+
+
+def differing_settings(a: Checkpoint, b: Checkpoint) -> dict[str, tuple]:
+    """The training settings (``TrainConfig`` fields) on which the two models differ, as
+    {name: (A's, B's)}: what a comparison can blame its differences on."""
+    config_a, config_b = asdict(a.train_config), asdict(b.train_config)
+    return {SETTING_NAMES.get(name, name.replace("_", " ")): (config_a[name], config_b[name])
+            for name in config_a if name != "device" and config_a[name] != config_b[name]}
+
+
+def settings_sentence(differences: dict[str, tuple]) -> str:
+    """The settings' differences in words, e.g. "Only β differs (1 against 4): ..."."""
+    said = {name: f"({_setting(a)} against {_setting(b)})" for name, (a, b) in differences.items()}
+    if not said:
+        return "The two models were trained with the same settings."
+    if len(said) == 1:
+        ((name, values),) = said.items()
+        return (f"Only {name} differs {values}: every other training setting is the same, so the differences in "
+                "the table are that setting's doing.")
+    return f"{len(said)} training settings differ: {', '.join(f'{n} {v}' for n, v in said.items())}."
+
+
+def _setting(value) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
 
 
 def _format(value, label: str, signed: bool = False) -> str:
@@ -141,6 +170,7 @@ def main(argv=None) -> int:
     print(f"{'':{width}}  {args.a.stem:>24}  {args.b.stem:>24}  {'B − A':>10}")
     for r in rows:
         print(f"{r.label:{width}}  {r.a:>24}  {r.b:>24}  {r.difference:>10}")
+    print(settings_sentence(differing_settings(a, b)))
     return 0
 
 
