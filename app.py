@@ -8,9 +8,9 @@ from pathlib import Path
 
 import streamlit as st
 
+from classroom.queue import QueueError
 from studio import analysis, gate, learner, resources, runs, views  # first: it leaves the legacy multipage mode
 from vae.checkpoint import CheckpointError
-from vae.runs import QueueError
 
 resources.use_one_thread()
 st.set_page_config(page_title="VAE Studio", page_icon=":material/blur_on:", layout="wide")

@@ -1,4 +1,4 @@
-"""What Ray buys and costs the queue of runs (vae/runs.py), in one process.
+"""What Ray buys and costs the queue of runs (classroom/queue.py), in one process.
 
     python bench/ray_runs.py            # both parts, a few minutes on 2 cores
     python bench/ray_runs.py --part nodes
@@ -23,9 +23,9 @@ import ray
 import torch
 from ray.cluster_utils import Cluster
 
+from classroom.queue import RunQueue
 from vae.checkpoint import read_checkpoint
 from vae.config import TrainConfig
-from vae.runs import RunQueue
 
 SHORT = TrainConfig(train_size=10_000, epochs=3)  # about 10 s on one thread of a Zen 4
 LONG = TrainConfig(train_size=25_000, epochs=5)  # about 30 s

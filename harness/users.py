@@ -37,6 +37,7 @@ from PIL import Image, ImageDraw
 from playwright.async_api import Error as PlaywrightError
 from playwright.async_api import Page, async_playwright, expect
 
+from classroom.queue import ACTIVE, RECORDS
 from harness import BUNDLED
 from harness.apptest import canvas_value, plotly_rows
 from harness.apptest import click as chart_click
@@ -59,7 +60,6 @@ from vae.checkpoint import read_checkpoint, read_resume_state, resume_path
 from vae.config import TrainConfig
 from vae.events import EpochEvent, Event
 from vae.preprocess import to_mnist
-from vae.runs import ACTIVE, RECORDS
 from vae.train import train
 
 STROKE_PX = 20  # the Draw page's default stroke width

@@ -8,13 +8,13 @@ from itertools import count
 import streamlit as st
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
+from classroom import sweep
+from classroom.queue import QueueError, Run
 from studio import analysis, learner, live, resources, runs, views
-from vae import sweep
 from vae.config import TrainConfig
 from vae.device import precision_label
 from vae.film import epoch_label
 from vae.model import ARCHS, ConfigError
-from vae.runs import QueueError, Run
 from vae.train import FINE_TUNE_SAMPLES
 
 LABELS = {"arch": "Architecture", "latent_dim": "Latent size", "beta": "β", "epochs": "Epochs",

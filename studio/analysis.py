@@ -20,6 +20,7 @@ import streamlit as st
 import torch
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
+from classroom.jobs import SNAPSHOT_KEY_PREFIX
 from studio.figures import (
     bounds_figure,
     digits_map_figure,
@@ -33,7 +34,6 @@ from vae import explain, film, latent, neighbours, posterior, samplers
 from vae.checkpoint import CheckpointError
 from vae.files import kept_arrays
 from vae.images import make_grid
-from vae.jobs import SNAPSHOT_KEY_PREFIX
 from vae.settings import settings
 from vae.summary import layer_table
 
@@ -63,7 +63,7 @@ def test_set_cache() -> Path:
 
 def _kept_for_test_set(ckpt, name: str, shapes: dict, make) -> dict[str, np.ndarray]:
     """``vae.files.kept_arrays`` of a model file on the test set (seconds of CPU once per file); a
-    run's epoch (``vae.jobs.snapshot_model``) only in memory, or a class following runs would fill
+    run's epoch (``classroom.jobs.snapshot_model``) only in memory, or a class following runs would fill
     the disk with one file per epoch."""
     key = f"{ckpt.key}-{neighbours.images_digest(mnist().test_images)}"
     path = None if ckpt.key.startswith(SNAPSHOT_KEY_PREFIX) else test_set_cache() / f"{name}-{key}.npz"
@@ -299,7 +299,7 @@ def compare_map_figure(ckpt, marked: int | None) -> go.Figure:
 
 
 # ---------------------------------------------------------------- one digit through the model (Inside)
-# A file's checkpoint, or the run training now as its latest epoch ended (``vae.jobs.snapshot_model``,
+# A file's checkpoint, or the run training now as its latest epoch ended (``classroom.jobs.snapshot_model``,
 # keyed by its run and that epoch), so a page refresh that finds no new epoch recomputes nothing.
 
 

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import streamlit as st
 
+from classroom import board
+from classroom.board import BoardPoint
 from studio import live, runs
 from studio.resources import list_checkpoints
-from vae import board
-from vae.board import BoardPoint
 
 
 @st.cache_resource(show_spinner=False, max_entries=4)

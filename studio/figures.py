@@ -831,7 +831,7 @@ def _name_positions(centres: list[tuple[float, float]], names: list[str], taken:
 
 
 def board_figure(points, running=()) -> go.Figure:
-    """Models as points on the rate-distortion plane (``vae.board.BoardPoint``): x the rate (KL), y
+    """Models as points on the rate-distortion plane (``classroom.board.BoardPoint``): x the rate (KL), y
     the distortion (BCE), faint diagonals of equal −ELBO labelled at the right edge, colour by log
     β, a symbol per latent size; ``running`` runs drawn with the trail of their epochs. Names and
     labels go where they cover no point and no other label. A click selects customdata [name]."""

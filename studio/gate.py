@@ -11,9 +11,9 @@ import time
 
 import streamlit as st
 
+from classroom.gate import ModelWorkGate
 from studio import runs
 from studio.resources import device
-from vae.jobs import ModelWorkGate
 
 MODEL_WORK_SLOTS = 2  # page script runs doing model work at once while a run trains
 WAIT_NOTICE_S = 2.0  # a page that has waited this long for a slot says why

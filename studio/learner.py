@@ -1,5 +1,5 @@
 """Lessons: where this learner is, and what they did. A lesson's steps are done by what the learner
-does in the pages, which record it here (``record``); each step's check (``vae.lessons.CHECKS``)
+does in the pages, which record it here (``record``); each step's check (``classroom.lessons.CHECKS``)
 reads these events. The learner's answers to the steps' questions (``answer``, ``answers``) and the
 numbers the pages measured for their recap (``note``, ``noted``) are kept here too, behind these few
 functions, so that another store can replace the browser's state without the pages changing."""
@@ -12,10 +12,10 @@ from pathlib import Path
 
 import streamlit as st
 
+from classroom import lessons as class_lessons
+from classroom.lessons import LESSON_DIR
 from studio import runs
 from studio.resources import list_checkpoints
-from vae import lessons as vae_lessons
-from vae.lessons import LESSON_DIR
 
 LESSON_KEY = "lesson"  # session_state: {"id": lesson id, "step": 0-based step} while a lesson is open
 EVENTS_KEY = "lesson_events"  # session_state: Counter of (event, detail or None): what the learner did, how often
@@ -30,7 +30,7 @@ BUNDLED_MODELS = ("default", "latent2d", "tutorial", "beta1", "beta4", "autoenco
 def lessons() -> tuple[dict, list[str]]:
     """(usable lessons by id, why each other lesson file was left out), read again every few
     seconds so that a teacher's edit shows without a restart."""
-    return vae_lessons.load_lessons(LESSON_DIR)
+    return class_lessons.load_lessons(LESSON_DIR)
 
 
 def record(event: str, detail=None) -> None:
@@ -39,7 +39,7 @@ def record(event: str, detail=None) -> None:
 
 
 def step_done(lesson_id: str, step) -> bool:
-    """Whether this learner has done what ``step`` (a ``vae.lessons.Step``) asks since they started
+    """Whether this learner has done what ``step`` (a ``classroom.lessons.Step``) asks since they started
     the lesson again (``restart``), or ever if they never did."""
     done = st.session_state.get(EVENTS_KEY, Counter()) - st.session_state.get(STARTS_KEY, {}).get(lesson_id, Counter())
     if step.check == "new_eps":

@@ -21,14 +21,14 @@ import plotly.io as pio
 import streamlit as st
 from PIL import Image
 
+from classroom.jobs import snapshot_model
+from classroom.queue import Run
 from studio import runs
 from studio.figures import film_figure, loss_figure
 from studio.films import first_epoch_curve, test_curve
 from vae import film
 from vae.checkpoint import Checkpoint
 from vae.images import make_grid
-from vae.jobs import snapshot_model
-from vae.runs import Run
 
 LIVE_REFRESH_S = 2.0  # the Train page's progress line reruns this often (progress, the Stop button)
 # A new step is published at most this often: refreshes in between show the same step.

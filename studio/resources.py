@@ -17,9 +17,9 @@ import torch
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 import vae
+from classroom.queue import NAME
 from vae.checkpoint import Checkpoint, CheckpointError
 from vae.device import resolve_device
-from vae.runs import NAME
 from vae.settings import settings
 
 ACTIVE_KEY = "active_checkpoint"  # session_state: the path of the model chosen in the sidebar

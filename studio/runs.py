@@ -1,4 +1,4 @@
-"""The class's runs: the server's one queue (``vae.runs.RunQueue``) on the checkpoint folder, who
+"""The class's runs: the server's one queue (``classroom.queue.RunQueue``) on the checkpoint folder, who
 this browser is to it, and which run a page follows."""
 
 from __future__ import annotations
@@ -8,8 +8,8 @@ import uuid
 
 import streamlit as st
 
+from classroom.queue import QueueError, Run, RunQueue
 from studio.resources import TRAINING_THREADS, checkpoint_dir, mnist
-from vae.runs import QueueError, Run, RunQueue
 from vae.settings import settings
 
 OWNER_KEY = "runs_owner"  # session_state: this browser's id as the owner of its runs

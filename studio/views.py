@@ -175,7 +175,7 @@ def linked_maps(checkpoints: dict) -> None:
 
 # ---------------------------------------------------------------- the lesson panel
 
-# vae.lessons.PAGES, as the navigation shows them.
+# classroom.lessons.PAGES, as the navigation shows them.
 PAGE_TITLES = {"home": "Home", "train": "Train", "draw": "Draw", "inside": "Inside", "latent_map": "Latent map",
                "generate": "Generate", "compare": "Compare", "board": "Board"}
 PROBLEM_KEY = "lesson_problem"  # session_state: why the URL's lesson could not be opened

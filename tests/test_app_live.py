@@ -14,13 +14,13 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from classroom.gate import ModelWorkGate
 from harness import BUNDLED_DIR, ROOT, TINY
 from harness.apptest import canvas_value, drawn, run_app, wait_until
 from studio import analysis, gate, live, resources
 from vae import load_checkpoint
 from vae.config import TrainConfig
 from vae.events import EpochEvent, FrameEvent, StepEvent
-from vae.jobs import ModelWorkGate
 from vae.settings import configure
 from vae.train import TrainResult
 

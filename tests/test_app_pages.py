@@ -12,13 +12,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from classroom.jobs import SNAPSHOT_KEY_PREFIX
 from harness import BUNDLED_DIR
 from harness.apptest import canvas_value, click, drawn, image_bytes, image_captions, plotly_rows, run_app, texts
 from studio import analysis, resources
 from studio.figures import MAP_DRAWING, MAP_GRID, MAP_TEST
 from vae import latent
 from vae.checkpoint import update_checkpoint
-from vae.jobs import SNAPSHOT_KEY_PREFIX
 
 LATENT2D = str(BUNDLED_DIR / "latent2d.pt")
 CANVAS_KEY = "draw_canvas_0"

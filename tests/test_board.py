@@ -1,4 +1,4 @@
-"""The class's rate-distortion board: the points read from the checkpoint files (vae/board.py), and
+"""The class's rate-distortion board: the points read from the checkpoint files (classroom/board.py), and
 the Board page (AppTest): every VAE where it stands, a run in progress with its trail, a click that
 makes a model active or opens it on Compare."""
 
@@ -8,10 +8,10 @@ import threading
 
 import pytest
 
+from classroom.board import board, model_point, run_point
 from harness import BUNDLED_DIR, TINY, train_watching
 from harness.apptest import click, run_app, texts
 from studio import resources
-from vae.board import board, model_point, run_point
 from vae.checkpoint import read_checkpoint
 from vae.config import TrainConfig
 from vae.events import EpochEvent

@@ -39,7 +39,8 @@ def test_the_table_shows_each_card_and_their_difference():
 def test_the_beta_pair_differs_in_beta_alone_and_says_so():
     beta1, beta4 = load_checkpoint(BETA1), load_checkpoint(BETA4)
     assert compare.differing_settings(beta1, beta4) == {"β": (1.0, 4.0)}
-    assert compare.settings_sentence(compare.differing_settings(beta1, beta4)).startswith("Only β differs (1 against 4)")
+    sentence = compare.settings_sentence(compare.differing_settings(beta1, beta4))
+    assert sentence.startswith("Only β differs (1 against 4)")
     many = compare.differing_settings(load_checkpoint(TUTORIAL), load_checkpoint(DEFAULT))
     assert many["latent size"] == (256, 32) and many["learning rate"] == (0.001, 0.007) and "β" not in many
     assert compare.settings_sentence(many).startswith(f"{len(many)} training settings differ: architecture")

@@ -1,5 +1,7 @@
-"""The core's shape: no module of ``vae`` pulls in the app's UI libraries, and no two import each other
-(directly or round a loop), so each can be read, tested and run from the command line on its own."""
+"""The packages' shape: no module of ``vae`` pulls in the app's UI libraries or the packages built
+on it (``classroom``, ``studio``), ``classroom`` pulls in no UI library, and no two core modules
+import each other (directly or round a loop), so each can be read, tested and run from the command
+line on its own."""
 
 from __future__ import annotations
 
@@ -9,18 +11,31 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+import classroom
 import vae
 
 CORE = Path(vae.__file__).parent
 MODULES = sorted(m.name for m in pkgutil.iter_modules(vae.__path__))
 
 
-def test_no_core_module_imports_streamlit_or_plotly():
-    # A fresh interpreter: this one has whatever other tests imported.
-    imports = "; ".join(f"import vae.{name}" for name in MODULES)
-    check = "import sys; print(sorted({m.split('.')[0] for m in sys.modules} & {'streamlit', 'plotly'}))"
+def top_level_imports_of(package) -> list[str]:
+    """The top-level packages loaded by importing every module of ``package``, in a fresh
+    interpreter (this one has whatever other tests imported)."""
+    names = sorted(m.name for m in pkgutil.iter_modules(package.__path__))
+    imports = "; ".join(f"import {package.__name__}.{name}" for name in names)
+    check = "import sys; print(' '.join(sorted({m.split('.')[0] for m in sys.modules})))"
     out = subprocess.run([sys.executable, "-c", f"{imports}; {check}"], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "[]"
+    return out.stdout.split()
+
+
+@pytest.mark.parametrize(("package", "forbidden"), [
+    (vae, {"streamlit", "plotly", "classroom", "studio"}),
+    (classroom, {"streamlit", "plotly", "studio"}),
+])
+def test_the_core_and_the_classroom_import_no_layer_above_them(package, forbidden):
+    assert set(top_level_imports_of(package)) & forbidden == set()
 
 
 def vae_imports(path: Path) -> set[str]:

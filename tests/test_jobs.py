@@ -1,4 +1,4 @@
-"""A run's bookkeeping (vae/jobs.py) as the queue keeps it (vae/runs.py): progress recorded from a
+"""A run's bookkeeping (classroom/jobs.py) as the queue keeps it (classroom/queue.py): progress recorded from a
 real run's events, the weights of its latest epoch, names taken once, failures as messages."""
 
 import errno
@@ -7,13 +7,13 @@ import threading
 import pytest
 import torch
 
+from classroom.jobs import snapshot_model
+from classroom.queue import QueueError, RunQueue
 from harness import TINY, train_watching
 from vae import load_checkpoint
 from vae.checkpoint import read_resume_state
 from vae.config import TrainConfig
 from vae.events import EpochEvent
-from vae.jobs import snapshot_model
-from vae.runs import QueueError, RunQueue
 from vae.train import TrainResult
 
 

@@ -1,4 +1,4 @@
-"""Lessons as data (vae/lessons.py), and the lesson in the app (AppTest): each step's completion
+"""Lessons as data (classroom/lessons.py), and the lesson in the app (AppTest): each step's completion
 check ticks from what the learner did (never from opening its page), a step's question is answered
 before its task and recorded, Finish shows a recap on Home, the URL carries the step, class mode
 hides the expert controls, and a bad URL or a broken lesson file is explained, never raised."""
@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from classroom.lessons import CHECKS, LESSON_DIR, PAGES, Question, load_lessons, main, read_lesson
 from harness import BUNDLED_DIR, ROOT, TINY
 from harness.apptest import RUN_TIMEOUT_S, canvas_value, click, drawn, fill_form, press_queue, run_app, texts
 from studio import analysis, learner, resources, views
 from vae import load_checkpoint
 from vae.config import TrainConfig
-from vae.lessons import CHECKS, LESSON_DIR, PAGES, Question, load_lessons, main, read_lesson
 
 BASICS = read_lesson(LESSON_DIR / "vae-basics.toml")
 

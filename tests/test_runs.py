@@ -1,4 +1,4 @@
-"""The queue of runs (vae/runs.py): order, names, the per-learner limit, its records across a
+"""The queue of runs (classroom/queue.py): order, names, the per-learner limit, its records across a
 restart (a new queue on the same folder), resume, damage, stop; executed here and on a local Ray
 instance (the tests named ``ray``)."""
 
@@ -10,11 +10,12 @@ import pytest
 import ray
 
 import vae.train
+from classroom.queue import QueueError, RunQueue
+from classroom.ray_executor import LOST
 from harness import TINY, train_watching
 from vae import load_checkpoint
 from vae.config import TrainConfig
 from vae.events import EpochEvent
-from vae.runs import LOST, QueueError, RunQueue
 from vae.train import TrainResult
 
 

@@ -1,9 +1,9 @@
-"""The sweep command (vae/sweep.py): a model per β through the queue, then the rate-distortion table."""
+"""The sweep command (classroom/sweep.py): a model per β through the queue, then the rate-distortion table."""
 
 import pytest
 
+from classroom.sweep import main
 from vae import load_checkpoint
-from vae.sweep import main
 
 
 def test_a_sweep_trains_a_model_per_beta_and_prints_the_table(tmp_path, capsys):

@@ -1,6 +1,6 @@
 """What a training run tells its watchers as it goes (``vae.train.train``'s ``callback``): one
 frozen record per kind of moment, read by attribute. They pickle, since a run on a Ray worker
-sends them to the server (``vae.runs``)."""
+sends them to the server (``classroom.queue``)."""
 
 from __future__ import annotations
 

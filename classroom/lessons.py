@@ -7,7 +7,7 @@ option saying why it is right or wrong): predicting first is what makes the task
 the standard library's TOML parser; a file that does not parse, names an unknown page or check, or
 asks a malformed question, is reported with its reason and left out, so the other lessons work.
 
-    python -m vae.lessons            # the lessons in lessons/, or why a file was left out
+    python -m classroom.lessons            # the lessons in lessons/, or why a file was left out
 """
 
 from __future__ import annotations

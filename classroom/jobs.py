@@ -1,10 +1,10 @@
 """What every training run shares, wherever it executes: its progress recorded as a
-``JobSnapshot`` (``RunProgress``), its training call that never raises (``run_train``), its model as
-its latest epoch ended (``snapshot_model``), and the gate that queues page work while it trains.
+``JobSnapshot`` (``RunProgress``), its training call that never raises (``run_train``), and its model as
+its latest epoch ended (``snapshot_model``).
 
 ``vae.train.train`` runs in a thread; its progress events are recorded under a lock, and pages
-read consistent copies with ``snapshot()``. The queue of runs (``vae.runs``) records each of its
-runs so. No Streamlit here, so the logic is unit-testable.
+read consistent copies with ``snapshot()``. The queue of runs (``classroom.queue``) records each
+of its runs so. No Streamlit here, so the logic is unit-testable.
 """
 
 from __future__ import annotations
@@ -141,35 +141,6 @@ def snapshot_model(snap: JobSnapshot) -> Checkpoint | None:
     return Checkpoint(model=model.eval(), train_config=snap.config, metrics={"epoch": snap.weights_epoch},
                       history=snap.history, trained_on={}, film=snap.film, film_error=None, path=snap.checkpoint,
                       key=f"{SNAPSHOT_KEY_PREFIX}{snap.name}-{snap.started_at * 1000:.0f}-epoch{snap.weights_epoch}")
-
-
-class ModelWorkGate:
-    """Admits at most ``slots`` pieces of page model work at once while a run trains, first come
-    first served: a queue that a page can see itself waiting in (and say so), instead of every
-    page and the run slowing one another down together."""
-
-    def __init__(self, slots: int, training: Callable[[], bool]):
-        self.slots = slots
-        self._training = training
-        self._free = threading.BoundedSemaphore(slots)  # a release of a slot never taken raises
-        self._lock = threading.Lock()
-        self.waiting = 0  # pages queued right now
-
-    def acquire(self, timeout: float | None = None) -> bool | None:
-        """Take a slot within ``timeout`` seconds (True), or time out (False); None, and nothing
-        taken, when no run trains: then nothing is queued."""
-        if not self._training():
-            return None
-        with self._lock:
-            self.waiting += 1
-        try:
-            return self._free.acquire(timeout=timeout)
-        finally:
-            with self._lock:
-                self.waiting -= 1
-
-    def release(self) -> None:
-        self._free.release()
 
 
 def _failure_message(error: BaseException) -> str:

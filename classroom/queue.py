@@ -1,7 +1,7 @@
 """A queue of training runs, so that every learner can train their own: first queued, first run,
 in threads of this process or, given a Ray address, each as an actor on a Ray cluster.
 
-A run is a ``Run``: the job snapshot of ``vae.jobs`` (status, progress, reconstructions, film, the
+A run is a ``Run``: the job snapshot of ``classroom.jobs`` (status, progress, reconstructions, film, the
 weights of its latest epoch), its id and when it was queued; ``started_by`` is its owner (the app
 passes its browser session's id). The queue's records are small JSON files in the checkpoint
 folder's ``.runs/``, rewritten atomically at each change of status and each epoch's end, so that a
@@ -28,23 +28,20 @@ import json
 import logging
 import os
 import re
-import shutil
-import socket
-import tempfile
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
-import torch
-
+from classroom.executors import Embedded
+from classroom.jobs import RUNNING, JobSnapshot, RunProgress, run_train
+from classroom.ray_executor import OnRay
 from vae.checkpoint import CheckpointError, read_checkpoint, resume_path
 from vae.config import TrainConfig
 from vae.data import MNIST
-from vae.events import EndEvent, EpochEvent, Event, FrameEvent, StepEvent
+from vae.events import EpochEvent, Event
 from vae.files import write_atomically
-from vae.jobs import RUNNING, JobSnapshot, RunProgress, run_train
 from vae.settings import settings
 from vae.train import TrainResult, train
 
@@ -56,10 +53,6 @@ RECORD = re.compile(r"(\d+)\.json(\.damaged)?")
 NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")  # a run's name is its checkpoint's file stem
 ACTIVE = ("queued", *RUNNING)
 STATUSES = (*ACTIVE, "finished", "stopped", "failed")
-POLL_S = 0.5  # how often a Ray run's events are collected
-CPUS_PER_RUN = 1  # each Ray run's CPUs, and so its torch threads
-GPU_SHARE = 0.25  # of a GPU per Ray run where the cluster has GPUs: an MNIST VAE leaves most of one idle
-LOST = "the worker running it was lost"
 
 
 class QueueError(ValueError):
@@ -116,7 +109,7 @@ class RunQueue:
         self._closing = False
         workers = workers or self._workers_from_env()
         address = settings().ray_address if ray_address is None else ray_address
-        self._executor = self._ray_or_none(address) or _Here(workers, threads, data, train_fn)
+        self._executor = self._ray_or_none(address) or Embedded(workers, threads, data, train_fn)
         self._next_id = self._load()
         with self._lock:
             self._dispatch()
@@ -253,11 +246,11 @@ class RunQueue:
             self._notice(f"{WORKERS_ENV}={text!r} is not a whole number >= 1; runs execute one at a time.")
         return 1
 
-    def _ray_or_none(self, address: str) -> _OnRay | None:
+    def _ray_or_none(self, address: str) -> OnRay | None:
         if not address:
             return None
         try:
-            return _OnRay(address)
+            return OnRay(address)
         except Exception as e:  # ray missing, unreachable or refusing: the runs stay here, and the app says why
             reason = str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
             self._notice(f"The Ray cluster at {address} could not be reached ({reason}); runs execute on this server.")
@@ -403,172 +396,3 @@ def _from_record(record: dict, folder: Path) -> Run:
                epoch=int(record["epoch"]), epochs=config.epochs, history={"steps": [], "epochs": epochs},
                started_at=float(record["started_at"]), ended_at=float(record["ended_at"]),
                started_by=str(record["owner"]), id=int(record["id"]), queued_at=float(record["queued_at"]))
-
-
-# ---------------------------------------------------------------- executors
-
-
-class _Here:
-    """Runs in threads of this process, ``workers`` at a time, sharing ``threads`` torch threads."""
-
-    trains_here = True
-
-    def __init__(self, workers: int, threads: int | None, data: MNIST | None, train_fn: Callable[..., TrainResult]):
-        self.workers = workers
-        self._threads = max(1, (threads or torch.get_num_threads()) // workers)
-        self._data = data
-        self._train = train_fn
-
-    def where(self) -> str:
-        return "on this server" + (f", {self.workers} at a time" if self.workers > 1 else "")
-
-    def capacity(self) -> int:
-        return self.workers
-
-    def train(self, config: TrainConfig, path: Path, **kwargs) -> TrainResult:
-        torch.set_num_threads(self._threads)  # per thread: whatever count the thread that queued it had set
-        return self._train(config, path, data=self._data, **kwargs)
-
-    def close(self) -> None:
-        pass
-
-
-class _OnRay:
-    """Each run a Ray actor (``RayTrainer``) with its own CPU (and a GPU share where the cluster
-    has GPUs), as many at once as the cluster has room for. Its events are collected every
-    ``POLL_S`` seconds; its checkpoint comes back as bytes and is written here, at its path."""
-
-    def __init__(self, address: str):
-        import ray
-
-        self._ray = ray
-        self._started = not ray.is_initialized()  # else: this process has already joined one (the tests, the bench)
-        if self._started and address == "local":
-            ray.init(num_cpus=len(os.sched_getaffinity(0)), include_dashboard=False)
-        elif self._started:
-            _check_reachable(address)
-            ray.init(address=address)
-        gpus = ray.cluster_resources().get("GPU", 0)
-        self._options = {"num_cpus": CPUS_PER_RUN, "num_gpus": GPU_SHARE if gpus else 0}
-        self._trainer = ray.remote(RayTrainer)
-        self.trains_here = address == "local"
-        self._address = ray.get_runtime_context().gcs_address
-
-    def where(self) -> str:
-        nodes = sum(node["Alive"] for node in self._ray.nodes())
-        return f"on the Ray cluster at {self._address}, {nodes} node{'s' * (nodes != 1)}"
-
-    def capacity(self) -> int:
-        free = self._ray.cluster_resources()
-        room = free.get("CPU", 0) // self._options["num_cpus"]
-        if self._options["num_gpus"]:
-            room = min(room, free.get("GPU", 0) // self._options["num_gpus"])
-        return max(int(room), 1)
-
-    def train(self, config: TrainConfig, path: Path, *, stop: threading.Event, callback: Callable[[Event], None],
-              resume: bool = False) -> TrainResult:
-        """The run on an actor, as ``vae.train.train`` would have it here; a lost actor fails it."""
-        ray = self._ray
-        name = f"vae-run:{os.urandom(4).hex()}:{socket.gethostname()}:{path}"  # for `ray list actors`
-        actor = self._trainer.options(**self._options, name=name).remote(CPUS_PER_RUN)
-        try:
-            actor.start.remote(asdict(config), path.name, _read_files(path) if resume else None)
-            stop_sent = False
-            while True:
-                if stop.is_set() and not stop_sent:
-                    actor.stop.remote()
-                    stop_sent = True
-                report = ray.get(actor.poll.remote())
-                for event in report["events"]:
-                    callback(event)
-                if report["files"]:
-                    _write_files(path, report["files"])
-                if report["result"]:
-                    status, message = report["result"]
-                    return TrainResult(status, message, path if path.is_file() else None)
-                stop.wait(POLL_S)
-        except ray.exceptions.RayActorError:
-            kept = " The best checkpoint received is kept." if path.is_file() else " No checkpoint had come back."
-            return TrainResult("failed", f"Failed: {LOST}.{kept}", path if path.is_file() else None)
-        finally:
-            ray.kill(actor)
-
-    def close(self) -> None:
-        if self._started:
-            self._ray.shutdown()
-
-
-def _check_reachable(address: str) -> None:
-    """Raise ConnectionError unless something answers at the cluster's address within a few
-    seconds: ``ray.init`` retries an unreachable one for minutes."""
-    from ray._private.services import canonicalize_bootstrap_address  # resolves "auto" as ray.init does
-
-    target = address.removeprefix("ray://") if address.startswith("ray://") else canonicalize_bootstrap_address(address)
-    host, _, port = target.rpartition(":")
-    try:
-        socket.create_connection((host, int(port)), timeout=5).close()
-    except (OSError, ValueError) as e:
-        raise ConnectionError(f"nothing answers at {target}: {e}") from None
-
-
-class RayTrainer:
-    """One run on a Ray worker (an actor through ``ray.remote``): ``vae.train.train`` in a thread
-    of its own, on MNIST as the worker's own install finds it, into a temporary folder. ``poll``
-    hands over the events since the last call (of steps and film frames only the latest: each
-    supersedes the one before) and, after each new best epoch and at the end, the checkpoint and
-    its sidecar as bytes, so workers need no shared disk."""
-
-    def __init__(self, threads: int):
-        self._threads = threads
-        self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._events: list[Event] = []
-        self._files: dict | None = None
-        self._result: tuple[str, str] | None = None
-        self._folder = Path(tempfile.mkdtemp(prefix="vae-run-"))
-        self._path: Path | None = None  # the run's checkpoint in that folder
-
-    def start(self, config: dict, name: str, files: dict | None) -> None:
-        self._path = self._folder / name
-        if files:
-            _write_files(self._path, files)
-        threading.Thread(target=self._train, args=(TrainConfig(**config), files is not None), daemon=True).start()
-
-    def poll(self) -> dict:
-        with self._lock:
-            report = {"events": self._events, "files": self._files, "result": self._result}
-            self._events, self._files = [], None
-            return report
-
-    def stop(self) -> None:
-        self._stop.set()
-
-    def _train(self, config: TrainConfig, resume: bool) -> None:
-        torch.set_num_threads(self._threads)
-        status, message, kept = run_train(train, config, self._path, stop=self._stop, callback=self._on_event,
-                                          **({"resume": True} if resume else {}))
-        files = _read_files(self._path) if kept else None
-        shutil.rmtree(self._folder, ignore_errors=True)
-        with self._lock:
-            self._files = files or self._files
-            self._result = (status, message)
-
-    def _on_event(self, event: Event) -> None:
-        if isinstance(event, EndEvent):
-            return
-        files = _read_files(self._path) if isinstance(event, EpochEvent) and event.improved else None
-        with self._lock:
-            if isinstance(event, (StepEvent, FrameEvent)):
-                self._events = [e for e in self._events if type(e) is not type(event)]
-            self._events.append(event)
-            self._files = files or self._files
-
-
-def _read_files(path: Path) -> dict:
-    return {"checkpoint": path.read_bytes(), "resume": resume_path(path).read_bytes()}
-
-
-def _write_files(path: Path, files: dict) -> None:
-    """A run's checkpoint and sidecar written atomically at ``path``, as ``vae.train`` writes them."""
-    for target, data in ((resume_path(path), files["resume"]), (path, files["checkpoint"])):
-        write_atomically(target, lambda f, data=data: f.write(data), durable=True)

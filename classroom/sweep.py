@@ -2,8 +2,8 @@
 table of their rate (KL), distortion (BCE) and −ELBO on the test set: β trades one for the other
 along a frontier (Alemi et al. 2018, "Fixing a Broken ELBO").
 
-    python -m vae.sweep --beta 0.25 0.5 1 2 4 8 --epochs 3 --train-size 10000
-    python -m vae.sweep --beta 1 4 --latent-dim 2 8 32 --ray auto      # each run an actor on a Ray cluster
+    python -m classroom.sweep --beta 0.25 0.5 1 2 4 8 --epochs 3 --train-size 10000
+    python -m classroom.sweep --beta 1 4 --latent-dim 2 8 32 --ray auto      # each run an actor on a Ray cluster
 """
 
 from __future__ import annotations
@@ -17,9 +17,9 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from classroom.queue import NAME, RAY_ADDRESS_ENV, Run, RunQueue
 from vae.checkpoint import read_checkpoint
 from vae.config import TrainConfig
-from vae.runs import NAME, RAY_ADDRESS_ENV, Run, RunQueue
 from vae.settings import settings
 
 
@@ -77,7 +77,7 @@ def table(runs: list[Run]) -> str:
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python -m vae.sweep", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="python -m classroom.sweep", description=__doc__.split("\n\n")[0])
     p.add_argument("--beta", type=float, nargs="+", required=True, help="the KL weights, a run each")
     p.add_argument("--latent-dim", type=int, nargs="+", help="latent sizes, a run per beta and size "
                    f"(default: the default model's, {TrainConfig.latent_dim})")

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from .checkpoint import CheckpointError, read_checkpoint, stored_train_config
+from vae.checkpoint import CheckpointError, read_checkpoint, stored_train_config
 
 
 @dataclass(frozen=True)
