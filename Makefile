@@ -27,7 +27,7 @@ browser:
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
 app: setup
-	$(VENV)/bin/streamlit run app.py --server.port $(PORT)
+	$(PY) -m studio.serve --server.port $(PORT)
 
 lint: setup
 	$(VENV)/bin/ruff check .

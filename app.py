@@ -8,6 +8,7 @@ from pathlib import Path
 
 import streamlit as st
 
+from classroom.pages import PAGES
 from classroom.queue import QueueError
 from studio import analysis, gate, learner, resources, runs, views  # first: it leaves the legacy multipage mode
 from vae.checkpoint import CheckpointError
@@ -16,18 +17,9 @@ resources.use_one_thread()
 st.set_page_config(page_title="VAE Studio", page_icon=":material/blur_on:", layout="wide")
 
 opened_step = views.lesson_from_url()  # ?lesson=...&step=... names a step: its page comes first
-page = st.navigation([
-    st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
-    st.Page("pages/train.py", title="Train", icon=":material/model_training:"),
-    st.Page("pages/draw.py", title="Draw", icon=":material/draw:"),
-    st.Page("pages/inside.py", title="Inside", icon=":material/biotech:"),
-    st.Page("pages/latent_map.py", title="Latent map", icon=":material/scatter_plot:"),
-    st.Page("pages/generate.py", title="Generate", icon=":material/auto_awesome:"),
-    st.Page("pages/compare.py", title="Compare", icon=":material/compare:"),
-    st.Page("pages/board.py", title="Board", icon=":material/leaderboard:"),
-])
+page = st.navigation([st.Page(p.file, title=p.title, icon=p.icon, default=p.id == "home") for p in PAGES.values()])
 if opened_step is not None and page.url_path != ("" if opened_step == "home" else opened_step):
-    st.switch_page(views.page_path(opened_step), query_params=st.query_params.to_dict())
+    st.switch_page(PAGES[opened_step].file, query_params=st.query_params.to_dict())
 views.keep_url_in_step()
 
 
@@ -56,8 +48,9 @@ def model_card() -> None:
     if path == resources.default_checkpoint():  # the model a class starts from
         analysis.warm_up(ckpt)
     config, metrics = ckpt.config, ckpt.metrics
-    test_loss = metrics.get("test", {}).get("loss")
-    epochs_run = len(ckpt.history.get("epochs", [])) or metrics.get("epoch")
+    test_loss = None if metrics.test is None else metrics.test.loss
+    kept_epoch = "—" if metrics.epoch is None else metrics.epoch
+    epochs_run = len(ckpt.history.epochs) or metrics.epoch
     with st.container(border=True):
         left, right = st.columns(2)
         left.metric("Latent size", config.latent_dim)
@@ -69,7 +62,7 @@ def model_card() -> None:
                     if config.variational else "Reconstruction loss on the 10,000 test images: an autoencoder "
                     "has no KL, so it is not comparable with a VAE's −ELBO.")
         right.metric("Epochs", epochs_run or "—",
-                     help=f"Epochs trained; the kept weights are from epoch {metrics.get('epoch', '—')}.")
+                     help=f"Epochs trained; the kept weights are from epoch {kept_epoch}.")
         kind = "" if config.variational else " autoencoder (no KL, z = μ)"
         used = f"**{analysis.active_units(ckpt)} of {config.latent_dim}**"
         st.caption(f"Architecture: **{config.arch}**{kind} · uses {used} latent dimensions",

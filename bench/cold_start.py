@@ -45,9 +45,9 @@ from harness import BUNDLED_DIR
 from harness.browser import (
     ARTIFACTS,
     CHROMIUM_ARGS,
+    HEADINGS,
     IDLE_APP,
     NAV_LABELS,
-    PAGE_TITLES,
     drag,
     image_by_caption,
     nav_labels,
@@ -65,7 +65,7 @@ SEVEN = [(70, 60), (210, 60), (125, 235)]  # a stroke on the 280 px canvas
 def usable_app(page) -> None:
     """The Home page has run to its end and the sidebar's model card is filled."""
     expect(nav_labels(page)).to_have_text(NAV_LABELS, timeout=TIMEOUT_MS)
-    expect(page_title(page)).to_have_text(PAGE_TITLES["Home"], timeout=TIMEOUT_MS)
+    expect(page_title(page)).to_have_text(HEADINGS["Home"], timeout=TIMEOUT_MS)
     card = page.get_by_test_id("stSidebar").get_by_test_id("stMetric").filter(has_text="Test −ELBO")
     expect(card.get_by_test_id("stMetricValue")).to_have_text(re.compile(r"^\d"), timeout=TIMEOUT_MS)
     expect(page.get_by_role("heading", name="The active model")).to_be_visible(timeout=TIMEOUT_MS)

@@ -34,7 +34,7 @@ checkpoint identical to the alone run's (every tensor torch.equal, every metric 
 only timings may differ). Exit status 1 if one fails. Run it with nothing else on the machine:
 the latencies are the point.
 
-The users and the class's run are ``harness.users``' (tests/test_load.py runs a class of four);
+The users and the class's run are ``harness.scenarios``' (tests/test_load.py runs a class of four);
 this script sizes the class, judges it against the targets above and prints the results.
 """
 
@@ -47,7 +47,9 @@ from pathlib import Path
 
 import torch
 
-from harness.users import CYCLE, MAX_SESSIONS, LoadReport, differences, pattern_check, run_load
+from harness.reports import CYCLE, LoadReport
+from harness.scenarios import differences, run_load
+from harness.strokes import MAX_SESSIONS, pattern_check
 
 
 def failures(report: LoadReport) -> list[str]:

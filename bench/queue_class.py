@@ -16,7 +16,7 @@ the browser would, as a class's browsers run on the students' own laptops.
    Draw, draw its own stroke pattern, open the Latent map, click a digit, click its drawing's star,
    open Generate, each after a pause of about --think seconds, timed from its request to the end of
    the script run that answers it.
-3. When every learner is done, the queue's records (``<checkpoint folder>/.runs/``) are read until
+3. When every learner is done, the queue's records (``classroom.store.read_runs``) are read until
    every run has ended; the server's memory is read again a few seconds after the last one.
 
 Checks: every interaction answered within --timeout, median latency at most 2 s and 95th percentile
@@ -34,7 +34,9 @@ import json
 import sys
 from pathlib import Path
 
-from harness.users import MAX_SESSIONS, QUEUE_CYCLE, TARGET_RSS_RATIO, QueueReport, run_queue_class
+from harness.reports import QUEUE_CYCLE, TARGET_RSS_RATIO, QueueReport
+from harness.scenarios import run_queue_class
+from harness.strokes import QUEUE_CLASS
 
 
 def checks(report: QueueReport) -> dict[str, tuple[bool, str]]:
@@ -52,7 +54,7 @@ def checks(report: QueueReport) -> dict[str, tuple[bool, str]]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    parser.add_argument("--learners", type=int, default=30, help=f"1 to {MAX_SESSIONS}")
+    parser.add_argument("--learners", type=int, default=30, help=f"1 to {QUEUE_CLASS}")
     parser.add_argument("--think", type=float, default=5.0,
                         help="a learner's mean pause, in seconds, between an answer and its next action "
                              "(each drawn from 0.5x to 1.5x)")
@@ -66,8 +68,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path,
                         help="also write the checks, the queue's records, the memory readings and the summary here")
     args = parser.parse_args(argv)
-    if not 1 <= args.learners <= MAX_SESSIONS:
-        parser.error(f"--learners must be in [1, {MAX_SESSIONS}]")
+    if not 1 <= args.learners <= QUEUE_CLASS:
+        parser.error(f"--learners must be in [1, {QUEUE_CLASS}]")
     report = run_queue_class(args.learners, args.interactions, args.timeout, args.port, args.train_size,
                              args.epochs, args.think)
     results = checks(report)

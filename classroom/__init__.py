@@ -2,6 +2,7 @@
 so that the app, the command line and the tests drive it alike.
 
     queue          the run queue: first queued, first run, names unique, a limit per learner
+    store          its SQLite store, one database per checkpoint folder
     jobs           a run's progress as snapshots, its training call, its model as an epoch ended
     executors      where a run executes: threads of this process
     ray_executor   or each run a Ray actor on a cluster

@@ -9,7 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from vae.checkpoint import CheckpointError, read_checkpoint, stored_train_config
+from vae.checkpoint import CheckpointError, read_checkpoint, stored_metrics, stored_train_config
+from vae.history import History
 
 
 @dataclass(frozen=True)
@@ -34,17 +35,16 @@ def model_point(path: str | Path) -> BoardPoint | None:
     rate to plot: its code is a point, not a distribution) or a file without test metrics.
     CheckpointError for a file that cannot be read."""
     payload = read_checkpoint(path)
-    test, config = payload.get("metrics", {}).get("test"), stored_train_config(payload)
-    if not test or not config.variational:
+    test, config = stored_metrics(payload, Path(path).name).test, stored_train_config(payload)
+    if test is None or not config.variational:
         return None
-    return BoardPoint(Path(path).stem, Path(path), float(config.beta), int(config.latent_dim),
-                      float(test["kl"]), float(test["bce"]))
+    return BoardPoint(Path(path).stem, Path(path), float(config.beta), int(config.latent_dim), test.kl, test.bce)
 
 
-def run_point(name: str, beta: float, latent_dim: int, history: dict) -> BoardPoint | None:
+def run_point(name: str, beta: float, latent_dim: int, history: History) -> BoardPoint | None:
     """A run in progress, at its latest epoch's test metrics with the way it came; None before its
     first epoch ends."""
-    trail = tuple((float(r["test"]["kl"]), float(r["test"]["bce"])) for r in history.get("epochs", []) if r.get("test"))
+    trail = tuple((r.test.kl, r.test.bce) for r in history.epochs)
     if not trail:
         return None
     return BoardPoint(name, None, float(beta), int(latent_dim), *trail[-1], trail=trail)

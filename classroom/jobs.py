@@ -14,7 +14,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +24,7 @@ from vae.checkpoint import Checkpoint
 from vae.config import TrainConfig
 from vae.events import EpochEvent, Event, FrameEvent, StepEvent
 from vae.film_state import Film
+from vae.history import EpochRecord, History, Metrics, StepRecord
 from vae.model import ConvVAE
 from vae.train import TrainResult
 
@@ -47,7 +48,7 @@ class JobSnapshot:
     total_steps: int = 0
     img_per_s: float = 0.0
     eta_s: float = 0.0
-    history: dict = field(default_factory=lambda: {"steps": [], "epochs": []})  # as in a checkpoint
+    history: History = History()  # as in a checkpoint
     reconstructions: np.ndarray | None = None  # [2, 10, 28, 28]: test images, reconstructions
     film: Film | None = None  # the run's film so far (vae.film), replaced at each new frame
     weights: dict | None = None  # the model's state_dict (CPU tensors) as its latest epoch ended; see snapshot_model
@@ -76,12 +77,12 @@ class RunProgress:
     def __init__(self, state: JobSnapshot):
         self._lock = threading.Lock()
         self._state = state
-        self._steps: list[dict] = list(state.history["steps"])
-        self._epochs: list[dict] = list(state.history["epochs"])
+        self._steps: list[StepRecord] = list(state.history.steps)
+        self._epochs: list[EpochRecord] = list(state.history.epochs)
 
     def snapshot(self) -> JobSnapshot:
         with self._lock:
-            return replace(self._state, history={"steps": list(self._steps), "epochs": list(self._epochs)})
+            return replace(self._state, history=History(steps=tuple(self._steps), epochs=tuple(self._epochs)))
 
     def update(self, **changes) -> None:
         with self._lock:
@@ -99,15 +100,14 @@ class RunProgress:
         with self._lock:
             if isinstance(event, StepEvent):
                 steps_per_epoch = event.total_steps / event.epochs
-                self._steps.append({"step": event.step, "epoch": event.step / steps_per_epoch,
-                                    "loss": event.loss, "bce": event.bce, "kl": event.kl})
+                self._steps.append(StepRecord(step=event.step, epoch=event.step / steps_per_epoch,
+                                              loss=event.loss, bce=event.bce, kl=event.kl))
                 message = self._state.message if self._state.status == "stopping" else "Training…"
                 self._state = replace(self._state, epoch=event.epoch, epochs=event.epochs, step=event.step,
                                       total_steps=event.total_steps, img_per_s=event.img_per_s,
                                       eta_s=event.eta_s, message=message)
             elif isinstance(event, EpochEvent):
-                self._epochs.append({"epoch": event.epoch, "seconds": event.seconds, "img_per_s": event.img_per_s,
-                                     "train": event.train, "val": event.val, "test": event.test})
+                self._epochs.append(EpochRecord.from_dict(vars(event)))  # the event carries the record's fields
                 self._state = replace(self._state, reconstructions=event.reconstructions, weights=event.weights,
                                       weights_epoch=event.epoch)
             elif isinstance(event, FrameEvent):
@@ -125,7 +125,7 @@ def run_train(train_fn: Callable[..., TrainResult], config: TrainConfig, checkpo
     except BaseException as e:
         _LOGGER.exception("Training failed")
         message = _failure_message(e)
-        if checkpoint_path.is_file():
+        if checkpoint_path.is_file() and not isinstance(e, FileExistsError):  # else the file is not the run's
             return "failed", message + " The best checkpoint written before the failure is kept.", checkpoint_path
         return "failed", message, None
 
@@ -138,7 +138,7 @@ def snapshot_model(snap: JobSnapshot) -> Checkpoint | None:
         return None
     model = ConvVAE(snap.config.model_config())
     model.load_state_dict(snap.weights)
-    return Checkpoint(model=model.eval(), train_config=snap.config, metrics={"epoch": snap.weights_epoch},
+    return Checkpoint(model=model.eval(), train_config=snap.config, metrics=Metrics(epoch=snap.weights_epoch),
                       history=snap.history, trained_on={}, film=snap.film, film_error=None, path=snap.checkpoint,
                       key=f"{SNAPSHOT_KEY_PREFIX}{snap.name}-{snap.started_at * 1000:.0f}-epoch{snap.weights_epoch}")
 
@@ -146,6 +146,9 @@ def snapshot_model(snap: JobSnapshot) -> Checkpoint | None:
 def _failure_message(error: BaseException) -> str:
     """Words for the page; the traceback goes to the server log only."""
     text = str(error).strip().splitlines()[0][:300] if str(error).strip() else ""
+    if isinstance(error, FileExistsError):  # the run's first write found its name taken (vae.train)
+        return (f"A model named {Path(error.filename).stem!r} appeared in the checkpoint folder while this run "
+                "trained; it is left as it is, and this run's model was not kept. Queue it again under another name.")
     if isinstance(error, OSError) and error.errno == errno.ENOSPC:
         return "The disk is full, so the checkpoint could not be written. Free some space and train again."
     if isinstance(error, (MemoryError, torch.cuda.OutOfMemoryError)) or "out of memory" in text.lower() \

@@ -17,8 +17,9 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
+from classroom.pages import PAGES
+
 LESSON_DIR = Path(__file__).resolve().parent.parent / "lessons"
-PAGES = ("home", "train", "draw", "inside", "latent_map", "generate", "compare", "board")
 # What the app can see a learner do: each check's name and the options it takes.
 CHECKS = {
     "drawing": "a digit has been drawn (or uploaded) on Draw",
@@ -55,7 +56,7 @@ class Question:
 class Step:
     title: str
     text: str
-    page: str  # one of PAGES
+    page: str  # a page's id, one of PAGES
     check: str  # one of CHECKS
     times: int = 1  # new_eps: how many new ε
     models: tuple[str, ...] = ()  # compare: the two models' names (checkpoint file stems)

@@ -3,12 +3,15 @@ in threads of this process or, given a Ray address, each as an actor on a Ray cl
 
 A run is a ``Run``: the job snapshot of ``classroom.jobs`` (status, progress, reconstructions, film, the
 weights of its latest epoch), its id and when it was queued; ``started_by`` is its owner (the app
-passes its browser session's id). The queue's records are small JSON files in the checkpoint
-folder's ``.runs/``, rewritten atomically at each change of status and each epoch's end, so that a
-restarted server finds its queue again: a run cut off while it trained resumes from its
-``.resume`` sidecar, or starts again without one. An ended run keeps in memory only what a table
-and a rate-distortion board need (its row and its epochs' metrics); its checkpoint holds the rest.
-A folder's queue is served by one process at a time (a lock file), so no run trains twice.
+passes its browser session's id). The queue's records are rows of the folder's store
+(``classroom.store``, SQLite), one transaction at each change of status and each epoch's end, so
+that a restarted server finds its queue again: a run cut off while it trained resumes from its
+``.resume`` sidecar, or starts again without one. A record's id is its key and a name is taken
+once; each field is checked when read, and a record that fails is set aside with a notice. An ended
+run keeps in memory only what a table and a rate-distortion board need (its row and its epochs'
+metrics); its checkpoint holds the rest. A folder's queue is served by one process at a time, so
+no run trains twice, and a model is never overwritten: a run whose name a file took since it was
+queued fails with the reason, and its first write creates its file (``vae.train``).
 
     queue = RunQueue("checkpoints")             # VAE_STUDIO_WORKERS, VAE_STUDIO_RAY_ADDRESS
     run = queue.submit(TrainConfig(beta=4), "beta4-mine", owner="alice")
@@ -23,11 +26,11 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import fcntl
 import json
 import logging
-import os
+import math
 import re
+import sqlite3
 import threading
 import time
 from collections.abc import Callable
@@ -37,19 +40,21 @@ from pathlib import Path
 from classroom.executors import Embedded
 from classroom.jobs import RUNNING, JobSnapshot, RunProgress, run_train
 from classroom.ray_executor import OnRay
-from vae.checkpoint import CheckpointError, read_checkpoint, resume_path
+from classroom.store import DATABASE, FOLDER, RUN_COLUMNS, Store
+from vae.checkpoint import CheckpointError, read_checkpoint, resume_path, stored_history
 from vae.config import TrainConfig
 from vae.data import MNIST
 from vae.events import EpochEvent, Event
-from vae.files import write_atomically
+from vae.history import History
 from vae.settings import settings
 from vae.train import TrainResult, train
 
 _LOGGER = logging.getLogger(__name__)
 WORKERS_ENV = "VAE_STUDIO_WORKERS"
 RAY_ADDRESS_ENV = "VAE_STUDIO_RAY_ADDRESS"
-RECORDS = ".runs"  # the queue's folder inside the checkpoint folder: one NNNNNN.json per run
-RECORD = re.compile(r"(\d+)\.json(\.damaged)?")
+LEGACY = ".runs"  # earlier versions' records in the checkpoint folder: one NNNNNN.json per run, imported once
+LEGACY_RECORD = re.compile(r"(\d+)\.json")
+BACKUP = ".runs.migrated"  # where the imported folder is kept
 NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")  # a run's name is its checkpoint's file stem
 ACTIVE = ("queued", *RUNNING)
 STATUSES = (*ACTIVE, "finished", "stopped", "failed")
@@ -57,6 +62,12 @@ STATUSES = (*ACTIVE, "finished", "stopped", "failed")
 
 class QueueError(ValueError):
     """A run cannot be queued (or the queue cannot be served); the message says why in words a user understands."""
+
+
+def check_name(name: str) -> None:
+    """The one rule for a run's name, its checkpoint's file stem: QueueError, quoting it, if it breaks it."""
+    if not NAME.fullmatch(name):
+        raise QueueError(f"A run's name may use only letters, digits, '-' and '_' (1 to 64 characters), got {name!r}.")
 
 
 @dataclass(frozen=True)
@@ -93,24 +104,29 @@ class RunQueue:
     count); ``ray_address``: run each as a Ray actor instead (default
     ``$VAE_STUDIO_RAY_ADDRESS``; "" for none); ``data``: MNIST for runs in this process (else each
     loads it); ``train_fn``: ``vae.train.train`` or a stand-in with its signature (this process only).
-    Raises QueueError when another process serves the folder's queue."""
+    Raises QueueError, saying why and what to do, when another process serves the folder's queue
+    or the folder cannot hold it."""
 
     def __init__(self, folder: str | Path, *, workers: int | None = None, ray_address: str | None = None,
                  threads: int | None = None, data: MNIST | None = None,
                  train_fn: Callable[..., TrainResult] = train):
         self.folder = Path(folder)
         self.notices: list[str] = []  # what the app should show: a damaged record, an unreachable cluster
-        self._records = self.folder / RECORDS
-        self._lock_fd = self._take_folder()
+        self._store = self._open_store()
         self._lock = threading.Lock()  # the entries, dispatching, closing
         self._save_lock = threading.Lock()  # one record write at a time, always of the latest state
         self._entries: dict[int, _Entry] = {}
         self._threads: dict[int, threading.Thread] = {}
         self._closing = False
+        try:
+            self._import_legacy()
+            self._load()
+        except (OSError, sqlite3.Error) as e:
+            self._store.close()
+            raise _unusable(self.folder, e) from None
         workers = workers or self._workers_from_env()
         address = settings().ray_address if ray_address is None else ray_address
         self._executor = self._ray_or_none(address) or Embedded(workers, threads, data, train_fn)
-        self._next_id = self._load()
         with self._lock:
             self._dispatch()
 
@@ -135,13 +151,11 @@ class RunQueue:
                    limit_per_owner: int | None = None) -> list[Run]:
         """Queue a run per (name, config), each saving ``<folder>/<name>.pt``, all or none (a
         sweep). Raises QueueError (or a config's ConfigError, both ValueErrors), with nothing
-        queued, when a name is not a file stem, is given twice, or a model or an active run already
-        has it, or ``owner`` would have more than ``limit_per_owner`` runs queued or running (a
-        class's one run per browser session)."""
+        queued, when a name is not a file stem, is given twice, or a model or a run already has it,
+        or ``owner`` would have more than ``limit_per_owner`` runs queued or running (a class's one
+        run per browser session), or the store cannot be written."""
         for name, config in planned:
-            if not NAME.fullmatch(name):
-                raise QueueError(f"A run's name may use only letters, digits, '-' and '_' (1 to 64 characters), "
-                                 f"got {name!r}.")
+            check_name(name)
             config.validate()
         names = [name for name, _ in planned]
         if len(set(names)) < len(names):
@@ -149,31 +163,30 @@ class RunQueue:
         with self._lock:
             if self._closing:
                 raise QueueError("The queue is closed.")
-            active = [run for run in self.runs() if run.active]
+            runs = {run.name: run for run in self.runs()}
             for name in names:
-                if any(run.name == name for run in active):
-                    raise QueueError(f"A run named {name!r} is already in the queue; choose another name.")
+                if name in runs:
+                    raise QueueError(f"A run named {name!r} is already in the queue; choose another name."
+                                     if runs[name].active else
+                                     f"A run named {name!r} was queued before ({runs[name].status}); "
+                                     "choose another name.")
                 if (self.folder / f"{name}.pt").exists():
                     raise QueueError(f"A model named {name!r} already exists; choose another name.")
-            mine = [run.name for run in active if run.owner == owner]
+            mine = [run.name for run in runs.values() if run.active and run.owner == owner]
             if limit_per_owner is not None and len(mine) + len(planned) > limit_per_owner:
                 raise QueueError(f"You already have {len(mine)} run(s) in the queue ({', '.join(mine)}); here each "
                                  f"learner may have {limit_per_owner} at a time. Wait for it to end, or stop it."
                                  if mine else f"Here each learner may have {limit_per_owner} run(s) at a time.")
-            entries = [_Entry(RunProgress(Run(
-                status="queued", message="Waiting for its turn.", name=name, config=config,
-                checkpoint=self.folder / f"{name}.pt", epochs=config.epochs, started_by=owner,
-                id=self._next_id + i, queued_at=time.time()))) for i, (name, config) in enumerate(planned)]
+            new = [Run(status="queued", message="Waiting for its turn.", name=name, config=config,
+                       checkpoint=self.folder / f"{name}.pt", epochs=config.epochs, started_by=owner,
+                       queued_at=time.time()) for name, config in planned]
             try:
-                for entry in entries:
-                    self._write_record(entry)
-            except OSError as e:
-                for entry in entries:  # all or none: a later start must not find half a sweep
-                    self._record_path(entry.progress.snapshot().id).unlink(missing_ok=True)
-                raise QueueError(f"The queue could not be written in {self._records} ({e.strerror or e}).") from None
+                ids = self._store.add([_record(run) for run in new])  # all or none: never half a sweep
+            except (OSError, sqlite3.Error) as e:
+                raise _unusable(self.folder, e) from None
+            entries = [_Entry(RunProgress(replace(run, id=run_id))) for run, run_id in zip(new, ids)]
             for entry in entries:
                 self._entries[entry.progress.snapshot().id] = entry
-            self._next_id += len(entries)
             self._dispatch()
             return [entry.progress.snapshot() for entry in entries]
 
@@ -215,7 +228,7 @@ class RunQueue:
         for thread in threads:
             thread.join(timeout)
         self._executor.close()
-        os.close(self._lock_fd)  # releases the folder's lock
+        self._store.close()  # and the folder, for another process
 
     def __enter__(self) -> RunQueue:
         return self
@@ -225,18 +238,16 @@ class RunQueue:
 
     # ------------------------------------------------------------ start-up
 
-    def _take_folder(self) -> int:
-        """Lock the folder's queue for this process: two processes serving one queue would both
+    def _open_store(self) -> Store:
+        """The folder's store, for this process alone: two processes serving one queue would both
         train its runs."""
-        self._records.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self._records / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return Store(self.folder)
         except BlockingIOError:
-            os.close(fd)
             raise QueueError(f"Another process (the app, or a sweep) serves the queue of {self.folder}; "
                              "use another checkpoint folder.") from None
-        return fd
+        except (OSError, sqlite3.Error) as e:
+            raise _unusable(self.folder, e) from None
 
     def _workers_from_env(self) -> int:
         text = settings().workers
@@ -260,28 +271,59 @@ class RunQueue:
         _LOGGER.error(message)
         self.notices.append(message)
 
-    def _load(self) -> int:
-        """Read the folder's records, oldest first, setting damaged ones aside; runs cut off while
-        they trained are queued again. Returns the next free id."""
-        ids, damaged = [0], []
-        for path in sorted(self._records.iterdir()):
-            match = RECORD.fullmatch(path.name)
+    def _import_legacy(self) -> None:
+        """Once, the JSON records of earlier versions (``.runs/NNNNNN.json``) into the store, each
+        checked as a row is, its id its file's, a name once (the first record keeps it); the folder
+        is then kept as a backup, and the records set aside are named in a notice."""
+        legacy = self.folder / LEGACY
+        if not legacy.is_dir():
+            return
+        records, aside = {}, []
+        for path in sorted(legacy.iterdir()):
+            match = LEGACY_RECORD.fullmatch(path.name)
             if not match:
                 continue
-            ids.append(int(match[1]))
-            if match[2]:
-                continue
+            text = path.read_text(errors="replace")
             try:
-                run = _from_record(json.loads(path.read_text()), self.folder)
-            except (OSError, ValueError, KeyError, TypeError, AttributeError):
-                damaged.append(path.name)
-                path.rename(path.with_name(path.name + ".damaged"))
+                record = json.loads(text)
+                run = _from_record({**record, "config": json.dumps(record["config"]),
+                                    "history_epochs": json.dumps(record["history_epochs"])}, self.folder)
+            except (ValueError, KeyError, TypeError) as e:
+                aside.append((path.name, text, f"damaged: {_reason(e)}"))
+                continue
+            if run.id != int(match[1]):
+                aside.append((path.name, text, f"its id is {run.id}"))
+            elif any(kept.name == run.name for kept in records.values()):
+                aside.append((path.name, text, f"a second run named {run.name!r}"))
+            else:
+                records[run.id] = run
+        self._store.import_runs({run.id: _record(run) for run in records.values()},
+                                [(f"{LEGACY}/{name}", text, reason) for name, text, reason in aside])
+        backup = next(path for path in (self.folder / f"{BACKUP}{n}" for n in ("", *range(2, 1000)))
+                      if not path.exists())
+        legacy.rename(backup)
+        _LOGGER.warning("The queue's %d records in %s are now in %s; the old folder is kept as %s.",
+                        len(records), legacy, self.folder / DATABASE, backup)
+        if aside:
+            named = ", ".join(f"{name} ({reason})" for name, _, reason in aside)
+            self._notice(f"The queue's records {named} in {legacy} are set aside (kept in {backup}); the rest of the "
+                         "queue is kept.")
+
+    def _load(self) -> None:
+        """The store's runs, oldest first, each checked field by field: one that fails is set
+        aside with a notice; runs cut off while they trained are queued again."""
+        aside = []
+        for record in self._store.runs():
+            try:
+                run = _from_record(record, self.folder)
+            except (ValueError, KeyError, TypeError) as e:
+                self._store.set_aside(record["id"], json.dumps(record, default=repr), f"damaged: {_reason(e)}")
+                aside.append(f"run {record['id']} ({_reason(e)})")
                 continue
             self._entries[run.id] = self._cut_off(run) if run.status in RUNNING else _Entry(RunProgress(run))
-        if damaged:
-            self._notice(f"The queue's records {', '.join(damaged)} in {self._records} were damaged and are set "
-                         "aside (.damaged); the rest of the queue is kept.")
-        return max(ids) + 1
+        if aside:
+            self._notice(f"The queue's records of {', '.join(aside)} in {self.folder / DATABASE} were damaged and "
+                         "are set aside; the rest of the queue is kept.")
 
     def _cut_off(self, run: Run) -> _Entry:
         """A run the last server left running: queued again, from its sidecar where that is on
@@ -296,13 +338,13 @@ class RunQueue:
             entry.done.set()
             self._save(entry)
             return entry
-        history = {"steps": [], "epochs": []}
+        history = History()
         if kept and resume_path(path).is_file():
             try:
-                history = read_checkpoint(path)["history"]  # as the sidecar has it (written together)
+                history = stored_history(read_checkpoint(path), path.name)  # as the sidecar has it (written together)
             except CheckpointError as e:
                 _LOGGER.warning("Cannot resume %s: %s", path.name, e)
-        epochs = len(history["epochs"])
+        epochs = len(history.epochs)
         note = (f"Resumed after epoch {epochs} (from its .resume file) when the server restarted." if epochs else
                 "Started again from the beginning when the server restarted (no .resume file on this server).")
         entry = _Entry(RunProgress(replace(run, status="queued", message=note, history=history, step=0, epoch=0,
@@ -318,8 +360,17 @@ class RunQueue:
             return
         runs = self.runs()
         room = self._executor.capacity() - sum(run.running for run in runs)
-        for run in [run for run in runs if run.status == "queued"][:max(room, 0)]:
+        for run in [run for run in runs if run.status == "queued"]:
+            if room <= 0:
+                return
             entry = self._entries[run.id]
+            if not entry.resume and run.checkpoint.exists():  # a file took its name since it was queued
+                self._end(entry, "failed", f"A model named {run.name!r} appeared in the checkpoint folder after "
+                          "this run was queued; it is left as it is, and this run did not start. Queue it again "
+                          "under another name.", checkpoint=None)
+                entry.done.set()
+                continue
+            room -= 1
             entry.progress.update(status="running", message="Resuming…" if entry.resume else "Starting…",
                                   started_at=time.time())
             self._save(entry)
@@ -339,29 +390,26 @@ class RunQueue:
         with self._lock:
             cut_off = self._closing and entry.progress.snapshot().status == "running" and status == "stopped"
             if not cut_off:  # a close cuts a run off: its record stays "running", for the next queue to resume
-                entry.progress = RunProgress(_slim(entry.progress.snapshot(), status=status, checkpoint=checkpoint,
-                                                   message=f"{entry.note} {message}".strip(), ended_at=time.time()))
-                self._save(entry)
+                self._end(entry, status, message, checkpoint)
             del self._threads[run.id]
-            entry.done.set()
             self._dispatch()
+            entry.done.set()  # after the next run has started: who waits for this one finds it so
         _return_freed_memory()
+
+    def _end(self, entry: _Entry, status: str, message: str, checkpoint: Path | None) -> None:
+        """Record the run's end, slim in memory, with what a restart did to it at the head of its message."""
+        entry.progress = RunProgress(_slim(entry.progress.snapshot(), status=status, checkpoint=checkpoint,
+                                           message=f"{entry.note} {message}".strip(), ended_at=time.time()))
+        self._save(entry)
 
     def _save(self, entry: _Entry) -> None:
         """Rewrite the run's record; a failed write is logged, and the next change writes it again."""
         try:
-            self._write_record(entry)
-        except OSError:
+            with self._save_lock:
+                run = entry.progress.snapshot()
+                self._store.save(run.id, _record(run))
+        except (OSError, sqlite3.Error):
             _LOGGER.exception("The queue's record of a run could not be written")
-
-    def _write_record(self, entry: _Entry) -> None:
-        with self._save_lock:
-            run = entry.progress.snapshot()
-            text = json.dumps(_record(run), indent=1)
-            write_atomically(self._record_path(run.id), lambda f: f.write(text.encode()), durable=True)
-
-    def _record_path(self, run_id: int) -> Path:
-        return self._records / f"{run_id:06d}.json"
 
 
 def _return_freed_memory() -> None:
@@ -373,26 +421,65 @@ def _return_freed_memory() -> None:
 
 def _slim(run: Run, **changes) -> Run:
     """What an ended run keeps in memory: its row and its epochs' metrics (its file holds the rest)."""
-    return replace(run, history={"steps": [], "epochs": run.history["epochs"]}, reconstructions=None, film=None,
+    return replace(run, history=History(epochs=run.history.epochs), reconstructions=None, film=None,
                    weights=None, **changes)
 
 
+def _unusable(folder: Path, error: Exception) -> QueueError:
+    """A folder that cannot hold the queue, in words: which, why, and what to do."""
+    reason = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
+    return QueueError(f"The queue of runs cannot be kept in {folder} ({reason}). Let this server's user write "
+                      f"there (the folder and its {FOLDER}/), or use another checkpoint folder "
+                      "(VAE_CHECKPOINT_DIR, or a sweep's --out), then start again.")
+
+
+def _reason(error: Exception) -> str:
+    """Why a record was refused, for a notice."""
+    return f"no {error.args[0]!r} field" if isinstance(error, KeyError) else str(error) or type(error).__name__
+
+
 def _record(run: Run) -> dict:
-    return {"id": run.id, "name": run.name, "owner": run.started_by, "config": asdict(run.config),
-            "status": run.status, "message": run.message, "epoch": run.epoch,
-            "has_checkpoint": run.checkpoint is not None, "queued_at": run.queued_at,
-            "started_at": run.started_at, "ended_at": run.ended_at, "history_epochs": run.history["epochs"]}
+    """The run's row in the store (``classroom.store.RUN_COLUMNS``; its id is the row's key)."""
+    return {"name": run.name, "owner": run.started_by, "status": run.status, "message": run.message,
+            "epoch": run.epoch, "has_checkpoint": run.checkpoint is not None, "queued_at": run.queued_at,
+            "started_at": run.started_at, "ended_at": run.ended_at, "config": json.dumps(asdict(run.config)),
+            "history_epochs": _history_to_record(run.history)}
 
 
 def _from_record(record: dict, folder: Path) -> Run:
-    """The run a record describes; ValueError (or KeyError, TypeError) for one that cannot be."""
-    name, status, config = record["name"], record["status"], TrainConfig(**record["config"])
+    """The run a row describes, every field checked: ValueError (or KeyError, TypeError) naming
+    the first that is not a run's."""
+    if set(record) != {"id", *RUN_COLUMNS}:
+        raise ValueError(f"its fields are {', '.join(sorted(record))}")
+    name, status = record["name"], record["status"]
+    if not isinstance(name, str) or not NAME.fullmatch(name):
+        raise ValueError(f"not a run's name: {name!r}")
+    if status not in STATUSES:
+        raise ValueError(f"not a status: {status!r}")
+    config = TrainConfig(**json.loads(record["config"]))
     config.validate()
-    if not isinstance(name, str) or not NAME.fullmatch(name) or status not in STATUSES:
-        raise ValueError(f"not a run: {name!r}, {status!r}")
-    epochs = [dict(e, test=dict(e["test"])) for e in record["history_epochs"]]
+    for column, kind in (("owner", str), ("message", str), ("id", int), ("epoch", int), ("has_checkpoint", int)):
+        if not isinstance(record[column], kind) or kind is int and record[column] < 0:
+            raise ValueError(f"its {column} is {record[column]!r}")
+    for column in ("queued_at", "started_at", "ended_at"):
+        if not _is_number(record[column]) or not math.isfinite(record[column]):
+            raise ValueError(f"its {column} is {record[column]!r}")
     checkpoint = folder / f"{name}.pt" if record["has_checkpoint"] or status in ACTIVE else None
-    return Run(status=status, message=str(record["message"]), name=name, config=config, checkpoint=checkpoint,
-               epoch=int(record["epoch"]), epochs=config.epochs, history={"steps": [], "epochs": epochs},
-               started_at=float(record["started_at"]), ended_at=float(record["ended_at"]),
-               started_by=str(record["owner"]), id=int(record["id"]), queued_at=float(record["queued_at"]))
+    return Run(status=status, message=record["message"], name=name, config=config, checkpoint=checkpoint,
+               epoch=record["epoch"], epochs=config.epochs, history=_history_from_record(record["history_epochs"]),
+               started_at=record["started_at"], ended_at=record["ended_at"], started_by=record["owner"],
+               id=record["id"], queued_at=record["queued_at"])
+
+
+def _history_to_record(history: History) -> str:
+    """A run's history as its row keeps it: the epochs' scores (the steps are in its checkpoint)."""
+    return json.dumps(history.to_dict()["epochs"])
+
+
+def _history_from_record(text: str) -> History:
+    """A row's history, each epoch's every field read: RecordError (a ValueError) naming the first that is not."""
+    return History.from_dict({"steps": [], "epochs": json.loads(text)})
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)

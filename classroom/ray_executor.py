@@ -18,13 +18,13 @@ from classroom.jobs import run_train
 from vae.checkpoint import resume_path
 from vae.config import TrainConfig
 from vae.events import EndEvent, EpochEvent, Event, FrameEvent, StepEvent
-from vae.files import write_atomically
+from vae.files import rename_new, write_atomically
 from vae.train import TrainResult, train
 
 POLL_S = 0.5  # how often a Ray run's events are collected
 CPUS_PER_RUN = 1  # each Ray run's CPUs, and so its torch threads
 GPU_SHARE = 0.25  # of a GPU per Ray run where the cluster has GPUs: an MNIST VAE leaves most of one idle
-LOST = "the worker running it was lost"
+LOST = "the Ray worker running it was lost"
 
 
 class OnRay:
@@ -61,8 +61,10 @@ class OnRay:
 
     def train(self, config: TrainConfig, path: Path, *, stop: threading.Event, callback: Callable[[Event], None],
               resume: bool = False) -> TrainResult:
-        """The run on an actor, as ``vae.train.train`` would have it here; a lost actor fails it."""
+        """The run on an actor, as ``vae.train.train`` would have it here; a lost worker fails it."""
         ray = self._ray
+        epoch = 0  # the last epoch whose event came back
+        owns_file = resume  # the model file at path is this run's: it resumes from it, or has written it
         name = f"vae-run:{os.urandom(4).hex()}:{socket.gethostname()}:{path}"  # for `ray list actors`
         actor = self._trainer.options(**self._options, name=name).remote(CPUS_PER_RUN)
         try:
@@ -75,21 +77,36 @@ class OnRay:
                 report = ray.get(actor.poll.remote())
                 for event in report["events"]:
                     callback(event)
+                    if isinstance(event, EpochEvent):
+                        epoch = event.epoch
                 if report["files"]:
-                    _write_files(path, report["files"])
+                    _write_files(path, report["files"], first=not owns_file)
+                    owns_file = True
                 if report["result"]:
                     status, message = report["result"]
-                    return TrainResult(status, message, path if path.is_file() else None)
+                    return TrainResult(status, message, path if owns_file else None)
                 stop.wait(POLL_S)
-        except ray.exceptions.RayActorError:
-            kept = " The best checkpoint received is kept." if path.is_file() else " No checkpoint had come back."
-            return TrainResult("failed", f"Failed: {LOST}.{kept}", path if path.is_file() else None)
+        except _worker_lost_errors(ray):
+            when = f"after epoch {epoch}" if epoch else "before an epoch ended"
+            kept = "its last checkpoint is kept" if owns_file else "no checkpoint had come back"
+            return TrainResult("failed", f"Failed: {LOST} {when}; {kept}.", path if owns_file else None)
         finally:
             ray.kill(actor)
 
     def close(self) -> None:
         if self._started:
             self._ray.shutdown()
+
+
+def _worker_lost_errors(ray) -> tuple[type[Exception], ...]:
+    """Ray's errors (``ray.exceptions``, Ray 2.60) that mean the worker running a run is gone, or
+    the node under it, or the results it held: with a node's raylet killed, ``ray.get`` raises any
+    of them, depending on what was in flight."""
+    errors = ray.exceptions
+    return (errors.RayActorError,  # and its ActorDiedError, ActorUnavailableError: the actor's process
+            errors.WorkerCrashedError, errors.NodeDiedError, errors.LocalRayletDiedError,
+            errors.ObjectLostError,  # and its OwnerDiedError, ObjectReconstructionFailedError, ...: a result's copies
+            errors.RaySystemError)  # what Ray raises when a raylet is killed under a call
 
 
 def _check_reachable(address: str) -> None:
@@ -125,7 +142,7 @@ class RayTrainer:
     def start(self, config: dict, name: str, files: dict | None) -> None:
         self._path = self._folder / name
         if files:
-            _write_files(self._path, files)
+            _write_files(self._path, files, first=False)  # a resumed run's own files, in this actor's folder
         threading.Thread(target=self._train, args=(TrainConfig(**config), files is not None), daemon=True).start()
 
     def poll(self) -> dict:
@@ -162,7 +179,12 @@ def _read_files(path: Path) -> dict:
     return {"checkpoint": path.read_bytes(), "resume": resume_path(path).read_bytes()}
 
 
-def _write_files(path: Path, files: dict) -> None:
-    """A run's checkpoint and sidecar written atomically at ``path``, as ``vae.train`` writes them."""
-    for target, data in ((resume_path(path), files["resume"]), (path, files["checkpoint"])):
-        write_atomically(target, lambda f, data=data: f.write(data), durable=True)
+def _write_files(path: Path, files: dict, *, first: bool) -> None:
+    """A run's checkpoint, then its sidecar, written atomically at ``path`` as ``vae.train`` writes
+    them: the ``first`` write of a run creates the model file only under a free name
+    (``vae.files.rename_new``), so a model that took the name meanwhile is never replaced."""
+    target = path.with_name(f".{path.name}.new.tmp") if first else path
+    write_atomically(target, lambda f: f.write(files["checkpoint"]), durable=True)
+    if first:
+        rename_new(target, path)
+    write_atomically(resume_path(path), lambda f: f.write(files["resume"]), durable=True)

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from classroom.queue import NAME, RAY_ADDRESS_ENV, Run, RunQueue
+from classroom.queue import NAME, RAY_ADDRESS_ENV, QueueError, Run, RunQueue, check_name
 from vae.checkpoint import read_checkpoint
 from vae.config import TrainConfig
 from vae.settings import settings
@@ -28,14 +28,16 @@ def plan(betas: list[float], latent_dims: list[int] | None, prefix: str, out: Pa
     """A (name, config) per combination, ``base``'s settings otherwise (the default recipe's if
     None), named ``PREFIX-beta0p5`` (``-z8`` with latent sizes); ValueError saying why, before
     anything is queued, if one cannot be trained."""
+    check_name(prefix)
     runs = []
     for beta, latent_dim in itertools.product(betas, latent_dims or [None]):
         sized = latent_dim is not None
-        name = f"{prefix}-beta{beta:g}".replace(".", "p") + (f"-z{latent_dim}" if sized else "")
+        name = f"{prefix}-beta" + f"{beta:g}".replace(".", "p").replace("+", "") + (f"-z{latent_dim}" if sized else "")
         config = replace(base or TrainConfig(), beta=beta, **({"latent_dim": latent_dim} if sized else {}))
         config.validate()
         if not NAME.fullmatch(name):
-            raise ValueError(f"The name {prefix!r} makes the run name {name!r}; use letters, digits, '-' and '_'.")
+            raise ValueError(f"The name {prefix!r} makes the run name {name!r}, longer than a run's name may be "
+                             "(64 characters); choose a shorter one.")
         if (out / f"{name}.pt").exists():
             raise ValueError(f"{out / name}.pt exists; choose another name or folder.")
         runs.append((name, config))
@@ -72,7 +74,7 @@ def table(runs: list[Run]) -> str:
         kl, bce, loss = (f"{test[k]:.2f}" if test else "-" for k in ("kl", "bce", "loss"))
         numbers = f"{kl:>8} {bce:>14} {loss:>8}"
         lines.append(f"{run.name:<28} {run.config.beta:>6g} {run.config.latent_dim:>6} {run.status:<9} "
-                     f"{len(run.history['epochs']):>5} {numbers}")
+                     f"{len(run.history.epochs):>5} {numbers}")
     return "\n".join(lines)
 
 
@@ -92,15 +94,23 @@ def main(argv=None) -> int:
     try:
         runs = plan(args.beta, args.latent_dim, args.name, args.out,
                     TrainConfig(epochs=args.epochs, train_size=args.train_size))
-        queue = RunQueue(args.out, ray_address=args.ray)
     except ValueError as e:  # a ConfigError or QueueError too
         print(f"error: {e}", file=sys.stderr)
         return 2
+    try:
+        queue = RunQueue(args.out, ray_address=args.ray)
+    except QueueError as e:  # the folder is served by another process, or cannot hold the queue
+        print(f"error: {e}", file=sys.stderr)
+        return 1
     with queue:
         for notice in queue.notices:
             print(notice, file=sys.stderr)
         print(f"Training {len(runs)} runs {queue.where} -> {args.out}")
-        ids = [run.id for run in queue.submit_all(runs)]
+        try:
+            ids = [run.id for run in queue.submit_all(runs)]
+        except QueueError as e:  # the store cannot be written
+            print(f"error: {e}", file=sys.stderr)
+            return 1
         try:
             ended = follow(queue, ids)
         except KeyboardInterrupt:

@@ -1,8 +1,10 @@
 """Drives VAE Studio for the tests and the benchmarks, which share it: ``harness.apptest`` runs the
 app in Streamlit's AppTest and makes the events only a browser sends; ``harness.browser`` serves it
 for real and drives headless Chromium; ``harness.protocol`` is a session on a served app without a
-browser, speaking Streamlit's websocket protocol; ``harness.users`` puts a class of simulated users
-on a served app."""
+browser, speaking Streamlit's websocket protocol; ``harness.scenarios`` puts a class of simulated
+users (``harness.users``: each with its own stroke, ``harness.strokes``, looking for what
+``harness.probes`` names) on a served app and says what they did (``harness.reports``);
+``harness.wait.until`` is the tests' one polling loop."""
 
 from pathlib import Path
 

@@ -64,15 +64,6 @@ def press_queue(at: AppTest) -> AppTest:
     return at
 
 
-def wait_until(predicate, timeout: float = 60.0, interval: float = 0.2) -> None:
-    """Poll ``predicate`` until it is true; fail after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {predicate}")
-        time.sleep(interval)
-
-
 def navigation_mode_init(original_init):
     """A ``PagesManager.__init__`` that leaves the legacy pages-folder mode at once, as a real server
     does for good after its first st.navigation call.

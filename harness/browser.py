@@ -14,7 +14,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 import urllib.request
 from contextlib import contextmanager
 from pathlib import Path
@@ -24,16 +23,24 @@ import pytest
 from PIL import Image
 from playwright.sync_api import Locator, Page, expect
 
+from classroom.pages import PAGES
+
 from . import ROOT
+from .wait import until
 
 ARTIFACTS = ROOT / "test-artifacts" / "browser"
 CHROMIUM = Path("/usr/bin/chromium")  # Debian's; CI installs it with `make browser`
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-dev-shm-usage"]
-NAV_LABELS = ["Home", "Train", "Draw", "Inside", "Latent map", "Generate", "Compare", "Board"]
-PAGE_TITLES = {"Home": "VAE Studio", "Train": "Train a VAE", "Draw": "Draw a digit", "Inside": "Inside the model",
-               "Latent map": "Latent map", "Generate": "Generate", "Compare": "Compare two models",
-               "Board": "Rate against distortion"}
+NAV_LABELS = [page.title for page in PAGES.values()]
+
+
+def heading(script: Path) -> str:
+    """The h1 a page's script writes (its ``st.title("...")``), which shows that the page has opened."""
+    return re.search(r'^st\.title\("(.+)"\)$', script.read_text(), re.MULTILINE)[1]
+
+
+HEADINGS = {page.title: heading(ROOT / page.file) for page in PAGES.values()}  # a page's navigation label -> its h1
 
 SERVER_START_S = 60
 FIRST_VISIT_MS = 90_000  # the first Draw / Latent map / Generate visit encodes the test set on a busy CPU
@@ -85,19 +92,19 @@ def streamlit_server(checkpoint_dir: Path, log_path: Path, port: int | None = No
 
 
 def wait_until_healthy(server: subprocess.Popen, url: str, log_path: Path) -> None:
-    deadline = time.monotonic() + SERVER_START_S
-    while time.monotonic() < deadline:
+    def healthy() -> bool:
         if server.poll() is not None:
             pytest.fail(f"The Streamlit server exited with code {server.returncode}:\n{tail(log_path)}")
         try:
             with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
-                if response.status == 200:
-                    return
+                return response.status == 200
         except OSError:
-            pass
-        time.sleep(0.25)
-    pytest.fail(f"The Streamlit server did not answer {url}/_stcore/health within {SERVER_START_S} s:\n"
-                f"{tail(log_path)}")
+            return False
+
+    try:
+        until(healthy, SERVER_START_S, 0.25, f"the Streamlit server to answer {url}/_stcore/health")
+    except AssertionError as e:
+        pytest.fail(f"{e}:\n{tail(log_path)}")
 
 
 def stop_process_group(process: subprocess.Popen) -> None:
@@ -132,7 +139,7 @@ def open_app(page: Page, url: str) -> None:
     """Load the app and wait for the sidebar to list exactly the eight pages."""
     page.goto(url)
     expect(nav_labels(page)).to_have_text(NAV_LABELS, timeout=FIRST_VISIT_MS)
-    expect(page_title(page)).to_have_text(PAGE_TITLES["Home"], timeout=FIRST_VISIT_MS)
+    expect(page_title(page)).to_have_text(HEADINGS["Home"], timeout=FIRST_VISIT_MS)
     settle(page)
 
 
@@ -153,7 +160,7 @@ def nav_link(page: Page, label: str) -> Locator:
 def open_page(page: Page, label: str, timeout: float = FIRST_VISIT_MS) -> None:
     """Click ``label`` in the sidebar navigation and wait for its page to finish running."""
     nav_link(page, label).click()
-    expect(page_title(page)).to_have_text(PAGE_TITLES[label], timeout=timeout)
+    expect(page_title(page)).to_have_text(HEADINGS[label], timeout=timeout)
     settle(page, timeout)
 
 

@@ -7,7 +7,7 @@ import streamlit as st
 from studio import analysis, films, learner, resources, views
 from studio.figures import compare_curves_figure
 from vae import compare, latent
-from vae.checkpoint import CheckpointError
+from vae.checkpoint import Checkpoint, CheckpointError
 from vae.images import make_grid, picture
 
 SIDES = views.SIDES
@@ -24,7 +24,7 @@ def default_pick(side: str, options: list[str]) -> str:
     return str(wanted) if str(wanted) in options else options[0]
 
 
-def pick(side: str, column, options: list[str]):
+def pick(side: str, column, options: list[str]) -> Checkpoint | None:
     """The model chosen on one side, or None after saying on that side why it cannot be used."""
     key = f"compare_{side}"
     if st.session_state.get(key) not in options:
@@ -38,9 +38,10 @@ def pick(side: str, column, options: list[str]):
             return None
 
 
-def iw_estimate(ckpt, column) -> float | None:
+def iw_estimate(ckpt: Checkpoint, column) -> float | None:
     """-log p(x) of a card that lacks it: measured on request (with a progress bar) and kept on disk."""
-    if ckpt.metrics.get("test_iw", {}).get("k") == compare.IW_SAMPLES or not ckpt.config.variational:
+    stored = ckpt.metrics.test_iw
+    if (stored is not None and stored.k == compare.IW_SAMPLES) or not ckpt.config.variational:
         return None  # stored, or an autoencoder's, which has no q(z|x) to weigh samples with
     cached = st.session_state.get(f"compare_iw_{ckpt.key}")
     if cached is not None:

@@ -6,6 +6,7 @@ from streamlit_drawable_canvas import st_canvas
 
 from studio import analysis, learner, resources
 from vae import latent
+from vae.checkpoint import Checkpoint
 from vae.images import make_grid, picture
 from vae.preprocess import EmptyDrawingError, ImageDecodeError, open_image, to_mnist
 
@@ -90,7 +91,7 @@ def typicality(percentile: float) -> str:
     return "unlike almost all test digits: the model finds it surprising"
 
 
-def show_analysis(ckpt, x: np.ndarray) -> None:
+def show_analysis(ckpt: Checkpoint, x: np.ndarray) -> None:
     """What the model sees, makes of it and compares it with."""
     mu, logvar = latent.encode(ckpt.model, x)
     mu, logvar = mu[0], logvar[0]

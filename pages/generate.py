@@ -8,6 +8,7 @@ import streamlit as st
 
 from studio import analysis, figures, learner, resources, views
 from vae import latent, samplers
+from vae.checkpoint import Checkpoint
 from vae.images import make_grid, picture
 from vae.neighbours import SURE_FROM, VOTERS
 
@@ -49,7 +50,7 @@ def sample_grid(model, z: np.ndarray, side: int, width: int = 640) -> np.ndarray
     return make_grid(latent.decode(ckpt.model, z), ncol=side, scale=max(1, width // (29 * side)))
 
 
-def prior_section(ckpt, side: int, seed: int) -> None:
+def prior_section(ckpt: Checkpoint, side: int, seed: int) -> None:
     st.subheader("Samples from the prior, and from where the data is")
     views.autoencoder_note(ckpt)
     prior, data = st.columns(2, gap="medium")
@@ -65,7 +66,7 @@ def prior_section(ckpt, side: int, seed: int) -> None:
                "where the training digits actually landed.")
 
 
-def chosen_digit_section(ckpt, side: int, seed: int) -> int:
+def chosen_digit_section(ckpt: Checkpoint, side: int, seed: int) -> int:
     st.subheader("A digit of your choice")
     digit = st.segmented_control("Digit", list(range(10)), default=analysis.FIRST_DIGIT, key="gen_digit")
     digit = analysis.FIRST_DIGIT if digit is None else int(digit)
@@ -81,7 +82,7 @@ def chosen_digit_section(ckpt, side: int, seed: int) -> int:
     return digit
 
 
-def quality_section(ckpt, digit: int) -> None:
+def quality_section(ckpt: Checkpoint, digit: int) -> None:
     st.subheader("How good are the samples?")
     qualities = {"prior": ("prior", analysis.sample_quality(ckpt, "prior")),
                  "mixture": ("mixture", analysis.sample_quality(ckpt, "mixture"))}
@@ -102,7 +103,7 @@ def quality_section(ckpt, digit: int) -> None:
                         help=f"Share of samples whose leading digit gets at least {SURE_FROM} of the {VOTERS} votes.")
 
 
-def interpolation_section(ckpt, test_mu: np.ndarray) -> None:
+def interpolation_section(ckpt: Checkpoint, test_mu: np.ndarray) -> None:
     st.subheader("Interpolation between two test digits")
     first, second, settings = st.columns([2, 2, 2])
     a = test_digit_input(first, "From test digit", "gen_from", 0)
@@ -119,7 +120,7 @@ def interpolation_section(ckpt, test_mu: np.ndarray) -> None:
         st.image(make_grid(latent.decode(ckpt.model, z), ncol=steps, scale=3), caption=f"{title}: {note}")
 
 
-def traversal_section(ckpt, test_mu: np.ndarray, test_logvar: np.ndarray) -> None:
+def traversal_section(ckpt: Checkpoint, test_mu: np.ndarray, test_logvar: np.ndarray) -> None:
     st.subheader("Latent traversal")
     st.caption("Each row moves one latent dimension of a test digit's mean from −span to +span "
                "(in prior standard deviations) while the others stay put. Dimensions are listed by their "

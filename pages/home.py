@@ -98,18 +98,18 @@ for row in (IDEAS[:3], IDEAS[3:]):
 ckpt = resources.active()
 st.header(f"The active model: {ckpt.name}", divider="gray")
 
-test, val = ckpt.metrics.get("test", {}), ckpt.metrics.get("val", {})
+test, val = ckpt.metrics.test, ckpt.metrics.val
 def watch_film() -> None:
     st.session_state["map_view"] = "film"
 
 
-if test:
+if test is not None:
     cols = st.columns(5)
-    cols[0].metric("Test −ELBO", f"{test['loss']:.2f}", help="nats per image; lower is better")
-    cols[1].metric("Reconstruction (BCE)", f"{test['bce']:.2f}")
-    cols[2].metric("KL", f"{test['kl']:.2f}")
-    if val:
-        cols[3].metric("Validation −ELBO", f"{val['loss']:.2f}")
+    cols[0].metric("Test −ELBO", f"{test.loss:.2f}", help="nats per image; lower is better")
+    cols[1].metric("Reconstruction (BCE)", f"{test.bce:.2f}")
+    cols[2].metric("KL", f"{test.kl:.2f}")
+    if val is not None:
+        cols[3].metric("Validation −ELBO", f"{val.loss:.2f}")
     cols[4].metric("Active dimensions", f"{analysis.active_units(ckpt)} of {ckpt.config.latent_dim}",
                    help="Latent dimensions the model uses (their posterior mean varies over the digits); "
                         "the others collapsed to the prior, KL ≈ 0.")
@@ -118,7 +118,7 @@ if ckpt.film is not None:
                "Its training film shows how that came about, frame by frame.")
     if st.button("Watch it learn", icon=":material/movie:", key="home_film", on_click=watch_film):
         st.switch_page("pages/latent_map.py")
-if ckpt.history.get("epochs"):
+if ckpt.history.epochs:
     st.plotly_chart(analysis.loss_curves(ckpt), key="home_curves")
 
 rows = analysis.layers(ckpt)

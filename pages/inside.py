@@ -12,6 +12,7 @@ from studio.figures import (
     reparameterisation_figure,
 )
 from vae import latent, posterior
+from vae.checkpoint import Checkpoint
 from vae.images import make_grid, picture
 
 OWN_DRAWING = "your last drawing"
@@ -210,7 +211,7 @@ def step_kl(e, order, used, model_code) -> None:
     code(model_code, "kl")
 
 
-def step_loss(e, ckpt, training: bool, model_code) -> None:
+def step_loss(e, ckpt: Checkpoint, training: bool, model_code) -> None:
     st.subheader("6 · The loss", divider="gray")
     if e.variational:
         numbers = {"bce": f"{e.bce:.2f}", "kl": f"{e.kl:.2f}", "beta": f"{e.beta:g}"}
@@ -236,7 +237,7 @@ def step_loss(e, ckpt, training: bool, model_code) -> None:
 
 
 
-def step_posterior(e, ckpt, image, own_drawing: bool) -> None:
+def step_posterior(e, ckpt: Checkpoint, image, own_drawing: bool) -> None:
     st.subheader("7 · Why variational: q(z|x) and the true posterior", divider="gray")
     if not e.variational:
         st.markdown("An autoencoder has no q(z|x): it gives one code per digit, not a distribution, so there is "
@@ -301,7 +302,7 @@ def fit_verdict(grid) -> str:
 
 
 @st.fragment
-def posterior_handles(ckpt, image, e, grid, names) -> None:
+def posterior_handles(ckpt: Checkpoint, image, e, grid, names) -> None:
     """The plane: a click (or the two number inputs) sets z; the image decoded from z and the
     log-densities there update in this fragment alone."""
     owner = (ckpt.key, analysis.image_key(image))
@@ -350,7 +351,7 @@ def posterior_handles(ckpt, image, e, grid, names) -> None:
 
 
 @st.fragment
-def sigma_handle(ckpt, image, e) -> None:
+def sigma_handle(ckpt: Checkpoint, image, e) -> None:
     """A slider scales q's σ: the ELBO as a curve over the factor, and samples from the scaled q."""
     st.markdown("**Scale q's σ by hand.** The encoder chose σ; what if q were narrower or wider?")
     scan = analysis.posterior_view(ckpt, image, "sigma")

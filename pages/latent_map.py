@@ -7,6 +7,7 @@ import streamlit as st
 from studio import analysis, learner, resources, views
 from studio.figures import MAP_DRAWING, MAP_GRID, MAP_TEST, latent_map_figure
 from vae import latent
+from vae.checkpoint import Checkpoint
 from vae.images import make_grid, picture
 
 METHOD_LABELS = {"raw": "Raw latent (2-D)", "pca": "PCA", "tsne": "t-SNE"}
@@ -15,7 +16,7 @@ GRID_SIDE = 25  # clickable grid: GRID_SIDE x GRID_SIDE faint points over the ma
 VIEWS = {"map": "Map", "film": "Training film"}
 
 
-def chart_key(ckpt, method: str, size: int, perplexity: float) -> str:
+def chart_key(ckpt: Checkpoint, method: str, size: int, perplexity: float) -> str:
     """A new key (so a fresh, unselected chart) whenever the map changes: a selection made on
     one map never decodes a location on another. E.g. "latent_map_default_pca_2000_30"."""
     return f"latent_map_{ckpt.name}_{method}_{size}_{perplexity:g}"
@@ -30,7 +31,7 @@ def figure(map_key: str, _indices, _labels, _proj: latent.Projection, drawing, s
                              None if covariance is None else np.array(covariance))
 
 
-def drawing_on_map(ckpt, proj: latent.Projection):
+def drawing_on_map(ckpt: Checkpoint, proj: latent.Projection):
     """The Draw page's last digit on this map as (position, covariance rows or None), hashable for
     the figure's cache; re-encoded if it was drawn with another model. None before any drawing."""
     drawing = st.session_state.get(analysis.LAST_DRAWING_KEY)
@@ -44,7 +45,7 @@ def drawing_on_map(ckpt, proj: latent.Projection):
             None if covariance is None else tuple(map(tuple, covariance.tolist())))
 
 
-def show_selection(ckpt, point: dict, indices: np.ndarray, proj: latent.Projection) -> None:
+def show_selection(ckpt: Checkpoint, point: dict, indices: np.ndarray, proj: latent.Projection) -> None:
     """The clicked digit and its decoding, or the decoding of a clicked grid location."""
     data = point.get("customdata") or []
     if isinstance(data, dict):  # a typed array's row comes back keyed by position
@@ -78,7 +79,7 @@ def show_selection(ckpt, point: dict, indices: np.ndarray, proj: latent.Projecti
                 icon=":material/touch_app:")
 
 
-def show_map(ckpt) -> None:
+def show_map(ckpt: Checkpoint) -> None:
     """The projection controls, the clickable map and, for an exact inverse, the manifold."""
     methods = (["raw"] if ckpt.config.latent_dim == 2 else []) + ["pca", "tsne"]
     if st.session_state.get("map_method") not in methods:

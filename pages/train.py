@@ -11,7 +11,7 @@ from streamlit.runtime.scriptrunner import get_script_run_ctx
 from classroom import sweep
 from classroom.queue import QueueError, Run
 from studio import analysis, learner, live, resources, runs, views
-from vae.config import TrainConfig
+from vae.config import LIMITS, TrainConfig
 from vae.device import precision_label
 from vae.film import epoch_label
 from vae.model import ARCHS, ConfigError
@@ -56,21 +56,24 @@ def load_preset() -> None:
 
 def expert_fields(left, right) -> None:
     """The settings that class mode hides (``?class=1``): left at their defaults there."""
-    right.number_input(LABELS["batch_size"], value=DEFAULTS.batch_size, step=32, max_value=4096,
-                       key="train_batch_size")
-    left.number_input(LABELS["lr"], step=5e-4, format="%g", key="train_lr",
-                      help="Peak learning rate of AdamW (Adam for the tutorial recipe).")
-    right.number_input(LABELS["seed"], value=DEFAULTS.seed, step=1, key="train_seed",
-                       help="Same seed and settings, same model.")
-    left.number_input(LABELS["val_size"], value=DEFAULTS.val_size, step=500, key="train_val_size",
-                      help="Held out of the 60,000 training images to pick the best epoch.")
-    left.number_input(LABELS["iw_epochs"], value=DEFAULTS.iw_epochs, step=1, max_value=500, key="train_iw_epochs",
-                      help="The last N epochs train on the importance-weighted bound, which aims at "
-                           "-log p(x) itself rather than the ELBO (the bundled default: 6 of 69, 2 samples). "
-                           "At 2 samples each such epoch costs about 1.8 plain ones. Needs β = 1; "
-                           "leave it at 0 to train the ELBO throughout.")
-    right.number_input(LABELS["iw_samples"], value=FINE_TUNE_SAMPLES, step=1, max_value=64, key="train_iw_samples",
-                       help="Latents decoded per image in the importance-weighted epochs.")
+    number(right, "batch_size", value=DEFAULTS.batch_size, step=32)
+    number(left, "lr", step=5e-4, format="%g", help="Peak learning rate of AdamW (Adam for the tutorial recipe).")
+    number(right, "seed", value=DEFAULTS.seed, step=1, help="Same seed and settings, same model.")
+    number(left, "val_size", value=DEFAULTS.val_size, step=500,
+           help="Held out of the 60,000 training images to pick the best epoch.")
+    number(left, "iw_epochs", value=DEFAULTS.iw_epochs, step=1,
+           help="The last N epochs train on the importance-weighted bound, which aims at "
+                "-log p(x) itself rather than the ELBO (the bundled default: 6 of 69, 2 samples). "
+                "At 2 samples each such epoch costs about 1.8 plain ones. Needs β = 1; "
+                "leave it at 0 to train the ELBO throughout.")
+    number(right, "iw_samples", value=FINE_TUNE_SAMPLES, step=1,
+           help="Latents decoded per image in the importance-weighted epochs.")
+
+
+def number(column, field: str, **options) -> None:
+    """The form's input for the number ``field``, at most its limit (``vae.config.LIMITS``), as the
+    library and the command line take it."""
+    column.number_input(LABELS[field], max_value=LIMITS[field].high, key=f"train_{field}", **options)
 
 
 def run_form() -> None:
@@ -86,13 +89,12 @@ def run_form() -> None:
         st.text_input("Name", key="train_name", max_chars=64,
                       help="Saved as NAME.pt in the checkpoint folder: letters, digits, - and _ only.")
         left, right = st.columns(2)
-        left.number_input(LABELS["latent_dim"], step=1, max_value=512, key="train_latent_dim",
-                          help="Numbers per code: 2 can be plotted directly, 32 reconstructs better.")
-        right.number_input(LABELS["beta"], value=DEFAULTS.beta, step=0.1, format="%g", key="train_beta",
-                           help="Weight of the KL term; 1 is the true ELBO.")
-        left.number_input(LABELS["epochs"], value=10, step=1, max_value=500, key="train_epochs")
-        right.number_input(LABELS["train_size"], value=None, step=1000, placeholder="all 59,000",
-                           key="train_train_size", help="A random subset for a quick run; empty for all.")
+        number(left, "latent_dim", step=1, help="Numbers per code: 2 can be plotted directly, 32 reconstructs better.")
+        number(right, "beta", value=DEFAULTS.beta, step=0.1, format="%g",
+               help="Weight of the KL term; 1 is the true ELBO.")
+        number(left, "epochs", value=10, step=1)
+        number(right, "train_size", value=None, step=1000, placeholder="all 59,000",
+               help="A random subset for a quick run; empty for all.")
         if not learner.class_mode():  # a class sees the settings a beginner needs; these keep their defaults
             expert_fields(left, right)
             st.text_input("β values for a sweep", value=SWEEP_BETAS, key="train_sweep_betas",
@@ -214,8 +216,8 @@ def runs_table(all_runs: list[Run]) -> None:
     """The class's runs in queue order, this browser's marked; a row chosen is the run watched."""
     rows = [{"": "★" if run.owner == ME else "", "Name": run.name, "Who": runs.who(run), "β": run.config.beta,
              "Latent": run.config.latent_dim, "Status": run.status,
-             "Epoch": f"{len(run.history['epochs'])}/{run.epochs}",
-             "−ELBO": f"{run.history['epochs'][-1]['test']['loss']:.2f}" if run.history["epochs"] else ""}
+             "Epoch": f"{len(run.history.epochs)}/{run.epochs}",
+             "−ELBO": f"{run.history.epochs[-1].test.loss:.2f}" if run.history.epochs else ""}
             for run in all_runs]
     event = st.dataframe(rows, key="train_runs", hide_index=True, on_select="rerun", selection_mode="single-row",
                          height=min(36 + 35 * len(rows), 320), width="stretch",

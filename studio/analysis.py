@@ -31,7 +31,7 @@ from studio.figures import (
 )
 from studio.resources import checkpoint_dir, default_checkpoint, load, mnist, per_model
 from vae import explain, film, latent, neighbours, posterior, samplers
-from vae.checkpoint import CheckpointError
+from vae.checkpoint import Checkpoint, CheckpointError
 from vae.files import kept_arrays
 from vae.images import make_grid
 from vae.settings import settings
@@ -61,7 +61,7 @@ def test_set_cache() -> Path:
 # ---------------------------------------------------------------- the test set in the latent space
 
 
-def _kept_for_test_set(ckpt, name: str, shapes: dict, make) -> dict[str, np.ndarray]:
+def _kept_for_test_set(ckpt: Checkpoint, name: str, shapes: dict, make) -> dict[str, np.ndarray]:
     """``vae.files.kept_arrays`` of a model file on the test set (seconds of CPU once per file); a
     run's epoch (``classroom.jobs.snapshot_model``) only in memory, or a class following runs would fill
     the disk with one file per epoch."""
@@ -71,7 +71,7 @@ def _kept_for_test_set(ckpt, name: str, shapes: dict, make) -> dict[str, np.ndar
 
 
 @per_model(max_entries=4, spinner="Encoding the 10,000 test digits…")
-def test_encodings(ckpt) -> tuple[np.ndarray, np.ndarray | None]:
+def test_encodings(ckpt: Checkpoint) -> tuple[np.ndarray, np.ndarray | None]:
     """Posterior means and log-variances [10000, d] of the whole test set (an autoencoder's codes
     and None): a few seconds once per model file, then read from disk."""
     images, variational = mnist().test_images, ckpt.config.variational
@@ -82,7 +82,7 @@ def test_encodings(ckpt) -> tuple[np.ndarray, np.ndarray | None]:
 
 
 @per_model(max_entries=4, spinner="Scoring the 10,000 test digits (once per model)…")
-def test_negative_elbo(ckpt) -> np.ndarray:
+def test_negative_elbo(ckpt: Checkpoint) -> np.ndarray:
     """Per-image -ELBO [10000] of the test set, the reference for 'how typical is this image': a
     few seconds once per model file, then read from disk."""
     images = mnist().test_images
@@ -91,13 +91,13 @@ def test_negative_elbo(ckpt) -> np.ndarray:
 
 
 @per_model(max_entries=16)
-def _projection(ckpt, size: int, method: str, perplexity: float, seed: int):
+def _projection(ckpt: Checkpoint, size: int, method: str, perplexity: float, seed: int):
     indices = latent.test_subset(size)
     mu, _ = test_encodings(ckpt)
     return indices, latent.project(mu[indices], method, perplexity=perplexity, seed=seed, cache_dir=tsne_cache())
 
 
-def projection(ckpt, size: int, method: str, perplexity: float = 30.0, seed: int = 0):
+def projection(ckpt: Checkpoint, size: int, method: str, perplexity: float = 30.0, seed: int = 0):
     """(test indices [size], latent.Projection) of a fixed test subset; t-SNE runs once per
     model, subset and settings."""
     message = f"Projecting {size:,} test digits…"
@@ -112,12 +112,12 @@ def projection(ckpt, size: int, method: str, perplexity: float = 30.0, seed: int
 
 
 @st.cache_resource(show_spinner="Decoding the grid…", max_entries=8)
-def _manifold(_ckpt, _proj, key: str, method: str, extent, points: int, side: int) -> np.ndarray:
+def _manifold(_ckpt: Checkpoint, _proj, key: str, method: str, extent, points: int, side: int) -> np.ndarray:
     z = _proj.to_latents(latent.grid_points(*extent, side))
     return make_grid(latent.decode(_ckpt.model, z), ncol=side, pad=0, scale=max(1, 840 // (28 * side)))
 
 
-def manifold(ckpt, proj: latent.Projection, side: int) -> np.ndarray:
+def manifold(ckpt: Checkpoint, proj: latent.Projection, side: int) -> np.ndarray:
     """A side x side image grid decoding an even grid over ``proj``'s range (top row = largest y),
     through the projection's exact inverse."""
     return _manifold(ckpt, proj, ckpt.key, proj.method, proj.extent(), len(proj.coords), side)
@@ -144,13 +144,13 @@ class _Once:
 
 
 @per_model(max_entries=4)
-def _means_of(ckpt) -> _Once:
+def _means_of(ckpt: Checkpoint) -> _Once:
     """The training means' slot for a model file: filled outside a cached function, so that the
     progress bar shows only while they are encoded."""
     return _Once()
 
 
-def training_means(ckpt) -> np.ndarray:
+def training_means(ckpt: Checkpoint) -> np.ndarray:
     """Posterior means [60000, d] of every training digit, from disk when this model file's are
     there, else encoded once (seconds on a CPU; bench/RESULTS.md) with a progress bar."""
     slot = _means_of(ckpt)
@@ -169,32 +169,32 @@ def training_means(ckpt) -> np.ndarray:
 
 
 @per_model(max_entries=4, spinner="Indexing the training digits…")
-def digit_vote(ckpt) -> neighbours.DigitVote:
+def digit_vote(ckpt: Checkpoint) -> neighbours.DigitVote:
     """The k-NN vote among the training digits' means: what the model takes a latent for."""
     return neighbours.DigitVote(training_means(ckpt), mnist().train_labels.numpy())
 
 
 @per_model(max_entries=4)
-def own_training_means(ckpt) -> tuple[np.ndarray, np.ndarray]:
+def own_training_means(ckpt: Checkpoint) -> tuple[np.ndarray, np.ndarray]:
     """(means, labels) of the training digits this model trained on, which the samplers fit."""
     return samplers.own_training_means(ckpt, training_means(ckpt), mnist().train_labels.numpy())
 
 
 @per_model(max_entries=4, spinner=f"Fitting a {samplers.MIXTURE_COMPONENTS}-component Gaussian mixture to the "
                                   "training means (once per model)…")
-def mixture(ckpt):
+def mixture(ckpt: Checkpoint):
     """The Gaussian mixture over this model's training means (a few seconds, once per model)."""
     return samplers.fit_mixture(own_training_means(ckpt)[0])
 
 
 @per_model(max_entries=40)
-def digit_gaussian(ckpt, digit: int) -> samplers.DigitGaussian:
+def digit_gaussian(ckpt: Checkpoint, digit: int) -> samplers.DigitGaussian:
     """The full-covariance Gaussian of one digit's training means; raises TooFewExamplesError."""
     means, labels = own_training_means(ckpt)
     return samplers.fit_digit(means, labels, digit)
 
 
-def sampler_latents(ckpt, sampler: str, n: int, seed: int, digit: int | None = None) -> np.ndarray:
+def sampler_latents(ckpt: Checkpoint, sampler: str, n: int, seed: int, digit: int | None = None) -> np.ndarray:
     """n latents from "prior", "mixture" or "digit" (``digit`` given), the same for the same seed."""
     if sampler == "prior":
         return latent.prior_samples(n, ckpt.config.latent_dim, seed=seed)
@@ -204,13 +204,13 @@ def sampler_latents(ckpt, sampler: str, n: int, seed: int, digit: int | None = N
 
 
 @per_model(max_entries=64, spinner=f"Judging {samplers.QUALITY_SAMPLES:,} samples…")
-def sample_quality(ckpt, sampler: str, digit: int | None = None) -> samplers.SampleQuality:
+def sample_quality(ckpt: Checkpoint, sampler: str, digit: int | None = None) -> samplers.SampleQuality:
     """What the vote makes of QUALITY_SAMPLES decoded samples of a sampler (seed 0), once per model."""
     z = sampler_latents(ckpt, sampler, samplers.QUALITY_SAMPLES, 0, digit)
     return samplers.sample_quality(ckpt.model, digit_vote(ckpt), z)
 
 
-def _prepare(ckpt) -> None:
+def _prepare(ckpt: Checkpoint) -> None:
     """What ``warm_up`` fills, in the order a learner is likely to need it: Draw's first drawing
     (its score's reference, the vote, the nearest test digits), Compare's first open (both maps of
     its default pair), then Generate's samplers."""
@@ -228,7 +228,7 @@ def _prepare(ckpt) -> None:
 
 
 @per_model(max_entries=4)
-def _warm_up(ckpt) -> threading.Thread:
+def _warm_up(ckpt: Checkpoint) -> threading.Thread:
     # scikit-learn, which the thread loads, imports pandas; Plotly looks pandas up in sys.modules
     # without waiting for an import in progress, so a page's first figure found it half made (no
     # Series) and failed. Loaded here first, before the thread starts.
@@ -238,7 +238,7 @@ def _warm_up(ckpt) -> threading.Thread:
     return thread
 
 
-def warm_up(ckpt) -> threading.Thread | None:
+def warm_up(ckpt: Checkpoint) -> threading.Thread | None:
     """Fill the default model's slow caches (the test set's scores and encodings, the training
     digits' means and the vote's index, Compare's maps, the mixture and the samplers' verdicts;
     seconds of CPU) on a thread of their own, once per model. A learner's first drawing, and a
@@ -254,19 +254,19 @@ def warm_up(ckpt) -> threading.Thread | None:
 
 
 @per_model(max_entries=8)
-def loss_curves(ckpt) -> go.Figure:
+def loss_curves(ckpt: Checkpoint) -> go.Figure:
     """The figure of the model's training history (building it takes 100+ ms, longer than a page
     switch may)."""
     return loss_figure(ckpt.history, fine_tune_from=ckpt.train_config.fine_tune_start)
 
 
 @per_model(max_entries=8)
-def layers(ckpt) -> list[dict]:
+def layers(ckpt: Checkpoint) -> list[dict]:
     """``vae.summary.layer_table`` of the model (a forward pass with hooks), read-only."""
     return layer_table(ckpt.model)
 
 
-def active_units(ckpt) -> int:
+def active_units(ckpt: Checkpoint) -> int:
     """Latent dimensions the model uses: its film's frame of the kept epoch, else measured on the
     test set's encodings (``vae.film.active_units``)."""
     if ckpt.film is not None:
@@ -283,7 +283,7 @@ def compare_pair() -> tuple[Path, Path]:
 
 
 @per_model(max_entries=8, spinner="Projecting the test digits…")
-def compare_map(ckpt):
+def compare_map(ckpt: Checkpoint):
     """(test indices, latent.Projection, labels) of the Compare page's map of the model: raw for a
     2-D latent, else PCA."""
     indices, proj = _projection(ckpt, COMPARE_DIGITS, "raw" if ckpt.config.latent_dim == 2 else "pca", 30.0, 0)
@@ -291,7 +291,7 @@ def compare_map(ckpt):
 
 
 @per_model(max_entries=64)
-def compare_map_figure(ckpt, marked: int | None) -> go.Figure:
+def compare_map_figure(ckpt: Checkpoint, marked: int | None) -> go.Figure:
     """The model's Compare map with the test digit ``marked`` ringed."""
     indices, proj, labels = compare_map(ckpt)
     titles = ("z₁", "z₂") if proj.method == "raw" else ("PCA 1", "PCA 2")
@@ -308,11 +308,11 @@ def image_key(image: np.ndarray) -> str:
 
 
 @st.cache_resource(show_spinner=False, max_entries=64)
-def _explanation(_ckpt, key: str, image_key: str, seed: int, _image: np.ndarray) -> explain.Explanation:
+def _explanation(_ckpt: Checkpoint, key: str, image_key: str, seed: int, _image: np.ndarray) -> explain.Explanation:
     return explain.explain(_ckpt, _image, seed)
 
 
-def explanation(ckpt, image: np.ndarray, seed: int) -> explain.Explanation:
+def explanation(ckpt: Checkpoint, image: np.ndarray, seed: int) -> explain.Explanation:
     """``vae.explain.explain`` of ``image`` through the model, with ε's ``seed``."""
     return _explanation(ckpt, ckpt.key, image_key(image), seed, image)
 
@@ -326,11 +326,11 @@ POSTERIOR_VIEWS = {
 
 
 @st.cache_resource(show_spinner=False, max_entries=48)
-def _posterior_view(_ckpt, key: str, image_key: str, view: str, _image: np.ndarray):
+def _posterior_view(_ckpt: Checkpoint, key: str, image_key: str, view: str, _image: np.ndarray):
     return POSTERIOR_VIEWS[view][0](_ckpt.model, _image)
 
 
-def posterior_view(ckpt, image: np.ndarray, view: str):
+def posterior_view(ckpt: Checkpoint, image: np.ndarray, view: str):
     """One of ``POSTERIOR_VIEWS`` of ``image`` through the model (``vae.posterior``), with its spinner."""
     with st.spinner(POSTERIOR_VIEWS[view][1], show_time=True):
         return _posterior_view(ckpt, ckpt.key, image_key(image), view, image)
@@ -339,14 +339,14 @@ def posterior_view(ckpt, image: np.ndarray, view: str):
 OVERVIEW_DIGITS = 2000  # test digits on the whole-plane view
 
 
-def _overview_figure(ckpt, image: np.ndarray, names: tuple[str, str]) -> go.Figure:
+def _overview_figure(ckpt: Checkpoint, image: np.ndarray, names: tuple[str, str]) -> go.Figure:
     grid = posterior_view(ckpt, image, "grid")
     rows = latent.test_subset(OVERVIEW_DIGITS)
     means = test_encodings(ckpt)[0][rows][:, list(grid.dims)]
     return latent_overview_figure(means, mnist().test_labels.numpy()[rows], grid, names)
 
 
-def _bounds_figure(ckpt, image: np.ndarray) -> go.Figure:
+def _bounds_figure(ckpt: Checkpoint, image: np.ndarray) -> go.Figure:
     grid = posterior_view(ckpt, image, "grid")
     return bounds_figure(posterior_view(ckpt, image, "bounds"), None if grid.sliced else grid.log_px)
 
@@ -362,24 +362,25 @@ POSTERIOR_FIGURES = {
 
 
 @st.cache_resource(show_spinner=False, max_entries=64)
-def _posterior_view_figure(_ckpt, key: str, image_key: str, figure: str, args: tuple, _image: np.ndarray) -> go.Figure:
+def _posterior_view_figure(_ckpt: Checkpoint, key: str, image_key: str, figure: str, args: tuple,
+                           _image: np.ndarray) -> go.Figure:
     return POSTERIOR_FIGURES[figure](_ckpt, _image, *args)
 
 
-def posterior_view_figure(ckpt, image: np.ndarray, figure: str, *args) -> go.Figure:
+def posterior_view_figure(ckpt: Checkpoint, image: np.ndarray, figure: str, *args) -> go.Figure:
     """One of ``POSTERIOR_FIGURES``, made once per model, image and arguments and shared read-only:
     Plotly builds the four in about 30 ms, more than the rest of an Inside rerun for a new ε."""
     return _posterior_view_figure(ckpt, ckpt.key, image_key(image), figure, args, image)
 
 
 @per_model(max_entries=8)
-def code(ckpt) -> dict[str, str]:
+def code(ckpt: Checkpoint) -> dict[str, str]:
     """The code behind each step of the model's pass, read from the running code."""
     return explain.source_of(ckpt.model)
 
 
 @per_model(max_entries=8)
-def _dimension_usage(ckpt) -> tuple[np.ndarray, np.ndarray]:
+def _dimension_usage(ckpt: Checkpoint) -> tuple[np.ndarray, np.ndarray]:
     if ckpt.film is not None:
         frame = film.kept_frame(ckpt)
         return ckpt.film.kl_per_dim[frame], film.used_dimensions(ckpt.film.means[frame])
@@ -388,7 +389,7 @@ def _dimension_usage(ckpt) -> tuple[np.ndarray, np.ndarray]:
     return kl, film.used_dimensions(mu)
 
 
-def dimension_usage(ckpt) -> tuple[np.ndarray, np.ndarray]:
+def dimension_usage(ckpt: Checkpoint) -> tuple[np.ndarray, np.ndarray]:
     """(KL [d], used [d]) of the model's latent dimensions over many digits: its film's frame of
     its epoch, else the test set's encodings."""
     if ckpt.film is None:

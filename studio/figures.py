@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import io
 from collections.abc import Callable
+from operator import attrgetter
 from typing import NamedTuple
 
 import numpy as np
@@ -15,33 +16,34 @@ from plotly.subplots import make_subplots
 
 from vae.compare import lockstep
 from vae.film import DIGIT_COLOURS, epoch_label
+from vae.history import History
 from vae.images import make_grid, to_uint8
 from vae.latent import ellipse, grid_points
 
-CURVES = (("loss", "−ELBO (loss)"), ("bce", "Reconstruction (BCE)"), ("kl", "KL divergence"))
+CURVES = ((attrgetter("loss"), "−ELBO (loss)"), (attrgetter("bce"), "Reconstruction (BCE)"),
+          (attrgetter("kl"), "KL divergence"))  # each reads a StepRecord or a Scores
 
 
-def loss_figure(history: dict, fine_tune_from: float | None = None, max_points: int = 1500) -> go.Figure:
+def loss_figure(history: History, fine_tune_from: float | None = None, max_points: int = 1500) -> go.Figure:
     """Loss, BCE and KL side by side against epochs: training by step, validation and test by epoch.
-    ``history`` is a checkpoint's (or the running job's) ``{"steps": [...], "epochs": [...]}``.
+    ``history`` is a checkpoint's, or a running job's.
     The y-axes leave out the first tenth of training, whose huge early losses would flatten the rest.
     ``fine_tune_from`` (an epoch count) shades the importance-weighted epochs from there on: their
     training loss is that bound, below the -ELBO, so its curve drops there without the model's
     -ELBO doing so (``TrainConfig.fine_tune_start``). The training curve keeps about ``max_points``
     of its steps, evenly spaced."""
-    steps = history.get("steps", [])[:: max(1, len(history.get("steps", [])) // max_points)]
-    epochs = history.get("epochs", [])
+    steps = history.steps[:: max(1, len(history.steps) // max_points)]
+    epochs = history.epochs
     fig = make_subplots(rows=1, cols=3, subplot_titles=[title for _, title in CURVES],
                         horizontal_spacing=0.06)
     series = [("train (by step)", steps, lambda r: r, {"color": "#9ecae1", "width": 1.5}, "lines"),
-              ("validation", epochs, lambda r: r.get("val") or {}, {"color": "#ff7f0e", "width": 2}, "lines+markers"),
-              ("test", epochs, lambda r: r.get("test") or {}, {"color": "#2ca02c", "width": 2, "dash": "dot"},
-               "lines+markers")]
-    x_max = max([r["epoch"] for r in steps + epochs], default=0)
-    for col, (key, _) in enumerate(CURVES, start=1):
+              ("validation", epochs, lambda r: r.val, {"color": "#ff7f0e", "width": 2}, "lines+markers"),
+              ("test", epochs, lambda r: r.test, {"color": "#2ca02c", "width": 2, "dash": "dot"}, "lines+markers")]
+    x_max = max([r.epoch for r in steps + epochs], default=0)
+    for col, (value, _) in enumerate(CURVES, start=1):
         shown = []
         for name, rows, part, line, mode in series:
-            points = [(r["epoch"], part(r)[key]) for r in rows if key in part(r)]
+            points = [(r.epoch, value(part(r))) for r in rows if part(r) is not None]
             if points:
                 x, y = zip(*points)
                 fig.add_trace(go.Scatter(x=x, y=y, name=name, mode=mode, legendgroup=name, line=line,

@@ -89,8 +89,8 @@ class _Publisher:
 
 
 def _same_view(a: Run, b: Run) -> bool:
-    return (a.started_at, a.status, a.step, len(a.history["epochs"]), a.film and a.film.frames,
-            a.message) == (b.started_at, b.status, b.step, len(b.history["epochs"]), b.film and b.film.frames,
+    return (a.started_at, a.status, a.step, len(a.history.epochs), a.film and a.film.frames,
+            a.message) == (b.started_at, b.status, b.step, len(b.history.epochs), b.film and b.film.frames,
                            b.message)
 
 
@@ -138,9 +138,9 @@ def _view(run: tuple, step: int, epochs: int, status: str, _snap: Run) -> LiveVi
     history = _snap.history
     curves = (SharedFigure(loss_figure(history, fine_tune_from=_snap.config.fine_tune_start,
                                        max_points=LIVE_CURVE_POINTS))
-              if history["steps"] else None)
-    picture = None if _snap.reconstructions is None else _picture(run, len(history["epochs"]), _snap.reconstructions)
-    return LiveView(curves, picture, len(history["epochs"]))
+              if history.steps else None)
+    picture = None if _snap.reconstructions is None else _picture(run, len(history.epochs), _snap.reconstructions)
+    return LiveView(curves, picture, len(history.epochs))
 
 
 @st.cache_resource(show_spinner=False, max_entries=8)
@@ -160,7 +160,7 @@ def _run_key(snap: Run) -> tuple:
 def view(snap: Run) -> LiveView:
     """The loss curves and reconstructions of ``snap``, built once per step and epoch for all
     sessions watching (``snap`` from ``snapshot``, so that they watch the same step)."""
-    return _view(_run_key(snap), snap.step, len(snap.history["epochs"]), snap.status, snap)
+    return _view(_run_key(snap), snap.step, len(snap.history.epochs), snap.status, snap)
 
 
 @st.cache_resource(show_spinner=False, max_entries=8)
@@ -180,7 +180,7 @@ def _film(run: tuple, frames: int, epochs: int, _snap: Run) -> go.Figure:
 
 def film_figure_of(snap: Run) -> go.Figure:
     """A running run's newest film frame, built once per frame for all sessions watching."""
-    return _film(_run_key(snap), snap.film.frames, len(snap.history["epochs"]), snap)
+    return _film(_run_key(snap), snap.film.frames, len(snap.history.epochs), snap)
 
 
 @st.cache_resource(show_spinner=False, max_entries=4)

@@ -116,7 +116,7 @@ def per_model(max_entries: int, spinner: str | None = None):
     every session and read-only: one decorator instead of a cached twin per function. In a
     script run, ``spinner`` shows while it computes."""
     def decorate(fn):
-        def by_key(_ckpt, key: str, *args):  # "_ckpt": not hashed; the key stands for it
+        def by_key(_ckpt: Checkpoint, key: str, *args):  # "_ckpt": not hashed; the key stands for it
             return fn(_ckpt, *args)
 
         # Streamlit tells caches apart by module and qualified name; not functools.wraps, whose

@@ -29,6 +29,14 @@ def queue() -> RunQueue:
     return _queue(str(checkpoint_dir().resolve()))
 
 
+def start() -> None:
+    """Serve the checkpoint folder's queue from now on, so that runs queued before a restart train
+    at once rather than when a first page is opened (``python -m studio.serve`` calls it as the
+    server starts); a folder that cannot hold the queue is left for the pages to say."""
+    with contextlib.suppress(QueueError):
+        queue()
+
+
 def close() -> None:
     """End the checkpoint folder's queue (its running runs are cut off, to resume at the next
     start) and forget it; other folders' queues are left alone."""

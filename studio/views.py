@@ -9,8 +9,10 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
+from classroom.pages import PAGES
 from studio import analysis, films, learner, resources
 from vae import latent
+from vae.checkpoint import Checkpoint
 from vae.film import Film, epoch_label, gif_bytes
 from vae.images import picture, upscale
 
@@ -59,7 +61,7 @@ def map_note(film: Film, frame: int, method: str, agreement: tuple | None) -> st
             + (" Choose t-SNE above to see them." if agreement is not None else ""))
 
 
-def autoencoder_note(ckpt) -> None:
+def autoencoder_note(ckpt: Checkpoint) -> None:
     """Why variational, where a plain autoencoder's samples or map are shown (nothing for a VAE)."""
     if ckpt.config.variational:
         return
@@ -69,7 +71,7 @@ def autoencoder_note(ckpt) -> None:
             icon=":material/lightbulb:")
 
 
-def film_player(ckpt, key: str) -> None:
+def film_player(ckpt: Checkpoint, key: str) -> None:
     """Play, pause, step through and export the model's training film; or say why there is none."""
     film = ckpt.film
     if film is None:
@@ -112,10 +114,10 @@ def film_player(ckpt, key: str) -> None:
         chosen = points[0]["customdata"]
         open_frame(int(chosen[0] if isinstance(chosen, list) else chosen["0"]))
         st.rerun()
-    show_notes(film, ckpt.metrics.get("epoch"), method, films.agreement(ckpt, method))
+    show_notes(film, ckpt.metrics.epoch, method, films.agreement(ckpt, method))
 
 
-def layout_choice(ckpt, key: str) -> str:
+def layout_choice(ckpt: Checkpoint, key: str) -> str:
     """The film map's layout, chosen above the player for a latent of more than two dimensions: the
     t-SNE map where the clusters show (the default once it exists), or PCA's linear view."""
     if ckpt.config.latent_dim == 2:
@@ -175,15 +177,8 @@ def linked_maps(checkpoints: dict) -> None:
 
 # ---------------------------------------------------------------- the lesson panel
 
-# classroom.lessons.PAGES, as the navigation shows them.
-PAGE_TITLES = {"home": "Home", "train": "Train", "draw": "Draw", "inside": "Inside", "latent_map": "Latent map",
-               "generate": "Generate", "compare": "Compare", "board": "Board"}
 PROBLEM_KEY = "lesson_problem"  # session_state: why the URL's lesson could not be opened
 POSITIONS_KEY = "lesson_positions"  # session_state: {lesson id: 0-based step}, where each was left
-
-
-def page_path(page: str) -> str:
-    return f"pages/{page}.py"
 
 
 def lesson_params(lesson_id: str, step: int) -> dict:
@@ -219,7 +214,7 @@ def enter_step(lesson, step: int) -> str:
 def open_lesson(lesson_id: str, step: int) -> None:
     """Go to step ``step`` (0-based) of a lesson: on its page, with the URL saying where."""
     page = enter_step(learner.lessons()[0][lesson_id], step)
-    st.switch_page(page_path(page), query_params=lesson_params(lesson_id, step))
+    st.switch_page(PAGES[page].file, query_params=lesson_params(lesson_id, step))
 
 
 def lesson_from_url() -> str | None:
@@ -284,7 +279,7 @@ def lesson_panel() -> None:
         st.markdown(step.text)
         if step.question is not None:
             question(lesson, k)
-        st.page_link(page_path(step.page), label=f"Open {PAGE_TITLES[step.page]}", icon=":material/arrow_forward:",
+        st.page_link(PAGES[step.page].file, label=f"Open {PAGES[step.page].title}", icon=":material/arrow_forward:",
                      query_params=lesson_params(lesson.id, k))
         if done[k]:
             st.success("Done: on to the next step.", icon=":material/check_circle:")
@@ -300,7 +295,7 @@ def lesson_panel() -> None:
                 open_lesson(lesson.id, k + 1)
             st.session_state[RECAP_KEY] = lesson.id
             close_lesson()
-            st.switch_page(page_path("home"))  # where the recap is
+            st.switch_page(PAGES["home"].file)  # where the recap is
         with st.expander("All steps"):
             for i, (s, ticked) in enumerate(zip(lesson.steps, done)):
                 mark = "✓" if ticked else ("→" if i == k else "○")
@@ -357,7 +352,7 @@ def lesson_recap() -> None:
         st.markdown("**The seed article's four ideas, in your numbers**")
         st.markdown("\n".join(f"{i}. {line}" for i, line in enumerate(idea_lines(), start=1)))
         if analysis.LAST_DRAWING_KEY not in st.session_state:
-            st.page_link(page_path("draw"), label="Draw a digit, and this recap gives its numbers",
+            st.page_link(PAGES["draw"].file, label="Draw a digit, and this recap gives its numbers",
                          icon=":material/draw:")
         again, dismiss = st.columns(2)
         if again.button("Start the lesson again", icon=":material/replay:", key="recap_again",
@@ -424,7 +419,7 @@ def lesson_list(lessons: dict, problems: list[str]) -> None:
     positions = st.session_state.get(POSITIONS_KEY, {})
     for lesson in lessons.values():
         step = positions.get(lesson.id, 0)
-        st.page_link(page_path(lesson.steps[step].page), label=f"{lesson.title} ({len(lesson.steps)} steps)",
+        st.page_link(PAGES[lesson.steps[step].page].file, label=f"{lesson.title} ({len(lesson.steps)} steps)",
                      icon=":material/school:", query_params=lesson_params(lesson.id, step),
                      help=lesson.summary)
     for problem in problems:

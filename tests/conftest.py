@@ -1,4 +1,5 @@
-"""Shared fixtures: the real MNIST (loaded once) and a tmp checkpoint folder."""
+"""Shared fixtures: the real MNIST and the bundled model (each loaded once), the training digits'
+means and their vote, and a tmp checkpoint folder."""
 
 from __future__ import annotations
 
@@ -10,13 +11,37 @@ from streamlit.runtime.pages_manager import PagesManager
 from harness import BUNDLED
 from harness.apptest import navigation_mode_init
 from studio import runs
+from vae import load_checkpoint
 from vae.data import load_mnist
+from vae.neighbours import DigitVote, cached_means
 from vae.settings import configure
 
 
 @pytest.fixture(scope="session")
 def mnist():
     return load_mnist()
+
+
+@pytest.fixture(scope="session")
+def ckpt():
+    """The bundled default model's checkpoint; no test changes it, so every test shares one."""
+    return load_checkpoint(BUNDLED)
+
+
+@pytest.fixture(scope="session")
+def model(ckpt):
+    return ckpt.model
+
+
+@pytest.fixture(scope="session")
+def means(ckpt, mnist, tmp_path_factory):
+    """The training digits' latent means under the bundled model: a minute's encoding, done once."""
+    return cached_means(ckpt, mnist.train_images, tmp_path_factory.mktemp("means"))
+
+
+@pytest.fixture(scope="session")
+def vote(means, mnist):
+    return DigitVote(means, mnist.train_labels.numpy())
 
 
 @pytest.fixture(autouse=True)

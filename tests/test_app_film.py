@@ -7,7 +7,8 @@ import numpy as np
 import torch
 
 from harness import BUNDLED_DIR, TINY
-from harness.apptest import click, fill_form, plotly_rows, press_queue, run_app, texts, wait_until
+from harness.apptest import click, fill_form, plotly_rows, press_queue, run_app, texts
+from harness.wait import until
 from studio import analysis, resources
 from vae import load_checkpoint
 from vae.checkpoint import read_checkpoint
@@ -59,7 +60,7 @@ def test_the_films_loss_curve_shows_the_fall_in_epoch_one_on_the_heatmaps_frames
     axis = spec["layout"]["yaxis" + curves["test −ELBO"]["yaxis"].removeprefix("y")]
     low, high = 10.0 ** np.asarray(axis["range"])
     assert axis["type"] == "log" and low < test["y"].min() and high > training["y"].max() > 500, "all of it shows"
-    first_test = DEFAULT.history["epochs"][0]["test"]["loss"]
+    first_test = DEFAULT.history.epochs[0].test.loss
     assert test["y"][0] == first_test and test["x"][0] == film.frame_at(1), "epoch 1's test -ELBO, in its column"
     assert training["x"].min() < 1 and training["x"].max() <= film.frame_at(1), "the batches before it, frame by frame"
     assert training["y"][0] > 500 > 250 > training["y"][-1] > first_test * 0.9, "the fall inside epoch 1"
@@ -91,7 +92,7 @@ def test_the_film_opens_on_its_t_sne_clusters_and_its_captions_say_what_each_vie
     assert f"{in_latent[-1]:.0%} in 32-D, {on_pca[-1]:.0%} here" in spec["frames"][-1]["data"][1]["text"][0]
     note = texts(at)
     assert "PCA is the honest linear view" in note and "watch the colours pull apart" not in note
-    kept = film.frame_at(DEFAULT.metrics["epoch"])
+    kept = film.frame_at(DEFAULT.metrics.epoch)
     assert f"{in_latent[kept]:.0%} of the digits' nearest neighbours in 32-D share their label, " \
            f"{on_pca[kept]:.0%} on this map" in note
 
@@ -150,7 +151,7 @@ def test_home_and_the_sidebar_say_how_many_dimensions_the_model_uses():
 def test_the_train_page_shows_the_film_live_and_replays_it_when_the_run_ends(checkpoint_dir, run_queue):
     at = press_queue(fill_form(run_app("pages/train.py"), name="filmed", **{**TINY, "epochs": 2}))
     run_id = run_queue.runs()[0].id
-    wait_until(lambda: run_queue.snapshot(run_id).film is not None and run_queue.snapshot(run_id).running)
+    until(lambda: run_queue.snapshot(run_id).film is not None and run_queue.snapshot(run_id).running)
     at.run()
     assert not at.exception, at.exception
     if run_queue.snapshot(run_id).running:  # a tiny run can end between the two lines above

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from harness import BUNDLED_DIR, TINY
-from harness.apptest import canvas_value, click, drawn, fill_form, press_queue, run_app, texts, wait_until
+from harness.apptest import canvas_value, click, drawn, fill_form, press_queue, run_app, texts
+from harness.wait import until
 from studio import analysis, resources
 from vae import load_checkpoint, posterior
 from vae.explain import explain
@@ -45,7 +46,7 @@ def test_a_test_digit_goes_through_every_step_with_its_own_numbers(mnist):
 
     # The KL of the chosen dimension, written out: the model's largest first, then one clicked on its bar.
     first = at.session_state["inside_dimension"]
-    assert first == int(np.argmax(DEFAULT.film.kl_per_dim[DEFAULT.film.frame_at(DEFAULT.metrics["epoch"])]))
+    assert first == int(np.argmax(DEFAULT.film.kl_per_dim[DEFAULT.film.frame_at(DEFAULT.metrics.epoch)]))
     assert f"KL}}_{{{first}}}" in latex(at) and f"= {e.kl_per_dim[first]:.3f}" in latex(at)
     collapsed = int(np.argmin(e.kl_per_dim))
     at.session_state[f"inside_kl_{first}"] = click({"customdata": [collapsed]})
@@ -107,7 +108,7 @@ def test_the_autoencoder_says_what_it_lacks():
 def test_the_run_training_now_can_be_watched_epoch_by_epoch(checkpoint_dir, run_queue):
     at = press_queue(fill_form(run_app("pages/train.py"), name="watched", **{**TINY, "epochs": 200}))
     run_id = run_queue.runs()[0].id
-    wait_until(lambda: run_queue.snapshot(run_id).weights is not None, timeout=120)
+    until(lambda: run_queue.snapshot(run_id).weights is not None, timeout=120)
     at.switch_page(PAGE).run()
     assert not at.exception, at.exception
     at.toggle(key="inside_live").set_value(True).run()

@@ -16,7 +16,8 @@ from streamlit.testing.v1 import AppTest
 
 from classroom.gate import ModelWorkGate
 from harness import BUNDLED_DIR, ROOT, TINY
-from harness.apptest import canvas_value, drawn, run_app, wait_until
+from harness.apptest import canvas_value, drawn, run_app
+from harness.wait import until
 from studio import analysis, gate, live, resources
 from vae import load_checkpoint
 from vae.config import TrainConfig
@@ -52,7 +53,7 @@ class PuppetTrain:
             self.events.put(StepEvent(step=step, epoch=1 + (step - 1) // 10, epochs=3, total_steps=30,
                                       loss=200.0 - step, bce=180.0 - step, kl=20.0, img_per_s=1000.0, eta_s=30.0,
                                       lr=1e-3))
-        wait_until(lambda: self.newest().step == last, timeout=10)
+        until(lambda: self.newest().step == last, timeout=10)
 
     def epoch(self, epoch: int) -> None:
         scores = {"loss": 150.0 - epoch, "bce": 130.0, "kl": 20.0 - epoch}
@@ -60,11 +61,11 @@ class PuppetTrain:
                                    train=scores, val=scores, test=scores, improved=True, weights=None,
                                    reconstructions=np.random.default_rng(epoch).random((2, 10, 28, 28),
                                                                                        dtype=np.float32)))
-        wait_until(lambda: len(self.newest().history["epochs"]) == epoch, timeout=10)
+        until(lambda: len(self.newest().history.epochs) == epoch, timeout=10)
 
     def frame(self, film) -> None:
         self.events.put(FrameEvent(film=film))
-        wait_until(lambda: self.newest().film is film, timeout=10)
+        until(lambda: self.newest().film is film, timeout=10)
 
 
 @pytest.fixture
@@ -84,7 +85,7 @@ def puppet(run_queue, monkeypatch):
 
 def queue_run(queue, name: str, owner: str):
     run = queue.submit(TrainConfig(**THREE_EPOCHS), name, owner=owner)
-    wait_until(lambda: queue.snapshot(run.id).running, timeout=10)
+    until(lambda: queue.snapshot(run.id).running, timeout=10)
     return run
 
 
@@ -184,7 +185,7 @@ def test_a_run_queued_here_says_so_and_stops_at_once(puppet, run_queue):
     at.text_input(key="train_name").set_value("mine")
     next(b for b in at.button if b.label == "Queue my run").click().run()
     run = run_queue.runs()[0]
-    wait_until(lambda: run_queue.snapshot(run.id).running, timeout=10)
+    until(lambda: run_queue.snapshot(run.id).running, timeout=10)
     at.run()
     assert any(c.value.startswith(":material/person: Queued by you at ") for c in at.caption)
     other = train_page()  # another browser sees it as someone else's

@@ -6,6 +6,8 @@ import shutil
 import pytest
 
 import vae
+from classroom.pages import PAGES
+from harness import ROOT
 from harness.apptest import run_app
 from studio import resources, runs
 from vae.settings import configure
@@ -17,9 +19,9 @@ def test_home_renders_with_the_bundled_model_and_the_sidebar_card(checkpoint_dir
     ckpt = vae.load_checkpoint(checkpoint_dir / "default.pt")
     card = {m.label: m.value for m in at.sidebar.metric}
     assert card["Latent size"] == str(ckpt.config.latent_dim)
-    assert card["Test −ELBO"] == f"{ckpt.metrics['test']['loss']:.1f}"
+    assert card["Test −ELBO"] == f"{ckpt.metrics.test.loss:.1f}"
     assert card["β (beta)"] == f"{ckpt.train_config.beta:g}"
-    assert card["Epochs"] == str(len(ckpt.history["epochs"]))
+    assert card["Epochs"] == str(len(ckpt.history.epochs))
     assert any(f"**{ckpt.config.arch}**" in c.value for c in at.sidebar.caption)
     assert any("Device: **CPU**" in c.value or "CUDA" in c.value for c in at.sidebar.caption)
     assert at.sidebar.selectbox(key=resources.ACTIVE_KEY).value == str(checkpoint_dir / "default.pt")
@@ -30,7 +32,7 @@ def test_home_renders_with_the_bundled_model_and_the_sidebar_card(checkpoint_dir
     assert ideas == {"train", "draw", "latent_map", "generate"}
     assert links["VAE basics (11 steps)"] == "draw" and links["What β does (4 steps)"] == "compare"
     metrics = {m.label: m.value for m in at.main.metric}
-    assert metrics["Test −ELBO"] == f"{ckpt.metrics['test']['loss']:.2f}"
+    assert metrics["Test −ELBO"] == f"{ckpt.metrics.test.loss:.2f}"
     assert {"Reconstruction (BCE)", "KL"} <= metrics.keys()
     curves = json.loads(at.get("plotly_chart")[0].proto.spec)["layout"]
     fine_tune = ckpt.train_config.fine_tune_start
@@ -41,6 +43,12 @@ def test_home_renders_with_the_bundled_model_and_the_sidebar_card(checkpoint_dir
     assert sum(int(r["parameters"].replace(",", "")) for r in rows) == sum(p.numel() for p in ckpt.model.parameters())
     assert rows[-1]["output shape"] == "1 × 28 × 28"
     assert all(r["part"] for r in rows), "every layer is named as encoder or decoder"
+
+
+def test_the_page_table_names_each_page_file_once():
+    """app.py's navigation, the lessons and the harness all read the table: a page file outside it
+    would be unreachable, a row without its file would break every page."""
+    assert sorted(ROOT / page.file for page in PAGES.values()) == sorted((ROOT / "pages").glob("*.py"))
 
 
 def test_train_page_renders_idle(run_queue):

@@ -8,7 +8,8 @@ import torch
 
 import vae.train
 from harness import TINY
-from harness.apptest import fill_form, press_queue, run_app, wait_until
+from harness.apptest import fill_form, press_queue, run_app
+from harness.wait import until
 from studio import resources
 from vae.config import TrainConfig
 from vae.device import precision_label
@@ -29,16 +30,16 @@ def test_names_stay_in_the_checkpoint_folder_and_never_overwrite(checkpoint_dir)
 
 
 @pytest.mark.parametrize("values, reasons", [
-    ({"epochs": 0}, ["Epochs must be an integer >= 1, got 0"]),
-    ({"lr": 0.0}, ["Learning rate must be in (0, 1], got 0.0"]),
-    ({"beta": -1.0}, ["β must be a finite number >= 0, got -1.0"]),
-    ({"latent_dim": 0}, ["Latent size must be a positive integer, got 0"]),
-    ({"batch_size": 0}, ["Batch size must be an integer in [1, 65536], got 0"]),
+    ({"epochs": 0}, ["Epochs must be an integer in [1, 1000], got 0"]),
+    ({"lr": 0.0}, ["Learning rate must be a number in [1e-06, 1], got 0.0"]),
+    ({"beta": -1.0}, ["β must be a number in [0, 100], got -1.0"]),
+    ({"latent_dim": 0}, ["Latent size must be an integer in [1, 512], got 0"]),
+    ({"batch_size": 0}, ["Batch size must be an integer in [1, 4096], got 0"]),
     ({"name": "../x"}, ["The name may use only letters, digits, '-' and '_' (1 to 64 characters), got '../x'."]),
     ({"name": "default"}, ["A model named 'default' already exists; choose another name."]),
-    ({"name": "/etc/x", "val_size": -1}, ["Validation images must be in [0, 60000), got -1",
+    ({"name": "/etc/x", "val_size": -1}, ["Validation images must be an integer in [0, 10000], got -1",
                                           "The name may use only letters, digits"]),
-    ({"iw_epochs": 11}, ["IW epochs must be an integer in [0, epochs=10], got 11"]),
+    ({"iw_epochs": 11}, ["IW epochs must be an integer in [0, 10] (at most epochs=10), got 11"]),
     ({"iw_epochs": 2, "iw_samples": 0}, ["IW samples must be an integer in [1, 64], got 0"]),
     ({"iw_epochs": 2, "beta": 0.5}, ["The importance-weighted epochs bound log p(x) itself, so they need beta 1"]),
 ])
@@ -70,7 +71,7 @@ def test_train_from_the_page_queue_another_watch_them_and_use_the_model(run_queu
 
     at.session_state["train_runs"] = {"selection": {"rows": [0], "columns": []}}  # watch the first again
     at.run()
-    wait_until(lambda: run_queue.snapshot(first.id).step >= 1)
+    until(lambda: run_queue.snapshot(first.id).step >= 1)
     at.run()
     assert "img/s" in at.get("progress")[0].proto.text and at.get("plotly_chart")
     expected = precision_label("auto", torch.device("cpu"))
@@ -139,7 +140,7 @@ def test_stop_from_the_page(run_queue, checkpoint_dir):
     at = press_queue(fill_form(run_app("pages/train.py"), name="stopped", **{**TINY, "epochs": 2}))
     assert at_first_step.wait(60)
     run = run_queue.runs()[0]
-    wait_until(lambda: run_queue.snapshot(run.id).step >= 1)
+    until(lambda: run_queue.snapshot(run.id).step >= 1)
     assert run.config.iw_samples == TrainConfig().iw_samples, "no IW epochs: the library's objective"
     at.run()
     next(b for b in at.button if b.key == "train_stop").click().run()

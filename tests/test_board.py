@@ -15,6 +15,7 @@ from studio import resources
 from vae.checkpoint import read_checkpoint
 from vae.config import TrainConfig
 from vae.events import EpochEvent
+from vae.history import EpochRecord, History, Scores
 
 
 def test_a_models_point_is_its_test_kl_and_bce_and_an_autoencoder_has_none():
@@ -33,10 +34,14 @@ def test_a_broken_file_is_left_out_with_its_reason(tmp_path):
 
 
 def test_a_run_in_progress_has_its_trail_and_no_point_before_its_first_epoch():
-    history = {"epochs": [{"test": {"kl": 5.0, "bce": 120.0}}, {"test": {"kl": 9.0, "bce": 100.0}}]}
-    point = run_point("mine", 2.0, 8, history)
+    def epoch(number: int, kl: float, bce: float) -> EpochRecord:
+        scores = Scores(loss=kl + bce, bce=bce, kl=kl)
+        return EpochRecord(epoch=number, seconds=1.0, train_seconds=1.0, img_per_s=1000.0, train=scores, val=None,
+                           test=scores)
+
+    point = run_point("mine", 2.0, 8, History(epochs=(epoch(1, 5.0, 120.0), epoch(2, 9.0, 100.0))))
     assert (point.rate, point.distortion, point.trail) == (9.0, 100.0, ((5.0, 120.0), (9.0, 100.0)))
-    assert run_point("mine", 1.0, 8, {"epochs": []}) is None
+    assert run_point("mine", 1.0, 8, History()) is None
 
 
 def test_the_board_shows_every_vae_and_a_click_makes_one_active(checkpoint_dir):

@@ -27,9 +27,9 @@ from harness.browser import (
     ARTIFACTS,
     CHROMIUM_ARGS,
     FIRST_VISIT_MS,
+    HEADINGS,
     ISOLATED_POINT_JS,
     NAV_LABELS,
-    PAGE_TITLES,
     PLAY_FILM_JS,
     RERUN_MS,
     RUN_ENDED,
@@ -109,7 +109,7 @@ def test_home_and_every_page_opens_from_the_sidebar(app: Page):
 
     for label in NAV_LABELS[1:] + NAV_LABELS[:1]:
         open_page(app, label)
-        expect(page_title(app)).to_have_text(PAGE_TITLES[label])
+        expect(page_title(app)).to_have_text(HEADINGS[label])
         expect_no_exception(app)
     save_screenshot(app, "home")
 
@@ -126,7 +126,7 @@ def test_a_fresh_servers_very_first_visit_straight_to_a_page_shows_the_apps_navi
         try:
             page = context.new_page()
             page.goto(f"{url}/draw")
-            expect(page_title(page)).to_have_text(PAGE_TITLES["Draw"], timeout=FIRST_VISIT_MS)
+            expect(page_title(page)).to_have_text(HEADINGS["Draw"], timeout=FIRST_VISIT_MS)
             settle(page, FIRST_VISIT_MS)
             expect(nav_labels(page)).to_have_text(NAV_LABELS)
             expect(page.get_by_test_id("stSidebar").locator(".st-key-active_checkpoint input")).to_have_value("default")

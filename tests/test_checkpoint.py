@@ -11,21 +11,32 @@ from harness import BUNDLED_DIR
 from vae import CheckpointError, ConvVAE, VAEConfig, load_checkpoint, save_checkpoint
 from vae.checkpoint import read_checkpoint
 from vae.config import TrainConfig
+from vae.history import EpochRecord, History, IWScore, Metrics, Scores, StepRecord
 from vae.model import LATER_FIELDS
+
+METRICS = {"epoch": 3, "val": {"loss": 1.5, "bce": 1.0, "kl": 0.5}, "test": {"loss": 1.0, "bce": 0.75, "kl": 0.25}}
+
+
+def epoch_record(epoch: int, loss: float = 99.5) -> dict:
+    """An epoch's record as vae.train writes it."""
+    scores = {"loss": loss, "bce": loss - 10, "kl": 10.0}
+    return {"epoch": epoch, "seconds": 4.5, "train_seconds": 4.0 * epoch, "img_per_s": 900.0, "train": scores,
+            "val": scores, "test": scores}
 
 
 @pytest.fixture
 def saved(tmp_path):
     torch.manual_seed(0)
     model = ConvVAE(VAEConfig(latent_dim=4, channels=4, hidden=16))
-    path = save_checkpoint(tmp_path / "m.pt", model, metrics={"test": {"loss": 1.0}})
+    path = save_checkpoint(tmp_path / "m.pt", model, metrics=METRICS)
     return model, path
 
 
 def test_round_trip(saved):
     model, path = saved
     loaded = load_checkpoint(path)
-    assert loaded.config == model.config and loaded.metrics == {"test": {"loss": 1.0}} and not loaded.model.training
+    assert loaded.config == model.config and not loaded.model.training
+    assert loaded.metrics == Metrics(epoch=3, val=Scores(1.5, 1.0, 0.5), test=Scores(1.0, 0.75, 0.25))
     assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), loaded.model.state_dict().values()))
     assert not list(path.parent.glob(".*tmp"))  # the temp file was renamed away
 
@@ -33,10 +44,12 @@ def test_round_trip(saved):
 def test_a_checkpoint_is_a_frozen_record_keyed_by_its_bytes(saved, tmp_path):
     model, path = saved
     ckpt = load_checkpoint(path)
-    assert ckpt.path == path and ckpt.name == "m" and ckpt.history == {} and ckpt.trained_on == {}
+    assert ckpt.path == path and ckpt.name == "m" and ckpt.history == History() and ckpt.trained_on == {}
     assert ckpt.film is None and ckpt.film_error is None
     with pytest.raises(FrozenInstanceError):
-        ckpt.metrics = {}
+        ckpt.metrics = Metrics()
+    with pytest.raises(FrozenInstanceError):
+        ckpt.metrics.test.loss = 0.0
     # A file without a train_config has one of its model's fields and today's defaults for the rest.
     assert isinstance(ckpt.train_config, TrainConfig) and ckpt.train_config.model_config() == model.config
     assert ckpt.train_config.beta == TrainConfig().beta
@@ -45,17 +58,18 @@ def test_a_checkpoint_is_a_frozen_record_keyed_by_its_bytes(saved, tmp_path):
     copy = tmp_path / "copy.pt"
     copy.write_bytes(path.read_bytes())
     assert load_checkpoint(copy).key == ckpt.key
-    save_checkpoint(path, model, metrics={"test": {"loss": 2.0}})
+    save_checkpoint(path, model, metrics={**METRICS, "epoch": 4})
     assert load_checkpoint(path).key != ckpt.key
 
 
 def test_history_round_trips_exactly_and_is_stored_as_tensors(saved, tmp_path):
     model, _ = saved
     steps = [{"step": i, "epoch": i / 7, "loss": 500.0 / (i + 1), "bce": 1 / 3, "kl": 1e-9 * i} for i in range(1, 50)]
-    history = {"steps": steps, "epochs": [{"epoch": 1, "train": {"loss": 99.5}}]}
+    history = {"steps": steps, "epochs": [epoch_record(1)]}
     path = save_checkpoint(tmp_path / "h.pt", model, history=history)
-    assert load_checkpoint(path).history == history
-    assert isinstance(load_checkpoint(path).history["steps"][0]["step"], int)
+    assert load_checkpoint(path).history.to_dict() == history
+    assert load_checkpoint(path).history.steps[1] == StepRecord(step=2, epoch=2 / 7, loss=500.0 / 3, bce=1 / 3, kl=2e-9)
+    assert isinstance(read_checkpoint(path)["history"]["steps"][0]["step"], int)
     raw = torch.load(path, weights_only=True)["history"]["steps"]  # columns: 0.3 s less to unpickle in the app
     assert set(raw) == set(steps[0]) and all(isinstance(c, torch.Tensor) and len(c) == 49 for c in raw.values())
     raw = torch.load(path, weights_only=True)
@@ -122,6 +136,44 @@ def test_a_file_from_before_the_later_layer_fields_is_refused_with_the_fields_it
         load_checkpoint(tmp_path / "old.pt")
 
 
+@pytest.mark.parametrize("name", ["default.pt", "latent2d.pt", "tutorial.pt", "beta1.pt", "beta4.pt", "autoencoder.pt"])
+def test_a_bundled_files_history_and_metrics_are_typed_records_that_give_back_its_dicts(name):
+    payload, ckpt = read_checkpoint(BUNDLED_DIR / name), load_checkpoint(BUNDLED_DIR / name)
+    assert ckpt.history.to_dict() == payload["history"] and ckpt.metrics.to_dict() == payload["metrics"]
+    last = ckpt.history.epochs[-1]
+    assert isinstance(last, EpochRecord) and last.test == Scores.from_dict(payload["history"]["epochs"][-1]["test"])
+    assert len(ckpt.history.steps) == len(payload["history"]["steps"]) and ckpt.history.steps[-1].epoch == last.epoch
+    metrics = payload["metrics"]
+    assert (ckpt.metrics.epoch, ckpt.metrics.test.loss) == (metrics["epoch"], metrics["test"]["loss"])
+    assert (ckpt.metrics.test_iw is None) == (name == "autoencoder.pt")  # vae.eval --save measured the VAEs'
+
+
+def test_an_older_record_without_the_optional_fields_loads_and_writes_back_as_it_was(saved, tmp_path):
+    model, _ = saved
+    epoch = {k: v for k, v in epoch_record(1).items() if k != "train_seconds"}  # as the queue kept a run's epochs
+    history = {"steps": [], "epochs": [{**epoch, "val": {}}]}  # {}: a run without a validation split
+    metrics = {**METRICS, "val": {}}  # no test_iw: not measured
+    ckpt = load_checkpoint(save_checkpoint(tmp_path / "old.pt", model, history=history, metrics=metrics))
+    assert (ckpt.history.epochs[0].train_seconds, ckpt.history.epochs[0].val) == (None, None)
+    assert (ckpt.metrics.val, ckpt.metrics.test_iw) == (None, None)
+    assert ckpt.history.to_dict() == history and ckpt.metrics.to_dict() == metrics
+    measured = Metrics.from_dict({**metrics, "test_iw": {"k": 100, "nll": 88.5}})
+    assert measured.test_iw == IWScore(k=100, nll=88.5) and measured.to_dict()["test_iw"] == {"k": 100, "nll": 88.5}
+
+
+def test_a_record_without_a_field_every_file_has_is_refused_naming_it(saved, tmp_path):
+    model, _ = saved
+    epochs = [epoch_record(1), epoch_record(2)]
+    del epochs[1]["test"]["loss"]
+    with pytest.raises(CheckpointError, match="bad.pt is corrupt: its epoch 2 has no 'loss'"):
+        load_checkpoint(save_checkpoint(tmp_path / "bad.pt", model, history={"steps": [], "epochs": epochs}))
+    with pytest.raises(CheckpointError, match="its metrics has no 'test'"):
+        load_checkpoint(save_checkpoint(tmp_path / "bad.pt", model, metrics={"epoch": 1, "val": {}}))
+    with pytest.raises(CheckpointError, match="its epoch 1 is unreadable"):
+        load_checkpoint(save_checkpoint(tmp_path / "bad.pt", model,
+                                        history={"steps": [], "epochs": [{**epoch_record(1), "seconds": "soon"}]}))
+
+
 @pytest.mark.parametrize("name", ["default.pt", "latent2d.pt", "tutorial.pt", "beta4.pt", "autoencoder.pt"])
 def test_bundled_files_write_out_every_field(name):
     payload = read_checkpoint(BUNDLED_DIR / name)
@@ -180,10 +232,10 @@ def replace_after_a_pause(src, dst, real_replace=os.replace):
     real_replace(src, dst)
 
 model = ConvVAE(VAEConfig(latent_dim=4, channels=4, hidden=16))
-save_checkpoint(sys.argv[1], model, metrics={"write": 0})
+save_checkpoint(sys.argv[1], model, metrics={"epoch": 1, "val": {}, "test": {"loss": 1.0, "bce": 1.0, "kl": 0.0}})
 print("first file complete", flush=True)
 os.replace = replace_after_a_pause
-save_checkpoint(sys.argv[1], model, metrics={"write": 1})
+save_checkpoint(sys.argv[1], model, metrics={"epoch": 2, "val": {}, "test": {"loss": 1.0, "bce": 1.0, "kl": 0.0}})
 """
 
 
@@ -198,5 +250,5 @@ def test_a_process_killed_mid_write_leaves_the_last_complete_file(tmp_path):
     finally:
         writer.kill()
     assert len(list(tmp_path.glob(".m.pt.*.tmp"))) == 1  # the interrupted write, left behind
-    assert load_checkpoint(path).metrics == {"write": 0}  # the previous file, whole
+    assert load_checkpoint(path).metrics.epoch == 1  # the previous file, whole
     assert [p.name for p in tmp_path.glob("*.pt")] == ["m.pt"]  # the temp file is not a model

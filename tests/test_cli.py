@@ -36,8 +36,8 @@ def test_train_then_eval_on_the_command_line(tmp_path):
     assert "Best epoch 2" in resumed
 
     report = run("vae.eval", str(ckpt)).stdout  # the whole test set, as training measured the kept model
-    stored = load_checkpoint(ckpt).metrics["test"]
-    assert float(report.split("test -ELBO")[1].split()[0]) == pytest.approx(stored["loss"], abs=0.006)
+    stored = load_checkpoint(ckpt).metrics.test
+    assert float(report.split("test -ELBO")[1].split()[0]) == pytest.approx(stored.loss, abs=0.006)
 
     report = run("vae.eval", str(ckpt), "--iw", "5", "--limit", "200").stdout
     assert "test -ELBO" in report and "importance-weighted, K=5" in report
@@ -63,6 +63,8 @@ def test_an_autoencoder_trains_and_evaluates_on_the_command_line_and_refuses_wha
 def test_bad_values_and_files_give_clear_errors(tmp_path):
     bad = run("vae.train", "--lr", "-1", "--out", str(tmp_path / "x.pt"), check=False)
     assert bad.returncode == 2 and "lr must be" in bad.stderr and "Traceback" not in bad.stderr
+    huge = run("vae.train", "--latent-dim", "1000000", "--out", str(tmp_path / "x.pt"), check=False)
+    assert (huge.returncode, huge.stderr) == (2, "error: latent_dim must be an integer in [1, 512], got 1000000\n")
     (tmp_path / "junk.pt").write_text("not a model")
     junk = run("vae.eval", str(tmp_path / "junk.pt"), check=False)
     assert junk.returncode == 1 and "error:" in junk.stderr and "Traceback" not in junk.stderr

@@ -26,9 +26,9 @@ def test_the_table_shows_each_card_and_their_difference():
     rows = rows_of(compare.table(compare.card(a), compare.card(b)))
     assert rows["architecture"].a == "tutorial" and rows["architecture"].b == "conv"
     assert rows["latent size"].a == "256" and rows["latent size"].b == "32" and rows["latent size"].difference == "-224"
-    assert rows["test −ELBO"].a == f"{a.metrics['test']['loss']:.2f}"
-    assert rows["test −ELBO"].difference == f"{b.metrics['test']['loss'] - a.metrics['test']['loss']:+.2f}"
-    assert rows["−log p(x), IW K=100"].b == f"{b.metrics['test_iw']['nll']:.2f}"
+    assert rows["test −ELBO"].a == f"{a.metrics.test.loss:.2f}"
+    assert rows["test −ELBO"].difference == f"{b.metrics.test.loss - a.metrics.test.loss:+.2f}"
+    assert rows["−log p(x), IW K=100"].b == f"{b.metrics.test_iw.nll:.2f}"
     assert rows["parameters"].a == f"{sum(p.numel() for p in a.model.parameters()):,}"
     assert rows["active units"].b == str(int(b.film.active_units[-1]))
     assert "bf16" in rows["trained on"].b and "fp32" in rows["trained on"].a
@@ -57,7 +57,7 @@ def test_the_bundled_tutorial_model_is_the_articles_recipe_and_its_card_matches_
 
     assert main([str(TUTORIAL)]) == 0
     printed = capsys.readouterr().out
-    assert f"test -ELBO  {ckpt.metrics['test']['loss']:8.2f} nats" in printed
+    assert f"test -ELBO  {ckpt.metrics.test.loss:8.2f} nats" in printed
     assert load_checkpoint(BETA4).train_config.beta == 4
 
 
@@ -76,8 +76,8 @@ def test_the_curve_against_time_adds_up_the_epochs():
     ckpt = load_checkpoint(DEFAULT)
     epochs, seconds, loss = compare.elbo_curve(ckpt.history)
     assert epochs.tolist() == list(range(1, len(epochs) + 1))
-    assert seconds[-1] == pytest.approx(sum(r["seconds"] for r in ckpt.history["epochs"]))
-    assert loss[-1] == ckpt.history["epochs"][-1]["test"]["loss"]
+    assert seconds[-1] == pytest.approx(sum(r.seconds for r in ckpt.history.epochs))
+    assert loss[-1] == ckpt.history.epochs[-1].test.loss
 
 
 def test_a_measured_log_likelihood_is_kept_per_model_file_and_a_damaged_entry_is_redone(mnist, tmp_path, monkeypatch):
@@ -110,7 +110,7 @@ def test_the_page_compares_the_articles_model_with_the_default_by_default(compar
     assert at.selectbox(key="compare_b").value == str(compare_dir / "default.pt")
     table = next(m.value for m in at.markdown if m.value.startswith("| | tutorial | default |"))
     a, b = load_checkpoint(compare_dir / "tutorial.pt"), load_checkpoint(compare_dir / "default.pt")
-    assert f"| test −ELBO | {a.metrics['test']['loss']:.2f} | {b.metrics['test']['loss']:.2f} |" in table
+    assert f"| test −ELBO | {a.metrics.test.loss:.2f} | {b.metrics.test.loss:.2f} |" in table
     assert any(c.startswith("tutorial: −ELBO") for c in image_captions(at))
     assert any(c.startswith("default: 16 prior samples") for c in image_captions(at))
     assert at.get("plotly_chart"), "curves, maps and the films"

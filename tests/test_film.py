@@ -68,8 +68,8 @@ def test_a_run_films_before_training_inside_epoch_one_and_after_every_epoch(shor
 def test_the_kept_epochs_frame_is_the_saved_models_own_encoding(short_run, mnist):
     ckpt = load_checkpoint(short_run)
     film = ckpt.film
-    frame = film.frame_at(ckpt.metrics["epoch"])
-    assert film.epochs[frame] == ckpt.metrics["epoch"]
+    frame = film.frame_at(ckpt.metrics.epoch)
+    assert film.epochs[frame] == ckpt.metrics.epoch
     mu, logvar = latent.encode(ckpt.model, mnist.test_images[film.indices])
     np.testing.assert_allclose(film.means[frame].astype(np.float32), mu, rtol=2e-3, atol=2e-3)  # float16
     # The KL per dimension is >= 0 and sums to the digits' mean KL; the active units are counted
@@ -129,7 +129,7 @@ def test_a_damaged_or_foreign_film_still_loads_its_model(short_run, tmp_path):
         torch.save({**payload, "format": FORMAT, "version": VERSION, "film": film}, path)
         ckpt = load_checkpoint(path)
         assert ckpt.film is None and reason in ckpt.film_error
-        assert ckpt.metrics == payload["metrics"]  # the model itself is fine
+        assert ckpt.metrics.to_dict() == payload["metrics"]  # the model itself is fine
 
 
 def test_long_runs_are_thinned_under_the_size_bound_keeping_epoch_one_and_the_kept_epoch():
@@ -182,8 +182,8 @@ def test_every_bundled_model_carries_a_film_under_the_size_bound(mnist):
         ckpt = load_checkpoint(BUNDLED_DIR / name)
         assert ckpt.film is not None, f"{name}: {ckpt.film_error}"
         assert sum(t.numel() * t.element_size() for t in ckpt.film.to_state().values()) <= MAX_BYTES
-        frame = ckpt.film.frame_at(ckpt.metrics["epoch"])
-        assert ckpt.film.epochs[frame] == ckpt.metrics["epoch"]
+        frame = ckpt.film.frame_at(ckpt.metrics.epoch)
+        assert ckpt.film.epochs[frame] == ckpt.metrics.epoch
         if ckpt.config.latent_dim == 2:
             assert ckpt.film.manifold.shape[1:] == (12 * 28, 12 * 28)
             assert ckpt.film.logvars.shape == ckpt.film.means.shape

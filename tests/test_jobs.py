@@ -14,6 +14,7 @@ from vae import load_checkpoint
 from vae.checkpoint import read_resume_state
 from vae.config import TrainConfig
 from vae.events import EpochEvent
+from vae.history import Metrics
 from vae.train import TrainResult
 
 
@@ -39,9 +40,9 @@ def test_a_real_runs_progress_and_weights_are_recorded_epoch_by_epoch(tmp_path, 
         run = queue.snapshot(run.id)
     first, last = seen
     assert run.status == "stopped" and "is kept." in run.message and run.checkpoint.is_file()
-    steps = last.history["steps"]
-    assert [s["step"] for s in steps] == list(range(1, len(steps) + 1)) and steps[3]["epoch"] == 1.0
-    assert last.history["epochs"][0]["test"]["loss"] > 0 and last.img_per_s > 0
+    steps = last.history.steps
+    assert [s.step for s in steps] == list(range(1, len(steps) + 1)) and steps[3].epoch == 1.0
+    assert last.history.epochs[0].test.loss > 0 and last.img_per_s > 0
     assert last.reconstructions.shape == (2, 10, 28, 28)
     assert (first.weights_epoch, last.weights_epoch) == (1, 2)
     # A copy as the epoch ended, not the live model: epoch 2 went on changing the weights.
@@ -50,7 +51,7 @@ def test_a_real_runs_progress_and_weights_are_recorded_epoch_by_epoch(tmp_path, 
     stored = read_resume_state(tmp_path / "w.pt")["model"]  # the weights as the last epoch ended
     assert not ckpt.model.training and ckpt.config == TrainConfig(**TINY).model_config()
     assert all(torch.equal(value, stored[name]) for name, value in ckpt.model.state_dict().items())
-    assert ckpt.train_config == last.config and ckpt.metrics == {"epoch": 2} and ckpt.film is last.film
+    assert ckpt.train_config == last.config and ckpt.metrics == Metrics(epoch=2) and ckpt.film is last.film
     assert ckpt.key != snapshot_model(first).key  # each epoch's model is filed apart
 
 
@@ -70,7 +71,7 @@ def test_a_full_disk_fails_the_run_with_a_message_and_keeps_the_last_checkpoint(
         run = queue.snapshot(run.id)
     assert run.status == "failed" and run.message.startswith("The disk is full")
     assert "The best checkpoint written before the failure is kept." in run.message
-    assert run.checkpoint == tmp_path / "full.pt" and load_checkpoint(run.checkpoint).metrics["epoch"] == 1
+    assert run.checkpoint == tmp_path / "full.pt" and load_checkpoint(run.checkpoint).metrics.epoch == 1
     assert not list(tmp_path.glob(".*tmp"))
 
 

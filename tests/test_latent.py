@@ -13,11 +13,6 @@ from vae.metrics import evaluate
 
 
 @pytest.fixture(scope="module")
-def model():
-    return vae.load_checkpoint(BUNDLED_DIR / "default.pt").model
-
-
-@pytest.fixture(scope="module")
 def model2d():
     return vae.load_checkpoint(BUNDLED_DIR / "latent2d.pt").model
 

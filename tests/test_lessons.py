@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from classroom.lessons import CHECKS, LESSON_DIR, PAGES, Question, load_lessons, main, read_lesson
+from classroom.lessons import CHECKS, LESSON_DIR, Question, load_lessons, main, read_lesson
+from classroom.pages import PAGES
 from harness import BUNDLED_DIR, ROOT, TINY
 from harness.apptest import RUN_TIMEOUT_S, canvas_value, click, drawn, fill_form, press_queue, run_app, texts
 from studio import analysis, learner, resources, views

@@ -1,10 +1,10 @@
 """The classroom load case, scaled down: concurrent browser sessions drawing, clicking the map,
 generating and watching the run while the server trains. ``bench/load_sessions.py`` is the
 full-size run whose latencies bench/RESULTS.md reports; this runs the same class
-(``harness.users.run_load``) with four sessions (two in Chromium, two websocket clients), and checks
+(``harness.scenarios.run_load``) with four sessions (two in Chromium, two websocket clients), and checks
 what must hold on any machine, however busy: every interaction answered, no session shown another's
 drawing, and training under load bit-identical to the same run alone. Latencies are not asserted here.
-The queueing class (``harness.users.run_queue_class``, full size in ``bench/queue_class.py``) runs
+The queueing class (``harness.scenarios.run_queue_class``, full size in ``bench/queue_class.py``) runs
 with three websocket clients, each queueing a run of one epoch on 500 images.
 """
 
@@ -16,7 +16,9 @@ import pytest
 import torch
 
 from harness.browser import require_chromium
-from harness.users import CYCLE, QUEUE_CYCLE, differences, pattern_check, run_load, run_queue_class
+from harness.reports import CYCLE, QUEUE_CYCLE
+from harness.scenarios import differences, run_load, run_queue_class
+from harness.strokes import pattern_check
 
 
 @pytest.mark.browser

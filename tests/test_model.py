@@ -52,7 +52,7 @@ def test_config_rejects_bad_values():
     assert VAEConfig.from_dict(VAEConfig(latent_dim=7).to_dict()) == VAEConfig(latent_dim=7)
     with pytest.raises(ConfigError) as refused:
         VAEConfig(latent_dim=0)
-    assert (refused.value.field, refused.value.problem) == ("latent_dim", "must be a positive integer, got 0")
+    assert (refused.value.field, refused.value.problem) == ("latent_dim", "must be an integer in [1, 512], got 0")
 
 
 def test_eval_mode_restores_the_mode_it_found():

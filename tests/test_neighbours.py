@@ -1,27 +1,9 @@
 """The k-NN vote among the training digits' means, and the disk cache of those means."""
 
 import numpy as np
-import pytest
 
-from harness import BUNDLED
-from vae import latent, load_checkpoint
-from vae.neighbours import VOTERS, DigitVote, cached_means
-
-
-@pytest.fixture(scope="module")
-def ckpt():
-    return load_checkpoint(BUNDLED)
-
-
-@pytest.fixture(scope="module")
-def model(ckpt):
-    return ckpt.model
-
-
-@pytest.fixture(scope="module")
-def vote(ckpt, mnist, tmp_path_factory):
-    means = cached_means(ckpt, mnist.train_images, tmp_path_factory.mktemp("means"))
-    return DigitVote(means, mnist.train_labels.numpy())
+from vae import latent
+from vae.neighbours import VOTERS, cached_means
 
 
 def test_test_digits_are_recognised_as_their_own_label(model, mnist, vote):

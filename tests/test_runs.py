@@ -2,9 +2,11 @@
 restart (a new queue on the same folder), resume, damage, stop; executed here and on a local Ray
 instance (the tests named ``ray``)."""
 
+import contextlib
 import json
+import sqlite3
 import threading
-import time
+from dataclasses import asdict
 
 import pytest
 import ray
@@ -12,10 +14,12 @@ import ray
 import vae.train
 from classroom.queue import QueueError, RunQueue
 from classroom.ray_executor import LOST
+from classroom.store import DATABASE, FOLDER, LOCK
 from harness import TINY, train_watching
+from harness.wait import until
 from vae import load_checkpoint
 from vae.config import TrainConfig
-from vae.events import EpochEvent
+from vae.events import EpochEvent, StepEvent
 from vae.train import TrainResult
 
 
@@ -36,12 +40,22 @@ class Trainer:
         return TrainResult("finished", "Finished.", None)
 
 
-def until(condition, timeout=120):
-    """Wait for ``condition()`` to hold (a wait for an event of the run, not a timed assertion)."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "the run never got there"
-        time.sleep(0.1)
+TINY_FLAGS = [f"--{key.replace('_', '-')}={value}" for key, value in TINY.items()]  # vae.train's
+EPOCH = {"epoch": 1, "seconds": 1.5, "img_per_s": 340.0, "train": {"loss": 210.0, "bce": 190.0, "kl": 20.0}, "val": {},
+         "test": {"loss": 200.0, "bce": 180.0, "kl": 20.0}}  # an epoch of a record's history
+
+
+def legacy_record(run_id, name, status="queued", epochs=()):
+    """A run's record as earlier versions wrote it, one JSON file per run in .runs/."""
+    return {"id": run_id, "name": name, "owner": "alice", "config": asdict(TrainConfig(**TINY)), "status": status,
+            "message": "", "epoch": len(epochs), "has_checkpoint": status == "finished", "queued_at": 1.0e9,
+            "started_at": 0.0, "ended_at": 0.0, "history_epochs": list(epochs)}
+
+
+def stored(folder):
+    """(id, name) of each run in the folder's store."""
+    with contextlib.closing(sqlite3.connect(folder / DATABASE)) as db:
+        return list(db.execute("SELECT id, name FROM runs ORDER BY id"))
 
 
 def statuses(queue):
@@ -78,7 +92,7 @@ def test_a_name_already_taken_is_refused_before_anything_is_queued(tmp_path):
         with pytest.raises(QueueError, match="given once"):
             queue.submit_all([sweep[0], sweep[0]], owner="bob")
         assert [run.name for run in queue.runs()] == ["mine"]
-    assert sorted(p.name for p in (tmp_path / ".runs").glob("*.json")) == ["000001.json"]
+    assert stored(tmp_path) == [(1, "mine")]
 
 
 def test_a_learner_may_have_one_run_at_a_time_in_class_mode(tmp_path):
@@ -125,33 +139,118 @@ def test_a_run_cut_off_by_a_restart_resumes_from_its_sidecar(tmp_path, mnist):
     stop = threading.Event()
     vae.train.train(config, tmp_path / "cut.pt", stop=stop, data=mnist,
                     callback=lambda event: isinstance(event, EpochEvent) and stop.set())
-    epoch_1 = load_checkpoint(tmp_path / "cut.pt").history["epochs"][0]
+    epoch_1 = load_checkpoint(tmp_path / "cut.pt").history.epochs[0]
     with RunQueue(tmp_path, data=mnist) as second:
         [run] = second.runs()
         assert second.wait(run.id, timeout=120)
         run = second.snapshot(run.id)
     assert run.status == "finished" and run.message.startswith(
         "Resumed after epoch 1 (from its .resume file) when the server restarted. Finished 2 epochs")
-    epochs = load_checkpoint(tmp_path / "cut.pt").history["epochs"]
-    assert [e["epoch"] for e in epochs] == [1, 2] and epochs[0] == epoch_1  # continued, not begun again
-    assert [e["epoch"] for e in run.history["epochs"]] == [1, 2]
+    epochs = load_checkpoint(tmp_path / "cut.pt").history.epochs
+    assert [e.epoch for e in epochs] == [1, 2] and epochs[0] == epoch_1  # continued, not begun again
+    assert [e.epoch for e in run.history.epochs] == [1, 2]
 
 
-def test_damaged_records_are_set_aside_and_the_rest_of_the_queue_kept(tmp_path):
+def test_the_json_records_of_earlier_versions_move_into_the_store_once(tmp_path):
+    finished = legacy_record(8, "b", "finished", [EPOCH])
+    files = {"000001.json": legacy_record(1, "a"), "000002.json": '{"id": 2, "name": "b", "sta',  # cut short
+             "000003.json": legacy_record(3, "../../elsewhere"), "000008.json": finished,
+             "000009.json": finished,  # a copy: run 8 would train again at every start, into b.pt
+             "000010.json": legacy_record(10, "a")}  # two runs would train into a.pt
+    (tmp_path / ".runs").mkdir()
+    for name, record in files.items():
+        (tmp_path / ".runs" / name).write_text(record if isinstance(record, str) else json.dumps(record))
+    with RunQueue(tmp_path, train_fn=Trainer()) as queue:
+        assert [(run.id, run.name, run.status) for run in queue.runs()] == [(1, "a", "running"), (8, "b", "finished")]
+        assert queue.runs()[1].history.epochs[0].test.loss == EPOCH["test"]["loss"]
+        [notice] = queue.notices
+        assert notice.startswith("The queue's records 000002.json (damaged: ")
+        assert notice.endswith("000003.json (damaged: not a run's name: '../../elsewhere'), 000009.json (its id is 8), "
+                               f"000010.json (a second run named 'a') in {tmp_path / '.runs'} are set aside (kept in "
+                               f"{tmp_path / '.runs.migrated'}); the rest of the queue is kept.")
+    assert not (tmp_path / ".runs").exists(), "imported once"
+    assert sorted(p.name for p in (tmp_path / ".runs.migrated").iterdir()) == sorted(files), "and kept as a backup"
+    with RunQueue(tmp_path, train_fn=Trainer()) as again:
+        assert [run.name for run in again.runs()] == ["a", "b"] and again.notices == []
+        with pytest.raises(QueueError, match="A run named 'b' was queued before \\(finished\\)"):
+            again.submit(TrainConfig(**TINY), "b")
+
+
+def test_a_record_that_cannot_be_read_is_set_aside_and_the_rest_of_the_queue_kept(tmp_path):
     with RunQueue(tmp_path, train_fn=Trainer()) as first:
         for name in "abc":
             first.submit(TrainConfig(**TINY), name)
-    records = tmp_path / ".runs"
-    (records / "000002.json").write_bytes(b'{"id": 2, "name": "b", "sta')  # cut short
-    hostile = json.loads((records / "000003.json").read_text())
-    (records / "000003.json").write_text(json.dumps({**hostile, "name": "../../elsewhere"}))
+    no_loss = {**EPOCH, "test": {"bce": 80.0, "kl": 20.0}}  # the runs table shows each run's last test loss
+    with contextlib.closing(sqlite3.connect(tmp_path / DATABASE)) as db, db:
+        db.execute("UPDATE runs SET status = 'finished', history_epochs = ? WHERE name = 'b'", (json.dumps([no_loss]),))
+        db.execute("UPDATE runs SET config = ? WHERE name = 'c'", (json.dumps({"colour": "blue"}),))
     with RunQueue(tmp_path, train_fn=Trainer()) as second:
         assert [run.name for run in second.runs()] == ["a"]
         [notice] = second.notices
-        assert "000002.json, 000003.json" in notice and "the rest of the queue is kept" in notice
+        assert notice.startswith("The queue's records of run 2 (its epoch 1 has no 'loss'), run 3 (")
+        assert notice.endswith(f"'colour') in {tmp_path / DATABASE} were damaged and are set aside; the rest of the "
+                               "queue is kept.")
         assert second.submit(TrainConfig(**TINY), "d").id == 4  # no id is given twice
-    assert sorted(p.name for p in records.glob("0*")) == [
-        "000001.json", "000002.json.damaged", "000003.json.damaged", "000004.json"]
+    assert stored(tmp_path) == [(1, "a"), (4, "d")]
+    with contextlib.closing(sqlite3.connect(tmp_path / DATABASE)) as db:
+        assert [row[0] for row in db.execute("SELECT source FROM set_aside")] == ["runs 2", "runs 3"]
+
+
+def test_a_model_that_took_a_queued_runs_name_is_never_trained_over(tmp_path, mnist):
+    taken = {}
+
+    def others_write_race_and_default(event):  # while "first" trains, "race" and "default" wait
+        if isinstance(event, EpochEvent) and not taken:
+            assert vae.train.main(["--out", str(tmp_path / "race.pt"), "--no-film", *TINY_FLAGS]) == 0
+            (tmp_path / "default.pt").write_bytes(b"the bundled model")
+            taken.update({name: (tmp_path / f"{name}.pt").read_bytes() for name in ("race", "default")})
+
+    with RunQueue(tmp_path, data=mnist, train_fn=train_watching(others_write_race_and_default)) as queue:
+        runs = [queue.submit(TrainConfig(**TINY), name) for name in ("first", "race", "default")]
+        assert all(queue.wait(run.id, timeout=120) for run in runs)
+        first, race, default = (queue.snapshot(run.id) for run in runs)
+    assert first.status == "finished"
+    for run in (race, default):
+        assert (run.status, run.checkpoint) == ("failed", None)
+        assert run.message == (f"A model named {run.name!r} appeared in the checkpoint folder after this run was "
+                               "queued; it is left as it is, and this run did not start. Queue it again under "
+                               "another name.")
+        assert (tmp_path / f"{run.name}.pt").read_bytes() == taken[run.name]
+
+
+def test_a_runs_first_write_never_replaces_a_file_that_took_its_name_meanwhile(tmp_path, mnist):
+    def another_writes_race(event):
+        if isinstance(event, StepEvent) and event.step == 1:
+            (tmp_path / "race.pt").write_bytes(b"another run's model")
+
+    with RunQueue(tmp_path, data=mnist, train_fn=train_watching(another_writes_race)) as queue:
+        run = queue.submit(TrainConfig(**TINY), "race")
+        assert queue.wait(run.id, timeout=120)
+        run = queue.snapshot(run.id)
+    assert (run.status, run.checkpoint) == ("failed", None)
+    assert run.message == ("A model named 'race' appeared in the checkpoint folder while this run trained; it is left "
+                           "as it is, and this run's model was not kept. Queue it again under another name.")
+    assert (tmp_path / "race.pt").read_bytes() == b"another run's model"
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name != FOLDER) == ["race.pt"]
+
+
+# Root, as the tests may run, writes whatever a file's permissions say, so each folder here is
+# spoilt by a file where a folder must be, or the other way round.
+@pytest.mark.parametrize("spoil", [
+    lambda folder: folder.parent.write_text("a file where a folder should be"),
+    lambda folder: (folder / DATABASE).mkdir(parents=True),
+    lambda folder: (folder / LOCK).mkdir(parents=True),
+    lambda folder: (folder / FOLDER).mkdir(parents=True) or (folder / DATABASE).write_text("not a database " * 100),
+], ids=["below-a-file", "database-a-folder", "lock-a-folder", "database-not-one"])
+def test_a_folder_that_cannot_hold_the_queue_is_a_message(tmp_path, spoil):
+    folder = tmp_path / "parent" / "checkpoints"
+    spoil(folder)
+    with pytest.raises(QueueError) as refused:
+        RunQueue(folder, train_fn=Trainer())
+    assert str(refused.value).startswith(f"The queue of runs cannot be kept in {folder} (")
+    assert str(refused.value).endswith(f"Let this server's user write there (the folder and its {FOLDER}/), or use "
+                                       "another checkpoint folder (VAE_CHECKPOINT_DIR, or a sweep's --out), then "
+                                       "start again.")
 
 
 def test_stop_takes_a_queued_run_out_and_ends_a_running_one(tmp_path):
@@ -182,15 +281,15 @@ def test_a_real_run_lands_its_checkpoint_and_keeps_only_its_row_once_ended(tmp_p
         run = queue.snapshot(run.id)
     [live] = seen
     assert live.status == "running" and live.weights_epoch == 1 and live.film is not None
-    assert live.reconstructions.shape == (2, 10, 28, 28) and len(live.history["steps"]) == 4
+    assert live.reconstructions.shape == (2, 10, 28, 28) and len(live.history.steps) == 4
     assert run.status == "finished" and run.checkpoint == tmp_path / "real.pt"
-    assert load_checkpoint(run.checkpoint).metrics["epoch"] == 1
-    assert (run.film, run.weights, run.reconstructions, run.history["steps"]) == (None, None, None, [])
-    assert run.history["epochs"][0]["test"] == live.history["epochs"][0]["test"]
+    assert load_checkpoint(run.checkpoint).metrics.epoch == 1
+    assert (run.film, run.weights, run.reconstructions, run.history.steps) == (None, None, None, ())
+    assert run.history.epochs[0].test == live.history.epochs[0].test
     with RunQueue(tmp_path) as again:  # and so after a restart
         [kept] = again.runs()
         assert (kept.status, kept.owner, kept.checkpoint) == ("finished", "alice", run.checkpoint)
-        assert kept.history["epochs"][0]["test"] == run.history["epochs"][0]["test"]
+        assert kept.history.epochs[0].test == run.history.epochs[0].test
 
 
 def test_an_unreachable_ray_cluster_leaves_the_runs_on_this_server(tmp_path):
@@ -223,19 +322,19 @@ def test_ray_runs_finish_with_their_checkpoints_and_progress(tmp_path, ray_insta
             ckpt = load_checkpoint(run.checkpoint)
             assert ckpt.film is not None and ckpt.film.epochs[-1] == 2
             # The epochs' events came back, as the file has them.
-            assert [e["test"] for e in run.history["epochs"]] == [e["test"] for e in ckpt.history["epochs"]]
+            assert [e.test for e in run.history.epochs] == [e.test for e in ckpt.history.epochs]
             assert run.step == 8 and run.img_per_s > 0
 
 
 def test_ray_stop_ends_a_run_and_keeps_its_best_epoch(tmp_path, ray_instance):
     with RunQueue(tmp_path, ray_address="local") as queue:
         run = queue.submit(TrainConfig(**{**TINY, "epochs": 50}), "long")
-        until(lambda: queue.snapshot(run.id).history["epochs"])
+        until(lambda: queue.snapshot(run.id).history.epochs)
         queue.stop(run.id)
         assert queue.wait(run.id, timeout=120)
         run = queue.snapshot(run.id)
     assert run.status == "stopped" and run.message.startswith("Stopped by request during epoch")
-    assert load_checkpoint(run.checkpoint).metrics["epoch"] >= 1
+    assert load_checkpoint(run.checkpoint).metrics.epoch >= 1
 
 
 def test_ray_a_killed_worker_fails_its_run_cleanly_and_the_queue_goes_on(tmp_path, ray_instance):
@@ -246,7 +345,8 @@ def test_ray_a_killed_worker_fails_its_run_cleanly_and_the_queue_goes_on(tmp_pat
         ray.kill(ray.get_actor(name))
         assert queue.wait(run.id, timeout=120)
         run = queue.snapshot(run.id)
-        assert run.status == "failed" and run.message == f"Failed: {LOST}. The best checkpoint received is kept."
-        assert load_checkpoint(run.checkpoint).metrics["epoch"] >= 1
+        assert run.status == "failed"
+        assert run.message == f"Failed: {LOST} after epoch {run.weights_epoch}; its last checkpoint is kept."
+        assert load_checkpoint(run.checkpoint).metrics.epoch >= 1
         after = queue.submit(TrainConfig(**TINY), "after")
         assert queue.wait(after.id, timeout=120) and queue.snapshot(after.id).status == "finished"

@@ -3,29 +3,7 @@
 import numpy as np
 import pytest
 
-from harness import BUNDLED
-from vae import latent, load_checkpoint, samplers
-from vae.neighbours import DigitVote, cached_means
-
-
-@pytest.fixture(scope="module")
-def ckpt():
-    return load_checkpoint(BUNDLED)
-
-
-@pytest.fixture(scope="module")
-def model(ckpt):
-    return ckpt.model
-
-
-@pytest.fixture(scope="module")
-def means(ckpt, mnist, tmp_path_factory):
-    return cached_means(ckpt, mnist.train_images, tmp_path_factory.mktemp("means"))
-
-
-@pytest.fixture(scope="module")
-def vote(means, mnist):
-    return DigitVote(means, mnist.train_labels.numpy())
+from vae import latent, samplers
 
 
 @pytest.mark.parametrize("digit", [1, 7])

@@ -10,6 +10,7 @@ from vae import CheckpointError, load_checkpoint
 from vae.config import TrainConfig
 from vae.data import to_float
 from vae.events import EndEvent, EpochEvent, StepEvent
+from vae.history import History
 from vae.loss import LossParts
 from vae.metrics import evaluate
 from vae.model import ConfigError, ConvVAE
@@ -29,10 +30,10 @@ def test_short_run_lowers_loss_and_checkpoint_loads_back_identically(tmp_path, m
     assert epochs[-1].reconstructions.shape == (2, 10, 28, 28)
     assert list(map(type, pickle.loads(pickle.dumps(events)))) == list(map(type, events))  # as a Ray worker sends them
     ckpt = load_checkpoint(result.checkpoint)
-    assert not ckpt.model.training and ckpt.metrics["epoch"] == result.best["epoch"]
+    assert not ckpt.model.training and ckpt.metrics.epoch == result.best["epoch"]
     # The file holds the best epoch's weights: evaluating them gives exactly the recorded metrics.
-    assert evaluate(ckpt.model, mnist.test_images) == pytest.approx(ckpt.metrics["test"], rel=1e-6)
-    assert len(ckpt.history["epochs"]) == 3 and len(ckpt.history["steps"]) == 24
+    assert evaluate(ckpt.model, mnist.test_images) == pytest.approx(ckpt.metrics.test.to_dict(), rel=1e-6)
+    assert len(ckpt.history.epochs) == 3 and len(ckpt.history.steps) == 24
 
 
 def test_same_seed_same_weights(tmp_path, mnist):
@@ -50,7 +51,7 @@ def test_stop_then_resume_matches_an_uninterrupted_run(tmp_path, mnist):
     first = train(config, tmp_path / "resumed.pt", data=mnist, stop=stop,
                   callback=lambda e: stop.set() if isinstance(e, EpochEvent) else None)
     assert first.status == "stopped" and "best checkpoint (epoch 1)" in first.message
-    assert load_checkpoint(tmp_path / "resumed.pt").metrics["epoch"] == 1
+    assert load_checkpoint(tmp_path / "resumed.pt").metrics.epoch == 1
 
     assert (tmp_path / "resumed.resume").is_file()  # the resume state sits beside the model file
     resumed = train(config, tmp_path / "resumed.pt", data=mnist, resume=True)
@@ -66,8 +67,8 @@ def test_a_stop_mid_epoch_keeps_the_file_at_the_last_whole_epoch(tmp_path, mnist
                     callback=lambda e: stop.set() if isinstance(e, StepEvent) and e.step == 11 else None)
     assert stopped.status == "stopped" and len(stopped.history["steps"]) == 11
     saved = load_checkpoint(tmp_path / "m.pt")
-    assert len(saved.history["steps"]) == 8 and saved.metrics["epoch"] == 1
-    assert saved.metrics["test"] == pytest.approx(evaluate(saved.model, mnist.test_images), rel=1e-6)
+    assert len(saved.history.steps) == 8 and saved.metrics.epoch == 1
+    assert saved.metrics.test.to_dict() == pytest.approx(evaluate(saved.model, mnist.test_images), rel=1e-6)
     resumed = train(config, tmp_path / "m.pt", data=mnist, resume=True)
     assert [s["step"] for s in resumed.history["steps"]] == list(range(1, 17))
 
@@ -94,7 +95,7 @@ def test_nan_or_infinite_loss_stops_with_a_message_and_keeps_the_best_checkpoint
     result = train(TrainConfig(epochs=3, **TINY), tmp_path / "n.pt", data=mnist)
     assert result.status == "failed"
     assert f"became {bad} at epoch 2, step 11" in result.message and "epoch 1) is kept" in result.message
-    assert load_checkpoint(tmp_path / "n.pt").metrics["epoch"] == 1
+    assert load_checkpoint(tmp_path / "n.pt").metrics.epoch == 1
 
 
 def test_stop_pressed_during_a_checkpoint_write_keeps_that_checkpoint_whole(tmp_path, mnist, monkeypatch):
@@ -108,7 +109,7 @@ def test_stop_pressed_during_a_checkpoint_write_keeps_that_checkpoint_whole(tmp_
     result = train(TrainConfig(epochs=3, **TINY), tmp_path / "s.pt", data=mnist, stop=stop)
     assert result.status == "stopped" and "best checkpoint (epoch 1) is kept" in result.message
     ckpt = load_checkpoint(tmp_path / "s.pt")
-    assert ckpt.metrics["epoch"] == 1 and len(ckpt.history["epochs"]) == 1
+    assert ckpt.metrics.epoch == 1 and len(ckpt.history.epochs) == 1
     assert not list(tmp_path.glob(".*tmp"))
 
 
@@ -135,7 +136,7 @@ def test_an_autoencoder_trains_on_its_reconstruction_alone(tmp_path, mnist):
     assert result.history["steps"][-1]["bce"] < result.history["steps"][0]["bce"]
     ckpt = load_checkpoint(result.checkpoint)
     assert not ckpt.config.variational and not ckpt.train_config.variational
-    assert evaluate(ckpt.model, mnist.test_images) == pytest.approx(ckpt.metrics["test"], rel=1e-6)
+    assert evaluate(ckpt.model, mnist.test_images) == pytest.approx(ckpt.metrics.test.to_dict(), rel=1e-6)
     # Its film has no log-variances to keep and no KL, but its codes and active units as a VAE's.
     film = ckpt.film
     assert film.logvars is None and not film.kl_per_dim.any() and film.active_units[-1] > 0
@@ -171,10 +172,10 @@ def test_an_importance_weighted_fine_tune_trains_the_last_epochs_on_the_bound_an
     assert not any(s["loss"] == pytest.approx(s["bce"] + s["kl"]) for s in steps[8:])
     assert load_checkpoint(result.checkpoint).train_config == config
     # Its figure shades those epochs in each panel, so that the drop to the bound is not read as the -ELBO's.
-    shaded = loss_figure(result.history, fine_tune_from=config.fine_tune_start).layout
+    shaded = loss_figure(History.from_dict(result.history), fine_tune_from=config.fine_tune_start).layout
     assert [(shape.x0, shape.x1) for shape in shaded.shapes] == [(1, 3)] * 3
     assert "IW bound" in [a.text for a in shaded.annotations]
-    assert not loss_figure(result.history).layout.shapes
+    assert not loss_figure(History.from_dict(result.history)).layout.shapes
 
 
 def test_schedules_warm_up_then_anneal_along_their_shape():
@@ -220,7 +221,7 @@ def test_bf16_and_fp32_runs_reach_the_same_loss(tmp_path, mnist):
         # The curves are taken in the run's precision; the kept model's file holds fp32 metrics.
         ckpt = load_checkpoint(result.checkpoint)
         fp32 = evaluate(ckpt.model, mnist.test_images)
-        assert ckpt.metrics["test"] == result.best["test"] == pytest.approx(fp32, rel=1e-6)
+        assert ckpt.metrics.test.to_dict() == result.best["test"] == pytest.approx(fp32, rel=1e-6)
         curve = result.history["epochs"][result.best["epoch"] - 1]["test"]["loss"]
         assert curve == pytest.approx(result.best["test"]["loss"], abs=0.05)
     assert losses["bf16"] == pytest.approx(losses["fp32"], rel=0.01)

@@ -1,6 +1,7 @@
 """One checkpoint file per model: weights, configs, metrics, history and data split, with the state
 to resume training in a sidecar beside it. Written atomically; read with ``torch.load(weights_only=True)``,
-so a file can never run code when loaded; ``load_checkpoint`` gives a ``Checkpoint`` record."""
+so a file can never run code when loaded; ``load_checkpoint`` gives a ``Checkpoint`` record, whose
+metrics and history are typed records (``vae.history``) read from the file's dicts."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ import torch
 from .config import TrainConfig
 from .files import digest, write_atomically
 from .film_state import Film, FilmError
+from .history import History, Metrics, RecordError
 from .model import ConvVAE, VAEConfig
 
 FORMAT = "vae-studio"
@@ -148,8 +150,8 @@ class Checkpoint:
 
     model: ConvVAE
     train_config: TrainConfig  # the run's settings; fields the file lacks take the model's and today's defaults
-    metrics: dict  # of the kept epoch: {"epoch", "val", "test"}, and "test_iw" once measured
-    history: dict  # {"steps": [...], "epochs": [...]} of the whole run
+    metrics: Metrics  # of the kept epoch, and its -log p(x) once measured
+    history: History  # of the whole run: every step's and every epoch's scores
     trained_on: dict  # device, hardware and precision of the run
     film: Film | None  # None for a file without one, or with one that cannot be shown ...
     film_error: str | None  # ... whose reason this says: a damaged film never keeps a sound model from loading
@@ -185,8 +187,8 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> Che
             film = Film.from_state(payload["film"], config.latent_dim)
         except FilmError as e:
             film_error = str(e)
-    return Checkpoint(model=model.to(device).eval(), train_config=train_config, metrics=payload.get("metrics", {}),
-                      history=payload.get("history", {}), trained_on=payload.get("trained_on", {}),
+    return Checkpoint(model=model.to(device).eval(), train_config=train_config, metrics=stored_metrics(payload, name),
+                      history=stored_history(payload, name), trained_on=payload.get("trained_on", {}),
                       film=film, film_error=film_error, path=Path(path), key=digest(data))
 
 
@@ -194,6 +196,25 @@ def stored_train_config(payload: dict) -> TrainConfig:
     """A raw checkpoint's run settings: its ``train_config``; a file written without one (by
     ``save_checkpoint`` alone) has its model's fields and today's defaults for the rest."""
     return TrainConfig.from_dict({**payload["model_config"], **payload.get("train_config", {})})
+
+
+def stored_metrics(payload: dict, name: str) -> Metrics:
+    """A raw checkpoint's metrics as a record; none for a file written without them (by
+    ``save_checkpoint`` alone). CheckpointError, naming the field, for metrics that lack one."""
+    return _record(Metrics.from_dict, payload.get("metrics", {}), name)
+
+
+def stored_history(payload: dict, name: str) -> History:
+    """A raw checkpoint's training history as a record, as ``stored_metrics``."""
+    return _record(History.from_dict, payload["history"], name) if "history" in payload else History()
+
+
+def _record(read, entry: dict, name: str):
+    """``read(entry)``, a damaged entry said as the damage of the file ``name``."""
+    try:
+        return read(entry)
+    except RecordError as e:
+        raise CheckpointError(f"{name} is corrupt: {e}.") from None
 
 
 def _first_line(error: BaseException) -> str:

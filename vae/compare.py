@@ -19,6 +19,7 @@ import numpy as np
 from .checkpoint import Checkpoint, CheckpointError, load_checkpoint
 from .files import write_atomically
 from .film import Film, kept_active_units
+from .history import History
 from .metrics import importance_weighted_nll
 
 IW_SAMPLES = 100  # the importance samples of every bundled card's -log p(x)
@@ -39,23 +40,22 @@ def card(ckpt: Checkpoint, iw_nll: float | None = None) -> dict:
     """What the table shows of one model file, as numbers where they are numbers (None: unknown, or
     what a plain autoencoder lacks: a β, a KL and so an ELBO). ``iw_nll`` is a -log p(x) measured
     after the fact, for a card that lacks one."""
-    metrics, history, trained_on = ckpt.metrics, ckpt.history.get("epochs", []), ckpt.trained_on
+    metrics, epochs, trained_on = ckpt.metrics, ckpt.history.epochs, ckpt.trained_on
     variational = ckpt.config.variational
-    test = metrics.get("test", {})
-    stored_iw = metrics.get("test_iw", {})
+    test, stored_iw = metrics.test, metrics.test_iw
     return {
         "architecture": ckpt.config.arch,
         "parameters": sum(p.numel() for p in ckpt.model.parameters()),
         "latent size": ckpt.config.latent_dim,
         "active units": kept_active_units(ckpt) if ckpt.film is not None else None,
         "β": ckpt.train_config.beta if variational else None,
-        "epochs": len(history) or metrics.get("epoch"),
-        "training time (s)": sum(r["seconds"] for r in history) or None,
+        "epochs": len(epochs) or metrics.epoch,
+        "training time (s)": sum(r.seconds for r in epochs) or None,
         "trained on": " · ".join(v for v in (trained_on.get("hardware"), trained_on.get("precision")) if v) or None,
-        "test −ELBO": test.get("loss") if variational else None,
-        "reconstruction (BCE)": test.get("bce"),
-        "KL": test.get("kl") if variational else None,
-        f"−log p(x), IW K={IW_SAMPLES}": stored_iw.get("nll") if stored_iw.get("k") == IW_SAMPLES else iw_nll,
+        "test −ELBO": test.loss if test and variational else None,
+        "reconstruction (BCE)": test.bce if test else None,
+        "KL": test.kl if test and variational else None,
+        f"−log p(x), IW K={IW_SAMPLES}": stored_iw.nll if stored_iw and stored_iw.k == IW_SAMPLES else iw_nll,
     }
 
 
@@ -112,13 +112,13 @@ def _format(value, label: str, signed: bool = False) -> str:
     return f"{value:{sign},.{digits}f}" if label != "β" else f"{value:{sign}g}"
 
 
-def elbo_curve(history: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def elbo_curve(history: History) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(epoch, cumulative training time in s, test -ELBO) of each recorded epoch: the time counts
     the epochs' wall time, evaluation included, as the model card's training time does."""
-    rows = [r for r in history.get("epochs", []) if r.get("test")]
-    epochs = np.array([r["epoch"] for r in rows], dtype=np.float64)
-    seconds = np.cumsum([r["seconds"] for r in rows])
-    return epochs, seconds, np.array([r["test"]["loss"] for r in rows], dtype=np.float64)
+    rows = history.epochs
+    epochs = np.array([r.epoch for r in rows], dtype=np.float64)
+    seconds = np.cumsum([r.seconds for r in rows], dtype=np.float64)
+    return epochs, seconds, np.array([r.test.loss for r in rows], dtype=np.float64)
 
 
 def lockstep(film_a: Film, film_b: Film) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -4,13 +4,32 @@ Apart from the training loop, so that reading a checkpoint does not import it.""
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, fields
 
+from .data import TEST_SIZE, TRAIN_SIZE
 from .device import PRECISIONS
-from .model import ConfigError, VAEConfig
+from .model import MODEL_LIMITS, ConfigError, Limit, VAEConfig
 
 SCHEDULES = ("linear", "onecycle", "constant")
+# The most images one training step decodes, batch_size x iw_samples (the IW bound decodes each
+# image iw_samples times): the largest model's activations stay near 3.5 GB (vae.model.MODEL_LIMITS).
+DECODED_PER_STEP = 4096
+# Every numeric setting's range, read by TrainConfig.validate, `python -m vae.train --help` and the
+# app's form. Past each upper end a teaching run on a CPU gains nothing, and none can exhaust a machine.
+LIMITS = {
+    **MODEL_LIMITS,
+    "beta": Limit(0.0, 100.0),  # a sweep spans 0.25 to 8; far past that the KL term closes every dimension
+    "epochs": Limit(1, 1000),  # ~12 s each for the default model on a fast CPU: 1000 is over 3 hours
+    "batch_size": Limit(1, DECODED_PER_STEP),
+    "lr": Limit(1e-6, 1.0),  # default 7e-3; below 1e-6 a run of 1000 epochs barely moves
+    "weight_decay": Limit(0.0, 1.0),  # with lr <= 1, a step's decay factor 1 - lr * decay stays >= 0
+    "kl_warmup_epochs": Limit(0.0, 1000.0),  # as long as the longest run
+    "iw_samples": Limit(1, 64),  # the bundled default trains on 2; and batch_size x iw_samples <= DECODED_PER_STEP
+    "iw_epochs": Limit(0, 1000),  # and at most the run's epochs
+    "seed": Limit(0, 2**32 - 1),  # any 32-bit seed
+    "train_size": Limit(1, TRAIN_SIZE),  # and at most what the validation split leaves; None trains on all
+    "val_size": Limit(0, TEST_SIZE),  # as many as the test split; it is scored every epoch
+}
 
 
 @dataclass
@@ -54,20 +73,16 @@ class TrainConfig:
     def validate(self) -> None:
         """Raise a ConfigError (a ValueError) naming the first field whose value cannot work."""
         self.model_config()  # checks the model's fields
+        bounded = {"iw_epochs", "train_size"}  # their upper end depends on another field: checked after it
+        for name, limit in LIMITS.items():
+            if name not in MODEL_LIMITS and name not in bounded:
+                limit.check(name, getattr(self, name))
+        LIMITS["iw_epochs"].check("iw_epochs", self.iw_epochs, high=self.epochs, why=f" (at most epochs={self.epochs})")
+        if self.train_size is not None:  # None: all the training images the validation split leaves
+            LIMITS["train_size"].check("train_size", self.train_size, high=TRAIN_SIZE - self.val_size,
+                                       why=f" (the {TRAIN_SIZE} training images less val_size={self.val_size})")
         checks = [
-            ("beta", self.beta >= 0 and math.isfinite(self.beta), "a finite number >= 0"),
-            ("epochs", isinstance(self.epochs, int) and self.epochs >= 1, "an integer >= 1"),
-            ("batch_size", isinstance(self.batch_size, int) and 1 <= self.batch_size <= 65536,
-             "an integer in [1, 65536]"),
-            ("lr", 0 < self.lr <= 1, "in (0, 1]"),
-            ("weight_decay", 0 <= self.weight_decay < 1, "in [0, 1)"),
             ("schedule", self.schedule in SCHEDULES, f"one of {SCHEDULES}"),
-            ("kl_warmup_epochs", self.kl_warmup_epochs >= 0, ">= 0"),
-            ("iw_samples", isinstance(self.iw_samples, int) and 1 <= self.iw_samples <= 64, "an integer in [1, 64]"),
-            ("iw_epochs", isinstance(self.iw_epochs, int) and 0 <= self.iw_epochs <= self.epochs,
-             f"an integer in [0, epochs={self.epochs}]"),
-            ("train_size", self.train_size is None or self.train_size >= 1, "empty or an integer >= 1"),
-            ("val_size", 0 <= self.val_size < 60000, "in [0, 60000)"),
             ("device", self.device in ("auto", "cpu", "cuda") or self.device.startswith("cuda:"), "auto, cpu or cuda"),
             ("precision", self.precision in PRECISIONS, f"one of {PRECISIONS}"),
         ]
@@ -75,6 +90,9 @@ class TrainConfig:
             if not ok:
                 raise ConfigError(name, f"must be {expected}, got {getattr(self, name)!r}")
         start = self.fine_tune_start
+        if start is not None and self.batch_size * self.iw_samples > DECODED_PER_STEP:
+            raise ConfigError("iw_samples", f"times the batch size must be at most {DECODED_PER_STEP} (the images "
+                                            f"a training step decodes), got {self.iw_samples} x {self.batch_size}")
         if start is not None and (self.beta != 1 or self.kl_warmup_epochs > start):
             raise ConfigError(None, "the importance-weighted epochs bound log p(x) itself, so they need beta 1 "
                                     "and a KL warm-up that has ended before them")

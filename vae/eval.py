@@ -5,10 +5,12 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from dataclasses import replace
 
 from .checkpoint import CheckpointError, load_checkpoint, update_checkpoint
 from .data import DataUnavailableError, load_mnist
 from .device import resolve_device
+from .history import IWScore
 from .metrics import evaluate, importance_weighted_nll
 
 
@@ -68,7 +70,8 @@ def main(argv=None) -> int:
         print(f"test -log p(x) {nll:8.2f} nats  (importance-weighted, K={args.iw})  "
               f"[{time.perf_counter() - start:.1f}s]")
         if args.save:
-            update_checkpoint(args.checkpoint, metrics={**ckpt.metrics, "test_iw": {"k": args.iw, "nll": nll}})
+            metrics = replace(ckpt.metrics, test_iw=IWScore(k=args.iw, nll=nll))
+            update_checkpoint(args.checkpoint, metrics=metrics.to_dict())
             print(f"saved test_iw in {args.checkpoint}")
     return 0
 

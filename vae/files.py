@@ -3,6 +3,7 @@ name, named by their bytes to key what is measured of them, and arrays measured 
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import logging
 import os
@@ -34,6 +35,21 @@ def write_atomically(path: str | Path, write: Callable[[BinaryIO], None], *, dur
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    return path
+
+
+def rename_new(source: str | Path, path: str | Path) -> Path:
+    """Rename ``source`` to ``path`` only if no file has that name, as a run's first write of its
+    model: a model another run or a command wrote there is never replaced (a plain rename would).
+    A hard link fails when the name is taken, where a rename replaces; FileExistsError, naming
+    ``path``, then. ``source`` is gone either way."""
+    path = Path(path)
+    try:
+        os.link(source, path)
+    except FileExistsError:
+        raise FileExistsError(errno.EEXIST, "another file took this name", str(path)) from None
+    finally:
+        Path(source).unlink(missing_ok=True)
     return path
 
 

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .checkpoint import CheckpointError, load_checkpoint, update_checkpoint
+from .checkpoint import Checkpoint, CheckpointError, load_checkpoint, update_checkpoint
 from .data import default_data_dir, to_float
 from .files import write_atomically
 from .film_state import FRAME_ARRAYS, PRIOR_SAMPLES, Film
@@ -64,13 +64,13 @@ def active_units(means: np.ndarray) -> int:
     return int(used_dimensions(means).sum())
 
 
-def kept_frame(ckpt) -> int:
+def kept_frame(ckpt: Checkpoint) -> int:
     """The frame of the checkpoint's film (it has one) taken at its kept epoch; the last frame when
     its metrics name no epoch."""
-    return ckpt.film.frame_at(ckpt.metrics.get("epoch", np.inf))
+    return ckpt.film.frame_at(np.inf if ckpt.metrics.epoch is None else ckpt.metrics.epoch)
 
 
-def kept_active_units(ckpt) -> int:
+def kept_active_units(ckpt: Checkpoint) -> int:
     """Active units of the checkpoint's kept epoch, from its film's frame of that epoch (it has a film)."""
     return int(ckpt.film.active_units[kept_frame(ckpt)])
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 
 import torch
 from torch import nn
@@ -29,6 +29,51 @@ class ConfigError(ValueError):
     def __init__(self, field: str | None, problem: str):
         super().__init__(f"{field} {problem}" if field else problem)
         self.field, self.problem = field, problem
+
+
+@dataclass(frozen=True)
+class Limit:
+    """The range [low, high] a numeric setting must lie in: integers where both ends are (never a
+    bool, though Python counts one an int). Validation, ``python -m vae.train``'s help and the app's
+    form all read the same table (``vae.config.LIMITS``), so each says the same."""
+
+    low: int | float
+    high: int | float
+
+    @property
+    def integer(self) -> bool:
+        return isinstance(self.low, int) and isinstance(self.high, int)
+
+    def __str__(self) -> str:
+        return f"[{_number(self.low)}, {_number(self.high)}]"
+
+    def check(self, name: str, value, high: int | float | None = None, why: str = "") -> None:
+        """Raise a ConfigError naming ``name`` and the range unless ``value`` lies in it; ``high``
+        lowers the upper end where another setting bounds it, and ``why`` says which."""
+        limit = self if high is None else replace(self, high=high)
+        kind = int if self.integer else (int, float)
+        if isinstance(value, bool) or not isinstance(value, kind) or not limit.low <= value <= limit.high:
+            noun = "an integer" if self.integer else "a number"
+            raise ConfigError(name, f"must be {noun} in {limit}{why}, got {value!r}")
+
+
+def _number(x: int | float) -> str:
+    return str(x) if isinstance(x, int) else f"{x:g}"
+
+
+# The model's sizes: room for any MNIST experiment a class runs, yet the largest model (30M
+# parameters: channels 64, 4 + 4 decoder convs, MLPs 2048 wide, latent 512) keeps about 0.85 MB of
+# activations per image for its backward pass: 3.5 GB at the most images a training step may
+# decode (vae.config.DECODED_PER_STEP). A latent of 10^6, accepted before these limits, needed 24 GB.
+MODEL_LIMITS = {
+    "latent_dim": Limit(1, 512),  # the tutorial's 256 and then some; MNIST's 784 pixels need no more
+    "channels": Limit(1, 64),  # the default 16; the memory above grows with it
+    "hidden": Limit(1, 2048),  # the decoder's MLP; default 512
+    "encoder_hidden": Limit(1, 2048),  # the encoder's MLP; default 512
+    "decoder_convs_7x7": Limit(0, 4),  # default 0: measured to help less than convs at 14x14
+    "decoder_convs_14x14": Limit(0, 4),  # default 2
+    "output_kernel": Limit(1, 7),  # and odd; default 3: a cell's neighbourhood, 7 already three cells each way
+}
 
 
 @dataclass(frozen=True)
@@ -60,12 +105,8 @@ class VAEConfig:
     def __post_init__(self):
         if self.arch not in ARCHS:
             raise ConfigError("arch", f"must be one of {ARCHS}, got {self.arch!r}")
-        for name in ("latent_dim", "channels", "hidden", "encoder_hidden", "output_kernel"):
-            if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
-                raise ConfigError(name, f"must be a positive integer, got {getattr(self, name)!r}")
-        for name in ("decoder_convs_7x7", "decoder_convs_14x14"):
-            if not isinstance(getattr(self, name), int) or getattr(self, name) < 0:
-                raise ConfigError(name, f"must be an integer >= 0, got {getattr(self, name)!r}")
+        for name, limit in MODEL_LIMITS.items():
+            limit.check(name, getattr(self, name))
         if self.output_kernel % 2 == 0:
             raise ConfigError("output_kernel", f"must be odd (the output keeps its size), got {self.output_kernel}")
         if not isinstance(self.variational, bool):

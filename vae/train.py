@@ -29,10 +29,11 @@ import numpy as np
 import torch
 
 from .checkpoint import CheckpointError, read_checkpoint, read_resume_state, save_checkpoint, save_resume_state
-from .config import SCHEDULES, TrainConfig
+from .config import LIMITS, SCHEDULES, TrainConfig
 from .data import MNIST, iterate_batches, load_mnist, to_float, training_indices
 from .device import PRECISIONS, autocast_dtype, precision_label, resolve_device, trained_on
 from .events import EndEvent, EpochEvent, Event, FrameEvent, StepEvent
+from .files import rename_new
 from .film import Film, FilmRecorder, epoch_one_steps
 from .loss import LossParts, iwae_loss, vae_loss
 from .metrics import evaluate
@@ -162,6 +163,7 @@ class _Run:
     best: dict  # the kept model and its epoch, score and metrics; empty until an epoch completes
     recorder: FilmRecorder | None
     start_epoch: int
+    owns_file: bool = False  # the model file at path is this run's: it resumed from it, or has written it
     step: int = 0
     train_seconds: float = 0.0  # time in training steps only, so img/s and ETA leave evaluation out
     images_this_run: int = 0
@@ -195,6 +197,7 @@ def _set_up(config: TrainConfig, path: Path, data: MNIST, *, resume: bool, film:
     saved_film = None
     if resume:
         run.start_epoch, run.history, run.best, saved_film = _restore(path, config, model, run.optimizer, run.shuffle)
+        run.owns_file = True
     run.step = run.start_epoch * run.steps_per_epoch
     if film:
         run.recorder = FilmRecorder(data.test_images, data.test_labels, config.latent_dim, device, saved_film)
@@ -320,12 +323,16 @@ def _take_frame(run: _Run, epoch: float, keep_epoch: int | None = None) -> None:
 
 
 def _write(run: _Run, history: dict, train_state: dict | None = None) -> None:
-    """The kept model's file with the film so far, and the resume sidecar when ``train_state`` is given."""
+    """The kept model's file with the film so far, and the resume sidecar when ``train_state`` is given.
+    The run's first write creates its file, written aside and renamed only to a free name: a model
+    that took the name since the run began (another run, a command) is left as it is, and the run
+    fails with FileExistsError; later writes replace the run's own file."""
     config, best = run.config, run.best
     film = run.recorder.film() if run.recorder is not None else None
     extra = {"film": film.to_state()} if film is not None else {}
+    target = run.path if run.owns_file else run.path.with_name(f".{run.path.name}.new.tmp")
     save_checkpoint(
-        run.path, best["model"],
+        target, best["model"],
         train_config=asdict(config),
         metrics={"epoch": best["epoch"], "val": best["val"], "test": best["test"]},
         history=history,
@@ -333,6 +340,9 @@ def _write(run: _Run, history: dict, train_state: dict | None = None) -> None:
         trained_on=trained_on(config.device, config.precision),
         **extra,
     )
+    if not run.owns_file:
+        rename_new(target, run.path)
+        run.owns_file = True
     if train_state is not None:
         save_resume_state(run.path, {**train_state, **extra})
 
@@ -383,7 +393,7 @@ def _parse_args(argv=None) -> tuple[TrainConfig, argparse.Namespace]:
     p.add_argument("--resume", action="store_true", help="continue the run stored in the checkpoint")
     p.add_argument("--no-film", dest="film", action="store_false",
                    help="do not record the film of the latent space forming (vae/film.py)")
-    p.add_argument("--autoencoder", dest="variational", action="store_const", const=False,
+    p.add_argument("--autoencoder", dest="variational", action="store_const", const=False, default=argparse.SUPPRESS,
                    help="train a plain autoencoder instead: z = mu, no sampling, no KL term")
     for f in fields(TrainConfig):
         if f.name == "variational":  # --autoencoder
@@ -391,9 +401,11 @@ def _parse_args(argv=None) -> tuple[TrainConfig, argparse.Namespace]:
         flag = "--" + f.name.replace("_", "-")
         kind = {"int": int, "float": float, "str": str}.get(str(f.type).split(" ")[0], int)
         extra = {"choices": choices[f.name]} if f.name in choices else {}
-        p.add_argument(flag, type=kind, default=None, help=f"default: {getattr(defaults, f.name)}", **extra)
+        bounds = f"in {LIMITS[f.name]}; " if f.name in LIMITS else ""  # validate() checks them
+        p.add_argument(flag, type=kind, default=argparse.SUPPRESS, help=f"{bounds}default: {getattr(defaults, f.name)}",
+                       **extra)
     args = p.parse_args(argv)
-    overrides = {f.name: getattr(args, f.name) for f in fields(TrainConfig) if getattr(args, f.name) is not None}
+    overrides = {f.name: getattr(args, f.name) for f in fields(TrainConfig) if hasattr(args, f.name)}  # flags given
     config = TrainConfig.tutorial(**overrides) if args.preset == "tutorial" else TrainConfig(**overrides)
     return config, args
 

@@ -1,0 +1,131 @@
+"""The classroom's store: one SQLite database per checkpoint folder, served by one process at a
+time (the app's server, or a sweep), which holds its lock file; a second process is refused.
+
+It is ``<folder>/.classroom/store.sqlite3``, not in the queue's old ``.runs/`` folder, because it
+is the classroom's and not only the queue's: the runs today, and with the teacher's view its
+classes, learners and their progress, each a new step in ``SCHEMA``; and because ``.runs/``, which
+held the JSON records it replaces, is kept whole as a backup. A folder of its own keeps the lock
+and SQLite's journal, which comes and goes with each change, out of the folder of models.
+
+Each change is one transaction, so a kill or a power cut leaves it whole or not at all. The store
+keeps records as the table's columns; what a run is, and which record is a valid one, is the
+queue's to say (``classroom.queue``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import sqlite3
+import threading
+from pathlib import Path
+
+FOLDER = ".classroom"  # in the checkpoint folder
+DATABASE = f"{FOLDER}/store.sqlite3"
+LOCK = f"{FOLDER}/lock"  # flock-ed by the process serving the store: two would both train the queue's runs
+# SCHEMA[i] takes a database from version i to version i + 1 (PRAGMA user_version): append a step
+# for a new table, never edit one a database may already have run.
+SCHEMA = (
+    """
+    CREATE TABLE runs (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,  -- never given twice
+        name TEXT NOT NULL UNIQUE,             -- its checkpoint's file stem: one run per model
+        owner TEXT NOT NULL,
+        status TEXT NOT NULL,
+        message TEXT NOT NULL,
+        epoch INTEGER NOT NULL,
+        has_checkpoint INTEGER NOT NULL,
+        queued_at REAL NOT NULL,
+        started_at REAL NOT NULL,
+        ended_at REAL NOT NULL,
+        config TEXT NOT NULL,                  -- JSON: the run's TrainConfig fields
+        history_epochs TEXT NOT NULL           -- JSON: its epochs' metrics
+    );
+    CREATE TABLE set_aside (                   -- records that could not be read, kept as they were
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        source TEXT NOT NULL,                  -- where it was: "runs 7", ".runs/000002.json"
+        record TEXT NOT NULL,
+        reason TEXT NOT NULL
+    );
+    """,
+)
+RUN_COLUMNS = ("name", "owner", "status", "message", "epoch", "has_checkpoint", "queued_at", "started_at",
+               "ended_at", "config", "history_epochs")
+
+
+def read_runs(folder: Path) -> list[dict]:
+    """Every run's record in ``folder``'s store, oldest first, read without serving it: what another
+    process (a benchmark, an operator) sees while the server writes; [] before the store exists."""
+    path = folder / DATABASE
+    if not path.is_file():
+        return []
+    with contextlib.closing(sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)) as db:
+        db.row_factory = sqlite3.Row
+        return [dict(row) for row in db.execute("SELECT * FROM runs ORDER BY id")]
+
+
+class Store:
+    """The folder's database, its schema brought up to date. Raises BlockingIOError while another
+    process serves it, another OSError or a sqlite3.Error when the folder cannot hold it; its
+    methods raise sqlite3.Error when a change cannot be written (nothing of it is kept then)."""
+
+    def __init__(self, folder: Path):
+        (folder / FOLDER).mkdir(parents=True, exist_ok=True)
+        self._lock_fd = os.open(folder / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            # Shared by the queue's threads (pages, runs), one statement group at a time under _lock.
+            self._db = sqlite3.connect(folder / DATABASE, check_same_thread=False)
+            self._db.row_factory = sqlite3.Row
+            self._lock = threading.Lock()
+            self._upgrade()
+        except BaseException:
+            os.close(self._lock_fd)
+            raise
+
+    def _upgrade(self) -> None:
+        version = self._db.execute("PRAGMA user_version").fetchone()[0]
+        for number, step in enumerate(SCHEMA[version:], start=version + 1):
+            self._db.executescript(f"BEGIN; {step}; PRAGMA user_version = {number}; COMMIT;")
+
+    def runs(self) -> list[dict]:
+        """Every run's record (its id and columns), oldest first."""
+        with self._lock:
+            return [dict(row) for row in self._db.execute("SELECT * FROM runs ORDER BY id")]
+
+    def add(self, records: list[dict]) -> list[int]:
+        """Insert the runs (``RUN_COLUMNS`` each), all or none; their new ids. sqlite3.IntegrityError
+        when a name is taken."""
+        with self._lock, self._db:
+            return [self._db.execute(f"INSERT INTO runs ({', '.join(RUN_COLUMNS)}) VALUES "
+                                     f"({', '.join('?' * len(RUN_COLUMNS))})",
+                                     [record[column] for column in RUN_COLUMNS]).lastrowid for record in records]
+
+    def save(self, run_id: int, record: dict) -> None:
+        """Rewrite run ``run_id``'s columns."""
+        with self._lock, self._db:
+            self._db.execute(f"UPDATE runs SET {', '.join(f'{c} = ?' for c in RUN_COLUMNS)} WHERE id = ?",
+                             [*(record[column] for column in RUN_COLUMNS), run_id])
+
+    def set_aside(self, run_id: int, record: str, reason: str) -> None:
+        """Move run ``run_id`` out of the runs, kept as ``record`` (its text) in ``set_aside``."""
+        with self._lock, self._db:
+            self._db.execute("INSERT INTO set_aside (source, record, reason) VALUES (?, ?, ?)",
+                             (f"runs {run_id}", record, reason))
+            self._db.execute("DELETE FROM runs WHERE id = ?", (run_id,))
+
+    def import_runs(self, records: dict[int, dict], set_aside: list[tuple[str, str, str]]) -> None:
+        """The runs of an earlier store, ``{id: record}``, each under its id unless the store has it
+        already (an import cut off after it was written and before its source was put away), and
+        the records that could not be read as (source, text, reason): all in one transaction."""
+        with self._lock, self._db:
+            for run_id, record in records.items():
+                self._db.execute(f"INSERT OR IGNORE INTO runs (id, {', '.join(RUN_COLUMNS)}) VALUES "
+                                 f"(?, {', '.join('?' * len(RUN_COLUMNS))})",
+                                 [run_id, *(record[column] for column in RUN_COLUMNS)])
+            self._db.executemany("INSERT INTO set_aside (source, record, reason) VALUES (?, ?, ?)", set_aside)
+
+    def close(self) -> None:
+        self._db.close()
+        os.close(self._lock_fd)  # releases the folder for another process
