@@ -39,8 +39,13 @@ class Sighting:
     correlations: list[float]  # likeness to PATTERNS' views, in order
 
     @property
+    def pattern(self) -> int:
+        """The session's own pattern: past the patterns' count (the queue bench), learners share them."""
+        return self.session % len(self.correlations)
+
+    @property
     def own(self) -> bool:
-        return int(np.argmax(self.correlations)) == self.session
+        return int(np.argmax(self.correlations)) == self.pattern
 
 
 @dataclass
@@ -112,8 +117,8 @@ class ClassReport:
         for i in self.unanswered:
             lines.append(f"  session {i.session} ({i.by}) {i.kind}: {i.error}")
         lines.append(f"interactions while the server trained: {self.during_training}/{len(self.interactions)}")
-        own = [s.correlations[s.session] for s in self.sightings]
-        other = [max(r for j, r in enumerate(s.correlations) if j != s.session) for s in self.sightings]
+        own = [s.correlations[s.pattern] for s in self.sightings]
+        other = [max(r for j, r in enumerate(s.correlations) if j != s.pattern) for s in self.sightings]
         by_place = ", ".join(f"{where} {sum(s.own for s in self.sightings if s.where == where)}/"
                              f"{sum(s.where == where for s in self.sightings)}" for where in ("Draw", "Latent map"))
         lines.append(f"drawings shown that are the session's own: {by_place}"
