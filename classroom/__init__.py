@@ -10,4 +10,6 @@ so that the app, the command line and the tests drive it alike.
     sweep          ``python -m classroom.sweep``: a model per β through the queue
     board          the rate-distortion board's points
     lessons        lessons as data (``python -m classroom.lessons``)
+    progress       a learner's progress: what they did, where they are, their answers
+    classes        classes and learners, kept by the server: names, the teacher's moves and resets
 """

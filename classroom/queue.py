@@ -143,17 +143,23 @@ class RunQueue:
         started here."""
         return self._executor.trains_here
 
-    def submit(self, config: TrainConfig, name: str, owner: str = "", limit_per_owner: int | None = None) -> Run:
+    @property
+    def store(self) -> Store:
+        """The folder's store, which the classroom's classes and learners share with the runs."""
+        return self._store
+
+    def submit(self, config: TrainConfig, name: str, owner: str = "", limit_per_owner: int | None = None,
+               total_per_owner: int | None = None) -> Run:
         """Queue a run of ``config`` saving ``<folder>/<name>.pt``; as ``submit_all`` for one run."""
-        return self.submit_all([(name, config)], owner, limit_per_owner)[0]
+        return self.submit_all([(name, config)], owner, limit_per_owner, total_per_owner)[0]
 
     def submit_all(self, planned: list[tuple[str, TrainConfig]], owner: str = "",
-                   limit_per_owner: int | None = None) -> list[Run]:
+                   limit_per_owner: int | None = None, total_per_owner: int | None = None) -> list[Run]:
         """Queue a run per (name, config), each saving ``<folder>/<name>.pt``, all or none (a
         sweep). Raises QueueError (or a config's ConfigError, both ValueErrors), with nothing
         queued, when a name is not a file stem, is given twice, or a model or a run already has it,
         or ``owner`` would have more than ``limit_per_owner`` runs queued or running (a class's one
-        run per browser session), or the store cannot be written."""
+        run at a time) or more than ``total_per_owner`` in all, or the store cannot be written."""
         for name, config in planned:
             check_name(name)
             config.validate()
@@ -177,6 +183,10 @@ class RunQueue:
                 raise QueueError(f"You already have {len(mine)} run(s) in the queue ({', '.join(mine)}); here each "
                                  f"learner may have {limit_per_owner} at a time. Wait for it to end, or stop it."
                                  if mine else f"Here each learner may have {limit_per_owner} run(s) at a time.")
+            theirs = [run.name for run in runs.values() if run.owner == owner]
+            if total_per_owner is not None and len(theirs) + len(planned) > total_per_owner:
+                raise QueueError(f"You have queued {len(theirs)} run(s) ({', '.join(theirs)}); here each learner may "
+                                 f"queue {total_per_owner} in all.")
             new = [Run(status="queued", message="Waiting for its turn.", name=name, config=config,
                        checkpoint=self.folder / f"{name}.pt", epochs=config.epochs, started_by=owner,
                        queued_at=time.time()) for name, config in planned]
@@ -212,6 +222,31 @@ class RunQueue:
             else:
                 return
             self._save(entry)
+
+    def archive(self, owners: set[str], timeout: float = 60.0) -> list[Run]:
+        """Take every run of ``owners`` out of the queue, kept (a class reset): the active ones are
+        stopped first; their models and sidecars move to a new folder under ``.classroom/archive/``
+        and their names are free again. Returns the runs archived; QueueError if one did not stop
+        within ``timeout`` seconds (nothing archived then)."""
+        theirs = [run for run in self.runs() if run.owner in owners]
+        for run in theirs:
+            if run.active:
+                self.stop(run.id)
+        if not all(self.wait(run.id, timeout) for run in theirs):
+            raise QueueError("A run did not stop in time, so nothing was archived; try again in a minute.")
+        archive = self.folder / FOLDER / "archive" / time.strftime("%Y%m%d-%H%M%S")
+        with self._lock:
+            ended = [self._entries.pop(run.id).progress.snapshot() for run in theirs]
+            try:
+                archive.mkdir(parents=True, exist_ok=True)
+                for run in ended:
+                    for path in (self.folder / f"{run.name}.pt", resume_path(self.folder / f"{run.name}.pt")):
+                        if path.exists():
+                            path.rename(archive / path.name)
+                self._store.archive([run.id for run in ended], str(archive))
+            except (OSError, sqlite3.Error) as e:
+                raise _unusable(self.folder, e) from None
+        return ended
 
     def wait(self, run_id: int, timeout: float | None = None) -> bool:
         """Block until the run has ended (True) or ``timeout`` seconds pass (False)."""
@@ -266,6 +301,15 @@ class RunQueue:
             reason = str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
             self._notice(f"The Ray cluster at {address} could not be reached ({reason}); runs execute on this server.")
             return None
+
+    def keep_aside(self, source: str, record: str, reason: str) -> None:
+        """Keep a record of the folder's store that could not be read (``source`` names it) and say
+        so in ``notices``; the caller goes on without it."""
+        try:
+            self._store.keep_aside(source, record, reason)
+        except (OSError, sqlite3.Error) as e:
+            raise _unusable(self.folder, e) from None
+        self._notice(f"The record of {source} in {self.folder / DATABASE} was damaged ({reason}) and is set aside.")
 
     def _notice(self, message: str) -> None:
         _LOGGER.error(message)

@@ -49,9 +49,54 @@ SCHEMA = (
         reason TEXT NOT NULL
     );
     """,
+    # A class's runs are archived, not deleted, when the teacher resets it: an archived run's name is
+    # free again, so the name is unique among the runs not archived (a table rebuilt for the index).
+    # A learner is a browser's lasting token; in a class, their name is unique in it.
+    """
+    CREATE TABLE runs_kept (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        name TEXT NOT NULL,
+        owner TEXT NOT NULL,
+        status TEXT NOT NULL,
+        message TEXT NOT NULL,
+        epoch INTEGER NOT NULL,
+        has_checkpoint INTEGER NOT NULL,
+        queued_at REAL NOT NULL,
+        started_at REAL NOT NULL,
+        ended_at REAL NOT NULL,
+        config TEXT NOT NULL,
+        history_epochs TEXT NOT NULL,
+        archived_to TEXT                       -- the folder its model was moved to by a reset, or NULL
+    );
+    INSERT INTO runs_kept SELECT *, NULL FROM runs;
+    DROP TABLE runs;
+    ALTER TABLE runs_kept RENAME TO runs;
+    CREATE UNIQUE INDEX run_names ON runs (name) WHERE archived_to IS NULL;
+    CREATE TABLE classes (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        name TEXT NOT NULL,
+        lesson TEXT NOT NULL,
+        run_size TEXT NOT NULL,                -- a key of classroom.classes.RUN_SIZES
+        runs_each INTEGER NOT NULL,            -- runs a learner may queue in all
+        secret TEXT NOT NULL,                  -- the teacher's link carries it
+        created_at REAL NOT NULL,
+        moved_to INTEGER,                      -- the step (from 0) the teacher last moved the class to
+        moved_at REAL NOT NULL                 -- when (0: never); a panel follows a move once
+    );
+    CREATE TABLE learners (
+        token TEXT PRIMARY KEY,                -- a browser's lasting id (its cookie)
+        class_id INTEGER REFERENCES classes (id),
+        name TEXT,
+        progress TEXT NOT NULL,                -- JSON: classroom.progress.Progress
+        seen_at REAL NOT NULL,
+        UNIQUE (class_id, name)
+    );
+    """,
 )
 RUN_COLUMNS = ("name", "owner", "status", "message", "epoch", "has_checkpoint", "queued_at", "started_at",
                "ended_at", "config", "history_epochs")
+CLASS_COLUMNS = ("name", "lesson", "run_size", "runs_each", "secret", "created_at", "moved_to", "moved_at")
+LEARNER_COLUMNS = ("token", "class_id", "name", "progress", "seen_at")
 
 
 def read_runs(folder: Path) -> list[dict]:
@@ -62,7 +107,7 @@ def read_runs(folder: Path) -> list[dict]:
         return []
     with contextlib.closing(sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)) as db:
         db.row_factory = sqlite3.Row
-        return [dict(row) for row in db.execute("SELECT * FROM runs ORDER BY id")]
+        return [dict(row) for row in db.execute(f"SELECT {', '.join(('id', *RUN_COLUMNS))} FROM runs ORDER BY id")]
 
 
 class Store:
@@ -90,9 +135,51 @@ class Store:
             self._db.executescript(f"BEGIN; {step}; PRAGMA user_version = {number}; COMMIT;")
 
     def runs(self) -> list[dict]:
-        """Every run's record (its id and columns), oldest first."""
+        """Every run's record (its id and columns) but the archived ones, oldest first."""
         with self._lock:
-            return [dict(row) for row in self._db.execute("SELECT * FROM runs ORDER BY id")]
+            return [dict(row) for row in self._db.execute(
+                f"SELECT {', '.join(('id', *RUN_COLUMNS))} FROM runs WHERE archived_to IS NULL ORDER BY id")]
+
+    def archive(self, run_ids: list[int], folder: str) -> None:
+        """Mark the runs archived, their models moved to ``folder``: out of the queue, their names free."""
+        with self._lock, self._db:
+            self._db.executemany("UPDATE runs SET archived_to = ? WHERE id = ?", [(folder, i) for i in run_ids])
+
+    # ------------------------------------------------------------ classes and learners
+
+    def add_class(self, record: dict) -> int:
+        """A new class (``CLASS_COLUMNS``); its id."""
+        with self._lock, self._db:
+            return self._db.execute(f"INSERT INTO classes ({', '.join(CLASS_COLUMNS)}) VALUES "
+                                    f"({', '.join('?' * len(CLASS_COLUMNS))})",
+                                    [record[column] for column in CLASS_COLUMNS]).lastrowid
+
+    def classes(self) -> list[dict]:
+        with self._lock:
+            return [dict(row) for row in self._db.execute("SELECT * FROM classes ORDER BY id")]
+
+    def move_class(self, class_id: int, step: int, at: float) -> None:
+        with self._lock, self._db:
+            self._db.execute("UPDATE classes SET moved_to = ?, moved_at = ? WHERE id = ?", (step, at, class_id))
+
+    def learner(self, token: str) -> dict | None:
+        with self._lock:
+            row = self._db.execute("SELECT * FROM learners WHERE token = ?", (token,)).fetchone()
+            return dict(row) if row else None
+
+    def learners(self, class_id: int) -> list[dict]:
+        with self._lock:
+            return [dict(row) for row in self._db.execute(
+                "SELECT * FROM learners WHERE class_id = ? ORDER BY name", (class_id,))]
+
+    def save_learner(self, record: dict) -> None:
+        """Insert or rewrite a learner (``LEARNER_COLUMNS``); sqlite3.IntegrityError when their
+        name is taken in their class."""
+        with self._lock, self._db:
+            self._db.execute(f"INSERT INTO learners ({', '.join(LEARNER_COLUMNS)}) VALUES "
+                             f"({', '.join('?' * len(LEARNER_COLUMNS))}) ON CONFLICT (token) DO UPDATE SET "
+                             + ", ".join(f"{c} = excluded.{c}" for c in LEARNER_COLUMNS[1:]),
+                             [record[column] for column in LEARNER_COLUMNS])
 
     def add(self, records: list[dict]) -> list[int]:
         """Insert the runs (``RUN_COLUMNS`` each), all or none; their new ids. sqlite3.IntegrityError
@@ -114,6 +201,12 @@ class Store:
             self._db.execute("INSERT INTO set_aside (source, record, reason) VALUES (?, ?, ?)",
                              (f"runs {run_id}", record, reason))
             self._db.execute("DELETE FROM runs WHERE id = ?", (run_id,))
+
+    def keep_aside(self, source: str, record: str, reason: str) -> None:
+        """Keep a record that could not be read, as it was (a learner's damaged progress)."""
+        with self._lock, self._db:
+            self._db.execute("INSERT INTO set_aside (source, record, reason) VALUES (?, ?, ?)",
+                             (source, record, reason))
 
     def import_runs(self, records: dict[int, dict], set_aside: list[tuple[str, str, str]]) -> None:
         """The runs of an earlier store, ``{id: record}``, each under its id unless the store has it
