@@ -10,14 +10,17 @@ import streamlit as st
 
 from classroom.pages import PAGES
 from classroom.queue import QueueError
-from studio import analysis, gate, learner, resources, runs, views  # first: it leaves the legacy multipage mode
+from studio import analysis, classes, gate, learner, resources, runs, views  # first: leaves the legacy multipage mode
 from vae.checkpoint import CheckpointError
 
 resources.use_one_thread()
 st.set_page_config(page_title="VAE Studio", page_icon=":material/blur_on:", layout="wide")
+learner.begin_run()  # this browser's learner, as the server has them now; the browser keeps their token
 
+classes.enter()  # a student joins their class before any page; a teacher's link is checked
 opened_step = views.lesson_from_url()  # ?lesson=...&step=... names a step: its page comes first
-page = st.navigation([st.Page(p.file, title=p.title, icon=p.icon, default=p.id == "home") for p in PAGES.values()])
+page = st.navigation([st.Page(p.file, title=p.title, icon=p.icon, default=p.id == "home") for p in PAGES.values()
+                      if not p.teacher_only or classes.teaches()])
 if opened_step is not None and page.url_path != ("" if opened_step == "home" else opened_step):
     st.switch_page(PAGES[opened_step].file, query_params=st.query_params.to_dict())
 views.keep_url_in_step()
@@ -71,6 +74,7 @@ def model_card() -> None:
 
 
 with st.sidebar:
+    classes.badge()
     lesson_slot = st.container()  # filled after the page: what the learner just did there ticks at once
     if model_selector():
         model_card()

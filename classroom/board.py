@@ -12,6 +12,8 @@ from pathlib import Path
 from vae.checkpoint import CheckpointError, read_checkpoint, stored_metrics, stored_train_config
 from vae.history import History
 
+UNTRAINED_FACTOR = 2.0  # a −ELBO more than this many times the best model's: a run that has barely trained
+
 
 @dataclass(frozen=True)
 class BoardPoint:
@@ -24,10 +26,15 @@ class BoardPoint:
     rate: float
     distortion: float
     trail: tuple[tuple[float, float], ...] = ()  # (rate, distortion) after each epoch, for a run in progress
+    owner: str = ""  # who queued the run that made it, as the app names them; "" for a file no run of the queue made
 
     @property
     def negative_elbo(self) -> float:
         return self.rate + self.distortion
+
+    @property
+    def training(self) -> bool:
+        return self.path is None
 
 
 def model_point(path: str | Path) -> BoardPoint | None:
@@ -48,6 +55,13 @@ def run_point(name: str, beta: float, latent_dim: int, history: History) -> Boar
     if not trail:
         return None
     return BoardPoint(name, None, float(beta), int(latent_dim), *trail[-1], trail=trail)
+
+
+def untrained_limit(points: list[BoardPoint]) -> float:
+    """The −ELBO above which a model is an untrained run: ``UNTRAINED_FACTOR`` times the best point's.
+    Runs too short to learn much (1 epoch on 2,000 images sits near 372 nats, trained models near
+    90-110, the 2-D latent near 141) would stretch the board's axes and crowd the rest into a corner."""
+    return UNTRAINED_FACTOR * min(p.negative_elbo for p in points)
 
 
 def board(paths) -> tuple[list[BoardPoint], list[str]]:

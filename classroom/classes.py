@@ -148,6 +148,12 @@ class Classroom:
             return self._save(Learner(token, None, None, Progress(), time.time()), Progress())
         return self._learner(row)
 
+    def name_of(self, token: str) -> str | None:
+        """The name the learner ``token`` joined a class under; None for one who has not, or whom
+        the server does not know (a run's owner from the command line). Reads only."""
+        row = self._write(lambda: self._store.learner(token))
+        return None if row is None else row["name"]
+
     def join(self, token: str, class_id: int, name: str) -> Learner:
         """The learner joins the class under ``name``, unique in it; ClassError for a taken one."""
         learner, name = self.learner(token), check_name(name)

@@ -12,6 +12,7 @@ class Page:
     id: str  # the script's stem: its URL path, and what a lesson step names
     title: str  # the navigation's label
     icon: str  # a Material icon, as st.Page takes it
+    teacher_only: bool = False  # listed only for a class's teacher (who opened the teacher's link)
 
     @property
     def file(self) -> str:
@@ -28,4 +29,5 @@ PAGES = {page.id: page for page in (
     Page("generate", "Generate", ":material/auto_awesome:"),
     Page("compare", "Compare", ":material/compare:"),
     Page("board", "Board", ":material/leaderboard:"),
+    Page("teacher", "Teacher", ":material/co_present:", teacher_only=True),
 )}

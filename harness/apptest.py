@@ -13,13 +13,14 @@ from PIL import Image
 from streamlit.runtime.pages_manager import PagesManager
 from streamlit.testing.v1 import AppTest
 
-from studio import resources, runs
+from studio import identity, resources, runs
 from vae.checkpoint import resume_path
 from vae.config import TrainConfig
 
 from . import ROOT
 
 RUN_TIMEOUT_S = 180  # one script run at most: a page's first visit encodes the test set on a busy CPU
+CANVAS = "streamlit-drawable-canvas.streamlit_drawable_canvas"  # the Draw page's component, among the page's others
 
 
 def run_app(page: str | None = None, model: str | None = None, **state) -> AppTest:
@@ -136,3 +137,8 @@ def training_rate(snapshot, action) -> float:
     step, start = snapshot().step, time.perf_counter()
     action()
     return (snapshot().step - step) * snapshot().config.batch_size / (time.perf_counter() - start)
+
+
+def progress_of(at: AppTest):
+    """The learner's progress (``classroom.progress.Progress``) as the server keeps it."""
+    return runs.room().learner(at.session_state[identity.TOKEN_KEY]).progress

@@ -32,7 +32,7 @@ ARTIFACTS = ROOT / "test-artifacts" / "browser"
 CHROMIUM = Path("/usr/bin/chromium")  # Debian's; CI installs it with `make browser`
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-dev-shm-usage"]
-NAV_LABELS = [page.title for page in PAGES.values()]
+NAV_LABELS = [page.title for page in PAGES.values() if not page.teacher_only]  # as a learner sees them
 
 
 def heading(script: Path) -> str:

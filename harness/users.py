@@ -19,7 +19,7 @@ from playwright.async_api import Error as PlaywrightError
 from playwright.async_api import Page, expect
 
 from classroom.pages import PAGES
-from harness.apptest import canvas_value, plotly_rows
+from harness.apptest import CANVAS, canvas_value, plotly_rows
 from harness.apptest import click as chart_click
 from harness.browser import ARTIFACTS, HEADINGS, IDLE_APP, ISOLATED_POINT_JS, grey_levels, nav_link
 from harness.probes import (
@@ -231,7 +231,7 @@ class ClientUser(User):
 
     async def open_draw(self) -> float:
         run = await self.open("Draw")
-        canvases = run.of("bidi_component")
+        canvases = [c for c in run.of("bidi_component") if c.component_name == CANVAS]
         self.canvas = canvases[0].id if canvases else ""
         return self.check(run, "Draw", "the canvas", bool(canvases))
 

@@ -1,10 +1,16 @@
 """The class's board: every model in the checkpoint folder, and the runs training now, on the
-rate-distortion plane; a click makes a model active or opens it on Compare."""
+rate-distortion plane, and in a table below it; a click on a point or a row makes a model active or
+opens it on Compare."""
+
+from operator import attrgetter
 
 import streamlit as st
 
+from classroom.board import UNTRAINED_FACTOR, BoardPoint, untrained_limit
 from studio import board, live, resources, runs
 from studio.figures import board_figure
+
+CHOSEN_KEY = "board_chosen"  # session_state: the name of the model last clicked, on the chart or in the table
 
 st.title("Rate against distortion")
 st.caption("Every model in the checkpoint folder where it stands on the test set: rate is the KL its encoder pays "
@@ -15,29 +21,80 @@ st.caption("Every model in the checkpoint folder where it stands on the test set
 
 @st.fragment(run_every=live.LIVE_REFRESH_S * 3 if runs.running() else None)
 def show_board() -> None:
-    """The plane, with the runs training now moving along their trails as their epochs end."""
+    """The plane, with the runs training now moving along their trails as their epochs end, and every
+    point in a table, which keyboard and touch can sort and choose from."""
     points, problems = board.model_points()
     running = board.running_points()
-    if not points and not running:
+    everything = sorted([*points, *running], key=attrgetter("negative_elbo", "name"))
+    if not everything:
         st.info("No model with test metrics yet: train one on the Train page.", icon=":material/scatter_plot:")
         return
-    event = st.plotly_chart(board_figure(points, running), key="board_chart", on_select="rerun",
-                            selection_mode="points")
+    limit = untrained_limit(everything)
+    untrained = [p for p in points if p.negative_elbo > limit]
+    hide = bool(untrained) and st.toggle(
+        "Hide untrained runs", value=True, key="board_hide_untrained",
+        help=f"An untrained run is a model whose −ELBO is more than {UNTRAINED_FACTOR:g}× the best one's (here over "
+             f"{limit:.0f} nats): it has barely started to learn, and would squeeze the others into a corner. Runs "
+             "training now are always shown; the table below lists every model.")
+    shown = [p for p in points if p not in untrained] if hide else points
+    event = st.plotly_chart(board_figure(shown, running, hidden=len(points) - len(shown)), key="board_chart",
+                            on_select="rerun", selection_mode="points")
     if running:
         names = ", ".join(point.name for point in running)
         st.caption(f"Training now: {names}. Each point moves as its run's epochs end (dotted: the way it came).")
     for problem in problems:
         st.warning(f"Left out: {problem}", icon=":material/warning:")
-    chosen = [p["customdata"] for p in event["selection"]["points"] if p.get("customdata")]
-    if chosen:
-        name = chosen[0][0] if isinstance(chosen[0], list) else chosen[0]["0"]
-        act_on(next((p for p in points if p.name == name), None), name)
+    chosen_here = st.container()
+    rows = points_table(everything)
+    note_choice("board_chart", clicked_name(event))
+    note_choice("board_table", everything[rows[0]].name if rows else None)
+    chosen = next((p for p in everything if p.name == st.session_state.get(CHOSEN_KEY)), None)
+    if chosen is not None:
+        with chosen_here:
+            act_on(chosen)
 
 
-def act_on(point, name: str) -> None:
-    """What a click on a point offers: make the model active, or open it on Compare."""
-    if point is None:
-        st.info(f"{name} is still training: it can be chosen once its run ends.", icon=":material/hourglass_top:")
+def points_table(everything: list[BoardPoint]) -> list[int]:
+    """Every point, the untrained and those on one place too, as a table with one row each; returns the
+    rows chosen."""
+    rows = [{"Name": p.name, "Owner": p.owner or "—", "β": p.beta, "Latent size": p.latent_dim, "Rate (KL)": p.rate,
+             "Distortion (BCE)": p.distortion, "−ELBO": p.negative_elbo, "Training": p.training}
+            for p in everything]
+    nats = st.column_config.NumberColumn(format="%.2f", help="Nats per test image")
+    event = st.dataframe(rows, key="board_table", hide_index=True, on_select="rerun", selection_mode="single-row",
+                         height=min(36 + 35 * len(rows), 390), width="stretch",
+                         column_config={"Owner": st.column_config.TextColumn(
+                                            help="Who queued its run; — for a model no run of this server made "
+                                                 "(a bundled one, one from the command line)"),
+                                        "β": st.column_config.NumberColumn(format="%g"),
+                                        "Rate (KL)": nats, "Distortion (BCE)": nats, "−ELBO": nats,
+                                        "Training": st.column_config.CheckboxColumn(help="Still training")})
+    return [row for row in event.selection.rows if row < len(everything)]
+
+
+def clicked_name(event) -> str | None:
+    """The name of the point a click on the chart selected, from its customdata [name] (a list, or an
+    object by index); None for none, or a click on a trail, which has none."""
+    data = [p["customdata"] for p in event["selection"]["points"] if p.get("customdata")]
+    if not data:
+        return None
+    return data[0][0] if isinstance(data[0], list) else data[0]["0"]
+
+
+def note_choice(key: str, name: str | None) -> None:
+    """Keep ``name`` as the board's choice when the selection of the chart or the table (``key``) has
+    just changed to it: the latest click wins, on either."""
+    seen = f"{key}_seen"
+    if name != st.session_state.get(seen):
+        st.session_state[seen] = name
+        if name is not None:
+            st.session_state[CHOSEN_KEY] = name
+
+
+def act_on(point: BoardPoint) -> None:
+    """What a click on a point or a row offers: make the model active, or open it on Compare."""
+    if point.training:
+        st.info(f"{point.name} is still training: it can be chosen once its run ends.", icon=":material/hourglass_top:")
         return
     st.markdown(f"**{point.name}**: β = {point.beta:g}, latent size {point.latent_dim}, rate {point.rate:.2f} + "
                 f"distortion {point.distortion:.2f} = −ELBO {point.negative_elbo:.2f} nats")

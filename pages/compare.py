@@ -4,7 +4,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from studio import analysis, films, learner, resources, views
+from studio import analysis, films, learner, resources, runs, views
 from studio.figures import compare_curves_figure
 from vae import compare, latent
 from vae.checkpoint import Checkpoint, CheckpointError
@@ -24,13 +24,20 @@ def default_pick(side: str, options: list[str]) -> str:
     return str(wanted) if str(wanted) in options else options[0]
 
 
+def model_label(path: str, made_by: dict[str, str]) -> str:
+    """A model as the picker names it: with who queued the run that made it, if one did."""
+    name = Path(path).stem
+    return f"{name} · {made_by[name]}" if name in made_by else name
+
+
 def pick(side: str, column, options: list[str]) -> Checkpoint | None:
     """The model chosen on one side, or None after saying on that side why it cannot be used."""
     key = f"compare_{side}"
     if st.session_state.get(key) not in options:
         st.session_state[key] = default_pick(side, options)
+    made_by = runs.made_by()
     with column:
-        path = st.selectbox(f"Model {side.upper()}", options, key=key, format_func=lambda p: Path(p).stem)
+        path = st.selectbox(f"Model {side.upper()}", options, key=key, format_func=lambda p: model_label(p, made_by))
         try:
             return resources.load(path)
         except CheckpointError as e:

@@ -2,7 +2,10 @@
 
 import streamlit as st
 
-from studio import analysis, learner, resources, views
+from classroom.classes import NAME_CHARS, RUN_SIZES, RUNS_EACH, ClassError
+from classroom.pages import PAGES
+from classroom.queue import QueueError
+from studio import analysis, classes, learner, resources, views
 
 PARTS = {"encoder": "Encoder", "fc_mu": "Encoder → μ", "fc_logvar": "Encoder → log σ²",
          "fc_decode": "Decoder", "unflatten": "Decoder", "decoder": "Decoder"}
@@ -56,7 +59,7 @@ IDEAS = [
 ]
 
 def lessons_section() -> None:
-    """Start a lesson (where this learner left it), or, for a teacher, make the link that opens one."""
+    """Start a lesson (where this learner left it), or, for a teacher, start a class."""
     lessons, problems = learner.lessons()
     if not lessons and not problems:
         return
@@ -67,23 +70,37 @@ def lessons_section() -> None:
                     "sidebar says what to do next and ticks each step off when you have done it.")
         if "vae-basics" in lessons and st.button("Start the lesson", type="primary", icon=":material/school:",
                                                  key="home_start_lesson"):
-            views.open_lesson("vae-basics", st.session_state.get(views.POSITIONS_KEY, {}).get("vae-basics", 0))
+            views.open_lesson("vae-basics", learner.left_at("vae-basics"))
         views.lesson_list(lessons, problems)
-    with teacher, st.expander("For teachers: a link to a lesson", icon=":material/link:"):
-        if not lessons:
+    with teacher, st.expander("For teachers: start a class", icon=":material/co_present:",
+                              expanded=classes.teaches()):
+        if lessons:
+            class_form(lessons)
+
+
+def class_form(lessons: dict) -> None:
+    """Start a class (its name, lesson, run size and runs per learner) and show its two links."""
+    with st.form("home_class"):
+        name = st.text_input("Class name", max_chars=NAME_CHARS, placeholder="Week 3", key="home_class_name")
+        ids = list(lessons)
+        lesson_id = st.selectbox("Lesson", ids, index=ids.index("vae-basics") if "vae-basics" in ids else 0,
+                                 format_func=lambda i: lessons[i].title, key="home_class_lesson")
+        run_size = st.selectbox("Run size", list(RUN_SIZES), format_func=lambda s: RUN_SIZES[s].label,
+                                key="home_class_run_size", help="Every learner's run trains this much.")
+        runs_each = st.number_input("Runs per learner, in all", 1, RUNS_EACH, 3, key="home_class_runs_each",
+                                    help="Each learner may have one run in the queue at a time, and this many in all.")
+        started = st.form_submit_button("Start the class", type="primary", icon=":material/play_arrow:")
+    if started:
+        try:
+            classes.start(name, lesson_id, run_size, runs_each)
+        except (ClassError, QueueError) as e:
+            st.error(str(e), icon=":material/error:")
             return
-        lesson_id = st.selectbox("Lesson", list(lessons), format_func=lambda i: lessons[i].title,
-                                 key="home_link_lesson")
-        step = st.number_input("Step", 1, len(lessons[lesson_id].steps), 1, key="home_link_step")
-        class_mode = st.checkbox("Class mode", value=True, key="home_link_class",
-                                 help="Hides what a beginner does not need: the Train form's batch size, learning "
-                                      "rate, IW fields and seed, and models other than the bundled ones and the "
-                                      "class's own runs.")
-        query = f"?lesson={lesson_id}&step={step}" + ("&class=1" if class_mode else "")
-        home = (st.context.url or "").split("?")[0].rstrip("/")  # Home is the app's root page
-        st.code(f"{home}/{query}", language=None)
-        st.caption("Copy it with the button in its corner and send it to the class: each learner opens that step, "
-                   "on its page.")
+        st.rerun()  # the navigation lists the teacher's view from now on
+    taught = classes.teaching()
+    if taught is not None:
+        classes.show_links(taught)
+        st.page_link(PAGES["teacher"].file, label="Open the teacher's view", icon=":material/co_present:")
 
 
 lessons_section()

@@ -9,8 +9,9 @@ import streamlit as st
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from classroom import sweep
+from classroom.classes import RUN_SIZES
 from classroom.queue import QueueError, Run
-from studio import analysis, learner, live, resources, runs, views
+from studio import analysis, classes, learner, live, resources, runs, views
 from vae.config import LIMITS, TrainConfig
 from vae.device import precision_label
 from vae.film import epoch_label
@@ -38,6 +39,7 @@ except QueueError as e:
     st.error(f"Runs cannot be queued here now: {e}", icon=":material/error:")
     st.stop()
 ME = runs.owner()
+CLASS = learner.my_class()  # the server's record: its limits and run size hold whatever the URL says
 
 
 def unused_name() -> str:
@@ -55,7 +57,7 @@ def load_preset() -> None:
 
 
 def expert_fields(left, right) -> None:
-    """The settings that class mode hides (``?class=1``): left at their defaults there."""
+    """The settings that a class does without: left at their defaults there."""
     number(right, "batch_size", value=DEFAULTS.batch_size, step=32)
     number(left, "lr", step=5e-4, format="%g", help="Peak learning rate of AdamW (Adam for the tutorial recipe).")
     number(right, "seed", value=DEFAULTS.seed, step=1, help="Same seed and settings, same model.")
@@ -82,9 +84,9 @@ def run_form() -> None:
     st.session_state.setdefault("train_latent_dim", DEFAULTS.latent_dim)
     st.session_state.setdefault("train_lr", DEFAULTS.lr)
     st.subheader("New run")
-    # Outside the form so that a change can reload the recipe's values before Queue.
-    st.selectbox("Architecture", ARCHS, key="train_arch", on_change=load_preset,
-                 help=" · ".join(ARCH_HELP.values()))
+    if CLASS is None:  # outside the form so that a change can reload the recipe's values before Queue
+        st.selectbox("Architecture", ARCHS, key="train_arch", on_change=load_preset,
+                     help=" · ".join(ARCH_HELP.values()))
     with st.form("train_form", border=True):
         st.text_input("Name", key="train_name", max_chars=64,
                       help="Saved as NAME.pt in the checkpoint folder: letters, digits, - and _ only.")
@@ -92,26 +94,50 @@ def run_form() -> None:
         number(left, "latent_dim", step=1, help="Numbers per code: 2 can be plotted directly, 32 reconstructs better.")
         number(right, "beta", value=DEFAULTS.beta, step=0.1, format="%g",
                help="Weight of the KL term; 1 is the true ELBO.")
-        number(left, "epochs", value=10, step=1)
-        number(right, "train_size", value=None, step=1000, placeholder="all 59,000",
-               help="A random subset for a quick run; empty for all.")
-        if not learner.class_mode():  # a class sees the settings a beginner needs; these keep their defaults
+        if CLASS is None:
+            number(left, "epochs", value=10, step=1)
+            number(right, "train_size", value=None, step=1000, placeholder="all 59,000",
+                   help="A random subset for a quick run; empty for all.")
             expert_fields(left, right)
             st.text_input("β values for a sweep", value=SWEEP_BETAS, key="train_sweep_betas",
                           help="Sweep β queues one run per value, with the other settings above, named "
                                "NAME-beta0p5 and so on; the Board then shows the frontier they trace.")
+        else:  # a class sees the settings a beginner needs; the others keep their defaults
+            class_line()
         queued = st.form_submit_button("Queue my run", type="primary", icon=":material/playlist_add:")
-        swept = not learner.class_mode() and st.form_submit_button("Sweep β", icon=":material/tune:")
+        swept = CLASS is None and st.form_submit_button("Sweep β", icon=":material/tune:")
     if queued:
         queue_runs(*form_run())
     elif swept:
         queue_runs(*sweep_runs())
 
 
+def runs_queued() -> int:
+    """This learner's runs in the queue, ended ones too (a class's reset archives them)."""
+    return sum(run.owner == ME for run in queue.runs())
+
+
+def class_settings() -> dict:
+    """What a class sets for a learner's next run: the fast architecture at the class's run size, and a
+    seed of the learner's own."""
+    size = RUN_SIZES[CLASS.run_size]
+    return {"arch": DEFAULTS.arch, "epochs": size.epochs, "train_size": size.train_size,
+            "seed": classes.run_seed(ME, runs_queued())}
+
+
+def class_line() -> None:
+    """The run a class's learner queues: its size and seed, set by the class, and what is left of their runs."""
+    size, settings, mine = RUN_SIZES[CLASS.run_size], class_settings(), runs_queued()
+    st.caption(f":material/school: The class's run size: **{size.label}** · seed **{settings['seed']}**, "
+               f"your own · you may queue {max(CLASS.runs_each - mine, 0)} more of {CLASS.runs_each}, one at a time.")
+
+
 def form_config() -> tuple[TrainConfig | None, list[str]]:
     """The form's run settings, and why they cannot train (empty if they can)."""
-    # A field class mode hid is left out, so the recipe's own value applies.
+    # A field a class hides is left out, so the recipe's own value applies, or the class's.
     settings = {field: st.session_state[f"train_{field}"] for field in LABELS if f"train_{field}" in st.session_state}
+    if CLASS is not None:
+        settings.update(class_settings())
     if not settings.get("iw_epochs"):  # no fine-tune: its sample count means nothing, so the run keeps the library's
         settings["iw_samples"] = DEFAULTS.iw_samples
     config = TrainConfig.tutorial(**settings) if settings["arch"] == "tutorial" else TrainConfig(**settings)
@@ -155,7 +181,8 @@ def queue_runs(planned: list[tuple[str, TrainConfig]], reasons: list[str]) -> No
     """Queue ``planned``, all or none, or say why not."""
     if not reasons:
         try:
-            queued = queue.submit_all(planned, owner=ME, limit_per_owner=1 if learner.class_mode() else None)
+            queued = queue.submit_all(planned, owner=ME, limit_per_owner=None if CLASS is None else 1,
+                                      total_per_owner=None if CLASS is None else CLASS.runs_each)
         except ValueError as e:  # a name taken, the class's limit
             reasons.append(str(e))
     if reasons:
@@ -215,7 +242,7 @@ def stop_controls(run: Run) -> None:
 def runs_table(all_runs: list[Run]) -> None:
     """The class's runs in queue order, this browser's marked; a row chosen is the run watched."""
     rows = [{"": "★" if run.owner == ME else "", "Name": run.name, "Who": runs.who(run), "β": run.config.beta,
-             "Latent": run.config.latent_dim, "Status": run.status,
+             "Latent": run.config.latent_dim, "Seed": run.config.seed, "Status": run.status,
              "Epoch": f"{len(run.history.epochs)}/{run.epochs}",
              "−ELBO": f"{run.history.epochs[-1].test.loss:.2f}" if run.history.epochs else ""}
             for run in all_runs]
@@ -282,7 +309,7 @@ def show_run(live_now: bool) -> None:
     config = snap.config
     st.subheader(f"Run “{snap.name}”")
     st.caption(f"{config.arch} VAE · latent size {config.latent_dim} · β {config.beta:g} · "
-               f"batch {config.batch_size} · learning rate {config.lr:g} · "
+               f"batch {config.batch_size} · learning rate {config.lr:g} · seed {config.seed} · "
                f"{'all' if config.train_size is None else f'{config.train_size:,}'} training images · "
                + (f"{config.iw_samples}-sample IW bound from epoch {config.fine_tune_start + 1} · "
                   if config.fine_tune_start is not None else "") +

@@ -1,7 +1,9 @@
-"""The class's rate-distortion board: every model file's point, and the runs training now."""
+"""The class's rate-distortion board: every model file's point, and the runs training now, each with
+who queued it."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import streamlit as st
@@ -19,15 +21,25 @@ def _board(files: tuple[tuple[str, int], ...]):
 
 def model_points() -> tuple[list[BoardPoint], list[str]]:
     """(every readable VAE's point in the checkpoint folder but those of runs still training, which
-    ``running_points`` shows; why each unreadable file was left out), read again only when a file is
-    added or changed."""
-    training = {run.name for run in runs.all_runs() if run.active}
-    return _board(tuple((str(p), p.stat().st_mtime_ns) for p in list_checkpoints() if p.stem not in training))
+    ``running_points`` shows, each with its run's owner; why each unreadable file was left out), read
+    again only when a file is added or changed."""
+    all_runs = runs.all_runs()
+    training = {run.name for run in all_runs if run.active}
+    points, problems = _board(tuple((str(p), p.stat().st_mtime_ns) for p in list_checkpoints()
+                                    if p.stem not in training))
+    # A file no run of the queue wrote (a bundled model, one from the command line) has no owner.
+    owners = {run.name: runs.who(run) for run in all_runs}
+    return [replace(point, owner=owners.get(point.name, "")) for point in points], problems
 
 
 def running_points() -> list[BoardPoint]:
-    """Each VAE training now, where its latest epoch put it, with the way it came."""
-    snaps = [live.snapshot(run.id) for run in runs.running()]
-    points = [board.run_point(s.name, s.config.beta, s.config.latent_dim, s.history) for s in snaps
-              if s.config.variational]
-    return [p for p in points if p is not None]
+    """Each VAE training now, where its latest epoch put it, with the way it came and its owner."""
+    points = []
+    for run in runs.running():
+        snap = live.snapshot(run.id)
+        if not snap.config.variational:
+            continue
+        point = board.run_point(snap.name, snap.config.beta, snap.config.latent_dim, snap.history)
+        if point is not None:
+            points.append(replace(point, owner=runs.who(run)))
+    return points

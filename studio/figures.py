@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import html
 import io
 from collections.abc import Callable
 from operator import attrgetter
@@ -800,44 +801,128 @@ def sigma_scan_figure(scan, chosen: float) -> go.Figure:
 # ---------------------------------------------------------------- the class's rate-distortion board
 
 LATENT_SYMBOLS = ["circle", "square", "diamond", "triangle-up", "cross", "star", "hexagon"]
-# Labels are placed in pixels of the plot area, which is about this size: its height is the figure's;
-# its width follows the page, and a narrow one keeps labels apart on a wide one too.
-BOARD_PLOT_PX = (600, 400)
+# Labels are placed in pixels of the plot area, which is at least about this size: its height is the
+# figure's less its margins, axis titles and legend; its width follows the page. Distances only grow
+# on a larger one, and labels keep their distance from their points, so they stay apart there too.
+BOARD_PLOT_PX = (600, 380)
 BOARD_STEPS = (1, 2, 5, 10, 20, 25, 50, 100, 200, 250, 500, 1000)  # nats between the −ELBO diagonals
-CHAR_PX, LINE_PX, MARKER_PX = 6, 14, 8  # a label's character and line, a marker's half width
+CHAR_PX, LINE_PX = 6, 16  # a label's character and line, as Chromium draws Plotly's text
+# A marker's half width (size 13 and its outline), which is also how far Plotly sets a point's text
+# from its centre (radius / 0.8 + 1).
+MARKER_PX = 9
+
+
+# Where a name may sit beside its point, in order of preference: (x side, y side), each -1, 0 or +1
+# (above, below, right, left, then the corners).
+LABEL_SIDES = ((0, 1), (0, -1), (1, 0), (-1, 0), (1, 1), (-1, 1), (1, -1), (-1, -1))
+
+
+class Label(NamedTuple):
+    """A point's name as drawn: its text, where it sits from the point (Plotly annotation anchors and
+    shifts in px), and its box in px of the plot area."""
+
+    text: str
+    anchor: dict
+    box: tuple[float, float, float, float]
 
 
 def _overlaps(box, boxes) -> bool:
+    """Whether ``box`` overlaps one of ``boxes`` by more than a pixel each way (boxes that touch do not)."""
     x0, y0, x1, y1 = box
-    return any(x0 < b[2] and b[0] < x1 and y0 < b[3] and b[1] < y1 for b in boxes)
+    return any(min(x1, b[2]) - max(x0, b[0]) > 1 and min(y1, b[3]) - max(y0, b[1]) > 1 for b in boxes)
 
 
-def _name_positions(centres: list[tuple[float, float]], names: list[str], taken: list) -> list[str]:
-    """Each point's name where it stays in the plot and covers neither a marker nor a label placed
-    before it (``taken``: boxes in px, which it extends): above the point, below, right or left,
-    the first that is free, else above."""
+def _inside(box) -> bool:
     width, height = BOARD_PLOT_PX
-    positions = []
-    for (x, y), name in zip(centres, names):
-        w, m, h = CHAR_PX * len(name), MARKER_PX, LINE_PX
-        boxes = {"top center": (x - w / 2, y + m, x + w / 2, y + m + h),
-                 "bottom center": (x - w / 2, y - m - h, x + w / 2, y - m),
-                 "middle right": (x + m, y - h / 2, x + m + w, y + h / 2),
-                 "middle left": (x - m - w, y - h / 2, x - m, y + h / 2)}
-        free = [position for position, (x0, y0, x1, y1) in boxes.items()
-                if x0 >= 0 and y0 >= 0 and x1 <= width and y1 <= height and not _overlaps(boxes[position], taken)]
-        position = free[0] if free else "top center"
-        taken.append(boxes[position])
-        positions.append(position)
-    return positions
+    return box[0] >= 0 and box[1] >= 0 and box[2] <= width and box[3] <= height
 
 
-def board_figure(points, running=()) -> go.Figure:
+def _marker_box(x: float, y: float) -> tuple[float, float, float, float]:
+    return x - MARKER_PX, y - MARKER_PX, x + MARKER_PX, y + MARKER_PX
+
+
+def _same_place(centres: list[tuple[float, float]]) -> list[list[int]]:
+    """The points' indices grouped by place: each joins the first group whose first point's marker its
+    own marker overlaps (runs with the same settings and seed land on one spot), else starts one."""
+    groups = []
+    for i, centre in enumerate(centres):
+        group = next((g for g in groups if _overlaps(_marker_box(*centre), [_marker_box(*centres[g[0]])])), None)
+        if group is None:
+            groups.append([i])
+        else:
+            group.append(i)
+    return groups
+
+
+def _name_labels(centres: list[tuple[float, float]], names: list[str], taken: list) -> list[Label | None]:
+    """Each point's label, or None. The points of one place share a label, the first one's name
+    "+N more"; it goes on the first side of the point (``LABEL_SIDES``) where it stays in the plot and
+    covers nothing in ``taken`` (boxes in px: the markers, and the labels placed before it, which it
+    extends); where no side is free it is left out: every name shows on hover and in the page's table."""
+    labels: list[Label | None] = [None] * len(centres)
+    m, h = MARKER_PX, LINE_PX
+    for group in _same_place(centres):
+        (x, y), text = centres[group[0]], names[group[0]] + (f" +{len(group) - 1} more" if len(group) > 1 else "")
+        w = CHAR_PX * len(text)
+        for sx, sy in LABEL_SIDES:
+            x0 = x - w / 2 if sx == 0 else x + m if sx > 0 else x - m - w
+            y0 = y - h / 2 if sy == 0 else y + m if sy > 0 else y - m - h
+            box = (x0, y0, x0 + w, y0 + h)
+            if _inside(box) and not _overlaps(box, taken):
+                anchor = {"xanchor": ("right", "center", "left")[sx + 1], "xshift": sx * m,
+                          "yanchor": ("top", "middle", "bottom")[sy + 1], "yshift": sy * m}
+                labels[group[0]] = Label(text, anchor, box)
+                taken.append(box)
+                break
+    return labels
+
+
+def _diagonals(x_lo: float, x_max: float, y_lo: float, y_hi: float, taken: list) -> tuple[np.ndarray, list[dict]]:
+    """(the −ELBO of each diagonal that crosses the plane, their labels as Plotly annotation arguments). A
+    diagonal is labelled once, where it leaves the plane: just below where it meets the right edge, or
+    just right of where it meets the bottom one; the step is the smallest that keeps those labels
+    apart along both edges, and a label that would cover anything in ``taken`` (boxes in px, which
+    it extends) is left out."""
+    width, height = BOARD_PLOT_PX
+    x_scale, y_scale = width / (x_max - x_lo), height / (y_hi - y_lo)  # px per nat
+    widest = CHAR_PX * len("−ELBO 1000")
+    step = next((s for s in BOARD_STEPS if s * y_scale >= 2 * LINE_PX and s * x_scale >= widest + 2 * CHAR_PX),
+                BOARD_STEPS[-1])
+    levels, labels = np.arange(np.floor(y_lo / step) * step + step, x_max + y_hi, step), []
+    for level in levels:
+        text = f"−ELBO {level:g}"
+        w = CHAR_PX * len(text)
+        if level - x_max >= y_lo:  # it leaves by the right edge
+            x, y = x_max, level - x_max
+            bottom = (y - y_lo) * y_scale
+            box, anchor = (width - w, bottom - LINE_PX, width, bottom), {"xanchor": "right", "yanchor": "top"}
+        else:  # by the bottom edge
+            x, y = level - y_lo, y_lo
+            left = (x - x_lo) * x_scale
+            box, anchor = (left, 0, left + w, LINE_PX), {"xanchor": "left", "yanchor": "bottom"}
+        if _inside(box) and not _overlaps(box, taken):
+            taken.append(box)
+            labels.append({"x": x, "y": y, "text": text, **anchor})
+    return levels, labels
+
+
+def _hover(point, here: list[str]) -> str:
+    """A point's details, and the other names on its place."""
+    owner = f" · {html.escape(point.owner)}" if point.owner else ""
+    also = f"<br>Here too: {', '.join(here)}" if here else ""
+    return (f"<b>{point.name}</b>{' (training)' if point.training else ''}{owner}<br>β = {point.beta:g}, "
+            f"latent size {point.latent_dim}<br>rate {point.rate:.2f} + distortion {point.distortion:.2f} = "
+            f"−ELBO {point.negative_elbo:.2f} nats{also}")
+
+
+def board_figure(points, running=(), hidden: int = 0) -> go.Figure:
     """Models as points on the rate-distortion plane (``classroom.board.BoardPoint``): x the rate (KL), y
-    the distortion (BCE), faint diagonals of equal −ELBO labelled at the right edge, colour by log
-    β, a symbol per latent size; ``running`` runs drawn with the trail of their epochs. Names and
-    labels go where they cover no point and no other label. A click selects customdata [name]."""
-    everything = [*points, *running]
+    the distortion (BCE), faint diagonals of equal −ELBO labelled at the edge, colour by log β, a
+    symbol per latent size; ``running`` runs drawn with the trail of their epochs. Names go where they
+    cover no point and no other label, the best models' first, one per place; every detail is on
+    hover. ``hidden``: how many points the page left out, said above the plane. A click selects
+    customdata [name]."""
+    everything = sorted([*points, *running], key=attrgetter("negative_elbo", "name"))
     fig = go.Figure()
     if not everything:
         return fig
@@ -845,49 +930,48 @@ def board_figure(points, running=()) -> go.Figure:
     distortions = [p.distortion for p in everything] + [d for p in running for _, d in p.trail]
     margin = 5 + 0.06 * (max(distortions) - min(distortions))  # room for the top point's name above it
     x_max, y_lo, y_hi = max(rates) * 1.15 + 1, min(distortions) - margin, max(distortions) + margin
+    x_lo = -0.02 * x_max  # a point at rate 0 (an untrained run) whole
     width, height = BOARD_PLOT_PX
-
-    def px(x: float, y: float) -> tuple[float, float]:
-        return x / x_max * width, (y - y_lo) / (y_hi - y_lo) * height
-
-    centres = [px(p.rate, p.distortion) for p in everything]
-    taken = [(x - MARKER_PX, y - MARKER_PX, x + MARKER_PX, y + MARKER_PX) for x, y in centres]
-    names = [p.name + (" (training)" if p.path is None else "") for p in everything]
-    position = dict(zip(names, _name_positions(centres, names, taken)))
-    # Diagonals far enough apart for their labels, one above the other at the right edge, to stand apart.
-    step = next((s for s in BOARD_STEPS if s * height / (y_hi - y_lo) >= 2 * LINE_PX), BOARD_STEPS[-1])
-    for level in np.arange(np.floor(y_lo / step) * step, np.ceil((x_max + y_hi) / step) * step + step, step):
-        fig.add_scatter(x=[0, x_max], y=[level, level - x_max], mode="lines", hoverinfo="skip", showlegend=False,
-                        line={"color": "rgba(0,0,0,0.08)", "width": 1})
-        text = f"−ELBO {level:g}"
-        _, y = px(x_max, level - x_max)
-        box = (width - CHAR_PX * len(text), y, width, y + LINE_PX)
-        if 0 <= y <= height - LINE_PX and not _overlaps(box, taken):
-            taken.append(box)
-            fig.add_annotation(x=x_max, y=level - x_max, text=text, showarrow=False, xanchor="right",
-                               yanchor="bottom", font={"size": 9, "color": "rgba(0,0,0,0.4)"})
-    sizes = sorted({p.latent_dim for p in everything})
-    log_beta = [float(np.log2(p.beta)) for p in everything]
-    limit = max(1.0, max(abs(b) for b in log_beta))
+    centres = [((p.rate - x_lo) / (x_max - x_lo) * width, (p.distortion - y_lo) / (y_hi - y_lo) * height)
+               for p in everything]
+    taken = [_marker_box(*centre) for centre in centres]
+    labels = _name_labels(centres, [p.name + (" (training)" if p.training else "") for p in everything], taken)
+    here = {i: [everything[j].name for j in group if j != i] for group in _same_place(centres) for i in group}
+    levels, diagonal_labels = _diagonals(x_lo, x_max, y_lo, y_hi, taken)
+    for level in levels:
+        fig.add_scatter(x=[x_lo, x_max], y=[level - x_lo, level - x_max], mode="lines", hoverinfo="skip",
+                        showlegend=False, line={"color": "rgba(0,0,0,0.08)", "width": 1})
+    for label in diagonal_labels:
+        fig.add_annotation(**label, showarrow=False, font={"size": 9, "color": "rgba(0,0,0,0.45)"})
+    for p, label in zip(everything, labels):
+        if label:
+            fig.add_annotation(x=p.rate, y=p.distortion, text=label.text, showarrow=False, **label.anchor)
     for p in running:
         fig.add_scatter(x=[r for r, _ in p.trail], y=[d for _, d in p.trail], mode="lines+markers",
                         line={"color": "#999", "dash": "dot"}, marker={"size": 4, "color": "#999"},
                         hoverinfo="skip", showlegend=False)
+    sizes = sorted({p.latent_dim for p in everything})
+    limit = max(1.0, max(abs(float(np.log2(p.beta))) for p in everything))
+    ticks = list(range(-int(limit), int(limit) + 1))
     for size in sizes:
-        group = [p for p in everything if p.latent_dim == size]
+        group = [i for i, p in enumerate(everything) if p.latent_dim == size]
         fig.add_scatter(
-            x=[p.rate for p in group], y=[p.distortion for p in group], mode="markers+text", name=f"latent {size}",
-            text=[name for name, p in zip(names, everything) if p.latent_dim == size],
-            textposition=[position[name] for name, p in zip(names, everything) if p.latent_dim == size],
+            x=[everything[i].rate for i in group], y=[everything[i].distortion for i in group], mode="markers",
+            name=f"latent {size}",
             marker={"size": 13, "symbol": LATENT_SYMBOLS[sizes.index(size) % len(LATENT_SYMBOLS)],
-                    "color": [float(np.log2(p.beta)) for p in group], "colorscale": "RdBu", "reversescale": True,
-                    "cmin": -limit, "cmax": limit, "line": {"color": "black", "width": 1},
-                    "colorbar": {"title": {"text": "β", "side": "right"}, "thickness": 10,
-                                 "tickvals": list(range(-int(limit), int(limit) + 1)),
-                                 "ticktext": [f"{2.0 ** v:g}" for v in range(-int(limit), int(limit) + 1)]}},
-            customdata=[[p.name] for p in group],
-            hovertemplate="%{customdata[0]}: rate %{x:.2f}, distortion %{y:.2f} nats<extra></extra>")
-    fig.update_layout(height=520, margin={"l": 10, "r": 10, "t": 10, "b": 10}, legend={"orientation": "h", "y": -0.15},
-                      xaxis={"title": "rate: KL (nats per image)", "range": [0, x_max]},
+                    "color": [float(np.log2(everything[i].beta)) for i in group], "colorscale": "RdBu",
+                    "reversescale": True, "cmin": -limit, "cmax": limit, "line": {"color": "black", "width": 1},
+                    "showscale": size == sizes[0],
+                    "colorbar": {"title": {"text": "β", "side": "top"}, "thickness": 10, "len": 0.6,
+                                 "tickvals": ticks, "ticktext": [f"{2.0 ** v:g}" for v in ticks]}},
+            customdata=[[everything[i].name] for i in group],
+            hovertext=[_hover(everything[i], here[i]) for i in group], hovertemplate="%{hovertext}<extra></extra>")
+    if hidden:
+        fig.add_annotation(text=f"{hidden} untrained run{'s' if hidden > 1 else ''} hidden: the table below lists "
+                                f"{'them' if hidden > 1 else 'it'}", xref="paper", yref="paper", x=0, y=1,
+                           xanchor="left", yanchor="bottom", showarrow=False, font={"size": 12, "color": "#666"})
+    fig.update_layout(height=520, margin={"l": 10, "r": 10, "t": 30 if hidden else 10, "b": 10},
+                      legend={"orientation": "h", "y": -0.15},
+                      xaxis={"title": "rate: KL (nats per image)", "range": [x_lo, x_max]},
                       yaxis={"title": "distortion: BCE (nats per image)", "range": [y_lo, y_hi]})
     return fig

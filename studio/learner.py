@@ -1,28 +1,35 @@
-"""Lessons: where this learner is, and what they did. A lesson's steps are done by what the learner
-does in the pages, which record it here (``record``); each step's check (``classroom.lessons.CHECKS``)
-reads these events. The learner's answers to the steps' questions (``answer``, ``answers``) and the
-numbers the pages measured for their recap (``note``, ``noted``) are kept here too, behind these few
-functions, so that another store can replace the browser's state without the pages changing."""
+"""Lessons: where this learner is, and what they did, kept by the server under the browser's lasting
+token (``studio.identity``) in the checkpoint folder's store (``classroom.classes``), so that a reload,
+a closed tab or the teacher's view finds it. A lesson's steps are done by what the learner does in
+the pages, which record it here (``record``); each step's check (``classroom.lessons.CHECKS``) reads
+these events. The learner's answers to the steps' questions (``answer``, ``answers``), the numbers
+the pages measured for their recap (``note``, ``noted``) and their place in a lesson (``place``,
+``go``) are kept here too.
+
+Each change is made to the learner as the server has them at that moment (a teacher's reset, another
+tab's answer are kept) and saved at once; reads use the copy read at the start of the script run
+(``begin_run``). Where the store cannot be used, the learner lives in this browser session alone.
+"""
 
 from __future__ import annotations
 
-from collections import Counter
-from dataclasses import dataclass
+import contextlib
+import time
 from pathlib import Path
 
 import streamlit as st
 
 from classroom import lessons as class_lessons
+from classroom.classes import Class, Learner
 from classroom.lessons import LESSON_DIR
-from studio import runs
+from classroom.progress import Note, Place, Progress
+from classroom.queue import QueueError
+from studio import identity, runs
 from studio.resources import list_checkpoints
+from studio.runs import room  # the server's classroom, for the pages that start and join classes
 
-LESSON_KEY = "lesson"  # session_state: {"id": lesson id, "step": 0-based step} while a lesson is open
-EVENTS_KEY = "lesson_events"  # session_state: Counter of (event, detail or None): what the learner did, how often
-STARTS_KEY = "lesson_starts"  # session_state: {lesson id: EVENTS_KEY's Counter when the learner started it again}
-ANSWERS_KEY = "lesson_answers"  # session_state: {(lesson id, 0-based step): [options chosen, from 1, in order]}
-NOTES_KEY = "lesson_notes"  # session_state: {name: Note}, the learner's own numbers that a recap quotes
-CLASS_KEY = "class_mode"  # session_state: True once the URL asked for class mode (?class=1)
+ME_KEY = "learner"  # session_state: this learner as last read from the server or saved (Learner)
+CLASS_KEY = "learner_class"  # session_state: their class as last read from the server (Class or None)
 BUNDLED_MODELS = ("default", "latent2d", "tutorial", "beta1", "beta4", "autoencoder")  # the files checkpoints/ ships
 
 
@@ -33,67 +40,138 @@ def lessons() -> tuple[dict, list[str]]:
     return class_lessons.load_lessons(LESSON_DIR)
 
 
+# ---------------------------------------------------------------- who, from the server
+
+
+def begin_run() -> None:
+    """At every script run's start: this learner and their class read from the server (a teacher's
+    move, another tab's progress), and the browser asked to keep the learner's token."""
+    identity.keep()
+    refresh()
+
+
+def refresh() -> None:
+    """Read this learner and their class from the server again (after a change made to them
+    elsewhere, e.g. joining a class); where the store cannot be used, keep this browser session's
+    learner, in no class."""
+    try:
+        mine = room().learner(identity.token())
+        mine_class = None if mine.class_id is None else room().class_of(mine.class_id)
+    except QueueError:
+        mine = st.session_state.get(ME_KEY) or Learner(identity.token(), None, None, Progress(), time.time())
+        mine_class = None
+    st.session_state[ME_KEY], st.session_state[CLASS_KEY] = mine, mine_class
+
+
+def me() -> Learner:
+    """This browser's learner, as read at this script run's start or last saved."""
+    if ME_KEY not in st.session_state:
+        refresh()
+    return st.session_state[ME_KEY]
+
+
+def my_class() -> Class | None:
+    """The class this learner joined, as the server has it (never what the URL says)."""
+    if CLASS_KEY not in st.session_state:
+        refresh()
+    return st.session_state[CLASS_KEY]
+
+
+def save(progress: Progress) -> None:
+    """Keep ``progress`` as this learner's: on the server where it can be, in this browser session in any case."""
+    mine = me()
+    saved = Learner(mine.token, mine.class_id, mine.name, progress, time.time())
+    with contextlib.suppress(QueueError):
+        saved = room().save(mine.token, progress)
+    st.session_state[ME_KEY] = saved
+
+
+def change(update) -> None:
+    """Save ``update(progress)``, made to the learner's progress as the server has it now."""
+    refresh()
+    save(update(me().progress))
+
+
+# ---------------------------------------------------------------- what they did
+
+
 def record(event: str, detail=None) -> None:
     """Note that this learner did ``event`` (with ``detail``, e.g. the two models compared)."""
-    st.session_state.setdefault(EVENTS_KEY, Counter())[(event, detail)] += 1
+    change(lambda progress: progress.did(event, detail))
 
 
 def step_done(lesson_id: str, step) -> bool:
     """Whether this learner has done what ``step`` (a ``classroom.lessons.Step``) asks since they started
     the lesson again (``restart``), or ever if they never did."""
-    done = st.session_state.get(EVENTS_KEY, Counter()) - st.session_state.get(STARTS_KEY, {}).get(lesson_id, Counter())
-    if step.check == "new_eps":
-        return done[("new_eps", None)] >= step.times
-    if step.check == "compare":
-        return any(event == "compare" and set(step.models) <= set(pair) for event, pair in done)
-    return any(event == step.check for event, _ in done)
+    return me().progress.step_done(lesson_id, step)
 
 
 def answer(lesson_id: str, step: int, option: int) -> None:
     """Note that this learner chose ``option`` (from 1) for the question of ``step`` (from 0)."""
-    st.session_state.setdefault(ANSWERS_KEY, {}).setdefault((lesson_id, step), []).append(option)
+    change(lambda progress: progress.answer(lesson_id, step, option))
 
 
 def answers(lesson_id: str) -> dict[int, list[int]]:
     """{step (from 0): the options this learner chose for its question, in order} in one lesson: the
     first is their prediction, so whether it was right on the first try shows."""
-    return {step: list(chosen) for (lesson, step), chosen in st.session_state.get(ANSWERS_KEY, {}).items()
-            if lesson == lesson_id}
+    return {step: list(chosen) for step, chosen in me().progress.answers_of(lesson_id).items()}
 
 
 def restart(lesson_id: str) -> None:
     """Start a lesson again: what the learner did before no longer ticks its steps, and its answers
     are forgotten (other lessons keep theirs)."""
-    st.session_state.setdefault(STARTS_KEY, {})[lesson_id] = Counter(st.session_state.get(EVENTS_KEY, Counter()))
-    st.session_state[ANSWERS_KEY] = {key: chosen for key, chosen in st.session_state.get(ANSWERS_KEY, {}).items()
-                                     if key[0] != lesson_id}
-
-
-@dataclass(frozen=True)
-class Note:
-    """A number a page measured for this learner, and the model it was measured with."""
-    value: float
-    model: str  # the checkpoint's name
+    change(lambda progress: progress.restart(lesson_id))
 
 
 def note(name: str, value: float, model: str) -> None:
-    """Keep ``value`` (e.g. "gap": KL(q‖p(z|x)) of the learner's digit, in nats) for the recap."""
-    st.session_state.setdefault(NOTES_KEY, {})[name] = Note(float(value), model)
+    """Keep ``value`` (e.g. "gap": KL(q‖p(z|x)) of the learner's digit, in nats) for the recap; a page
+    that shows the same number again writes nothing."""
+    if noted().get(name) != Note(float(value), model):
+        change(lambda progress: progress.note(name, value, model))
 
 
 def noted() -> dict[str, Note]:
     """The numbers the pages kept for this learner, by name."""
-    return dict(st.session_state.get(NOTES_KEY, {}))
+    return dict(me().progress.notes)
+
+
+# ---------------------------------------------------------------- where they are
+
+
+def place() -> Place | None:
+    """The lesson step this learner is at, or None out of any lesson."""
+    return me().progress.place
+
+
+def go(to: Place | None) -> None:
+    """Put this learner at ``to`` (None: out of any lesson)."""
+    change(lambda progress: progress.at(to))
+
+
+def left_at(lesson_id: str) -> int:
+    """The step (from 0) this learner was last at in a lesson: where it opens again."""
+    return me().progress.left_at.get(lesson_id, 0)
+
+
+def follow(moved: Class) -> None:
+    """Note that this learner's panel followed the class's latest move (``moved.moved_at``)."""
+    change(lambda progress: progress.followed(moved.moved_at))
+
+
+# ---------------------------------------------------------------- a class
 
 
 def class_mode() -> bool:
-    return bool(st.session_state.get(CLASS_KEY))
+    """Whether this learner is in a class: the pages then offer what a beginner needs."""
+    return my_class() is not None
 
 
 def visible_checkpoints() -> list[Path]:
     """The models a picker offers: every file in the checkpoint folder, or in class mode the bundled
-    models and the class's own runs."""
-    if not class_mode():
+    models and the runs of the class's learners."""
+    mine = my_class()
+    if mine is None:
         return list_checkpoints()
-    class_runs = {run.name for run in runs.all_runs()}
+    classmates = {learner.token for learner in room().learners(mine.id)}
+    class_runs = {run.name for run in runs.all_runs() if run.owner in classmates}
     return [p for p in list_checkpoints() if p.stem in BUNDLED_MODELS or p.stem in class_runs]

@@ -1,18 +1,19 @@
-"""The class's runs: the server's one queue (``classroom.queue.RunQueue``) on the checkpoint folder, who
-this browser is to it, and which run a page follows."""
+"""The class's runs: the server's one queue (``classroom.queue.RunQueue``) on the checkpoint folder and
+the classroom kept beside it, who this browser is to them, and which run a page follows."""
 
 from __future__ import annotations
 
 import contextlib
-import uuid
 
 import streamlit as st
 
+from classroom.classes import Classroom
 from classroom.queue import QueueError, Run, RunQueue
+from studio import identity
 from studio.resources import TRAINING_THREADS, checkpoint_dir, mnist
 from vae.settings import settings
 
-OWNER_KEY = "runs_owner"  # session_state: this browser's id as the owner of its runs
+NAMES_TTL_S = 10  # a learner's name is read again this often: a class's tables show many, on every refresh
 
 
 @st.cache_resource(show_spinner=False)
@@ -54,9 +55,15 @@ def all_runs() -> list[Run]:
         return []
 
 
+def room() -> Classroom:
+    """The classes and learners of the checkpoint folder, kept in its queue's store (a Classroom holds
+    nothing but the queue, which is the one cached). Raises QueueError as ``queue`` does."""
+    return Classroom(queue())
+
+
 def owner() -> str:
-    """This browser session's id: its runs' owner."""
-    return st.session_state.setdefault(OWNER_KEY, uuid.uuid4().hex)
+    """This browser's learner token: its runs' owner, the same after a reload."""
+    return identity.token()
 
 
 def running() -> list[Run]:
@@ -72,5 +79,27 @@ def followed() -> Run | None:
 
 
 def who(run: Run) -> str:
-    """The run's owner as a table shows it: "you", or a short tag that tells learners apart."""
-    return "you" if run.owner == owner() else f"learner {run.owner[:4]}" if run.owner else "command line"
+    """The run's owner as a table shows it: "you", the name they joined their class under, a short
+    tag that tells lone learners apart, or "command line"."""
+    if run.owner == owner():
+        return "you"
+    if not run.owner:
+        return "command line"
+    return _name(str(checkpoint_dir().resolve()), run.owner) or f"learner {run.owner[:4]}"
+
+
+def made_by() -> dict[str, str]:
+    """{model name: who queued the run that makes it}, for the runs of the queue: a picker or the
+    Board names them (a model no run made, a bundled one, has none)."""
+    return {run.name: who(run) for run in all_runs()}
+
+
+@st.cache_data(ttl=NAMES_TTL_S, show_spinner=False)
+def _name(folder: str, token: str) -> str | None:
+    """The name of the learner ``token`` (kept in ``folder``'s store), None for one who has not
+    joined a class, for an owner that is no learner's token (a sweep's), or while the store
+    cannot be read."""
+    try:
+        return room().name_of(token)
+    except QueueError:
+        return None

@@ -10,6 +10,7 @@ import numpy as np
 import streamlit as st
 
 from classroom.pages import PAGES
+from classroom.progress import Place
 from studio import analysis, films, learner, resources
 from vae import latent
 from vae.checkpoint import Checkpoint
@@ -178,13 +179,13 @@ def linked_maps(checkpoints: dict) -> None:
 # ---------------------------------------------------------------- the lesson panel
 
 PROBLEM_KEY = "lesson_problem"  # session_state: why the URL's lesson could not be opened
-POSITIONS_KEY = "lesson_positions"  # session_state: {lesson id: 0-based step}, where each was left
+ARRIVED_KEY = "lesson_arrived"  # session_state: set once this browser session has found the learner's place
+MOVED_KEY = "lesson_moved"  # session_state: the step (0-based) the teacher moved the class to, while the panel is on it
 
 
 def lesson_params(lesson_id: str, step: int) -> dict:
-    """The query parameters that open step ``step`` (0-based) of a lesson, in class mode if on."""
-    params = {"lesson": lesson_id, "step": str(step + 1)}
-    return {**params, "class": "1"} if learner.class_mode() else params
+    """The query parameters that open step ``step`` (0-based) of a lesson: all a URL carries."""
+    return {"lesson": lesson_id, "step": str(step + 1)}
 
 
 # The view of its page a check happens in, opened with the step.
@@ -204,11 +205,24 @@ def step_view(step) -> dict:
 
 def enter_step(lesson, step: int) -> str:
     """Make step ``step`` (0-based) of ``lesson`` this learner's, with its view; its page's id."""
-    st.session_state[learner.LESSON_KEY] = {"id": lesson.id, "step": step}
-    st.session_state.setdefault(POSITIONS_KEY, {})[lesson.id] = step
+    learner.go(Place(lesson.id, step))
+    st.session_state.pop(MOVED_KEY, None)
     # Applied at the next run's start: the page's widgets may already be drawn in this one.
     st.session_state[VIEW_KEY] = step_view(lesson.steps[step])
     return lesson.steps[step].page
+
+
+def enter_now(lesson, step: int) -> str:
+    """``enter_step`` before any widget is drawn in this run, so its view applies at once; its page's id."""
+    page = enter_step(lesson, step)
+    st.session_state.update(st.session_state.pop(VIEW_KEY))
+    return page
+
+
+def lesson_at(place: Place | None, lessons: dict):
+    """The lesson of ``place`` if that step still exists (a lesson file may have changed), else None."""
+    lesson = None if place is None else lessons.get(place.lesson)
+    return lesson if lesson is not None and 0 <= place.step < len(lesson.steps) else None
 
 
 def open_lesson(lesson_id: str, step: int) -> None:
@@ -218,17 +232,26 @@ def open_lesson(lesson_id: str, step: int) -> None:
 
 
 def lesson_from_url() -> str | None:
-    """Read ``?lesson=<id>&step=<k>`` (and ``?class=1``): the page of the step it opens when the URL
-    moves the learner somewhere new, else None. A lesson or step that does not exist is kept as a
-    problem for the panel to explain, never raised."""
+    """Where this run puts the learner: the page of the step they are moved to, else None. A new
+    browser session opens where the server has them, whatever the URL says (the URL is rewritten);
+    a teacher's move of their class takes them to its step once; else ``?lesson=<id>&step=<k>``
+    moves them when it names somewhere new (Back, Next, a link within the app). A lesson or step
+    that does not exist is kept as a problem for the panel to explain, never raised."""
     st.session_state.update(st.session_state.pop(VIEW_KEY, {}))
+    lessons, _ = learner.lessons()
+    arriving = ARRIVED_KEY not in st.session_state
+    st.session_state[ARRIVED_KEY] = True
+    moved = class_move(lessons)
+    if moved is not None:
+        return moved
+    kept = learner.place()
+    if arriving and lesson_at(kept, lessons) is not None:
+        st.query_params.from_dict(lesson_params(kept.lesson, kept.step))
+        return enter_now(lessons[kept.lesson], kept.step)
     params = st.query_params
-    if params.get("class") == "1":
-        st.session_state[learner.CLASS_KEY] = True
     wanted = params.get("lesson")
     if wanted is None:
         return None
-    lessons, _ = learner.lessons()
     lesson = lessons.get(wanted)
     step_text = params.get("step", "1")
     step = int(step_text) - 1 if step_text.isdigit() else -1
@@ -236,23 +259,37 @@ def lesson_from_url() -> str | None:
         st.session_state[PROBLEM_KEY] = (f"The link asks for a lesson called “{wanted}”, which does not exist."
                                          if lesson is None else f"The lesson “{lesson.title}” has steps 1 to "
                                          f"{len(lesson.steps)}; the link asks for step “{step_text}”.")
-        st.session_state.pop(learner.LESSON_KEY, None)
-        st.query_params.clear()
+        close_lesson()
         return None
     st.session_state.pop(PROBLEM_KEY, None)
-    if st.session_state.get(learner.LESSON_KEY) == {"id": wanted, "step": step}:
+    if kept == Place(wanted, step):
         return None  # the URL only repeats where the learner is
-    page = enter_step(lesson, step)
-    st.session_state.update(st.session_state.pop(VIEW_KEY))  # no widget is drawn yet in this run
+    return enter_now(lesson, step)
+
+
+def class_move(lessons: dict) -> str | None:
+    """Follow the teacher's latest move of the learner's class, once, with a notice: the page of
+    the step it moves them to, else None."""
+    mine = learner.my_class()
+    if mine is None or mine.moved_to is None or mine.moved_at <= learner.me().progress.followed_move:
+        return None
+    learner.follow(mine)
+    moved = Place(mine.lesson, mine.moved_to)
+    lesson = lesson_at(moved, lessons)
+    if lesson is None or learner.place() == moved:  # a step the lesson no longer has, or one they are at
+        return None
+    page = enter_now(lesson, moved.step)
+    st.session_state[MOVED_KEY] = moved.step
+    st.query_params.from_dict(lesson_params(moved.lesson, moved.step))
     return page
 
 
 def keep_url_in_step() -> None:
     """While a lesson is open, the URL names its step (a link to bookmark or to send), whatever page
     the learner has wandered to."""
-    current = st.session_state.get(learner.LESSON_KEY)
+    current = learner.place()
     if current is not None:
-        wanted = lesson_params(current["id"], current["step"])
+        wanted = lesson_params(current.lesson, current.step)
         if st.query_params.to_dict() != wanted:
             st.query_params.from_dict(wanted)
 
@@ -262,18 +299,21 @@ def lesson_panel() -> None:
     why the URL's lesson could not be opened, with the lessons there are."""
     lessons, problems = learner.lessons()
     problem = st.session_state.get(PROBLEM_KEY)
-    current = st.session_state.get(learner.LESSON_KEY)
+    current = learner.place()
     if problem:
         with st.container(border=True):
             st.error(problem, icon=":material/error:")
             lesson_list(lessons, problems)
-    if current is None or current["id"] not in lessons:
+    lesson = lesson_at(current, lessons)
+    if lesson is None:
         return
-    lesson, k = lessons[current["id"]], current["step"]
+    k = current.step
     step, n = lesson.steps[k], len(lesson.steps)
     done = [learner.step_done(lesson.id, s) for s in lesson.steps]
     with st.container(border=True, key="lesson_panel"):
         st.markdown(f":material/school: **{lesson.title}**")
+        if st.session_state.get(MOVED_KEY) == k:
+            st.info(f"Your teacher moved the class to step {k + 1}.", icon=":material/campaign:")
         st.progress((k + 1) / n, text=f"Step {k + 1} of {n} · {sum(done)} done")
         st.markdown(f"**{k + 1}. {step.title}**" + (" :green[✓]" if done[k] else ""))
         st.markdown(step.text)
@@ -323,7 +363,7 @@ def question(lesson, k: int) -> None:
 
 
 def close_lesson() -> None:
-    st.session_state.pop(learner.LESSON_KEY, None)
+    learner.go(None)
     st.query_params.clear()
 
 
@@ -416,9 +456,8 @@ def idea_lines() -> list[str]:
 
 def lesson_list(lessons: dict, problems: list[str]) -> None:
     """Each lesson with a link that opens it where this learner left it, and any file left out."""
-    positions = st.session_state.get(POSITIONS_KEY, {})
     for lesson in lessons.values():
-        step = positions.get(lesson.id, 0)
+        step = min(learner.left_at(lesson.id), len(lesson.steps) - 1)  # a lesson file may have lost steps
         st.page_link(PAGES[lesson.steps[step].page].file, label=f"{lesson.title} ({len(lesson.steps)} steps)",
                      icon=":material/school:", query_params=lesson_params(lesson.id, step),
                      help=lesson.summary)

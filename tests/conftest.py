@@ -50,7 +50,8 @@ def test_settings(monkeypatch):
     test's model copy (tests/test_app_live.py turns it on); restored after the test."""
     monkeypatch.delenv("VAE_STUDIO_WORKERS", raising=False)
     monkeypatch.delenv("VAE_STUDIO_RAY_ADDRESS", raising=False)
-    before = configure(warm_up=False, workers="", ray_address="")
+    monkeypatch.delenv("VAE_STUDIO_CLASS", raising=False)
+    before = configure(warm_up=False, workers="", ray_address="", class_id="", public_url="")
     yield
     configure(**vars(before))
 

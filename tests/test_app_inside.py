@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from harness import BUNDLED_DIR, TINY
-from harness.apptest import canvas_value, click, drawn, fill_form, press_queue, run_app, texts
+from harness.apptest import canvas_value, click, drawn, fill_form, press_queue, progress_of, run_app, texts
 from harness.wait import until
 from studio import analysis, resources
 from vae import load_checkpoint, posterior
@@ -156,7 +156,7 @@ def test_why_variational_on_the_2d_model_shows_the_exact_gap_and_moves_z(mnist):
     probe = posterior.probe(LATENT2D.model, mnist.test_images[0].numpy(), target.astype(np.float32))
     assert f"| {probe.log_q:.2f} |" in table(at) and f"| {probe.log_likelihood:.2f} |" in table(at)
     assert table(at) != before
-    assert at.session_state["lesson_events"][("posterior_z", None)] == 1
+    assert progress_of(at).events[("posterior_z", None)] == 1
     # The keyboard path: a typed coordinate does the same.
     at.number_input(key=PROBE_KEYS[1]).set_value(round(float(grid.q_mean[1]), 3)).run()
     assert not at.exception, at.exception

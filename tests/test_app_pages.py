@@ -14,7 +14,7 @@ from PIL import Image
 
 from classroom.jobs import SNAPSHOT_KEY_PREFIX
 from harness import BUNDLED_DIR
-from harness.apptest import canvas_value, click, drawn, image_bytes, image_captions, plotly_rows, run_app, texts
+from harness.apptest import CANVAS, canvas_value, click, drawn, image_bytes, image_captions, plotly_rows, run_app, texts
 from studio import analysis, resources
 from studio.figures import MAP_DRAWING, MAP_GRID, MAP_TEST
 from vae import latent
@@ -63,7 +63,8 @@ def test_drawing_gives_reconstruction_score_and_neighbours(mnist):
 
 def canvas_opens_with(at) -> list:
     """The strokes the Draw page's canvas is told to open with (its initial drawing)."""
-    return json.loads(at.get("bidi_component")[0].proto.json)["initialDrawing"]["objects"]
+    (canvas,) = [c for c in at.get("bidi_component") if c.proto.component_name == CANVAS]
+    return json.loads(canvas.proto.json)["initialDrawing"]["objects"]
 
 
 def test_a_learner_who_comes_back_to_draw_finds_their_drawing_until_they_clear_it(mnist):

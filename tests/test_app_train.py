@@ -107,23 +107,6 @@ def test_a_sweep_queues_a_run_per_beta_named_after_the_form(run_queue, checkpoin
         run_queue.stop(run.id)
 
 
-def test_class_mode_allows_one_run_per_browser_and_no_sweep(run_queue, checkpoint_dir):
-    at = run_app("pages/train.py", class_mode=True)
-    assert not any(b.label == "Sweep β" for b in at.button), "a class has one run each"
-    at = press_queue(fill_form(at, name="mine", epochs=1, train_size=TINY["train_size"]))
-    at = press_queue(fill_form(at, name="another"))
-    assert "here each learner may have 1 at a time" in at.error[0].value
-    assert [r.name for r in run_queue.runs()] == ["mine"]
-    other = press_queue(fill_form(run_app("pages/train.py", class_mode=True), name="theirs", epochs=1,
-                                  train_size=TINY["train_size"]))
-    assert not other.error, "another browser has its own place in the queue"
-    assert [r.name for r in run_queue.runs()] == ["mine", "theirs"]
-    table = other.dataframe(key="train_runs").value
-    assert list(table[""]) == ["", "★"] and table["Who"][1] == "you" and table["Who"][0].startswith("learner ")
-    for run in run_queue.runs():
-        run_queue.stop(run.id)
-
-
 def test_stop_from_the_page(run_queue, checkpoint_dir):
     at_first_step, stop_pressed = threading.Event(), threading.Event()
 

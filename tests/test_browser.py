@@ -9,7 +9,6 @@ Run alone with ``.venv/bin/python -m pytest tests/test_browser.py -q``; deselect
 
 from __future__ import annotations
 
-import itertools
 import re
 import shutil
 import time
@@ -23,6 +22,7 @@ from playwright.sync_api import Locator, Page, expect, sync_playwright
 
 from harness import BUNDLED_DIR
 from harness.apptest import image_bytes
+from harness.board import board_boxes, overprints
 from harness.browser import (
     ARTIFACTS,
     CHROMIUM_ARGS,
@@ -50,6 +50,7 @@ from harness.browser import (
     streamlit_server,
 )
 from studio.figures import MAP_DRAWING_TARGET
+from studio.identity import COOKIE as LEARNER_COOKIE
 
 pytestmark = pytest.mark.browser
 
@@ -460,32 +461,16 @@ def test_the_compare_films_play_and_leave_no_hover_trace_undrawn(app: Page):
     save_screenshot(app, "compare-films-played")
 
 
-# The board's drawn labels (the diagonals' and the models' names) and markers, as boxes on screen.
-BOARD_BOXES_JS = """() => {
-  const plot = document.querySelector('.st-key-board_chart .js-plotly-plot');
-  const box = e => { const r = e.getBoundingClientRect();
-                     return {text: e.textContent, x0: r.left, y0: r.top, x1: r.right, y1: r.bottom}; };
-  return {labels: [...plot.querySelectorAll('.annotation-text, .textpoint text')].map(box),
-          markers: [...plot.querySelectorAll('.scatterlayer path.point')].map(box)};
-}"""
-
-
 def test_the_boards_labels_stand_clear_of_each_other_and_of_the_models(app: Page):
     """The diagonals' −ELBO labels once ran into each other down the middle of the plane, and two
     models close together (default and beta1) had their names printed over each other."""
     open_page(app, "Board")
     expect(app.locator(".st-key-board_chart .js-plotly-plot")).to_be_visible()
     settle(app)
-    boxes = app.evaluate(BOARD_BOXES_JS)
-    labels, markers = boxes["labels"], boxes["markers"]
-    names = {box["text"] for box in labels}
+    boxes = board_boxes(app)
+    names = {box["text"] for box in boxes["labels"]}
     assert {"default", "beta1", "beta4", "tutorial", "latent2d"} <= names and any(n.startswith("−ELBO") for n in names)
-
-    def overlap(a, b) -> bool:  # by more than a pixel
-        return min(a["x1"], b["x1"]) - max(a["x0"], b["x0"]) > 1 and min(a["y1"], b["y1"]) - max(a["y0"], b["y0"]) > 1
-
-    assert not [(a["text"], b["text"]) for a, b in itertools.combinations(labels, 2) if overlap(a, b)]
-    assert not [label["text"] for label in labels for marker in markers if overlap(label, marker)]
+    assert not overprints(boxes)
     expect_no_exception(app)
     save_screenshot(app, "board")
 
@@ -672,3 +657,37 @@ def test_a_learner_predicts_then_follows_the_first_steps_of_the_lesson(app: Page
     lesson_says(app, "4 done")
     expect_no_exception(app)
     save_screenshot(app, "lesson-5")
+
+
+def test_a_reload_brings_the_learner_back_and_another_browser_is_another_learner(app: Page, app_url, chromium):
+    """The browser keeps the learner's token in a cookie: after a reload the panel shows step 1 done
+    and the answer given; a browser without the cookie is a new learner."""
+    app.goto(f"{app_url}/?lesson=vae-basics&step=1")
+    expect(page_title(app)).to_have_text("Draw a digit", timeout=FIRST_VISIT_MS)
+    panel = app.locator(".st-key-lesson_panel")
+    panel.get_by_text("A smoother, more typical version of your digit", exact=True).click()
+    lesson_says(app, "Right: the decoder can only rebuild what the code kept")
+    draw_a_seven(app)
+    lesson_says(app, "Done: on to the next step")
+    (kept,) = [c for c in app.context.cookies() if c["name"] == LEARNER_COOKIE]
+    assert kept["path"] == "/" and kept["sameSite"] == "Lax" and kept["expires"] > time.time() + 360 * 86400
+
+    app.reload()
+    expect(page_title(app)).to_have_text("Draw a digit", timeout=FIRST_VISIT_MS)
+    settle(app, FIRST_VISIT_MS)
+    lesson_says(app, "Step 1 of 11 · 1 done")
+    lesson_says(app, "Right: the decoder can only rebuild what the code kept")
+    expect(app).to_have_url(re.compile(r"lesson=vae-basics&step=1$"))
+    expect_no_exception(app)
+    save_screenshot(app, "lesson-after-reload")
+
+    other = chromium.new_context(viewport=VIEWPORT)
+    try:
+        page = other.new_page()
+        page.goto(f"{app_url}/?lesson=vae-basics&step=1")
+        expect(page_title(page)).to_have_text("Draw a digit", timeout=FIRST_VISIT_MS)
+        settle(page, FIRST_VISIT_MS)
+        expect(page.locator(".st-key-lesson_panel")).to_contain_text("Step 1 of 11 · 0 done")
+        expect(page.locator(".st-key-lesson_panel")).not_to_contain_text("Right:")
+    finally:
+        other.close()

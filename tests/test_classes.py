@@ -48,12 +48,16 @@ def test_a_learner_is_kept_with_their_progress_across_a_restart(tmp_path):
     assert back.progress.step_done("vae-basics", compare)
 
 
-def test_names_are_unique_in_a_class_and_checked(room):
+def test_names_are_unique_in_a_class_and_checked(queue, room):
     first, second = (room.start_class(name, "vae-basics", "lesson", 3) for name in ("A", "B"))
     room.join(new_token(), first.id, "Grace")
     with pytest.raises(ClassError, match="already called 'Grace'"):
         room.join(new_token(), first.id, "Grace")
     assert room.join(new_token(), second.id, "Grace").name == "Grace", "another class may have its own Grace"
+    stranger = new_token()
+    assert room.name_of(stranger) is None and room.learners(first.id)[0].name == "Grace"
+    with sqlite3.connect(queue.folder / DATABASE) as db:
+        assert db.execute("SELECT count(*) FROM learners WHERE token = ?", (stranger,)).fetchone() == (0,)
     for bad, said in (("   ", "Please type a name"), ("x" * 41, "at most 40 characters"),
                       ("<script>", "letters, digits"), ("a\x00b", "letters, digits")):
         with pytest.raises(ClassError, match=said):

@@ -1,7 +1,9 @@
 """Lessons as data (classroom/lessons.py), and the lesson in the app (AppTest): each step's completion
 check ticks from what the learner did (never from opening its page), a step's question is answered
-before its task and recorded, Finish shows a recap on Home, the URL carries the step, class mode
-hides the expert controls, and a bad URL or a broken lesson file is explained, never raised."""
+before its task and recorded, Finish shows a recap on Home, the URL carries the step, the server
+keeps the learner's place, ticks and answers across a reload (its place wins over an old link's) and
+a teacher's move of the class, class mode offers only the class's models, and a bad URL or a broken
+lesson file is explained, never raised."""
 
 import shutil
 
@@ -9,21 +11,28 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from classroom.classes import new_token
 from classroom.lessons import CHECKS, LESSON_DIR, Question, load_lessons, main, read_lesson
 from classroom.pages import PAGES
+from classroom.progress import Place
+from classroom.store import LOCK
 from harness import BUNDLED_DIR, ROOT, TINY
-from harness.apptest import RUN_TIMEOUT_S, canvas_value, click, drawn, fill_form, press_queue, run_app, texts
-from studio import analysis, learner, resources, views
+from harness.apptest import RUN_TIMEOUT_S, canvas_value, click, drawn, progress_of, run_app, texts
+from studio import analysis, identity, learner, resources, runs, views
 from vae import load_checkpoint
 from vae.config import TrainConfig
 
 BASICS = read_lesson(LESSON_DIR / "vae-basics.toml")
 
 
-def lesson_app(lesson: str = "vae-basics", step: int = 1, **params) -> AppTest:
-    """The app opened from a lesson's link, ``?lesson=...&step=...`` (and ``params``)."""
+def lesson_app(lesson: str | None = "vae-basics", step: int = 1, token: str | None = None) -> AppTest:
+    """The app opened from a lesson's link, ``?lesson=...&step=...`` (a bare URL if ``lesson`` is
+    None), in a new browser session of the learner ``token`` (their cookie's; a new learner if None)."""
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=RUN_TIMEOUT_S)
-    at.query_params.update({"lesson": lesson, "step": str(step), **params})
+    if token is not None:
+        at.session_state[identity.TOKEN_KEY] = token
+    if lesson is not None:
+        at.query_params.update({"lesson": lesson, "step": str(step)})
     at.run()
     assert not at.exception, at.exception
     return at
@@ -151,11 +160,8 @@ def test_a_broken_lesson_file_leaves_the_app_working_and_says_which(tmp_path, mo
         learner.lessons.clear()
 
 
-def test_home_starts_the_lesson_and_makes_a_teachers_link():
+def test_home_starts_the_lesson():
     at = run_app()
-    at.selectbox(key="home_link_lesson").set_value("beta")
-    at.number_input(key="home_link_step").set_value(3).run()
-    assert at.code[0].value.endswith("/?lesson=beta&step=3&class=1")
     next(b for b in at.button if b.label == "Start the lesson").click().run()
     assert not at.exception, at.exception
     assert at.title[0].value == "Draw a digit" and at.query_params == {"lesson": "vae-basics", "step": "1"}
@@ -164,34 +170,22 @@ def test_home_starts_the_lesson_and_makes_a_teachers_link():
 # ---------------------------------------------------------------- class mode
 
 
-def test_class_mode_hides_the_expert_controls_and_other_models(checkpoint_dir):
+def test_class_mode_offers_the_bundled_models_and_the_class_runs_only(checkpoint_dir, run_queue):
     shutil.copy(checkpoint_dir / "default.pt", checkpoint_dir / "someone-elses.pt")
     shutil.copy(BUNDLED_DIR / "beta4.pt", checkpoint_dir / "beta4.pt")
-    at = lesson_app("vae-basics", step=11, **{"class": "1"})
-    assert at.title[0].value == "Train a VAE"
-    shown = {w.key for w in at.number_input}
-    assert {"train_latent_dim", "train_beta", "train_epochs", "train_train_size"} <= shown
-    assert not shown & {"train_batch_size", "train_lr", "train_seed", "train_iw_epochs", "train_iw_samples"}
-    assert at.selectbox(key=resources.ACTIVE_KEY).options == ["default", "beta4"]  # not someone-elses
-    assert at.query_params["class"] == "1"
-
-    # Without class mode, everything is there.
-    at = run_app("pages/train.py")
-    assert {"train_batch_size", "train_lr", "train_seed"} <= {w.key for w in at.number_input}
-    assert "someone-elses" in at.selectbox(key=resources.ACTIVE_KEY).options
-
-
-def test_a_run_queued_in_class_mode_keeps_the_recipes_defaults_and_is_listed(checkpoint_dir, run_queue):
-    at = lesson_app("vae-basics", step=11, **{"class": "1"})
-    fill_form(at, name="mine", train_size=TINY["train_size"], epochs=1)
-    press_queue(at)
-    run = run_queue.runs()[0]
+    room, ada, grace = runs.room(), new_token(), new_token()
+    week = room.start_class("Week 3", "vae-basics", "lesson", 3)
+    for token, name in ((ada, "Ada"), (grace, "Grace")):
+        room.join(token, week.id, name)
+    run = run_queue.submit(TrainConfig(**TINY), "graces", owner=grace)
     assert run_queue.wait(run.id, timeout=120) and run_queue.snapshot(run.id).status == "finished"
-    config, recipe = run.config, TrainConfig()
-    assert (config.batch_size, config.lr, config.seed, config.iw_epochs) == \
-        (recipe.batch_size, recipe.lr, recipe.seed, recipe.iw_epochs)
-    assert ticked(at.run())
-    assert "mine" in at.selectbox(key=resources.ACTIVE_KEY).options
+    at = lesson_app(step=11, token=ada)
+    assert at.title[0].value == "Train a VAE"
+    assert sorted(at.selectbox(key=resources.ACTIVE_KEY).options) == ["beta4", "default", "graces"]
+    assert at.query_params == {"lesson": "vae-basics", "step": "11"}, "the URL carries only the step"
+
+    # A lone learner sees every model.
+    assert "someone-elses" in run_app("pages/train.py").selectbox(key=resources.ACTIVE_KEY).options
 
 
 # ---------------------------------------------------------------- each check ticks from what the learner did
@@ -290,8 +284,8 @@ def test_a_question_shows_when_its_step_opens_and_answers_are_recorded_but_tick_
     assert asked.feedback[wrong - 1] in at.sidebar.warning[0].value and not ticked(at)
     at.sidebar.radio(key=QUESTION).set_value(asked.answer).run()
     assert asked.feedback[asked.answer - 1] in at.sidebar.success[0].value and not ticked(at)
-    assert at.session_state[learner.ANSWERS_KEY] == {("vae-basics", 0): [wrong, asked.answer]}, \
-        "every choice, in order: the first was wrong"
+    assert progress_of(at).answers_of("vae-basics") == {0: (wrong, asked.answer)}, \
+        "every choice, in order: the first was wrong; kept by the server"
 
     at.session_state["draw_canvas_0"] = canvas_value(drawn(mnist, 0))
     assert ticked(at.run()), "the step ticks on its task"
@@ -304,7 +298,8 @@ def test_finish_shows_the_recap_on_home_and_start_again_clears_the_lesson(mnist,
     at = lesson_app(step=1)
     at.sidebar.radio(key=QUESTION).set_value(BASICS.steps[0].question.answer)
     at.session_state["draw_canvas_0"] = canvas_value(drawn(mnist, 0))
-    at.session_state[learner.NOTES_KEY] = {"gap": learner.Note(1.234, "latent2d")}  # as Inside notes it
+    token = at.session_state[identity.TOKEN_KEY]
+    runs.room().save(token, progress_of(at).note("gap", 1.234, "latent2d"))  # as Inside notes it
     at.run()
     at.query_params["step"] = "11"
     assert next(b for b in at.run().button if b.key == "lesson_next").label == "Finish"
@@ -321,10 +316,10 @@ def test_finish_shows_the_recap_on_home_and_start_again_clears_the_lesson(mnist,
 
     press(at, "recap_again")
     assert at.title[0].value == "Draw a digit" and at.query_params == {"lesson": "vae-basics", "step": "1"}
-    assert at.sidebar.radio(key=QUESTION).value is None and at.session_state[learner.ANSWERS_KEY] == {}, \
+    assert at.sidebar.radio(key=QUESTION).value is None and progress_of(at).answers_of("vae-basics") == {}, \
         "its answers are gone"
     assert not ticked(at), "its ticks are gone: Draw showing the drawing it kept is not a new drawing"
-    assert learner.LESSON_KEY in at.session_state and views.RECAP_KEY not in at.session_state
+    assert progress_of(at).place == Place("vae-basics", 0) and views.RECAP_KEY not in at.session_state
 
 
 def test_finish_on_the_last_step_of_a_lesson_closes_it_and_the_recap_can_be_dismissed(checkpoint_dir):
@@ -336,3 +331,65 @@ def test_finish_on_the_last_step_of_a_lesson_closes_it_and_the_recap_can_be_dism
     assert "Draw a digit, and this recap gives its numbers" in [link.proto.label for link in at.get("page_link")]
     press(at, "recap_dismiss")
     assert not any("You finished" in h.value for h in at.subheader)
+
+
+# ---------------------------------------------------------------- the server keeps the learner
+
+
+def test_a_reload_brings_back_the_step_its_ticks_and_answers_and_another_browser_is_another_learner(
+        mnist, checkpoint_dir):
+    at = lesson_app(step=1)
+    asked = BASICS.steps[0].question
+    at.sidebar.radio(key=QUESTION).set_value(asked.answer)
+    at.session_state["draw_canvas_0"] = canvas_value(drawn(mnist, 0))
+    assert ticked(at.run())
+    press(at, "lesson_next")
+
+    again = lesson_app(None, token=at.session_state[identity.TOKEN_KEY])  # reloaded, at a bare URL
+    assert again.title[0].value == "Inside the model" and again.query_params == \
+        {"lesson": "vae-basics", "step": "2"}, "back on the step's page, the URL naming it"
+    press(again, "lesson_back")
+    assert ticked(again) and again.sidebar.radio(key=QUESTION).value == asked.answer
+    assert "Step 1 of 11 · 1 done" in again.sidebar.get("progress")[0].proto.text
+
+    other = lesson_app(None)
+    assert other.title[0].value == "VAE Studio" and not any(b.key == "lesson_next" for b in other.button)
+
+
+def test_on_a_new_browser_session_the_servers_place_wins_over_the_url(checkpoint_dir):
+    token = lesson_app(step=5).session_state[identity.TOKEN_KEY]
+    at = lesson_app(step=2, token=token)  # an older link, opened again
+    assert at.title[0].value == "Latent map" and at.query_params["step"] == "5"
+    assert "**5. Find your digit on the map**" in [m.value for m in at.sidebar.markdown]
+
+    at.query_params["step"] = "6"  # a link followed within the browser session moves the learner
+    assert at.run().title[0].value == "Generate"
+    assert progress_of(at).place == Place("vae-basics", 5)
+
+
+def test_a_class_move_is_followed_once_with_a_notice(run_queue):
+    room, token = runs.room(), new_token()
+    week = room.start_class("Week 3", "vae-basics", "lesson", 3)
+    room.join(token, week.id, "Ada")
+    at = lesson_app(step=1, token=token)
+    room.move(week.id, 2)
+    at.run()
+    assert at.title[0].value == "Inside the model" and at.query_params["step"] == "3"
+    assert [i.value for i in at.sidebar.info] == ["Your teacher moved the class to step 3."]
+
+    press(at, "lesson_back")  # the move is followed once: the learner may go back
+    assert f"**2. {BASICS.steps[1].title}**" in [m.value for m in at.sidebar.markdown] and not at.sidebar.info
+    assert lesson_app(None, token=token).query_params["step"] == "2", "a reload keeps where they went since"
+
+
+def test_where_the_store_cannot_be_used_a_lone_learner_keeps_their_lesson_in_the_browser(checkpoint_dir, mnist):
+    (checkpoint_dir / ".runs" / ".lock").mkdir(parents=True)  # as tests/test_app_queue.py blocks the store
+    (checkpoint_dir / LOCK).mkdir(parents=True)
+    at = lesson_app(step=1)
+    at.sidebar.radio(key=QUESTION).set_value(BASICS.steps[0].question.answer)
+    at.session_state["draw_canvas_0"] = canvas_value(drawn(mnist, 0))
+    assert ticked(at.run()) and at.sidebar.success, "the answer's feedback, and the tick"
+    press(at, "lesson_next")
+    assert at.title[0].value == "Inside the model" and at.query_params["step"] == "2"
+    assert not at.exception and not at.error
+    assert [w.value[:30] for w in at.warning] == ["Runs cannot be queued here now"], "the sidebar's one warning"

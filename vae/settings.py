@@ -9,6 +9,10 @@ The app, the command lines and the tests share this one object; a test sets it i
     VAE_STUDIO_WORKERS       runs trained at once on this server (default 1)
     VAE_STUDIO_RAY_ADDRESS   a Ray cluster for the runs: "local", "auto" or HOST:PORT (default none)
     VAE_STUDIO_WARM_UP       "0": no background warm-up of the default model's slow caches
+    VAE_STUDIO_CLASS         a class's id: every visitor is a student of that class, whatever the URL
+                             says (default none: the URL's ?class=<id>)
+    VAE_STUDIO_PUBLIC_URL    the address students reach the server at, for the links Home makes
+                             (default: this machine's network address and the server's port)
 """
 
 from __future__ import annotations
@@ -27,6 +31,8 @@ class Settings:
     workers: str  # as given: the run queue says when it is not a whole number, rather than failing here
     ray_address: str
     warm_up: bool
+    class_id: str  # as given: the app says when it names no class, rather than failing here
+    public_url: str
 
     @property
     def default_checkpoint(self) -> Path:
@@ -39,7 +45,9 @@ class Settings:
                    data_dir=Path(environ.get("VAE_DATA_DIR") or ROOT / "data"),
                    workers=environ.get("VAE_STUDIO_WORKERS", "").strip(),
                    ray_address=environ.get("VAE_STUDIO_RAY_ADDRESS", "").strip(),
-                   warm_up=environ.get("VAE_STUDIO_WARM_UP", "1").strip() != "0")
+                   warm_up=environ.get("VAE_STUDIO_WARM_UP", "1").strip() != "0",
+                   class_id=environ.get("VAE_STUDIO_CLASS", "").strip(),
+                   public_url=environ.get("VAE_STUDIO_PUBLIC_URL", "").strip().rstrip("/"))
 
 
 _current: Settings | None = None

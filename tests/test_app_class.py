@@ -1,0 +1,193 @@
+"""A class in the app (AppTest): a teacher starts it on Home and gets its two links, students join
+under names, the teacher's view lists them with their step and first answers, moves them and resets
+the class; class mode is the server's (its limits, run size and seeds hold whatever the URL says).
+The classes themselves: test_classes.py."""
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from classroom.classes import RUN_SIZES, Classroom, RunSize, new_token
+from classroom.progress import Place
+from harness import ROOT, TINY
+from harness.apptest import RUN_TIMEOUT_S, fill_form, press_queue, texts
+from studio import classes, identity, learner
+from vae.settings import configure
+
+
+@pytest.fixture
+def room(run_queue, monkeypatch):
+    """The server's classroom, with a class's run size a test's tiny run."""
+    monkeypatch.setitem(RUN_SIZES, "lesson", RunSize(TINY["epochs"], TINY["train_size"], "a tiny run"))
+    return Classroom(run_queue)
+
+
+def browser(token: str | None = None, page: str | None = None, **query) -> AppTest:
+    """The app in a new browser whose cookie holds ``token``, opened at ``?query``, then on ``page``."""
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=RUN_TIMEOUT_S)
+    at.session_state[identity.TOKEN_KEY] = token or new_token()
+    at.query_params.update({key: str(value) for key, value in query.items()})
+    at.run()
+    if page:
+        at.switch_page(page).run()
+    assert not at.exception, at.exception
+    return at
+
+
+def join(at: AppTest, name: str) -> AppTest:
+    at.text_input(key="class_join_name").set_value(name)
+    next(b for b in at.button if b.label == "Join the class").click().run()
+    assert not at.exception, at.exception
+    return at
+
+
+def student(room: Classroom, class_id: int, name: str, page: str | None = None, **query) -> tuple[str, AppTest]:
+    """A student who joined the class under ``name`` by its link; their token and browser."""
+    token = new_token()
+    at = join(browser(token, **{"class": class_id}), name)
+    assert room.learner(token).name == name
+    if page:
+        at.switch_page(page).run()
+    return token, at
+
+
+def test_a_teacher_starts_a_class_on_home_and_gets_both_links(room):
+    at = browser()
+    at.text_input(key="home_class_name").set_value("Week 3")
+    assert at.selectbox(key="home_class_lesson").value == "vae-basics", "the basics first"
+    assert at.selectbox(key="home_class_run_size").value == "lesson"
+    at.number_input(key="home_class_runs_each").set_value(2)
+    next(b for b in at.button if b.label == "Start the class").click().run()
+    assert not at.exception, at.exception
+    (week,) = room.classes()
+    assert (week.name, week.lesson, week.run_size, week.runs_each) == ("Week 3", "vae-basics", "lesson", 2)
+    class_link, teacher_link = (code.value for code in at.code)
+    base = class_link.removesuffix(f"/?class={week.id}")
+    assert base.startswith("http://") and teacher_link == f"{base}/?class={week.id}&teacher={week.secret}"
+    assert "localhost" not in base or "no network address" in texts(at), "a teacher's localhost reaches no student"
+    assert "Open the teacher's view" in [link.label for link in at.get("page_link")]
+
+    configure(public_url="https://vae.example.edu")
+    at.run()
+    assert at.code[0].value == f"https://vae.example.edu/?class={week.id}"
+    assert "VAE_STUDIO_PUBLIC_URL" in texts(at)
+
+
+def test_a_student_joins_under_a_name_that_is_their_own(room):
+    week = room.start_class("Week 3", "vae-basics", "lesson", 3)
+    at = browser(**{"class": week.id})
+    assert at.title[0].value == "Join “Week 3”", "no page before a name"
+    assert "Please type a name." in join(at, "  ").error[0].value
+    assert "letters, digits" in join(at, "<b>Ada</b>").error[0].value
+    join(at, "Ada")
+    assert at.title[0].value == "Draw a digit", "the class's lesson opens at its first step"
+    assert any(c.value == ":material/school: Class: **Week 3** · you are **Ada**" for c in at.sidebar.caption)
+
+    second = join(browser(**{"class": week.id}), "Ada")
+    assert "already called 'Ada'" in second.error[0].value, "the second of two choosing one name is told"
+    assert [one.name for one in room.learners(week.id)] == ["Ada"]
+
+
+def test_a_wrong_class_or_teachers_secret_is_refused_in_words(room):
+    week = room.start_class("Week 3", "vae-basics", "lesson", 3)
+    assert "There is no class 99" in browser(**{"class": 99}).error[0].value
+    assert "not a class number" in browser(**{"class": "x"}).error[0].value
+    guessed = browser(**{"class": week.id, "teacher": "guessed"})
+    assert "This teacher's link is not right" in guessed.error[0].value
+    assert classes.TEACHER_KEY not in guessed.session_state, "no teacher's view for a guess"
+    assert "Teacher" not in texts(guessed)
+
+
+def test_the_teachers_view_lists_each_student_with_their_step_and_first_answers(room):
+    week = room.start_class("Week 3", "vae-basics", "lesson", 3)
+    lesson = learner.lessons()[0]["vae-basics"]
+    asked = [k for k, step in enumerate(lesson.steps) if step.question is not None][:2]
+    right = [lesson.steps[k].question.answer for k in asked]
+    for name, step, first in (("Ada", 0, None), ("Grace", 2, right[0]), ("Alan", 4, right[0] % 2 + 1)):
+        token = new_token()
+        room.join(token, week.id, name)
+        progress = room.learner(token).progress.at(Place("vae-basics", step)).did("drawing")
+        if first is not None:
+            progress = progress.answer("vae-basics", asked[0], first).answer("vae-basics", asked[0], right[0])
+        room.save(token, progress)
+    teacher = browser(page="pages/teacher.py", **{"class": week.id, "teacher": week.secret})
+    assert teacher.title[0].value == "Teacher's view"
+    table = teacher.dataframe[0].value
+    assert list(table["Name"]) == ["Ada", "Alan", "Grace"]
+    assert list(table["Step"]) == [f"{k + 1}. {lesson.steps[k].title}" for k in (0, 4, 2)]
+    assert list(table["Done"]) == [f"1 of {len(lesson.steps)}"] * 3, "step 1 (draw a digit) done by each"
+    assert list(table[f"Q{asked[0] + 1}"]) == ["", f"✗ {right[0] % 2 + 1}", f"✓ {right[0]}"], "the first choice"
+
+
+def test_move_to_step_3_moves_a_students_panel(room):
+    week = room.start_class("Week 3", "vae-basics", "lesson", 3)
+    _, ada = student(room, week.id, "Ada")
+    teacher = browser(page="pages/teacher.py", **{"class": week.id, "teacher": week.secret})
+    teacher.number_input(key="teacher_step").set_value(3).run()
+    next(b for b in teacher.button if b.key == "teacher_move").click().run()
+    assert room.class_of(week.id).moved_to == 2
+    ada.run()
+    assert not ada.exception, ada.exception
+    assert "Step 3 of" in ada.sidebar.get("progress")[0].proto.text, "the panel follows the teacher"
+
+
+@pytest.mark.parametrize("edited", [{"class": "0"}, {"class": "other"}, {}])
+def test_the_limits_hold_after_the_url_is_edited(room, run_queue, edited):
+    week = room.start_class("Week 3", "vae-basics", "lesson", 3)
+    other = room.start_class("Week 4", "vae-basics", "long", 10)
+    token, _ = student(room, week.id, "Ada")
+    if edited.get("class") == "other":
+        edited = {"class": other.id}
+    at = browser(token, **edited)
+    if edited:
+        assert "You are a student of “Week 3” on this server" in texts(at), "the server wins, and says so"
+    at.switch_page("pages/train.py").run()
+    assert room.learner(token).class_id == week.id
+    assert not any(b.label == "Sweep β" for b in at.button) and "train_epochs" not in {w.key for w in at.number_input}
+    assert "a tiny run" in texts(at), "the class's run size, shown"
+    press_queue(fill_form(at, name="mine", beta=4.0, latent_dim=8))
+    press_queue(fill_form(at, name="another"))
+    assert "here each learner may have 1 at a time" in at.error[0].value, "a second run refused while one is queued"
+    (run,) = run_queue.runs()
+    assert (run.config.epochs, run.config.train_size, run.config.beta, run.config.latent_dim) == (1, 512, 4.0, 8)
+
+
+def test_each_learner_queues_runs_each_in_all_with_seeds_of_their_own(room, run_queue):
+    week = room.start_class("Week 3", "vae-basics", "lesson", 2)
+    seeds = []
+    for name in ("Ada", "Grace"):
+        token, at = student(room, week.id, name, page="pages/train.py")
+        for n in (1, 2):
+            press_queue(fill_form(at, name=f"{name.lower()}-{n}"))
+            mine = [run for run in run_queue.runs() if run.owner == token][-1]
+            run_queue.stop(mine.id)
+            assert run_queue.wait(mine.id, timeout=60)
+            seeds.append(mine.config.seed)
+            assert f"seed {mine.config.seed}" in texts(at.run())
+        press_queue(fill_form(at, name=f"{name.lower()}-3"))
+        assert "may queue 2 in all" in at.error[0].value
+    assert len(set(seeds)) == 4, "every run its own seed, so a class's runs differ on the Board"
+    assert list(at.dataframe(key="train_runs").value["Seed"]) == seeds
+
+
+def test_reset_archives_the_runs_after_a_confirmation_and_says_how_many(room, run_queue):
+    week = room.start_class("Week 3", "vae-basics", "lesson", 3)
+    for name in ("Ada", "Grace"):
+        _, at = student(room, week.id, name, page="pages/train.py")
+        press_queue(fill_form(at, name=name.lower()))
+    teacher = browser(page="pages/teacher.py", **{"class": week.id, "teacher": week.secret})
+    next(b for b in teacher.button if b.key == "teacher_reset").click().run()
+    assert "Its 2 runs are stopped and archived" in teacher.warning[0].value and len(run_queue.runs()) == 2
+    next(b for b in teacher.button if b.key == "teacher_reset_yes").click().run()
+    assert not teacher.exception, teacher.exception
+    assert "2 runs archived" in teacher.success[0].value
+    assert run_queue.runs() == [] and [one.name for one in room.learners(week.id)] == ["Ada", "Grace"]
+
+
+def test_a_server_started_for_a_class_makes_a_bare_url_a_student(room):
+    week = room.start_class("Week 3", "vae-basics", "lesson", 3)
+    configure(class_id=str(week.id))
+    at = browser()
+    assert at.title[0].value == "Join “Week 3”"
+    join(at, "Ada")
+    assert room.learners(week.id)[0].name == "Ada"
+    assert at.title[0].value == "Draw a digit"
