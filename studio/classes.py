@@ -86,6 +86,8 @@ def join_form(joining: Class) -> None:
     """Ask the student for a name, unique in the class; once joined, open the class's lesson where
     the teacher has moved it."""
     st.title(f"Join “{joining.name}”")
+    st.markdown("Your teacher has started this class on VAE Studio: choose the name your teacher and classmates "
+                "will see beside your runs and answers. This browser keeps you in the class, even after a reload.")
     with st.form("class_join"):
         name = st.text_input("Your name", max_chars=NAME_CHARS, key="class_join_name",
                              help="What your teacher and the class see beside your runs and answers.")
