@@ -697,6 +697,7 @@ def test_a_teacher_and_three_students_run_a_class(app: Page, app_url, chromium):
     """The teacher starts a class on Home; three students join by the class link under their names;
     the teacher's view shows each one's step and first answer; "move to step 3" moves a student's
     panel, and a reload keeps the student in the class with their name and answer."""
+    settle(app, FIRST_VISIT_MS)  # Home's first run ended: a click during it can be lost to its rerun
     app.get_by_text("For teachers: start a class").click()
     app.locator(".st-key-home_class_name input").fill("Week 3")
     app.get_by_role("button", name="Start the class").click()
@@ -708,13 +709,14 @@ def test_a_teacher_and_three_students_run_a_class(app: Page, app_url, chromium):
     try:
         for name in ("Ada", "Grace", "Alan"):
             page = chromium.new_context(viewport=VIEWPORT).new_page()
+            page.set_default_timeout(RERUN_MS)
             students.append(page)
             page.goto(f"{app_url}/?class={class_id}")
             expect(page.get_by_text("Join “Week 3”")).to_be_visible(timeout=FIRST_VISIT_MS)
             page.locator(".st-key-class_join_name input").fill(name)
             page.get_by_role("button", name="Join the class").click()
             expect(page_title(page)).to_have_text("Draw a digit", timeout=FIRST_VISIT_MS)
-            expect(page.get_by_text(f"you are {name}")).to_be_visible()
+            expect(page.get_by_text(f"you are {name}")).to_be_visible(timeout=RERUN_MS)
         ada = students[0]
         ada.locator(".st-key-lesson_panel").get_by_text("A smoother, more typical version of your digit",
                                                         exact=True).click()
@@ -726,19 +728,19 @@ def test_a_teacher_and_three_students_run_a_class(app: Page, app_url, chromium):
         table = app.get_by_test_id("stDataFrame")
         expect(table).to_contain_text("Ada", timeout=FIRST_VISIT_MS)
         for name in ("Grace", "Alan"):
-            expect(table).to_contain_text(name)
-        expect(table).to_contain_text("✓ 2")  # Ada's first answer, right on the first try
+            expect(table).to_contain_text(name, timeout=RERUN_MS)
+        expect(table).to_contain_text("✓ 2", timeout=RERUN_MS)  # Ada's first answer, right on the first try
         app.locator(".st-key-teacher_step input").fill("3")
         app.locator(".st-key-teacher_step input").press("Enter")
         settle(app)
         app.get_by_role("button", name="Move the class to step 3").click()
-        expect(app.get_by_text("The class is on step 3")).to_be_visible()
+        expect(app.get_by_text("The class is on step 3")).to_be_visible(timeout=RERUN_MS)
         save_screenshot(app, "class-teacher")
 
         ada.reload()
         expect(ada.locator(".st-key-lesson_panel")).to_contain_text("Step 3 of 11", timeout=FIRST_VISIT_MS)
-        expect(ada.get_by_text("Your teacher moved the class to step 3")).to_be_visible()
-        expect(ada.get_by_text("you are Ada")).to_be_visible()
+        expect(ada.get_by_text("Your teacher moved the class to step 3")).to_be_visible(timeout=RERUN_MS)
+        expect(ada.get_by_text("you are Ada")).to_be_visible(timeout=RERUN_MS)
         ada.goto(f"{app_url}/?class=0")  # an edited link changes nothing
         expect(ada.get_by_text("you are Ada")).to_be_visible(timeout=FIRST_VISIT_MS)
         expect_no_exception(ada)
