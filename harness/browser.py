@@ -41,6 +41,10 @@ def heading(script: Path) -> str:
 
 
 HEADINGS = {page.title: heading(ROOT / page.file) for page in PAGES.values()}  # a page's navigation label -> its h1
+# Plotly counts a press within its doubleClickDelay (500 ms) of the last first press on a chart as a
+# double click, wherever it lands, and a double click clears the selection: so a script waits this
+# long between two clicks on one chart, as a person does.
+PLOTLY_DOUBLE_CLICK_S = 0.6
 
 SERVER_START_S = 60
 FIRST_VISIT_MS = 90_000  # the first Draw / Latent map / Generate visit encodes the test set on a busy CPU
@@ -203,8 +207,10 @@ def correlation(a: np.ndarray, b: np.ndarray) -> float:
 # to that point, by Plotly's own rule for a click: the point with the smallest
 # d = max(|click - centre| - r, 1 - 3/r), r = max(3, marker.size / 2) (the size as set, not as
 # drawn when selected), goes first, and a later trace wins a tie; traces with hoverinfo "skip" take
-# no clicks. ``gap``: the smallest lead of the wanted point's d over any rival that could take the
-# click (more than 1 px: a safe click); ``nearest``: the name of the clickable point whose centre
+# no clicks. Spots are whole pixels from the wanted point's rounded centre: a mouse event's
+# clientX and clientY are integers, so a fractional spot is not where Plotly sees the click.
+# ``gap``: the smallest lead of the wanted point's d over any rival that could take the click
+# (more than 1 px: a safe click); ``nearest``: the name of the clickable point whose centre
 # is nearest that spot, and how far (px). Plotly draws one <g class="trace"> per trace, in the
 # figure's order, with a <path class="point"> per point; the graph div's .data holds the traces
 # ("grid", "0".."9", the drawing's). ``wanted``: "digit" (any of "0".."9") or a trace name. Points
@@ -229,7 +235,7 @@ ISOLATED_POINT_JS = """
     let best = null, bestGap = -Infinity;
     for (const c of points.filter(p => isWanted(p) && p.y > top)) {
         for (const [dx, dy] of offsets) {
-            const x = c.x + dx, y = c.y + dy, own = distance(c, x, y);
+            const x = Math.round(c.x) + dx, y = Math.round(c.y) + dy, own = distance(c, x, y);
             let gap = Infinity, nearest = {name: null, distance: Infinity};
             for (const o of points) {
                 if (o === c) continue;

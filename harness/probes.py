@@ -48,6 +48,8 @@ ELEMENT_AT_JS = """([x, y]) => {
     return `<${element?.tagName.toLowerCase()} class="${element?.className}">`;
 }"""  # the element at (x, y), through shadow roots
 IMAGE_SRC_JS = f"caption => {FIND_IMAGE_JS}(caption)?.src ?? null"
+CAPTIONS_JS = """() => [...document.querySelectorAll('[data-testid=stMain] [data-testid=stImageCaption]')]
+    .map(c => c.textContent)"""  # every image caption on the page: what an unanswered click showed instead
 IMAGE_BYTES_JS = f"""async caption => {{
     const bytes = new Uint8Array(await (await fetch({FIND_IMAGE_JS}(caption).src)).arrayBuffer());
     return btoa(Array.from(bytes, b => String.fromCharCode(b)).join(''));

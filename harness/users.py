@@ -21,9 +21,18 @@ from playwright.async_api import Page, expect
 from classroom.pages import PAGES
 from harness.apptest import CANVAS, canvas_value, plotly_rows
 from harness.apptest import click as chart_click
-from harness.browser import ARTIFACTS, HEADINGS, IDLE_APP, ISOLATED_POINT_JS, grey_levels, nav_link
+from harness.browser import (
+    ARTIFACTS,
+    HEADINGS,
+    IDLE_APP,
+    ISOLATED_POINT_JS,
+    PLOTLY_DOUBLE_CLICK_S,
+    grey_levels,
+    nav_link,
+)
 from harness.probes import (
     CANVAS_INK_JS,
+    CAPTIONS_JS,
     DECODED,
     DRAW_CANVAS,
     ELEMENT_AT_JS,
@@ -100,6 +109,7 @@ class BrowserUser(User):
     def __init__(self, page: Page, index: int, timeout_s: float, report: ClassReport):
         super().__init__(index, timeout_s, report)
         self.page = page
+        self.last_chart_click = 0.0  # when this user last clicked the map (time.monotonic)
 
     async def answer(self, js: str, arg) -> float:
         """Seconds from the last pointer release to ``js`` seeing the answer; then waits for the run to end."""
@@ -168,11 +178,15 @@ class BrowserUser(User):
         if point.get("gap", 0) <= 1:
             raise AssertionError(f"no spot to click on the {wanted!r} point stands apart from the others: {point}")
         before = await self.page.evaluate(IMAGE_SRC_JS, caption)
+        await asyncio.sleep(self.last_chart_click + PLOTLY_DOUBLE_CLICK_S - time.monotonic())  # not a double click
         await self.page.mouse.click(point["x"], point["y"])
+        self.last_chart_click = time.monotonic()
         try:
             return await self.answer(IMAGE_SHOWN_JS, [caption, before])
         except PlaywrightError as e:
-            raise AssertionError(f"{what_happened(e)}; clicked {point} in the chart at {box}") from e
+            shown = await self.page.evaluate(CAPTIONS_JS)
+            raise AssertionError(f"{what_happened(e)}; clicked {point} in the chart at {box}; "
+                                 f"the page's image captions then: {shown}") from e
 
     async def click_digit(self) -> float:
         return await self.click("digit", 0, DECODED)
