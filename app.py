@@ -61,16 +61,18 @@ def model_card() -> None:
                      help=None if config.variational else "A plain autoencoder: no KL term for β to weigh.")
         shown_loss = "—" if test_loss is None else f"{test_loss:.1f}"
         left.metric("Test −ELBO" if config.variational else "Test BCE", shown_loss,
-                    help="Negative ELBO on the 10,000 test images, in nats per image; lower is better."
-                    if config.variational else "Reconstruction loss on the 10,000 test images: an autoencoder "
-                    "has no KL, so it is not comparable with a VAE's −ELBO.")
+                    help=f"Negative ELBO on the {ckpt.dataset.test_count:,} test images, in nats per image; lower "
+                    "is better." if config.variational else f"Reconstruction loss on the {ckpt.dataset.test_count:,} "
+                    "test images: an autoencoder has no KL, so it is not comparable with a VAE's −ELBO.")
         right.metric("Epochs", epochs_run or "—",
                      help=f"Epochs trained; the kept weights are from epoch {kept_epoch}.")
         kind = "" if config.variational else " autoencoder (no KL, z = μ)"
         used = f"**{analysis.active_units(ckpt)} of {config.latent_dim}**"
         st.caption(f"Architecture: **{config.arch}**{kind} · uses {used} latent dimensions",
-                   help="Dimensions whose posterior mean varies over the test digits "
+                   help="Dimensions whose posterior mean varies over the test images "
                    "(variance > 0.01); the others sit at the prior, KL ≈ 0.")
+        st.caption(f":material/dataset: Trained on **{ckpt.dataset.name}** ({ckpt.dataset.form})",
+                   help=ckpt.dataset.describe() + ".")
 
 
 with st.sidebar:

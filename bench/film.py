@@ -35,7 +35,7 @@ from studio.figures import FILM_FRAME_MS, film_figure, loss_figure
 from vae.checkpoint import load_checkpoint
 from vae.compare import elbo_curve
 from vae.config import TrainConfig
-from vae.data import load_mnist
+from vae.data import MNIST_INFO, load_mnist
 from vae.device import resolve_device
 from vae.film import FilmRecorder, aligned_tsne, epoch_label, film_layout, kept_frame, neighbour_agreement
 from vae.latent import tsne
@@ -75,12 +75,12 @@ def bench_figure(rounds: int) -> None:
     ckpt = load_checkpoint(DEFAULT)
     epochs, _, loss = elbo_curve(ckpt.history)
     film, curve = ckpt.film, list(zip(epochs, loss))
-    film_figure(film, film_layout(film), curve)  # imports and first-call costs out of the way
+    film_figure(film, film_layout(film), MNIST_INFO.label_names, curve)  # imports and first-call costs out of the way
     loss_figure(ckpt.history)
     builds, references = [], []
     for _ in range(rounds):
         start = time.perf_counter()
-        figure = film_figure(film, film_layout(film), curve)
+        figure = film_figure(film, film_layout(film), MNIST_INFO.label_names, curve)
         spec = pio.to_json(figure.to_dict(), validate=False)
         builds.append(time.perf_counter() - start)
         start = time.perf_counter()

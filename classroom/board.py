@@ -1,7 +1,8 @@
 """The class's board: every model as a point on the rate-distortion plane (Alemi et al., 2018,
 "Fixing a Broken ELBO"). Rate is the KL of the posterior from the prior, distortion the
 reconstruction's BCE, both in nats per test image; their sum is the -ELBO, so lines of equal -ELBO
-run diagonally, and β trades one for the other along a frontier.
+run diagonally, and β trades one for the other along a frontier. Nats of one dataset are not
+nats of another, so each dataset has a plane of its own.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from vae.checkpoint import CheckpointError, read_checkpoint, stored_metrics, stored_train_config
+from vae.checkpoint import CheckpointError, read_checkpoint, stored_dataset, stored_metrics, stored_train_config
 from vae.history import History
 
 UNTRAINED_FACTOR = 2.0  # a −ELBO more than this many times the best model's: a run that has barely trained
@@ -23,6 +24,7 @@ class BoardPoint:
     path: Path | None  # its file; None for a run still training
     beta: float
     latent_dim: int
+    dataset: str  # the key of the dataset it learned: points of one dataset share a plane
     rate: float
     distortion: float
     trail: tuple[tuple[float, float], ...] = ()  # (rate, distortion) after each epoch, for a run in progress
@@ -45,16 +47,18 @@ def model_point(path: str | Path) -> BoardPoint | None:
     test, config = stored_metrics(payload, Path(path).name).test, stored_train_config(payload)
     if test is None or not config.variational:
         return None
-    return BoardPoint(Path(path).stem, Path(path), float(config.beta), int(config.latent_dim), test.kl, test.bce)
+    dataset = stored_dataset(payload, config.model_config(), Path(path).name)
+    return BoardPoint(Path(path).stem, Path(path), float(config.beta), int(config.latent_dim), dataset.key,
+                      test.kl, test.bce)
 
 
-def run_point(name: str, beta: float, latent_dim: int, history: History) -> BoardPoint | None:
+def run_point(name: str, beta: float, latent_dim: int, dataset: str, history: History) -> BoardPoint | None:
     """A run in progress, at its latest epoch's test metrics with the way it came; None before its
     first epoch ends."""
     trail = tuple((r.test.kl, r.test.bce) for r in history.epochs)
     if not trail:
         return None
-    return BoardPoint(name, None, float(beta), int(latent_dim), *trail[-1], trail=trail)
+    return BoardPoint(name, None, float(beta), int(latent_dim), dataset, *trail[-1], trail=trail)
 
 
 def untrained_limit(points: list[BoardPoint]) -> float:

@@ -10,7 +10,7 @@ from pathlib import Path
 import torch
 
 from vae.config import TrainConfig
-from vae.data import MNIST
+from vae.data import Dataset
 from vae.train import TrainResult
 
 
@@ -19,10 +19,11 @@ class Embedded:
 
     trains_here = True
 
-    def __init__(self, workers: int, threads: int | None, data: MNIST | None, train_fn: Callable[..., TrainResult]):
+    def __init__(self, workers: int, threads: int | None, datasets: Callable[[str], Dataset] | None,
+                 train_fn: Callable[..., TrainResult]):
         self.workers = workers
         self._threads = max(1, (threads or torch.get_num_threads()) // workers)
-        self._data = data
+        self._datasets = datasets  # a run's dataset by its key: the app's cached ones, so none is read twice
         self._train = train_fn
 
     def where(self) -> str:
@@ -33,7 +34,8 @@ class Embedded:
 
     def train(self, config: TrainConfig, path: Path, **kwargs) -> TrainResult:
         torch.set_num_threads(self._threads)  # per thread: whatever count the thread that queued it had set
-        return self._train(config, path, data=self._data, **kwargs)
+        data = self._datasets(config.data) if self._datasets is not None else None  # None: the run reads it
+        return self._train(config, path, data=data, **kwargs)
 
     def close(self) -> None:
         pass

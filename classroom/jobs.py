@@ -22,6 +22,7 @@ import torch
 
 from vae.checkpoint import Checkpoint
 from vae.config import TrainConfig
+from vae.datasets import dataset_info
 from vae.events import EpochEvent, Event, FrameEvent, StepEvent
 from vae.film_state import Film
 from vae.history import EpochRecord, History, Metrics, StepRecord
@@ -49,7 +50,7 @@ class JobSnapshot:
     img_per_s: float = 0.0
     eta_s: float = 0.0
     history: History = History()  # as in a checkpoint
-    reconstructions: np.ndarray | None = None  # [2, 10, 28, 28]: test images, reconstructions
+    reconstructions: np.ndarray | None = None  # [2, n, C, H, W]: test images, reconstructions
     film: Film | None = None  # the run's film so far (vae.film), replaced at each new frame
     weights: dict | None = None  # the model's state_dict (CPU tensors) as its latest epoch ended; see snapshot_model
     weights_epoch: int = 0  # that epoch (1-based), 0 before the first ends
@@ -139,7 +140,8 @@ def snapshot_model(snap: JobSnapshot) -> Checkpoint | None:
     model = ConvVAE(snap.config.model_config())
     model.load_state_dict(snap.weights)
     return Checkpoint(model=model.eval(), train_config=snap.config, metrics=Metrics(epoch=snap.weights_epoch),
-                      history=snap.history, trained_on={}, film=snap.film, film_error=None, path=snap.checkpoint,
+                      history=snap.history, trained_on={}, dataset=dataset_info(snap.config.data), film=snap.film,
+                      film_error=None, path=snap.checkpoint,
                       key=f"{SNAPSHOT_KEY_PREFIX}{snap.name}-{snap.started_at * 1000:.0f}-epoch{snap.weights_epoch}")
 
 

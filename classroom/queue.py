@@ -43,7 +43,7 @@ from classroom.ray_executor import OnRay
 from classroom.store import DATABASE, FOLDER, RUN_COLUMNS, Store
 from vae.checkpoint import CheckpointError, read_checkpoint, resume_path, stored_history
 from vae.config import TrainConfig
-from vae.data import MNIST
+from vae.data import Dataset
 from vae.events import EpochEvent, Event
 from vae.history import History
 from vae.settings import settings
@@ -102,13 +102,14 @@ class RunQueue:
     """The runs of one checkpoint folder. ``workers``: runs at once in this process (default
     ``$VAE_STUDIO_WORKERS``, else 1), sharing ``threads`` torch threads (default: this thread's
     count); ``ray_address``: run each as a Ray actor instead (default
-    ``$VAE_STUDIO_RAY_ADDRESS``; "" for none); ``data``: MNIST for runs in this process (else each
-    loads it); ``train_fn``: ``vae.train.train`` or a stand-in with its signature (this process only).
+    ``$VAE_STUDIO_RAY_ADDRESS``; "" for none); ``datasets``: a run's dataset by its key
+    (``TrainConfig.data``) for runs in this process (else each reads its own); ``train_fn``:
+    ``vae.train.train`` or a stand-in with its signature (this process only).
     Raises QueueError, saying why and what to do, when another process serves the folder's queue
     or the folder cannot hold it."""
 
     def __init__(self, folder: str | Path, *, workers: int | None = None, ray_address: str | None = None,
-                 threads: int | None = None, data: MNIST | None = None,
+                 threads: int | None = None, datasets: Callable[[str], Dataset] | None = None,
                  train_fn: Callable[..., TrainResult] = train):
         self.folder = Path(folder)
         self.notices: list[str] = []  # what the app should show: a damaged record, an unreachable cluster
@@ -126,7 +127,7 @@ class RunQueue:
             raise _unusable(self.folder, e) from None
         workers = workers or self._workers_from_env()
         address = settings().ray_address if ray_address is None else ray_address
-        self._executor = self._ray_or_none(address) or Embedded(workers, threads, data, train_fn)
+        self._executor = self._ray_or_none(address) or Embedded(workers, threads, datasets, train_fn)
         with self._lock:
             self._dispatch()
 

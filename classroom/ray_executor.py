@@ -17,8 +17,10 @@ import torch
 from classroom.jobs import run_train
 from vae.checkpoint import resume_path
 from vae.config import TrainConfig
+from vae.datasets import BUILT_IN, kept_path, load_dataset
 from vae.events import EndEvent, EpochEvent, Event, FrameEvent, StepEvent
 from vae.files import rename_new, write_atomically
+from vae.settings import settings
 from vae.train import TrainResult, train
 
 POLL_S = 0.5  # how often a Ray run's events are collected
@@ -68,7 +70,7 @@ class OnRay:
         name = f"vae-run:{os.urandom(4).hex()}:{socket.gethostname()}:{path}"  # for `ray list actors`
         actor = self._trainer.options(**self._options, name=name).remote(CPUS_PER_RUN)
         try:
-            actor.start.remote(asdict(config), path.name, _read_files(path) if resume else None)
+            actor.start.remote(asdict(config), path.name, _read_files(path) if resume else None, _dataset_file(config))
             stop_sent = False
             while True:
                 if stop.is_set() and not stop_sent:
@@ -122,9 +124,18 @@ def _check_reachable(address: str) -> None:
         raise ConnectionError(f"nothing answers at {target}: {e}") from None
 
 
+def _dataset_file(config: TrainConfig) -> bytes | None:
+    """The kept file of a run's added dataset, shipped with the run; None for a built-in one, which
+    the worker's own install has (MNIST's wheel, scikit-learn's digits)."""
+    if config.data in BUILT_IN:
+        return None
+    return kept_path(settings().data_dir, config.data).read_bytes()
+
+
 class RayTrainer:
     """One run on a Ray worker (an actor through ``ray.remote``): ``vae.train.train`` in a thread
-    of its own, on MNIST as the worker's own install finds it, into a temporary folder. ``poll``
+    of its own, on its dataset (a built-in one as the worker's own install finds it, an added one
+    shipped with the run), into a temporary folder. ``poll``
     hands over the events since the last call (of steps and film frames only the latest: each
     supersedes the one before) and, after each new best epoch and at the end, the checkpoint and
     its sidecar as bytes, so workers need no shared disk."""
@@ -139,11 +150,16 @@ class RayTrainer:
         self._folder = Path(tempfile.mkdtemp(prefix="vae-run-"))
         self._path: Path | None = None  # the run's checkpoint in that folder
 
-    def start(self, config: dict, name: str, files: dict | None) -> None:
+    def start(self, config: dict, name: str, files: dict | None, dataset: bytes | None) -> None:
         self._path = self._folder / name
+        config = TrainConfig(**config)
         if files:
             _write_files(self._path, files, first=False)  # a resumed run's own files, in this actor's folder
-        threading.Thread(target=self._train, args=(TrainConfig(**config), files is not None), daemon=True).start()
+        data_dir = None  # the worker's own, for a built-in dataset
+        if dataset is not None:
+            data_dir = self._folder / "data"
+            write_atomically(kept_path(data_dir, config.data), lambda f: f.write(dataset))
+        threading.Thread(target=self._train, args=(config, files is not None, data_dir), daemon=True).start()
 
     def poll(self) -> dict:
         with self._lock:
@@ -154,10 +170,13 @@ class RayTrainer:
     def stop(self) -> None:
         self._stop.set()
 
-    def _train(self, config: TrainConfig, resume: bool) -> None:
+    def _train(self, config: TrainConfig, resume: bool, data_dir: Path | None) -> None:
         torch.set_num_threads(self._threads)
-        status, message, kept = run_train(train, config, self._path, stop=self._stop, callback=self._on_event,
-                                          **({"resume": True} if resume else {}))
+        def train_on_its_data(config: TrainConfig, path: Path, **kwargs) -> TrainResult:
+            return train(config, path, data=load_dataset(config.data, data_dir), **kwargs)  # a failure is said
+
+        status, message, kept = run_train(train_on_its_data, config, self._path, stop=self._stop,
+                                          callback=self._on_event, **({"resume": True} if resume else {}))
         files = _read_files(self._path) if kept else None
         shutil.rmtree(self._folder, ignore_errors=True)
         with self._lock:

@@ -36,8 +36,9 @@ NAV_LABELS = [page.title for page in PAGES.values() if not page.teacher_only]  #
 
 
 def heading(script: Path) -> str:
-    """The h1 a page's script writes (its ``st.title("...")``), which shows that the page has opened."""
-    return re.search(r'^st\.title\("(.+)"\)$', script.read_text(), re.MULTILINE)[1]
+    """The h1 a page's script writes first (its ``st.title("...")``, for an MNIST model where it
+    depends on the dataset), which shows that the page has opened."""
+    return re.search(r'^\s*st\.title\("(.+)"\)$', script.read_text(), re.MULTILINE)[1]
 
 
 HEADINGS = {page.title: heading(ROOT / page.file) for page in PAGES.values()}  # a page's navigation label -> its h1

@@ -25,10 +25,16 @@ def show_board() -> None:
     point in a table, which keyboard and touch can sort and choose from."""
     points, problems = board.model_points()
     running = board.running_points()
-    everything = sorted([*points, *running], key=attrgetter("negative_elbo", "name"))
-    if not everything:
+    if not points + running:
         st.info("No model with test metrics yet: train one on the Train page.", icon=":material/scatter_plot:")
         return
+    planes = sorted({p.dataset for p in points + running}, key=lambda key: (key != "mnist", key))
+    plane = st.radio("Dataset", planes, horizontal=True, key="board_dataset", format_func=board.dataset_name,
+                     help="A nat of one dataset is not a nat of another: each dataset's models have a plane "
+                          "of their own.") if len(planes) > 1 else planes[0]
+    points = [p for p in points if p.dataset == plane]
+    running = [p for p in running if p.dataset == plane]
+    everything = sorted([*points, *running], key=attrgetter("negative_elbo", "name"))
     limit = untrained_limit(everything)
     untrained = [p for p in points if p.negative_elbo > limit]
     hide = bool(untrained) and st.toggle(

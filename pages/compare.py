@@ -1,4 +1,5 @@
-"""Compare: two models side by side on the same digits, samples, maps and films."""
+"""Compare: two models side by side on the same test images, samples, maps and films; two models
+of different datasets, their cards alone."""
 
 from pathlib import Path
 
@@ -56,12 +57,13 @@ def iw_estimate(ckpt: Checkpoint, column) -> float | None:
     name = ckpt.name
     if column.button(f"Estimate −log p(x) of {name}", key=f"compare_iw_{name}",
                      icon=":material/calculate:", help=f"{compare.IW_SAMPLES} importance samples for each of the "
-                     "10,000 test digits: a minute or more on a CPU, once per model file."):
+                     f"{ckpt.dataset.test_count:,} test images: a minute or more on a CPU, once per model file."):
         bar = column.progress(0.0, text="Estimating −log p(x)…")
         def progress(done: int, total: int) -> None:
-            bar.progress(done / total, text=f"{done:,} of {total:,} test digits")
+            bar.progress(done / total, text=f"{done:,} of {total:,} test images")
 
-        nll = compare.cached_iw_nll(ckpt, resources.mnist().test_images.to(resources.device()), analysis.iw_cache(),
+        test_images = resources.data_of(ckpt).test_images.to(resources.device())
+        nll = compare.cached_iw_nll(ckpt, test_images, analysis.iw_cache(),
                                     progress=progress)
         bar.empty()
         st.session_state[f"compare_iw_{ckpt.key}"] = nll
@@ -92,19 +94,23 @@ def show_curves(checkpoints: dict) -> None:
 
 def show_one_input(checkpoints: dict) -> None:
     drawing = st.session_state.get(analysis.LAST_DRAWING_KEY)
-    sources = (["drawing"] if drawing is not None else []) + ["test"]
+    shape = next(iter(checkpoints.values())).config.image_shape
+    drawn_here = drawing is not None and drawing["image"].shape == shape[1:]  # a drawing of these models' form
+    sources = (["drawing"] if drawn_here else []) + ["test"]
     left, right = st.columns([2, 3])
     source = left.radio("Input", sources, horizontal=True, key="compare_source", on_change=input_chosen,
-                        format_func={"drawing": "Your last drawing", "test": "A test digit"}.get)
+                        format_func={"drawing": "Your last drawing", "test": "A test image"}.get)
+    test = resources.data_of(next(iter(checkpoints.values())))
     if source == "test":
-        index = int(right.number_input("Test digit #", 0, 9999, 0, key="compare_index", on_change=input_chosen))
-        image = resources.mnist().test_images[index].numpy() / 255.0
+        index = int(right.number_input("Test image #", 0, len(test.test_images) - 1, 0, key="compare_index",
+                                       on_change=input_chosen))
+        image = test.test_images[index].numpy() / 255.0
     else:
         image = drawing["image"]
     columns = st.columns(1 + len(checkpoints))
     columns[0].image(picture(image, 4), caption="Input")
     for column, (name, ckpt) in zip(columns[1:], checkpoints.items()):
-        mu, _ = latent.encode(ckpt.model, image)
+        mu, _ = latent.encode(ckpt.model, image[None])
         nelbo = latent.negative_elbo(ckpt.model, image[None])[0]
         score = f"−ELBO {nelbo:.1f} nats" if ckpt.config.variational else f"BCE {nelbo:.1f} nats, no KL"
         column.image(picture(latent.decode(ckpt.model, mu[0]), 4), caption=f"{name}: {score}")
@@ -114,10 +120,11 @@ def show_samples_and_interpolation(checkpoints: dict) -> None:
     left, right = st.columns(2)
     seed = int(left.number_input("Seed", 0, 10_000, 0, key="compare_seed", on_change=input_chosen))
     ends = right.columns(2)
-    start = int(ends[0].number_input("From test digit #", 0, 9999, 3, key="compare_from",
-                                        on_change=input_chosen))
-    end = int(ends[1].number_input("to test digit #", 0, 9999, 2, key="compare_to", on_change=input_chosen))
-    test = resources.mnist().test_images
+    test = resources.data_of(next(iter(checkpoints.values()))).test_images
+    last = len(test) - 1
+    start = int(ends[0].number_input("From test image #", 0, last, min(3, last), key="compare_from",
+                                     on_change=input_chosen))
+    end = int(ends[1].number_input("to test image #", 0, last, min(2, last), key="compare_to", on_change=input_chosen))
     for name, ckpt in checkpoints.items():
         samples = latent.decode(ckpt.model, latent.prior_samples(16, ckpt.config.latent_dim, seed))
         (mu0, mu1), _ = latent.encode(ckpt.model, test[[start, end]])
@@ -154,6 +161,12 @@ if st.session_state.pop(CHOSEN_KEY, False):  # a lesson's task: doing something 
 
 st.subheader("The two cards", divider="gray")
 show_table(checkpoints, columns)
+a, b = (ckpt.dataset for ckpt in checkpoints.values())
+if a.sha256 != b.sha256:
+    st.info(f"These models learned different datasets ({a.name} and {b.name}), so there is no input both take "
+            "the same way and no test set to score both on: their cards are all they share. Compare two models "
+            "of one dataset to see them side by side.", icon=":material/info:")
+    st.stop()
 st.subheader("Test −ELBO during training", divider="gray")
 show_curves(checkpoints)
 st.subheader("One input through both", divider="gray")

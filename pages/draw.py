@@ -1,21 +1,27 @@
-"""Draw (or upload) a digit and watch the model encode, reconstruct and judge it."""
+"""Draw (or upload) a digit, or an image for a model of another dataset, and watch the model
+encode, reconstruct and judge it."""
 
 import numpy as np
 import streamlit as st
 from streamlit_drawable_canvas import st_canvas
 
 from studio import analysis, learner, resources
+from studio.datasets import neighbour_caption, noun, on_dataset
 from vae import latent
 from vae.checkpoint import Checkpoint
+from vae.data import DatasetInfo
 from vae.images import make_grid, picture
-from vae.preprocess import EmptyDrawingError, ImageDecodeError, open_image, to_mnist
+from vae.preprocess import EmptyDrawingError, ImageDecodeError, drawing_to_model_form, open_image, to_model_form
 
 CANVAS_SIZE = 280  # 10x MNIST: room to draw; to_mnist brings any pen to MNIST's width
 CANVAS_VERSION = "draw_canvas_version"  # bumped by "Clear": a new key mounts an empty canvas
-KEPT_KEY = "draw_kept"  # session_state: the last drawing, {"strokes": the canvas's Fabric JSON, "digit": its input}
+KEPT_KEY = "draw_kept"  # session_state: the last drawing: "strokes", the canvas's Fabric JSON; "digit", its
+# input to a model of "dataset" (a model of another dataset takes it after a new stroke)
 OPENED_KEY = "draw_opened"  # session_state: the kept drawing (or None) the canvas on the page opened with
 NEIGHBOURS = 8
 POSTERIOR_SAMPLES = 8
+UPLOAD_TYPES = ["png", "jpg", "jpeg", "gif", "webp", "bmp", "tif", "tiff"]
+MAX_IMAGE_BYTES = 20 * 2**20  # one photo or scan; the server takes up to a dataset's zip
 
 
 def canvas_key() -> str:
@@ -27,8 +33,8 @@ def clear_canvas() -> None:
     st.session_state.pop(KEPT_KEY, None)
 
 
-def drawn_digit() -> np.ndarray | None:
-    """The canvas as an MNIST input, or None (with a hint) while it is empty. A learner who comes
+def drawn_digit(info: DatasetInfo) -> np.ndarray | None:
+    """The canvas as the model's input (``info``'s form), or None (with a hint) while it is empty. A learner who comes
     back (from another page, or from Upload) finds their last drawing on it, and its analysis."""
     stroke = st.slider("Stroke width", 8, 40, 20, key="draw_stroke",
                        help="Any width: the model sees your digit redrawn in MNIST's stroke width.")
@@ -44,13 +50,13 @@ def drawn_digit() -> np.ndarray | None:
     )
     st.button("Clear", icon=":material/ink_eraser:", on_click=clear_canvas)
     image = result.image_data  # decodes the canvas's PNG on every access
-    if image is None and opened is not None:  # nothing drawn since it opened with the kept drawing
+    if image is None and opened is not None and opened["dataset"] == info.key:  # nothing drawn since it opened
         return opened["digit"]
     try:
         if image is None:
             raise EmptyDrawingError
         # White ink on a black canvas: stating it makes even a fully painted canvas all ink.
-        digit = to_mnist(image, ink="light")
+        digit = drawing_to_model_form(image, info)
     except EmptyDrawingError:
         st.session_state.pop(KEPT_KEY, None)  # e.g. every stroke undone
         st.info("Draw a digit on the black canvas: the model's view appears as soon as you lift the pen.",
@@ -59,19 +65,24 @@ def drawn_digit() -> np.ndarray | None:
     kept = st.session_state.get(KEPT_KEY)
     if kept is None or not np.array_equal(kept["digit"], digit):  # a new drawing, not the kept one shown again
         learner.record("drawing")
-    st.session_state[KEPT_KEY] = {"strokes": result.json_data, "digit": digit}
+    st.session_state[KEPT_KEY] = {"strokes": result.json_data, "digit": digit, "dataset": info.key}
     return digit
 
 
-def uploaded_digit() -> np.ndarray | None:
-    """The uploaded image as an MNIST input, or None with a message saying what is wrong."""
-    upload = st.file_uploader("A photo or scan of one digit", type=["png", "jpg", "jpeg"], key="draw_upload",
+def uploaded_digit(info: DatasetInfo) -> np.ndarray | None:
+    """The uploaded image as the model's input, or None with a message saying what is wrong."""
+    what = "one digit" if info.key == "mnist" else f"one image like {info.name}'s"
+    upload = st.file_uploader(f"A photo or scan of {what}", type=UPLOAD_TYPES, key="draw_upload",
                               help="Any size; dark ink on light paper or light on dark both work.")
     if upload is None:
-        st.info("Upload a PNG or JPEG of a single handwritten digit.", icon=":material/upload:")
+        st.info(f"Upload an image ({', '.join(UPLOAD_TYPES).upper()}) of {what}.", icon=":material/upload:")
+        return None
+    if upload.size > MAX_IMAGE_BYTES:
+        st.error(f"{upload.name} is {upload.size / 2**20:.0f} MB; one image may be at most "
+                 f"{MAX_IMAGE_BYTES // 2**20} MB.", icon=":material/broken_image:")
         return None
     try:
-        digit = to_mnist(open_image(upload.getvalue()))
+        digit = to_model_form(open_image(upload.getvalue()), info)
         learner.record("drawing")
         return digit
     except ImageDecodeError as e:
@@ -93,7 +104,7 @@ def typicality(percentile: float) -> str:
 
 def show_analysis(ckpt: Checkpoint, x: np.ndarray) -> None:
     """What the model sees, makes of it and compares it with."""
-    mu, logvar = latent.encode(ckpt.model, x)
+    mu, logvar = latent.encode(ckpt.model, x[None])  # a batch of one: a colour image is [3, H, W]
     mu, logvar = mu[0], logvar[0]
     st.session_state[analysis.LAST_DRAWING_KEY] = {
         "image": x, "mu": mu, "logvar": logvar, "checkpoint": ckpt.key,
@@ -104,59 +115,71 @@ def show_analysis(ckpt: Checkpoint, x: np.ndarray) -> None:
     latents = np.vstack([mu[None], *samples_z])
     decoded = latent.decode(ckpt.model, latents)
     recon, samples = decoded[0], decoded[1:]
-    loss = float(latent.negative_elbo(ckpt.model, x)[0])
+    loss = float(latent.negative_elbo(ckpt.model, x[None])[0])
     reference = analysis.test_negative_elbo(ckpt)
-    verdict = analysis.digit_vote(ckpt).vote(mu)
-
     seen, rebuilt, score = st.columns(3)
-    seen.image(picture(x, 5), caption="What the model sees (28×28)")
+    seen.image(picture(x, 5), caption=f"What the model sees ({ckpt.dataset.size}×{ckpt.dataset.size}"
+               + (")" if ckpt.dataset.channels == 1 else ", colour)"))
     rebuilt.image(picture(recon, 5), caption="Reconstruction from the mean of q(z|x)")
     pct = latent.percentile_of(loss, reference)
     score.metric("−ELBO (nats)" if logvar is not None else "Reconstruction loss (nats)", f"{loss:.1f}",
                  help="Negative evidence lower bound: reconstruction error + KL, in nats. Lower means "
                       "the model finds the image more plausible.")
-    score.caption(f"Higher than **{pct:.0f}%** of the 10,000 test digits (median "
+    score.caption(f"Higher than **{pct:.0f}%** of the {len(reference):,} test images (median "
                   f"{np.median(reference):.0f} nats): {typicality(pct)}.")
 
-    show_verdict(verdict)
+    if ckpt.dataset.labelled:
+        show_verdict(ckpt, analysis.digit_vote(ckpt).vote(mu))
     if len(samples):
         st.markdown("**Samples from q(z|x)**: other decodings the encoder considers consistent with your digit")
         st.image(make_grid(samples, ncol=POSTERIOR_SAMPLES, scale=3))
     else:
         st.caption("A plain autoencoder gives one code per digit, not a distribution: there is nothing to sample.")
-    with st.expander("Nearest test digits", icon=":material/search:"):
+    with st.expander(f"Nearest test {noun(ckpt.dataset)}s", icon=":material/search:"):
         test_mu, _ = analysis.test_encodings(ckpt)
         near, _ = latent.nearest(test_mu, mu, NEIGHBOURS)
-        test = resources.mnist()
-        st.image([picture(test.test_images[i].numpy(), 2) for i in near],
-                 caption=[f"{int(test.test_labels[i])} · test #{i}" for i in near])
+        test = resources.data_of(ckpt)
+        st.image([picture(test.test_images[i : i + 1], 2) for i in near],
+                 caption=[neighbour_caption(test, int(i)) for i in near])
 
 
-def show_verdict(verdict) -> None:
+def show_verdict(ckpt: Checkpoint, verdict) -> None:
     """Which digit the model takes the drawing for, and the training digits that voted."""
     if verdict.digit is not None:
         st.success(f"**{verdict.sentence()}**", icon=":material/check_circle:")
     else:
         st.warning(f"**{verdict.sentence()}**", icon=":material/help:")
-    st.caption("The model was never told which digit is which. Its encoder still puts digits of one kind "
-               "near each other, so the labels of the training digits whose means lie nearest to your "
-               "drawing's say what it takes the drawing for, and how split they are says how sure it is.")
-    train = resources.mnist()
-    st.image([picture(train.train_images[i].numpy(), 2) for i in verdict.neighbours],
-             caption=[f"{int(label)} · {distance:.2f} away" for label, distance in
+    thing = noun(ckpt.dataset)
+    st.caption(f"The model was never told which {thing} is which. Its encoder still puts {thing}s of one kind "
+               f"near each other, so the labels of the training {thing}s whose means lie nearest to yours "
+               "say what it takes it for, and how split they are says how sure it is.")
+    train = resources.data_of(ckpt)
+    st.image([picture(train.train_images[i : i + 1], 2) for i in verdict.neighbours],
+             caption=[f"{train.info.label_names[label]} · {distance:.2f} away" for label, distance in
                       zip(verdict.labels, verdict.distances)])
 
 
-st.title("Draw a digit")
-st.caption("Your digit is cropped, scaled to fit 20×20 and centred by its centre of mass in 28×28, "
-           "exactly as MNIST's digits were, and its pen thinned or thickened to MNIST's stroke width, "
-           "before the model encodes it.")
 ckpt = resources.active()
-source = st.segmented_control("Input", ["Draw", "Upload"], default="Draw", key="draw_source",
-                              label_visibility="collapsed") or "Draw"
+info = ckpt.dataset
+if info.key == "mnist":
+    st.title("Draw a digit")
+    st.caption("Your digit is cropped, scaled to fit 20×20 and centred by its centre of mass in 28×28, "
+               "exactly as MNIST's digits were, and its pen thinned or thickened to MNIST's stroke width, "
+               "before the model encodes it.")
+else:
+    st.title("Draw or upload an image")
+    st.markdown(on_dataset(info))
+    st.caption(f"Your image is made like {info.name}'s: scaled to fit {info.size}×{info.size} and centred on "
+               f"a {info.background} background" + (" (a drawing is cropped to its ink first)." if info.channels == 1
+                                                    else "."))
+sources = ["Draw", "Upload"] if info.channels == 1 else ["Upload"]  # the canvas draws in grey
+source = st.segmented_control("Input", sources, default=sources[0], key="draw_source",
+                              label_visibility="collapsed") or sources[0]
+if info.channels != 1:
+    st.caption("This model takes colour images, so there is no canvas: upload one.")
 left, right = st.columns([2, 3], gap="large")
 with left:
-    digit = uploaded_digit() if source == "Upload" else drawn_digit()
+    digit = uploaded_digit(info) if source == "Upload" else drawn_digit(info)
 with right:
     if digit is not None:
         show_analysis(ckpt, digit)

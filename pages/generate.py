@@ -7,13 +7,13 @@ import numpy as np
 import streamlit as st
 
 from studio import analysis, figures, learner, resources, views
+from studio.datasets import label_phrase, noun, on_dataset
 from vae import latent, samplers
 from vae.checkpoint import Checkpoint
 from vae.images import make_grid, picture
 from vae.neighbours import SURE_FROM, VOTERS
 
 MAX_TRAVERSAL_ROWS = 12
-TEST_SIZE = 10_000
 
 
 def seed_chosen() -> None:
@@ -27,12 +27,13 @@ def new_seed() -> None:
 
 
 def test_digit_input(column, label: str, key: str, default: int) -> int:
-    """A test-set index chosen by number, with the digit it names shown beside it."""
-    test = resources.mnist()
+    """A test-set index chosen by number, with the image it names shown beside it."""
+    test = resources.data_of(ckpt)
     pick, shown = column.columns([3, 1], vertical_alignment="bottom")
-    index = int(pick.number_input(label, 0, TEST_SIZE - 1, default, key=key, help="Index in the MNIST test set."))
-    shown.image(picture(test.test_images[index].numpy(), 2),
-                  caption=f"a {int(test.test_labels[index])}")
+    index = int(pick.number_input(label, 0, len(test.test_images) - 1, min(default, len(test.test_images) - 1),
+                                  key=key, help=f"Index in {test.info.name}'s test set."))
+    shown.image(picture(test.test_images[index : index + 1], 2),
+                caption=label_phrase(test.info, int(test.test_labels[index])) if test.info.labelled else None)
     return index
 
 
@@ -47,10 +48,13 @@ def grid_settings() -> tuple[int, int]:
 
 
 def sample_grid(model, z: np.ndarray, side: int, width: int = 640) -> np.ndarray:
-    return make_grid(latent.decode(ckpt.model, z), ncol=side, scale=max(1, width // (29 * side)))
+    cell = ckpt.config.image_size + 1  # an image and its padding
+    return make_grid(latent.decode(ckpt.model, z), ncol=side, scale=max(1, width // (cell * side)))
 
 
 def prior_section(ckpt: Checkpoint, side: int, seed: int) -> None:
+    thing = noun(ckpt.dataset)
+    things = f"{thing}s"
     st.subheader("Samples from the prior, and from where the data is")
     views.autoencoder_note(ckpt)
     prior, data = st.columns(2, gap="medium")
@@ -58,27 +62,33 @@ def prior_section(ckpt: Checkpoint, side: int, seed: int) -> None:
         st.markdown("**From the prior N(0, I)**")
         st.image(sample_grid(ckpt.model, analysis.sampler_latents(ckpt, "prior", side * side, seed), side, 560))
     with data:
-        st.markdown(f"**From a {samplers.MIXTURE_COMPONENTS}-Gaussian mixture fitted to the training digits' means**")
+        st.markdown(f"**From a {samplers.MIXTURE_COMPONENTS}-Gaussian mixture fitted to the training {things}' "
+                    "means**")
         st.image(sample_grid(ckpt.model, analysis.sampler_latents(ckpt, "mixture", side * side, seed), side, 560))
-    st.caption("The KL term pulls each digit's posterior towards N(0, I), but the encoder never spreads the "
-               "training digits over all of it: they crowd into clusters with gaps between. A prior sample "
-               "often lands in a gap and decodes to a blur or a cross of two digits; the mixture samples "
-               "where the training digits actually landed.")
+    st.caption(f"The KL term pulls each {thing}'s posterior towards N(0, I), but the encoder never spreads the "
+               f"training {things} over all of it: they crowd into clusters with gaps between. A prior sample "
+               f"often lands in a gap and decodes to a blur or a cross of two {things}; the mixture samples "
+               f"where the training {things} actually landed.")
 
 
 def chosen_digit_section(ckpt: Checkpoint, side: int, seed: int) -> int:
-    st.subheader("A digit of your choice")
-    digit = st.segmented_control("Digit", list(range(10)), default=analysis.FIRST_DIGIT, key="gen_digit")
-    digit = analysis.FIRST_DIGIT if digit is None else int(digit)
+    names = ckpt.dataset.label_names
+    st.subheader("A digit of your choice" if noun(ckpt.dataset) == "digit" else "A label of your choice")
+    first = min(analysis.FIRST_DIGIT, len(names) - 1)
+    choose = st.segmented_control if len(names) <= 12 else st.selectbox  # a row of buttons, while they fit
+    digit = choose("Label", list(range(len(names))), format_func=names.__getitem__, key=f"gen_digit_{ckpt.dataset.key}",
+                   **({"default": first} if choose is st.segmented_control else {"index": first}))
+    digit = first if digit is None else int(digit)
     try:
         gaussian = analysis.digit_gaussian(ckpt, digit)
     except samplers.TooFewExamplesError as e:
         st.warning(f"{e} Train on more digits to sample this one.", icon=":material/block:")
         return digit
     st.image(sample_grid(ckpt.model, gaussian.sample(side * side, seed=seed), side))
-    st.caption(f"New {digit}s drawn from a full-covariance Gaussian fitted to where the model put its "
-               f"{gaussian.examples:,} training {digit}s. This is conditioning after the fact, using the "
-               "labels only now; a conditional VAE would be given the digit while it trains.")
+    name = names[digit]
+    st.caption(f"New images of “{name}” drawn from a full-covariance Gaussian fitted to where the model put its "
+               f"{gaussian.examples:,} training images of “{name}”. This is conditioning after the fact, using the "
+               "labels only now; a conditional VAE would be given the label while it trains.")
     return digit
 
 
@@ -93,7 +103,7 @@ def quality_section(ckpt: Checkpoint, digit: int) -> None:
     st.caption(f"{samplers.QUALITY_SAMPLES:,} samples of each sampler, decoded, encoded again and judged by the "
                "Draw page's vote among the nearest training digits. Even bars mean every digit is made; the "
                "legend says how clear the average sample is (the leading digit's share of the votes).")
-    st.plotly_chart(figures.sample_quality_figure(qualities), key="gen_quality")
+    st.plotly_chart(figures.sample_quality_figure(qualities, ckpt.dataset.label_names), key="gen_quality")
     cells = st.columns(len(qualities))
     for cell, (label, (kind, quality)) in zip(cells, qualities.items()):
         if kind == "digit":
@@ -104,7 +114,7 @@ def quality_section(ckpt: Checkpoint, digit: int) -> None:
 
 
 def interpolation_section(ckpt: Checkpoint, test_mu: np.ndarray) -> None:
-    st.subheader("Interpolation between two test digits")
+    st.subheader(f"Interpolation between two test {noun(ckpt.dataset)}s")
     first, second, settings = st.columns([2, 2, 2])
     a = test_digit_input(first, "From test digit", "gen_from", 0)
     b = test_digit_input(second, "To test digit", "gen_to", 1)
@@ -142,7 +152,8 @@ def traversal_section(ckpt: Checkpoint, test_mu: np.ndarray, test_logvar: np.nda
         st.info("Pick at least one dimension to traverse.", icon=":material/tune:")
         return
     paths = latent.traversal(test_mu[index], dims, span=span, steps=steps)
-    images = latent.decode(ckpt.model, paths.reshape(-1, ckpt.config.latent_dim)).reshape(len(dims), steps, 28, 28)
+    images = latent.decode(ckpt.model, paths.reshape(-1, ckpt.config.latent_dim))
+    images = images.reshape(len(dims), steps, *images.shape[1:])
     st.caption(f"−{span:g}σ ← value of the dimension around the digit's mean → +{span:g}σ")
     for j, row in zip(dims, images):
         name, row_cell = st.columns([1, 8], vertical_alignment="center")
@@ -152,10 +163,13 @@ def traversal_section(ckpt: Checkpoint, test_mu: np.ndarray, test_logvar: np.nda
 
 st.title("Generate")
 ckpt = resources.active()
+if ckpt.dataset.key != "mnist":
+    st.markdown(on_dataset(ckpt.dataset))
 test_mu, test_logvar = analysis.test_encodings(ckpt)
 grid_side, grid_seed = grid_settings()
 prior_section(ckpt, grid_side, grid_seed)
-chosen = chosen_digit_section(ckpt, grid_side, grid_seed)
-quality_section(ckpt, chosen)
+if ckpt.dataset.labelled:  # per-label samples and their recognition need labels
+    chosen = chosen_digit_section(ckpt, grid_side, grid_seed)
+    quality_section(ckpt, chosen)
 interpolation_section(ckpt, test_mu)
 traversal_section(ckpt, test_mu, test_logvar)

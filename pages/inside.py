@@ -5,6 +5,7 @@ import numpy as np
 import streamlit as st
 
 from studio import analysis, learner, live, resources, runs
+from studio.datasets import test_caption
 from studio.figures import (
     bce_figure,
     kl_bars_figure,
@@ -31,24 +32,30 @@ SCALE_KEY = "inside_sigma_scale"
 SCALE_SAMPLES = 8  # decoded from q with its σ scaled
 
 
-def chosen_input() -> tuple[np.ndarray, str]:
+def chosen_input(ckpt: Checkpoint) -> tuple[np.ndarray, str]:
     """The digit to explain and a caption naming it: the last drawing, a test digit by index, or the
-    test digit last clicked on the Latent map; without a drawing or a click, a test digit."""
+    test digit last clicked on the Latent map; without a drawing or a click, a test digit. A drawing
+    or a click made with a model of another dataset does not count."""
+    test = resources.data_of(ckpt)
     drawing = st.session_state.get(analysis.LAST_DRAWING_KEY)
+    if drawing is not None and drawing["image"].shape != ckpt.config.image_shape[1:]:
+        drawing = None
     picked = st.session_state.get(analysis.MAP_PICK_KEY)
+    if picked is not None and picked >= len(test.test_images):
+        picked = None
     st.session_state.setdefault("inside_source", "drawing" if drawing is not None else "test")
     source = st.segmented_control("Input", list(SOURCES), format_func=SOURCES.get, key="inside_source") or "test"
-    test = resources.mnist()
     if source == "drawing" and drawing is not None:
         return drawing["image"], OWN_DRAWING
     if source == "map" and picked is not None:
-        return test.test_images[picked].numpy(), f"test #{picked} (a {int(test.test_labels[picked])}), from the map"
+        return test.test_images[picked].numpy(), test_caption(test, picked) + ", from the map"
     if source != "test":
         st.info("No drawing yet: draw one on the Draw page to see it here. Meanwhile, a test digit."
                 if source == "drawing" else "No digit clicked on the Latent map yet. Meanwhile, a test digit.",
                 icon=":material/info:")
-    index = st.number_input("Test digit (0 to 9,999)", 0, 9_999, FIRST_TEST_DIGIT, key=TEST_KEY)
-    return test.test_images[index].numpy(), f"test #{index} (a {int(test.test_labels[index])})"
+    last = len(test.test_images) - 1
+    index = st.number_input(f"Test image (0 to {last:,})", 0, last, FIRST_TEST_DIGIT, key=TEST_KEY)
+    return test.test_images[index].numpy(), test_caption(test, index)
 
 
 def chosen_model():
@@ -108,8 +115,9 @@ def step_input(e, caption: str) -> None:
     st.subheader("1 · x, the input", divider="gray")
     left, right = st.columns([1, 3], vertical_alignment="center")
     left.image(picture(e.x, 5), caption=caption)
-    right.markdown(f"The model sees **x**: 28 × 28 = {e.x.size} pixels, each a number between 0 (black) and 1 "
-                   f"(white). This one has {int((e.x > 0.5).sum())} pixels above 0.5. The encoder *f* squeezes "
+    right.markdown(f"The model sees **x**: {' × '.join(map(str, e.x.shape))} = {e.x.size} numbers, each between "
+                   f"0 (black) and 1 (full {'white' if e.x.ndim == 2 else 'colour'}). This one has "
+                   f"{int((e.x > 0.5).sum())} of them above 0.5. The encoder *f* squeezes "
                    f"them through a bottleneck of {len(e.mu)} numbers, the decoder *g* rebuilds the image from "
                    "those: the autoencoder's idea, x' = g(f(x)).")
 
@@ -230,7 +238,7 @@ def step_loss(e, ckpt: Checkpoint, training: bool, model_code) -> None:
     else:
         reference = analysis.test_negative_elbo(ckpt)
         pct = latent.percentile_of(e.loss, reference)
-        st.metric("Higher than this share of the 10,000 test digits", f"{pct:.0f}%",
+        st.metric(f"Higher than this share of the {len(reference):,} test images", f"{pct:.0f}%",
                   help="Of the test digits' −ELBO with the same estimator; lower is more typical.")
     code(model_code, "loss")
 
@@ -385,11 +393,11 @@ st.title("Inside the model")
 st.caption("One digit through the seed article's four ideas: the bottleneck, the mean and variance, the "
            "reparameterisation and the loss, each with this digit's own numbers and the code that computed them.")
 controls = st.columns([3, 2], gap="large")
-with controls[0]:
-    image, caption = chosen_input()
 with controls[1]:
     ckpt, name, training = chosen_model()
-st.caption(f"Model: **{name}**")
+with controls[0]:
+    image, caption = chosen_input(ckpt)
+st.caption(f"Model: **{name}**" + ("" if ckpt.dataset.key == "mnist" else f", trained on **{ckpt.dataset.name}**"))
 e = analysis.explanation(ckpt, image, st.session_state.get(SEED_KEY, 0))
 kl, used = analysis.dimension_usage(ckpt)
 order = np.argsort(-(kl if e.variational else np.abs(e.mu)), kind="stable")  # an autoencoder has no KL

@@ -5,6 +5,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from studio import analysis, learner, resources, views
+from studio.datasets import noun, on_dataset, test_caption
 from studio.figures import MAP_DRAWING, MAP_GRID, MAP_TEST, latent_map_figure
 from vae import latent
 from vae.checkpoint import Checkpoint
@@ -23,11 +24,12 @@ def chart_key(ckpt: Checkpoint, method: str, size: int, perplexity: float) -> st
 
 
 @st.cache_resource(show_spinner=False, max_entries=16)
-def figure(map_key: str, _indices, _labels, _proj: latent.Projection, drawing, show_grid: bool) -> go.Figure:
+def figure(map_key: str, _indices, _labels, label_names: tuple[str, ...], _proj: latent.Projection, drawing,
+           show_grid: bool) -> go.Figure:
     """The map (``studio.figures.latent_map_figure``), cached per map (``map_key``) and drawing: building
     2,000+ points takes longer than a click may. ``drawing``: (xy, covariance rows) or None."""
     xy, covariance = drawing if drawing is not None else (None, None)
-    return latent_map_figure(_proj, _indices, _labels, GRID_SIDE if show_grid else 0, xy,
+    return latent_map_figure(_proj, _indices, _labels, label_names, GRID_SIDE if show_grid else 0, xy,
                              None if covariance is None else np.array(covariance))
 
 
@@ -35,11 +37,11 @@ def drawing_on_map(ckpt: Checkpoint, proj: latent.Projection):
     """The Draw page's last digit on this map as (position, covariance rows or None), hashable for
     the figure's cache; re-encoded if it was drawn with another model. None before any drawing."""
     drawing = st.session_state.get(analysis.LAST_DRAWING_KEY)
-    if drawing is None:
+    if drawing is None or drawing["image"].shape != ckpt.config.image_shape[1:]:  # none, or not this model's form
         return None
     mu, logvar = drawing["mu"], drawing["logvar"]
     if drawing["checkpoint"] != ckpt.key:
-        (mu,), (logvar,) = latent.encode(ckpt.model, drawing["image"])
+        (mu,), (logvar,) = latent.encode(ckpt.model, drawing["image"][None])
     covariance = None if logvar is None else proj.to_map_covariance(logvar)
     return (tuple(float(v) for v in proj.to_map(mu)),
             None if covariance is None else tuple(map(tuple, covariance.tolist())))
@@ -50,14 +52,14 @@ def show_selection(ckpt: Checkpoint, point: dict, indices: np.ndarray, proj: lat
     data = point.get("customdata") or []
     if isinstance(data, dict):  # a typed array's row comes back keyed by position
         data = [data[str(i)] for i in range(len(data))]
-    test = resources.mnist()
+    test = resources.data_of(ckpt)
     if data and data[0] == MAP_TEST:
-        index, label = int(data[1]), int(data[2])
+        index = int(data[1])
         st.session_state[analysis.MAP_PICK_KEY] = index  # the Inside page can take it through the model
         learner.record("map_click")
         mu = analysis.test_encodings(ckpt)[0][index]
         original, decoded = st.columns(2)
-        original.image(picture(test.test_images[index].numpy(), 5), caption=f"Test #{index}: a {label}")
+        original.image(picture(test.test_images[index : index + 1], 5), caption=test_caption(test, index))
         decoded.image(picture(latent.decode(ckpt.model, mu), 5), caption="Decoded from its mean")
     elif data and data[0] == MAP_GRID:
         x, y = float(data[1]), float(data[2])
@@ -75,7 +77,8 @@ def show_selection(ckpt: Checkpoint, point: dict, indices: np.ndarray, proj: lat
         st.image(picture(st.session_state[analysis.LAST_DRAWING_KEY]["image"], 5),
                  caption="Your last drawing")
     else:
-        st.info("Click a point to see the digit and its decoding, or a faint grid point to decode that location.",
+        st.info(f"Click a point to see the {noun(ckpt.dataset)} and its decoding, or a faint grid point to decode "
+                "that location.",
                 icon=":material/touch_app:")
 
 
@@ -86,8 +89,8 @@ def show_map(ckpt: Checkpoint) -> None:
         st.session_state["map_method"] = methods[0]
     controls = st.columns([3, 3, 2])
     method = controls[0].radio("Projection", methods, format_func=METHOD_LABELS.get, horizontal=True, key="map_method")
-    size = controls[1].select_slider("Test digits shown", SUBSET_SIZES, value=2000, key="map_subset",
-                                     help="A fixed random subset of the 10,000 test digits.")
+    size = controls[1].select_slider(f"Test {noun(ckpt.dataset)}s shown", SUBSET_SIZES, value=2000, key="map_subset",
+                                     help=f"A fixed random subset of the {ckpt.dataset.test_count:,} test images.")
     perplexity = 30.0
     if method == "tsne":
         perplexity = float(controls[2].slider("Perplexity", 5, 50, 30, key="map_perplexity",
@@ -100,7 +103,8 @@ def show_map(ckpt: Checkpoint) -> None:
 
     views.autoencoder_note(ckpt)
     indices, proj = analysis.projection(ckpt, size, method, perplexity)
-    labels = resources.mnist().test_labels.numpy()[indices]
+    data = resources.data_of(ckpt)
+    labels = data.test_labels.numpy()[indices]
     drawing = drawing_on_map(ckpt, proj)
     if method == "tsne":
         st.caption("t-SNE keeps neighbours together but distorts distances, and it cannot decode a location: "
@@ -118,7 +122,7 @@ def show_map(ckpt: Checkpoint) -> None:
     chart, detail = st.columns([3, 1], gap="medium")
     with chart:
         event = st.plotly_chart(
-            figure(f"{map_key}_{ckpt.key}", indices, labels, proj, drawing, show_grid),
+            figure(f"{map_key}_{ckpt.key}", indices, labels, data.info.label_names, proj, drawing, show_grid),
             on_select="rerun", selection_mode="points", key=map_key,
         )
     with detail:
@@ -135,12 +139,14 @@ def show_map(ckpt: Checkpoint) -> None:
 
 st.title("Latent map")
 ckpt = resources.active()
+if ckpt.dataset.key != "mnist":
+    st.markdown(on_dataset(ckpt.dataset))
 st.session_state.setdefault("map_view", "map")
 view = st.segmented_control("View", list(VIEWS), format_func=VIEWS.get, key="map_view",
                             label_visibility="collapsed") or "map"
 if view == "film":
-    st.caption("How this model's latent space formed while it trained: the same 500 test digits "
-               "(50 of each) encoded at every frame.")
+    st.caption("How this model's latent space formed while it trained: the same test images, a fixed "
+               "sample with every label alike, encoded at every frame.")
     views.film_player(ckpt, key="map_film")
 else:
     show_map(ckpt)

@@ -4,6 +4,7 @@ may stop its own, or another's after a confirmation."""
 
 import time
 from itertools import count
+from pathlib import Path
 
 import streamlit as st
 from streamlit.runtime.scriptrunner import get_script_run_ctx
@@ -12,7 +13,10 @@ from classroom import sweep
 from classroom.classes import RUN_SIZES
 from classroom.queue import QueueError, Run
 from studio import analysis, classes, learner, live, resources, runs, views
+from studio.datasets import show_report
+from vae import datasets
 from vae.config import LIMITS, TrainConfig
+from vae.data import DatasetInfo
 from vae.device import precision_label
 from vae.film import epoch_label
 from vae.model import ARCHS, ConfigError
@@ -32,6 +36,10 @@ PICKED_KEY = "train_picked"  # session_state: the id of the run last chosen in t
 SEEN_KEY = "train_seen"  # session_state: the active runs and their status when the page was last drawn whole
 CONFIRM_STOP = "train_confirm_stop"  # session_state: (run id, start) of the run whose Stop awaits a yes
 DEFAULTS = TrainConfig()  # the form starts from the library's recipe
+UPLOAD = "upload"  # the dataset choice that reads a zip of one's own images
+DATA_NEXT = "train_data_next"  # session_state: the dataset an upload added, chosen when the page is drawn next
+REPORTS = "train_reports"  # session_state: what each zip this browser added contained, by dataset key
+OWN_VAL_PERCENT = 10  # of a dataset other than MNIST, held out to validate: 1,000 would leave a small one too few
 
 try:
     queue = runs.queue()
@@ -56,13 +64,18 @@ def load_preset() -> None:
     st.session_state["train_lr"] = recipe.lr
 
 
-def expert_fields(left, right) -> None:
+def expert_fields(left, right, info: DatasetInfo) -> None:
     """The settings that a class does without: left at their defaults there."""
     number(right, "batch_size", value=DEFAULTS.batch_size, step=32)
     number(left, "lr", step=5e-4, format="%g", help="Peak learning rate of AdamW (Adam for the tutorial recipe).")
     number(right, "seed", value=DEFAULTS.seed, step=1, help="Same seed and settings, same model.")
-    number(left, "val_size", value=DEFAULTS.val_size, step=500,
-           help="Held out of the 60,000 training images to pick the best epoch.")
+    if info.key == "mnist":
+        number(left, "val_size", value=DEFAULTS.val_size, step=500,
+               help="Held out of the 60,000 training images to pick the best epoch.")
+    else:
+        left.number_input("Validation share (%)", 1, 50, OWN_VAL_PERCENT, key="train_val_percent",
+                          help=f"Held out of {info.name}'s {info.train_count:,} training images to pick the best "
+                               "epoch.")
     number(left, "iw_epochs", value=DEFAULTS.iw_epochs, step=1,
            help="The last N epochs train on the importance-weighted bound, which aims at "
                 "-log p(x) itself rather than the ELBO (the bundled default: 6 of 69, 2 samples). "
@@ -78,12 +91,74 @@ def number(column, field: str, **options) -> None:
     column.number_input(LABELS[field], max_value=LIMITS[field].high, key=f"train_{field}", **options)
 
 
+def dataset_choice() -> DatasetInfo | None:
+    """The dataset the next run trains on: MNIST, scikit-learn's digits, one added before, or a zip
+    uploaded here, whose report shows before a run is queued on it. None while an upload is awaited."""
+    if DATA_NEXT in st.session_state:  # set before the widget is drawn: Streamlit refuses it after
+        st.session_state["train_data"] = st.session_state.pop(DATA_NEXT)
+    added = {info.key: info for info in datasets.added_datasets(resources.data_dir())}
+    names = {"mnist": "MNIST (70,000 handwritten digits)", "digits": "scikit-learn digits (1,797, 8×8 upscaled)",
+             **{key: f"{info.name} ({info.train_count + info.test_count:,} images, {info.form})"
+                for key, info in added.items()}, UPLOAD: "Upload a zip of your own images…"}
+    choice = st.selectbox("Dataset", list(names), format_func=names.get, key="train_data",
+                          help="A zip holds one folder of images per label (or just images, unlabelled).")
+    if choice == UPLOAD:
+        upload_dataset()
+        return None
+    data = resources.dataset(choice)
+    report = st.session_state.get(REPORTS, {}).get(choice)
+    if report is not None:
+        with st.expander("What your zip contained", expanded=True, icon=":material/folder_zip:"):
+            show_report(report, data)
+    elif choice != "mnist":
+        st.caption(data.info.describe() + ".")
+    return data.info
+
+
+def upload_dataset() -> None:
+    """A zip read into a dataset (kept in the data folder under its content's hash), with a progress
+    bar; then chosen for the next run, its report shown. Bad input is said, and nothing is kept."""
+    upload = st.file_uploader("A zip of images", type=["zip"], key="train_zip",
+                              help="PNG, JPEG, GIF, WEBP, BMP or TIFF, any size; one folder per label.")
+    colour = st.toggle("Read in colour (RGB 32×32)", key="train_colour",
+                       help="Off: grayscale 28×28, as MNIST. Colour trains slower and needs more images.")
+    if upload is None or not st.button("Read the zip", icon=":material/upload_file:", type="primary"):
+        return
+    limit = datasets.Limits().max_uncompressed_bytes
+    if upload.size > limit:
+        st.error(f"{upload.name} is {upload.size / 2**20:,.0f} MB; a dataset may be at most {limit // 2**20} MB "
+                 "(max_uncompressed_bytes).", icon=":material/error:")
+        return
+    bar = st.progress(0.0, text="Reading your images…")
+    source = resources.data_dir() / "uploads" / f"{abs(hash(upload.file_id))}.zip"
+    try:
+        source.parent.mkdir(parents=True, exist_ok=True)
+        source.write_bytes(upload.getvalue())
+        data, report = datasets.add_dataset(
+            source, datasets.COLOR if colour else datasets.GRAY, resources.data_dir(), name=Path(upload.name).stem,
+            progress=lambda done, total: bar.progress(done / max(total, 1),
+                                                      text=f"Reading image {done:,} of {total:,}…"))
+    except datasets.DatasetError as e:
+        bar.empty()
+        st.error(f"{upload.name}: {e}", icon=":material/error:")
+        return
+    finally:
+        source.unlink(missing_ok=True)
+    st.session_state.setdefault(REPORTS, {})[data.info.key] = report
+    st.session_state[DATA_NEXT] = data.info.key
+    st.rerun()
+
+
 def run_form() -> None:
     """The settings of a new run; on Queue (or Sweep β), the reason it cannot be queued, or the runs queued."""
     st.session_state.setdefault("train_name", unused_name())
     st.session_state.setdefault("train_latent_dim", DEFAULTS.latent_dim)
     st.session_state.setdefault("train_lr", DEFAULTS.lr)
     st.subheader("New run")
+    info = datasets.MNIST_INFO if CLASS is not None else dataset_choice()  # a class trains on MNIST
+    if info is None:
+        return
+    st.session_state["train_form_data"] = info
     if CLASS is None:  # outside the form so that a change can reload the recipe's values before Queue
         st.selectbox("Architecture", ARCHS, key="train_arch", on_change=load_preset,
                      help=" · ".join(ARCH_HELP.values()))
@@ -96,9 +171,10 @@ def run_form() -> None:
                help="Weight of the KL term; 1 is the true ELBO.")
         if CLASS is None:
             number(left, "epochs", value=10, step=1)
-            number(right, "train_size", value=None, step=1000, placeholder="all 59,000",
+            number(right, "train_size", value=None, step=1000,
+                   placeholder="all 59,000" if info.key == "mnist" else f"all {round(info.train_count * 0.9):,}",
                    help="A random subset for a quick run; empty for all.")
-            expert_fields(left, right)
+            expert_fields(left, right, info)
             st.text_input("β values for a sweep", value=SWEEP_BETAS, key="train_sweep_betas",
                           help="Sweep β queues one run per value, with the other settings above, named "
                                "NAME-beta0p5 and so on; the Board then shows the frontier they trace.")
@@ -140,9 +216,14 @@ def form_config() -> tuple[TrainConfig | None, list[str]]:
         settings.update(class_settings())
     if not settings.get("iw_epochs"):  # no fine-tune: its sample count means nothing, so the run keeps the library's
         settings["iw_samples"] = DEFAULTS.iw_samples
+    info = st.session_state["train_form_data"]
+    settings.update(data=info.key, image_channels=info.channels, image_size=info.size)
+    if info.key != "mnist":  # a share: a count that suits MNIST could leave a small dataset nothing to train on
+        settings["val_size"] = st.session_state.get("train_val_percent", OWN_VAL_PERCENT) / 100
     config = TrainConfig.tutorial(**settings) if settings["arch"] == "tutorial" else TrainConfig(**settings)
     try:
         config.validate()
+        config.check_dataset(info)
     except ConfigError as e:
         return None, [f"{LABELS[e.field]} {e.problem}" if e.field in LABELS else str(e)[:1].upper() + str(e)[1:]]
     return config, []

@@ -29,7 +29,7 @@ from studio.figures import (
     posterior_plane_figure,
     sigma_scan_figure,
 )
-from studio.resources import checkpoint_dir, default_checkpoint, load, mnist, per_model
+from studio.resources import checkpoint_dir, data_of, default_checkpoint, load, per_model
 from vae import explain, film, latent, neighbours, posterior, samplers
 from vae.checkpoint import Checkpoint, CheckpointError
 from vae.files import kept_arrays
@@ -65,7 +65,7 @@ def _kept_for_test_set(ckpt: Checkpoint, name: str, shapes: dict, make) -> dict[
     """``vae.files.kept_arrays`` of a model file on the test set (seconds of CPU once per file); a
     run's epoch (``classroom.jobs.snapshot_model``) only in memory, or a class following runs would fill
     the disk with one file per epoch."""
-    key = f"{ckpt.key}-{neighbours.images_digest(mnist().test_images)}"
+    key = f"{ckpt.key}-{neighbours.images_digest(data_of(ckpt).test_images)}"
     path = None if ckpt.key.startswith(SNAPSHOT_KEY_PREFIX) else test_set_cache() / f"{name}-{key}.npz"
     return kept_arrays(path, key, shapes, make)
 
@@ -74,7 +74,7 @@ def _kept_for_test_set(ckpt: Checkpoint, name: str, shapes: dict, make) -> dict[
 def test_encodings(ckpt: Checkpoint) -> tuple[np.ndarray, np.ndarray | None]:
     """Posterior means and log-variances [10000, d] of the whole test set (an autoencoder's codes
     and None): a few seconds once per model file, then read from disk."""
-    images, variational = mnist().test_images, ckpt.config.variational
+    images, variational = data_of(ckpt).test_images, ckpt.config.variational
     names = ("mu", "logvar") if variational else ("mu",)
     kept = _kept_for_test_set(ckpt, "encodings", {name: (len(images), ckpt.config.latent_dim) for name in names},
                               lambda: dict(zip(names, latent.encode(ckpt.model, images))))
@@ -85,14 +85,14 @@ def test_encodings(ckpt: Checkpoint) -> tuple[np.ndarray, np.ndarray | None]:
 def test_negative_elbo(ckpt: Checkpoint) -> np.ndarray:
     """Per-image -ELBO [10000] of the test set, the reference for 'how typical is this image': a
     few seconds once per model file, then read from disk."""
-    images = mnist().test_images
+    images = data_of(ckpt).test_images
     return _kept_for_test_set(ckpt, "elbo", {"elbo": (len(images),)},
                               lambda: {"elbo": latent.negative_elbo(ckpt.model, images)})["elbo"]
 
 
 @per_model(max_entries=16)
 def _projection(ckpt: Checkpoint, size: int, method: str, perplexity: float, seed: int):
-    indices = latent.test_subset(size)
+    indices = latent.test_subset(size, len(data_of(ckpt).test_images))
     mu, _ = test_encodings(ckpt)
     return indices, latent.project(mu[indices], method, perplexity=perplexity, seed=seed, cache_dir=tsne_cache())
 
@@ -155,14 +155,15 @@ def training_means(ckpt: Checkpoint) -> np.ndarray:
     there, else encoded once (seconds on a CPU; bench/RESULTS.md) with a progress bar."""
     slot = _means_of(ckpt)
     if slot.value is not None or get_script_run_ctx(suppress_warning=True) is None:  # the warm-up thread: no bar
-        return slot.get(lambda: neighbours.cached_means(ckpt, mnist().train_images, neighbours.default_cache_dir()))
+        return slot.get(lambda: neighbours.cached_means(ckpt, data_of(ckpt).train_images,
+                                                        neighbours.default_cache_dir()))
     bar = st.progress(0.0, text="Encoding the 60,000 training digits (once per model, then kept on disk)…")
 
     def progress(done: int, total: int) -> None:
         bar.progress(done / total, text=f"Encoding the training digits: {done:,} of {total:,} "
                                         "(once per model, then kept on disk)")
 
-    means = slot.get(lambda: neighbours.cached_means(ckpt, mnist().train_images, neighbours.default_cache_dir(),
+    means = slot.get(lambda: neighbours.cached_means(ckpt, data_of(ckpt).train_images, neighbours.default_cache_dir(),
                                                       progress))
     bar.empty()
     return means
@@ -171,13 +172,13 @@ def training_means(ckpt: Checkpoint) -> np.ndarray:
 @per_model(max_entries=4, spinner="Indexing the training digits…")
 def digit_vote(ckpt: Checkpoint) -> neighbours.DigitVote:
     """The k-NN vote among the training digits' means: what the model takes a latent for."""
-    return neighbours.DigitVote(training_means(ckpt), mnist().train_labels.numpy())
+    return neighbours.DigitVote(training_means(ckpt), data_of(ckpt).train_labels.numpy(), ckpt.dataset.label_names)
 
 
 @per_model(max_entries=4)
 def own_training_means(ckpt: Checkpoint) -> tuple[np.ndarray, np.ndarray]:
     """(means, labels) of the training digits this model trained on, which the samplers fit."""
-    return samplers.own_training_means(ckpt, training_means(ckpt), mnist().train_labels.numpy())
+    return samplers.own_training_means(ckpt, training_means(ckpt), data_of(ckpt).train_labels.numpy())
 
 
 @per_model(max_entries=4, spinner=f"Fitting a {samplers.MIXTURE_COMPONENTS}-component Gaussian mixture to the "
@@ -191,7 +192,7 @@ def mixture(ckpt: Checkpoint):
 def digit_gaussian(ckpt: Checkpoint, digit: int) -> samplers.DigitGaussian:
     """The full-covariance Gaussian of one digit's training means; raises TooFewExamplesError."""
     means, labels = own_training_means(ckpt)
-    return samplers.fit_digit(means, labels, digit)
+    return samplers.fit_digit(means, labels, digit, ckpt.dataset.label_names)
 
 
 def sampler_latents(ckpt: Checkpoint, sampler: str, n: int, seed: int, digit: int | None = None) -> np.ndarray:
@@ -246,7 +247,7 @@ def warm_up(ckpt: Checkpoint) -> threading.Thread | None:
     of the page queue's two places while every other session waits behind it. Any page that
     comes first waits for the same computation, not a second one (the caches compute each key
     once). None when the settings turn the warm-up off."""
-    mnist()  # in this script run: the thread has none to show its spinner in
+    data_of(ckpt)  # in this script run: the thread has none to show its spinner in
     return _warm_up(ckpt) if settings().warm_up else None
 
 
@@ -287,7 +288,7 @@ def compare_map(ckpt: Checkpoint):
     """(test indices, latent.Projection, labels) of the Compare page's map of the model: raw for a
     2-D latent, else PCA."""
     indices, proj = _projection(ckpt, COMPARE_DIGITS, "raw" if ckpt.config.latent_dim == 2 else "pca", 30.0, 0)
-    return indices, proj, mnist().test_labels.numpy()[indices]
+    return indices, proj, data_of(ckpt).test_labels.numpy()[indices]
 
 
 @per_model(max_entries=64)
@@ -295,7 +296,7 @@ def compare_map_figure(ckpt: Checkpoint, marked: int | None) -> go.Figure:
     """The model's Compare map with the test digit ``marked`` ringed."""
     indices, proj, labels = compare_map(ckpt)
     titles = ("z₁", "z₂") if proj.method == "raw" else ("PCA 1", "PCA 2")
-    return digits_map_figure(proj.coords, labels, indices, marked, titles)
+    return digits_map_figure(proj.coords, labels, indices, ckpt.dataset.label_names, marked, titles)
 
 
 # ---------------------------------------------------------------- one digit through the model (Inside)
@@ -341,9 +342,10 @@ OVERVIEW_DIGITS = 2000  # test digits on the whole-plane view
 
 def _overview_figure(ckpt: Checkpoint, image: np.ndarray, names: tuple[str, str]) -> go.Figure:
     grid = posterior_view(ckpt, image, "grid")
-    rows = latent.test_subset(OVERVIEW_DIGITS)
+    rows = latent.test_subset(OVERVIEW_DIGITS, len(data_of(ckpt).test_images))
     means = test_encodings(ckpt)[0][rows][:, list(grid.dims)]
-    return latent_overview_figure(means, mnist().test_labels.numpy()[rows], grid, names)
+    return latent_overview_figure(means, data_of(ckpt).test_labels.numpy()[rows], ckpt.dataset.label_names, grid,
+                                  names)
 
 
 def _bounds_figure(ckpt: Checkpoint, image: np.ndarray) -> go.Figure:

@@ -11,7 +11,9 @@ import streamlit as st
 from classroom import board
 from classroom.board import BoardPoint
 from studio import live, runs
-from studio.resources import list_checkpoints
+from studio.resources import data_dir, list_checkpoints
+from vae.data import MNIST_INFO
+from vae.datasets import added_datasets
 
 
 @st.cache_resource(show_spinner=False, max_entries=4)
@@ -39,7 +41,18 @@ def running_points() -> list[BoardPoint]:
         snap = live.snapshot(run.id)
         if not snap.config.variational:
             continue
-        point = board.run_point(snap.name, snap.config.beta, snap.config.latent_dim, snap.history)
+        point = board.run_point(snap.name, snap.config.beta, snap.config.latent_dim, snap.config.data, snap.history)
         if point is not None:
             points.append(replace(point, owner=runs.who(run)))
     return points
+
+
+def dataset_name(key: str) -> str:
+    """What the Board calls a plane: its dataset's name, as a model file of it records it."""
+    return dataset_names().get(key, key)
+
+
+@st.cache_resource(show_spinner=False, ttl=60)
+def dataset_names() -> dict[str, str]:
+    return {"mnist": MNIST_INFO.name, "digits": "scikit-learn digits",
+            **{info.key: info.name for info in added_datasets(data_dir())}}

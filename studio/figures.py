@@ -16,7 +16,7 @@ from plotly.colors import hex_to_rgb, sequential
 from plotly.subplots import make_subplots
 
 from vae.compare import lockstep
-from vae.film import DIGIT_COLOURS, epoch_label
+from vae.film import epoch_label, label_colours
 from vae.history import History
 from vae.images import make_grid, to_uint8
 from vae.latent import ellipse, grid_points
@@ -86,9 +86,10 @@ class _FilmTrace(NamedTuple):
     frame: Callable[[int], dict] | None = None
 
 
-def film_figure(film, layout, test_curve=(), start: int | None = None, animate: bool = True, method: str = "pca",
-                agreement: tuple | None = None, first_epoch=()) -> go.Figure:
-    """The training film as one Plotly figure: the digits' latent map (coloured by digit), the 16
+def film_figure(film, layout, label_names: tuple[str, ...], test_curve=(), start: int | None = None,
+                animate: bool = True, method: str = "pca", agreement: tuple | None = None,
+                first_epoch=()) -> go.Figure:
+    """The training film as one Plotly figure: the images' latent map (coloured by ``label_names``), the 16
     prior samples, the manifold (2-D latents) or the active-unit count, the KL of each dimension
     by frame (dimensions sorted by their final KL, so the collapsed ones sit together at the
     bottom; drawn as a picture) and below it, on the same frame axis, the -ELBO; dotted cursors mark the
@@ -114,7 +115,7 @@ def film_figure(film, layout, test_curve=(), start: int | None = None, animate: 
                                [] if two_d else _active_units_panel(fig, film, start),
                                kl_traces,
                                _loss_curve_panel(fig, film, test_curve, first_epoch, start),
-                               _digit_legend()])
+                               _label_legend(label_names)])
 
     def pictures(i: int) -> list[dict]:
         """The prior samples (and manifold) of frame ``i`` as layout images on their subplots' axes."""
@@ -180,7 +181,7 @@ def _digits_panel(fig: go.Figure, film, layout: np.ndarray, start: int, agreemen
     def caption(i: int) -> dict:
         return {"type": "scatter", "text": [_film_title(film, i, agreement)]}
 
-    colours = np.array(DIGIT_COLOURS)[film.labels]  # one trace for all digits: each trace costs a frame time
+    colours = label_colour_of(film.labels)  # one trace for all digits: each trace costs a frame time
     return [_FilmTrace(go.Scatter(digits(start), mode="markers", name="digits", showlegend=False, hoverinfo="skip",
                                   marker={"size": 5, "color": colours, "opacity": 0.8}), 1, 1, digits),
             _FilmTrace(go.Scatter(caption(start), x=[x_range[0]], y=[y_range[1]], mode="text",
@@ -299,11 +300,17 @@ def _loss_curve_panel(fig: go.Figure, film, test_curve, first_epoch, start: int)
                                            hoverinfo="skip"), 3, 2, cursor)]
 
 
-def _digit_legend() -> list[_FilmTrace]:
-    """The legend of the map's colours, a trace with no point per digit: the map draws all digits as one trace."""
-    return [_FilmTrace(go.Scatter(x=[None], y=[None], mode="markers", name=str(digit), legendgrouptitle_text="digit",
-                                  legendgroup="digits", marker={"size": 8, "color": DIGIT_COLOURS[digit]}), 1, 1)
-            for digit in range(10)]
+def _label_legend(label_names: tuple[str, ...]) -> list[_FilmTrace]:
+    """The legend of the map's colours, a trace with no point per label: the map draws all images as
+    one trace. None for an unlabelled set, whose images share one colour."""
+    return [_FilmTrace(go.Scatter(x=[None], y=[None], mode="markers", name=name, legendgrouptitle_text="label",
+                                  legendgroup="digits", marker={"size": 8, "color": colour}), 1, 1)
+            for name, colour in zip(label_names, label_colours(len(label_names)))]
+
+
+def label_colour_of(labels: np.ndarray) -> np.ndarray:
+    """Each label's colour ([n] labels -> [n] colours), from a palette as wide as the labels seen."""
+    return np.array(label_colours(int(labels.max()) + 1))[labels]
 
 
 def _player_controls(labels: list[str], start: int, frame_ms: int, play_label: str, slow: bool) -> dict:
@@ -428,17 +435,19 @@ def compare_curves_figure(curves: dict, x: str = "epoch") -> go.Figure:
     return fig
 
 
-def digits_map_figure(coords: np.ndarray, labels: np.ndarray, indices: np.ndarray, marked: int | None = None,
-                      axis_titles: tuple[str, str] = ("", "")) -> go.Figure:
-    """Test digits on a 2-D map, coloured by digit, clickable (custom_data [test index]); the digit
-    ``marked`` (a test index) gets a ring, so a selection can be shown on several maps at once."""
+def digits_map_figure(coords: np.ndarray, labels: np.ndarray, indices: np.ndarray, label_names: tuple[str, ...],
+                      marked: int | None = None, axis_titles: tuple[str, str] = ("", "")) -> go.Figure:
+    """Test images on a 2-D map, coloured by label (one colour when unlabelled), clickable (custom_data
+    [test index]); the image ``marked`` (a test index) gets a ring, so a selection can be shown on
+    several maps at once."""
     fig = go.Figure()
-    for digit in range(10):
-        rows = np.flatnonzero(labels == digit)
-        fig.add_scatter(x=coords[rows, 0], y=coords[rows, 1], mode="markers", name=str(digit),
-                        marker={"size": 5, "color": DIGIT_COLOURS[digit], "opacity": 0.75},
+    names = label_names or ("test image",)
+    for label, (name, colour) in enumerate(zip(names, label_colours(len(names)))):
+        rows = np.flatnonzero(labels == label)
+        fig.add_scatter(x=coords[rows, 0], y=coords[rows, 1], mode="markers", name=name,
+                        marker={"size": 5, "color": colour, "opacity": 0.75},
                         customdata=indices[rows][:, None], unselected={"marker": {"opacity": 0.75}},
-                        hovertemplate="digit " + str(digit) + " · test #%{customdata[0]}<extra></extra>")
+                        hovertemplate=_label_hover(name) + "test #%{customdata[0]}<extra></extra>")
     where = np.flatnonzero(indices == marked) if marked is not None else []
     if len(where):
         fig.add_scatter(x=coords[where, 0], y=coords[where, 1], mode="markers", name="chosen", hoverinfo="skip",
@@ -474,7 +483,7 @@ def lockstep_film_figure(films: dict, layouts: dict, method: str = "pca") -> go.
     start = 0
     for (_, film, layout, _, col), trace in zip(sides, moving(start)):
         fig.add_trace(go.Scatter(x=trace["x"], y=trace["y"], mode="markers", showlegend=False, hoverinfo="skip",
-                                 marker={"size": 5, "color": np.array(DIGIT_COLOURS)[film.labels], "opacity": 0.8}),
+                                 marker={"size": 5, "color": label_colour_of(film.labels), "opacity": 0.8}),
                       row=1, col=col)
         lo, hi = np.percentile(layout.reshape(-1, 2), [0.5, 99.5], axis=0)
         pad = 0.06 * (hi - lo) + 1e-6
@@ -504,9 +513,15 @@ MAP_DRAWING_TARGET = "your drawing (click target)"  # the trace that takes click
 POSTERIOR_SIGMAS = (1.0, 2.0)  # contours of the drawing's q(z|x) drawn around its star
 
 
-def latent_map_figure(proj, indices: np.ndarray, labels: np.ndarray, grid_side: int = 0,
-                      drawing_xy=None, drawing_covariance=None) -> go.Figure:
-    """Test digits on a ``vae.latent.Projection``'s map, coloured by label; a ``grid_side`` x
+def _label_hover(name: str) -> str:
+    """A point's hover text before its test number: "digit 7 · ", "cat · "."""
+    return f"digit {name} · " if name.isdigit() else f"{name} · "
+
+
+def latent_map_figure(proj, indices: np.ndarray, labels: np.ndarray, label_names: tuple[str, ...],
+                      grid_side: int = 0, drawing_xy=None, drawing_covariance=None) -> go.Figure:
+    """Test images on a ``vae.latent.Projection``'s map, coloured by label (``label_names``; one
+    colour for an unlabelled set, whose names are empty); a ``grid_side`` x
     ``grid_side`` grid of faint clickable locations underneath (0: none); the last drawing as a
     star, ringed by its posterior's 1σ and 2σ contours when ``drawing_covariance`` (the map-plane
     covariance [2, 2]) is given."""
@@ -521,20 +536,22 @@ def latent_map_figure(proj, indices: np.ndarray, labels: np.ndarray, grid_side: 
             customdata=np.column_stack([np.full(len(grid), MAP_GRID, grid.dtype), grid]),
             hovertemplate="decode here (%{x:.2f}, %{y:.2f})<extra></extra>",
         )
-    for digit in range(10):
-        rows = np.flatnonzero(labels == digit)
+    names = label_names or ("test image",)
+    for label, (name, colour) in enumerate(zip(names, label_colours(len(names)))):
+        rows = np.flatnonzero(labels == label)
+        kind = _label_hover(name) if label_names else ""
         fig.add_scatter(
-            x=proj.coords[rows, 0], y=proj.coords[rows, 1], mode="markers", name=str(digit),
-            marker={"size": 5, "color": DIGIT_COLOURS[digit], "opacity": 0.8},
+            x=proj.coords[rows, 0], y=proj.coords[rows, 1], mode="markers", name=name,
+            marker={"size": 5, "color": colour, "opacity": 0.8},
             selected={"marker": {"size": 14, "opacity": 1.0}}, unselected={"marker": {"opacity": 0.6}},
-            customdata=np.column_stack([np.full(len(rows), MAP_TEST), indices[rows], np.full(len(rows), digit)]),
-            hovertemplate="digit %{customdata[2]} · test #%{customdata[1]}<extra></extra>",
+            customdata=np.column_stack([np.full(len(rows), MAP_TEST), indices[rows], np.full(len(rows), label)]),
+            hovertemplate=kind + "test #%{customdata[1]}<extra></extra>",
         )
     include = _add_drawing(fig, drawing_xy, drawing_covariance) if drawing_xy is not None else []
     # The view takes in the drawing too: an odd one can land far outside the test digits.
     (x0, x1), (y0, y1) = proj.extent(pad=0.08, include=np.vstack(include) if include else [])
     fig.update_layout(
-        height=620, margin={"l": 10, "r": 10, "t": 40, "b": 10}, legend_title_text="digit",
+        height=620, margin={"l": 10, "r": 10, "t": 40, "b": 10}, legend_title_text="label" if label_names else "",
         legend={"itemsizing": "constant"}, xaxis={"range": [x0, x1]}, yaxis={"range": [y0, y1]},
     )
     return fig
@@ -578,14 +595,14 @@ def _add_drawing(fig: go.Figure, drawing_xy, drawing_covariance) -> list[np.ndar
 SAMPLER_COLOURS = {"prior": "#9e9e9e", "mixture": "#1f77b4", "digit": "#2ca02c"}
 
 
-def sample_quality_figure(qualities: dict) -> go.Figure:
+def sample_quality_figure(qualities: dict, label_names: tuple[str, ...]) -> go.Figure:
     """Grouped bars: the share of each digit among a sampler's samples, as the k-NN vote reads
     them, one group per digit and one bar per sampler; ``qualities`` maps a sampler's label to
     (its SAMPLER_COLOURS kind, its ``vae.samplers.SampleQuality``). The legend gives each sampler's
     mean vote share, how confidently its samples are recognised."""
     fig = go.Figure()
     for label, (kind, quality) in qualities.items():
-        fig.add_bar(x=[str(d) for d in range(10)], y=quality.digit_shares, marker_color=SAMPLER_COLOURS[kind],
+        fig.add_bar(x=list(label_names), y=quality.digit_shares, marker_color=SAMPLER_COLOURS[kind],
                     name=f"{label} · votes {quality.confidence:.0%} for the leading digit",
                     hovertemplate="%{y:.1%} recognised as %{x}<extra>" + label + "</extra>")
     fig.update_layout(barmode="group", height=300, margin={"l": 10, "r": 10, "t": 10, "b": 10},
@@ -653,7 +670,10 @@ def reparameterisation_figure(mu: np.ndarray, sigma: np.ndarray, eps: np.ndarray
 
 def bce_figure(x: np.ndarray, probs: np.ndarray, bce_per_pixel: np.ndarray) -> go.Figure:
     """Where the reconstruction loss is paid: each pixel's −[x log x' + (1 − x) log(1 − x')] as a
-    heat map over the 28×28 image; hovering a pixel gives x, x' and its term."""
+    heat map over the image (summed over a colour image's channels); hovering a pixel gives x, x'
+    (their mean over the channels, for colour) and its term."""
+    if x.ndim == 3:  # colour [3, H, W]: one heat map cell per pixel
+        x, probs = x.mean(axis=0), probs.mean(axis=0)
     fig = go.Figure(go.Heatmap(
         z=bce_per_pixel, colorscale="Reds", zmin=0, customdata=np.stack([x, probs], axis=-1),
         hovertemplate="pixel (%{y}, %{x}): x %{customdata[0]:.2f}, x' %{customdata[1]:.3f}, "
@@ -732,7 +752,8 @@ def posterior_plane_figure(grid, probe_z=None, axis_names=("z₁", "z₂")) -> g
     return fig
 
 
-def latent_overview_figure(means: np.ndarray, labels: np.ndarray, grid, axis_names=("z₁", "z₂")) -> go.Figure:
+def latent_overview_figure(means: np.ndarray, labels: np.ndarray, label_names: tuple[str, ...], grid,
+                           axis_names=("z₁", "z₂")) -> go.Figure:
     """The whole plane: the prior N(0, I)'s 1, 2 and 3σ circles, the test digits' means [n, 2]
     coloured by label, q's mean, and the box the zoomed view shows."""
     fig = go.Figure()
@@ -740,11 +761,12 @@ def latent_overview_figure(means: np.ndarray, labels: np.ndarray, grid, axis_nam
         circle = ellipse((0.0, 0.0), np.eye(2), radius)
         fig.add_scatter(x=circle[:, 0], y=circle[:, 1], mode="lines", hoverinfo="skip", showlegend=radius == 1,
                         name="prior N(0, I): 1, 2, 3σ", legendgroup="prior", line={"color": "#888", "width": 1})
-    for digit in range(10):
-        rows = labels == digit
-        fig.add_scatter(x=means[rows, 0], y=means[rows, 1], mode="markers", name=str(digit), legendgroup="digits",
-                        marker={"size": 3, "color": DIGIT_COLOURS[digit], "opacity": 0.5},
-                        hovertemplate=f"a test {digit}<extra></extra>")
+    names = label_names or ("test image",)
+    for label, (name, colour) in enumerate(zip(names, label_colours(len(names)))):
+        rows = labels == label
+        fig.add_scatter(x=means[rows, 0], y=means[rows, 1], mode="markers", name=name, legendgroup="digits",
+                        marker={"size": 3, "color": colour, "opacity": 0.5},
+                        hovertemplate=f"{_label_hover(name)}a test image<extra></extra>")
     (x0, x1), (y0, y1) = grid.extent
     fig.add_scatter(x=[x0, x1, x1, x0, x0], y=[y0, y0, y1, y1, y0], mode="lines", name="the zoomed view",
                     hoverinfo="skip", line={"color": "black", "width": 2})

@@ -72,8 +72,9 @@ def agreement(ckpt: Checkpoint, method: str) -> tuple[np.ndarray, np.ndarray]:
 def player_figure(ckpt: Checkpoint, start: int, method: str = "pca") -> go.Figure:
     """The animated film of the model (which has one) in ``method``'s layout, opening at frame
     ``start``; after ``layout``, as ``agreement``."""
-    return film_figure(ckpt.film, _layout(ckpt, method), test_curve(ckpt.history), start=start,
-                       method=method, agreement=agreement(ckpt, method), first_epoch=first_epoch_curve(ckpt.history))
+    return film_figure(ckpt.film, _layout(ckpt, method), ckpt.dataset.label_names, test_curve(ckpt.history),
+                       start=start, method=method, agreement=agreement(ckpt, method),
+                       first_epoch=first_epoch_curve(ckpt.history))
 
 
 @st.cache_resource(show_spinner="Building both films…", max_entries=8)

@@ -23,7 +23,7 @@ from PIL import Image
 
 from classroom.jobs import snapshot_model
 from classroom.queue import Run
-from studio import runs
+from studio import resources, runs
 from studio.figures import film_figure, loss_figure
 from studio.films import first_epoch_curve, test_curve
 from vae import film
@@ -146,7 +146,8 @@ def _view(run: tuple, step: int, epochs: int, status: str, _snap: Run) -> LiveVi
 @st.cache_resource(show_spinner=False, max_entries=8)
 def _picture(run: tuple, epochs: int, _reconstructions: np.ndarray) -> bytes:
     """The reconstruction grid as a PNG, made once per epoch (st.image sends bytes as they are)."""
-    grid = make_grid(_reconstructions.reshape(-1, 28, 28), ncol=10, pad=2, scale=3)
+    originals_and_reconstructions = _reconstructions.reshape(-1, *_reconstructions.shape[2:])  # [2n, C, H, W]
+    grid = make_grid(originals_and_reconstructions, ncol=_reconstructions.shape[1], pad=2, scale=3)
     buffer = io.BytesIO()
     Image.fromarray(grid).save(buffer, format="PNG")
     return buffer.getvalue()
@@ -174,7 +175,8 @@ def _film_layout(run: tuple) -> list:
 def _film(run: tuple, frames: int, epochs: int, _snap: Run) -> go.Figure:
     so_far = _film_layout(run)
     so_far[0] = film.film_layout(_snap.film, "pca", known=so_far[0])
-    return SharedFigure(film_figure(_snap.film, so_far[0], test_curve(_snap.history), animate=False,
+    label_names = resources.dataset(_snap.config.data).info.label_names  # loaded already: the run trains on it
+    return SharedFigure(film_figure(_snap.film, so_far[0], label_names, test_curve(_snap.history), animate=False,
                                     first_epoch=first_epoch_curve(_snap.history)))
 
 

@@ -1,4 +1,4 @@
-"""The server's shared resources: the device, MNIST, the models on disk and which one is active.
+"""The server's shared resources: the device, the datasets, the models on disk and which one is active.
 
 A model file is loaded once per modification time, so a retrained file is reloaded and an
 unchanged one never is, as a ``vae.checkpoint.Checkpoint`` shared by every session; ``per_model``
@@ -19,6 +19,8 @@ from streamlit.runtime.scriptrunner import get_script_run_ctx
 import vae
 from classroom.queue import NAME
 from vae.checkpoint import Checkpoint, CheckpointError
+from vae.data import Dataset
+from vae.datasets import DatasetError, load_dataset
 from vae.device import resolve_device
 from vae.settings import settings
 
@@ -52,13 +54,28 @@ def device_label() -> str:
     return f"CUDA ({torch.cuda.get_device_name(d)})" if d.type == "cuda" else "CPU"
 
 
-@st.cache_resource(show_spinner="Loading MNIST…")
-def mnist() -> vae.data.MNIST:
-    return vae.load_mnist(settings().data_dir)
+@st.cache_resource(show_spinner="Loading the dataset…", max_entries=4)
+def dataset(key: str) -> Dataset:
+    """The dataset of ``key`` (``vae.datasets.load_dataset``), loaded once for every session."""
+    return load_dataset(key, settings().data_dir)
+
+
+def data_of(ckpt: Checkpoint) -> Dataset:
+    """The dataset ``ckpt`` was trained on; a model whose dataset is gone is said, and the page stops."""
+    try:
+        return dataset(ckpt.dataset.key)
+    except DatasetError as e:
+        st.error(f"{ckpt.name} was trained on {ckpt.dataset.name}, which this server cannot find: {e} "
+                 "Choose another model in the sidebar.")
+        st.stop()
 
 
 def checkpoint_dir() -> Path:
     return settings().checkpoint_dir
+
+
+def data_dir() -> Path:
+    return settings().data_dir
 
 
 def default_checkpoint() -> Path:

@@ -10,7 +10,7 @@ import streamlit as st
 from classroom.classes import Classroom
 from classroom.queue import QueueError, Run, RunQueue
 from studio import identity
-from studio.resources import TRAINING_THREADS, checkpoint_dir, mnist
+from studio.resources import TRAINING_THREADS, checkpoint_dir, dataset
 from vae.settings import settings
 
 NAMES_TTL_S = 10  # a learner's name is read again this often: a class's tables show many, on every refresh
@@ -20,13 +20,13 @@ NAMES_TTL_S = 10  # a learner's name is read again this often: a class's tables 
 def _queue(folder: str) -> RunQueue:
     # Runs in this process share the cores the process started with, whatever count the script
     # run that queued them had set (resources.use_one_thread).
-    return RunQueue(folder, threads=TRAINING_THREADS, data=mnist(), ray_address=settings().ray_address)
+    return RunQueue(folder, threads=TRAINING_THREADS, datasets=dataset, ray_address=settings().ray_address)
 
 
 def queue() -> RunQueue:
     """The queue of the checkpoint folder: one per server, every session's runs in it. Raises
     QueueError, saying why, while another process (a sweep) serves that folder's queue."""
-    mnist()  # in the script run, where its spinner can show
+    dataset("mnist")  # in the script run, where its spinner can show
     return _queue(str(checkpoint_dir().resolve()))
 
 

@@ -12,10 +12,11 @@ import streamlit as st
 from classroom.pages import PAGES
 from classroom.progress import Place
 from studio import analysis, films, learner, resources
+from studio.datasets import test_caption
 from vae import latent
 from vae.checkpoint import Checkpoint
 from vae.film import Film, epoch_label, gif_bytes
-from vae.images import picture, upscale
+from vae.images import picture
 
 SIDES = ("a", "b")  # the Compare page's two models
 SELECTED_KEY = "compare_selected"  # the test digit chosen on either of its maps
@@ -167,10 +168,9 @@ def linked_maps(checkpoints: dict) -> None:
         st.info("Click a digit on either map: it is ringed on both, and both models decode it.",
                 icon=":material/touch_app:")
         return
-    image = resources.mnist().test_images[selected].numpy()
-    label = int(resources.mnist().test_labels[selected])
+    data = resources.data_of(next(iter(checkpoints.values())))  # Compare's maps are of one dataset
     cells = st.columns(1 + len(checkpoints))
-    cells[0].image(upscale(image, 4), caption=f"Test #{selected}: a {label}")
+    cells[0].image(picture(data.test_images[selected], 4), caption=test_caption(data, selected))
     for cell, (name, ckpt) in zip(cells[1:], checkpoints.items()):
         mu = analysis.test_encodings(ckpt)[0][selected]
         cell.image(picture(latent.decode(ckpt.model, mu), 4), caption=f"{name} decodes its mean")
@@ -424,8 +424,10 @@ def idea_lines() -> list[str]:
     where there are some."""
     ckpt = resources.active()
     drawing = st.session_state.get(analysis.LAST_DRAWING_KEY)
-    e = None if drawing is None else analysis.explanation(ckpt, drawing["image"], 0)
-    lines = [f"**The bottleneck.** {ckpt.name}'s encoder squeezes a digit's 784 pixels into "
+    own = drawing is not None and drawing["image"].shape == ckpt.config.image_shape[1:]  # drawn for this model's form
+    e = analysis.explanation(ckpt, drawing["image"], 0) if own else None
+    lines = [f"**The bottleneck.** {ckpt.name}'s encoder squeezes an image's {np.prod(ckpt.config.image_shape)} "
+             "numbers into "
              f"{ckpt.config.latent_dim} numbers (it uses {analysis.active_units(ckpt)} of them), and its decoder "
              "rebuilds the digit from those alone."]
     if e is not None and e.variational:

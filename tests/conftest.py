@@ -23,6 +23,15 @@ def mnist():
 
 
 @pytest.fixture(scope="session")
+def datasets(mnist):
+    """A queue's dataset loader (``RunQueue(datasets=...)``) that hands out the one loaded MNIST."""
+    def by_key(key: str):
+        assert key == "mnist", f"these runs train on MNIST, not {key!r}"
+        return mnist
+    return by_key
+
+
+@pytest.fixture(scope="session")
 def ckpt():
     """The bundled default model's checkpoint; no test changes it, so every test shares one."""
     return load_checkpoint(BUNDLED)

@@ -89,7 +89,7 @@ def test_a_digit_clicked_on_the_latent_map_is_offered(mnist):
     at = run_app(PAGE, **{analysis.MAP_PICK_KEY: 42})
     at.segmented_control(key="inside_source").set_value("map").run()
     assert not at.exception, at.exception
-    assert any("test #42" in c for image in at.get("image") for c in image.captions)
+    assert any("Test #42" in c for image in at.get("image") for c in image.captions)
     e = explain(DEFAULT.model, mnist.test_images[42].numpy(), seed=0)
     assert f"= {e.loss:.2f}" in latex(at)
 

@@ -59,7 +59,7 @@ class PuppetTrain:
         scores = {"loss": 150.0 - epoch, "bce": 130.0, "kl": 20.0 - epoch}
         self.events.put(EpochEvent(epoch=epoch, epochs=3, seconds=1.0, train_seconds=1.0, img_per_s=1000.0,
                                    train=scores, val=scores, test=scores, improved=True, weights=None,
-                                   reconstructions=np.random.default_rng(epoch).random((2, 10, 28, 28),
+                                   reconstructions=np.random.default_rng(epoch).random((2, 10, 1, 28, 28),
                                                                                        dtype=np.float32)))
         until(lambda: len(self.newest().history.epochs) == epoch, timeout=10)
 

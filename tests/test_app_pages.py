@@ -56,7 +56,7 @@ def test_drawing_gives_reconstruction_score_and_neighbours(mnist):
     distances = [float(c.split(" · ")[1].split()[0]) for c in voters]
     assert distances == sorted(distances)
     assert at.metric[0].label == "−ELBO (nats)" and float(at.metric[0].value) > 0
-    assert "of the 10,000 test digits" in texts(at)
+    assert "of the 10,000 test images" in texts(at)
     last = at.session_state[analysis.LAST_DRAWING_KEY]
     assert last["image"].shape == (28, 28) and last["mu"].shape == (32,)
 
@@ -121,7 +121,7 @@ def test_the_test_sets_scores_and_encodings_are_kept_on_disk_for_the_next_server
 
 def test_upload_good_and_bad_files(mnist):
     at = run_app("pages/draw.py", draw_source="Upload")
-    assert "Upload a PNG or JPEG" in at.info[0].value
+    assert "Upload an image (PNG, JPG" in at.info[0].value
     digit = 255 - mnist.test_images[1].numpy()  # dark ink on white paper
     photo = image_bytes(Image.fromarray(digit).resize((400, 400)), "JPEG")
     at.file_uploader[0].set_value(("two.jpg", photo, "image/jpeg"))
@@ -264,7 +264,7 @@ def quality_bars(at) -> dict[str, np.ndarray]:
 
 def test_generate_samples_a_chosen_digit_and_judges_every_sampler():
     at = run_app("pages/generate.py")
-    assert not at.exception and at.segmented_control(key="gen_digit").value == 7
+    assert not at.exception and at.segmented_control(key="gen_digit_mnist").value == 7
     assert "conditioning after the fact" in texts(at) and "crowd into clusters" in texts(at)
     bars = quality_bars(at)
     assert list(bars) == ["prior", "mixture", "digit 7"]
@@ -274,7 +274,7 @@ def test_generate_samples_a_chosen_digit_and_judges_every_sampler():
     chosen = {m.label: m.value for m in at.metric}["Samples of the 7 recognised as a 7"]
     assert float(chosen.rstrip("%")) / 100 == pytest.approx(bars["digit 7"][7], abs=0.006)
 
-    at.segmented_control(key="gen_digit").set_value(1).run()
+    at.segmented_control(key="gen_digit_mnist").set_value(1).run()
     assert not at.exception and list(quality_bars(at)) == ["prior", "mixture", "digit 1"]
     assert quality_bars(at)["digit 1"][1] >= 0.9
 

@@ -51,9 +51,9 @@ def test_a_run_in_progress_has_its_trail_and_no_point_before_its_first_epoch():
         return EpochRecord(epoch=number, seconds=1.0, train_seconds=1.0, img_per_s=1000.0, train=scores, val=None,
                            test=scores)
 
-    point = run_point("mine", 2.0, 8, History(epochs=(epoch(1, 5.0, 120.0), epoch(2, 9.0, 100.0))))
+    point = run_point("mine", 2.0, 8, "mnist", History(epochs=(epoch(1, 5.0, 120.0), epoch(2, 9.0, 100.0))))
     assert (point.rate, point.distortion, point.trail) == (9.0, 100.0, ((5.0, 120.0), (9.0, 100.0)))
-    assert run_point("mine", 1.0, 8, History()) is None
+    assert run_point("mine", 1.0, 8, "mnist", History()) is None
 
 
 def test_the_board_shows_every_vae_and_a_click_makes_one_active(checkpoint_dir):
@@ -130,8 +130,8 @@ def test_each_diagonal_is_labelled_once_at_an_edge_apart_from_the_others(x_max, 
 
 
 def test_runs_on_one_point_share_a_label_and_every_name_shows_on_hover():
-    same = [BoardPoint(f"nodel-{i}", None, 1.0, 32, 0.5, 371.0) for i in range(5)]
-    fig = board_figure([BoardPoint("default", BUNDLED_DIR / "default.pt", 1.0, 32, 21.6, 69.9)], same)
+    same = [BoardPoint(f"nodel-{i}", None, 1.0, 32, "mnist", 0.5, 371.0) for i in range(5)]
+    fig = board_figure([BoardPoint("default", BUNDLED_DIR / "default.pt", 1.0, 32, "mnist", 21.6, 69.9)], same)
     assert [a.text for a in fig.layout.annotations if not a.text.startswith("−ELBO")] == \
         ["default", "nodel-0 (training) +4 more"]
     hover = next(trace.hovertext for trace in fig.data if trace.hovertext)

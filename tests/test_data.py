@@ -8,6 +8,7 @@ import torch
 from vae import data as data_mod
 from vae.data import (
     CACHE_NAME,
+    MNIST_INFO,
     DataUnavailableError,
     iterate_batches,
     load_mnist,
@@ -40,7 +41,9 @@ def test_cache_round_trip_and_rebuild_after_damage(tmp_path, mnist):
     cache = tmp_path / CACHE_NAME
     assert cache.is_file()
     cached = load_mnist(tmp_path)
-    for a, b, c in zip(vars(fresh).values(), vars(cached).values(), vars(mnist).values()):
+    assert fresh.info == cached.info == mnist.info == MNIST_INFO
+    for split in ("train_images", "train_labels", "test_images", "test_labels"):
+        a, b, c = (getattr(data, split) for data in (fresh, cached, mnist))
         assert torch.equal(a, b) and torch.equal(a, c)
     cache.write_bytes(cache.read_bytes()[: cache.stat().st_size // 2])  # truncated
     assert torch.equal(load_mnist(tmp_path).test_images, mnist.test_images)

@@ -1,5 +1,5 @@
-"""One digit through the model (vae/explain.py): against a hand computation, for a VAE and an
-autoencoder, on the bundled model, and on the command line."""
+"""One image through the model (vae/explain.py): against a hand computation, for a VAE and an
+autoencoder, on the bundled model, on a colour model, and on the command line."""
 
 import subprocess
 import sys
@@ -11,9 +11,10 @@ from PIL import Image
 
 from harness import BUNDLED, BUNDLED_DIR
 from vae import latent, load_checkpoint, save_checkpoint
-from vae.explain import explain, source_of
+from vae.data import DatasetInfo
+from vae.explain import describe, explain, source_of
 from vae.model import ConvVAE, VAEConfig
-from vae.preprocess import to_mnist
+from vae.preprocess import to_mnist, to_model_form
 
 SMALL = dict(latent_dim=2, channels=2, hidden=8, encoder_hidden=8)
 
@@ -90,7 +91,7 @@ def test_the_bundled_model_gives_the_draw_pages_elbo_for_a_drawing(mnist):
     as_tensor = torch.from_numpy(digit)
     for same in (as_tensor[None], as_tensor[None, None]):
         assert explain(model, same).loss == e.loss
-    for bad, words in ((np.zeros((28, 29)), "one 28x28 image"), (digit * 255.0, "floats in \\[0, 1\\]"),
+    for bad, words in ((np.zeros((28, 29)), "one grayscale 28x28 image"), (digit * 255.0, "floats in \\[0, 1\\]"),
                        (np.full((28, 28), np.nan), "floats in \\[0, 1\\]")):
         with pytest.raises(ValueError, match=words):
             explain(model, bad)
@@ -134,3 +135,44 @@ def test_the_command_line_prints_the_numbers_and_refuses_bad_files_in_words(tmp_
                  (BUNDLED, tmp_path / "blank.png"), (tmp_path / "missing.pt", digit)):
         bad = run(*args)
         assert bad.returncode == 1 and bad.stderr.startswith("error:") and "Traceback" not in bad.stderr
+
+
+# ---------------------------------------------------------------- a colour model
+
+
+def colour_model(latent_dim: int = 4) -> ConvVAE:
+    torch.manual_seed(0)
+    return ConvVAE(VAEConfig(image_channels=3, image_size=32, latent_dim=latent_dim, channels=2, hidden=8,
+                             encoder_hidden=8)).eval()
+
+
+def test_a_colour_image_goes_through_a_colour_model():
+    model = colour_model()
+    image = np.random.default_rng(0).integers(0, 256, (3, 32, 32), dtype=np.uint8)
+    e = explain(model, image)
+    assert e.x.shape == e.probs.shape == e.probs_mean.shape == (3, 32, 32) and e.mu.shape == (4,)
+    assert e.bce_per_pixel.shape == (32, 32)  # where the BCE is paid, summed over the colours
+    assert e.bce == pytest.approx(float(e.bce_per_pixel.sum()), rel=1e-5)
+    assert e.loss == float(latent.negative_elbo(model, image[None])[0])  # the Draw page's estimator
+    np.testing.assert_allclose(e.x, image / 255.0, atol=1e-7)
+    assert explain(model, torch.from_numpy(image)[None]).loss == e.loss
+    assert "1024 pixels x 3 colours" in describe(e, 2)
+    with pytest.raises(ValueError, match="the images are grayscale 32x32, but the model takes colour 32x32"):
+        latent.negative_elbo(model, image[:1])
+    for bad in (image[0], image[:, :28, :28], image.transpose(1, 2, 0)):
+        with pytest.raises(ValueError, match="one colour 32x32 image"):
+            explain(model, bad)
+
+
+def test_an_upload_takes_a_colour_datasets_form():
+    info = DatasetInfo(key="leaves-0123", name="Leaves", sha256="0" * 64, channels=3, size=32, label_names=(),
+                       train_count=10, test_count=2, background="white")
+    drawing = np.zeros((60, 30, 4), dtype=np.uint8)  # tall, transparent but for a red stripe
+    drawing[:, 10:20] = (255, 0, 0, 255)
+    form = to_model_form(Image.fromarray(drawing), info)
+    assert form.shape == (3, 32, 32) and form.dtype == np.float32
+    np.testing.assert_allclose(form[:, 16, 0], 1.0)  # the margin and the transparency: the white background
+    np.testing.assert_allclose(form[:, 16, 16], (1.0, 0.0, 0.0), atol=0.03)  # the red stripe, centred
+    grey = to_model_form(Image.fromarray(drawing), DatasetInfo(**{**vars(info), "channels": 1, "size": 28}))
+    assert grey.shape == (28, 28) and grey[14, 14] == pytest.approx(0.299, abs=0.03)  # red's luma
+    explain(colour_model(), form)  # what the command line hands the model

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import math
 import threading
 
@@ -14,15 +15,20 @@ from harness import BUNDLED_DIR
 from vae import latent
 from vae.checkpoint import FORMAT, VERSION, load_checkpoint, read_checkpoint
 from vae.config import TrainConfig
+from vae.data import Dataset, DatasetInfo
 from vae.events import StepEvent
 from vae.film import (
     ACTIVE_VARIANCE,
-    FILM_DIGITS_PER_CLASS,
+    FILM_IMAGES,
     MAX_BYTES,
+    QUALITATIVE,
     Film,
     FilmRecorder,
+    describe,
     film_digits,
     film_layout,
+    gif_bytes,
+    label_colours,
     main,
     neighbour_agreement,
     procrustes_align,
@@ -53,13 +59,13 @@ def film_of(path) -> Film:
 def test_a_run_films_before_training_inside_epoch_one_and_after_every_epoch(short_run, mnist):
     film = film_of(short_run)
     assert film.epochs.tolist() == QUICK_EPOCHS
-    n, d = 10 * FILM_DIGITS_PER_CLASS, VAEConfig.latent_dim
+    n, d = FILM_IMAGES, VAEConfig.latent_dim
     assert film.means.shape == (len(QUICK_EPOCHS), n, d) and film.means.dtype == np.float16
     assert film.logvars is None and film.manifold is None  # those are for 2-D latents
     assert film.prior_samples.shape == (len(QUICK_EPOCHS), 16, 28, 28)
     assert film.prior_samples.min() >= 0 and film.prior_samples.max() <= 1
     assert np.array_equal(film.labels, mnist.test_labels.numpy()[film.indices])
-    assert np.array_equal(np.bincount(film.labels), [FILM_DIGITS_PER_CLASS] * 10)
+    assert np.array_equal(np.bincount(film.labels), [FILM_IMAGES // 10] * 10)
     assert np.array_equal(film.indices, film_digits(mnist.test_labels))  # the same digits for every model
     # The samples sharpen: the untrained decoder's are near-uniform grey, the trained one's are not.
     assert film.prior_samples[-1].std() > 2 * film.prior_samples[0].std()
@@ -291,3 +297,91 @@ def test_a_2d_film_keeps_its_raw_coordinates_in_every_layout():
     film = load_checkpoint(BUNDLED_DIR / "latent2d.pt").film
     for method in ("pca", "tsne"):
         np.testing.assert_array_equal(film_layout(film, method), film.means.astype(np.float32))
+
+
+# ---------------------------------------------------------------- any dataset
+
+
+def colour_dataset(per_label=(40, 25, 12), test_share: float = 0.5) -> Dataset:
+    """A tiny hand-made colour dataset of three named labels, each a colour with noise, [N, 3, 32, 32]."""
+    rng = np.random.default_rng(0)
+    labels = np.repeat(np.arange(len(per_label)), per_label)
+    base = np.array([[200, 40, 40], [40, 200, 40], [40, 40, 200]])[labels]
+    images = np.clip(base[:, :, None, None] + rng.integers(-40, 40, (len(labels), 3, 32, 32)), 0, 255).astype(np.uint8)
+    test = np.arange(len(labels)) % int(1 / test_share) == 0
+    info = DatasetInfo(key="colours-0123", name="Colours", sha256="0" * 64, channels=3, size=32,
+                       label_names=("cat", "dog", "owl"), train_count=int((~test).sum()), test_count=int(test.sum()),
+                       background="black")
+    as_tensor = torch.from_numpy
+    return Dataset(info, as_tensor(images[~test]), as_tensor(labels[~test]), as_tensor(images[test]),
+                   as_tensor(labels[test]))
+
+
+def test_the_films_sample_is_balanced_for_any_labels_and_an_unlabelled_set():
+    mnist_like = np.random.default_rng(1).integers(0, 10, 10_000)
+    old = np.random.default_rng(0)  # the sample every MNIST film has had: 50 of each digit, in digit order
+    expected = np.sort(np.concatenate([old.choice(np.flatnonzero(mnist_like == d), 50, replace=False)
+                                       for d in range(10)]))
+    np.testing.assert_array_equal(film_digits(mnist_like), expected)
+
+    three = np.repeat([0, 1, 2], [400, 30, 300])  # 166 of each where there are, all 30 of the rare one
+    picked = film_digits(three)
+    assert np.bincount(three[picked]).tolist() == [166, 30, 166] and np.all(np.diff(picked) > 0)
+    np.testing.assert_array_equal(film_digits(three), picked)  # seeded: the same for every model
+    assert len(film_digits(np.zeros(2000, dtype=np.int64))) == FILM_IMAGES  # unlabelled: one label
+    assert len(film_digits(np.zeros(120, dtype=np.int64))) == 120  # or all of a small test set
+    assert len(film_digits(np.arange(1000))) == 1000  # more labels than images to film: one of each
+
+
+def test_label_colours_are_distinct_for_any_number_of_labels():
+    assert label_colours(10) == QUALITATIVE
+    assert label_colours(3) == QUALITATIVE[:3]
+    for n in (1, 11, 40):
+        colours = label_colours(n)
+        assert len(colours) == len(set(colours)) == n
+        assert all(len(c) == 7 and c[0] == "#" and int(c[1:], 16) >= 0 for c in colours)
+
+
+def test_a_colour_models_film_records_round_trips_and_exports():
+    data = colour_dataset()
+    torch.manual_seed(0)
+    model = ConvVAE(VAEConfig(image_channels=3, image_size=32, latent_dim=4, channels=4, hidden=16, encoder_hidden=16))
+    recorder = FilmRecorder(data.test_images, data.test_labels, 4, torch.device("cpu"))
+    for epoch in (0.0, 1 / 16, 1.0):
+        recorder.record(model, epoch)
+    film = Film.from_state(recorder.film().to_state(), 4)
+    np.testing.assert_array_equal(film.indices, np.arange(len(data.test_labels)))  # every one of these few
+    np.testing.assert_array_equal(film.labels, data.test_labels.numpy()[film.indices])
+    assert film.prior_samples.shape == (3, 16, 3, 32, 32) and film.manifold is None
+    np.testing.assert_allclose(film.prior_samples, recorder.film().prior_samples, atol=0.5 / 255 + 1e-6)
+    with Image.open(io.BytesIO(gif_bytes(film))) as gif:
+        assert gif.n_frames == 3
+        frame = np.asarray(gif.convert("RGB"))
+    assert (np.ptp(frame.reshape(-1, 3), axis=0) > 0).all()
+    assert "5-NN" in describe(film)  # three labels: how well they are kept apart
+
+    unlabelled = FilmRecorder(data.test_images, torch.zeros_like(data.test_labels), 4, torch.device("cpu"))
+    unlabelled.record(model, 0.0)
+    assert "5-NN" not in describe(unlabelled.film())  # one label has nothing to keep apart
+
+
+def test_a_colour_2d_films_manifold_is_a_colour_picture():
+    data = colour_dataset()
+    model = ConvVAE(VAEConfig(image_channels=3, image_size=32, latent_dim=2, channels=2, hidden=8, encoder_hidden=8))
+    recorder = FilmRecorder(data.test_images, data.test_labels, 2, torch.device("cpu"))
+    recorder.record(model, 0.0)
+    film = Film.from_state(recorder.film().to_state(), 2)
+    assert film.manifold.shape == (1, 12 * 32, 12 * 32, 3) and film.logvars.shape == film.means.shape
+
+
+def test_a_film_of_any_test_set_is_accepted_and_damage_is_refused_in_words(short_run):
+    state = load_checkpoint(short_run).film.to_state()  # an MNIST film: [F, 16, 28, 28] samples
+    big = {**state, "indices": state["indices"] + 50_000, "labels": state["labels"] + 30}  # a larger set's
+    assert Film.from_state(big).labels.min() == 30
+    for damage, words in [({"labels": state["labels"] - 1}, "whole numbers from 0"),
+                          ({"indices": state["indices"].double()}, "whole numbers from 0"),
+                          ({"prior_samples": state["prior_samples"][:, :, :20]}, "square grayscale or colour"),
+                          ({"prior_samples": state["prior_samples"][:, :, None].expand(-1, -1, 2, -1, -1)},
+                           "square grayscale or colour")]:
+        with pytest.raises(FilmError, match=words):
+            Film.from_state({**state, **damage})

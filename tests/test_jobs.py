@@ -24,7 +24,7 @@ def blocking_train(config, checkpoint_path, *, stop, callback, data, resume):
     return TrainResult("stopped", "Stopped by request.", None)
 
 
-def test_a_real_runs_progress_and_weights_are_recorded_epoch_by_epoch(tmp_path, mnist):
+def test_a_real_runs_progress_and_weights_are_recorded_epoch_by_epoch(tmp_path, datasets):
     seen = []
 
     def look_and_stop_after_epoch_2(event):
@@ -33,7 +33,7 @@ def test_a_real_runs_progress_and_weights_are_recorded_epoch_by_epoch(tmp_path, 
             if event.epoch == 2:
                 queue.stop(seen[-1].id)  # as a user would, at a known moment
 
-    with RunQueue(tmp_path, data=mnist, train_fn=train_watching(look_and_stop_after_epoch_2)) as queue:
+    with RunQueue(tmp_path, datasets=datasets, train_fn=train_watching(look_and_stop_after_epoch_2)) as queue:
         run = queue.submit(TrainConfig(**{**TINY, "epochs": 3}), "w")
         assert snapshot_model(run) is None  # before any epoch has ended
         assert queue.wait(run.id, timeout=120)
@@ -43,7 +43,7 @@ def test_a_real_runs_progress_and_weights_are_recorded_epoch_by_epoch(tmp_path, 
     steps = last.history.steps
     assert [s.step for s in steps] == list(range(1, len(steps) + 1)) and steps[3].epoch == 1.0
     assert last.history.epochs[0].test.loss > 0 and last.img_per_s > 0
-    assert last.reconstructions.shape == (2, 10, 28, 28)
+    assert last.reconstructions.shape == (2, 10, 1, 28, 28)
     assert (first.weights_epoch, last.weights_epoch) == (1, 2)
     # A copy as the epoch ended, not the live model: epoch 2 went on changing the weights.
     assert not torch.equal(first.weights["fc_mu.weight"], last.weights["fc_mu.weight"])
@@ -55,7 +55,7 @@ def test_a_real_runs_progress_and_weights_are_recorded_epoch_by_epoch(tmp_path, 
     assert ckpt.key != snapshot_model(first).key  # each epoch's model is filed apart
 
 
-def test_a_full_disk_fails_the_run_with_a_message_and_keeps_the_last_checkpoint(tmp_path, mnist, monkeypatch):
+def test_a_full_disk_fails_the_run_with_a_message_and_keeps_the_last_checkpoint(tmp_path, datasets, monkeypatch):
     real_save, writes = torch.save, []
 
     def save_until_the_disk_fills(*args, **kwargs):
@@ -65,7 +65,7 @@ def test_a_full_disk_fails_the_run_with_a_message_and_keeps_the_last_checkpoint(
         return real_save(*args, **kwargs)
 
     monkeypatch.setattr(torch, "save", save_until_the_disk_fills)
-    with RunQueue(tmp_path, data=mnist) as queue:
+    with RunQueue(tmp_path, datasets=datasets) as queue:
         run = queue.submit(TrainConfig(**{**TINY, "epochs": 3}), "full")
         assert queue.wait(run.id, timeout=60)
         run = queue.snapshot(run.id)

@@ -13,6 +13,7 @@ from PIL import Image
 from harness import BUNDLED, BUNDLED_DIR
 from vae import load_checkpoint, posterior
 from vae.explain import explain, model_input
+from vae.model import ConvVAE, VAEConfig
 
 LATENT2D = load_checkpoint(BUNDLED_DIR / "latent2d.pt")
 ONE_MODE = (0, 1, 2)  # test digits whose posterior on latent2d has a single mode
@@ -31,7 +32,7 @@ def plain_grid_log_joint(image) -> tuple[np.ndarray, float]:
     """log p(x, z) on an even grid over [-WHOLE_PRIOR, WHOLE_PRIOR]², and the grid's cell area."""
     axis = np.linspace(-WHOLE_PRIOR, WHOLE_PRIOR, WHOLE_STEPS)
     points = torch.tensor(np.stack(np.meshgrid(axis, axis), -1).reshape(-1, 2), dtype=torch.float32)
-    x = model_input(image, "cpu")
+    x = model_input(LATENT2D.model, image)
     with torch.no_grad():
         loglik = posterior.log_likelihood(LATENT2D.model, x, points)
     log_joint = (loglik.double() - 0.5 * (points.double() ** 2).sum(1) - np.log(2 * np.pi)).numpy()
@@ -144,3 +145,19 @@ def test_the_command_line_prints_log_px_at_each_k_and_the_gap(tmp_path, mnist):
     bad = subprocess.run([sys.executable, "-m", "vae.posterior", str(BUNDLED_DIR / "autoencoder.pt"), str(digit)],
                          capture_output=True, text=True, timeout=300)
     assert bad.returncode == 1 and "no q(z|x)" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_a_colour_models_probe_and_bounds_are_of_its_colour_images():
+    torch.manual_seed(0)
+    model = ConvVAE(VAEConfig(image_channels=3, image_size=32, latent_dim=2, channels=2, hidden=8,
+                              encoder_hidden=8)).eval()
+    image = np.random.default_rng(0).integers(0, 256, (3, 32, 32), dtype=np.uint8)
+    e = explain(model, image)
+    probe = posterior.probe(model, image, e.mu)
+    assert probe.probs.shape == (3, 32, 32)
+    np.testing.assert_allclose(probe.probs, e.probs_mean, rtol=1e-6)
+    assert -probe.log_likelihood == pytest.approx(float(-(image / 255 * np.log(e.probs_mean)
+                                                          + (1 - image / 255) * np.log1p(-e.probs_mean)).sum()),
+                                                  rel=1e-3)  # summed over every pixel and colour
+    bounds = posterior.iw_bounds(model, image, ks=(1, 10))
+    assert bounds[1] <= bounds[10] + 1.0 and np.isfinite(list(bounds.values())).all()

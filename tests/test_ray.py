@@ -12,10 +12,13 @@ from ray.core.generated.common_pb2 import ErrorType
 from classroom.queue import RunQueue
 from classroom.ray_executor import OnRay, _write_files
 from harness import TINY
+from harness.shapes import shapes_zip
 from harness.wait import until
 from vae import load_checkpoint
 from vae.checkpoint import resume_path
 from vae.config import TrainConfig
+from vae.datasets import add_dataset, kept_path
+from vae.settings import configure, settings
 
 
 @pytest.fixture
@@ -98,3 +101,23 @@ def test_a_ray_runs_first_write_leaves_a_model_that_took_its_name_as_it_is(tmp_p
     _write_files(mine, {"checkpoint": b"epoch 1", "resume": b"state 1"}, first=True)
     _write_files(mine, {"checkpoint": b"epoch 2", "resume": b"state 2"}, first=False)
     assert mine.read_bytes() == b"epoch 2" and resume_path(mine).read_bytes() == b"state 2"
+
+
+def test_a_ray_run_on_an_added_dataset_gets_its_file_with_the_run(tmp_path, two_nodes):
+    # The worker's own data folder (the project's) does not hold the dataset: it trains only on the
+    # file shipped with the run.
+    cluster, _ = two_nodes
+    data_dir = tmp_path / "data"
+    added, _ = add_dataset(shapes_zip(tmp_path / "ray-shapes.zip", per_kind=8, seed=4), data_dir=data_dir)
+    assert not kept_path(settings().data_dir, added.info.key).exists()
+    before = configure(data_dir=data_dir)
+    try:
+        with RunQueue(tmp_path / "models", ray_address=cluster.address) as queue:
+            config = TrainConfig(data=added.info.key, epochs=1, batch_size=8, val_size=0.2, latent_dim=4)
+            run = queue.submit(config, "shapes")
+            assert queue.wait(run.id, timeout=120)
+            run = queue.snapshot(run.id)
+    finally:
+        configure(data_dir=before.data_dir)
+    assert run.status == "finished", run.message
+    assert load_checkpoint(run.checkpoint).dataset == added.info

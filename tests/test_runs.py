@@ -131,7 +131,7 @@ def test_a_new_queue_on_the_folder_finds_the_runs_and_starts_a_cut_off_one_again
     assert trainer.started == ["a", "b"]
 
 
-def test_a_run_cut_off_by_a_restart_resumes_from_its_sidecar(tmp_path, mnist):
+def test_a_run_cut_off_by_a_restart_resumes_from_its_sidecar(tmp_path, mnist, datasets):
     config = TrainConfig(**{**TINY, "epochs": 2})
     with RunQueue(tmp_path, train_fn=Trainer()) as first:
         first.submit(config, "cut", owner="alice")  # its record says running when the queue closes
@@ -140,7 +140,7 @@ def test_a_run_cut_off_by_a_restart_resumes_from_its_sidecar(tmp_path, mnist):
     vae.train.train(config, tmp_path / "cut.pt", stop=stop, data=mnist,
                     callback=lambda event: isinstance(event, EpochEvent) and stop.set())
     epoch_1 = load_checkpoint(tmp_path / "cut.pt").history.epochs[0]
-    with RunQueue(tmp_path, data=mnist) as second:
+    with RunQueue(tmp_path, datasets=datasets) as second:
         [run] = second.runs()
         assert second.wait(run.id, timeout=120)
         run = second.snapshot(run.id)
@@ -196,7 +196,7 @@ def test_a_record_that_cannot_be_read_is_set_aside_and_the_rest_of_the_queue_kep
         assert [row[0] for row in db.execute("SELECT source FROM set_aside")] == ["runs 2", "runs 3"]
 
 
-def test_a_model_that_took_a_queued_runs_name_is_never_trained_over(tmp_path, mnist):
+def test_a_model_that_took_a_queued_runs_name_is_never_trained_over(tmp_path, datasets):
     taken = {}
 
     def others_write_race_and_default(event):  # while "first" trains, "race" and "default" wait
@@ -205,7 +205,7 @@ def test_a_model_that_took_a_queued_runs_name_is_never_trained_over(tmp_path, mn
             (tmp_path / "default.pt").write_bytes(b"the bundled model")
             taken.update({name: (tmp_path / f"{name}.pt").read_bytes() for name in ("race", "default")})
 
-    with RunQueue(tmp_path, data=mnist, train_fn=train_watching(others_write_race_and_default)) as queue:
+    with RunQueue(tmp_path, datasets=datasets, train_fn=train_watching(others_write_race_and_default)) as queue:
         runs = [queue.submit(TrainConfig(**TINY), name) for name in ("first", "race", "default")]
         assert all(queue.wait(run.id, timeout=120) for run in runs)
         first, race, default = (queue.snapshot(run.id) for run in runs)
@@ -218,12 +218,12 @@ def test_a_model_that_took_a_queued_runs_name_is_never_trained_over(tmp_path, mn
         assert (tmp_path / f"{run.name}.pt").read_bytes() == taken[run.name]
 
 
-def test_a_runs_first_write_never_replaces_a_file_that_took_its_name_meanwhile(tmp_path, mnist):
+def test_a_runs_first_write_never_replaces_a_file_that_took_its_name_meanwhile(tmp_path, datasets):
     def another_writes_race(event):
         if isinstance(event, StepEvent) and event.step == 1:
             (tmp_path / "race.pt").write_bytes(b"another run's model")
 
-    with RunQueue(tmp_path, data=mnist, train_fn=train_watching(another_writes_race)) as queue:
+    with RunQueue(tmp_path, datasets=datasets, train_fn=train_watching(another_writes_race)) as queue:
         run = queue.submit(TrainConfig(**TINY), "race")
         assert queue.wait(run.id, timeout=120)
         run = queue.snapshot(run.id)
@@ -268,20 +268,20 @@ def test_stop_takes_a_queued_run_out_and_ends_a_running_one(tmp_path):
         assert statuses(again) == {"running": "stopped", "queued": "stopped"}
 
 
-def test_a_real_run_lands_its_checkpoint_and_keeps_only_its_row_once_ended(tmp_path, mnist):
+def test_a_real_run_lands_its_checkpoint_and_keeps_only_its_row_once_ended(tmp_path, datasets):
     seen = []
 
     def look_after_each_epoch(event):
         if isinstance(event, EpochEvent):
             seen.append(queue.runs()[0])
 
-    with RunQueue(tmp_path, data=mnist, train_fn=train_watching(look_after_each_epoch)) as queue:
+    with RunQueue(tmp_path, datasets=datasets, train_fn=train_watching(look_after_each_epoch)) as queue:
         run = queue.submit(TrainConfig(**TINY), "real", owner="alice")
         assert queue.wait(run.id, timeout=120)
         run = queue.snapshot(run.id)
     [live] = seen
     assert live.status == "running" and live.weights_epoch == 1 and live.film is not None
-    assert live.reconstructions.shape == (2, 10, 28, 28) and len(live.history.steps) == 4
+    assert live.reconstructions.shape == (2, 10, 1, 28, 28) and len(live.history.steps) == 4
     assert run.status == "finished" and run.checkpoint == tmp_path / "real.pt"
     assert load_checkpoint(run.checkpoint).metrics.epoch == 1
     assert (run.film, run.weights, run.reconstructions, run.history.steps) == (None, None, None, ())

@@ -27,7 +27,7 @@ def test_short_run_lowers_loss_and_checkpoint_loads_back_identically(tmp_path, m
     steps = [e for e in events if isinstance(e, StepEvent)]
     assert len(epochs) == 3 and len(steps) == 3 * 8 and isinstance(events[-1], EndEvent)
     assert epochs[-1].test["loss"] < epochs[0].test["loss"] < steps[0].loss
-    assert epochs[-1].reconstructions.shape == (2, 10, 28, 28)
+    assert epochs[-1].reconstructions.shape == (2, 10, 1, 28, 28)
     assert list(map(type, pickle.loads(pickle.dumps(events)))) == list(map(type, events))  # as a Ray worker sends them
     ckpt = load_checkpoint(result.checkpoint)
     assert not ckpt.model.training and ckpt.metrics.epoch == result.best["epoch"]

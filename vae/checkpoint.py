@@ -15,6 +15,7 @@ from typing import Any
 import torch
 
 from .config import TrainConfig
+from .data import MNIST_INFO, DatasetInfo
 from .files import digest, write_atomically
 from .film_state import Film, FilmError
 from .history import History, Metrics, RecordError
@@ -26,6 +27,8 @@ FORMAT = "vae-studio"
 #    layer, precision and importance-weighted fields came later within 3: files without them, from
 #    before 2026-11-29, are refused with the fields they lack). ``variational`` (the plain
 #    autoencoder) came on 2026-12-04: a file without it is a VAE (``vae.model.LATER_FIELDS``).
+#    ``image_channels``, ``image_size`` and ``dataset`` came on 2026-12-07: a file without them is of
+#    an MNIST model, grayscale 28x28.
 VERSION = 3
 
 
@@ -153,6 +156,7 @@ class Checkpoint:
     metrics: Metrics  # of the kept epoch, and its -log p(x) once measured
     history: History  # of the whole run: every step's and every epoch's scores
     trained_on: dict  # device, hardware and precision of the run
+    dataset: DatasetInfo  # what it was trained on: MNIST for a file written before datasets were recorded
     film: Film | None  # None for a file without one, or with one that cannot be shown ...
     film_error: str | None  # ... whose reason this says: a damaged film never keeps a sound model from loading
     path: Path
@@ -189,6 +193,7 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> Che
             film_error = str(e)
     return Checkpoint(model=model.to(device).eval(), train_config=train_config, metrics=stored_metrics(payload, name),
                       history=stored_history(payload, name), trained_on=payload.get("trained_on", {}),
+                      dataset=stored_dataset(payload, config, name),
                       film=film, film_error=film_error, path=Path(path), key=digest(data))
 
 
@@ -196,6 +201,17 @@ def stored_train_config(payload: dict) -> TrainConfig:
     """A raw checkpoint's run settings: its ``train_config``; a file written without one (by
     ``save_checkpoint`` alone) has its model's fields and today's defaults for the rest."""
     return TrainConfig.from_dict({**payload["model_config"], **payload.get("train_config", {})})
+
+
+def stored_dataset(payload: dict, config: VAEConfig, name: str) -> DatasetInfo:
+    """A raw checkpoint's dataset. Files from before datasets were recorded are MNIST's, which is
+    all a grayscale 28x28 model could then be trained on; CheckpointError for a damaged record."""
+    if "dataset" not in payload and config.image_shape == (MNIST_INFO.channels, MNIST_INFO.size, MNIST_INFO.size):
+        return MNIST_INFO
+    try:
+        return DatasetInfo.from_dict(payload["dataset"])
+    except (KeyError, TypeError) as e:
+        raise CheckpointError(f"{name} does not say which dataset it was trained on ({_first_line(e)}).") from None
 
 
 def stored_metrics(payload: dict, name: str) -> Metrics:

@@ -44,6 +44,7 @@ def card(ckpt: Checkpoint, iw_nll: float | None = None) -> dict:
     variational = ckpt.config.variational
     test, stored_iw = metrics.test, metrics.test_iw
     return {
+        "dataset": f"{ckpt.dataset.name} ({ckpt.dataset.form})",
         "architecture": ckpt.config.arch,
         "parameters": sum(p.numel() for p in ckpt.model.parameters()),
         "latent size": ckpt.config.latent_dim,

@@ -6,11 +6,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields
 
-from .data import TEST_SIZE, TRAIN_SIZE
+from .data import MAX_IMAGES, MNIST_INFO, TEST_SIZE, DatasetInfo
 from .device import PRECISIONS
 from .model import MODEL_LIMITS, ConfigError, Limit, VAEConfig
 
 SCHEDULES = ("linear", "onecycle", "constant")
+VAL_SHARE = Limit(0.01, 0.5)  # val_size as a share of the training split, for a small dataset
 # The most images one training step decodes, batch_size x iw_samples (the IW bound decodes each
 # image iw_samples times): the largest model's activations stay near 3.5 GB (vae.model.MODEL_LIMITS).
 DECODED_PER_STEP = 4096
@@ -27,8 +28,8 @@ LIMITS = {
     "iw_samples": Limit(1, 64),  # the bundled default trains on 2; and batch_size x iw_samples <= DECODED_PER_STEP
     "iw_epochs": Limit(0, 1000),  # and at most the run's epochs
     "seed": Limit(0, 2**32 - 1),  # any 32-bit seed
-    "train_size": Limit(1, TRAIN_SIZE),  # and at most what the validation split leaves; None trains on all
-    "val_size": Limit(0, TEST_SIZE),  # as many as the test split; it is scored every epoch
+    "train_size": Limit(1, MAX_IMAGES),  # and at most what the validation split leaves; None trains on all
+    "val_size": Limit(0, TEST_SIZE),  # a count: as many as MNIST's test split; it is scored every epoch
 }
 
 
@@ -46,6 +47,9 @@ class TrainConfig:
     decoder_convs_14x14: int = VAEConfig.decoder_convs_14x14
     output_kernel: int = VAEConfig.output_kernel
     variational: bool = VAEConfig.variational  # False: a plain autoencoder (``--autoencoder``)
+    image_channels: int = VAEConfig.image_channels  # the dataset's form: 3 for colour (``--color``)
+    image_size: int = VAEConfig.image_size
+    data: str = "mnist"  # the dataset's key (vae.datasets): "mnist", "digits" or an added dataset's
     beta: float = 1.0
     epochs: int = 30
     batch_size: int = 256
@@ -57,7 +61,7 @@ class TrainConfig:
     iw_epochs: int = 0
     seed: int = 0
     train_size: int | None = None  # a random subset of the training split, for quick runs
-    val_size: int = 1000
+    val_size: int | float = 1000  # validation images: a count, or a float in (0, 1) for a share of the training split
     device: str = "auto"
     precision: str = "auto"  # of the forward passes, in training and in the per-epoch curves; see autocast_dtype
 
@@ -73,14 +77,19 @@ class TrainConfig:
     def validate(self) -> None:
         """Raise a ConfigError (a ValueError) naming the first field whose value cannot work."""
         self.model_config()  # checks the model's fields
-        bounded = {"iw_epochs", "train_size"}  # their upper end depends on another field: checked after it
+        bounded = {"iw_epochs", "train_size", "val_size"}  # checked below, with what bounds them
         for name, limit in LIMITS.items():
             if name not in MODEL_LIMITS and name not in bounded:
                 limit.check(name, getattr(self, name))
+        if isinstance(self.val_size, float):
+            VAL_SHARE.check("val_size", self.val_size, why=" as a share of the training split")
+        else:
+            LIMITS["val_size"].check("val_size", self.val_size)
         LIMITS["iw_epochs"].check("iw_epochs", self.iw_epochs, high=self.epochs, why=f" (at most epochs={self.epochs})")
         if self.train_size is not None:  # None: all the training images the validation split leaves
-            LIMITS["train_size"].check("train_size", self.train_size, high=TRAIN_SIZE - self.val_size,
-                                       why=f" (the {TRAIN_SIZE} training images less val_size={self.val_size})")
+            LIMITS["train_size"].check("train_size", self.train_size)
+        if self.data == "mnist":  # the others are checked against their sizes once loaded (check_dataset)
+            self.check_dataset(MNIST_INFO)
         checks = [
             ("schedule", self.schedule in SCHEDULES, f"one of {SCHEDULES}"),
             ("device", self.device in ("auto", "cpu", "cuda") or self.device.startswith("cuda:"), "auto, cpu or cuda"),
@@ -99,6 +108,26 @@ class TrainConfig:
         if not self.variational and (self.beta != 1 or self.kl_warmup_epochs > 0 or start is not None):
             raise ConfigError(None, "an autoencoder has no KL term to weigh and no posterior to sample, so it "
                                     "takes beta 1, no KL warm-up and no importance-weighted epochs")
+
+    def validation_count(self, n_train: int) -> int:
+        """How many of a dataset's ``n_train`` training images the run validates on."""
+        return max(1, round(self.val_size * n_train)) if isinstance(self.val_size, float) else self.val_size
+
+    def check_dataset(self, info: DatasetInfo) -> None:
+        """Raise a ConfigError unless the run fits the dataset it trains on: its image form, and a
+        validation split that leaves training images (and ``train_size`` of them, if set)."""
+        if (self.image_channels, self.image_size) != (info.channels, info.size):
+            raise ConfigError("image_channels", f"must match {info.name}'s images ({info.form}), got "
+                                                f"{self.image_channels} x {self.image_size}x{self.image_size}")
+        n_val = self.validation_count(info.train_count)
+        left = info.train_count - n_val
+        if left < 1:
+            raise ConfigError("val_size", f"must leave training images: {info.name} has {info.train_count:,} "
+                                          f"and val_size={self.val_size} takes {n_val:,} (give a share, e.g. 0.1)")
+        if self.train_size is not None:
+            LIMITS["train_size"].check("train_size", self.train_size, high=left,
+                                       why=f" (the {info.train_count} training images of {info.name} less "
+                                           f"val_size={self.val_size})")
 
     @classmethod
     def from_dict(cls, saved: dict) -> TrainConfig:

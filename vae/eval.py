@@ -1,4 +1,5 @@
-"""``python -m vae.eval CHECKPOINT``: test-set metrics of a saved model, in nats per image."""
+"""``python -m vae.eval CHECKPOINT``: test-set metrics of a saved model, in nats per image, on the
+test split of the dataset its checkpoint names (``vae.datasets``)."""
 
 from __future__ import annotations
 
@@ -7,11 +8,23 @@ import sys
 import time
 from dataclasses import replace
 
-from .checkpoint import CheckpointError, load_checkpoint, update_checkpoint
-from .data import DataUnavailableError, load_mnist
+from .checkpoint import Checkpoint, CheckpointError, load_checkpoint, update_checkpoint
+from .data import Dataset, DataUnavailableError
 from .device import resolve_device
 from .history import IWScore
 from .metrics import evaluate, importance_weighted_nll
+
+
+def checkpoint_data(ckpt: Checkpoint) -> Dataset:
+    """The dataset the checkpoint's model was trained on, from the data folder (``vae.datasets``);
+    a DataUnavailableError naming it and saying why when it cannot be found or read here."""
+    from .datasets import DatasetError, load_dataset
+
+    try:
+        return load_dataset(ckpt.dataset.key)
+    except (DatasetError, DataUnavailableError) as e:
+        raise DataUnavailableError(f"{ckpt.path.name} was trained on {ckpt.dataset.name} (dataset "
+                                   f"{ckpt.dataset.key!r}), which cannot be loaded here: {e}") from None
 
 
 def main(argv=None) -> int:
@@ -38,14 +51,14 @@ def main(argv=None) -> int:
         device = resolve_device(args.device)
         ckpt = load_checkpoint(args.checkpoint, device=device)
         model = ckpt.model
-        images = load_mnist().test_images[: args.limit].to(device)
+        images = checkpoint_data(ckpt).test_images[: args.limit].to(device)
     except (CheckpointError, DataUnavailableError, RuntimeError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
 
     c = model.config
     print(f"{args.checkpoint}: arch {c.arch}, latent {c.latent_dim}, {sum(t.numel() for t in model.parameters()):,} "
-          f"parameters, on {device}, {len(images):,} test images")
+          f"parameters, on {device}, {len(images):,} test images of {ckpt.dataset.name}")
     start = time.perf_counter()
     m = evaluate(model, images, batch_size=args.batch_size)
     if c.variational:

@@ -40,7 +40,7 @@ class EpochEvent:
     val: dict  # vae.metrics.evaluate's; empty without a validation split
     test: dict
     improved: bool  # this epoch's model is the one kept
-    reconstructions: np.ndarray  # [2, 10, 28, 28]: fixed test images and their reconstructions
+    reconstructions: np.ndarray  # [2, n, C, H, W]: fixed test images and their reconstructions
     weights: dict  # a CPU copy of the model's state_dict as the epoch ended
 
 

@@ -1,4 +1,4 @@
-"""One digit through the model, step by step, with its own numbers: the encoder's mu and log sigma²,
+"""One image through the model, step by step, with its own numbers: the encoder's mu and log sigma²,
 the eps drawn and z = mu + sigma * eps, the decoder's pixel probabilities, where the BCE is paid,
 each latent dimension's KL, and the -ELBO they add up to. The Inside page shows it; ``python -m
 vae.explain CHECKPOINT IMAGE`` prints it.
@@ -24,24 +24,27 @@ from . import loss
 from .checkpoint import Checkpoint, CheckpointError, load_checkpoint
 from .data import to_float
 from .device import model_device
+from .latent import as_images
+from .metrics import form_words
 from .model import ConvVAE, eval_mode
-from .preprocess import EmptyDrawingError, ImageDecodeError, open_image, to_mnist
+from .preprocess import EmptyDrawingError, ImageDecodeError, open_image, to_model_form
 
 
 @dataclass(frozen=True, eq=False)
 class Explanation:
-    """One image's pass, as numpy float32 arrays and floats in nats. An autoencoder's ``logvar``,
+    """One image's pass, as numpy float32 arrays and floats in nats. Images are in the model's form
+    as a dataset holds one: [H, W] grayscale or [3, H, W] colour. An autoencoder's ``logvar``,
     ``eps`` and ``kl_per_dim`` are None, its ``kl`` 0, its ``z`` its ``mu`` and its ``probs`` its
     ``probs_mean``."""
 
-    x: np.ndarray  # [28, 28] in [0, 1], the input as the model sees it
+    x: np.ndarray  # [H, W] or [3, H, W] in [0, 1], the input as the model sees it
     mu: np.ndarray  # [d]
     logvar: np.ndarray | None  # [d], log sigma²
     eps: np.ndarray | None  # [d], drawn from N(0, I) with ``seed``
     z: np.ndarray  # [d], mu + sigma * eps
-    probs: np.ndarray  # [28, 28], pixel probabilities decoded from z
-    probs_mean: np.ndarray  # [28, 28], decoded from mu
-    bce_per_pixel: np.ndarray  # [28, 28], -[x log p + (1 - x) log(1 - p)] with p = probs
+    probs: np.ndarray  # [H, W] or [3, H, W], pixel probabilities decoded from z
+    probs_mean: np.ndarray  # [H, W] or [3, H, W], decoded from mu
+    bce_per_pixel: np.ndarray  # [H, W], -[x log p + (1 - x) log(1 - p)] with p = probs, summed over colours
     kl_per_dim: np.ndarray | None  # [d]
     bce: float
     kl: float
@@ -59,21 +62,21 @@ class Explanation:
 
     @property
     def objective(self) -> float:
-        """What training minimised for this digit: BCE + beta KL."""
+        """What training minimised for this image: BCE + beta KL."""
         return self.bce + self.beta * self.kl
 
 
 @torch.no_grad()
 def explain(source: Checkpoint | ConvVAE, image, seed: int = 0, beta: float | None = None) -> Explanation:
     """``image`` through a checkpoint's model (its β from the run's ``train_config``) or a bare model
-    (β = 1 unless given), in fp32 on its device: one [28, 28] image (or [1, 28, 28], [1, 1, 28, 28])
+    (β = 1 unless given), in fp32 on its device: one image of the model's form (``model_input``)
     of uint8 pixels or floats in [0, 1]; a ValueError saying what is wrong otherwise."""
     if isinstance(source, Checkpoint):
         model, beta = source.model, source.train_config.beta if beta is None else beta
     else:
         model, beta = source, 1.0 if beta is None else beta
     device = model_device(model)
-    x = model_input(image, device)
+    x = model_input(model, image)
     with eval_mode(model), torch.autocast(device.type, enabled=False):
         mu, logvar = model.encode(x)
         eps = None
@@ -89,21 +92,26 @@ def explain(source: Checkpoint | ConvVAE, image, seed: int = 0, beta: float | No
         return None if t is None else t[0].float().cpu().numpy()
 
     return Explanation(
-        x=first(x)[0], mu=first(mu), logvar=first(logvar), eps=first(eps), z=first(z),
-        probs=first(torch.sigmoid(logits))[0], probs_mean=first(torch.sigmoid(logits_mean))[0],
-        bce_per_pixel=first(loss.bce_per_pixel(logits, x))[0],
+        x=as_images(x)[0], mu=first(mu), logvar=first(logvar), eps=first(eps), z=first(z),
+        probs=as_images(torch.sigmoid(logits))[0], probs_mean=as_images(torch.sigmoid(logits_mean))[0],
+        bce_per_pixel=first(loss.bce_per_pixel(logits, x).sum(1)),
         kl_per_dim=None if logvar is None else first(loss.kl_per_dim(mu, logvar)),
         bce=float(bce[0]), kl=float(kl[0]), loss=float((bce + kl)[0]),  # summed in fp32, as the Draw page's
         beta=float(beta), seed=seed,
     )
 
 
-def model_input(image, device: torch.device | str) -> torch.Tensor:
-    """One image as the model takes it, [1, 1, 28, 28] floats in [0, 1] on ``device``."""
-    shape = tuple(image.shape) if hasattr(image, "shape") else np.shape(image)
-    if shape not in ((28, 28), (1, 28, 28), (1, 1, 28, 28)):
-        raise ValueError(f"expected one 28x28 image, got an array of shape {shape}")
-    x = to_float(image if isinstance(image, torch.Tensor) else np.asarray(image), device).reshape(1, 1, 28, 28)
+def model_input(model: ConvVAE, image) -> torch.Tensor:
+    """One image as ``model`` takes it, [1, C, H, W] floats in [0, 1] on its device: of the model's
+    form (``VAEConfig.image_shape``), grayscale [H, W], [1, H, W] or [1, 1, H, W], or colour
+    [3, H, W] or [1, 3, H, W]; a ValueError in words for any other shape or values."""
+    channels, height, width = shape = model.config.image_shape
+    given = tuple(image.shape) if hasattr(image, "shape") else np.shape(image)
+    accepted = [shape, (1, *shape)] + ([(height, width), (1, height, width)] if channels == 1 else [])
+    if given not in accepted:
+        raise ValueError(f"expected one {form_words(shape)} image, got an array of shape {given}")
+    x = to_float(image if isinstance(image, torch.Tensor) else np.asarray(image), model_device(model))
+    x = x.reshape(1, *shape)
     if not (torch.isfinite(x).all() and x.min() >= 0 and x.max() <= 1):
         raise ValueError("expected pixels as uint8 or as floats in [0, 1]")
     return x
@@ -138,7 +146,8 @@ def source_of(model: ConvVAE) -> dict[str, str]:
 def describe(e: Explanation, top: int) -> str:
     """The numbers as text: the loss and its parts, then the ``top`` latent dimensions by KL (an
     autoencoder's by |mu|)."""
-    lines = [f"{'BCE':13} {e.bce:8.2f} nats  -sum_i [x_i log p_i + (1 - x_i) log(1 - p_i)] over {e.x.size} pixels"]
+    pixels = f"{e.x.size} pixels" if e.x.ndim == 2 else f"{e.x[0].size} pixels x {len(e.x)} colours"
+    lines = [f"{'BCE':13} {e.bce:8.2f} nats  -sum_i [x_i log p_i + (1 - x_i) log(1 - p_i)] over {pixels}"]
     if not e.variational:
         lines += ["a plain autoencoder: z = mu, no sigma, no eps and no KL; its loss is the BCE",
                   f"top {min(top, len(e.mu))} latent dimensions by |mu|:", "  dim        mu"]
@@ -160,11 +169,12 @@ def describe(e: Explanation, top: int) -> str:
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(
         prog="python -m vae.explain",
-        description="One digit through a model: mu, sigma, eps and z per latent dimension, the BCE and KL, "
+        description="One image through a model: mu, sigma, eps and z per latent dimension, the BCE and KL, "
                     "and the -ELBO they add up to (the Inside page's numbers).",
     )
     p.add_argument("checkpoint", help="path to a .pt file written by python -m vae.train")
-    p.add_argument("image", help="a PNG or JPEG of one digit, prepared as the Draw page prepares an upload")
+    p.add_argument("image", help="a PNG or JPEG of one image, prepared for the model's dataset as the Draw page "
+                                 "prepares an upload")
     p.add_argument("--seed", type=int, default=0, help="seed of the eps in z = mu + sigma * eps")
     p.add_argument("--top", type=int, default=8, metavar="K", help="how many latent dimensions to list")
     args = p.parse_args(argv)
@@ -173,7 +183,7 @@ def main(argv=None) -> int:
     try:
         ckpt = load_checkpoint(args.checkpoint)
         with open(args.image, "rb") as f:
-            image = to_mnist(open_image(f.read()))
+            image = to_model_form(open_image(f.read()), ckpt.dataset)
     except (CheckpointError, ImageDecodeError, EmptyDrawingError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1

@@ -1,8 +1,8 @@
-"""A film of a latent space forming: frames of a fixed set of test digits' posteriors, recorded
+"""A film of a latent space forming: frames of a fixed set of test images' posteriors, recorded
 while a model trains, stored in its checkpoint and replayed by the app, ``python -m vae.film``
 or a GIF.
 
-Each frame holds the digits' posterior means, the KL of each latent dimension, the count of
+Each frame holds the images' posterior means, the KL of each latent dimension, the count of
 active units, the decodings of 16 fixed prior latents (the same z in every frame, so samples are
 seen to sharpen) and, for a 2-D latent, the decoded manifold over [-3, 3]². Frames are taken
 before the first step, at ``EPOCH_ONE_FRACTIONS`` of epoch 1 (where most of the organising
@@ -13,6 +13,7 @@ The frames' arrays, as a checkpoint stores them, are a ``vae.film_state.Film``.
 from __future__ import annotations
 
 import argparse
+import colorsys
 import logging
 import sys
 from fractions import Fraction
@@ -26,11 +27,11 @@ from .data import default_data_dir, to_float
 from .files import write_atomically
 from .film_state import FRAME_ARRAYS, PRIOR_SAMPLES, Film
 from .images import make_grid
-from .latent import grid_points, kl_per_dimension, knn_accuracy
+from .latent import as_images, grid_points, kl_per_dimension, knn_accuracy
 from .model import eval_mode
 
-FILM_DIGITS_PER_CLASS = 50  # 500 digits: enough to see clusters, small enough to store every frame
-FILM_SEED = 0  # the same digits and prior latents for every model, so films can be compared
+FILM_IMAGES = 500  # shared equally among the labels: enough to see clusters, small enough to store every frame
+FILM_SEED = 0  # the same images and prior latents for every model, so films can be compared
 EPOCH_ONE_FRACTIONS = (1 / 16, 1 / 8, 1 / 4, 1 / 2)
 ACTIVE_VARIANCE = 0.01  # a unit is active when Var_x E[z_d | x] exceeds this (Burda et al., 2016)
 MANIFOLD_SIDE, MANIFOLD_SPAN = 12, 3.0  # a 12 x 12 grid of decodings over [-3, 3]² for 2-D latents
@@ -40,22 +41,40 @@ TSNE_PERPLEXITY, TSNE_SEED = 30.0, 0
 # Each frame after the first starts from the previous frame's map and runs this many t-SNE steps:
 # enough for the map to follow the model (bench/film.py), few enough for a film in well under a minute.
 TSNE_FRAME_STEPS = 100
-DIGIT_COLOURS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
-                 "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"]  # the D3 palette, one colour per digit
+# Up to ten labels: Okabe and Ito's palette, told apart with the common colour-vision deficiencies,
+# then Paul Tol's wine and a grey. Black comes late: it hides the other points' outlines.
+QUALITATIVE = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7",
+               "#56B4E9", "#F0E442", "#000000", "#882255", "#999999"]
 
 
-def film_digits(test_labels, per_class: int = FILM_DIGITS_PER_CLASS, seed: int = FILM_SEED) -> np.ndarray:
-    """Sorted test-set indices of ``per_class`` digits of each class, drawn with ``seed``: a fixed,
-    balanced set, the same for every model."""
+def label_colours(n: int) -> list[str]:
+    """One colour per label of ``n``: the colour-blind-safe ``QUALITATIVE`` palette for ten or
+    fewer; for more, ``n`` hues evenly round the colour wheel, alternately darker and lighter so
+    that neighbouring hues still differ (no palette keeps dozens of labels apart for everyone)."""
+    if n <= len(QUALITATIVE):
+        return QUALITATIVE[:n]
+    rgbs = [colorsys.hls_to_rgb(i / n, 0.36 if i % 2 else 0.52, 0.8) for i in range(n)]
+    return ["#" + "".join(f"{round(255 * c):02X}" for c in rgb) for rgb in rgbs]
+
+
+def film_digits(test_labels, total: int = FILM_IMAGES, seed: int = FILM_SEED) -> np.ndarray:
+    """Sorted test-set indices of a fixed, balanced sample of about ``total`` images, the same for
+    every model: ``total // labels`` of each label in the test set (at least one, at most all it
+    has), drawn with ``seed``; an unlabelled set's one label gives ``total`` images, or all."""
     labels = np.asarray(test_labels)
+    present = np.unique(labels)
+    per_label = max(1, total // len(present))
     rng = np.random.default_rng(seed)
-    picks = [rng.choice(np.flatnonzero(labels == digit), per_class, replace=False) for digit in range(10)]
+    picks = []
+    for label in present:
+        own = np.flatnonzero(labels == label)
+        picks.append(rng.choice(own, min(per_label, len(own)), replace=False))
     return np.sort(np.concatenate(picks))
 
 
 def used_dimensions(means: np.ndarray) -> np.ndarray:
     """Which latent dimensions [d] the model uses: those whose posterior mean varies over the
-    digits ``means`` [n, d] by more than ``ACTIVE_VARIANCE``; the rest carry nothing (KL ≈ 0)."""
+    images' ``means`` [n, d] by more than ``ACTIVE_VARIANCE``; the rest carry nothing (KL ≈ 0)."""
     return np.asarray(means, dtype=np.float64).var(axis=0) > ACTIVE_VARIANCE
 
 
@@ -94,7 +113,9 @@ def epoch_label(epoch: float) -> str:
 
 
 class FilmRecorder:
-    """Takes frames of a model as it trains; ``film`` is what has been recorded so far."""
+    """Takes frames of a model as it trains; ``film`` is what has been recorded so far. The test
+    images filmed are ``film_digits``' of ``test_labels``; the prior samples and the manifold come
+    in the model's own image form (``VAEConfig.image_shape``), grayscale or colour."""
 
     def __init__(self, test_images: torch.Tensor, test_labels: torch.Tensor, latent_dim: int,
                  device: torch.device, film: Film | None = None):
@@ -123,11 +144,11 @@ class FilmRecorder:
                 "kl_per_dim": (kl_per_dimension(means, logvars) if logvars is not None
                                else np.zeros(means.shape[1])).astype(np.float32),
                 "active_units": active_units(means),
-                "prior_samples": model.decode(self.prior_z)[:, 0].float().cpu().numpy(),
+                "prior_samples": as_images(model.decode(self.prior_z)),
                 "manifold": None,
             }
             if self.grid_z is not None:
-                tiles = model.decode(self.grid_z)[:, 0].float().cpu().numpy()
+                tiles = as_images(model.decode(self.grid_z))
                 frame["manifold"] = make_grid(tiles, ncol=MANIFOLD_SIDE, pad=0).astype(np.float32) / 255.0
         self.frames.append(frame)
 
@@ -158,7 +179,7 @@ def _frame_bytes(frame: dict) -> int:
     return sum(np.asarray(v).size * sizes.get(k, np.asarray(v).itemsize) for k, v in frame.items() if v is not None)
 
 
-# ---------------------------------------------------------------- where each frame's digits go
+# ---------------------------------------------------------------- where each frame's images go
 
 
 def procrustes_align(source: np.ndarray, target: np.ndarray, scale: bool = True) -> np.ndarray:
@@ -179,9 +200,9 @@ def procrustes_align(source: np.ndarray, target: np.ndarray, scale: bool = True)
 
 def film_layout(film: Film, method: str = "pca", known: np.ndarray | None = None, cache_dir=None,
                 progress=None) -> np.ndarray:
-    """Map positions [F, n, 2] of the film's digits in every frame. A 2-D latent: its raw means,
+    """Map positions [F, n, 2] of the film's images in every frame. A 2-D latent: its raw means,
     whatever ``method``. More dimensions: "pca", two linear directions per frame (``pca_layout``,
-    fast enough for a live run), or "tsne", the aligned t-SNE map in which the digits' clusters
+    fast enough for a live run), or "tsne", the aligned t-SNE map in which the labels' clusters
     can be seen (``tsne_layout``: the film's stored one, else ``cache_dir``'s, else made, tens of
     seconds, with ``progress(done, total)`` per frame)."""
     if film.latent_dim == 2:
@@ -196,7 +217,7 @@ def film_layout(film: Film, method: str = "pca", known: np.ndarray | None = None
 def pca_layout(film: Film, known: np.ndarray | None = None) -> np.ndarray:
     """Each frame's PCA, scaled to a common spread (unit RMS distance from the centre, so the
     untrained model's tiny cloud is as readable as the trained one) and rotated or reflected onto
-    the previous frame by ``procrustes_align``, so digits move smoothly instead of flipping and
+    the previous frame by ``procrustes_align``, so images move smoothly instead of flipping and
     spinning (a PCA's axes have no fixed sign or order between frames). Adding frames never moves
     earlier ones, so a live view and the replay agree, and ``known``, the layout of this film's
     first frames made before, is kept and only the frames after it are laid out."""
@@ -266,7 +287,7 @@ def aligned_tsne(means: np.ndarray, progress=None) -> np.ndarray:
     """t-SNE maps [F, n, 2] of frames of latents ``means`` [F, n, d], each started from the one
     before: the first is a whole t-SNE run (PCA start, early exaggeration), each later one
     ``TSNE_FRAME_STEPS`` steps of gradient descent on its own frame's affinities from where the
-    previous frame's digits lie. So a digit moves only as far as the model's change moves it, and
+    previous frame's images lie. So an image moves only as far as the model's change moves it, and
     the film shows clusters forming instead of a new, unrelated map at every frame. One thread: a
     second slowed t-SNE down whenever the other core was busy (see ``vae.latent.tsne``)."""
     from openTSNE import TSNEEmbedding, affinity, initialization
@@ -290,9 +311,10 @@ def aligned_tsne(means: np.ndarray, progress=None) -> np.ndarray:
 
 
 def neighbour_agreement(points: np.ndarray, labels: np.ndarray) -> np.ndarray:
-    """Per frame of ``points`` [F, n, k], the share of digits whose label a 5-nearest-neighbour
+    """Per frame of ``points`` [F, n, k], the share of images whose label a 5-nearest-neighbour
     vote of the others gives (5-fold cross-validated, ``vae.latent.knn_accuracy``): how far apart
-    the digits are, in the latent space itself (k = d) or on a map (k = 2). Chance is 0.1."""
+    the labels are, in the latent space itself (k = d) or on a map (k = 2). Chance is about one
+    over the number of labels (0.1 on MNIST)."""
     return np.array([knn_accuracy(frame, labels) for frame in np.asarray(points, dtype=np.float32)])
 
 
@@ -300,15 +322,16 @@ def neighbour_agreement(points: np.ndarray, labels: np.ndarray) -> np.ndarray:
 
 
 def gif_frames(film: Film, layout: np.ndarray, progress=None) -> list:
-    """One PIL image per frame: the map coloured by digit beside the 16 prior samples, titled by
-    epoch and active units."""
+    """One PIL image per frame: the map coloured by label (``label_colours`` of as many labels as
+    the film's highest, which films every label of the test set) beside the 16 prior samples, in
+    colour for a colour model, titled by epoch and active units."""
     from PIL import Image, ImageDraw
 
     side, pad, title_h = 320, 16, 28
     lo = np.percentile(layout.reshape(-1, 2), 0.5, axis=0)
     hi = np.percentile(layout.reshape(-1, 2), 99.5, axis=0)
     span = np.maximum(hi - lo, 1e-6)
-    colours = [tuple(int(c[i : i + 2], 16) for i in (1, 3, 5)) for c in DIGIT_COLOURS]
+    colours = [tuple(int(c[i : i + 2], 16) for i in (1, 3, 5)) for c in label_colours(int(film.labels.max()) + 1)]
     images = []
     for i in range(film.frames):
         canvas = Image.new("RGB", (2 * side + 3 * pad, side + title_h + pad), "white")
@@ -351,16 +374,19 @@ def save_gif(film: Film, path: str | Path, layout: np.ndarray | None = None, pro
 
 
 def describe(film: Film, layout: np.ndarray | None = None) -> str:
-    """One line per frame: its epoch, active units, total KL and how often a digit's nearest
-    neighbours share its label in the latent space (and on ``layout``'s map, if given)."""
-    in_latent = neighbour_agreement(film.means, film.labels)
-    on_map = neighbour_agreement(layout, film.labels) if layout is not None else [None] * film.frames
-    header = f"{'epoch':>8}  active  KL (nats)  5-NN in {film.latent_dim}-D"
-    rows = [header + ("  5-NN on the map" if layout is not None else "")]
-    for epoch, active, kl, latent, flat in zip(film.epochs, film.active_units, film.kl_per_dim.sum(axis=1),
-                                               in_latent, on_map):
-        row = f"{epoch_label(epoch):>8}  {active:3d}/{film.latent_dim:<3d} {kl:8.2f}  {latent:9.0%}"
-        rows.append(row + (f"  {flat:15.0%}" if flat is not None else ""))
+    """One line per frame: its epoch, active units, total KL and, for a film of more than one label,
+    how often an image's nearest neighbours share its label in the latent space (and on
+    ``layout``'s map, if given)."""
+    labelled = len(np.unique(film.labels)) > 1
+    in_latent = neighbour_agreement(film.means, film.labels) if labelled else None
+    on_map = neighbour_agreement(layout, film.labels) if labelled and layout is not None else None
+    header = f"{'epoch':>8}  active  KL (nats)"
+    header += f"  5-NN in {film.latent_dim}-D" if in_latent is not None else ""
+    rows = [header + ("  5-NN on the map" if on_map is not None else "")]
+    for i, (epoch, active, kl) in enumerate(zip(film.epochs, film.active_units, film.kl_per_dim.sum(axis=1))):
+        row = f"{epoch_label(epoch):>8}  {active:3d}/{film.latent_dim:<3d} {kl:8.2f}"
+        row += f"  {in_latent[i]:9.0%}" if in_latent is not None else ""
+        rows.append(row + (f"  {on_map[i]:15.0%}" if on_map is not None else ""))
     return "\n".join(rows)
 
 
@@ -387,8 +413,8 @@ def main(argv=None) -> int:
               file=sys.stderr)
         return 1
     film = ckpt.film
-    print(f"{args.checkpoint.name}: {film.frames} frames of {len(film.indices)} test digits, "
-          f"latent size {film.latent_dim}")
+    print(f"{args.checkpoint.name}: {film.frames} frames of {len(film.indices)} test images of "
+          f"{ckpt.dataset.name}, latent size {film.latent_dim}")
     layout = None
     if args.layout == "tsne" and film.latent_dim > 2:
         with tqdm(total=film.frames, unit="frame", desc="t-SNE") as bar:

@@ -13,7 +13,8 @@ import torch
 
 PRIOR_SAMPLES = 16
 FRAME_ARRAYS = ("epochs", "means", "logvars", "kl_per_dim", "active_units", "prior_samples", "manifold")
-# Per frame, plus the digits and, once laid out on request (``vae.film.tsne_layout``), the aligned t-SNE map.
+# Per frame, plus the test images filmed and, once laid out on request (``vae.film.tsne_layout``), the aligned
+# t-SNE map.
 ARRAYS = (*FRAME_ARRAYS, "indices", "labels", "tsne")
 OPTIONAL = ("logvars", "manifold", "tsne")
 
@@ -26,9 +27,11 @@ class FilmError(ValueError):
 class Film:
     """The frames of one training run, as numpy arrays: ``epochs`` [F] (the epoch at which each
     frame was taken: 0, 0.0625, ..., 1, 2, ...), ``indices`` [n] (test-set indices) and ``labels``
-    [n] of the digits, their posterior ``means`` [F, n, d] (float16) and, for a 2-D latent,
-    ``logvars`` [F, n, d] (else None), ``kl_per_dim`` [F, d], ``active_units`` [F],
-    ``prior_samples`` [F, 16, 28, 28] in [0, 1] and ``manifold`` [F, H, W] in [0, 1] or None;
+    [n] (indices into the dataset's label names, all 0 for an unlabelled set) of the test images
+    filmed, their posterior ``means`` [F, n, d] (float16) and, for a 2-D latent, ``logvars``
+    [F, n, d] (else None), ``kl_per_dim`` [F, d], ``active_units`` [F], ``prior_samples`` in
+    [0, 1], [F, 16, H, W] grayscale or [F, 16, 3, H, W] colour (as a dataset holds its images), and
+    ``manifold``, one picture per frame in [0, 1], [F, H, W] or [F, H, W, 3] colour, or None;
     ``tsne`` [F, n, 2], the aligned t-SNE map (``vae.film.tsne_layout``), once it has been made and stored."""
 
     epochs: np.ndarray
@@ -85,8 +88,7 @@ class Film:
 
     def _check(self, latent_dim: int | None) -> None:
         f, n, d = len(self.epochs), len(self.indices), self.means.shape[-1] if self.means.ndim == 3 else -1
-        shapes = {"labels": (n,), "means": (f, n, d), "kl_per_dim": (f, d), "active_units": (f,),
-                  "prior_samples": (f, PRIOR_SAMPLES, 28, 28)}
+        shapes = {"labels": (n,), "means": (f, n, d), "kl_per_dim": (f, d), "active_units": (f,)}
         if self.logvars is not None:
             shapes["logvars"] = shapes["means"]
         if self.tsne is not None:
@@ -95,13 +97,32 @@ class Film:
             if getattr(self, name).shape != shape:
                 raise FilmError(f"its film is damaged: {name} has shape {tuple(getattr(self, name).shape)}, "
                                 f"not {shape}")
-        if self.manifold is not None and (self.manifold.ndim != 3 or len(self.manifold) != f):
+        if not _images_of_form(self.prior_samples, (f, PRIOR_SAMPLES)):
+            raise FilmError(f"its film is damaged: its prior samples have shape {tuple(self.prior_samples.shape)}, "
+                            f"not {f} frames of {PRIOR_SAMPLES} square grayscale or colour images")
+        if self.manifold is not None and not _pictures_of_form(self.manifold, f):
             raise FilmError("its film is damaged: the manifold frames do not match the film's")
         if f == 0 or np.any(np.diff(self.epochs) <= 0) or not np.isfinite(self.epochs).all():
             raise FilmError("its film is damaged: its frames' epochs are not in order")
         if latent_dim is not None and self.latent_dim != latent_dim:
             raise FilmError(f"its film belongs to a model with {self.latent_dim} latent dimensions, "
                             f"not this one's {latent_dim}")
-        digits_ok = np.isin(self.labels, range(10)).all()
-        if n == 0 or self.indices.min() < 0 or self.indices.max() >= 10_000 or not digits_ok:
-            raise FilmError("its film's digits are not MNIST test digits")
+        if n == 0:
+            raise FilmError("its film has no test images")
+        for name in ("indices", "labels"):
+            values = getattr(self, name)
+            if values.dtype.kind not in "iu" or values.min() < 0:
+                raise FilmError(f"its film is damaged: its test images' {name} are not whole numbers from 0")
+
+
+def _images_of_form(images: np.ndarray, leading: tuple[int, ...]) -> bool:
+    """Whether ``images`` are ``leading``-shaped sets of square images, [..., H, W] grayscale or
+    [..., 3, H, W] colour."""
+    side = images.shape[len(leading):]
+    return images.shape[:len(leading)] == leading and (
+        (len(side) == 2 and side[0] == side[1]) or (len(side) == 3 and side[0] == 3 and side[1] == side[2]))
+
+
+def _pictures_of_form(pictures: np.ndarray, frames: int) -> bool:
+    """Whether ``pictures`` are one picture per frame, [frames, H, W] grey or [frames, H, W, 3] colour."""
+    return len(pictures) == frames and (pictures.ndim == 3 or (pictures.ndim == 4 and pictures.shape[3] == 3))

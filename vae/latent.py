@@ -1,8 +1,9 @@
 """Exploring a trained VAE's latent space: encode, project to 2-D and back, neighbours,
 interpolation, traversal, prior samples and how typical one image's -ELBO is.
 
-Everything works on numpy arrays (latents [N, d] float32, images [N, 28, 28] float in [0, 1])
-so pages can cache results and hand them straight to ``vae.images.make_grid``.
+Everything works on numpy arrays (latents [N, d] float32; images float in [0, 1] in the form a
+dataset holds them, [N, H, W] grayscale or [N, 3, H, W] colour, ``as_images``) so pages can cache
+results and hand them straight to ``vae.images.make_grid``.
 """
 
 from __future__ import annotations
@@ -34,8 +35,9 @@ _LOGGER = logging.getLogger(__name__)
 def encode(
     model: ConvVAE, images, batch_size: int = 1000, progress: Progress | None = None
 ) -> tuple[np.ndarray, np.ndarray | None]:
-    """Posterior means and log-variances [N, d] of images (an autoencoder's codes and None), in
-    batches; ``progress(done, total)`` after each batch."""
+    """Posterior means and log-variances [N, d] of images [N, H, W] or [N, C, H, W] (or one
+    grayscale [H, W]; an autoencoder's codes and None), in batches; ``progress(done, total)``
+    after each batch."""
     device = model_device(model)
     n = len(images) if np.ndim(images) > 2 else 1
     mus, logvars = [], []
@@ -50,11 +52,19 @@ def encode(
     return np.concatenate(mus), np.concatenate(logvars) if logvars else None
 
 
+def as_images(decoded: torch.Tensor) -> np.ndarray:
+    """A decoder's output [N, C, H, W] as float32 numpy images in a dataset's form: [N, H, W] for
+    grayscale, [N, 3, H, W] for colour."""
+    images = decoded.float().cpu().numpy()
+    return images[:, 0] if images.shape[1] == 1 else images
+
+
 @torch.no_grad()
 def decode(model: ConvVAE, latents: np.ndarray) -> np.ndarray:
-    """Pixel probabilities [N, 28, 28] for latents [N, d] (or one [d])."""
+    """Pixel probabilities for latents [N, d] (or one [d]): [N, H, W], or [N, 3, H, W] from a
+    colour model (``as_images``)."""
     z = torch.as_tensor(np.atleast_2d(latents), dtype=torch.float32, device=model_device(model))
-    return model.decode(z)[:, 0].cpu().numpy()
+    return as_images(model.decode(z))
 
 
 def posterior_samples(mu: np.ndarray, logvar: np.ndarray, n: int, seed: int = 0) -> np.ndarray:
@@ -70,8 +80,9 @@ def prior_samples(n: int, latent_dim: int, seed: int = 0) -> np.ndarray:
 
 
 def test_subset(n: int, total: int = 10_000, seed: int = 0) -> np.ndarray:
-    """Sorted indices of a fixed random subset of the test set; a smaller subset is always
-    contained in a larger one, so growing the map keeps the points already shown."""
+    """Sorted indices of a fixed random subset of a test set of ``total`` images (MNIST's 10,000
+    unless given); a smaller subset is always contained in a larger one, so growing the map keeps
+    the points already shown."""
     order = np.random.default_rng(seed).permutation(total)
     return np.sort(order[: min(n, total)])
 
@@ -91,7 +102,7 @@ def nearest(points: np.ndarray, query: np.ndarray, k: int) -> tuple[np.ndarray, 
 
 def label_agreement(points: np.ndarray, labels: np.ndarray, k: int = 10) -> float:
     """Mean fraction of each point's k nearest neighbours (itself left out) that share its label:
-    how well a space or a 2-D map keeps the digits apart (chance is about 0.1 on MNIST)."""
+    how well a space or a 2-D map keeps the labels apart (chance is about 0.1 on MNIST)."""
     from sklearn.neighbors import NearestNeighbors
 
     _, idx = NearestNeighbors(n_neighbors=k + 1).fit(points).kneighbors(points)
@@ -101,10 +112,16 @@ def label_agreement(points: np.ndarray, labels: np.ndarray, k: int = 10) -> floa
 def knn_accuracy(points: np.ndarray, labels: np.ndarray, k: int = 5, folds: int = 5) -> float:
     """The share of points whose label the vote of their k nearest neighbours gives, each point
     voted on by the others in a ``folds``-fold cross-validation (stratified, seeded): the same
-    measure for a latent space and for any 2-D map of it."""
+    measure for a latent space and for any 2-D map of it. A small set gets fewer folds (no more than
+    its largest label has points) and voters (no more than a fold's training points); NaN where
+    even two folds cannot be made."""
     from sklearn.model_selection import StratifiedKFold, cross_val_score
     from sklearn.neighbors import KNeighborsClassifier
 
+    folds = min(folds, int(np.unique(labels, return_counts=True)[1].max()))
+    if folds < 2:
+        return float("nan")
+    k = min(k, len(points) - -(-len(points) // folds))
     folds_of = StratifiedKFold(folds, shuffle=True, random_state=0)
     return float(cross_val_score(KNeighborsClassifier(k), points, labels, cv=folds_of).mean())
 

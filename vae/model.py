@@ -1,7 +1,8 @@
 """The convolutional VAE: a fast strided default and the seed tutorial's exact model.
 
 Both architectures share one interface: ``encode`` gives the posterior's mean and log-variance,
-``decode_logits``/``decode`` map latents to Bernoulli logits/probabilities over 28x28 pixels,
+``decode_logits``/``decode`` map latents to Bernoulli logits/probabilities over the image's pixels
+(grayscale 28x28 as MNIST, or colour 3x32x32 for a dataset of one's own),
 and the loss (``vae/loss.py``) is computed from logits for numerical stability. Either can be
 built as a plain autoencoder (``variational=False``): the same layers without the log-variance
 head, so its code is the mean alone, decoded as it is; the baseline that shows what the
@@ -19,7 +20,8 @@ from torch import nn
 
 ARCHS = ("conv", "tutorial")
 # Fields added after the bundled VAEs were written, with the value a file without them means.
-LATER_FIELDS = {"variational": True}
+LATER_FIELDS = {"variational": True, "image_channels": 1, "image_size": 28}
+IMAGE_CHANNELS = (1, 3)  # grayscale or RGB
 
 
 class ConfigError(ValueError):
@@ -74,6 +76,7 @@ MODEL_LIMITS = {
     "decoder_convs_14x14": Limit(0, 4),  # default 2
     "output_kernel": Limit(1, 7),  # and odd; default 3: a cell's neighbourhood, 7 already three cells each way
 }
+IMAGE_SIZE = Limit(12, 64)  # and a multiple of 4 (two halvings): MNIST's 28, a colour set's 32; set by the dataset
 
 
 @dataclass(frozen=True)
@@ -89,7 +92,9 @@ class VAEConfig:
     cell (3: from its neighbourhood; 1: from that cell alone, faster, worse in likelihood). Their
     defaults are the measured choice (bench/RESULTS.md, 2026-11-25). ``tutorial``: the seed
     article's model; its layer sizes are fixed, so only ``latent_dim`` applies. ``variational``:
-    False makes a plain autoencoder (no log-variance head, z = mu, no KL).
+    False makes a plain autoencoder (no log-variance head, z = mu, no KL). ``image_channels`` and
+    ``image_size``: the images' form, 1 x 28 x 28 (MNIST's) or 3 x 32 x 32 (colour); the sizes
+    above name MNIST's maps, a quarter and a half of ``image_size`` (8x8 and 16x16 at 32).
     """
 
     arch: str = "conv"
@@ -101,6 +106,8 @@ class VAEConfig:
     decoder_convs_14x14: int = 2
     output_kernel: int = 3
     variational: bool = True
+    image_channels: int = 1
+    image_size: int = 28
 
     def __post_init__(self):
         if self.arch not in ARCHS:
@@ -111,6 +118,17 @@ class VAEConfig:
             raise ConfigError("output_kernel", f"must be odd (the output keeps its size), got {self.output_kernel}")
         if not isinstance(self.variational, bool):
             raise ConfigError("variational", f"must be True or False, got {self.variational!r}")
+        if self.image_channels not in IMAGE_CHANNELS:
+            raise ConfigError("image_channels", f"must be 1 (grayscale) or 3 (colour), got {self.image_channels!r}")
+        IMAGE_SIZE.check("image_size", self.image_size)
+        if self.image_size % 4:
+            raise ConfigError("image_size", f"must be a multiple of 4 (the encoder halves it twice), "
+                                            f"got {self.image_size}")
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        """(channels, height, width) of the images the model takes and makes."""
+        return self.image_channels, self.image_size, self.image_size
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -127,15 +145,17 @@ class VAEConfig:
 
 
 class ConvVAE(nn.Module):
-    """A VAE over 1x28x28 images with a diagonal-Gaussian posterior and a Bernoulli decoder."""
+    """A VAE over 1x28x28 (or 3x32x32) images with a diagonal-Gaussian posterior and a Bernoulli decoder."""
 
     def __init__(self, config: VAEConfig | None = None):
         super().__init__()
         self.config = config = config or VAEConfig()
+        colours, cells = config.image_channels, config.image_size // 4  # cells: the coarsest map's side
         if config.arch == "tutorial":
-            self.encoder, self.decoder = _tutorial_layers()
-            self.unflatten = nn.Unflatten(1, (32, 20, 20))
-            features = 32 * 20 * 20
+            self.encoder, self.decoder = _tutorial_layers(colours)
+            side = config.image_size - 8  # two 5x5 convs without padding
+            self.unflatten = nn.Unflatten(1, (32, side, side))
+            features = 32 * side * side
             self.fc_mu = nn.Linear(features, config.latent_dim)
             self.fc_logvar = nn.Linear(features, config.latent_dim) if config.variational else None
             self.fc_decode = nn.Linear(config.latent_dim, features)
@@ -146,16 +166,16 @@ class ConvVAE(nn.Module):
             # path, and no full-resolution feature map is ever built (bench/RESULTS.md).
             self.encoder = nn.Sequential(
                 nn.PixelUnshuffle(2),  # 4 x 14x14
-                nn.Conv2d(4, 2 * c, 3, stride=2, padding=1), nn.SiLU(),  # 2c x 7x7
+                nn.Conv2d(4 * colours, 2 * c, 3, stride=2, padding=1), nn.SiLU(),  # 2c x 7x7
                 ChannelsLastFlatten(),
-                nn.Linear(2 * c * 49, eh), nn.SiLU(),
+                nn.Linear(2 * c * cells**2, eh), nn.SiLU(),
             )
             self.fc_mu = nn.Linear(eh, config.latent_dim)
             self.fc_logvar = nn.Linear(eh, config.latent_dim) if config.variational else None
             self.fc_decode = nn.Sequential(
-                nn.Linear(config.latent_dim, h), nn.SiLU(), nn.Linear(h, 2 * c * 49)
+                nn.Linear(config.latent_dim, h), nn.SiLU(), nn.Linear(h, 2 * c * cells**2)
             )
-            self.unflatten = ChannelsLastUnflatten(2 * c, 7, 7)
+            self.unflatten = ChannelsLastUnflatten(2 * c, cells, cells)
             # Upsampling by sub-pixel convolution (conv, then PixelShuffle): on the CPU it is
             # several times faster than ConvTranspose2d, which falls off oneDNN's fast path.
             # Convs at 14x14 are where extra decoder capacity paid most per second of training; a
@@ -166,7 +186,7 @@ class ConvVAE(nn.Module):
                 *_conv_stack(2 * c, config.decoder_convs_7x7),
                 nn.Conv2d(2 * c, 4 * c, 3, padding=1), nn.PixelShuffle(2), nn.SiLU(),  # c x 14x14
                 *_conv_stack(c, config.decoder_convs_14x14),
-                nn.Conv2d(c, 4, k, padding=k // 2), nn.PixelShuffle(2),  # 1 x 28x28 logits
+                nn.Conv2d(c, 4 * colours, k, padding=k // 2), nn.PixelShuffle(2),  # C x 28x28 logits
             )
             # Channels-last feature maps: oneDNN's convolutions run markedly faster on them
             # (bench/RESULTS.md), and the two flattens above are then free views.
@@ -177,7 +197,7 @@ class ConvVAE(nn.Module):
         return self.config.latent_dim
 
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """Posterior q(z|x) = N(mu, exp(logvar)) for images x in [0,1], shaped [B,1,28,28]; an
+        """Posterior q(z|x) = N(mu, exp(logvar)) for images x in [0,1], shaped [B,C,H,W]; an
         autoencoder's code is mu alone (logvar None)."""
         features = self.encoder(x)
         if self.fc_logvar is None:
@@ -185,11 +205,11 @@ class ConvVAE(nn.Module):
         return self.fc_mu(features), self.fc_logvar(features)
 
     def decode_logits(self, z: torch.Tensor) -> torch.Tensor:
-        """Bernoulli logits [B,1,28,28] for latents z [B, latent_dim]."""
+        """Bernoulli logits [B,C,H,W] for latents z [B, latent_dim]."""
         return self.decoder(self.unflatten(self.fc_decode(z)))
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
-        """Pixel probabilities in [0,1], shaped [B,1,28,28]."""
+        """Pixel probabilities in [0,1], shaped [B,C,H,W]."""
         return torch.sigmoid(self.decode_logits(z))
 
     @staticmethod
@@ -212,7 +232,7 @@ class ConvVAE(nn.Module):
 
     @torch.no_grad()
     def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
-        """n images [n,1,28,28] decoded from the prior N(0, I)."""
+        """n images [n,C,H,W] decoded from the prior N(0, I)."""
         device = next(self.parameters()).device
         z = torch.randn(n, self.latent_dim, generator=generator, device="cpu").to(device)
         return self.decode(z)
@@ -234,13 +254,13 @@ def _conv_stack(channels: int, n: int) -> list[nn.Module]:
     return [layer for _ in range(n) for layer in (nn.Conv2d(channels, channels, 3, padding=1), nn.SiLU())]
 
 
-def _tutorial_layers() -> tuple[nn.Module, nn.Module]:
+def _tutorial_layers(colours: int) -> tuple[nn.Module, nn.Module]:
     """The article's layers: conv 5x5 1->16->32 (28->24->20) and its transposed mirror."""
     encoder = nn.Sequential(
-        nn.Conv2d(1, 16, 5), nn.ReLU(), nn.Conv2d(16, 32, 5), nn.ReLU(), nn.Flatten()
+        nn.Conv2d(colours, 16, 5), nn.ReLU(), nn.Conv2d(16, 32, 5), nn.ReLU(), nn.Flatten()
     )
     decoder = nn.Sequential(
-        nn.ReLU(), nn.ConvTranspose2d(32, 16, 5), nn.ReLU(), nn.ConvTranspose2d(16, 1, 5)
+        nn.ReLU(), nn.ConvTranspose2d(32, 16, 5), nn.ReLU(), nn.ConvTranspose2d(16, colours, 5)
     )
     return encoder, decoder
 

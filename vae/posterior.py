@@ -34,9 +34,10 @@ import torch
 from .checkpoint import CheckpointError, load_checkpoint
 from .device import model_device
 from .explain import model_input
+from .latent import as_images
 from .loss import LOG_2PI, bernoulli_nll, importance_log_weights, importance_weighted_bound, kl_per_dim
 from .model import ConvVAE, eval_mode
-from .preprocess import EmptyDrawingError, ImageDecodeError, open_image, to_mnist
+from .preprocess import EmptyDrawingError, ImageDecodeError, open_image, to_model_form
 
 IW_SAMPLES = (1, 10, 100, 1000)  # each divides the next: see iw_bounds
 DECODE_BATCH = 1024  # latents decoded at once: one decode costs ~35 µs in batches of 1,000, ~10x that alone
@@ -95,7 +96,7 @@ class Probe:
     """One latent z for one image: what the decoder makes of it and the three log-densities there."""
 
     z: np.ndarray  # [d]
-    probs: np.ndarray  # [28, 28] decoded from z
+    probs: np.ndarray  # [H, W], or [3, H, W] from a colour model: decoded from z
     log_likelihood: float  # log p(x|z) = -BCE
     log_prior: float  # log p(z) under N(0, I)
     log_q: float  # log q(z|x) under the encoder's Gaussian
@@ -171,7 +172,7 @@ def posterior_grid(model: ConvVAE, image, coarse_steps: int = COARSE_STEPS, max_
     width measured, and the fine grid puts ``oversample`` points per standard deviation of the
     narrowest mode (and of q) across ±6 of them, with at most ``max_steps`` per axis."""
     device = model_device(model)
-    x = model_input(image, device)
+    x = model_input(model, image)
     with eval_mode(model), torch.autocast(device.type, enabled=False):
         mu, logvar = encoding(model, x)
         dims = plane_dims(mu, logvar)
@@ -310,7 +311,7 @@ def _mass_outside(coarse_joint: torch.Tensor, axis: torch.Tensor, log_px: float,
 def log_weights(model: ConvVAE, image, n: int, seed: int = 0) -> torch.Tensor:
     """log p(x|z) + log p(z) - log q(z|x) [n] for n samples z ~ q(z|x), seeded, in batches."""
     device = model_device(model)
-    x = model_input(image, device)
+    x = model_input(model, image)
     generator = torch.Generator(device=device).manual_seed(seed)
     with eval_mode(model), torch.autocast(device.type, enabled=False):
         encoding(model, x)  # an autoencoder is refused in words before any sampling
@@ -347,7 +348,7 @@ def sigma_scan(model: ConvVAE, image, scales=None, samples: int = 32, seed: int 
     if (scales <= 0).any():
         raise ValueError("scales must be > 0: at 0, q is a point and its KL to the prior is infinite")
     device = model_device(model)
-    x = model_input(image, device)
+    x = model_input(model, image)
     with eval_mode(model), torch.autocast(device.type, enabled=False):
         mu, logvar = encoding(model, x)
         generator = torch.Generator(device=device).manual_seed(seed)
@@ -365,7 +366,7 @@ def sigma_scan(model: ConvVAE, image, scales=None, samples: int = 32, seed: int 
 def probe(model: ConvVAE, image, z) -> Probe:
     """One latent ``z`` [d] for one image: its decoding and log p(x|z), log p(z), log q(z|x)."""
     device = model_device(model)
-    x = model_input(image, device)
+    x = model_input(model, image)
     with eval_mode(model), torch.autocast(device.type, enabled=False):
         mu, logvar = encoding(model, x)
         zt = torch.as_tensor(np.asarray(z, dtype=np.float32), device=device).reshape(1, -1)
@@ -373,7 +374,7 @@ def probe(model: ConvVAE, image, z) -> Probe:
             raise ValueError(f"z must have the model's {len(mu)} latent dimensions, got {zt.shape[1]}")
         logits = model.decode_logits(zt)
     return Probe(
-        z=zt[0].cpu().numpy(), probs=torch.sigmoid(logits)[0, 0].cpu().numpy(),
+        z=zt[0].cpu().numpy(), probs=as_images(torch.sigmoid(logits))[0],
         log_likelihood=float(-bernoulli_nll(logits, x)[0]),
         log_prior=float(log_prior(zt[0])), log_q=float(log_normal(zt[0], mu, logvar)),
     )
@@ -402,12 +403,13 @@ def main(argv=None) -> int:
                     f"with K = {', '.join(map(str, IW_SAMPLES))}, the ELBO and the gap (exact on a 2-D latent).",
     )
     p.add_argument("checkpoint", help="path to a .pt file written by python -m vae.train")
-    p.add_argument("image", help="a PNG or JPEG of one digit, prepared as the Draw page prepares an upload")
+    p.add_argument("image", help="a PNG or JPEG of one image, prepared for the model's dataset as the Draw page "
+                                 "prepares an upload")
     args = p.parse_args(argv)
     try:
         ckpt = load_checkpoint(args.checkpoint)
         with open(args.image, "rb") as f:
-            image = to_mnist(open_image(f.read()))
+            image = to_model_form(open_image(f.read()), ckpt.dataset)
         text = describe(ckpt, image)
     except (CheckpointError, ImageDecodeError, EmptyDrawingError, NotVariationalError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)

@@ -34,7 +34,7 @@ def layer_table(model: ConvVAE) -> list[dict]:
     handles = [m.register_forward_hook(record(name)) for name, m in leaves]
     try:
         with eval_mode(model):
-            mu, _logvar = model.encode(torch.zeros(1, 1, 28, 28, device=model_device(model)))
+            mu, _logvar = model.encode(torch.zeros(1, *model.config.image_shape, device=model_device(model)))
             model.decode_logits(mu)
     finally:
         for handle in handles:

@@ -22,15 +22,16 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from .checkpoint import CheckpointError, read_checkpoint, read_resume_state, save_checkpoint, save_resume_state
-from .config import LIMITS, SCHEDULES, TrainConfig
-from .data import MNIST, iterate_batches, load_mnist, to_float, training_indices
+from .config import LIMITS, SCHEDULES, VAL_SHARE, TrainConfig
+from .data import Dataset, DatasetInfo, DataUnavailableError, iterate_batches, to_float, training_indices
+from .datasets import COLOR, GRAY, load_dataset, resolve
 from .device import PRECISIONS, autocast_dtype, precision_label, resolve_device, trained_on
 from .events import EndEvent, EpochEvent, Event, FrameEvent, StepEvent
 from .files import rename_new
@@ -41,7 +42,7 @@ from .model import ARCHS, LATER_FIELDS, ConvVAE, eval_mode
 from .settings import settings
 
 FINE_TUNE_SAMPLES = 2  # samples per image in the bundled default's importance-weighted epochs (checkpoints/README.md)
-RECON_DIGITS = 10  # the reconstruction grid shows the first test image of each digit 0-9
+RECON_IMAGES = 10  # the reconstruction grid: the first test image of each label, round the labels again if fewer
 
 
 @dataclass
@@ -117,7 +118,7 @@ def train(
     stop: threading.Event | None = None,
     callback: Callable[[Event], None] | None = None,
     resume: bool = False,
-    data: MNIST | None = None,
+    data: Dataset | None = None,
     film: bool = True,
 ) -> TrainResult:
     """Train per ``config``, writing the best model so far to ``checkpoint_path`` after each epoch.
@@ -126,7 +127,11 @@ def train(
     config must match, except ``epochs``, which may grow), and its film from the film stored there.
     ``film`` records the run's film (``vae.film``) into the checkpoint."""
     config.validate()
-    run = _set_up(config, Path(checkpoint_path), data or load_mnist(), resume=resume, film=film,
+    data = data or load_dataset(config.data)
+    if data.info.key != config.data:
+        raise ValueError(f"the run is for the dataset {config.data!r}, not {data.info.key!r}")
+    config.check_dataset(data.info)
+    run = _set_up(config, Path(checkpoint_path), data, resume=resume, film=film,
                   emit=callback or (lambda event: None), stop=stop or threading.Event())
     status, message = "finished", ""
     for epoch in range(run.start_epoch, config.epochs):
@@ -145,6 +150,7 @@ class _Run:
     """What a run carries from one epoch to the next."""
 
     config: TrainConfig
+    dataset: DatasetInfo
     path: Path
     emit: Callable[[Event], None]
     stop: threading.Event
@@ -155,7 +161,7 @@ class _Run:
     train_images: torch.Tensor
     val_images: torch.Tensor
     test_images: torch.Tensor
-    recon_images: torch.Tensor  # the fixed test digits of the reconstruction grid
+    recon_images: torch.Tensor  # the fixed test images of the reconstruction grid
     model: ConvVAE
     optimizer: torch.optim.Optimizer
     shuffle: torch.Generator
@@ -177,7 +183,7 @@ class _Run:
         return self.steps_per_epoch * self.config.epochs
 
 
-def _set_up(config: TrainConfig, path: Path, data: MNIST, *, resume: bool, film: bool,
+def _set_up(config: TrainConfig, path: Path, data: Dataset, *, resume: bool, film: bool,
             emit: Callable[[Event], None], stop: threading.Event) -> _Run:
     """The data split onto the device, a seeded model and optimizer (or those of the run being
     resumed), and the film recorder, whose first frame is the untrained model."""
@@ -186,11 +192,11 @@ def _set_up(config: TrainConfig, path: Path, data: MNIST, *, resume: bool, film:
     torch.manual_seed(config.seed)
     model = ConvVAE(config.model_config()).to(device)
     run = _Run(
-        config=config, path=path, emit=emit, stop=stop, device=device,
+        config=config, dataset=data.info, path=path, emit=emit, stop=stop, device=device,
         autocast=autocast_dtype(config.precision, device), train_idx=train_idx, val_idx=val_idx,
         train_images=data.train_images[train_idx].to(device), val_images=data.train_images[val_idx].to(device),
         test_images=data.test_images.to(device),
-        recon_images=data.test_images[_first_of_each_digit(data.test_labels)].to(device),
+        recon_images=data.test_images[_first_of_each_label(data.test_labels)].to(device),
         model=model, optimizer=make_optimizer(model, config), shuffle=torch.Generator().manual_seed(config.seed),
         history={"steps": [], "epochs": []}, best={}, recorder=None, start_epoch=0,
     )
@@ -299,17 +305,20 @@ def _end(run: _Run, status: str, message: str) -> TrainResult:
     return result
 
 
-def _first_of_each_digit(labels: torch.Tensor) -> torch.Tensor:
-    return torch.stack([(labels == d).nonzero()[0, 0] for d in range(RECON_DIGITS)])
+def _first_of_each_label(labels: torch.Tensor) -> torch.Tensor:
+    """RECON_IMAGES test indices: the first image of each label, then each label's second, ..."""
+    by_label = [(labels == label).nonzero()[:, 0] for label in labels.unique()]
+    rounds = (indices[n] for n in range(len(labels)) for indices in by_label if n < len(indices))
+    return torch.stack([index for index, _ in zip(rounds, range(min(RECON_IMAGES, len(labels))))])
 
 
 @torch.no_grad()
 def _reconstruction_grid(model: ConvVAE, images: torch.Tensor) -> np.ndarray:
-    """[2, n, 28, 28] floats: the fixed test images and their reconstructions (decoded means)."""
+    """[2, n, C, H, W] floats: the fixed test images and their reconstructions (decoded means)."""
     with eval_mode(model):
         x = to_float(images, images.device)
         recon = model.decode(model.encode(x)[0])
-    return torch.stack([x[:, 0], recon[:, 0].float()]).cpu().numpy()
+    return torch.stack([x, recon.float()]).cpu().numpy()
 
 
 def _take_frame(run: _Run, epoch: float, keep_epoch: int | None = None) -> None:
@@ -338,6 +347,7 @@ def _write(run: _Run, history: dict, train_state: dict | None = None) -> None:
         history=history,
         split={"seed": config.seed, "val_size": len(run.val_idx), "train_size": len(run.train_idx)},
         trained_on=trained_on(config.device, config.precision),
+        dataset=run.dataset.to_dict(),
         **extra,
     )
     if not run.owns_file:
@@ -383,7 +393,8 @@ def _parse_args(argv=None) -> tuple[TrainConfig, argparse.Namespace]:
     choices = {"arch": ARCHS, "schedule": SCHEDULES, "precision": PRECISIONS}
     p = argparse.ArgumentParser(
         prog="python -m vae.train",
-        description="Train a convolutional VAE on MNIST and save the best checkpoint.",
+        description="Train a convolutional VAE on MNIST, scikit-learn's digits or your own images, "
+                    "and save the best checkpoint.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     p.add_argument("--name", default="model", help="checkpoint name: checkpoints/NAME.pt")
@@ -395,8 +406,17 @@ def _parse_args(argv=None) -> tuple[TrainConfig, argparse.Namespace]:
                    help="do not record the film of the latent space forming (vae/film.py)")
     p.add_argument("--autoencoder", dest="variational", action="store_const", const=False, default=argparse.SUPPRESS,
                    help="train a plain autoencoder instead: z = mu, no sampling, no KL term")
+    p.add_argument("--data", default="mnist",
+                   help="mnist, digits (scikit-learn's), an added dataset's key, or a folder or .zip of images "
+                        "(one subfolder per label, or none); a folder named mnist is ./mnist")
+    p.add_argument("--color", action="store_true",
+                   help="read your images in colour, RGB 32x32, instead of grayscale 28x28")
+    p.add_argument("--val-size", type=_count_or_share, default=argparse.SUPPRESS,
+                   help=f"in {LIMITS['val_size']}; default: {defaults.val_size} on MNIST, 0.1 on other datasets: "
+                        f"validation images, a count or a share of the training split in {VAL_SHARE}")
+    given_apart = {"variational", "data", "image_channels", "image_size", "val_size"}  # flags above, or from --data
     for f in fields(TrainConfig):
-        if f.name == "variational":  # --autoencoder
+        if f.name in given_apart:
             continue
         flag = "--" + f.name.replace("_", "-")
         kind = {"int": int, "float": float, "str": str}.get(str(f.type).split(" ")[0], int)
@@ -405,9 +425,38 @@ def _parse_args(argv=None) -> tuple[TrainConfig, argparse.Namespace]:
         p.add_argument(flag, type=kind, default=argparse.SUPPRESS, help=f"{bounds}default: {getattr(defaults, f.name)}",
                        **extra)
     args = p.parse_args(argv)
-    overrides = {f.name: getattr(args, f.name) for f in fields(TrainConfig) if hasattr(args, f.name)}  # flags given
+    overrides = {f.name: getattr(args, f.name) for f in fields(TrainConfig)
+                 if hasattr(args, f.name) and f.name != "data"}  # flags given; --data is read in main
     config = TrainConfig.tutorial(**overrides) if args.preset == "tutorial" else TrainConfig(**overrides)
     return config, args
+
+
+def _count_or_share(text: str) -> int | float:
+    """--val-size: "1000" is a count, "0.1" a share of the training split."""
+    try:
+        return int(text)
+    except ValueError:
+        return float(text)
+
+
+def _dataset_for(config: TrainConfig, args: argparse.Namespace) -> tuple[TrainConfig, Dataset]:
+    """The dataset --data names (a folder or zip read and kept first, with a progress bar), and the
+    config with its key, its image form and, off MNIST, a validation share that suits a small set."""
+    from tqdm import tqdm
+
+    form = COLOR if args.color else GRAY
+    with tqdm(unit="image", desc="reading images", dynamic_ncols=True, leave=False, delay=0.5) as bar:
+        def progress(done: int, total: int) -> None:
+            bar.total = total
+            bar.update(done - bar.n)
+
+        data = resolve(args.data, form, progress=progress)
+    info = data.info
+    if args.color and info.channels != 3:
+        raise ValueError(f"{info.name} is grayscale; --color reads a folder or zip of your own images in colour")
+    val_size = config.val_size if hasattr(args, "val_size") or info.key == "mnist" else 0.1
+    return replace(config, data=info.key, image_channels=info.channels, image_size=info.size,
+                   val_size=val_size), data
 
 
 def main(argv=None) -> int:
@@ -415,9 +464,11 @@ def main(argv=None) -> int:
 
     config, args = _parse_args(argv)
     try:
+        config, data = _dataset_for(config, args)
         config.validate()
+        config.check_dataset(data.info)
         device = resolve_device(config.device)
-    except ValueError as e:
+    except (ValueError, DataUnavailableError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     out = args.out or settings().checkpoint_dir / f"{args.name}.pt"
@@ -425,7 +476,7 @@ def main(argv=None) -> int:
         print(f"error: {out} exists; pass --resume to continue it, or choose another --name.", file=sys.stderr)
         return 2
     kind = "VAE" if config.variational else "autoencoder"
-    print(f"Training {config.arch} {kind} (latent {config.latent_dim}) on {device} "
+    print(f"Training {config.arch} {kind} (latent {config.latent_dim}) on {data.info.describe()}, on {device} "
           f"({precision_label(config.precision, device)}) -> {out}")
     bar = None
 
@@ -448,7 +499,7 @@ def main(argv=None) -> int:
     stop = threading.Event()
     start = time.perf_counter()
     try:
-        result = train(config, out, stop=stop, callback=on_event, resume=args.resume, film=args.film)
+        result = train(config, out, stop=stop, callback=on_event, resume=args.resume, data=data, film=args.film)
     except KeyboardInterrupt:
         print("\nInterrupted; the last completed epoch's best checkpoint is kept.", file=sys.stderr)
         return 130
