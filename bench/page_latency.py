@@ -127,6 +127,19 @@ class RunClock:
         return self.runs[0]
 
 
+def as_a_server() -> RunClock:
+    """Make AppTest run scripts as a server does, and time its runs (see the module's docstring)."""
+    os.chdir(ROOT)  # AppTest reads .streamlit/config.toml from the working directory
+    PagesManager.__init__ = navigation_mode_init(PagesManager.__init__)
+    # A server compiles each script once (one ScriptCache per Runtime); AppTest would on every run.
+    script_cache = ScriptCache()
+    app_test.ScriptCache = local_script_runner.ScriptCache = lambda: script_cache
+    # Injecting widget state and calling cached functions from this (non-script) thread is intended.
+    logging.getLogger("streamlit.runtime.scriptrunner_utils.script_run_context").addFilter(
+        lambda record: "missing ScriptRunContext" not in record.getMessage())
+    return RunClock()
+
+
 def check(at: AppTest) -> AppTest:
     assert not at.exception, at.exception
     return at
@@ -267,20 +280,12 @@ def main() -> None:
     p.add_argument("--sort", default="cumulative", help="the profile's order: a pstats key, e.g. tottime")
     args = p.parse_args()
 
-    os.chdir(ROOT)  # AppTest reads .streamlit/config.toml from the working directory
-    PagesManager.__init__ = navigation_mode_init(PagesManager.__init__)
-    # A server compiles each script once (one ScriptCache per Runtime); AppTest would on every run.
-    script_cache = ScriptCache()
-    app_test.ScriptCache = local_script_runner.ScriptCache = lambda: script_cache
-    # Injecting widget state and calling cached functions from this (non-script) thread is intended.
-    logging.getLogger("streamlit.runtime.scriptrunner_utils.script_run_context").addFilter(
-        lambda record: "missing ScriptRunContext" not in record.getMessage())
-    clock = RunClock()
+    clock = as_a_server()
     print(f"{time.strftime('%Y-%m-%d %H:%M')}  {platform.processor() or platform.machine()}, "
           f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}, torch {torch.__version__} "
           f"({torch.get_num_threads()} threads by default)")
     t0 = time.perf_counter()
-    timers = scenarios(clock, resources.mnist())
+    timers = scenarios(clock, resources.dataset("mnist"))
     print(f"warm-up (encoding and scoring the test set, projecting, first runs): {time.perf_counter() - t0:.1f} s")
     runs = {name: [] for name in timers}
     profile = cProfile.Profile() if args.profile else None

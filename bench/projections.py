@@ -114,7 +114,7 @@ def main() -> None:
     ckpt = resources.load(args.checkpoint)
     (mu, _), seconds, _ = timed(analysis.test_encodings, ckpt)  # the app's cached encodings
     indices = latent.test_subset(n)
-    points, labels = mu[indices], resources.mnist().test_labels.numpy()[indices]
+    points, labels = mu[indices], resources.dataset("mnist").test_labels.numpy()[indices]
     print(f"{n:,} test digits, latent {points.shape[1]}-D (encoded in {seconds:.1f} s); "
           f"k-NN label agreement in the latent space: {latent.label_agreement(points, labels):.3f}\n")
     if args.crossover:

@@ -57,6 +57,7 @@ class Class:
     lesson: str  # a lesson's id
     run_size: str  # a key of RUN_SIZES
     runs_each: int  # runs a learner may queue in all (one at a time)
+    own_data: bool  # whether learners may train on other datasets than MNIST, and upload their own
     secret: str  # the teacher's link carries it
     created_at: float
     moved_to: int | None  # the step (from 0) the teacher last moved the class to
@@ -100,13 +101,14 @@ class Classroom:
 
     # ------------------------------------------------------------ classes
 
-    def start_class(self, name: str, lesson: str, run_size: str, runs_each: int) -> Class:
+    def start_class(self, name: str, lesson: str, run_size: str, runs_each: int, own_data: bool = False) -> Class:
         if run_size not in RUN_SIZES:
             raise ClassError(f"A class's run size is one of {', '.join(RUN_SIZES)}, got {run_size!r}.")
         if not 1 <= runs_each <= RUNS_EACH:
             raise ClassError(f"Each learner may queue 1 to {RUNS_EACH} runs, got {runs_each}.")
         record = {"name": check_name(name, "class name"), "lesson": lesson, "run_size": run_size,
-                  "runs_each": runs_each, "secret": secrets.token_urlsafe(16), "created_at": time.time(),
+                  "runs_each": runs_each, "own_data": own_data, "secret": secrets.token_urlsafe(16),
+                  "created_at": time.time(),
                   "moved_to": None, "moved_at": 0.0}
         return Class(id=self._write(lambda: self._store.add_class(record)), **record)
 
@@ -198,7 +200,7 @@ class Classroom:
 
 
 def _class(row: dict) -> Class:
-    return Class(**{column: row[column] for column in ("id", *CLASS_COLUMNS)})
+    return Class(**{column: row[column] for column in ("id", *CLASS_COLUMNS)} | {"own_data": bool(row["own_data"])})
 
 
 def _record(learner: Learner) -> dict:

@@ -92,10 +92,15 @@ SCHEMA = (
         UNIQUE (class_id, name)
     );
     """,
+    # Whether a class's learners may train on datasets of their own, uploads included (off before).
+    """
+    ALTER TABLE classes ADD COLUMN own_data INTEGER NOT NULL DEFAULT 0;
+    """,
 )
 RUN_COLUMNS = ("name", "owner", "status", "message", "epoch", "has_checkpoint", "queued_at", "started_at",
                "ended_at", "config", "history_epochs")
-CLASS_COLUMNS = ("name", "lesson", "run_size", "runs_each", "secret", "created_at", "moved_to", "moved_at")
+CLASS_COLUMNS = ("name", "lesson", "run_size", "runs_each", "own_data", "secret", "created_at", "moved_to",
+                 "moved_at")
 LEARNER_COLUMNS = ("token", "class_id", "name", "progress", "seen_at")
 
 

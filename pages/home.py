@@ -89,10 +89,14 @@ def class_form(lessons: dict) -> None:
                                 key="home_class_run_size", help="Every learner's run trains this much.")
         runs_each = st.number_input("Runs per learner, in all", 1, RUNS_EACH, 3, key="home_class_runs_each",
                                     help="Each learner may have one run in the queue at a time, and this many in all.")
+        own_data = st.checkbox("Learners may train on other datasets and upload their own images",
+                               key="home_class_own_data",
+                               help="Off: every run trains on MNIST, as the lessons do. On: the Train page offers "
+                                    "scikit-learn's digits, the datasets added on this server, and a zip upload.")
         started = st.form_submit_button("Start the class", type="primary", icon=":material/play_arrow:")
     if started:
         try:
-            classes.start(name, lesson_id, run_size, runs_each)
+            classes.start(name, lesson_id, run_size, runs_each, own_data)
         except (ClassError, QueueError) as e:
             st.error(str(e), icon=":material/error:")
             return

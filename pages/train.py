@@ -155,7 +155,8 @@ def run_form() -> None:
     st.session_state.setdefault("train_latent_dim", DEFAULTS.latent_dim)
     st.session_state.setdefault("train_lr", DEFAULTS.lr)
     st.subheader("New run")
-    info = datasets.MNIST_INFO if CLASS is not None else dataset_choice()  # a class trains on MNIST
+    # A class trains on MNIST unless its teacher let its learners bring their own images.
+    info = dataset_choice() if CLASS is None or CLASS.own_data else datasets.MNIST_INFO
     if info is None:
         return
     st.session_state["train_form_data"] = info
@@ -220,6 +221,9 @@ def form_config() -> tuple[TrainConfig | None, list[str]]:
     settings.update(data=info.key, image_channels=info.channels, image_size=info.size)
     if info.key != "mnist":  # a share: a count that suits MNIST could leave a small dataset nothing to train on
         settings["val_size"] = st.session_state.get("train_val_percent", OWN_VAL_PERCENT) / 100
+        trainable = info.train_count - TrainConfig(val_size=settings["val_size"]).validation_count(info.train_count)
+        if CLASS is not None and settings["train_size"] is not None and settings["train_size"] > trainable:
+            settings["train_size"] = None  # a class's run size counts MNIST's images: a smaller set trains on all
     config = TrainConfig.tutorial(**settings) if settings["arch"] == "tutorial" else TrainConfig(**settings)
     try:
         config.validate()

@@ -157,9 +157,9 @@ def public_address() -> tuple[str, str]:
                                      "by another name (a proxy, a DNS name), set VAE_STUDIO_PUBLIC_URL to it.")
 
 
-def start(name: str, lesson: str, run_size: str, runs_each: int) -> Class:
+def start(name: str, lesson: str, run_size: str, runs_each: int, own_data: bool) -> Class:
     """Start a class, taught from this browser from now on; ClassError for a bad name or limit."""
-    started = learner.room().start_class(name, lesson, run_size, runs_each)
+    started = learner.room().start_class(name, lesson, run_size, runs_each, own_data)
     st.session_state[TEACHER_KEY] = started.id
     return started
 

@@ -54,9 +54,8 @@ def show_report(report: Report, data: Dataset) -> None:
     """What a folder or zip contained: counts, sizes, the background, what was skipped and why, and
     a few of its converted images per label, as the model will see them."""
     info = data.info
-    st.markdown(f"**{info.name}**: {report.images:,} images, {_labels(info)}; {info.train_count:,} to train "
-                f"on and {info.test_count:,} held out to test; read as {info.form}.")
-    st.caption("\n\n".join(report.lines()))
+    first, *rest = report.lines()
+    st.markdown(f"**{first}**\n" + "\n".join(f"- {line.strip()}" for line in rest))
     labels = range(len(info.label_names)) if info.labelled else [0]
     for label in labels:
         rows = (data.train_labels == label).nonzero()[:REPORT_SAMPLES, 0]

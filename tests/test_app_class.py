@@ -59,7 +59,8 @@ def test_a_teacher_starts_a_class_on_home_and_gets_both_links(room):
     next(b for b in at.button if b.label == "Start the class").click().run()
     assert not at.exception, at.exception
     (week,) = room.classes()
-    assert (week.name, week.lesson, week.run_size, week.runs_each) == ("Week 3", "vae-basics", "lesson", 2)
+    assert (week.name, week.lesson, week.run_size, week.runs_each, week.own_data) == \
+        ("Week 3", "vae-basics", "lesson", 2, False)
     class_link, teacher_link = (code.value for code in at.code)
     base = class_link.removesuffix(f"/?class={week.id}")
     assert base.startswith("http://") and teacher_link == f"{base}/?class={week.id}&teacher={week.secret}"
@@ -191,3 +192,18 @@ def test_a_server_started_for_a_class_makes_a_bare_url_a_student(room):
     join(at, "Ada")
     assert room.learners(week.id)[0].name == "Ada"
     assert at.title[0].value == "Draw a digit"
+
+
+def test_a_class_trains_on_mnist_unless_its_teacher_lets_learners_bring_their_own_images(room, run_queue):
+    mnist_only = room.start_class("Week 3", "vae-basics", "short", 3)
+    _, at = student(room, mnist_only.id, "Ada", page="pages/train.py")
+    assert not [box for box in at.selectbox if box.key == "train_data"], "no dataset choice, no upload"
+    own = room.start_class("Week 4", "vae-basics", "short", 3, own_data=True)
+    assert room.class_of(own.id).own_data and not room.class_of(mnist_only.id).own_data
+    _, at = student(room, own.id, "Grace", page="pages/train.py")
+    assert any(option.startswith("Upload a zip") for option in at.selectbox(key="train_data").options)
+    at.selectbox(key="train_data").set_value("digits").run()
+    press_queue(fill_form(at, name="grace-digits"))
+    (run,) = run_queue.runs()
+    # The class's "short" size is 20,000 MNIST images: the digits' 1,456 are all trained on.
+    assert (run.config.data, run.config.train_size, run.config.epochs) == ("digits", None, RUN_SIZES["short"].epochs)
