@@ -25,12 +25,20 @@ def chart_key(ckpt: Checkpoint, method: str, size: int, perplexity: float) -> st
 
 @st.cache_resource(show_spinner=False, max_entries=16)
 def figure(map_key: str, _indices, _labels, label_names: tuple[str, ...], _proj: latent.Projection, drawing,
-           show_grid: bool) -> go.Figure:
+           show_grid: bool, _components) -> go.Figure:
     """The map (``studio.figures.latent_map_figure``), cached per map (``map_key``) and drawing: building
     2,000+ points takes longer than a click may. ``drawing``: (xy, covariance rows) or None."""
     xy, covariance = drawing if drawing is not None else (None, None)
     return latent_map_figure(_proj, _indices, _labels, label_names, GRID_SIDE if show_grid else 0, xy,
-                             None if covariance is None else np.array(covariance))
+                             None if covariance is None else np.array(covariance), _components)
+
+
+def mixture_components(ckpt: Checkpoint, proj: latent.Projection) -> np.ndarray | None:
+    """For an unlabelled set, the map positions [k, 2] of the centres of the Gaussian mixture fitted
+    to its training means (Generate samples from it): its kinds, found without labels. None otherwise."""
+    if ckpt.dataset.labelled:
+        return None
+    return np.array([proj.to_map(mean) for mean in analysis.mixture(ckpt).means_])
 
 
 def drawing_on_map(ckpt: Checkpoint, proj: latent.Projection):
@@ -117,12 +125,17 @@ def show_map(ckpt: Checkpoint) -> None:
         st.caption(f"The rings around your drawing (★) are 1σ and 2σ of q(z|x){plane}: the encoder is not sure "
                    "where your digit belongs, and any latent inside them would do. The decoder is fed samples "
                    "from this cloud while it trains, which is why neighbouring latents decode alike.")
+    if not data.info.labelled:
+        st.caption(f"{data.info.name} has no labels, so its images share one colour. The ✕ marks are the centres of "
+                   "the Gaussian mixture fitted to where its training images landed (Generate samples from it): "
+                   "the kinds of image the model has told apart on its own.")
 
     map_key = chart_key(ckpt, method, size, perplexity)
     chart, detail = st.columns([3, 1], gap="medium")
     with chart:
         event = st.plotly_chart(
-            figure(f"{map_key}_{ckpt.key}", indices, labels, data.info.label_names, proj, drawing, show_grid),
+            figure(f"{map_key}_{ckpt.key}", indices, labels, data.info.label_names, proj, drawing, show_grid,
+                   mixture_components(ckpt, proj)),
             on_select="rerun", selection_mode="points", key=map_key,
         )
     with detail:

@@ -519,9 +519,11 @@ def _label_hover(name: str) -> str:
 
 
 def latent_map_figure(proj, indices: np.ndarray, labels: np.ndarray, label_names: tuple[str, ...],
-                      grid_side: int = 0, drawing_xy=None, drawing_covariance=None) -> go.Figure:
+                      grid_side: int = 0, drawing_xy=None, drawing_covariance=None,
+                      components: np.ndarray | None = None) -> go.Figure:
     """Test images on a ``vae.latent.Projection``'s map, coloured by label (``label_names``; one
-    colour for an unlabelled set, whose names are empty); a ``grid_side`` x
+    colour for an unlabelled set, whose names are empty, with its training means' mixture
+    ``components``, their centres' map positions [k, 2], marked as where its kinds lie); a ``grid_side`` x
     ``grid_side`` grid of faint clickable locations underneath (0: none); the last drawing as a
     star, ringed by its posterior's 1σ and 2σ contours when ``drawing_covariance`` (the map-plane
     covariance [2, 2]) is given."""
@@ -547,6 +549,10 @@ def latent_map_figure(proj, indices: np.ndarray, labels: np.ndarray, label_names
             customdata=np.column_stack([np.full(len(rows), MAP_TEST), indices[rows], np.full(len(rows), label)]),
             hovertemplate=kind + "test #%{customdata[1]}<extra></extra>",
         )
+    if components is not None:
+        fig.add_scatter(x=components[:, 0], y=components[:, 1], mode="markers+text", name="mixture components",
+                        text=[str(k + 1) for k in range(len(components))], textposition="top center",
+                        marker={"symbol": "x", "size": 10, "color": "#222"}, hoverinfo="skip")
     include = _add_drawing(fig, drawing_xy, drawing_covariance) if drawing_xy is not None else []
     # The view takes in the drawing too: an odd one can land far outside the test digits.
     (x0, x1), (y0, y1) = proj.extent(pad=0.08, include=np.vstack(include) if include else [])

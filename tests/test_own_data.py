@@ -146,3 +146,26 @@ def test_the_board_gives_each_dataset_a_plane_of_its_own(own_folder, own_models)
     assert [row for row in at.dataframe(key="board_table").value["Name"]] == ["default"]
     planes.set_value("digits").run()
     assert not at.exception and list(at.dataframe(key="board_table").value["Name"]) == ["digits"]
+
+
+def test_an_unlabelled_set_is_one_colour_on_the_map_with_its_mixture_components(own_folder, tmp_path):
+    folder = tmp_path / "flat"
+    folder.mkdir()
+    rng = np.random.default_rng(2)
+    for i in range(60):
+        shape(KINDS[i % 3], (0, 0, 0), rng).save(folder / f"{i:02d}.png")
+    flat, _ = add_dataset(folder)
+    assert not flat.info.labelled
+    model = own_folder / "flat.pt"  # in the sidebar's folder for this test only: the others see three models
+    assert vae.train.main(["--data", flat.info.key, "--latent-dim", "4", "--batch-size", "16", "--epochs", "2",
+                           "--out", str(model)]) == 0
+    try:
+        at = run_app("pages/latent_map.py", model=str(model))
+        assert not at.exception and "has no labels" in texts(at)
+        (chart,) = at.get("plotly_chart")
+        traces = {trace["name"]: trace for trace in json.loads(chart.proto.spec)["data"]}
+        assert "test image" in traces and "mixture components" in traces
+        at = run_app("pages/generate.py", model=str(model))
+        assert not at.exception and "A label of your choice" not in [s.value for s in at.subheader]
+    finally:
+        model.unlink()
