@@ -13,9 +13,10 @@ import pytest
 import vae.train
 from classroom.board import board
 from harness import BUNDLED
-from harness.apptest import fill_form, image_captions, press_queue, run_app, texts
+from harness.apptest import canvas_value, drawn, fill_form, image_captions, press_queue, run_app, texts
 from harness.shapes import KINDS, shape, shapes_zip
 from harness.wait import until
+from studio.analysis import LAST_DRAWING_KEY
 from vae import load_checkpoint
 from vae.datasets import COLOR, add_dataset
 from vae.settings import configure, settings
@@ -169,3 +170,17 @@ def test_an_unlabelled_set_is_one_colour_on_the_map_with_its_mixture_components(
         assert not at.exception and "A label of your choice" not in [s.value for s in at.subheader]
     finally:
         model.unlink()
+
+
+def test_a_drawing_on_the_canvas_is_made_like_the_digits_datasets_images(own_folder, own_models, mnist):
+    at = run_app("pages/draw.py", model=str(own_models["digits"]))
+    at.session_state["draw_canvas_0"] = canvas_value(drawn(mnist, 0))  # a 7, small in a corner of the frame
+    at.run()
+    assert not at.exception and "What the model sees (28×28)" in image_captions(at)
+    seen = at.session_state[LAST_DRAWING_KEY]["image"]
+    rows, cols = np.nonzero(seen > 0.5)
+    # Cropped to its ink and fitted to the frame, as the 8x8 digits fill theirs (MNIST's recipe keeps a
+    # 4-pixel margin): the stroke reaches two opposite edges.
+    assert rows.min() <= 1 and rows.max() >= 26 or cols.min() <= 1 and cols.max() >= 26
+    verdict = " ".join(box.value for box in [*at.success, *at.warning])
+    assert "Looks like" in verdict or "Unsure" in verdict
