@@ -107,7 +107,7 @@ def film_figure(film, layout, label_names: tuple[str, ...], test_curve=(), start
     domain) change. So the pictures are such images and the frame's caption is a text trace."""
     frames, two_d = film.frames, film.latent_dim == 2
     start = frames - 1 if start is None else int(np.clip(start, 0, frames - 1))
-    fig = _film_subplots(two_d, method)
+    fig = _film_subplots(two_d, method, len(film.indices))
     picture_axes = [fig.get_subplot(1, col) for col in ((2, 3) if two_d else (2,))]
     kl_traces, heat_map = _kl_panel(fig, film, start)  # the heat map itself is a layout image
     moving = _add_panels(fig, [_digits_panel(fig, film, layout, start, agreement),
@@ -136,13 +136,13 @@ def film_figure(film, layout, label_names: tuple[str, ...], test_curve=(), start
     return fig
 
 
-def _film_subplots(two_d: bool, method: str) -> go.Figure:
-    """The film's grid: the map down the left, the pictures beside it, the heat map and the curve
-    below them, as an ``AnimatedFigure``."""
+def _film_subplots(two_d: bool, method: str, images: int) -> go.Figure:
+    """The film's grid: the map down the left (of ``images`` test images), the pictures beside it,
+    the heat map and the curve below them, as an ``AnimatedFigure``."""
     fig = make_subplots(
         figure=AnimatedFigure(), rows=3, cols=3, column_widths=[0.46, 0.27, 0.27], row_heights=[0.42, 0.33, 0.25],
         specs=[[{"rowspan": 3}, {}, {}], [None, {"colspan": 2}, None], [None, {"colspan": 2}, None]],
-        subplot_titles=["500 test digits" + (" (raw latent)" if two_d else f" ({MAP_NAMES[method]}, aligned)"),
+        subplot_titles=[f"{images} test images" + (" (raw latent)" if two_d else f" ({MAP_NAMES[method]}, aligned)"),
                         "16 prior samples", "Grid over [-3, 3]²" if two_d else "Active dimensions",
                         "KL per dimension, by frame (epoch)",
                         "−ELBO (log scale): " + ", ".join(f"<span style='color:{colour}'>{name}</span>"
@@ -465,8 +465,8 @@ def lockstep_film_figure(films: dict, layouts: dict, method: str = "pca") -> go.
     epochs, frames_a, frames_b = lockstep(film_a, film_b)
     shown = {name: "raw latent" if film.latent_dim == 2 else MAP_NAMES[method] for name, film in films.items()}
     fig = make_subplots(figure=AnimatedFigure(), rows=2, cols=2, row_heights=[0.68, 0.32],
-                        subplot_titles=[f"{name_a}: 500 test digits ({shown[name_a]})",
-                                        f"{name_b}: 500 test digits ({shown[name_b]})",
+                        subplot_titles=[f"{name_a}: {len(film_a.indices)} test images ({shown[name_a]})",
+                                        f"{name_b}: {len(film_b.indices)} test images ({shown[name_b]})",
                                         f"{name_a}: 16 prior samples", f"{name_b}: 16 prior samples"],
                         vertical_spacing=0.08, horizontal_spacing=0.06)
     sides = [(name_a, film_a, layouts[name_a], frames_a, 1), (name_b, film_b, layouts[name_b], frames_b, 2)]
