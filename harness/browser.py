@@ -200,6 +200,20 @@ def grey_levels(picture: bytes, side: int = 28) -> np.ndarray:
     return np.asarray(grey.resize((side, side), Image.Resampling.BOX), dtype=np.float64)
 
 
+def contrast(text: str, background: str, opacity: float = 1.0) -> float:
+    """WCAG 2.1's contrast ratio of CSS ``rgb(...)`` text drawn at ``opacity`` over ``background``."""
+    fore, back = (np.array([float(v) for v in re.findall(r"[\d.]+", colour)[:3]]) for colour in (text, background))
+    shown = opacity * fore + (1 - opacity) * back
+
+    def luminance(rgb: np.ndarray) -> float:
+        c = rgb / 255
+        linear = np.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4)
+        return float(linear @ [0.2126, 0.7152, 0.0722])
+
+    light, dark = sorted((luminance(shown), luminance(back)), reverse=True)
+    return (light + 0.05) / (dark + 0.05)
+
+
 def correlation(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.corrcoef(a.ravel(), b.ravel())[0, 1])
 

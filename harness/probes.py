@@ -59,3 +59,16 @@ IMAGE_SHOWN_JS = f"""([caption, before]) => {{{PAGE_ERROR_JS}
     const loaded = img && img.src !== before && img.complete && img.naturalWidth > 0;
     return loaded ? performance.now() - window.__released : 0;
 }}"""
+
+# Each caption's text colour, its container's opacity (Streamlit fades captions by opacity) and the
+# first opaque background behind it: what its contrast is computed from (``harness.browser.contrast``).
+CAPTION_COLOURS_JS = """() => [...document.querySelectorAll('[data-testid=stCaptionContainer]')].map(caption => {
+    const text = getComputedStyle(caption.querySelector('p') || caption).color;
+    let element = caption, background = 'rgba(0, 0, 0, 0)';
+    while (element && /^rgba\\(.*, 0\\)$|^transparent$/.test(background)) {
+        background = getComputedStyle(element).backgroundColor;
+        element = element.parentElement;
+    }
+    return {text, opacity: parseFloat(getComputedStyle(caption).opacity), background,
+            words: caption.textContent.slice(0, 40)};
+})"""

@@ -34,6 +34,7 @@ from harness.browser import (
     PLOTLY_DOUBLE_CLICK_S,
     RERUN_MS,
     RUN_ENDED,
+    contrast,
     correlation,
     drag,
     expect_image_loaded,
@@ -50,6 +51,7 @@ from harness.browser import (
     settle,
     streamlit_server,
 )
+from harness.probes import CAPTION_COLOURS_JS
 from studio.figures import MAP_DRAWING_TARGET
 from studio.identity import COOKIE as LEARNER_COOKIE
 
@@ -112,8 +114,20 @@ def test_home_and_every_page_opens_from_the_sidebar(app: Page):
     for label in NAV_LABELS[1:] + NAV_LABELS[:1]:
         open_page(app, label)
         expect(page_title(app)).to_have_text(HEADINGS[label])
+        expect(app).to_have_title(f"{label} · VAE Studio")  # what a tab and a screen reader name
         expect_no_exception(app)
     save_screenshot(app, "home")
+
+
+def test_captions_read_at_wcag_contrast_in_the_page_and_the_sidebar(app: Page):
+    for label in ("Home", "Draw", "Latent map"):
+        open_page(app, label)
+        settle(app)
+        captions = app.evaluate(CAPTION_COLOURS_JS)
+        assert captions, f"{label} shows captions"
+        low = [(c["words"], round(contrast(c["text"], c["background"], c["opacity"]), 2)) for c in captions
+               if contrast(c["text"], c["background"], c["opacity"]) < 4.5]
+        assert not low, f"{label}: captions under 4.5:1 (WCAG 2.1 AA, 1.4.3): {low}"
 
 
 def test_a_fresh_servers_very_first_visit_straight_to_a_page_shows_the_apps_navigation(chromium, tmp_path):
