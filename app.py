@@ -25,8 +25,10 @@ if opened_step is not None and page.url_path != ("" if opened_step == "home" els
     st.switch_page(PAGES[opened_step].file, query_params=st.query_params.to_dict())
 st.set_page_config(page_title=f"{page.title} · VAE Studio")  # each page's own tab title, as a screen reader reads it
 # Streamlit fades captions to 60% opacity: grey at 3.9:1 on white, under WCAG's 4.5:1 for text. At 80%
-# they read at 7:1 and still look secondary.
-st.html("<style>[data-testid='stCaptionContainer'] { opacity: 0.8 !important; }</style>")
+# they read at 7:1 and still look secondary. Each heading's link to itself is a keyboard stop of its
+# own (Inside's "Draw another ε" was 32 Tabs down): hidden, so no longer one.
+st.html("<style>[data-testid='stCaptionContainer'] { opacity: 0.8 !important; }"
+        "[data-testid='stHeaderActionElements'] a[href^='#'] { display: none !important; }</style>")
 views.keep_url_in_step()
 
 

@@ -59,7 +59,8 @@ def drawn_digit(info: DatasetInfo) -> np.ndarray | None:
         digit = drawing_to_model_form(image, info)
     except EmptyDrawingError:
         st.session_state.pop(KEPT_KEY, None)  # e.g. every stroke undone
-        st.info("Draw a digit on the black canvas: the model's view appears as soon as you lift the pen.",
+        st.info("Draw a digit on the black canvas: the model's view appears as soon as you lift the pen. "
+                "Without a mouse or a touch screen, choose Upload above to use an image.",
                 icon=":material/draw:")
         return None
     kept = st.session_state.get(KEPT_KEY)

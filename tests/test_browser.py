@@ -130,6 +130,16 @@ def test_captions_read_at_wcag_contrast_in_the_page_and_the_sidebar(app: Page):
         assert not low, f"{label}: captions under 4.5:1 (WCAG 2.1 AA, 1.4.3): {low}"
 
 
+def test_headings_are_no_keyboard_stops(app: Page):
+    open_page(app, "Generate")
+    settle(app)
+    headings = app.locator("[data-testid=stMain] :is(h1, h2, h3)")
+    expect(headings.first).to_be_visible()
+    assert headings.count() >= 5
+    links = app.locator("[data-testid=stMain] :is(h1, h2, h3) a[href^='#']")  # Streamlit's link to each heading
+    assert links.count() >= 5 and all(not link.is_visible() for link in links.all()), "hidden: no Tab stop"
+
+
 def test_a_fresh_servers_very_first_visit_straight_to_a_page_shows_the_apps_navigation(chromium, tmp_path):
     """A pages/ folder beside app.py starts Streamlit in its legacy multipage mode, which only an
     st.navigation call ends: a fresh server whose first request was /draw ran pages/draw.py alone,
