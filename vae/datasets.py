@@ -200,6 +200,15 @@ def digits() -> Dataset:
                     name="scikit-learn digits", key="digits")
 
 
+def image_in_form(image: Image.Image, info: DatasetInfo) -> np.ndarray:
+    """One image made as ``info``'s images were (its mode converted, fitted, centred, composited onto
+    the dataset's background), as a model takes it: float32 [size, size] or [3, size, size] in [0, 1]."""
+    form = ImageForm(info.channels, info.size)
+    canvas = _Canvas(1, form)
+    canvas.place(0, _in_form_mode(image, form))
+    return canvas.composite(np.array([0]), info.background)[0].astype(np.float32) / 255.0
+
+
 def add_dataset(source: Path, form: ImageForm = GRAY, data_dir: Path | None = None, limits: Limits = Limits(),
                 progress: Progress | None = None, name: str | None = None) -> tuple[Dataset, Report]:
     """``read_images``, then keep the dataset as ``<data_dir>/datasets/<key>.npz``: written once (a

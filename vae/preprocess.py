@@ -22,14 +22,13 @@ from __future__ import annotations
 
 import io
 import warnings
-from typing import TYPE_CHECKING
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 from scipy import ndimage
 
-if TYPE_CHECKING:
-    from .data import DatasetInfo
+from .data import DatasetInfo
+from .datasets import image_in_form
 
 SIZE = 28  # the MNIST field
 BOX = 20  # the digit's bounding box is scaled to fit this square
@@ -103,39 +102,14 @@ def to_mnist(image, ink: str = "auto", pen: bool = True) -> np.ndarray:
 
 def to_model_form(image, info: DatasetInfo) -> np.ndarray:
     """An upload (any image ``to_mnist`` takes) as a model of the dataset ``info`` takes it, float32
-    in [0, 1]: MNIST's recipe (``to_mnist``) for MNIST; for any other set, as ``vae.datasets`` reads
-    that set's images: the whole image resized to fit its size (Lanczos to shrink, bilinear to
-    enlarge), keeping its shape, centred, and composited onto its background, grayscale
-    [size, size] or colour [3, size, size]."""
+    in [0, 1]: MNIST's recipe (``to_mnist``) for MNIST; for any other set, by the very conversion
+    ``vae.datasets`` read that set's images with (``image_in_form``): the whole image fitted and
+    centred on the set's background, grayscale [size, size] or colour [3, size, size]."""
     if info.key == "mnist":
         return to_mnist(image)
-    a = _shrink(_as_array(image))
-    a = a[:, :, None] if a.ndim == 2 else a
-    transparent = a.shape[2] in (2, 4)
-    alpha = a[:, :, -1] if transparent else np.ones(a.shape[:2], dtype=np.float32)
-    colour = a[:, :, :-1] if transparent else a
-    if info.channels == 1 and colour.shape[2] == 3:
-        colour = colour @ np.array([[0.299], [0.587], [0.114]], dtype=np.float32)  # ITU-R 601 luma, as PIL's "L"
-    elif info.channels == 3 and colour.shape[2] == 1:
-        colour = np.repeat(colour, 3, axis=2)
-    height, width = alpha.shape
-    scale = info.size / max(height, width)
-    fitted = (max(1, round(width * scale)), max(1, round(height * scale)))
-    resampling = Image.Resampling.LANCZOS if fitted[0] < width else Image.Resampling.BILINEAR
-
-    def resized(plane: np.ndarray) -> np.ndarray:  # Lanczos overshoots a little at hard edges: clipped
-        return np.clip(np.asarray(Image.fromarray(np.ascontiguousarray(plane)).resize(fitted, resampling)), 0.0, 1.0)
-
-    # Resized premultiplied by the opacity, so hidden pixels' colour does not bleed into the edges.
-    fitted_alpha = resized(alpha)
-    fitted_colour = np.stack([np.minimum(resized(colour[:, :, c] * alpha), fitted_alpha)
-                              for c in range(info.channels)])
-    canvas, cover = np.zeros((info.channels, info.size, info.size), np.float32), np.zeros((info.size,) * 2, np.float32)
-    top, left = (info.size - fitted[1]) // 2, (info.size - fitted[0]) // 2
-    canvas[:, top : top + fitted[1], left : left + fitted[0]] = fitted_colour
-    cover[top : top + fitted[1], left : left + fitted[0]] = fitted_alpha
-    form = canvas + (1.0 - cover) * (1.0 if info.background == "white" else 0.0)
-    return form[0] if info.channels == 1 else form
+    if not isinstance(image, Image.Image):  # an array: as 8-bit pixels, the form a dataset's files have
+        image = Image.fromarray(np.rint(_shrink(_as_array(image)) * 255).astype(np.uint8))
+    return image_in_form(image, info)
 
 
 def drawing_to_model_form(image, info: DatasetInfo) -> np.ndarray:
