@@ -93,10 +93,8 @@ def show_curves(checkpoints: dict) -> None:
 
 
 def show_one_input(checkpoints: dict) -> None:
-    drawing = st.session_state.get(analysis.LAST_DRAWING_KEY)
-    shape = next(iter(checkpoints.values())).config.image_shape
-    drawn_here = drawing is not None and drawing["image"].shape == shape[1:]  # a drawing of these models' form
-    sources = (["drawing"] if drawn_here else []) + ["test"]
+    drawing = analysis.last_drawing(next(iter(checkpoints.values())))  # both models are of one dataset
+    sources = (["drawing"] if drawing is not None else []) + ["test"]
     left, right = st.columns([2, 3])
     source = left.radio("Input", sources, horizontal=True, key="compare_source", on_change=input_chosen,
                         format_func={"drawing": "Your last drawing", "test": "A test image"}.get)

@@ -37,9 +37,7 @@ def chosen_input(ckpt: Checkpoint) -> tuple[np.ndarray, str]:
     test digit last clicked on the Latent map; without a drawing or a click, a test digit. A drawing
     or a click made with a model of another dataset does not count."""
     test = resources.data_of(ckpt)
-    drawing = st.session_state.get(analysis.LAST_DRAWING_KEY)
-    if drawing is not None and drawing["image"].shape != ckpt.config.image_shape[1:]:
-        drawing = None
+    drawing = analysis.last_drawing(ckpt)
     picked = st.session_state.get(analysis.MAP_PICK_KEY)
     if picked is not None and picked >= len(test.test_images):
         picked = None

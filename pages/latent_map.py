@@ -44,8 +44,8 @@ def mixture_components(ckpt: Checkpoint, proj: latent.Projection) -> np.ndarray 
 def drawing_on_map(ckpt: Checkpoint, proj: latent.Projection):
     """The Draw page's last digit on this map as (position, covariance rows or None), hashable for
     the figure's cache; re-encoded if it was drawn with another model. None before any drawing."""
-    drawing = st.session_state.get(analysis.LAST_DRAWING_KEY)
-    if drawing is None or drawing["image"].shape != ckpt.config.image_shape[1:]:  # none, or not this model's form
+    drawing = analysis.last_drawing(ckpt)
+    if drawing is None:
         return None
     mu, logvar = drawing["mu"], drawing["logvar"]
     if drawing["checkpoint"] != ckpt.key:

@@ -423,9 +423,8 @@ def idea_lines() -> list[str]:
     numbers of the learner's last drawing through the active model, and the gap Inside measured,
     where there are some."""
     ckpt = resources.active()
-    drawing = st.session_state.get(analysis.LAST_DRAWING_KEY)
-    own = drawing is not None and drawing["image"].shape == ckpt.config.image_shape[1:]  # drawn for this model's form
-    e = analysis.explanation(ckpt, drawing["image"], 0) if own else None
+    drawing = analysis.last_drawing(ckpt)
+    e = None if drawing is None else analysis.explanation(ckpt, drawing["image"], 0)
     lines = [f"**The bottleneck.** {ckpt.name}'s encoder squeezes an image's {np.prod(ckpt.config.image_shape)} "
              "numbers into "
              f"{ckpt.config.latent_dim} numbers (it uses {analysis.active_units(ckpt)} of them), and its decoder "

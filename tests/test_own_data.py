@@ -95,6 +95,12 @@ def test_draw_takes_an_upload_for_a_colour_model_and_has_no_canvas(own_folder, o
     assert "What the model sees (32×32, colour)" in image_captions(at)
     verdict = " ".join(box.value for box in [*at.success, *at.warning])
     assert "Looks like" in verdict or "Unsure" in verdict, "a labelled set has its vote"
+    # The upload is the learner's last image on the other pages too, for this colour model.
+    at.switch_page("pages/latent_map.py").run()
+    (chart,) = at.get("plotly_chart")
+    assert "your drawing" in {trace["name"] for trace in json.loads(chart.proto.spec)["data"]}
+    at.switch_page("pages/inside.py").run()
+    assert not at.exception and at.segmented_control(key="inside_source").value == "drawing"
 
 
 def test_compare_across_datasets_shows_the_cards_and_says_why_no_more(own_folder, own_models):
