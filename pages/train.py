@@ -15,7 +15,7 @@ from classroom.queue import QueueError, Run
 from studio import analysis, classes, learner, live, resources, runs, views
 from studio.datasets import show_report
 from vae import datasets
-from vae.config import LIMITS, TrainConfig
+from vae.config import LIMITS, OWN_DATA_VAL_SHARE, TrainConfig
 from vae.data import DatasetInfo
 from vae.device import precision_label
 from vae.film import epoch_label
@@ -39,7 +39,6 @@ DEFAULTS = TrainConfig()  # the form starts from the library's recipe
 UPLOAD = "upload"  # the dataset choice that reads a zip of one's own images
 DATA_NEXT = "train_data_next"  # session_state: the dataset an upload added, chosen when the page is drawn next
 REPORTS = "train_reports"  # session_state: what each zip this browser added contained, by dataset key
-OWN_VAL_PERCENT = 10  # of a dataset other than MNIST, held out to validate: 1,000 would leave a small one too few
 
 try:
     queue = runs.queue()
@@ -73,7 +72,7 @@ def expert_fields(left, right, info: DatasetInfo) -> None:
         number(left, "val_size", value=DEFAULTS.val_size, step=500,
                help="Held out of the 60,000 training images to pick the best epoch.")
     else:
-        left.number_input("Validation share (%)", 1, 50, OWN_VAL_PERCENT, key="train_val_percent",
+        left.number_input("Validation share (%)", 1, 50, round(100 * OWN_DATA_VAL_SHARE), key="train_val_percent",
                           help=f"Held out of {info.name}'s {info.train_count:,} training images to pick the best "
                                "epoch.")
     number(left, "iw_epochs", value=DEFAULTS.iw_epochs, step=1,
@@ -220,7 +219,7 @@ def form_config() -> tuple[TrainConfig | None, list[str]]:
     info = st.session_state["train_form_data"]
     settings.update(data=info.key, image_channels=info.channels, image_size=info.size)
     if info.key != "mnist":  # a share: a count that suits MNIST could leave a small dataset nothing to train on
-        settings["val_size"] = st.session_state.get("train_val_percent", OWN_VAL_PERCENT) / 100
+        settings["val_size"] = st.session_state.get("train_val_percent", round(100 * OWN_DATA_VAL_SHARE)) / 100
         trainable = info.train_count - TrainConfig(val_size=settings["val_size"]).validation_count(info.train_count)
         if CLASS is not None and settings["train_size"] is not None and settings["train_size"] > trainable:
             settings["train_size"] = None  # a class's run size counts MNIST's images: a smaller set trains on all

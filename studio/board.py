@@ -12,8 +12,7 @@ from classroom import board
 from classroom.board import BoardPoint
 from studio import live, runs
 from studio.resources import data_dir, list_checkpoints
-from vae.data import MNIST_INFO
-from vae.datasets import added_datasets
+from vae.datasets import DatasetError, dataset_info
 
 
 @st.cache_resource(show_spinner=False, max_entries=4)
@@ -48,11 +47,8 @@ def running_points() -> list[BoardPoint]:
 
 
 def dataset_name(key: str) -> str:
-    """What the Board calls a plane: its dataset's name, as a model file of it records it."""
-    return dataset_names().get(key, key)
-
-
-@st.cache_resource(show_spinner=False, ttl=60)
-def dataset_names() -> dict[str, str]:
-    return {"mnist": MNIST_INFO.name, "digits": "scikit-learn digits",
-            **{info.key: info.name for info in added_datasets(data_dir())}}
+    """What the Board calls a plane: its dataset's name; the key of one this server no longer keeps."""
+    try:
+        return dataset_info(key, data_dir()).name
+    except DatasetError:
+        return key

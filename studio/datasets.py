@@ -56,10 +56,8 @@ def show_report(report: Report, data: Dataset) -> None:
     info = data.info
     first, *rest = report.lines()
     st.markdown(f"**{first}**\n" + "\n".join(f"- {line.strip()}" for line in rest))
-    labels = range(len(info.label_names)) if info.labelled else [0]
-    for label in labels:
+    counts = report.label_counts if info.labelled else {"samples": report.images}
+    for label, (name, count) in enumerate(counts.items()):
         rows = (data.train_labels == label).nonzero()[:REPORT_SAMPLES, 0]
-        name = info.label_names[label] if info.labelled else "samples"
-        count = int((data.train_labels == label).sum()) + int((data.test_labels == label).sum())
         st.image(make_grid(data.train_images[rows], ncol=REPORT_SAMPLES, pad=2, scale=2),
                  caption=f"{name}: {count:,} images, as the model sees them")

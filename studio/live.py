@@ -23,11 +23,12 @@ from PIL import Image
 
 from classroom.jobs import snapshot_model
 from classroom.queue import Run
-from studio import resources, runs
+from studio import runs
 from studio.figures import film_figure, loss_figure
 from studio.films import first_epoch_curve, test_curve
 from vae import film
 from vae.checkpoint import Checkpoint
+from vae.datasets import dataset_info
 from vae.images import make_grid
 
 LIVE_REFRESH_S = 2.0  # the Train page's progress line reruns this often (progress, the Stop button)
@@ -175,7 +176,7 @@ def _film_layout(run: tuple) -> list:
 def _film(run: tuple, frames: int, epochs: int, _snap: Run) -> go.Figure:
     so_far = _film_layout(run)
     so_far[0] = film.film_layout(_snap.film, "pca", known=so_far[0])
-    label_names = resources.dataset(_snap.config.data).info.label_names  # loaded already: the run trains on it
+    label_names = dataset_info(_snap.config.data).label_names  # a Ray run's dataset is not loaded here
     return SharedFigure(film_figure(_snap.film, so_far[0], label_names, test_curve(_snap.history), animate=False,
                                     first_epoch=first_epoch_curve(_snap.history)))
 

@@ -12,6 +12,7 @@ from .model import MODEL_LIMITS, ConfigError, Limit, VAEConfig
 
 SCHEDULES = ("linear", "onecycle", "constant")
 VAL_SHARE = Limit(0.01, 0.5)  # val_size as a share of the training split, for a small dataset
+OWN_DATA_VAL_SHARE = 0.1  # the share a dataset other than MNIST validates on: 1,000 images would leave a small one few
 # The most images one training step decodes, batch_size x iw_samples (the IW bound decodes each
 # image iw_samples times): the largest model's activations stay near 3.5 GB (vae.model.MODEL_LIMITS).
 DECODED_PER_STEP = 4096

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import itertools
 import math
 import sys
 import threading
@@ -29,7 +30,7 @@ import numpy as np
 import torch
 
 from .checkpoint import CheckpointError, read_checkpoint, read_resume_state, save_checkpoint, save_resume_state
-from .config import LIMITS, SCHEDULES, VAL_SHARE, TrainConfig
+from .config import LIMITS, OWN_DATA_VAL_SHARE, SCHEDULES, VAL_SHARE, TrainConfig
 from .data import Dataset, DatasetInfo, DataUnavailableError, iterate_batches, to_float, training_indices
 from .datasets import COLOR, GRAY, load_dataset, resolve
 from .device import PRECISIONS, autocast_dtype, precision_label, resolve_device, trained_on
@@ -309,7 +310,7 @@ def _first_of_each_label(labels: torch.Tensor) -> torch.Tensor:
     """RECON_IMAGES test indices: the first image of each label, then each label's second, ..."""
     by_label = [(labels == label).nonzero()[:, 0] for label in labels.unique()]
     rounds = (indices[n] for n in range(len(labels)) for indices in by_label if n < len(indices))
-    return torch.stack([index for index, _ in zip(rounds, range(min(RECON_IMAGES, len(labels))))])
+    return torch.stack(list(itertools.islice(rounds, RECON_IMAGES)))
 
 
 @torch.no_grad()
@@ -412,8 +413,8 @@ def _parse_args(argv=None) -> tuple[TrainConfig, argparse.Namespace]:
     p.add_argument("--color", action="store_true",
                    help="read your images in colour, RGB 32x32, instead of grayscale 28x28")
     p.add_argument("--val-size", type=_count_or_share, default=argparse.SUPPRESS,
-                   help=f"in {LIMITS['val_size']}; default: {defaults.val_size} on MNIST, 0.1 on other datasets: "
-                        f"validation images, a count or a share of the training split in {VAL_SHARE}")
+                   help=f"in {LIMITS['val_size']}; default: {defaults.val_size} on MNIST, {OWN_DATA_VAL_SHARE} on "
+                        f"other datasets: validation images, a count or a share of the training split in {VAL_SHARE}")
     given_apart = {"variational", "data", "image_channels", "image_size", "val_size"}  # flags above, or from --data
     for f in fields(TrainConfig):
         if f.name in given_apart:
@@ -451,10 +452,8 @@ def _dataset_for(config: TrainConfig, args: argparse.Namespace) -> tuple[TrainCo
             bar.update(done - bar.n)
 
         data = resolve(args.data, form, progress=progress)
-    info = data.info
-    if args.color and info.channels != 3:
-        raise ValueError(f"{info.name} is grayscale; --color reads a folder or zip of your own images in colour")
-    val_size = config.val_size if hasattr(args, "val_size") or info.key == "mnist" else 0.1
+    info = data.info  # in the form asked for: resolve refuses --color for a grayscale dataset
+    val_size = config.val_size if hasattr(args, "val_size") or info.key == "mnist" else OWN_DATA_VAL_SHARE
     return replace(config, data=info.key, image_channels=info.channels, image_size=info.size,
                    val_size=val_size), data
 
