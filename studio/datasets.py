@@ -8,14 +8,14 @@ import streamlit as st
 from vae.data import Dataset, DatasetInfo
 from vae.datasets import Report
 from vae.images import make_grid
+from vae.neighbours import LabelWords
 
 REPORT_SAMPLES = 8  # images shown per label in an upload's report
-DIGIT_SETS = ("mnist", "digits")  # datasets whose images the pages call digits
 
 
 def noun(info: DatasetInfo) -> str:
-    """What a page calls one of the dataset's images: "digit" or "image"."""
-    return "digit" if info.key in DIGIT_SETS else "image"
+    """What a page calls one of the dataset's images: "digit" or "image" (``vae.neighbours.LabelWords``)."""
+    return LabelWords(info.label_names).noun
 
 
 def label_phrase(info: DatasetInfo, label: int) -> str:

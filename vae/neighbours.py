@@ -67,7 +67,8 @@ class LabelWords:
 
     @property
     def digits(self) -> bool:
-        return all(len(name) == 1 and name.isdigit() for name in self.names)
+        """Whether the labels are digits; an unlabelled set's images are not."""
+        return bool(self.names) and all(len(name) == 1 and name.isdigit() for name in self.names)
 
     @property
     def noun(self) -> str:
