@@ -47,9 +47,7 @@ def last_drawing(ckpt: Checkpoint) -> dict | None:
     """Draw's last drawing or upload (``LAST_DRAWING_KEY``) if ``ckpt`` can encode it: one made for a
     model of another image form cannot be. None before any."""
     drawing = st.session_state.get(LAST_DRAWING_KEY)
-    channels, height, width = ckpt.config.image_shape
-    one_image = (height, width) if channels == 1 else (channels, height, width)  # as Draw keeps it
-    return drawing if drawing is not None and drawing["image"].shape == one_image else None
+    return drawing if drawing is not None and drawing["image"].shape == ckpt.dataset.image_shape else None
 
 
 def tsne_cache() -> Path:

@@ -65,7 +65,12 @@ class DatasetInfo:
 
     @property
     def form(self) -> str:
-        return f"{'grayscale' if self.channels == 1 else 'colour'} {self.size}×{self.size}"
+        return form_name(self.channels, self.size)
+
+    @property
+    def image_shape(self) -> tuple[int, ...]:
+        """One image as the dataset holds it: (H, W) grayscale or (3, H, W) colour."""
+        return (self.size, self.size) if self.channels == 1 else (self.channels, self.size, self.size)
 
     def describe(self) -> str:
         """One line for a model card: the name, counts, image form and labels."""
@@ -80,6 +85,11 @@ class DatasetInfo:
     def from_dict(cls, d: dict) -> DatasetInfo:
         values = {f.name: d[f.name] for f in fields(cls)}
         return cls(**{**values, "label_names": tuple(values["label_names"])})
+
+
+def form_name(channels: int, size: int) -> str:
+    """An image form in words: "grayscale 28×28", "colour 32×32"."""
+    return f"{'grayscale' if channels == 1 else 'colour'} {size}×{size}"
 
 
 MNIST_INFO = DatasetInfo(key="mnist", name="MNIST", channels=1, size=28, label_names=tuple("0123456789"),

@@ -43,7 +43,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps
 
-from .data import MAX_IMAGES, Dataset, DatasetInfo, default_data_dir, load_mnist
+from .data import MAX_IMAGES, Dataset, DatasetInfo, default_data_dir, form_name, load_mnist
 from .data import MNIST_INFO as MNIST_INFO  # offered here too, beside the other built-in dataset
 from .files import write_atomically
 
@@ -236,8 +236,7 @@ def added_datasets(data_dir: Path | None = None) -> list[DatasetInfo]:
     infos = []
     for path in sorted(folder.glob("*.npz")):
         try:
-            with np.load(path, allow_pickle=False) as npz:
-                info = DatasetInfo.from_dict(json.loads(str(npz["info"])))
+            info = _kept_info(path)
         except (OSError, ValueError, KeyError, TypeError, EOFError, zipfile.BadZipFile):
             continue
         if info.key == path.stem:
@@ -255,8 +254,7 @@ def dataset_info(key: str, data_dir: Path | None = None) -> DatasetInfo:
     path = kept_path(Path(data_dir) if data_dir is not None else default_data_dir(), key)
     if not KEY_PATTERN.fullmatch(key) or not path.is_file():
         return load_dataset(key, data_dir).info  # raises DatasetError, saying what is kept
-    with np.load(path, allow_pickle=False) as npz:
-        return DatasetInfo.from_dict(json.loads(str(npz["info"])))
+    return _kept_info(path)
 
 
 def load_dataset(key: str, data_dir: Path | None = None) -> Dataset:
@@ -306,7 +304,7 @@ def _check_form(spec: str, actual: ImageForm, form: ImageForm) -> None:
 
 
 def _describe(form: ImageForm) -> str:
-    return f"{'grayscale' if form.channels == 1 else 'colour'} {form.size}×{form.size}"
+    return form_name(form.channels, form.size)
 
 
 # ---------------------------------------------------------------- listing a folder or zip
@@ -688,6 +686,12 @@ def _write_kept(path: Path, dataset: Dataset) -> None:
         raise DatasetError(f"could not keep the dataset in {path}: {e.strerror or e}") from None
 
 
+def _kept_info(path: Path) -> DatasetInfo:
+    """A kept file's info alone: an .npz reads only the members asked for."""
+    with np.load(path, allow_pickle=False) as npz:
+        return DatasetInfo.from_dict(json.loads(str(npz["info"])))
+
+
 def _read_kept(path: Path, key: str) -> Dataset:
     """A kept dataset, checked against its info's shapes and hash; DatasetError if missing or damaged."""
     try:
@@ -698,9 +702,8 @@ def _read_kept(path: Path, key: str) -> Dataset:
         raise DatasetError(f"no dataset {key!r} is kept in {path.parent}") from None
     except (OSError, ValueError, KeyError, TypeError, EOFError, zipfile.BadZipFile) as e:
         raise DatasetError(f"the kept dataset {key} cannot be read ({e}); add it again") from None
-    image_shape = (info.size, info.size) if info.channels == 1 else (info.channels, info.size, info.size)
     intact = (info.key == key
-              and all(arrays[f"{split}_images"].shape == (count, *image_shape) and arrays[f"{split}_images"].dtype
+              and all(arrays[f"{split}_images"].shape == (count, *info.image_shape) and arrays[f"{split}_images"].dtype
                       == np.uint8 and arrays[f"{split}_labels"].shape == (count,) and arrays[f"{split}_labels"].dtype
                       == np.int64 for split, count in (("train", info.train_count), ("test", info.test_count)))
               and _content_hash(info.channels, info.size, info.label_names, arrays) == info.sha256)
