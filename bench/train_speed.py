@@ -87,9 +87,9 @@ def curve(config: TrainConfig, data, label: str) -> list[tuple[int, float, float
 
     def on_event(event):
         if isinstance(event, EpochEvent):
-            points.append((event.epoch, event.train_seconds, event.test["loss"]))
+            points.append((event.epoch, event.train_seconds, event.test.loss))
             print(f"  {label:9s} epoch {event.epoch:3d}  {event.train_seconds:7.1f}s  "
-                  f"test -ELBO {event.test['loss']:.2f}", flush=True)
+                  f"test -ELBO {event.test.loss:.2f}", flush=True)
 
     with tempfile.TemporaryDirectory(prefix="bench-train-") as folder:  # takes the .resume sidecar too
         train(config, Path(folder) / f"{label}.pt", callback=on_event, data=data)

@@ -108,7 +108,7 @@ class RunProgress:
                                       total_steps=event.total_steps, img_per_s=event.img_per_s,
                                       eta_s=event.eta_s, message=message)
             elif isinstance(event, EpochEvent):
-                self._epochs.append(EpochRecord.from_dict(vars(event)))  # the event carries the record's fields
+                self._epochs.append(event.record)
                 self._state = replace(self._state, reconstructions=event.reconstructions, weights=event.weights,
                                       weights_epoch=event.epoch)
             elif isinstance(event, FrameEvent):

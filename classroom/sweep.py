@@ -18,7 +18,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from classroom.queue import NAME, RAY_ADDRESS_ENV, QueueError, Run, RunQueue, check_name
-from vae.checkpoint import read_checkpoint
+from vae.checkpoint import load_checkpoint
 from vae.config import TrainConfig
 from vae.settings import settings
 
@@ -70,8 +70,8 @@ def table(runs: list[Run]) -> str:
     lines = [f"{'run':<28} {'beta':>6} {'latent':>6} {'status':<9} {'epoch':>5} {'rate KL':>8} {'distortion BCE':>14} "
              f"{'-ELBO':>8}"]
     for run in runs:
-        test = read_checkpoint(run.checkpoint)["metrics"]["test"] if run.checkpoint else {}
-        kl, bce, loss = (f"{test[k]:.2f}" if test else "-" for k in ("kl", "bce", "loss"))
+        test = load_checkpoint(run.checkpoint).metrics.test if run.checkpoint else None
+        kl, bce, loss = (f"{value:.2f}" for value in (test.kl, test.bce, test.loss)) if test is not None else ("-",) * 3
         numbers = f"{kl:>8} {bce:>14} {loss:>8}"
         lines.append(f"{run.name:<28} {run.config.beta:>6g} {run.config.latent_dim:>6} {run.status:<9} "
                      f"{len(run.history.epochs):>5} {numbers}")

@@ -30,7 +30,7 @@ from harness.browser import ARTIFACTS, CHROMIUM_ARGS, RUN_ENDED, require_chromiu
 from harness.reports import CYCLE, QUEUE_CYCLE, SETTLE_S, ClassReport, LoadReport, QueueReport
 from harness.strokes import CLASS, MAX_SESSIONS, QUEUE_CLASS
 from harness.users import SETUP_S, BrowserUser, ClientUser, new_browser_user, new_client_user, what_happened
-from vae.checkpoint import read_checkpoint, read_resume_state, resume_path
+from vae.checkpoint import read_checkpoint, read_resume_state, resume_path, stored_history
 from vae.config import TrainConfig
 from vae.events import EpochEvent, Event
 from vae.train import train
@@ -155,7 +155,7 @@ def differences(a, b, where: str = "") -> list[str]:
 
 def compare_with_alone(job: Path, config: TrainConfig, folder: Path) -> tuple[int, list[str]]:
     """(epochs the job completed, differences between its files and those of the same run alone)."""
-    epochs = len(read_checkpoint(job)["history"]["epochs"])
+    epochs = len(stored_history(read_checkpoint(job), job.name).epochs)
     alone = folder / "alone.pt"
     train_alone(config, epochs, alone)
     return epochs, (differences(read_checkpoint(job), read_checkpoint(alone), "checkpoint")

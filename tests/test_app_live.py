@@ -22,6 +22,7 @@ from studio import analysis, gate, live, resources
 from vae import load_checkpoint
 from vae.config import TrainConfig
 from vae.events import EpochEvent, FrameEvent, StepEvent
+from vae.history import Scores
 from vae.settings import configure
 from vae.train import TrainResult
 
@@ -56,7 +57,7 @@ class PuppetTrain:
         until(lambda: self.newest().step == last, timeout=10)
 
     def epoch(self, epoch: int) -> None:
-        scores = {"loss": 150.0 - epoch, "bce": 130.0, "kl": 20.0 - epoch}
+        scores = Scores(loss=150.0 - epoch, bce=130.0, kl=20.0 - epoch)
         self.events.put(EpochEvent(epoch=epoch, epochs=3, seconds=1.0, train_seconds=1.0, img_per_s=1000.0,
                                    train=scores, val=scores, test=scores, improved=True, weights=None,
                                    reconstructions=np.random.default_rng(epoch).random((2, 10, 1, 28, 28),

@@ -220,7 +220,7 @@ def test_negative_elbo_matches_the_reported_metric(model, mnist):
     images = mnist.test_images[:500]
     per_image = latent.negative_elbo(model, images, batch_size=250)
     assert per_image.shape == (500,)
-    assert per_image.mean() == pytest.approx(evaluate(model, images, batch_size=250)["loss"], rel=1e-5)
+    assert per_image.mean() == pytest.approx(evaluate(model, images, batch_size=250).loss, rel=1e-5)
     assert latent.percentile_of(per_image.min() - 1, per_image) == 0
     assert latent.percentile_of(per_image.max() + 1, per_image) == 100
     assert latent.percentile_of(np.median(per_image), per_image) == pytest.approx(50, abs=1)
@@ -233,4 +233,4 @@ def test_an_autoencoders_codes_have_no_log_variances_and_its_elbo_is_its_bce(mni
     assert codes.shape == (300, 4) and logvars is None
     per_image = latent.negative_elbo(autoencoder, mnist.test_images[:300])
     metrics = evaluate(autoencoder, mnist.test_images[:300])
-    assert metrics["kl"] == 0 and per_image.mean() == pytest.approx(metrics["bce"], rel=1e-6)
+    assert metrics.kl == 0 and per_image.mean() == pytest.approx(metrics.bce, rel=1e-6)

@@ -1,5 +1,6 @@
 import pickle
 import threading
+from dataclasses import replace
 
 import pytest
 import torch
@@ -10,7 +11,6 @@ from vae import CheckpointError, load_checkpoint
 from vae.config import TrainConfig
 from vae.data import to_float
 from vae.events import EndEvent, EpochEvent, StepEvent
-from vae.history import History
 from vae.loss import LossParts
 from vae.metrics import evaluate
 from vae.model import ConfigError, ConvVAE
@@ -26,14 +26,15 @@ def test_short_run_lowers_loss_and_checkpoint_loads_back_identically(tmp_path, m
     epochs = [e for e in events if isinstance(e, EpochEvent)]
     steps = [e for e in events if isinstance(e, StepEvent)]
     assert len(epochs) == 3 and len(steps) == 3 * 8 and isinstance(events[-1], EndEvent)
-    assert epochs[-1].test["loss"] < epochs[0].test["loss"] < steps[0].loss
+    assert epochs[-1].test.loss < epochs[0].test.loss < steps[0].loss
     assert epochs[-1].reconstructions.shape == (2, 10, 1, 28, 28)
     assert list(map(type, pickle.loads(pickle.dumps(events)))) == list(map(type, events))  # as a Ray worker sends them
     ckpt = load_checkpoint(result.checkpoint)
-    assert not ckpt.model.training and ckpt.metrics.epoch == result.best["epoch"]
+    assert not ckpt.model.training and ckpt.metrics.epoch == result.best.epoch
     # The file holds the best epoch's weights: evaluating them gives exactly the recorded metrics.
-    assert evaluate(ckpt.model, mnist.test_images) == pytest.approx(ckpt.metrics.test.to_dict(), rel=1e-6)
-    assert len(ckpt.history.epochs) == 3 and len(ckpt.history.steps) == 24
+    assert evaluate(ckpt.model, mnist.test_images).to_dict() == pytest.approx(ckpt.metrics.test.to_dict(), rel=1e-6)
+    assert ckpt.history == result.history and len(ckpt.history.epochs) == 3 and len(ckpt.history.steps) == 24
+    assert [e.record for e in epochs] == list(result.history.epochs) and events[-1].best == result.best
 
 
 def test_same_seed_same_weights(tmp_path, mnist):
@@ -56,8 +57,8 @@ def test_stop_then_resume_matches_an_uninterrupted_run(tmp_path, mnist):
     assert (tmp_path / "resumed.resume").is_file()  # the resume state sits beside the model file
     resumed = train(config, tmp_path / "resumed.pt", data=mnist, resume=True)
     assert resumed.status == "finished"
-    assert [e["epoch"] for e in resumed.history["epochs"]] == [1, 2]
-    assert resumed.best["test"] == pytest.approx(straight.best["test"], rel=1e-5)
+    assert [e.epoch for e in resumed.history.epochs] == [1, 2]
+    assert resumed.best.test.to_dict() == pytest.approx(straight.best.test.to_dict(), rel=1e-5)
 
 
 def test_a_stop_mid_epoch_keeps_the_file_at_the_last_whole_epoch(tmp_path, mnist):
@@ -65,20 +66,20 @@ def test_a_stop_mid_epoch_keeps_the_file_at_the_last_whole_epoch(tmp_path, mnist
     stop = threading.Event()
     stopped = train(config, tmp_path / "m.pt", data=mnist, stop=stop,
                     callback=lambda e: stop.set() if isinstance(e, StepEvent) and e.step == 11 else None)
-    assert stopped.status == "stopped" and len(stopped.history["steps"]) == 11
+    assert stopped.status == "stopped" and len(stopped.history.steps) == 11
     saved = load_checkpoint(tmp_path / "m.pt")
     assert len(saved.history.steps) == 8 and saved.metrics.epoch == 1
-    assert saved.metrics.test.to_dict() == pytest.approx(evaluate(saved.model, mnist.test_images), rel=1e-6)
+    assert saved.metrics.test.to_dict() == pytest.approx(evaluate(saved.model, mnist.test_images).to_dict(), rel=1e-6)
     resumed = train(config, tmp_path / "m.pt", data=mnist, resume=True)
-    assert [s["step"] for s in resumed.history["steps"]] == list(range(1, 17))
+    assert [s.step for s in resumed.history.steps] == list(range(1, 17))
 
 
 def test_stop_before_any_epoch_writes_nothing(tmp_path, mnist):
     stop = threading.Event()
     result = train(TrainConfig(epochs=1, **TINY), tmp_path / "x.pt", data=mnist, stop=stop,
                    callback=lambda e: stop.set() if isinstance(e, StepEvent) and e.step == 2 else None)
-    assert result.status == "stopped" and result.checkpoint is None
-    assert sum(1 for e in result.history["steps"]) == 2
+    assert result.status == "stopped" and result.checkpoint is None and result.best is None
+    assert len(result.history.steps) == 2 and result.history.epochs == ()
     assert not (tmp_path / "x.pt").exists()
 
 
@@ -131,12 +132,12 @@ def test_invalid_config_is_rejected_with_the_field_name():
 def test_an_autoencoder_trains_on_its_reconstruction_alone(tmp_path, mnist):
     result = train(TrainConfig(epochs=1, variational=False, **TINY), tmp_path / "ae.pt", data=mnist)
     assert result.status == "finished"
-    assert all(s["kl"] == 0 and s["loss"] == s["bce"] for s in result.history["steps"])
-    assert result.best["test"]["kl"] == 0 and result.best["test"]["loss"] == result.best["test"]["bce"]
-    assert result.history["steps"][-1]["bce"] < result.history["steps"][0]["bce"]
+    assert all(s.kl == 0 and s.loss == s.bce for s in result.history.steps)
+    assert result.best.test.kl == 0 and result.best.test.loss == result.best.test.bce
+    assert result.history.steps[-1].bce < result.history.steps[0].bce
     ckpt = load_checkpoint(result.checkpoint)
     assert not ckpt.config.variational and not ckpt.train_config.variational
-    assert evaluate(ckpt.model, mnist.test_images) == pytest.approx(ckpt.metrics.test.to_dict(), rel=1e-6)
+    assert evaluate(ckpt.model, mnist.test_images).to_dict() == pytest.approx(ckpt.metrics.test.to_dict(), rel=1e-6)
     # Its film has no log-variances to keep and no KL, but its codes and active units as a VAE's.
     film = ckpt.film
     assert film.logvars is None and not film.kl_per_dim.any() and film.active_units[-1] > 0
@@ -157,7 +158,7 @@ def test_an_importance_weighted_fine_tune_trains_the_last_epochs_on_the_bound_an
 
     def evaluate_worse_after_epoch_1(model, images, **kw):  # validation's -ELBO cannot judge the bound's epochs
         metrics = real_evaluate(model, images, **kw)
-        return {**metrics, "loss": metrics["loss"] + 100 * len(epochs_done)}
+        return replace(metrics, loss=metrics.loss + 100 * len(epochs_done))
 
     monkeypatch.setattr(train_mod, "iwae_loss", counting_iwae_loss)
     monkeypatch.setattr(train_mod, "evaluate", evaluate_worse_after_epoch_1)
@@ -165,17 +166,17 @@ def test_an_importance_weighted_fine_tune_trains_the_last_epochs_on_the_bound_an
                    callback=lambda e: epochs_done.append(e) if isinstance(e, EpochEvent) else None)
     assert result.status == "finished"
     assert calls == [(1, 4)] * 8 + [(2, 4)] * 8  # every step of the last two epochs, none before
-    assert [e.improved for e in epochs_done] == [True, True, True] and result.best["epoch"] == 3
+    assert [e.improved for e in epochs_done] == [True, True, True] and result.best.epoch == 3
     # The curves show the objective: the -ELBO, then the bound (with the -ELBO's parts beside it).
-    steps = result.history["steps"]
-    assert all(s["loss"] == pytest.approx(s["bce"] + s["kl"]) for s in steps[:8])
-    assert not any(s["loss"] == pytest.approx(s["bce"] + s["kl"]) for s in steps[8:])
+    steps = result.history.steps
+    assert all(s.loss == pytest.approx(s.bce + s.kl) for s in steps[:8])
+    assert not any(s.loss == pytest.approx(s.bce + s.kl) for s in steps[8:])
     assert load_checkpoint(result.checkpoint).train_config == config
     # Its figure shades those epochs in each panel, so that the drop to the bound is not read as the -ELBO's.
-    shaded = loss_figure(History.from_dict(result.history), fine_tune_from=config.fine_tune_start).layout
+    shaded = loss_figure(result.history, fine_tune_from=config.fine_tune_start).layout
     assert [(shape.x0, shape.x1) for shape in shaded.shapes] == [(1, 3)] * 3
     assert "IW bound" in [a.text for a in shaded.annotations]
-    assert not loss_figure(History.from_dict(result.history)).layout.shapes
+    assert not loss_figure(result.history).layout.shapes
 
 
 def test_schedules_warm_up_then_anneal_along_their_shape():
@@ -216,14 +217,15 @@ def test_bf16_and_fp32_runs_reach_the_same_loss(tmp_path, mnist):
     losses = {}
     for precision in ("fp32", "bf16"):
         result = train(TrainConfig(epochs=2, precision=precision, **TINY), tmp_path / f"{precision}.pt", data=mnist)
-        losses[precision] = result.best["test"]["loss"]
-        assert result.history["epochs"][-1]["test"]["loss"] < result.history["epochs"][0]["test"]["loss"]
+        losses[precision] = result.best.test.loss
+        assert result.history.epochs[-1].test.loss < result.history.epochs[0].test.loss
         # The curves are taken in the run's precision; the kept model's file holds fp32 metrics.
         ckpt = load_checkpoint(result.checkpoint)
         fp32 = evaluate(ckpt.model, mnist.test_images)
-        assert ckpt.metrics.test.to_dict() == result.best["test"] == pytest.approx(fp32, rel=1e-6)
-        curve = result.history["epochs"][result.best["epoch"] - 1]["test"]["loss"]
-        assert curve == pytest.approx(result.best["test"]["loss"], abs=0.05)
+        assert ckpt.metrics.test == result.best.test
+        assert result.best.test.to_dict() == pytest.approx(fp32.to_dict(), rel=1e-6)
+        curve = result.history.epochs[result.best.epoch - 1].test.loss
+        assert curve == pytest.approx(result.best.test.loss, abs=0.05)
     assert losses["bf16"] == pytest.approx(losses["fp32"], rel=0.01)
 
 
@@ -232,7 +234,7 @@ def test_a_run_resumes_only_with_its_own_settings_and_a_refusal_names_each_diffe
     train(TrainConfig(epochs=1, **old), tmp_path / "old.pt", data=mnist)
 
     resumed = train(TrainConfig(epochs=2, **old), tmp_path / "old.pt", data=mnist, resume=True)
-    assert resumed.status == "finished" and [e["epoch"] for e in resumed.history["epochs"]] == [1, 2]
+    assert resumed.status == "finished" and [e.epoch for e in resumed.history.epochs] == [1, 2]
     differences = (r"differs in decoder_convs_14x14 \(it had 1, not 2\), output_kernel \(it had 1, not 3\), "
                    r"precision \(it had 'fp32', not 'auto'\)")
     with pytest.raises(CheckpointError, match=differences):

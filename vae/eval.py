@@ -62,10 +62,10 @@ def main(argv=None) -> int:
     start = time.perf_counter()
     m = evaluate(model, images, batch_size=args.batch_size)
     if c.variational:
-        label, parts = "-ELBO", f"BCE {m['bce']:.2f} + KL {m['kl']:.2f}"
+        label, parts = "-ELBO", f"BCE {m.bce:.2f} + KL {m.kl:.2f}"
     else:
         label, parts = "BCE", "a plain autoencoder: the reconstruction of its code, no KL"
-    print(f"test {label:6} {m['loss']:8.2f} nats  ({parts})  [{time.perf_counter() - start:.1f}s]")
+    print(f"test {label:6} {m.loss:8.2f} nats  ({parts})  [{time.perf_counter() - start:.1f}s]")
     if args.iw:
         from tqdm import tqdm
 

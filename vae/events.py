@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .film_state import Film
+from .history import EpochRecord, Metrics, Scores
 
 
 @dataclass(frozen=True)
@@ -36,12 +37,18 @@ class EpochEvent:
     seconds: float  # the epoch's wall time, evaluation included
     train_seconds: float  # this run's time in training steps so far
     img_per_s: float
-    train: dict  # loss, bce and kl per image, averaged over the epoch
-    val: dict  # vae.metrics.evaluate's; empty without a validation split
-    test: dict
+    train: Scores  # averaged over the epoch's batches
+    val: Scores | None  # vae.metrics.evaluate's; None without a validation split
+    test: Scores
     improved: bool  # this epoch's model is the one kept
     reconstructions: np.ndarray  # [2, n, C, H, W]: fixed test images and their reconstructions
     weights: dict  # a CPU copy of the model's state_dict as the epoch ended
+
+    @property
+    def record(self) -> EpochRecord:
+        """The epoch's record in the run's history."""
+        return EpochRecord(epoch=self.epoch, seconds=self.seconds, train_seconds=self.train_seconds,
+                           img_per_s=self.img_per_s, train=self.train, val=self.val, test=self.test)
 
 
 @dataclass(frozen=True)
@@ -58,7 +65,7 @@ class EndEvent:
     status: str  # "finished", "stopped" or "failed"
     message: str
     checkpoint: str | None  # the file kept; None when no epoch completed
-    best: dict  # the kept epoch and its validation and test metrics
+    best: Metrics | None  # the kept epoch and its validation and test metrics; None when no epoch completed
 
 
 Event = StepEvent | EpochEvent | FrameEvent | EndEvent

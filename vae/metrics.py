@@ -6,6 +6,7 @@ import torch
 
 from .data import to_float
 from .device import model_device
+from .history import Scores
 from .loss import bernoulli_nll, importance_log_weights, importance_weighted_bound, kl_to_standard_normal
 from .model import ConvVAE, eval_mode
 
@@ -58,12 +59,12 @@ def negative_elbo_parts(
 
 def evaluate(
     model: ConvVAE, images: torch.Tensor, batch_size: int = 1000, seed: int = 0, autocast: torch.dtype | None = None
-) -> dict[str, float]:
+) -> Scores:
     """Mean negative ELBO (``loss``), ``bce`` and ``kl`` per image over ``images``."""
     bce, kl = negative_elbo_parts(model, images, batch_size, seed, autocast=autocast)
     n = max(len(images), 1)
     bce_sum, kl_sum = bce.double().sum().item(), kl.double().sum().item()
-    return {"loss": (bce_sum + kl_sum) / n, "bce": bce_sum / n, "kl": kl_sum / n}
+    return Scores(loss=(bce_sum + kl_sum) / n, bce=bce_sum / n, kl=kl_sum / n)
 
 
 @torch.no_grad()

@@ -29,7 +29,15 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .checkpoint import CheckpointError, read_checkpoint, read_resume_state, save_checkpoint, save_resume_state
+from .checkpoint import (
+    CheckpointError,
+    read_checkpoint,
+    read_resume_state,
+    save_checkpoint,
+    save_resume_state,
+    stored_history,
+    stored_metrics,
+)
 from .config import LIMITS, OWN_DATA_VAL_SHARE, SCHEDULES, VAL_SHARE, TrainConfig
 from .data import Dataset, DatasetInfo, DataUnavailableError, iterate_batches, to_float, training_indices
 from .datasets import COLOR, GRAY, load_dataset, resolve
@@ -37,6 +45,7 @@ from .device import PRECISIONS, autocast_dtype, precision_label, resolve_device,
 from .events import EndEvent, EpochEvent, Event, FrameEvent, StepEvent
 from .files import rename_new
 from .film import Film, FilmRecorder, epoch_one_steps
+from .history import EpochRecord, History, Metrics, Scores, StepRecord
 from .loss import LossParts, iwae_loss, vae_loss
 from .metrics import evaluate
 from .model import ARCHS, LATER_FIELDS, ConvVAE, eval_mode
@@ -51,8 +60,8 @@ class TrainResult:
     status: str  # "finished", "stopped" or "failed"
     message: str
     checkpoint: Path | None
-    best: dict = field(default_factory=dict)  # validation/test metrics of the kept checkpoint
-    history: dict = field(default_factory=dict)
+    best: Metrics | None = None  # the kept epoch and its validation/test metrics; None when no epoch completed
+    history: History = field(default_factory=History)
 
 
 # ---------------------------------------------------------------- the optimizer and one step
@@ -141,9 +150,24 @@ def train(
         if status != "finished" or seen == 0:
             break
         _evaluate_and_keep_best(run, epoch, epoch_start, sums / seen, seen)
-    if run.best and run.autocast is not None:
+    if run.best is not None and run.autocast is not None:
         _keep_fp32_metrics(run)
     return _end(run, status, message)
+
+
+@dataclass(frozen=True)
+class _Kept:
+    """The model a run keeps (a copy of it as its epoch ended), with that epoch's metrics."""
+
+    model: ConvVAE
+    epoch: int  # 1-based
+    score: float  # what the next epoch must beat: the validation loss, or the test loss without a validation split
+    val: Scores | None  # None without a validation split
+    test: Scores
+
+    @property
+    def metrics(self) -> Metrics:
+        return Metrics(epoch=self.epoch, val=self.val, test=self.test)
 
 
 @dataclass
@@ -166,8 +190,9 @@ class _Run:
     model: ConvVAE
     optimizer: torch.optim.Optimizer
     shuffle: torch.Generator
-    history: dict
-    best: dict  # the kept model and its epoch, score and metrics; empty until an epoch completes
+    steps: list[StepRecord]  # the run's history so far, resumed ones' included
+    epochs: list[EpochRecord]
+    best: _Kept | None  # None until an epoch completes
     recorder: FilmRecorder | None
     start_epoch: int
     owns_file: bool = False  # the model file at path is this run's: it resumed from it, or has written it
@@ -182,6 +207,10 @@ class _Run:
     @property
     def total_steps(self) -> int:
         return self.steps_per_epoch * self.config.epochs
+
+    @property
+    def history(self) -> History:
+        return History(steps=tuple(self.steps), epochs=tuple(self.epochs))
 
 
 def _set_up(config: TrainConfig, path: Path, data: Dataset, *, resume: bool, film: bool,
@@ -199,11 +228,12 @@ def _set_up(config: TrainConfig, path: Path, data: Dataset, *, resume: bool, fil
         test_images=data.test_images.to(device),
         recon_images=data.test_images[_first_of_each_label(data.test_labels)].to(device),
         model=model, optimizer=make_optimizer(model, config), shuffle=torch.Generator().manual_seed(config.seed),
-        history={"steps": [], "epochs": []}, best={}, recorder=None, start_epoch=0,
+        steps=[], epochs=[], best=None, recorder=None, start_epoch=0,
     )
     saved_film = None
     if resume:
-        run.start_epoch, run.history, run.best, saved_film = _restore(path, config, model, run.optimizer, run.shuffle)
+        run.start_epoch, history, run.best, saved_film = _restore(path, config, model, run.optimizer, run.shuffle)
+        run.steps, run.epochs = list(history.steps), list(history.epochs)
         run.owns_file = True
     run.step = run.start_epoch * run.steps_per_epoch
     if film:
@@ -241,8 +271,8 @@ def _train_epoch(run: _Run, epoch: int) -> tuple[str, str, torch.Tensor, int]:
         sums += per_image * len(x)
         loss, bce, kl = per_image.tolist()
         run.train_seconds += time.perf_counter() - step_start
-        run.history["steps"].append({"step": run.step, "epoch": epoch + seen / len(run.train_images),
-                                     "loss": loss, "bce": bce, "kl": kl})
+        run.steps.append(StepRecord(step=run.step, epoch=epoch + seen / len(run.train_images),
+                                    loss=loss, bce=bce, kl=kl))
         rate = run.images_this_run / max(run.train_seconds, 1e-9)
         remaining = (run.total_steps - run.step) * config.batch_size / max(rate, 1e-9)
         run.emit(StepEvent(epoch=epoch + 1, epochs=config.epochs, step=run.step, total_steps=run.total_steps,
@@ -257,53 +287,53 @@ def _evaluate_and_keep_best(run: _Run, epoch: int, epoch_start: float, train_mea
     """The epoch's validation and test curves (in the training precision); the model is kept when
     its validation loss is the best so far; then its film frame, the files and the epoch's event."""
     config, model = run.config, run.model
-    val_metrics = evaluate(model, run.val_images, autocast=run.autocast) if len(run.val_images) else {}
-    test_metrics = evaluate(model, run.test_images, autocast=run.autocast)
-    record = {"epoch": epoch + 1, "seconds": time.perf_counter() - epoch_start,
-              "train_seconds": run.train_seconds,
-              "img_per_s": seen / (time.perf_counter() - epoch_start),
-              "train": dict(zip(("loss", "bce", "kl"), train_means.tolist())), "val": val_metrics, "test": test_metrics}
-    run.history["epochs"].append(record)
-    score = (val_metrics or test_metrics)["loss"]
+    val = evaluate(model, run.val_images, autocast=run.autocast) if len(run.val_images) else None
+    test = evaluate(model, run.test_images, autocast=run.autocast)
+    loss, bce, kl = train_means.tolist()
+    seconds = time.perf_counter() - epoch_start
+    record = EpochRecord(epoch=epoch + 1, seconds=seconds, train_seconds=run.train_seconds, img_per_s=seen / seconds,
+                         train=Scores(loss=loss, bce=bce, kl=kl), val=val, test=test)
+    run.epochs.append(record)
+    score = (val or test).loss
     # The importance-weighted epochs trade -ELBO for -log p(x), so validation's -ELBO cannot
     # judge them: each one is kept, the last being the fine-tune's result.
-    improved = not run.best or score < run.best["score"] or config.iw_samples_at(epoch) > 1
+    improved = run.best is None or score < run.best.score or config.iw_samples_at(epoch) > 1
     if improved:
-        run.best = {"score": score, "epoch": epoch + 1, "val": val_metrics, "test": test_metrics,
-                    "model": copy.deepcopy(model)}
+        run.best = _Kept(model=copy.deepcopy(model), epoch=epoch + 1, score=score, val=val, test=test)
     if run.recorder is not None:
-        _take_frame(run, float(epoch + 1), keep_epoch=run.best["epoch"])
+        _take_frame(run, float(epoch + 1), keep_epoch=run.best.epoch)
     weights = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}  # a copy: training goes on
     train_state = {"epoch": epoch + 1, "model": weights, "optimizer": run.optimizer.state_dict(),
                    "shuffle_rng": run.shuffle.get_state(), "torch_rng": torch.get_rng_state()}
     _write(run, run.history, train_state)
-    run.emit(EpochEvent(**record, epochs=config.epochs, improved=improved,
+    run.emit(EpochEvent(epoch=record.epoch, epochs=config.epochs, seconds=record.seconds,
+                        train_seconds=run.train_seconds, img_per_s=record.img_per_s, train=record.train,
+                        val=record.val, test=record.test, improved=improved,
                         reconstructions=_reconstruction_grid(model, run.recon_images), weights=weights))
 
 
 def _keep_fp32_metrics(run: _Run) -> None:
     """The per-epoch metrics were taken in the training precision, which is faster; the kept
     model's are taken again in fp32, so that its file holds the numbers ``vae.eval`` prints."""
-    best = run.best
-    best["val"] = evaluate(best["model"], run.val_images) if len(run.val_images) else {}
-    best["test"] = evaluate(best["model"], run.test_images)
-    completed_steps = len(run.history["epochs"]) * run.steps_per_epoch  # as the file had it: no partial epoch
-    _write(run, {**run.history, "steps": run.history["steps"][:completed_steps]})
+    model = run.best.model
+    run.best = replace(run.best, val=evaluate(model, run.val_images) if len(run.val_images) else None,
+                       test=evaluate(model, run.test_images))
+    completed_steps = len(run.epochs) * run.steps_per_epoch  # as the file had it: no partial epoch
+    _write(run, History(steps=tuple(run.steps[:completed_steps]), epochs=tuple(run.epochs)))
 
 
 def _end(run: _Run, status: str, message: str) -> TrainResult:
     """The run's result and its end event, with a message that says what is kept."""
-    best = run.best
-    if status == "finished":
-        message = f"Finished {run.config.epochs} epochs; best validation loss at epoch {best.get('epoch')}."
-    elif best:
-        message += f" The best checkpoint (epoch {best['epoch']}) is kept."
+    best = run.best.metrics if run.best is not None else None
+    if best is None:
+        message = f"{message} No epoch was completed, so no checkpoint was written.".lstrip()
+    elif status == "finished":
+        message = f"Finished {run.config.epochs} epochs; best validation loss at epoch {best.epoch}."
     else:
-        message += " No epoch was completed, so no checkpoint was written."
-    result = TrainResult(status, message, run.path if best else None,
-                         {k: best[k] for k in ("epoch", "val", "test") if k in best}, run.history)
-    run.emit(EndEvent(status, message, str(run.path) if best else None, result.best))
-    return result
+        message += f" The best checkpoint (epoch {best.epoch}) is kept."
+    kept = run.path if best is not None else None
+    run.emit(EndEvent(status, message, str(kept) if kept is not None else None, best))
+    return TrainResult(status, message, kept, best, run.history)
 
 
 def _first_of_each_label(labels: torch.Tensor) -> torch.Tensor:
@@ -332,7 +362,7 @@ def _take_frame(run: _Run, epoch: float, keep_epoch: int | None = None) -> None:
 # ---------------------------------------------------------------- files
 
 
-def _write(run: _Run, history: dict, train_state: dict | None = None) -> None:
+def _write(run: _Run, history: History, train_state: dict | None = None) -> None:
     """The kept model's file with the film so far, and the resume sidecar when ``train_state`` is given.
     The run's first write creates its file, written aside and renamed only to a free name: a model
     that took the name since the run began (another run, a command) is left as it is, and the run
@@ -342,10 +372,10 @@ def _write(run: _Run, history: dict, train_state: dict | None = None) -> None:
     extra = {"film": film.to_state()} if film is not None else {}
     target = run.path if run.owns_file else run.path.with_name(f".{run.path.name}.new.tmp")
     save_checkpoint(
-        target, best["model"],
+        target, best.model,
         train_config=asdict(config),
-        metrics={"epoch": best["epoch"], "val": best["val"], "test": best["test"]},
-        history=history,
+        metrics=best.metrics.to_dict(),
+        history=history.to_dict(),
         split={"seed": config.seed, "val_size": len(run.val_idx), "train_size": len(run.train_idx)},
         trained_on=trained_on(config.device, config.precision),
         dataset=run.dataset.to_dict(),
@@ -359,7 +389,7 @@ def _write(run: _Run, history: dict, train_state: dict | None = None) -> None:
 
 
 def _restore(path: Path, config: TrainConfig, model: ConvVAE, optimizer: torch.optim.Optimizer,
-             shuffle: torch.Generator) -> tuple[int, dict, dict, Film | None]:
+             shuffle: torch.Generator) -> tuple[int, History, _Kept, Film | None]:
     """The state ``path``'s run stopped in, loaded into ``model``, ``optimizer`` and ``shuffle``:
     (epochs done, history, the kept model, film). A run with other settings is refused, naming them."""
     payload = read_checkpoint(path)
@@ -377,13 +407,15 @@ def _restore(path: Path, config: TrainConfig, model: ConvVAE, optimizer: torch.o
     optimizer.load_state_dict(state["optimizer"])
     shuffle.set_state(state["shuffle_rng"])
     torch.set_rng_state(state["torch_rng"])
-    metrics = payload["metrics"]
+    metrics = stored_metrics(payload, Path(path).name)
+    if metrics.epoch is None or metrics.test is None:
+        raise CheckpointError(f"Cannot resume {Path(path).name}: it does not say which epoch it kept.")
     best_model = copy.deepcopy(model)
     best_model.load_state_dict(payload["state_dict"])
-    best = {"score": (metrics["val"] or metrics["test"])["loss"], "epoch": metrics["epoch"],
-            "val": metrics["val"], "test": metrics["test"], "model": best_model}
+    best = _Kept(model=best_model, epoch=metrics.epoch, score=(metrics.val or metrics.test).loss,
+                 val=metrics.val, test=metrics.test)
     film = Film.from_state(state["film"], config.latent_dim) if "film" in state else None
-    return state["epoch"], payload["history"], best, film
+    return state["epoch"], stored_history(payload, Path(path).name), best, film
 
 
 # ---------------------------------------------------------------- command line
@@ -488,10 +520,11 @@ def main(argv=None) -> int:
             bar.set_description(f"epoch {event.epoch}/{event.epochs}")
             bar.set_postfix(loss=f"{event.loss:.1f}", img_s=f"{event.img_per_s:.0f}", refresh=False)
         elif isinstance(event, EpochEvent):
-            val, test = event.val.get("loss", float("nan")), event.test
+            val = f"{event.val.loss:.2f}" if event.val is not None else "-"  # no validation split
+            test = event.test
             (bar.write if bar else print)(
-                f"epoch {event.epoch:3d}  train {event.train['loss']:.2f}  val {val:.2f}  "
-                f"test {test['loss']:.2f} (bce {test['bce']:.2f} + kl {test['kl']:.2f})  "
+                f"epoch {event.epoch:3d}  train {event.train.loss:.2f}  val {val}  "
+                f"test {test.loss:.2f} (bce {test.bce:.2f} + kl {test.kl:.2f})  "
                 f"{event.seconds:.1f}s  {event.img_per_s:.0f} img/s" + ("  *" if event.improved else "")
             )
 
@@ -509,10 +542,10 @@ def main(argv=None) -> int:
         if bar is not None:
             bar.close()
     print(result.message)
-    if result.best:
-        t = result.best["test"]
-        print(f"Best epoch {result.best['epoch']}: test -ELBO {t['loss']:.2f} nats "
-              f"(bce {t['bce']:.2f} + kl {t['kl']:.2f}); {time.perf_counter() - start:.0f}s; saved {out}")
+    if result.best is not None:
+        t = result.best.test
+        print(f"Best epoch {result.best.epoch}: test -ELBO {t.loss:.2f} nats "
+              f"(bce {t.bce:.2f} + kl {t.kl:.2f}); {time.perf_counter() - start:.0f}s; saved {out}")
     return 0 if result.status != "failed" else 1
 
 
