@@ -13,6 +13,8 @@ last moved it to. Free of Streamlit: the app, the tests and a command line drive
 from __future__ import annotations
 
 import hmac
+import json
+import math
 import re
 import secrets
 import sqlite3
@@ -27,6 +29,7 @@ from classroom.store import CLASS_COLUMNS
 TOKEN = re.compile(r"[0-9a-f]{32}")  # a learner's token, as ``new_token`` makes it
 NAME_CHARS = 40  # a learner's or a class's name, at most
 RUNS_EACH = 10  # a class's runs per learner in all, at most
+SECRET_CHARS = 16  # a teacher's secret has at least this many characters (``start_class`` makes 22)
 
 
 class ClassError(ValueError):
@@ -62,6 +65,11 @@ class Class:
     created_at: float
     moved_to: int | None  # the step (from 0) the teacher last moved the class to
     moved_at: float  # when (0: never)
+
+    def moves(self, progress: Progress) -> bool:
+        """Whether the teacher has moved the class since the panel of the learner with ``progress``
+        last followed a move: then it follows this one, once."""
+        return self.moved_to is not None and self.moved_at > progress.followed_move
 
 
 @dataclass(frozen=True)
@@ -113,7 +121,15 @@ class Classroom:
         return Class(id=self._write(lambda: self._store.add_class(record)), **record)
 
     def classes(self) -> list[Class]:
-        return [_class(row) for row in self._write(self._store.classes)]
+        """The server's classes, each row checked field by field: a damaged one is set aside (moved out
+        of the classes, kept as it was) with a notice, and its students are lone learners from then on."""
+        kept = []
+        for row in self._write(self._store.classes):
+            try:
+                kept.append(_class(row))
+            except (ValueError, KeyError, TypeError) as e:
+                self._queue.set_class_aside(row["id"], json.dumps(row, default=repr), e)
+        return kept
 
     def class_of(self, class_id: int) -> Class:
         """The class ``class_id``; ClassError if there is none (an edited link)."""
@@ -132,7 +148,9 @@ class Classroom:
 
     def reset(self, class_id: int) -> int:
         """Archive the class's runs (stopped first; kept, not deleted) and clear its learners'
-        progress, keeping their names; the number of runs archived."""
+        progress, keeping their names; the class's last move is forgotten first, so that no cleared
+        panel follows it back to that step. The number of runs archived."""
+        self._write(lambda: self._store.move_class(class_id, None, 0.0))
         learners = self.learners(class_id)
         archived = self._queue.archive({learner.token for learner in learners})
         for learner in learners:
@@ -200,7 +218,31 @@ class Classroom:
 
 
 def _class(row: dict) -> Class:
+    """The class a row holds, every field checked: ValueError (or KeyError, TypeError) naming the
+    first that is not a class's (a row edited by hand, a run size this version no longer has)."""
+    if set(row) != {"id", *CLASS_COLUMNS}:
+        raise ValueError(f"its fields are {', '.join(sorted(row))}")
+    if row["run_size"] not in RUN_SIZES:
+        raise ValueError(f"its run size is {row['run_size']!r}, not one of {', '.join(RUN_SIZES)}")
+    if not isinstance(row["name"], str) or check_name(row["name"], "class name") != row["name"]:
+        raise ValueError(f"its name is {row['name']!r}")
+    for column, low, high in (("id", 1, math.inf), ("runs_each", 1, RUNS_EACH), ("own_data", 0, 1)):
+        if not _is_int(row[column]) or not low <= row[column] <= high:
+            raise ValueError(f"its {column} is {row[column]!r}")
+    if not isinstance(row["lesson"], str) or not row["lesson"]:
+        raise ValueError(f"its lesson is {row['lesson']!r}")
+    if not isinstance(row["secret"], str) or len(row["secret"]) < SECRET_CHARS:
+        raise ValueError("its teacher's secret is missing or too short to be safe")  # the secret itself unsaid
+    for column in ("created_at", "moved_at"):
+        if not isinstance(row[column], int | float) or not math.isfinite(row[column]) or row[column] < 0:
+            raise ValueError(f"its {column} is {row[column]!r}")
+    if row["moved_to"] is not None and not (_is_int(row["moved_to"]) and row["moved_to"] >= 0):
+        raise ValueError(f"its moved_to is {row['moved_to']!r}")
     return Class(**{column: row[column] for column in ("id", *CLASS_COLUMNS)} | {"own_data": bool(row["own_data"])})
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _record(learner: Learner) -> dict:

@@ -312,6 +312,17 @@ class RunQueue:
             raise _unusable(self.folder, e) from None
         self._notice(f"The record of {source} in {self.folder / DATABASE} was damaged ({reason}) and is set aside.")
 
+    def set_class_aside(self, class_id: int, record: str, error: Exception) -> None:
+        """Move class ``class_id``'s row, which ``error`` says is damaged, out of the classes, kept as
+        ``record`` (its text), and say so in ``notices``, once however many readers found it."""
+        try:
+            moved = self._store.set_class_aside(class_id, record, f"damaged: {_reason(error)}")
+        except (OSError, sqlite3.Error) as e:
+            raise _unusable(self.folder, e) from None
+        if moved:
+            self._notice(f"The record of class {class_id} in {self.folder / DATABASE} was damaged ({_reason(error)}) "
+                         "and is set aside: its students are lone learners until their teacher starts a class again.")
+
     def _notice(self, message: str) -> None:
         _LOGGER.error(message)
         self.notices.append(message)

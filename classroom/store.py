@@ -163,7 +163,17 @@ class Store:
         with self._lock:
             return [dict(row) for row in self._db.execute("SELECT * FROM classes ORDER BY id")]
 
-    def move_class(self, class_id: int, step: int, at: float) -> None:
+    def set_class_aside(self, class_id: int, record: str, reason: str) -> bool:
+        """Move class ``class_id`` out of the classes, kept as ``record`` (its text) in ``set_aside``;
+        False if it was gone already (another thread set it aside first)."""
+        with self._lock, self._db:
+            if not self._db.execute("DELETE FROM classes WHERE id = ?", (class_id,)).rowcount:
+                return False
+            self._db.execute("INSERT INTO set_aside (source, record, reason) VALUES (?, ?, ?)",
+                             (f"classes {class_id}", record, reason))
+            return True
+
+    def move_class(self, class_id: int, step: int | None, at: float) -> None:
         with self._lock, self._db:
             self._db.execute("UPDATE classes SET moved_to = ?, moved_at = ? WHERE id = ?", (step, at, class_id))
 

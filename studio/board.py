@@ -46,6 +46,20 @@ def running_points() -> list[BoardPoint]:
     return points
 
 
+def on_chart(points: list[BoardPoint]) -> list[BoardPoint]:
+    """The points as the chart names them: a run's owner beside its name, "ada-1 · Ada" as Compare's
+    picker says it, so that its label (where it fits), its hover and a click on it say whose it is; a
+    file no run of this server made (a bundled model) keeps its bare name. ``chosen`` turns a clicked
+    name back into the model's."""
+    return [replace(p, name=f"{p.name} · {p.owner}", owner="") if p.owner else p for p in points]
+
+
+def chosen(points: list[BoardPoint], clicked: str | None) -> str | None:
+    """The name of the model among ``points`` whose name on the chart is ``clicked``; None for no
+    click, or a point no longer on the plane."""
+    return next((p.name for p, shown in zip(points, on_chart(points)) if shown.name == clicked), None)
+
+
 def dataset_name(key: str) -> str:
     """What the Board calls a plane: its dataset's name; the key of one this server no longer keeps."""
     try:

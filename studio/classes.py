@@ -22,6 +22,7 @@ from vae.settings import settings
 TEACHER_KEY = "class_teacher"  # session_state: the id of the class this browser teaches, once its link was checked
 NOTICE_KEY = "class_notice"  # session_state: a line for the badge to show once (a run may switch pages first)
 TEACHER_REFRESH_S = 5  # the teacher's view's cadence: a store read and the queue's runs, no model work
+MOVE_CHECK_S = TEACHER_REFRESH_S  # a student's browser checks for a teacher's move as often: one store read
 
 
 def enter() -> None:
@@ -66,12 +67,12 @@ def teach(class_id: int | None, secret: str) -> None:
 def take_part() -> None:
     """A student stays in the class the server has them in, whatever the URL says (unless the server
     was started for another class: then they join that one); a visitor sent to a class joins it;
-    anyone else is a lone learner."""
-    me, forced = learner.me(), settings().class_id
-    if me.class_id is not None and forced in ("", str(me.class_id)):
+    anyone else is a lone learner (so is a student whose class the server no longer has: its damaged
+    record was set aside)."""
+    mine, forced = learner.my_class(), settings().class_id
+    if mine is not None and forced in ("", str(mine.id)):
         in_url = st.query_params.get("class")
-        if in_url is not None and in_url != str(me.class_id):
-            mine = learner.room().class_of(me.class_id)
+        if in_url is not None and in_url != str(mine.id):
             st.session_state[NOTICE_KEY] = (f"You are a student of “{mine.name}” on this server: the link's "
                                             f"class “{in_url}” changes nothing.")
             del st.query_params["class"]  # the server's record says which class; the URL only where in the lesson
@@ -117,7 +118,8 @@ def teaching() -> Class | None:
 
 
 def badge() -> None:
-    """The sidebar's line saying class mode is on, who this browser is in it, and any notice about
+    """The sidebar's line saying class mode is on, who this browser is in it (for a student, redrawn
+    every few seconds with a check for the teacher's move: ``student_badge``), and any notice about
     the class the URL named."""
     if NOTICE_KEY in st.session_state:
         st.warning(st.session_state.pop(NOTICE_KEY), icon=":material/info:")
@@ -128,7 +130,26 @@ def badge() -> None:
             return
         mine = learner.my_class()
         if mine is not None:
-            st.caption(f":material/school: Class: **{mine.name}** · you are **{learner.me().name}**")
+            st.fragment(run_every=MOVE_CHECK_S)(student_badge)(mine)
+
+
+def student_badge(mine: Class) -> None:
+    """A student's badge line, drawn again every ``MOVE_CHECK_S`` seconds however idle the page is:
+    when the teacher has moved the class since the student's panel last followed a move, the whole
+    page runs again, and its start (``views.class_move``) takes the panel to the step, with a notice."""
+    st.caption(f":material/school: Class: **{mine.name}** · you are **{learner.me().name}**")
+    if move_pending(mine.id):
+        st.rerun(scope="app")
+
+
+def move_pending(class_id: int) -> bool:
+    """Whether the teacher has moved the class since this learner's panel last followed a move: one
+    store read (the class), against the learner as this browser last read or saved them."""
+    try:
+        now = learner.room().class_of(class_id)
+    except (ClassError, QueueError):
+        return False  # gone or unreadable now: the page's next run says so, and a later check tries again
+    return now.moves(learner.me().progress)
 
 
 def run_seed(owner: str, runs_queued: int) -> int:

@@ -20,7 +20,7 @@ from pathlib import Path
 import streamlit as st
 
 from classroom import lessons as class_lessons
-from classroom.classes import Class, Learner
+from classroom.classes import Class, ClassError, Learner
 from classroom.lessons import LESSON_DIR
 from classroom.progress import Note, Place, Progress
 from classroom.queue import QueueError
@@ -56,11 +56,20 @@ def refresh() -> None:
     learner, in no class."""
     try:
         mine = room().learner(identity.token())
-        mine_class = None if mine.class_id is None else room().class_of(mine.class_id)
+        mine_class = None if mine.class_id is None else _class_or_none(mine.class_id)
     except QueueError:
         mine = st.session_state.get(ME_KEY) or Learner(identity.token(), None, None, Progress(), time.time())
         mine_class = None
     st.session_state[ME_KEY], st.session_state[CLASS_KEY] = mine, mine_class
+
+
+def _class_or_none(class_id: int) -> Class | None:
+    """The learner's class, or None where the server no longer has it (its damaged record was set
+    aside, which the sidebar's notices say): they go on as a lone learner."""
+    try:
+        return room().class_of(class_id)
+    except ClassError:
+        return None
 
 
 def me() -> Learner:

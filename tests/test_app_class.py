@@ -3,14 +3,20 @@ under names, the teacher's view lists them with their step and first answers, mo
 the class; class mode is the server's (its limits, run size and seeds hold whatever the URL says).
 The classes themselves: test_classes.py."""
 
+import json
+import sqlite3
+
 import pytest
+import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from classroom.classes import RUN_SIZES, Classroom, RunSize, new_token
 from classroom.progress import Place
+from classroom.store import DATABASE
 from harness import ROOT, TINY
-from harness.apptest import RUN_TIMEOUT_S, fill_form, press_queue, texts
+from harness.apptest import RUN_TIMEOUT_S, click, fill_form, press_queue, texts
 from studio import classes, identity, learner
+from vae.config import TrainConfig
 from vae.settings import configure
 
 
@@ -131,6 +137,67 @@ def test_move_to_step_3_moves_a_students_panel(room):
     assert "Step 3 of" in ada.sidebar.get("progress")[0].proto.text, "the panel follows the teacher"
 
 
+def badge_tick(class_id: int) -> None:
+    """An AppTest script: one tick of a student's badge, as its fragment runs every few seconds on an
+    idle page (AppTest runs no fragment alone), in the script's first run only; ``runs`` counts the
+    runs, so a second is the whole page run again that the tick asked for."""
+    import streamlit as st
+
+    from studio import classes, learner
+    st.session_state["runs"] += 1
+    if st.session_state["runs"] == 1:
+        classes.student_badge(learner.room().class_of(class_id))
+
+
+def test_an_idle_students_badge_checks_for_a_move_and_runs_the_page_again(room, monkeypatch):
+    every = {}
+    fragment = st.fragment
+
+    def recorded(func=None, *, run_every=None, **options):
+        if func is None:
+            return lambda f: recorded(f, run_every=run_every, **options)
+        every[func.__name__] = run_every
+        return fragment(func, run_every=run_every, **options)
+
+    monkeypatch.setattr(st, "fragment", recorded)
+    week = room.start_class("Week 3", "vae-basics", "lesson", 3)
+    token, ada = student(room, week.id, "Ada")
+    assert every["student_badge"] == classes.MOVE_CHECK_S, "the badge checks on its own, however idle the page"
+    assert "you are **Ada**" in " ".join(c.value for c in ada.sidebar.caption)
+
+    def tick() -> int:
+        at = AppTest.from_function(badge_tick, args=(week.id,), default_timeout=RUN_TIMEOUT_S)
+        at.session_state[identity.TOKEN_KEY] = token
+        at.session_state["runs"] = 0
+        at.run()
+        assert not at.exception, at.exception
+        return at.session_state["runs"]
+
+    assert tick() == 1, "no move, no rerun"
+    room.move(week.id, 2)
+    assert tick() == 2, "a move: the whole page runs again"
+    ada.run()
+    assert "Step 3 of" in ada.sidebar.get("progress")[0].proto.text
+    assert "Your teacher moved the class to step 3." in [i.value for i in ada.sidebar.info]
+    assert tick() == 1, "followed once: no more reruns"
+
+
+def test_after_a_reset_no_student_is_pulled_back_to_the_last_move(room):
+    week = room.start_class("Week 3", "vae-basics", "lesson", 3)
+    _, ada = student(room, week.id, "Ada")
+    room.move(week.id, 2)
+    ada.run()
+    assert "Step 3 of" in ada.sidebar.get("progress")[0].proto.text
+    ada.query_params.update({"lesson": "vae-basics", "step": "5"})
+    ada.run()
+    room.reset(week.id)
+    ada.run()
+    assert not ada.exception, ada.exception
+    assert "Step 5 of" in ada.sidebar.get("progress")[0].proto.text, "where the student went, not the old move"
+    assert not [i for i in ada.sidebar.info if "Your teacher moved" in i.value]
+    assert room.class_of(week.id).moved_to is None
+
+
 @pytest.mark.parametrize("edited", [{"class": "0"}, {"class": "other"}, {}])
 def test_the_limits_hold_after_the_url_is_edited(room, run_queue, edited):
     week = room.start_class("Week 3", "vae-basics", "lesson", 3)
@@ -192,6 +259,51 @@ def test_a_server_started_for_a_class_makes_a_bare_url_a_student(room):
     join(at, "Ada")
     assert room.learners(week.id)[0].name == "Ada"
     assert at.title[0].value == "Draw a digit"
+
+
+def test_a_student_of_a_damaged_class_goes_on_as_a_lone_learner_with_a_notice(room, run_queue):
+    week = room.start_class("Week 3", "vae-basics", "lesson", 3)
+    token, _ = student(room, week.id, "Ada")
+    with sqlite3.connect(run_queue.folder / DATABASE) as db:
+        db.execute("UPDATE classes SET run_size = 'huge' WHERE id = ?", (week.id,))
+    at = browser(token, page="pages/train.py")
+    assert not at.exception, at.exception
+    assert any(f"class {week.id}" in w.value and "set aside" in w.value for w in at.sidebar.warning)
+    assert "Class:" not in " ".join(c.value for c in at.sidebar.caption), "no badge: a lone learner now"
+    assert "Sweep β" in [b.label for b in at.button], "a lone learner's Train page"
+
+
+def learner_run(room: Classroom, run_queue, name: str) -> str:
+    """A run of the learner who joined a class under ``name``, trained to its end; the run's name."""
+    token = new_token()
+    room.join(token, room.start_class("Week 3", "vae-basics", "lesson", 3).id, name)
+    run = run_queue.submit(TrainConfig(**TINY), f"{name.lower()}-1", owner=token)
+    assert run_queue.wait(run.id, timeout=120) and run_queue.snapshot(run.id).status == "finished"
+    return run.name
+
+
+def test_a_learners_run_shows_under_their_name_on_the_board(room, run_queue):
+    run = learner_run(room, run_queue, "Ada")
+    at = browser(page="pages/board.py")  # another learner's browser
+    table = at.dataframe(key="board_table").value
+    assert list(table.loc[table["Name"] == run, "Owner"]) == ["Ada"]
+    at.toggle(key="board_hide_untrained").set_value(False).run()  # a run of seconds: far above the default
+    spec = json.loads(at.get("plotly_chart")[0].proto.spec)
+    labels = [a["text"] for a in spec["layout"]["annotations"] if not a["text"].startswith("−ELBO")]
+    assert f"{run} · Ada" in labels, "the owner beside the name on the chart"
+    hover = " ".join(text for trace in spec["data"] for text in trace.get("hovertext") or [])
+    assert f"<b>{run} · Ada</b>" in hover
+    at.session_state["board_chart"] = click({"customdata": [f"{run} · Ada"]})
+    at.run()
+    assert not at.exception, at.exception
+    assert f"**{run}**: β = 1" in texts(at), "a click on the labelled point chooses the model"
+
+
+def test_a_learners_run_shows_under_their_name_in_compares_picker(room, run_queue):
+    run = learner_run(room, run_queue, "Grace")
+    at = browser(page="pages/compare.py")
+    assert f"{run} · Grace" in at.selectbox(key="compare_a").options
+    assert "default" in at.selectbox(key="compare_a").options, "a bundled model has no owner to show"
 
 
 def test_a_class_trains_on_mnist_unless_its_teacher_lets_learners_bring_their_own_images(room, run_queue):

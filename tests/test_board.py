@@ -90,10 +90,11 @@ def test_a_run_training_now_is_on_the_board_with_its_trail(run_queue):
     try:
         assert epoch_one.wait(120)
         at = run_app("pages/board.py")
-        assert "moving (training)" in chart_labels(at) and "Training now: moving." in texts(at)
+        assert "moving · learner some (training)" in chart_labels(at), "its owner beside its name"
+        assert "Training now: moving · learner some." in texts(at)
         table = at.dataframe(key="board_table").value.set_index("Name")
         assert table.loc["moving", "Owner"] == "learner some" and table.loc["moving", "Training"]
-        at.session_state["board_chart"] = click({"customdata": ["moving"]})
+        at.session_state["board_chart"] = click({"customdata": ["moving · learner some"]})
         at.run()
         assert "moving is still training" in texts(at)
     finally:

@@ -149,6 +149,50 @@ def test_a_damaged_progress_record_is_set_aside_and_the_learner_starts_afresh(tm
         assert db.execute("SELECT record FROM set_aside").fetchall() == [('{"events": 7}',)]
 
 
+def test_a_move_is_followed_once_and_a_reset_forgets_it(room):
+    week = room.start_class("Week 3", "vae-basics", "lesson", 3)
+    ann = new_token()
+    room.join(ann, week.id, "Ann")
+    progress = room.learner(ann).progress
+    assert not room.class_of(week.id).moves(progress), "never moved"
+    room.move(week.id, 2)
+    moved = room.class_of(week.id)
+    assert moved.moves(progress) and not moved.moves(progress.followed(moved.moved_at)), "followed once"
+    room.save(ann, progress.followed(moved.moved_at).at(Place("vae-basics", 4)))
+    room.reset(week.id)
+    after = room.class_of(week.id)
+    assert (after.moved_to, after.moved_at) == (None, 0.0)
+    assert not after.moves(room.learner(ann).progress), "a cleared panel is not pulled back to the old move"
+    room.move(week.id, 1)
+    assert room.class_of(week.id).moves(room.learner(ann).progress), "the next move is followed"
+
+
+@pytest.mark.parametrize("column, value", [("run_size", "huge"), ("runs_each", 0), ("runs_each", "three"),
+                                           ("secret", ""), ("name", "<b>Week</b>"), ("moved_to", -1),
+                                           ("created_at", "yesterday"), ("own_data", 2)])
+def test_a_damaged_class_is_set_aside_once_and_its_students_are_kept(tmp_path, column, value):
+    token = new_token()
+    with RunQueue(tmp_path) as queue:
+        room = Classroom(queue)
+        week = room.start_class("Week 3", "vae-basics", "lesson", 3)
+        other = room.start_class("Week 4", "vae-basics", "short", 2)
+        room.join(token, week.id, "Ann")
+    with sqlite3.connect(tmp_path / DATABASE) as db:
+        db.execute(f"UPDATE classes SET {column} = ? WHERE id = ?", (value, week.id))
+    with RunQueue(tmp_path) as queue:
+        room = Classroom(queue)
+        assert [c.id for c in room.classes()] == [other.id]
+        assert [c.id for c in room.classes()] == [other.id], "read again"
+        with pytest.raises(ClassError, match=f"no class {week.id}"):
+            room.class_of(week.id)
+        assert room.learner(token).name == "Ann", "the student is kept, in no class the server has"
+        (notice,) = [n for n in queue.notices if f"class {week.id}" in n]
+        assert "damaged" in notice and "set aside" in notice and week.secret not in notice
+    with sqlite3.connect(tmp_path / DATABASE) as db:
+        ((source, record),) = db.execute("SELECT source, record FROM set_aside").fetchall()
+    assert source == f"classes {week.id}" and json.loads(record)[column] == value, "kept as it was"
+
+
 def test_a_store_of_the_first_version_is_brought_up_to_date(tmp_path):
     (tmp_path / DATABASE).parent.mkdir()
     with sqlite3.connect(tmp_path / DATABASE) as db:
