@@ -357,7 +357,10 @@ def _overview_figure(ckpt: Checkpoint, image: np.ndarray, names: tuple[str, str]
 
 def _bounds_figure(ckpt: Checkpoint, image: np.ndarray) -> go.Figure:
     grid = posterior_view(ckpt, image, "grid")
-    return bounds_figure(posterior_view(ckpt, image, "bounds"), None if grid.sliced else grid.log_px)
+    bounds = posterior_view(ckpt, image, "bounds")
+    if grid.sliced:  # the slice's normaliser is not log p(x): the gap comes from the bounds alone
+        return bounds_figure(bounds)
+    return bounds_figure(bounds, grid.log_px, grid.elbo)  # the quadrature's, as the identity above the chart
 
 
 # The charts of "Why variational", by name: f(ckpt, image, *hashable arguments) -> figure.

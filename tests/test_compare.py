@@ -135,6 +135,14 @@ def test_clicking_a_digit_on_one_map_marks_it_on_both_and_shows_both_decodings(c
     assert "tutorial decodes its mean" in captions and "default decodes its mean" in captions
 
 
+def test_the_page_says_the_beta_pair_differs_in_beta_alone(compare_dir):
+    shutil.copy(BETA1, compare_dir / BETA1.name)
+    at = run_app("pages/compare.py", compare_a=str(compare_dir / "beta1.pt"), compare_b=str(compare_dir / "beta4.pt"))
+    table = next(m.value for m in at.markdown if m.value.startswith("| | beta1 | beta4 |"))
+    assert "| β | 1 | 4 | +3 |" in table, "the card table shows the one setting apart"
+    assert any(m.value.startswith("Only β differs (1 against 4)") for m in at.markdown)
+
+
 def test_the_same_model_twice_and_a_broken_file(compare_dir):
     (compare_dir / "broken.pt").write_bytes(b"not a checkpoint")
     at = run_app("pages/compare.py", compare_a=str(compare_dir / "default.pt"))
