@@ -7,7 +7,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 PORT   ?= 8501
 
-.PHONY: setup app test lint browser bench clean-venv
+.PHONY: setup app test lint browser axe bench clean-venv
 
 setup: $(STAMP)
 
@@ -26,13 +26,21 @@ browser:
 		echo "Installing Debian's chromium for the browser tests..."; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
+# axe-core, pinned with its hash in package-lock.json, for the accessibility checks the browser
+# tests run in each page (from npm's registry at set-up; nothing is fetched at test time).
+AXE := node_modules/axe-core/axe.min.js
+axe: $(AXE)
+$(AXE): package.json package-lock.json
+	npm ci --no-audit --no-fund --ignore-scripts --loglevel=error
+	@touch $(AXE)
+
 app: setup
 	$(PY) -m studio.serve --server.port $(PORT)
 
 lint: setup
 	$(VENV)/bin/ruff check .
 
-test: setup browser lint
+test: setup browser axe lint
 	$(PY) -m pytest
 
 bench: setup

@@ -10,7 +10,9 @@ import streamlit as st
 
 from classroom.pages import PAGES
 from classroom.queue import QueueError
-from studio import analysis, classes, gate, learner, resources, runs, views  # first: leaves the legacy multipage mode
+
+# studio first: importing it leaves the legacy multipage mode
+from studio import access, analysis, classes, gate, learner, resources, runs, views
 from vae.checkpoint import CheckpointError
 
 resources.use_one_thread()
@@ -24,11 +26,7 @@ page = st.navigation([st.Page(p.file, title=p.title, icon=p.icon, default=p.id =
 if opened_step is not None and page.url_path != ("" if opened_step == "home" else opened_step):
     st.switch_page(PAGES[opened_step].file, query_params=st.query_params.to_dict())
 st.set_page_config(page_title=f"{page.title} · VAE Studio")  # each page's own tab title, as a screen reader reads it
-# Streamlit fades captions to 60% opacity: grey at 3.9:1 on white, under WCAG's 4.5:1 for text. At 80%
-# they read at 7:1 and still look secondary. Each heading's link to itself is a keyboard stop of its
-# own (Inside's "Draw another ε" was 32 Tabs down): hidden, so no longer one.
-st.html("<style>[data-testid='stCaptionContainer'] { opacity: 0.8 !important; }"
-        "[data-testid='stHeaderActionElements'] a[href^='#'] { display: none !important; }</style>")
+access.style_page(page.url_path)  # contrast, keyboard focus after a page change, narrow screens
 views.keep_url_in_step()
 
 
@@ -95,6 +93,7 @@ with st.sidebar:
     except QueueError as e:
         st.warning(f"Runs cannot be queued here now: {e}", icon=":material/warning:")
 
+views.lesson_strip()
 try:
     with gate.model_work():  # while a run trains, pages queue for the CPU, and say so after a few seconds
         page.run()

@@ -7,7 +7,7 @@ from operator import attrgetter
 import streamlit as st
 
 from classroom.board import UNTRAINED_FACTOR, BoardPoint, untrained_limit
-from studio import board, live, resources, runs
+from studio import access, board, live, resources, runs, words
 from studio.figures import board_figure
 
 CHOSEN_KEY = "board_chosen"  # session_state: the name of the model last clicked, on the chart or in the table
@@ -43,16 +43,18 @@ def show_board() -> None:
              f"{limit:.0f} nats): it has barely started to learn, and would squeeze the others into a corner. Runs "
              "training now are always shown; the table below lists every model.")
     shown = [p for p in points if p not in untrained] if hide else points
-    event = st.plotly_chart(board_figure(shown, running, hidden=len(points) - len(shown)), key="board_chart",
-                            on_select="rerun", selection_mode="points")
+    # Each run's owner beside its name (studio.board.on_chart): a click gives that name back.
+    event = access.chart(board_figure(board.on_chart(shown), board.on_chart(running), hidden=len(points) - len(shown)),
+                         words.board(board.on_chart([*shown, *running])), key="board_chart", on_select="rerun",
+                         selection_mode="points")
     if running:
-        names = ", ".join(point.name for point in running)
+        names = ", ".join(point.name for point in board.on_chart(running))
         st.caption(f"Training now: {names}. Each point moves as its run's epochs end (dotted: the way it came).")
     for problem in problems:
         st.warning(f"Left out: {problem}", icon=":material/warning:")
     chosen_here = st.container()
     rows = points_table(everything)
-    note_choice("board_chart", clicked_name(event))
+    note_choice("board_chart", board.chosen(everything, clicked_name(event)))
     note_choice("board_table", everything[rows[0]].name if rows else None)
     chosen = next((p for p in everything if p.name == st.session_state.get(CHOSEN_KEY)), None)
     if chosen is not None:

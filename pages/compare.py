@@ -5,7 +5,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from studio import analysis, films, learner, resources, runs, views
+from studio import access, analysis, films, learner, resources, runs, views, words
 from studio.figures import compare_curves_figure
 from vae import compare, latent
 from vae.checkpoint import Checkpoint, CheckpointError
@@ -74,7 +74,7 @@ def iw_estimate(ckpt: Checkpoint, column) -> float | None:
 def show_table(checkpoints: dict, columns) -> None:
     cards = [compare.card(ckpt, iw_estimate(ckpt, column)) for ckpt, column in zip(checkpoints.values(), columns)]
     (name_a, name_b) = checkpoints
-    lines = [f"| | {name_a} | {name_b} | B − A |", "| --- | ---: | ---: | ---: |"]
+    lines = [f"| Measure | {name_a} | {name_b} | B − A |", "| --- | ---: | ---: | ---: |"]  # no empty header cell
     lines += [f"| {r.label} | {r.a} | {r.b} | {r.difference} |" for r in compare.table(*cards)]
     st.markdown("\n".join(lines))
     st.markdown(compare.settings_sentence(compare.differing_settings(*checkpoints.values())))
@@ -85,7 +85,7 @@ def show_curves(checkpoints: dict) -> None:
                                 format_func={"epoch": "By epoch", "time": "By training time"}.get) or "epoch"
     curves = {name if m.config.variational else f"{name} (BCE: no KL)": compare.elbo_curve(m.history)
               for name, m in checkpoints.items()}
-    st.plotly_chart(compare_curves_figure(curves, axis), key="compare_curves")
+    access.chart(compare_curves_figure(curves, axis), words.compared_curves(curves), key="compare_curves")
     st.caption("Training time is each model's own (its card says on which machine): quality against time is the "
                "fair comparison of a slow model and a fast one."
                + ("" if all(m.config.variational for m in checkpoints.values()) else " An autoencoder's curve is its "
@@ -106,12 +106,14 @@ def show_one_input(checkpoints: dict) -> None:
     else:
         image = drawing["image"]
     columns = st.columns(1 + len(checkpoints))
-    columns[0].image(picture(image, 4), caption="Input")
+    columns[0].image(picture(image, 4), caption="Input",
+                     alt="The input: " + (f"test image #{index}" if source == "test" else "your last drawing"))
     for column, (name, ckpt) in zip(columns[1:], checkpoints.items()):
         mu, _ = latent.encode(ckpt.model, image[None])
         nelbo = latent.negative_elbo(ckpt.model, image[None])[0]
         score = f"−ELBO {nelbo:.1f} nats" if ckpt.config.variational else f"BCE {nelbo:.1f} nats, no KL"
-        column.image(picture(latent.decode(ckpt.model, mu[0]), 4), caption=f"{name}: {score}")
+        column.image(picture(latent.decode(ckpt.model, mu[0]), 4), caption=f"{name}: {score}",
+                     alt=f"{name}'s reconstruction of the input from μ, {score}")
 
 
 def show_samples_and_interpolation(checkpoints: dict) -> None:
@@ -127,8 +129,10 @@ def show_samples_and_interpolation(checkpoints: dict) -> None:
         samples = latent.decode(ckpt.model, latent.prior_samples(16, ckpt.config.latent_dim, seed))
         (mu0, mu1), _ = latent.encode(ckpt.model, test[[start, end]])
         path = latent.decode(ckpt.model, latent.interpolate(mu0, mu1, 10))
-        left.image(make_grid(samples, ncol=8, pad=1, scale=2), caption=f"{name}: 16 prior samples, seed {seed}")
-        right.image(make_grid(path, ncol=10, pad=1, scale=2), caption=f"{name}: from #{start} to #{end}")
+        left.image(make_grid(samples, ncol=8, pad=1, scale=2), caption=f"{name}: 16 prior samples, seed {seed}",
+                   alt=f"{name}: 16 prior samples, 8 by 2, seed {seed}")
+        right.image(make_grid(path, ncol=10, pad=1, scale=2), caption=f"{name}: from #{start} to #{end}",
+                    alt=f"{name}: a linear interpolation in 10 steps from test image #{start} to #{end}")
     for ckpt in checkpoints.values():
         views.autoencoder_note(ckpt)
 
@@ -157,7 +161,7 @@ if st.session_state.pop(CHOSEN_KEY, False):  # a lesson's task: doing something 
     if any(ckpt.config.variational and ckpt.train_config.beta != 1 for ckpt in picked):
         learner.record("beta")
 
-st.subheader("The two cards", divider="gray")
+st.header("The two cards", divider="gray")
 show_table(checkpoints, columns)
 a, b = (ckpt.dataset for ckpt in checkpoints.values())
 if a.sha256 != b.sha256:
@@ -165,17 +169,18 @@ if a.sha256 != b.sha256:
             "the same way and no test set to score both on: their cards are all they share. Compare two models "
             "of one dataset to see them side by side.", icon=":material/info:")
     st.stop()
-st.subheader("Test −ELBO during training", divider="gray")
+st.header("Test −ELBO during training", divider="gray")
 show_curves(checkpoints)
-st.subheader("One input through both", divider="gray")
+st.header("One input through both", divider="gray")
 show_one_input(checkpoints)
-st.subheader("Samples and an interpolation", divider="gray")
+st.header("Samples and an interpolation", divider="gray")
 show_samples_and_interpolation(checkpoints)
-st.subheader("Both latent maps", divider="gray")
+st.header("Both latent maps", divider="gray")
 views.linked_maps(checkpoints)
-st.subheader("Both films, on one clock", divider="gray")
+st.header("Both films, on one clock", divider="gray")
 if all(ckpt.film is not None for ckpt in checkpoints.values()):
-    st.plotly_chart(films.lockstep_figure(*checkpoints.values()), key="compare_film")
+    access.chart(films.lockstep_figure(*checkpoints.values()),
+                 words.films_side_by_side({name: ckpt.film for name, ckpt in checkpoints.items()}), key="compare_film")
     st.caption("Each film shows its frame taken at or just before the epoch on the scrubber: a shorter run "
                "stays on its last frame.")
 else:

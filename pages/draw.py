@@ -6,7 +6,7 @@ import streamlit as st
 from streamlit_drawable_canvas import st_canvas
 
 from studio import analysis, learner, resources
-from studio.datasets import neighbour_caption, noun, on_dataset
+from studio.datasets import neighbour_caption, noun, on_dataset, test_caption
 from vae import latent
 from vae.checkpoint import Checkpoint
 from vae.data import DatasetInfo
@@ -120,8 +120,10 @@ def show_analysis(ckpt: Checkpoint, x: np.ndarray) -> None:
     reference = analysis.test_negative_elbo(ckpt)
     seen, rebuilt, score = st.columns(3)
     seen.image(picture(x, 5), caption=f"What the model sees ({ckpt.dataset.size}×{ckpt.dataset.size}"
-               + (")" if ckpt.dataset.channels == 1 else ", colour)"))
-    rebuilt.image(picture(recon, 5), caption="Reconstruction from the mean of q(z|x)")
+               + (")" if ckpt.dataset.channels == 1 else ", colour)"),
+               alt=f"Your {noun(ckpt.dataset)} as the model sees it, after preprocessing")
+    rebuilt.image(picture(recon, 5), caption="Reconstruction from the mean of q(z|x)",
+                  alt=f"The model's reconstruction of your {noun(ckpt.dataset)}, decoded from μ")
     pct = latent.percentile_of(loss, reference)
     score.metric("−ELBO (nats)" if logvar is not None else "Reconstruction loss (nats)", f"{loss:.1f}",
                  help="Negative evidence lower bound: reconstruction error + KL, in nats. Lower means "
@@ -133,7 +135,8 @@ def show_analysis(ckpt: Checkpoint, x: np.ndarray) -> None:
         show_verdict(ckpt, analysis.digit_vote(ckpt).vote(mu))
     if len(samples):
         st.markdown("**Samples from q(z|x)**: other decodings the encoder considers consistent with your digit")
-        st.image(make_grid(samples, ncol=POSTERIOR_SAMPLES, scale=3))
+        st.image(make_grid(samples, ncol=POSTERIOR_SAMPLES, scale=3),
+                 alt=f"{len(samples)} decodings of samples from q(z|x) for your {noun(ckpt.dataset)}, in a row")
     else:
         st.caption("A plain autoencoder gives one code per digit, not a distribution: there is nothing to sample.")
     with st.expander(f"Nearest test {noun(ckpt.dataset)}s", icon=":material/search:"):
@@ -141,7 +144,8 @@ def show_analysis(ckpt: Checkpoint, x: np.ndarray) -> None:
         near, _ = latent.nearest(test_mu, mu, NEIGHBOURS)
         test = resources.data_of(ckpt)
         st.image([picture(test.test_images[i : i + 1], 2) for i in near],
-                 caption=[neighbour_caption(test, int(i)) for i in near])
+                 caption=[neighbour_caption(test, int(i)) for i in near],
+                 alt=[test_caption(test, int(i)) for i in near])
 
 
 def show_verdict(ckpt: Checkpoint, verdict) -> None:
@@ -157,7 +161,9 @@ def show_verdict(ckpt: Checkpoint, verdict) -> None:
     train = resources.data_of(ckpt)
     st.image([picture(train.train_images[i : i + 1], 2) for i in verdict.neighbours],
              caption=[f"{train.info.label_names[label]} · {distance:.2f} away" for label, distance in
-                      zip(verdict.labels, verdict.distances)])
+                      zip(verdict.labels, verdict.distances)],
+             alt=[f"A training {thing} labelled {train.info.label_names[label]}, {distance:.2f} away in the latent"
+                  for label, distance in zip(verdict.labels, verdict.distances)])
 
 
 ckpt = resources.active()

@@ -6,8 +6,8 @@ import random
 import numpy as np
 import streamlit as st
 
-from studio import analysis, figures, learner, resources, views
-from studio.datasets import label_phrase, noun, on_dataset
+from studio import access, analysis, figures, learner, resources, views, words
+from studio.datasets import label_phrase, noun, on_dataset, test_caption
 from vae import latent, samplers
 from vae.checkpoint import Checkpoint
 from vae.images import make_grid, picture
@@ -33,7 +33,8 @@ def test_digit_input(column, label: str, key: str, default: int) -> int:
     index = int(pick.number_input(label, 0, len(test.test_images) - 1, min(default, len(test.test_images) - 1),
                                   key=key, help=f"Index in {test.info.name}'s test set."))
     shown.image(picture(test.test_images[index : index + 1], 2),
-                caption=label_phrase(test.info, int(test.test_labels[index])) if test.info.labelled else None)
+                caption=label_phrase(test.info, int(test.test_labels[index])) if test.info.labelled else None,
+                alt=test_caption(test, index))
     return index
 
 
@@ -55,16 +56,18 @@ def sample_grid(model, z: np.ndarray, side: int, width: int = 640) -> np.ndarray
 def prior_section(ckpt: Checkpoint, side: int, seed: int) -> None:
     thing = noun(ckpt.dataset)
     things = f"{thing}s"
-    st.subheader("Samples from the prior, and from where the data is")
+    st.header("Samples from the prior, and from where the data is")
     views.autoencoder_note(ckpt)
     prior, data = st.columns(2, gap="medium")
     with prior:
         st.markdown("**From the prior N(0, I)**")
-        st.image(sample_grid(ckpt.model, analysis.sampler_latents(ckpt, "prior", side * side, seed), side, 560))
+        st.image(sample_grid(ckpt.model, analysis.sampler_latents(ckpt, "prior", side * side, seed), side, 560),
+                 alt=f"Prior samples, {side} by {side}, seed {seed}")
     with data:
         st.markdown(f"**From a {samplers.MIXTURE_COMPONENTS}-Gaussian mixture fitted to the training {things}' "
                     "means**")
-        st.image(sample_grid(ckpt.model, analysis.sampler_latents(ckpt, "mixture", side * side, seed), side, 560))
+        st.image(sample_grid(ckpt.model, analysis.sampler_latents(ckpt, "mixture", side * side, seed), side, 560),
+                 alt=f"Samples from the mixture fitted to the training {things}, {side} by {side}, seed {seed}")
     st.caption(f"The KL term pulls each {thing}'s posterior towards N(0, I), but the encoder never spreads the "
                f"training {things} over all of it: they crowd into clusters with gaps between. A prior sample "
                f"often lands in a gap and decodes to a blur or a cross of two {things}; the mixture samples "
@@ -73,7 +76,7 @@ def prior_section(ckpt: Checkpoint, side: int, seed: int) -> None:
 
 def chosen_digit_section(ckpt: Checkpoint, side: int, seed: int) -> int:
     names = ckpt.dataset.label_names
-    st.subheader("A digit of your choice" if noun(ckpt.dataset) == "digit" else "A label of your choice")
+    st.header("A digit of your choice" if noun(ckpt.dataset) == "digit" else "A label of your choice")
     first = min(analysis.FIRST_DIGIT, len(names) - 1)
     choose = st.segmented_control if len(names) <= 12 else st.selectbox  # a row of buttons, while they fit
     digit = choose("Label", list(range(len(names))), format_func=names.__getitem__, key=f"gen_digit_{ckpt.dataset.key}",
@@ -84,8 +87,9 @@ def chosen_digit_section(ckpt: Checkpoint, side: int, seed: int) -> int:
     except samplers.TooFewExamplesError as e:
         st.warning(f"{e} Train on more digits to sample this one.", icon=":material/block:")
         return digit
-    st.image(sample_grid(ckpt.model, gaussian.sample(side * side, seed=seed), side))
     name = names[digit]
+    st.image(sample_grid(ckpt.model, gaussian.sample(side * side, seed=seed), side),
+             alt=f"New images of “{name}”, {side} by {side}, seed {seed}")
     st.caption(f"New images of “{name}” drawn from a full-covariance Gaussian fitted to where the model put its "
                f"{gaussian.examples:,} training images of “{name}”. This is conditioning after the fact, using the "
                "labels only now; a conditional VAE would be given the label while it trains.")
@@ -93,7 +97,7 @@ def chosen_digit_section(ckpt: Checkpoint, side: int, seed: int) -> int:
 
 
 def quality_section(ckpt: Checkpoint, digit: int) -> None:
-    st.subheader("How good are the samples?")
+    st.header("How good are the samples?")
     qualities = {"prior": ("prior", analysis.sample_quality(ckpt, "prior")),
                  "mixture": ("mixture", analysis.sample_quality(ckpt, "mixture"))}
     try:
@@ -103,7 +107,8 @@ def quality_section(ckpt: Checkpoint, digit: int) -> None:
     st.caption(f"{samplers.QUALITY_SAMPLES:,} samples of each sampler, decoded, encoded again and judged by the "
                "Draw page's vote among the nearest training digits. Even bars mean every digit is made; the "
                "legend says how clear the average sample is (the leading digit's share of the votes).")
-    st.plotly_chart(figures.sample_quality_figure(qualities, ckpt.dataset.label_names), key="gen_quality")
+    access.chart(figures.sample_quality_figure(qualities, ckpt.dataset.label_names),
+                 words.sample_quality(qualities, ckpt.dataset.label_names), key="gen_quality")
     cells = st.columns(len(qualities))
     for cell, (label, (kind, quality)) in zip(cells, qualities.items()):
         if kind == "digit":
@@ -114,7 +119,7 @@ def quality_section(ckpt: Checkpoint, digit: int) -> None:
 
 
 def interpolation_section(ckpt: Checkpoint, test_mu: np.ndarray) -> None:
-    st.subheader(f"Interpolation between two test {noun(ckpt.dataset)}s")
+    st.header(f"Interpolation between two test {noun(ckpt.dataset)}s")
     first, second, settings = st.columns([2, 2, 2])
     a = test_digit_input(first, "From test digit", "gen_from", 0)
     b = test_digit_input(second, "To test digit", "gen_to", 1)
@@ -127,11 +132,12 @@ def interpolation_section(ckpt: Checkpoint, test_mu: np.ndarray) -> None:
                                        "instead of cutting through its centre"),
     ):
         z = latent.interpolate(test_mu[a], test_mu[b], steps, method)
-        st.image(make_grid(latent.decode(ckpt.model, z), ncol=steps, scale=3), caption=f"{title}: {note}")
+        st.image(make_grid(latent.decode(ckpt.model, z), ncol=steps, scale=3), caption=f"{title}: {note}",
+                 alt=f"{title} interpolation in {steps} steps from test #{a} to test #{b}")
 
 
 def traversal_section(ckpt: Checkpoint, test_mu: np.ndarray, test_logvar: np.ndarray) -> None:
-    st.subheader("Latent traversal")
+    st.header("Latent traversal")
     st.caption("Each row moves one latent dimension of a test digit's mean from −span to +span "
                "(in prior standard deviations) while the others stay put. Dimensions are listed by their "
                "average KL over the test set: near-zero KL means the model does not use that dimension.")
@@ -158,7 +164,8 @@ def traversal_section(ckpt: Checkpoint, test_mu: np.ndarray, test_logvar: np.nda
     for j, row in zip(dims, images):
         name, row_cell = st.columns([1, 8], vertical_alignment="center")
         name.markdown(f"**z{j}**  \nKL {kl[j]:.2f}")
-        row_cell.image(make_grid(row, ncol=steps, scale=2))
+        row_cell.image(make_grid(row, ncol=steps, scale=2),
+                       alt=f"Test #{index} decoded with z{j} from −{span:g}σ to +{span:g}σ in {steps} steps")
 
 
 st.title("Generate")

@@ -5,7 +5,7 @@ import streamlit as st
 from classroom.classes import NAME_CHARS, RUN_SIZES, RUNS_EACH, ClassError
 from classroom.pages import PAGES
 from classroom.queue import QueueError
-from studio import analysis, classes, learner, resources, views
+from studio import access, analysis, classes, learner, resources, views, words
 
 PARTS = {"encoder": "Encoder", "fc_mu": "Encoder → μ", "fc_logvar": "Encoder → log σ²",
          "fc_decode": "Decoder", "unflatten": "Decoder", "decoder": "Decoder"}
@@ -63,7 +63,7 @@ def lessons_section() -> None:
     lessons, problems = learner.lessons()
     if not lessons and not problems:
         return
-    st.subheader("Follow a lesson", divider="gray")
+    st.header("Follow a lesson", divider="gray")
     start, teacher = st.columns([3, 2], gap="large")
     with start:
         st.markdown("A lesson walks you through the ideas above with a task on each page; the panel in the "
@@ -140,7 +140,7 @@ if ckpt.film is not None:
     if st.button("Watch it learn", icon=":material/movie:", key="home_film", on_click=watch_film):
         st.switch_page("pages/latent_map.py")
 if ckpt.history.epochs:
-    st.plotly_chart(analysis.loss_curves(ckpt), key="home_curves")
+    access.chart(analysis.loss_curves(ckpt), words.loss_history(ckpt.history), key="home_curves")
 
 rows = analysis.layers(ckpt)
 total = sum(r["params"] for r in rows)

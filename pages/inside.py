@@ -4,7 +4,7 @@ code that computed them, for the active model or the run training now."""
 import numpy as np
 import streamlit as st
 
-from studio import analysis, learner, live, resources, runs
+from studio import access, analysis, learner, live, resources, runs, words
 from studio.datasets import test_caption
 from studio.figures import (
     bce_figure,
@@ -110,9 +110,9 @@ def code(model_code: dict, *parts: str) -> None:
 
 
 def step_input(e, caption: str) -> None:
-    st.subheader("1 · x, the input", divider="gray")
+    st.header("1 · x, the input", divider="gray")
     left, right = st.columns([1, 3], vertical_alignment="center")
-    left.image(picture(e.x, 5), caption=caption)
+    left.image(picture(e.x, 5), caption=caption, alt=f"x, the input: {caption}")
     right.markdown(f"The model sees **x**: {' × '.join(map(str, e.x.shape))} = {e.x.size} numbers, each between "
                    f"0 (black) and 1 (full {'white' if e.x.ndim == 2 else 'colour'}). This one has "
                    f"{int((e.x > 0.5).sum())} of them above 0.5. The encoder *f* squeezes "
@@ -121,7 +121,7 @@ def step_input(e, caption: str) -> None:
 
 
 def step_encoder(e, order, used, model_code) -> None:
-    st.subheader("2 · Encoder → μ and log σ²", divider="gray")
+    st.header("2 · Encoder → μ and log σ²", divider="gray")
     collapsed = int((~used).sum())
     if not e.variational:
         st.markdown("A plain autoencoder's encoder gives one point per digit, **z = μ**: no σ, no spread. "
@@ -133,7 +133,8 @@ def step_encoder(e, order, used, model_code) -> None:
                        "for every digit they sit exactly at the prior, μ ≈ 0 and σ ≈ 1 (grey)." if collapsed else
                        "The model uses all its dimensions."))
     ordered_by = "the model's KL" if e.variational else "this digit's |μ|"
-    st.plotly_chart(posterior_figure(e.mu, e.sigma, order[:WIDE], used, ordered_by), key="inside_posterior")
+    access.chart(posterior_figure(e.mu, e.sigma, order[:WIDE], used, ordered_by),
+                 words.dimensions(e.mu, e.sigma, order[:WIDE], used), key="inside_posterior", wide=True)
     if len(order) > WIDE:
         st.caption(f"This page draws the {WIDE} dimensions with the largest KL of {len(order)}; the rest sit at "
                    "the prior like the grey ones.")
@@ -141,7 +142,7 @@ def step_encoder(e, order, used, model_code) -> None:
 
 
 def step_reparameterisation(e, order, used, model_code) -> None:
-    st.subheader("3 · Reparameterisation: z = μ + σ·ε", divider="gray")
+    st.header("3 · Reparameterisation: z = μ + σ·ε", divider="gray")
     if not e.variational:
         st.markdown("An autoencoder draws nothing: its z is μ itself, so this step is empty and every decoding "
                     "of your digit is the same image.")
@@ -152,26 +153,31 @@ def step_reparameterisation(e, order, used, model_code) -> None:
                   "gradients of the loss reach the encoder through it.")
     right.button("Draw another ε", icon=":material/casino:", key="inside_new_eps", on_click=new_eps)
     right.caption(f"ε drawn with seed **{e.seed}**")
-    st.plotly_chart(reparameterisation_figure(e.mu, e.sigma, e.eps, e.z, order[:WIDE]), key="inside_reparameterisation")
+    access.chart(reparameterisation_figure(e.mu, e.sigma, e.eps, e.z, order[:WIDE]),
+                 words.reparameterisation(e.mu, e.sigma, e.eps, e.z, order[:WIDE]), key="inside_reparameterisation",
+                 wide=True)
     if not used.all():
         st.caption("In the collapsed dimensions (on the right) μ ≈ 0 and σ ≈ 1, so z is ε itself: pure noise, "
                    "which the decoder has learnt to ignore.")
     sample, mean = st.columns(2)
-    sample.image(picture(e.probs, 4), caption=f"Decoded from this z (ε seed {e.seed})", width=140)
-    mean.image(picture(e.probs_mean, 4), caption="Decoded from μ (ε = 0)", width=140)
+    sample.image(picture(e.probs, 4), caption=f"Decoded from this z (ε seed {e.seed})", width=140,
+                 alt=f"The decoding of z = μ + σ·ε with ε seed {e.seed}")
+    mean.image(picture(e.probs_mean, 4), caption="Decoded from μ (ε = 0)", width=140, alt="The decoding of μ, ε = 0")
     code(model_code, "reparameterize")
 
 
 def step_decoder(e, model_code) -> None:
-    st.subheader("4 · Decoder → x', and the reconstruction loss", divider="gray")
+    st.header("4 · Decoder → x', and the reconstruction loss", divider="gray")
     st.markdown("The decoder *g* turns z into x': for every pixel the probability x'ᵢ that it is white. The "
                 "binary cross-entropy charges each pixel for how far x'ᵢ is from xᵢ, and adds them up:")
     formula(r"\mathrm{BCE} = -\sum_{i=1}^{<n>} \left[ x_i \log x'_i + (1 - x_i) \log (1 - x'_i) \right]"
             r" = <bce>\ \text{nats}", n=str(e.x.size), bce=f"{e.bce:.2f}")
     left, right = st.columns([1, 1.3])
-    left.image(picture(e.probs, 5), caption="x', the decoder's pixel probabilities")
+    left.image(picture(e.probs, 5), caption="x', the decoder's pixel probabilities",
+               alt="x', the decoder's probability of white for each pixel, as grey levels")
     with right:
-        st.plotly_chart(bce_figure(e.x, e.probs, e.bce_per_pixel), key="inside_bce", theme=None)
+        access.chart(bce_figure(e.x, e.probs, e.bce_per_pixel), words.pixel_costs(e.bce_per_pixel), key="inside_bce",
+                     theme=None)
         worst = np.unravel_index(np.argmax(e.bce_per_pixel), e.bce_per_pixel.shape)
         st.caption(f"Where the BCE is paid: the edges of the strokes, where the decoder is unsure. The costliest "
                    f"pixel, row {worst[0]} column {worst[1]}, costs {e.bce_per_pixel[worst]:.2f} nats.")
@@ -179,7 +185,7 @@ def step_decoder(e, model_code) -> None:
 
 
 def step_kl(e, order, used, model_code) -> None:
-    st.subheader("5 · KL divergence per dimension", divider="gray")
+    st.header("5 · KL divergence per dimension", divider="gray")
     if not e.variational:
         st.markdown("An autoencoder has no KL term: nothing pulls its codes towards N(0, I), so they may spread "
                     "anywhere and leave gaps that decode to nothing. That is why its prior samples are mostly not "
@@ -191,8 +197,10 @@ def step_kl(e, order, used, model_code) -> None:
     shown = order[:WIDE]
     if st.session_state.get(DIM_KEY) not in shown:
         st.session_state[DIM_KEY] = int(shown[0])
-    event = st.plotly_chart(kl_bars_figure(e.kl_per_dim, shown, used, st.session_state[DIM_KEY]),
-                            key=f"inside_kl_{st.session_state[DIM_KEY]}", on_select="rerun", selection_mode="points")
+    event = access.chart(kl_bars_figure(e.kl_per_dim, shown, used, st.session_state[DIM_KEY]),
+                         words.kl_bars(e.kl_per_dim, used, st.session_state[DIM_KEY]),
+                         key=f"inside_kl_{st.session_state[DIM_KEY]}", on_select="rerun", selection_mode="points",
+                         wide=True)
     clicked = [p for p in event["selection"]["points"] if p.get("customdata")]
     if clicked:
         data = clicked[0]["customdata"]
@@ -218,7 +226,7 @@ def step_kl(e, order, used, model_code) -> None:
 
 
 def step_loss(e, ckpt: Checkpoint, training: bool, model_code) -> None:
-    st.subheader("6 · The loss", divider="gray")
+    st.header("6 · The loss", divider="gray")
     if e.variational:
         numbers = {"bce": f"{e.bce:.2f}", "kl": f"{e.kl:.2f}", "beta": f"{e.beta:g}"}
         formula(r"-\mathrm{ELBO} = \mathrm{BCE} + \mathrm{KL} = <bce> + <kl> = <loss>\ \text{nats}",
@@ -244,7 +252,7 @@ def step_loss(e, ckpt: Checkpoint, training: bool, model_code) -> None:
 
 
 def step_posterior(e, ckpt: Checkpoint, image, own_drawing: bool) -> None:
-    st.subheader("7 · Why variational: q(z|x) and the true posterior", divider="gray")
+    st.header("7 · Why variational: q(z|x) and the true posterior", divider="gray")
     if not e.variational:
         st.markdown("An autoencoder has no q(z|x): it gives one code per digit, not a distribution, so there is "
                     "no posterior to approximate and no ELBO. Choose a VAE in the sidebar to see this step.")
@@ -272,8 +280,10 @@ def step_posterior(e, ckpt: Checkpoint, image, own_drawing: bool) -> None:
                   f"In {len(e.mu)} dimensions p(x) cannot be summed on a grid: log p(x) is estimated by importance "
                   f"sampling with K = {max(bounds):,}, so this gap is a lower bound.")
                  + " The bars: the bound on log p(x) with K samples from q; K = 1 is the ELBO, and the bounds "
-                 "tighten towards log p(x) as K grows.")
-    right.plotly_chart(analysis.posterior_view_figure(ckpt, image, "bounds"), key="inside_bounds")
+                 "tighten towards log p(x) as K grows; the red bar below them is the gap.")
+    with right:
+        access.chart(analysis.posterior_view_figure(ckpt, image, "bounds"), words.bounds(bounds, gap, exact),
+                     key="inside_bounds")
     names = tuple(f"z{j}" for j in grid.dims)
     if grid.sliced:
         st.info(f"This model's latent has {len(e.mu)} dimensions, so the plane below is a **slice**: through "
@@ -332,10 +342,12 @@ def posterior_handles(ckpt: Checkpoint, image, e, grid, names) -> None:
         st.markdown(f"**The true posterior p(z|x)** ({'a slice, ' if grid.sliced else ''}zoomed to where it has its "
                     "mass) and **q(z|x)**'s 1σ and 2σ ellipses. Click to move z.")
         plane = analysis.posterior_view_figure(ckpt, image, "plane", tuple(z_pair.tolist()), names)
-        st.plotly_chart(plane, key=chart_key, on_select="rerun", selection_mode="points")
+        access.chart(plane, words.posterior_plane(grid, z_pair, names), key=chart_key, on_select="rerun",
+                     selection_mode="points")
     with whole:
         st.markdown("**The whole latent plane**: the prior's circles, the test digits' means, and the zoomed box.")
-        st.plotly_chart(analysis.posterior_view_figure(ckpt, image, "overview", names), key="inside_overview")
+        access.chart(analysis.posterior_view_figure(ckpt, image, "overview", names),
+                     words.latent_overview(grid, names), key="inside_overview")
     z = e.mu.copy()
     z[list(grid.dims)] = z_pair
     probe = posterior.probe(ckpt.model, image, z)
@@ -344,7 +356,8 @@ def posterior_handles(ckpt: Checkpoint, image, e, grid, names) -> None:
         for key, name in zip(PROBE_KEYS, names):
             st.number_input(name, step=0.01, format="%.3f", key=key, on_change=learner.record, args=("posterior_z",),
                             help="Type a coordinate, or click the plane.")
-    decoded.image(picture(probe.probs, 4), caption="decoded from this z", width=112)
+    decoded.image(picture(probe.probs, 4), caption="decoded from this z", width=112,
+                  alt="The decoding of z = (" + ", ".join(f"{v:.2f}" for v in z_pair) + ")")
     log_posterior = probe.log_joint - grid.log_px if not grid.sliced else None
     numbers.markdown(
         f"| at this z | nats |\n|---|---:|\n| log p(x\\|z), how well z explains x | {probe.log_likelihood:.2f} |\n"
@@ -367,7 +380,8 @@ def sigma_handle(ckpt: Checkpoint, image, e) -> None:
         eps = np.random.default_rng(0).standard_normal((SCALE_SAMPLES, len(e.mu))).astype(np.float32)
         samples = latent.decode(ckpt.model, e.mu + scale * e.sigma * eps)
         st.image(make_grid(samples, ncol=SCALE_SAMPLES // 2, scale=2),
-                 caption=f"{SCALE_SAMPLES} samples z = μ + {scale:.2f}·σ·ε, decoded")
+                 caption=f"{SCALE_SAMPLES} samples z = μ + {scale:.2f}·σ·ε, decoded",
+                 alt=f"{SCALE_SAMPLES} decodings of samples from q with σ scaled by {scale:.2f}")
         if scale == 0:
             st.markdown("At **0×** q is a single point: every sample is the same image, and the KL to the prior is "
                         "**infinite** (log σ² → −∞), so the ELBO is −∞. That is the plain autoencoder's case.")
@@ -375,7 +389,9 @@ def sigma_handle(ckpt: Checkpoint, image, e) -> None:
             i = int(np.argmin(np.abs(scan.scales - scale)))
             st.markdown(f"ELBO at {scan.scales[i]:.2f}×: **{scan.elbo[i]:.2f}** nats "
                         f"(E[log p(x|z)] {scan.expected_loglik[i]:.2f} − KL {scan.kl[i]:.2f}).")
-    left.plotly_chart(analysis.posterior_view_figure(ckpt, image, "sigma", scale), key="inside_sigma_scan")
+    with left:
+        access.chart(analysis.posterior_view_figure(ckpt, image, "sigma", scale), words.sigma_curve(scan),
+                     key="inside_sigma_scan")
     best = scan.best_scale
     if 0.8 <= best <= 1.25:
         left.caption(f"The ELBO peaks near the encoder's own σ (at {best:g}×): narrower and the samples stop covering "

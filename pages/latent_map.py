@@ -4,7 +4,7 @@ import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
-from studio import analysis, learner, resources, views
+from studio import access, analysis, learner, resources, views, words
 from studio.datasets import noun, on_dataset, test_caption
 from studio.figures import MAP_DRAWING, MAP_GRID, MAP_TEST, latent_map_figure
 from vae import latent
@@ -15,6 +15,9 @@ METHOD_LABELS = {"raw": "Raw latent (2-D)", "pca": "PCA", "tsne": "t-SNE"}
 SUBSET_SIZES = [250, 500, 1000, 2000, 5000, 10_000]
 GRID_SIDE = 25  # clickable grid: GRID_SIDE x GRID_SIDE faint points over the map
 VIEWS = {"map": "Map", "film": "Training film"}
+TYPED_KEY = "map_typed"  # a test image chosen by number: the keyboard's way to a point
+CLICK_KEY = "map_last_click"  # the map's selection as last seen, to tell a new click from an old one
+MAP_NEIGHBOURS = 5  # the points nearest a chosen one that the sentence under the map names
 
 
 def chart_key(ckpt: Checkpoint, method: str, size: int, perplexity: float) -> str:
@@ -55,6 +58,22 @@ def drawing_on_map(ckpt: Checkpoint, proj: latent.Projection):
             None if covariance is None else tuple(map(tuple, covariance.tolist())))
 
 
+def chosen_point(clicked: list, test_count: int) -> dict:
+    """The point to show: the one clicked on the map, or a test image chosen by its number, whichever
+    came last (a new click clears the number). The number input is the keyboard's and a screen
+    reader's way to a point; it comes after the chart, so a new click can still clear it."""
+    click = clicked[0] if clicked else {}  # a dict: AppTest injects plain dicts
+    if click and repr(click) != st.session_state.get(CLICK_KEY):
+        st.session_state[TYPED_KEY] = None
+    st.session_state[CLICK_KEY] = repr(click)
+    typed = st.number_input("Or choose a test image by number", 0, test_count - 1, value=None, key=TYPED_KEY,
+                            placeholder=f"0 to {test_count - 1}", help="Shows that image, where it lies on the map, "
+                            "its nearest points there, and its decoding: the map without a mouse.")
+    if typed is not None:
+        return {"customdata": [MAP_TEST, int(typed)]}
+    return click
+
+
 def show_selection(ckpt: Checkpoint, point: dict, indices: np.ndarray, proj: latent.Projection) -> None:
     """The clicked digit and its decoding, or the decoding of a clicked grid location."""
     data = point.get("customdata") or []
@@ -66,24 +85,37 @@ def show_selection(ckpt: Checkpoint, point: dict, indices: np.ndarray, proj: lat
         st.session_state[analysis.MAP_PICK_KEY] = index  # the Inside page can take it through the model
         learner.record("map_click")
         mu = analysis.test_encodings(ckpt)[0][index]
+        shown_at = np.flatnonzero(indices == index)
+        if len(shown_at):
+            near, _ = latent.nearest(proj.coords, proj.coords[shown_at[0]], MAP_NEIGHBOURS + 1)
+            names = [test_caption(test, int(indices[i])) for i in near if i != shown_at[0]][:MAP_NEIGHBOURS]
+            st.caption(f"At ({proj.coords[shown_at[0], 0]:.2f}, {proj.coords[shown_at[0], 1]:.2f}) on the map. "
+                       + words.near_point(names))
+        else:
+            st.caption(f"Not among the {len(indices):,} images the map shows: choose more above to see it there.")
         original, decoded = st.columns(2)
-        original.image(picture(test.test_images[index : index + 1], 5), caption=test_caption(test, index))
-        decoded.image(picture(latent.decode(ckpt.model, mu), 5), caption="Decoded from its mean")
+        original.image(picture(test.test_images[index : index + 1], 5), caption=test_caption(test, index),
+                       alt=test_caption(test, index))
+        decoded.image(picture(latent.decode(ckpt.model, mu), 5), caption="Decoded from its mean",
+                      alt=f"{test_caption(test, index)}, decoded from its latent mean")
     elif data and data[0] == MAP_GRID:
         x, y = float(data[1]), float(data[2])
         z = proj.to_latent((x, y))
-        st.image(picture(latent.decode(ckpt.model, z), 5), caption=f"Decoded at ({x:.2f}, {y:.2f})")
+        st.image(picture(latent.decode(ckpt.model, z), 5), caption=f"Decoded at ({x:.2f}, {y:.2f})",
+                 alt=f"The decoding of the map's location ({x:.2f}, {y:.2f})")
         if not proj.exact_inverse:
             near, _ = latent.nearest(proj.coords, np.array([x, y], dtype=np.float32), latent.MIX_NEIGHBOURS)
             st.caption(f"t-SNE has no inverse map, so this is the decoding of the {latent.MIX_NEIGHBOURS} nearest "
                        "points' latents mixed with inverse-distance weights. Those points:")
-            st.image(make_grid(test.test_images[indices[near]], ncol=latent.MIX_NEIGHBOURS, scale=2))
+            st.image(make_grid(test.test_images[indices[near]], ncol=latent.MIX_NEIGHBOURS, scale=2),
+                     alt=f"The {latent.MIX_NEIGHBOURS} test {noun(ckpt.dataset)}s nearest that location: "
+                     + ", ".join(test_caption(test, int(i)) for i in indices[near]))
         elif proj.method == "pca":
             st.caption("PCA is linear, so this location maps back to exactly one latent (on the plane "
                        "of the two main directions through the mean).")
     elif data and data[0] == MAP_DRAWING:
         st.image(picture(st.session_state[analysis.LAST_DRAWING_KEY]["image"], 5),
-                 caption="Your last drawing")
+                 caption="Your last drawing", alt="Your last drawing, as the model sees it")
     else:
         st.info(f"Click a point to see the {noun(ckpt.dataset)} and its decoding, or a faint grid point to decode "
                 "that location.",
@@ -133,21 +165,22 @@ def show_map(ckpt: Checkpoint) -> None:
     map_key = chart_key(ckpt, method, size, perplexity)
     chart, detail = st.columns([3, 1], gap="medium")
     with chart:
-        event = st.plotly_chart(
+        event = access.chart(
             figure(f"{map_key}_{ckpt.key}", indices, labels, data.info.label_names, proj, drawing, show_grid,
                    mixture_components(ckpt, proj)),
-            on_select="rerun", selection_mode="points", key=map_key,
+            words.clusters(proj.coords, labels if data.info.labelled else None, data.info.label_names or None),
+            on_select="rerun", selection_mode="points", key=map_key, toolbar=True,
         )
     with detail:
-        points = event["selection"]["points"]  # a dict: AppTest injects plain dicts
-        show_selection(ckpt, points[0] if points else {}, indices, proj)
+        show_selection(ckpt, chosen_point(event["selection"]["points"], len(data.test_images)), indices, proj)
 
     if proj.exact_inverse:
-        st.subheader("Manifold")
+        st.header("Manifold")
         side = st.columns(3)[0].slider("Grid size", 8, 25, 15, key="map_manifold_side")
         st.caption("Decodings on an even grid over the map's range, laid out like the map (up is +y): "
                    "how the decoder fills the space between the digits.")
-        st.image(analysis.manifold(ckpt, proj, side))
+        st.image(analysis.manifold(ckpt, proj, side),
+                 alt=f"A {side} by {side} grid of decodings over the map's range, laid out like the map")
 
 
 st.title("Latent map")

@@ -12,7 +12,7 @@ from streamlit.runtime.scriptrunner import get_script_run_ctx
 from classroom import sweep
 from classroom.classes import RUN_SIZES
 from classroom.queue import QueueError, Run
-from studio import analysis, classes, learner, live, resources, runs, views
+from studio import access, analysis, classes, learner, live, resources, runs, views, words
 from studio.datasets import show_report
 from vae import datasets
 from vae.config import LIMITS, OWN_DATA_VAL_SHARE, TrainConfig
@@ -153,7 +153,7 @@ def run_form() -> None:
     st.session_state.setdefault("train_name", unused_name())
     st.session_state.setdefault("train_latent_dim", DEFAULTS.latent_dim)
     st.session_state.setdefault("train_lr", DEFAULTS.lr)
-    st.subheader("New run")
+    st.header("New run")
     # A class trains on MNIST unless its teacher let its learners bring their own images.
     info = dataset_choice() if CLASS is None or CLASS.own_data else datasets.MNIST_INFO
     if info is None:
@@ -374,7 +374,7 @@ def show_table() -> None:
     per learner costs more to send to every session than the progress line."""
     all_runs = queue.runs()
     if all_runs:
-        st.subheader("The class's runs")
+        st.header("The class's runs")
         runs_table(all_runs)
 
 
@@ -391,7 +391,7 @@ def show_run(live_now: bool) -> None:
     run = watched(all_runs)
     snap = snapshot(run.id, live.LIVE_PERIOD_S)
     config = snap.config
-    st.subheader(f"Run “{snap.name}”")
+    st.header(f"Run “{snap.name}”")
     st.caption(f"{config.arch} VAE · latent size {config.latent_dim} · β {config.beta:g} · "
                f"batch {config.batch_size} · learning rate {config.lr:g} · seed {config.seed} · "
                f"{'all' if config.train_size is None else f'{config.train_size:,}'} training images · "
@@ -431,10 +431,11 @@ def show_figures(live_now: bool) -> None:
         learner.record("run")  # watching a class's run counts as much as starting one
     view = live.view(snap)
     if view.curves is not None:
-        st.plotly_chart(view.curves, key="train_curves")
+        access.chart(view.curves, words.loss_history(snap.history), key="train_curves")
     if view.reconstructions is not None:
         st.image(view.reconstructions,
-                 caption=f"Top: fixed test images. Bottom: their reconstructions after epoch {view.epochs_done}.")
+                 caption=f"Top: fixed test images. Bottom: their reconstructions after epoch {view.epochs_done}.",
+                 alt=f"Ten test images above their reconstructions after epoch {view.epochs_done}")
     else:
         st.caption("Reconstructions of ten test digits appear after the first epoch.")
     if snap.film is not None:
@@ -446,7 +447,7 @@ def show_ended(snap: Run) -> None:
     if not (snap.checkpoint and snap.checkpoint.is_file()):
         return
     ckpt = resources.load(snap.checkpoint)
-    st.plotly_chart(analysis.loss_curves(ckpt), key="train_curves")
+    access.chart(analysis.loss_curves(ckpt), words.loss_history(ckpt.history), key="train_curves")
     if ckpt.film is not None:
         st.subheader("The latent space forming", divider="gray")
         views.film_player(ckpt, key="train_film")
@@ -466,7 +467,7 @@ def show_live_film(snap: Run) -> None:
                   "before the first step, four times inside epoch 1 and after every epoch; the player "
                   "replays them all when the run ends. While the run trains the map is PCA, cheap enough for "
                   "every new frame; the player can then lay it out with t-SNE, where the clusters show.")
-    st.plotly_chart(live.film_figure_of(snap), key="train_film_live")
+    access.chart(live.film_figure_of(snap), words.film(film, film.frames - 1), key="train_film_live")
     views.show_notes(film)
 
 

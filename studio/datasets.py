@@ -60,4 +60,5 @@ def show_report(report: Report, data: Dataset) -> None:
     for label, (name, count) in enumerate(counts.items()):
         rows = (data.train_labels == label).nonzero()[:REPORT_SAMPLES, 0]
         st.image(make_grid(data.train_images[rows], ncol=REPORT_SAMPLES, pad=2, scale=2),
-                 caption=f"{name}: {count:,} images, as the model sees them")
+                 caption=f"{name}: {count:,} images, as the model sees them",
+                 alt=f"The first {min(count, REPORT_SAMPLES)} images of {name}, as the model sees them")

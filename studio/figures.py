@@ -435,6 +435,18 @@ def compare_curves_figure(curves: dict, x: str = "epoch") -> go.Figure:
     return fig
 
 
+def _name_clusters(fig: go.Figure, coords: np.ndarray, labels: np.ndarray, label_names: tuple[str, ...]) -> None:
+    """Each label's name at the middle of its points (their median), so that a map reads without
+    telling ten colours apart; an unlabelled set has no names to write."""
+    for label, name in enumerate(label_names):
+        rows = labels == label
+        if rows.any():
+            x, y = np.median(coords[rows], axis=0)
+            fig.add_annotation(x=float(x), y=float(y), text=f"<b>{name}</b>", showarrow=False,
+                               font={"size": 13, "color": "#111"}, bgcolor="rgba(255, 255, 255, 0.75)",
+                               borderpad=1)
+
+
 def digits_map_figure(coords: np.ndarray, labels: np.ndarray, indices: np.ndarray, label_names: tuple[str, ...],
                       marked: int | None = None, axis_titles: tuple[str, str] = ("", "")) -> go.Figure:
     """Test images on a 2-D map, coloured by label (one colour when unlabelled), clickable (custom_data
@@ -452,6 +464,7 @@ def digits_map_figure(coords: np.ndarray, labels: np.ndarray, indices: np.ndarra
     if len(where):
         fig.add_scatter(x=coords[where, 0], y=coords[where, 1], mode="markers", name="chosen", hoverinfo="skip",
                         marker={"size": 18, "color": "rgba(0,0,0,0)", "line": {"color": "black", "width": 2.5}})
+    _name_clusters(fig, coords, labels, label_names)
     fig.update_layout(height=430, margin={"l": 10, "r": 10, "t": 10, "b": 10}, legend={"itemsizing": "constant"},
                       xaxis_title=axis_titles[0], yaxis_title=axis_titles[1])
     return fig
@@ -553,6 +566,7 @@ def latent_map_figure(proj, indices: np.ndarray, labels: np.ndarray, label_names
         fig.add_scatter(x=components[:, 0], y=components[:, 1], mode="markers+text", name="mixture components",
                         text=[str(k + 1) for k in range(len(components))], textposition="top center",
                         marker={"symbol": "x", "size": 10, "color": "#222"}, hoverinfo="skip")
+    _name_clusters(fig, proj.coords, labels, label_names)
     include = _add_drawing(fig, drawing_xy, drawing_covariance) if drawing_xy is not None else []
     # The view takes in the drawing too: an odd one can land far outside the test digits.
     (x0, x1), (y0, y1) = proj.extent(pad=0.08, include=np.vstack(include) if include else [])
@@ -619,7 +633,9 @@ def sample_quality_figure(qualities: dict, label_names: tuple[str, ...]) -> go.F
 
 # ---------------------------------------------------------------- inside the model: one digit's numbers
 
-USED, COLLAPSED, PRIOR_BAND = "#1f77b4", "#b0b0b0", "rgba(120, 120, 120, 0.14)"
+# Collapsed dimensions are grey at 4.6:1 on white (graphics need 3:1), and differ by more than colour:
+# an open diamond against a filled dot, hatched bars against plain ones.
+USED, COLLAPSED, PRIOR_BAND = "#1f77b4", "#757575", "rgba(120, 120, 120, 0.14)"
 
 
 def _dimension_axis(fig: go.Figure, order: np.ndarray, row: int | None = None) -> None:
@@ -638,15 +654,17 @@ def posterior_figure(mu: np.ndarray, sigma: np.ndarray | None, order: np.ndarray
     fig.add_hrect(y0=-1, y1=1, fillcolor=PRIOR_BAND, line_width=0, layer="below",
                   annotation_text="prior N(0, 1): 0 ± 1", annotation_position="top left")
     fig.add_hline(y=0, line={"color": "#888", "width": 1})
-    for is_used, name, colour in ((True, "used dimension: μ ± σ", USED),
-                                  (False, "collapsed: sits at the prior, μ ≈ 0, σ ≈ 1", COLLAPSED)):
+    for is_used, name, colour, symbol in ((True, "used dimension: μ ± σ", USED, "circle"),
+                                          (False, "collapsed: sits at the prior, μ ≈ 0, σ ≈ 1", COLLAPSED,
+                                           "diamond-open")):
         dims = [j for j in order if bool(used[j]) == is_used]
         if not dims:
             continue
         error = {"type": "data", "array": sigma[dims], "thickness": 2, "width": 3, "color": colour} \
             if sigma is not None else None
         fig.add_scatter(x=[f"z{j}" for j in dims], y=mu[dims], mode="markers", name=name, error_y=error,
-                        marker={"size": 8, "color": colour},
+                        marker={"size": 8 if is_used else 10, "color": colour, "symbol": symbol,
+                                "line": {"width": 2, "color": colour}},
                         customdata=np.column_stack([dims, sigma[dims] if sigma is not None else mu[dims] * 0]),
                         hovertemplate="z%{customdata[0]}: μ %{y:.3f}"
                                       + (", σ %{customdata[1]:.3f}" if sigma is not None else "") + "<extra></extra>")
@@ -693,20 +711,27 @@ def bce_figure(x: np.ndarray, probs: np.ndarray, bce_per_pixel: np.ndarray) -> g
 
 def kl_bars_figure(kl_per_dim: np.ndarray, order: np.ndarray, used: np.ndarray, chosen: int | None) -> go.Figure:
     """Each latent dimension's KL(q(z_j|x) || N(0, 1)) as a bar (in ``order``); the ``chosen``
-    dimension outlined. A click selects customdata [dimension]: each column has a faint full-height
-    bar behind it, so a collapsed dimension's bar of height 0 can be clicked too."""
+    dimension outlined and pointed at. A click selects customdata [dimension]: each column has a faint
+    full-height bar behind it, so a collapsed dimension's bar of height 0 can be clicked too."""
     colours = [USED if used[j] else COLLAPSED for j in order]
+    hatches = ["" if used[j] else "/" for j in order]
     lines = [2.5 if j == chosen else 0 for j in order]
     labels = [f"z{j}" for j in order]
     top = max(float(kl_per_dim[order].max()), 1e-3) * 1.05
     fig = go.Figure(go.Bar(x=labels, y=np.full(len(order), top), marker={"color": "rgba(0, 0, 0, 0.03)"},
                            customdata=order[:, None], showlegend=False, hoverinfo="skip"))
-    fig.add_bar(x=labels, y=kl_per_dim[order], marker={"color": colours, "line": {"color": "#d62728", "width": lines}},
+    fig.add_bar(x=labels, y=kl_per_dim[order], marker={"color": colours, "line": {"color": "#d62728", "width": lines},
+                                                       "pattern": {"shape": hatches, "fgcolor": "#ffffff"}},
                 customdata=order[:, None], showlegend=False,
                 hovertemplate="%{x}: KL %{y:.3f} nats<extra>click for its formula</extra>")
+    if chosen in order:
+        fig.add_annotation(x=f"z{chosen}", y=float(kl_per_dim[chosen]), text=f"z{chosen}", showarrow=True,
+                           arrowhead=2, arrowcolor="#d62728", ax=0, ay=-28, font={"color": "#222", "size": 11},
+                           bgcolor="rgba(255, 255, 255, 0.85)")
     _dimension_axis(fig, order)
     fig.update_layout(height=260, margin={"l": 10, "r": 10, "t": 10, "b": 10}, yaxis_title="KL (nats)",
-                      barmode="overlay", xaxis_title="latent dimension (grey: collapsed)", clickmode="event+select")
+                      barmode="overlay", xaxis_title="latent dimension (grey, hatched: collapsed)",
+                      clickmode="event+select")
     return fig
 
 
@@ -785,9 +810,11 @@ def latent_overview_figure(means: np.ndarray, labels: np.ndarray, label_names: t
     return fig
 
 
-def bounds_figure(bounds: dict, exact: float | None = None) -> go.Figure:
+def bounds_figure(bounds: dict, exact: float | None = None, elbo: float | None = None) -> go.Figure:
     """The importance-weighted bounds on log p(x), one bar per sample count K (K = 1: the ELBO),
-    as −log p(x) in nats (lower is tighter); ``exact`` (a 2-D latent's quadrature) as a line."""
+    as −log p(x) in nats (lower is tighter); ``exact`` (a 2-D latent's quadrature) as a line. Below
+    them the gap KL(q(z|x) ‖ p(z|x)) = log p(x) − ELBO as a bar of its own, from −log p(x) to −ELBO
+    (``elbo``, else the K = 1 bound): exact with ``exact``, else a lower bound from the largest K."""
     ks = list(bounds)
     fig = go.Figure(go.Bar(
         y=[f"K = {k}" + (" (ELBO)" if k == 1 else "") for k in ks], x=[-bounds[k] for k in ks], orientation="h",
@@ -797,12 +824,33 @@ def bounds_figure(bounds: dict, exact: float | None = None) -> go.Figure:
     lo, hi = min(values), max(values)
     if exact is not None:
         fig.add_vline(x=-exact, line={"color": "#d62728", "width": 2, "dash": "dash"},
-                      annotation_text=f"−log p(x) = {-exact:.2f}", annotation_position="bottom right")
+                      annotation_text=f"−log p(x) = {-exact:.2f}", annotation_position="top right",
+                      annotation={"yanchor": "bottom"})  # above the plot: the gap's row is at the bottom
+    _add_gap_bar(fig, bounds, exact, elbo)
     fig.update_yaxes(autorange="reversed")
-    fig.update_layout(height=220, margin={"l": 10, "r": 10, "t": 10, "b": 10},
+    fig.update_layout(height=260, margin={"l": 10, "r": 10, "t": 10 if exact is None else 30, "b": 10},
+                      showlegend=False, barmode="overlay",  # the gap's bar on a row of its own, not grouped
                       xaxis={"title": "−log p(x) bound (nats; lower is tighter)",
-                             "range": [lo - 0.6 * (hi - lo) - 0.5, hi + 0.15 * (hi - lo) + 0.2]})
+                             "range": [lo - 0.8 * (hi - lo) - 0.5, hi + 0.15 * (hi - lo) + 0.2]})
     return fig
+
+
+GAP_ROW = "KL(q ‖ p(z|x))"
+
+
+def _add_gap_bar(fig: go.Figure, bounds: dict, exact: float | None, elbo: float | None) -> None:
+    """The gap as a red bar spanning −log p(x) to −ELBO on a row of its own, its value written to
+    its left (the bars above leave room there); without ``exact`` log p(x) is the largest K's
+    bound, which lies below it, so the gap is written as "≥"."""
+    k = max(bounds)
+    top = exact if exact is not None else bounds[k]
+    gap = top - (bounds[1] if elbo is None else elbo)
+    label = f"gap = {gap:.2f} nats" if exact is not None else f"gap ≥ {gap:.2f} nats, from K = {k}"
+    fig.add_trace(go.Bar(
+        y=[GAP_ROW], x=[gap], base=[-top], orientation="h", width=0.5, marker={"color": "#d62728"},
+        hovertemplate=f"{label}: the ELBO falls this far below log p(x)<extra></extra>"))
+    fig.add_annotation(x=-top, y=GAP_ROW, text=label, showarrow=False, xanchor="right", xshift=-4,
+                       font={"color": "#d62728"})
 
 
 def sigma_scan_figure(scan, chosen: float) -> go.Figure:
@@ -963,7 +1011,10 @@ def board_figure(points, running=(), hidden: int = 0) -> go.Figure:
     centres = [((p.rate - x_lo) / (x_max - x_lo) * width, (p.distortion - y_lo) / (y_hi - y_lo) * height)
                for p in everything]
     taken = [_marker_box(*centre) for centre in centres]
-    labels = _name_labels(centres, [p.name + (" (training)" if p.training else "") for p in everything], taken)
+    # β is also written beside a name when it is not 1: the colour scale alone would leave it to colour.
+    names = [p.name + (f" · β {p.beta:g}" if p.beta != 1 else "") + (" (training)" if p.training else "")
+             for p in everything]
+    labels = _name_labels(centres, names, taken)
     here = {i: [everything[j].name for j in group if j != i] for group in _same_place(centres) for i in group}
     levels, diagonal_labels = _diagonals(x_lo, x_max, y_lo, y_hi, taken)
     for level in levels:

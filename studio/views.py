@@ -11,7 +11,7 @@ import streamlit as st
 
 from classroom.pages import PAGES
 from classroom.progress import Place
-from studio import analysis, films, learner, resources
+from studio import access, analysis, films, learner, resources, words
 from studio.datasets import test_caption
 from vae import latent
 from vae.checkpoint import Checkpoint
@@ -109,8 +109,8 @@ def film_player(ckpt: Checkpoint, key: str) -> None:
     export.download_button("Download GIF", data=lambda: gif_bytes(film, layout),
                            file_name=f"{ckpt.name}-film.gif",
                            mime="image/gif", icon=":material/download:", key=f"{key}_gif", on_click="ignore")
-    event = st.plotly_chart(films.player_figure(ckpt, start, method), key=f"{key}_chart_{start}",
-                            on_select="rerun", selection_mode="points")
+    event = access.chart(films.player_figure(ckpt, start, method), words.film(film, start), key=f"{key}_chart_{start}",
+                         on_select="rerun", selection_mode="points")
     points = [p for p in event["selection"]["points"] if p.get("customdata")]
     if points:
         chosen = points[0]["customdata"]
@@ -162,18 +162,23 @@ def linked_maps(checkpoints: dict) -> None:
     for side, column, (name, ckpt) in zip(SIDES, st.columns(len(checkpoints)), checkpoints.items()):
         with column:
             st.caption(f"{name}: {'raw latent' if ckpt.config.latent_dim == 2 else 'PCA of the latent means'}")
-            st.plotly_chart(analysis.compare_map_figure(ckpt, selected), on_select="rerun",
-                            selection_mode="points", key=f"compare_map_{side}_{selected}")
+            _, proj, labels = analysis.compare_map(ckpt)
+            access.chart(analysis.compare_map_figure(ckpt, selected),
+                         words.clusters(proj.coords, labels if ckpt.dataset.labelled else None,
+                                        ckpt.dataset.label_names or None),
+                         on_select="rerun", selection_mode="points", key=f"compare_map_{side}_{selected}")
     if selected is None:
         st.info("Click a digit on either map: it is ringed on both, and both models decode it.",
                 icon=":material/touch_app:")
         return
     data = resources.data_of(next(iter(checkpoints.values())))  # Compare's maps are of one dataset
     cells = st.columns(1 + len(checkpoints))
-    cells[0].image(picture(data.test_images[selected], 4), caption=test_caption(data, selected))
+    cells[0].image(picture(data.test_images[selected], 4), caption=test_caption(data, selected),
+                   alt=test_caption(data, selected))
     for cell, (name, ckpt) in zip(cells[1:], checkpoints.items()):
         mu = analysis.test_encodings(ckpt)[0][selected]
-        cell.image(picture(latent.decode(ckpt.model, mu), 4), caption=f"{name} decodes its mean")
+        cell.image(picture(latent.decode(ckpt.model, mu), 4), caption=f"{name} decodes its mean",
+                   alt=f"{test_caption(data, selected)}, decoded by {name} from its mean")
 
 
 # ---------------------------------------------------------------- the lesson panel
@@ -269,9 +274,10 @@ def lesson_from_url() -> str | None:
 
 def class_move(lessons: dict) -> str | None:
     """Follow the teacher's latest move of the learner's class, once, with a notice: the page of
-    the step it moves them to, else None."""
+    the step it moves them to, else None. An idle page learns of a move from the badge's check
+    (``classes.student_badge``), which runs the page again."""
     mine = learner.my_class()
-    if mine is None or mine.moved_to is None or mine.moved_at <= learner.me().progress.followed_move:
+    if mine is None or not mine.moves(learner.me().progress):
         return None
     learner.follow(mine)
     moved = Place(mine.lesson, mine.moved_to)
@@ -343,6 +349,22 @@ def lesson_panel() -> None:
         st.button("Leave the lesson", key="lesson_leave", on_click=close_lesson, type="tertiary")
 
 
+def lesson_strip() -> None:
+    """The open lesson's step in one line above the page, shown on narrow screens only, where the
+    sidebar with the lesson's panel starts closed (``studio.access``): the step stays in sight, and the
+    line says where its text, question and Next are."""
+    lessons, _ = learner.lessons()
+    current = learner.place()
+    lesson = lesson_at(current, lessons)
+    if lesson is None:
+        return
+    k, n = current.step, len(lesson.steps)
+    moved = " Your teacher moved the class here." if st.session_state.get(MOVED_KEY) == k else ""
+    with st.container(key="narrow_only"):
+        st.info(f"**{lesson.title}**, step {k + 1} of {n}: {lesson.steps[k].title}.{moved} Open the sidebar (») "
+                "for the step's text, its question and Next.", icon=":material/school:")
+
+
 def question(lesson, k: int) -> None:
     """Step ``k``'s question, to answer before its task; once answered, why the choice is right or
     wrong. Every choice is recorded (``learner.answer``), the first being the learner's prediction;
@@ -379,7 +401,7 @@ def lesson_recap() -> None:
     chosen = learner.answers(lesson.id)
     asked = {k: s.question for k, s in enumerate(lesson.steps) if s.question is not None}
     with st.container(border=True, key="lesson_recap"):
-        st.subheader(f":material/school: You finished “{lesson.title}”")
+        st.header(f":material/school: You finished “{lesson.title}”")
         steps, predictions = st.columns(2, gap="large")
         with steps:
             st.markdown(f"**What you did**: {sum(done)} of {len(done)} steps")

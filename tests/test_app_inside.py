@@ -10,6 +10,7 @@ from harness import BUNDLED_DIR, TINY
 from harness.apptest import canvas_value, click, drawn, fill_form, press_queue, progress_of, run_app, texts
 from harness.wait import until
 from studio import analysis, resources
+from studio.figures import GAP_ROW
 from vae import load_checkpoint, posterior
 from vae.explain import explain
 
@@ -29,6 +30,11 @@ def z_row(at) -> list:
     return spec["data"][0]["text"][4]
 
 
+def bounds_chart(at) -> dict:
+    """The figure of the IW bounds on log p(x) and the gap, in "Why variational"."""
+    return json.loads(next(c for c in at.get("plotly_chart") if "inside_bounds" in c.proto.id).proto.spec)
+
+
 def test_a_test_digit_goes_through_every_step_with_its_own_numbers(mnist):
     at = run_app(PAGE)
     assert "No drawing yet" not in texts(at), "without a drawing the page starts on a test digit"
@@ -36,7 +42,7 @@ def test_a_test_digit_goes_through_every_step_with_its_own_numbers(mnist):
     formulas = latex(at)
     assert f"= {e.bce:.2f}" in formulas and f"= {e.kl:.2f}" in formulas
     assert f"{e.bce:.2f} + {e.kl:.2f} = {e.loss:.2f}" in formulas
-    assert [s.value for s in at.subheader][:6] == ["1 · x, the input", "2 · Encoder → μ and log σ²",
+    assert [s.value for s in at.header][:6] == ["1 · x, the input", "2 · Encoder → μ and log σ²",
                                                    "3 · Reparameterisation: z = μ + σ·ε",
                                                    "4 · Decoder → x', and the reconstruction loss",
                                                    "5 · KL divergence per dimension", "6 · The loss"]
@@ -54,6 +60,26 @@ def test_a_test_digit_goes_through_every_step_with_its_own_numbers(mnist):
     assert not at.exception, at.exception
     assert f"KL}}_{{{collapsed}}}" in latex(at) and f"= {e.kl_per_dim[collapsed]:.3f}" in latex(at)
     assert "collapsed: its KL is about 0" in texts(at)
+
+
+def test_the_kl_step_shows_log_sigma2_and_the_articles_form_of_the_kl(mnist):
+    at = run_app(PAGE)
+    e = explain(DEFAULT.model, mnist.test_images[0].numpy(), seed=0)
+    j = at.session_state["inside_dimension"]
+    mu, sigma, logvar, kl = (f"{v:.3f}" for v in (e.mu[j], e.sigma[j], e.logvar[j], e.kl_per_dim[j]))
+    assert rf"\tfrac{{1}}{{2}}\left(({mu})^2 + {sigma}^2 - 1 - ({logvar})\right)" in latex(at)
+    assert rf"= -\tfrac{{1}}{{2}}\left(1 + ({logvar}) - ({mu})^2 - {sigma}^2\right) = {kl}" in latex(at)
+    assert f"The encoder outputs log σ² = {logvar} for z{j}" in texts(at)
+    assert "the seed article's, −½(1 + log σ² − μ² − σ²)" in texts(at)
+
+
+def test_the_collapsed_dimensions_are_marked_in_the_dimension_chooser(mnist):
+    at = run_app(PAGE)
+    kl = explain(DEFAULT.model, mnist.test_images[0].numpy(), seed=0).kl_per_dim
+    options = at.selectbox(key="inside_dimension").options
+    marked = [o for o in options if o.endswith(" (collapsed)")]
+    assert len(options) == 32 and len(marked) == 15, "15 of 32 dimensions are collapsed"
+    assert f"z{int(np.argmin(kl))} (collapsed)" in marked and f"z{int(np.argmax(kl))}" in options
 
 
 def test_another_eps_moves_z_and_its_decoding_but_not_mu(mnist):
@@ -139,13 +165,19 @@ def test_beta4_shows_its_own_beta():
 def test_why_variational_on_the_2d_model_shows_the_exact_gap_and_moves_z(mnist):
     at = run_app(PAGE, str(BUNDLED_DIR / "latent2d.pt"))
     assert not at.exception, at.exception
-    assert "7 · Why variational: q(z|x) and the true posterior" in [s.value for s in at.subheader]
+    assert "7 · Why variational: q(z|x) and the true posterior" in [s.value for s in at.header]
     grid = posterior.posterior_grid(LATENT2D.model, mnist.test_images[0].numpy())
     identity = latex(at)
     assert f"{{{grid.elbo:.2f}}}_{{\\mathrm{{ELBO}}}}" in identity
     assert f"{{{grid.log_px:.2f}}}_{{\\log p(x)}}" in identity
     assert f"{{{grid.log_px - grid.elbo:.2f}}}_" in identity
     assert "exact up to the grid" in texts(at)
+    # The gap has a bar of its own, from −log p(x) to −ELBO, with its value.
+    chart = bounds_chart(at)
+    (bar,) = [t for t in chart["data"] if t["y"] == [GAP_ROW]]
+    assert bar["base"] == [pytest.approx(-grid.log_px, abs=1e-6)]
+    assert bar["x"] == [pytest.approx(grid.log_px - grid.elbo, abs=1e-6)]
+    assert f"gap = {grid.log_px - grid.elbo:.2f} nats" in [a["text"] for a in chart["layout"]["annotations"]]
     # A click on the plane moves z there: the number inputs, the log-densities and the decoding follow.
     target = np.round(grid.q_mean + np.array([0.05, -0.03]), 3)  # the inputs keep 3 decimals
     before = table(at)
@@ -165,10 +197,16 @@ def test_why_variational_on_the_2d_model_shows_the_exact_gap_and_moves_z(mnist):
     assert "**infinite**" in texts(at) and "autoencoder's case" in texts(at)
 
 
-def test_why_variational_on_a_32d_model_is_a_labelled_slice():
+def test_why_variational_on_a_32d_model_is_a_labelled_slice(mnist):
     at = run_app(PAGE)
     assert not at.exception, at.exception
     assert "is a **slice**" in texts(at) and "importance sampling with K = 1,000" in texts(at)
+    # The gap's bar, labelled as the lower bound it is: log p(x) here is the K = 1000 bound.
+    bounds = posterior.iw_bounds(DEFAULT.model, mnist.test_images[0].numpy())
+    chart = bounds_chart(at)
+    assert [t["x"] for t in chart["data"] if t["y"] == [GAP_ROW]] == [[pytest.approx(bounds[1000] - bounds[1])]]
+    assert f"gap ≥ {bounds[1000] - bounds[1]:.2f} nats, from K = 1000" in [a["text"] for a in
+                                                                          chart["layout"]["annotations"]]
 
 
 def table(at) -> str:

@@ -181,7 +181,7 @@ def test_map_of_a_2d_latent_offers_raw_coordinates_a_manifold_and_the_drawing(mn
         half_axes = np.abs(rings[f"{sigmas}σ of q(z|x)"] - mu).max(axis=0)
         assert np.allclose(half_axes, sigmas * np.exp(logvar / 2), rtol=1e-3)
     assert "1σ and 2σ of q(z|x)" in texts(at)
-    assert any(s.value == "Manifold" for s in at.subheader)
+    assert any(s.value == "Manifold" for s in at.header)
     at.session_state["latent_map_latent2d_raw_2000_30"] = click({"customdata": [GRID, 0.25, -0.5]})
     at.run()
     assert not at.exception and "Decoded at (0.25, -0.50)" in image_captions(at)
@@ -218,7 +218,7 @@ def test_map_with_tsne_decodes_a_mix_of_neighbours():
     at.select_slider(key="map_subset").set_value(250)
     at.run()
     assert not at.exception and "cannot decode a location" in texts(at)
-    assert not at.subheader  # no manifold without an inverse
+    assert not at.header  # no manifold without an inverse
     at.session_state["latent_map_default_tsne_250_30"] = click({"customdata": [GRID, 0.0, 0.0]})
     at.run()
     assert not at.exception and "t-SNE has no inverse map" in texts(at)
@@ -227,7 +227,7 @@ def test_map_with_tsne_decodes_a_mix_of_neighbours():
 def test_generate_page_renders_and_reseeds():
     at = run_app("pages/generate.py")
     assert not at.exception
-    assert [s.value for s in at.subheader] == [
+    assert [s.value for s in at.header] == [
         "Samples from the prior, and from where the data is", "A digit of your choice", "How good are the samples?",
         "Interpolation between two test digits", "Latent traversal"]
     dims = at.multiselect[0].value

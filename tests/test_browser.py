@@ -22,6 +22,7 @@ from playwright.sync_api import Locator, Page, expect, sync_playwright
 
 from harness import BUNDLED_DIR
 from harness.apptest import image_bytes
+from harness.axe import expect_accessible
 from harness.board import board_boxes, overprints
 from harness.browser import (
     ARTIFACTS,
@@ -52,7 +53,7 @@ from harness.browser import (
     streamlit_server,
 )
 from harness.probes import CAPTION_COLOURS_JS
-from studio.figures import MAP_DRAWING_TARGET
+from studio.figures import COLLAPSED, MAP_DRAWING_TARGET
 from studio.identity import COOKIE as LEARNER_COOKIE
 
 pytestmark = pytest.mark.browser
@@ -116,6 +117,7 @@ def test_home_and_every_page_opens_from_the_sidebar(app: Page):
         expect(page_title(app)).to_have_text(HEADINGS[label])
         expect(app).to_have_title(f"{label} · VAE Studio")  # what a tab and a screen reader name
         expect_no_exception(app)
+        expect_accessible(app, f"the {label} page")  # Inside: with its true-posterior view of a test digit
     save_screenshot(app, "home")
 
 
@@ -184,6 +186,7 @@ def test_draw_a_digit_and_see_it_reconstructed(app: Page):
     assert 0.03 < ink < 0.5, f"the model's 28x28 input should hold a thin stroke, {ink:.0%} of it is ink"
     r = correlation(drawn, reconstruction)
     assert r > 0.6, f"the reconstruction should look like the drawing: Pearson r = {r:.2f}"
+    expect_accessible(app, "Draw with a drawing made")
     save_screenshot(app, "draw")
 
     app.get_by_role("button", name="Clear", exact=True).click()
@@ -218,6 +221,7 @@ def test_latent_map_decodes_a_clicked_digit_and_a_clicked_location(app: Page):
     settle(app)
     expect(app.get_by_test_id("stImageCaption").filter(has_text="Test #")).to_have_text(
         re.compile(rf"^Test #\d+: a {digit['name']}$"))
+    expect_accessible(app, "the Latent map after a click on a digit")
     save_screenshot(app, "latent-map-digit")
 
     click_isolated_point(app, chart, grid=True)
@@ -320,6 +324,7 @@ def test_train_a_tiny_model_watch_it_live_and_use_it(app: Page):
             progress_steps.update(int(s.replace(",", "")) for s in re.findall(r"step ([\d,]+)/", text))
         live_enough = len(chart_steps - {0}) >= 3 and len(progress_steps) >= 2
         if live_enough and not stop_pressed and first_epoch.is_visible():
+            expect_accessible(app, "the Train page while a run trains")
             stop = app.get_by_role("button", name="Stop", exact=True)
             try:
                 stop.click(timeout=3000)
@@ -495,7 +500,8 @@ def test_the_boards_labels_stand_clear_of_each_other_and_of_the_models(app: Page
     settle(app)
     boxes = board_boxes(app)
     names = {box["text"] for box in boxes["labels"]}
-    assert {"default", "beta1", "beta4", "tutorial", "latent2d"} <= names and any(n.startswith("−ELBO") for n in names)
+    assert {"default", "beta1", "beta4 · β 4", "tutorial", "latent2d"} <= names  # β beside a name, not by colour alone
+    assert any(n.startswith("−ELBO") for n in names)
     assert not overprints(boxes)
     expect_no_exception(app)
     save_screenshot(app, "board")
@@ -584,11 +590,11 @@ Z_ROW_JS = """() => {
   const gd = document.querySelector('.st-key-inside_reparameterisation .js-plotly-plot');
   return gd.data[0].text[2].join(' ');
 }"""
-COLLAPSED_DIMENSION_JS = """() => {
+COLLAPSED_DIMENSION_JS = f"""() => {{
   const gd = [...document.querySelectorAll('[class*="st-key-inside_kl_"] .js-plotly-plot')][0];
-  const bars = gd.data.find(t => Array.isArray(t.marker.color)), grey = bars.marker.color.indexOf('#b0b0b0');
+  const bars = gd.data.find(t => Array.isArray(t.marker.color)), grey = bars.marker.color.indexOf('{COLLAPSED}');
   return bars.x[grey];
-}"""
+}}"""
 SEVEN = [(70, 60), (210, 60), (125, 235)]
 
 
@@ -610,7 +616,7 @@ def test_inside_takes_a_drawing_through_the_equations_and_another_eps_moves_z(ap
     expect_image_loaded(mean)
     settle(app)
     z_before, sample_before, mean_before = app.evaluate(Z_ROW_JS), pixels(sample), pixels(mean)
-    expect(app.get_by_text("15 of 32 dimensions are collapsed")).to_be_visible()
+    expect(app.get_by_text("15 of 32 dimensions are collapsed", exact=True)).to_be_visible()
     save_screenshot(app, "inside")
 
     app.get_by_role("button", name="Draw another ε").click()
@@ -643,6 +649,7 @@ def test_a_learner_predicts_then_follows_the_first_steps_of_the_lesson(app: Page
     expect(page_title(app)).to_have_text("Draw a digit", timeout=FIRST_VISIT_MS)
     lesson_says(app, "Step 1 of 11")
     lesson_says(app, "Predict first: Your 784 pixels go through a bottleneck")  # asked before the task
+    expect_accessible(app, "Draw with a lesson step and its question open")
     panel = app.locator(".st-key-lesson_panel")
     panel.get_by_text("An exact copy, pixel for pixel", exact=True).click()
     lesson_says(app, "No: a few numbers cannot hold 784 pixels' worth of detail")
@@ -722,7 +729,8 @@ def test_a_reload_brings_the_learner_back_and_another_browser_is_another_learner
 def test_a_teacher_and_three_students_run_a_class(app: Page, app_url, chromium):
     """The teacher starts a class on Home; three students join by the class link under their names;
     the teacher's view shows each one's step and first answer; "move to step 3" moves a student's
-    panel, and a reload keeps the student in the class with their name and answer."""
+    panel on a page left idle (no reload), and a link opened again keeps the student in the class
+    with their name."""
     settle(app, FIRST_VISIT_MS)  # Home's first run ended: a click during it can be lost to its rerun
     app.get_by_text("For teachers: start a class").click()
     app.locator(".st-key-home_class_name input").fill("Week 3")
@@ -761,9 +769,10 @@ def test_a_teacher_and_three_students_run_a_class(app: Page, app_url, chromium):
         settle(app)
         app.get_by_role("button", name="Move the class to step 3").click()
         expect(app.get_by_text("The class is on step 3")).to_be_visible(timeout=RERUN_MS)
+        expect_accessible(app, "the teacher's view")
         save_screenshot(app, "class-teacher")
 
-        ada.reload()
+        # No reload: Ada's page sits idle, and her badge's check (every few seconds) picks up the move.
         expect(ada.locator(".st-key-lesson_panel")).to_contain_text("Step 3 of 11", timeout=FIRST_VISIT_MS)
         expect(ada.get_by_text("Your teacher moved the class to step 3")).to_be_visible(timeout=RERUN_MS)
         expect(ada.get_by_text("you are Ada")).to_be_visible(timeout=RERUN_MS)
@@ -774,3 +783,138 @@ def test_a_teacher_and_three_students_run_a_class(app: Page, app_url, chromium):
     finally:
         for page in students:
             page.context.close()
+
+
+# ---------------------------------------------------------------- every learner: keyboard, tablet, phone
+
+# What has keyboard focus, as a learner would name it: the element's role or tag, its text or label.
+FOCUSED_JS = """() => {
+  const e = document.activeElement;
+  return {tag: e.tagName, text: (e.innerText || e.getAttribute('aria-label') || e.value || '').trim().slice(0, 60),
+          href: e.getAttribute('href') || '', inTestid: e.closest('[data-testid]')?.dataset.testid || ''};
+}"""
+
+
+def press_until(page: Page, key: str, wanted, what: str, limit: int = 60) -> int:
+    """Press ``key`` (Tab, Shift+Tab) until the focused element is ``wanted(focused)``; the number of
+    presses it took. Fails naming the stops passed, so a broken keyboard path says where it went."""
+    passed = []
+    for presses in range(1, limit + 1):
+        page.keyboard.press(key)
+        focused = page.evaluate(FOCUSED_JS)
+        if wanted(focused):
+            return presses
+        passed.append(focused["text"] or focused["tag"])
+    pytest.fail(f"{what} was not reached in {limit} presses of {key}; focus went through: {passed}")
+
+
+def open_page_by_keyboard(page: Page, label: str) -> None:
+    """Back to the sidebar's navigation with Shift+Tab, Enter on ``label``; focus lands on the new
+    page's heading, not on the link."""
+    press_until(page, "Shift+Tab", lambda f: f["inTestid"] == "stSidebarNavLink" and f["text"].endswith(label),
+                f"the {label} link", limit=120)
+    page.keyboard.press("Enter")
+    expect(page_title(page)).to_have_text(HEADINGS[label], timeout=FIRST_VISIT_MS)
+    settle(page, FIRST_VISIT_MS)
+    expect(page_title(page)).to_be_focused(timeout=5000)
+
+
+def test_a_keyboard_alone_uploads_a_digit_chooses_a_map_point_and_draws_another_eps(app: Page, mnist):
+    """Without a mouse: open Draw, upload a digit, choose a test digit on the Latent map by its
+    number, and draw another ε on Inside, with Tab, Shift+Tab, Enter and typing only."""
+    open_page_by_keyboard(app, "Draw")
+    # A segmented control is one Tab stop, its chosen option; the arrow keys move to the others.
+    press_until(app, "Tab", lambda f: f["tag"] == "BUTTON" and f["text"] == "Draw", "Draw's Draw-or-Upload choice")
+    app.keyboard.press("ArrowRight")
+    app.keyboard.press("Enter")
+    settle(app)
+    press_until(app, "Tab", lambda f: f["text"] != "Upload" and f["text"].endswith("Upload"),  # an icon, then the word
+                "the uploader's Upload button")
+    image = mnist.test_images[STAR_ON_DIGIT].numpy().reshape(28, 28)
+    with app.expect_file_chooser() as chooser:
+        app.keyboard.press("Enter")
+    chooser.value.set_files(files=[{"name": "digit.png", "mimeType": "image/png",
+                                    "buffer": image_bytes(Image.fromarray(image))}])
+    expect_image_loaded(image_by_caption(app, "What the model sees"), timeout=FIRST_VISIT_MS)
+    settle(app)
+    expect_accessible(app, "Draw after an upload")
+
+    open_page_by_keyboard(app, "Latent map")
+    press_until(app, "Tab", lambda f: f["tag"] == "INPUT" and "0 to" in app.evaluate(
+        "() => document.activeElement.placeholder"), "the map's test-image number", limit=80)
+    app.keyboard.type("42")
+    app.keyboard.press("Enter")
+    expect_image_loaded(image_by_caption(app, "Decoded from its mean"))
+    expect(app.get_by_test_id("stImageCaption").filter(has_text="Test #42")).to_have_count(1)
+    expect(app.get_by_text("Nearest the chosen point:")).to_be_visible()
+    settle(app)
+    expect_accessible(app, "the Latent map with a point chosen by number")
+
+    open_page_by_keyboard(app, "Inside")
+    stops = press_until(app, "Tab", lambda f: f["text"].endswith("Draw another ε"), "Inside's Draw another ε", limit=40)
+    app.keyboard.press("Enter")
+    expect(image_by_caption(app, "Decoded from this z (ε seed 0)")).to_have_count(0, timeout=RERUN_MS)
+    expect_no_exception(app)
+    assert stops <= 25, f"Draw another ε took {stops} Tabs from the page's heading"
+    save_screenshot(app, "keyboard-inside-new-eps")
+
+
+def touch_stroke(page: Page, target: Locator, points: list[tuple[float, float]]) -> None:
+    """One finger stroke through ``points`` (pixels from the element's top-left corner), as a tablet
+    sends it: touchstart, touchmoves, touchend (Playwright's touchscreen only taps)."""
+    box = target.bounding_box()
+    cdp = page.context.new_cdp_session(page)
+    path = [points[0]] + [(x0 + (x1 - x0) * t / 12, y0 + (y1 - y0) * t / 12)
+                          for (x0, y0), (x1, y1) in zip(points, points[1:]) for t in range(1, 13)]
+
+    def send(kind: str, x: float, y: float) -> None:
+        touch = [] if kind == "touchEnd" else [{"x": box["x"] + x, "y": box["y"] + y}]
+        cdp.send("Input.dispatchTouchEvent", {"type": kind, "touchPoints": touch})
+
+    send("touchStart", *path[0])
+    for x, y in path[1:]:
+        send("touchMove", x, y)
+    send("touchEnd", *path[-1])
+    cdp.detach()
+
+
+@pytest.mark.parametrize("width, height", [(820, 1180), (390, 844)], ids=["tablet", "phone"])
+def test_on_a_tablet_and_a_phone_a_finger_draws_and_a_tap_chooses_a_map_point(app_url, chromium, width, height):
+    """A touch screen the width of a tablet in portrait, or of a phone: the sidebar starts closed so
+    the page keeps its width, the whole canvas shows, a finger's stroke is read, and the first tap on
+    a map point decodes it (not only shows its hover label)."""
+    context = chromium.new_context(viewport={"width": width, "height": height}, has_touch=True,
+                                   is_mobile=width < 500)
+    page = context.new_page()
+    page.set_default_timeout(RERUN_MS)
+    try:
+        page.goto(f"{app_url}/draw")
+        expect(page_title(page)).to_have_text("Draw a digit", timeout=FIRST_VISIT_MS)
+        settle(page, FIRST_VISIT_MS)
+        expect(page.get_by_test_id("stExpandSidebarButton")).to_be_visible()  # closed, and can be opened
+        canvas = page.locator(".st-key-draw_canvas_0 canvas.upper-canvas")
+        box = canvas.bounding_box()
+        assert box["x"] >= 0 and box["x"] + box["width"] <= width, f"the canvas is cut: {box} at {width} px"
+        touch_stroke(page, canvas, [(x * box["width"] / 280, y * box["height"] / 280) for x, y in SEVEN])
+        expect_image_loaded(image_by_caption(page, "What the model sees"), timeout=FIRST_VISIT_MS)
+        expect(page.get_by_test_id("stAlert").filter(has_text=re.compile("Looks like|Unsure"))).to_be_visible()
+        settle(page)
+        save_screenshot(page, f"touch-{width}-draw")
+
+        page.goto(f"{app_url}/latent_map")
+        chart = page.locator(".st-key-latent_map_default_pca_2000_30")
+        expect(chart.locator(".scatterlayer .trace").nth(10)).to_be_attached(timeout=FIRST_VISIT_MS)  # 10 digits
+        settle(page)
+        chart.scroll_into_view_if_needed()
+        point = chart.evaluate(ISOLATED_POINT_JS, ["digit", 0])
+        assert point["gap"] > 1, f"no digit stands apart enough to tap: {point}"
+        page.touchscreen.tap(point["x"], point["y"])
+        expect_image_loaded(image_by_caption(page, "Decoded from its mean"))
+        expect_no_exception(page)
+        save_screenshot(page, f"touch-{width}-latent-map")
+        page.goto(f"{app_url}/inside")
+        expect(page_title(page)).to_have_text(HEADINGS["Inside"], timeout=FIRST_VISIT_MS)
+        settle(page, FIRST_VISIT_MS)
+        save_screenshot(page, f"touch-{width}-inside")
+    finally:
+        context.close()

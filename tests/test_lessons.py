@@ -216,6 +216,10 @@ def test_two_new_eps_tick_step_2_and_a_collapsed_dimension_step_4():
 def test_a_map_click_ticks_step_5():
     at = lesson_app(step=5)
     assert not ticked(at)
+    # The map opens on PCA, so the step says what PCA shows and where neighbours look alike instead.
+    assert at.radio(key="map_method").value == "pca"
+    assert "The map opens on PCA, a linear" in texts(at) and "similar digits'" in texts(at)
+    assert "choose t-SNE under Projection" in texts(at)
     at.session_state["latent_map_default_pca_2000_30"] = click({"customdata": [1, 0, 7]})  # test #0, a 7
     assert ticked(at.run())
 
@@ -327,10 +331,10 @@ def test_finish_on_the_last_step_of_a_lesson_closes_it_and_the_recap_can_be_dism
     assert next(b for b in at.button if b.key == "lesson_next").label == "Finish"
     press(at, "lesson_next")
     assert not any(b.key == "lesson_next" for b in at.button) and at.query_params == {}
-    assert any("You finished “What β does”" in h.value for h in at.subheader)
+    assert any("You finished “What β does”" in h.value for h in at.header)
     assert "Draw a digit, and this recap gives its numbers" in [link.proto.label for link in at.get("page_link")]
     press(at, "recap_dismiss")
-    assert not any("You finished" in h.value for h in at.subheader)
+    assert not any("You finished" in h.value for h in at.header)
 
 
 # ---------------------------------------------------------------- the server keeps the learner
