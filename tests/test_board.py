@@ -60,7 +60,7 @@ def test_the_board_shows_every_vae_and_a_click_makes_one_active(checkpoint_dir):
     for name in ("beta4.pt", "autoencoder.pt"):
         shutil.copy(BUNDLED_DIR / name, checkpoint_dir / name)
     at = run_app("pages/board.py")
-    assert sorted(chart_labels(at)) == ["beta4", "default"], "the autoencoder has no rate to plot"
+    assert sorted(chart_labels(at)) == ["beta4 · β 4", "default"], "the autoencoder has no rate to plot"
     assert "lower left is better" in texts(at).lower() and "not on the board" in texts(at)
 
     at.session_state["board_chart"] = click({"customdata": ["beta4"]})
@@ -168,7 +168,7 @@ def test_a_class_s_untrained_runs_are_hidden_and_every_point_is_in_the_table(cla
     assert chart_names(at) == trained
     spec = json.loads(at.get("plotly_chart")[0].proto.spec)
     assert f"{len(SHORT_RUNS)} untrained runs hidden" in " ".join(a["text"] for a in spec["layout"]["annotations"])
-    assert "beta4 +2 more" in chart_labels(at), "learners' copies of beta4 sit on its point"
+    assert "beta4 · β 4 +2 more" in chart_labels(at), "learners' copies of beta4 sit on its point"
 
     table = at.dataframe(key="board_table").value
     assert list(table.columns) == ["Name", "Owner", "β", "Latent size", "Rate (KL)", "Distortion (BCE)", "−ELBO",

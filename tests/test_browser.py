@@ -826,7 +826,9 @@ def test_a_keyboard_alone_uploads_a_digit_chooses_a_map_point_and_draws_another_
     # A segmented control is one Tab stop, its chosen option; the arrow keys move to the others.
     press_until(app, "Tab", lambda f: f["tag"] == "BUTTON" and f["text"] == "Draw", "Draw's Draw-or-Upload choice")
     app.keyboard.press("ArrowRight")
+    assert app.evaluate(FOCUSED_JS)["text"] == "Upload"
     app.keyboard.press("Enter")
+    expect(app.get_by_test_id("stFileUploaderDropzone")).to_be_visible()
     settle(app)
     press_until(app, "Tab", lambda f: f["text"] != "Upload" and f["text"].endswith("Upload"),  # an icon, then the word
                 "the uploader's Upload button")
@@ -882,7 +884,8 @@ def touch_stroke(page: Page, target: Locator, points: list[tuple[float, float]])
 def test_on_a_tablet_and_a_phone_a_finger_draws_and_a_tap_chooses_a_map_point(app_url, chromium, width, height):
     """A touch screen the width of a tablet in portrait, or of a phone: the sidebar starts closed so
     the page keeps its width, the whole canvas shows, a finger's stroke is read, and the first tap on
-    a map point decodes it (not only shows its hover label)."""
+    a map point decodes it (not only shows its hover label). Inside, whose charts of 32 numbers scroll
+    sideways on a phone, is kept as a screenshot of each width."""
     context = chromium.new_context(viewport={"width": width, "height": height}, has_touch=True,
                                    is_mobile=width < 500)
     page = context.new_page()

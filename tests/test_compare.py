@@ -108,7 +108,7 @@ def test_the_page_compares_the_articles_model_with_the_default_by_default(compar
     assert not at.exception, at.exception
     assert at.selectbox(key="compare_a").value == str(compare_dir / "tutorial.pt")
     assert at.selectbox(key="compare_b").value == str(compare_dir / "default.pt")
-    table = next(m.value for m in at.markdown if m.value.startswith("| | tutorial | default |"))
+    table = next(m.value for m in at.markdown if m.value.startswith("| Measure | tutorial | default |"))
     a, b = load_checkpoint(compare_dir / "tutorial.pt"), load_checkpoint(compare_dir / "default.pt")
     assert f"| test −ELBO | {a.metrics.test.loss:.2f} | {b.metrics.test.loss:.2f} |" in table
     assert any(c.startswith("tutorial: −ELBO") for c in image_captions(at))
@@ -138,7 +138,7 @@ def test_clicking_a_digit_on_one_map_marks_it_on_both_and_shows_both_decodings(c
 def test_the_page_says_the_beta_pair_differs_in_beta_alone(compare_dir):
     shutil.copy(BETA1, compare_dir / BETA1.name)
     at = run_app("pages/compare.py", compare_a=str(compare_dir / "beta1.pt"), compare_b=str(compare_dir / "beta4.pt"))
-    table = next(m.value for m in at.markdown if m.value.startswith("| | beta1 | beta4 |"))
+    table = next(m.value for m in at.markdown if m.value.startswith("| Measure | beta1 | beta4 |"))
     assert "| β | 1 | 4 | +3 |" in table, "the card table shows the one setting apart"
     assert any(m.value.startswith("Only β differs (1 against 4)") for m in at.markdown)
 
