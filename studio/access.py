@@ -43,10 +43,9 @@ STYLE = f"""<style>
 </style>"""
 
 # Runs in the page (not an iframe) once per script run. On a touch screen it lets the first tap choose a
-# chart's point. On a narrow screen it closes the sidebar on
-# the first page a browser tab opens, as a phone layout does; after a page change it moves keyboard focus
-# to the new page's heading, as a screen reader expects of a new page, instead of leaving it on the
-# navigation link.
+# chart's point. On a narrow screen it closes the sidebar on the first page a browser tab opens, as a
+# phone layout does. After a page change it moves keyboard focus to the new page's heading, as a screen
+# reader expects of a new page, instead of leaving it on the navigation link.
 _page_script = st.components.v2.component("vae_studio_page", js=f"""
 export default function ({{ data }}) {{
   if (!window.vaeStudioTouchHover) {{
