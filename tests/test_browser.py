@@ -9,10 +9,12 @@ Run alone with ``.venv/bin/python -m pytest tests/test_browser.py -q``; deselect
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import time
 import uuid
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -20,7 +22,7 @@ from PIL import Image
 from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import Locator, Page, expect, sync_playwright
 
-from harness import BUNDLED_DIR
+from harness import BUNDLED_DIR, ROOT
 from harness.apptest import image_bytes
 from harness.axe import expect_accessible
 from harness.board import board_boxes, overprints
@@ -53,6 +55,7 @@ from harness.browser import (
     streamlit_server,
 )
 from harness.probes import CAPTION_COLOURS_JS
+from harness.shapes import shapes_zip
 from studio.figures import COLLAPSED, MAP_DRAWING_TARGET
 from studio.identity import COOKIE as LEARNER_COOKIE
 
@@ -410,6 +413,29 @@ def reopened_film_frame(page: Page, old_chart: Locator) -> int:
     frame = int(re.search(r"st-key-map_film_chart_(\d+)", reopened.get_attribute("class")).group(1))
     assert page.evaluate(FILM_SLIDER_JS)["active"] == frame
     return frame
+
+
+def test_a_zip_of_ones_own_images_is_reported_accessibly(app: Page, tmp_path):
+    """The Train page's report of an uploaded dataset (counts, a grid per label) passes axe too; the
+    kept dataset is removed afterwards, so later runs list the datasets they had."""
+    name = f"shapes-{uuid.uuid4().hex[:8]}"
+    zipped = shapes_zip(tmp_path / f"{name}.zip", per_kind=6, seed=3)
+    open_page(app, "Train")
+    app.locator(".st-key-train_data").click()
+    app.get_by_role("option", name="Upload a zip of your own images…").click()
+    settle(app)
+    app.locator(".st-key-train_zip input[type=file]").set_input_files(zipped)
+    app.get_by_role("button", name="Read the zip").click()
+    try:
+        expect(app.get_by_text("18 images, 3 labels")).to_be_visible(timeout=FIRST_VISIT_MS)
+        expect_image_loaded(image_by_caption(app, "circle: 6 images"))
+        settle(app)
+        expect_no_exception(app)
+        expect_accessible(app, "the Train page's report of an uploaded zip")
+    finally:
+        data_dir = Path(os.environ.get("VAE_DATA_DIR") or ROOT / "data")  # the served app's, as vae.settings reads it
+        for kept in (data_dir / "datasets").glob(f"{name}-*.npz"):
+            kept.unlink()
 
 
 def test_the_training_film_plays_in_the_browser_and_the_map_moves(app: Page):
