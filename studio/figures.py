@@ -110,7 +110,7 @@ def film_figure(film, layout, label_names: tuple[str, ...], test_curve=(), start
     fig = _film_subplots(two_d, method, len(film.indices))
     picture_axes = [fig.get_subplot(1, col) for col in ((2, 3) if two_d else (2,))]
     kl_traces, heat_map = _kl_panel(fig, film, start)  # the heat map itself is a layout image
-    moving = _add_panels(fig, [_digits_panel(fig, film, layout, start, agreement),
+    moving = _add_panels(fig, [_digits_panel(fig, film, layout, start, agreement, label_names),
                                _picture_panels(fig, picture_axes),
                                [] if two_d else _active_units_panel(fig, film, start),
                                kl_traces,
@@ -164,8 +164,10 @@ def _add_panels(fig: go.Figure, panels: list[list[_FilmTrace]]) -> list[tuple[in
     return moving
 
 
-def _digits_panel(fig: go.Figure, film, layout: np.ndarray, start: int, agreement: tuple | None) -> list[_FilmTrace]:
-    """The digits on the frame's map, with the frame's caption in its top left corner, on axes that
+def _digits_panel(fig: go.Figure, film, layout: np.ndarray, start: int, agreement: tuple | None,
+                  label_names: tuple[str, ...] = ()) -> list[_FilmTrace]:
+    """The digits on the frame's map, each label's name at the middle of its digits (so that the map
+    reads without telling colours apart), with the frame's caption in its top left corner, on axes that
     hold every frame's digits (bar the outermost 0.5%), so the map stays still while they move."""
     lo, hi = np.percentile(layout.reshape(-1, 2), [0.5, 99.5], axis=0)
     margin = 0.06 * (hi - lo) + 1e-6
@@ -181,12 +183,21 @@ def _digits_panel(fig: go.Figure, film, layout: np.ndarray, start: int, agreemen
     def caption(i: int) -> dict:
         return {"type": "scatter", "text": [_film_title(film, i, agreement)]}
 
+    present = [k for k in range(len(label_names)) if (film.labels == k).any()]
+
+    def names(i: int) -> dict:
+        middles = np.array([np.median(layout[i, film.labels == k], axis=0) for k in present]).reshape(-1, 2)
+        return {"type": "scatter", "x": _rounded(middles[:, 0]), "y": _rounded(middles[:, 1])}
+
     colours = label_colour_of(film.labels)  # one trace for all digits: each trace costs a frame time
     return [_FilmTrace(go.Scatter(digits(start), mode="markers", name="digits", showlegend=False, hoverinfo="skip",
                                   marker={"size": 5, "color": colours, "opacity": 0.8}), 1, 1, digits),
             _FilmTrace(go.Scatter(caption(start), x=[x_range[0]], y=[y_range[1]], mode="text",
                                   textposition="bottom right", showlegend=False, hoverinfo="skip",
-                                  textfont={"size": 12}), 1, 1, caption)]
+                                  textfont={"size": 12}), 1, 1, caption),
+            _FilmTrace(go.Scatter(names(start), mode="text", text=[f"<b>{label_names[k]}</b>" for k in present],
+                                  showlegend=False, hoverinfo="skip", textfont={"size": 13, "color": "#111"}),
+                       1, 1, names)]
 
 
 def _picture_panels(fig: go.Figure, picture_axes: list) -> list[_FilmTrace]:
