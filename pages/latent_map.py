@@ -168,7 +168,7 @@ def show_map(ckpt: Checkpoint) -> None:
         event = access.chart(
             figure(f"{map_key}_{ckpt.key}", indices, labels, data.info.label_names, proj, drawing, show_grid,
                    mixture_components(ckpt, proj)),
-            words.clusters(proj.coords, labels if data.info.labelled else None, data.info.label_names or None),
+            words.clusters(proj.coords, labels, data.info.label_names),
             on_select="rerun", selection_mode="points", key=map_key, toolbar=True,
         )
     with detail:

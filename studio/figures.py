@@ -19,7 +19,7 @@ from vae.compare import lockstep
 from vae.film import epoch_label, label_colours
 from vae.history import History
 from vae.images import make_grid, to_uint8
-from vae.latent import ellipse, grid_points
+from vae.latent import ellipse, grid_points, label_centres
 
 CURVES = ((attrgetter("loss"), "−ELBO (loss)"), (attrgetter("bce"), "Reconstruction (BCE)"),
           (attrgetter("kl"), "KL divergence"))  # each reads a StepRecord or a Scores
@@ -183,21 +183,21 @@ def _digits_panel(fig: go.Figure, film, layout: np.ndarray, start: int, agreemen
     def caption(i: int) -> dict:
         return {"type": "scatter", "text": [_film_title(film, i, agreement)]}
 
-    present = [k for k in range(len(label_names)) if (film.labels == k).any()]
-
     def names(i: int) -> dict:
-        middles = np.array([np.median(layout[i, film.labels == k], axis=0) for k in present]).reshape(-1, 2)
+        _, middles = label_centres(layout[i], film.labels)
         return {"type": "scatter", "x": _rounded(middles[:, 0]), "y": _rounded(middles[:, 1])}
 
     colours = label_colour_of(film.labels)  # one trace for all digits: each trace costs a frame time
-    return [_FilmTrace(go.Scatter(digits(start), mode="markers", name="digits", showlegend=False, hoverinfo="skip",
-                                  marker={"size": 5, "color": colours, "opacity": 0.8}), 1, 1, digits),
-            _FilmTrace(go.Scatter(caption(start), x=[x_range[0]], y=[y_range[1]], mode="text",
-                                  textposition="bottom right", showlegend=False, hoverinfo="skip",
-                                  textfont={"size": 12}), 1, 1, caption),
-            _FilmTrace(go.Scatter(names(start), mode="text", text=[f"<b>{label_names[k]}</b>" for k in present],
-                                  showlegend=False, hoverinfo="skip", textfont={"size": 13, "color": "#111"}),
-                       1, 1, names)]
+    panel = [_FilmTrace(go.Scatter(digits(start), mode="markers", name="digits", showlegend=False, hoverinfo="skip",
+                                   marker={"size": 5, "color": colours, "opacity": 0.8}), 1, 1, digits),
+             _FilmTrace(go.Scatter(caption(start), x=[x_range[0]], y=[y_range[1]], mode="text",
+                                   textposition="bottom right", showlegend=False, hoverinfo="skip",
+                                   textfont={"size": 12}), 1, 1, caption)]
+    if label_names:  # an unlabelled set has no names to write
+        text = [f"<b>{label_names[k]}</b>" for k in np.unique(film.labels)]
+        panel.append(_FilmTrace(go.Scatter(names(start), mode="text", text=text, showlegend=False, hoverinfo="skip",
+                                           textfont={"size": 13, "color": "#111"}), 1, 1, names))
+    return panel
 
 
 def _picture_panels(fig: go.Figure, picture_axes: list) -> list[_FilmTrace]:
@@ -449,13 +449,11 @@ def compare_curves_figure(curves: dict, x: str = "epoch") -> go.Figure:
 def _name_clusters(fig: go.Figure, coords: np.ndarray, labels: np.ndarray, label_names: tuple[str, ...]) -> None:
     """Each label's name at the middle of its points (their median), so that a map reads without
     telling ten colours apart; an unlabelled set has no names to write."""
-    for label, name in enumerate(label_names):
-        rows = labels == label
-        if rows.any():
-            x, y = np.median(coords[rows], axis=0)
-            fig.add_annotation(x=float(x), y=float(y), text=f"<b>{name}</b>", showarrow=False,
-                               font={"size": 13, "color": "#111"}, bgcolor="rgba(255, 255, 255, 0.75)",
-                               borderpad=1)
+    if not label_names:
+        return
+    for label, (x, y) in zip(*label_centres(coords, labels)):
+        fig.add_annotation(x=float(x), y=float(y), text=f"<b>{label_names[label]}</b>", showarrow=False,
+                           font={"size": 13, "color": "#111"}, bgcolor="rgba(255, 255, 255, 0.75)", borderpad=1)
 
 
 def digits_map_figure(coords: np.ndarray, labels: np.ndarray, indices: np.ndarray, label_names: tuple[str, ...],

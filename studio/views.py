@@ -164,8 +164,7 @@ def linked_maps(checkpoints: dict) -> None:
             st.caption(f"{name}: {'raw latent' if ckpt.config.latent_dim == 2 else 'PCA of the latent means'}")
             _, proj, labels = analysis.compare_map(ckpt)
             access.chart(analysis.compare_map_figure(ckpt, selected),
-                         words.clusters(proj.coords, labels if ckpt.dataset.labelled else None,
-                                        ckpt.dataset.label_names or None),
+                         words.clusters(proj.coords, labels, ckpt.dataset.label_names),
                          on_select="rerun", selection_mode="points", key=f"compare_map_{side}_{selected}")
     if selected is None:
         st.info("Click a digit on either map: it is ringed on both, and both models decode it.",

@@ -9,6 +9,7 @@ import numpy as np
 from vae.film import epoch_label
 from vae.film_state import Film
 from vae.history import History
+from vae.latent import label_centres
 from vae.posterior import PosteriorGrid, SigmaScan
 
 SHOWN = 3  # the largest few a sentence names
@@ -101,13 +102,12 @@ def sigma_curve(scan: SigmaScan) -> str:
             "without bound.")
 
 
-def clusters(coords: np.ndarray, labels: np.ndarray | None, label_names: tuple[str, ...] | None) -> str:
-    """A map of latent means: where each label's points are centred."""
-    if labels is None or label_names is None:
+def clusters(coords: np.ndarray, labels: np.ndarray, label_names: tuple[str, ...]) -> str:
+    """A map of latent means: where each label's points are centred (no names: an unlabelled set)."""
+    if not label_names:
         width, height = np.ptp(coords, axis=0)
         return f"{len(coords):,} points, unlabelled, spread over {width:.1f} across by {height:.1f} up."
-    centres = [f"{label_names[k]} at ({c[0]:.1f}, {c[1]:.1f})" for k in np.unique(labels)
-               for c in [np.median(coords[labels == k], axis=0)]]
+    centres = [f"{label_names[k]} at ({x:.1f}, {y:.1f})" for k, (x, y) in zip(*label_centres(coords, labels))]
     return f"{len(coords):,} points; each label's centre: " + "; ".join(centres) + "."
 
 

@@ -87,6 +87,13 @@ def test_subset(n: int, total: int = 10_000, seed: int = 0) -> np.ndarray:
     return np.sort(order[: min(n, total)])
 
 
+def label_centres(coords: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The labels present among ``labels`` and the median position of each one's points [k, 2]:
+    where a map writes a label's name, and what a sentence says of where it lies."""
+    present = np.unique(labels)
+    return present, np.array([np.median(coords[labels == k], axis=0) for k in present]).reshape(len(present), -1)
+
+
 # ---------------------------------------------------------------- neighbours
 
 
