@@ -6,8 +6,9 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 PORT   ?= 8501
+REPLICAS ?= 3
 
-.PHONY: setup app test lint browser axe bench clean-venv
+.PHONY: setup app hall test lint browser balancer axe bench clean-venv
 
 setup: $(STAMP)
 
@@ -20,11 +21,19 @@ $(STAMP): requirements.txt requirements-data.txt pyproject.toml
 	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -e .
 	@touch $(STAMP)
 
-# Debian's Chromium for the real-browser tests (Playwright drives it; no browser download).
+# Debian's packages, each installed unless its command is there: Chromium for the real-browser tests
+# (Playwright drives it; no browser download), HAProxy for the lecture hall (`make hall`, its test).
+define debian_package
+	@command -v $(1) >/dev/null 2>&1 || { \
+		echo "Installing Debian's $(1)..."; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(1) >/dev/null; }
+endef
+
 browser:
-	@command -v chromium >/dev/null 2>&1 || { \
-		echo "Installing Debian's chromium for the browser tests..."; \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+	$(call debian_package,chromium)
+
+balancer:
+	$(call debian_package,haproxy)
 
 # axe-core, pinned with its hash in package-lock.json, for the accessibility checks the browser
 # tests run in each page (from npm's registry at set-up; nothing is fetched at test time).
@@ -37,10 +46,14 @@ $(AXE): package.json package-lock.json
 app: setup
 	$(PY) -m studio.serve --server.port $(PORT)
 
+# A lecture hall on this machine: a local Ray head, REPLICAS app servers and the balancer on PORT.
+hall: setup balancer
+	$(PY) -m studio.hall --replicas $(REPLICAS) --port $(PORT)
+
 lint: setup
 	$(VENV)/bin/ruff check .
 
-test: setup browser axe lint
+test: setup browser balancer axe lint
 	$(PY) -m pytest
 
 bench: setup

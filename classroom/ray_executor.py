@@ -42,7 +42,7 @@ class OnRay:
         if self._started and address == "local":
             ray.init(num_cpus=len(os.sched_getaffinity(0)), include_dashboard=False)
         elif self._started:
-            _check_reachable(address)
+            check_reachable(address)
             ray.init(address=address)
         gpus = ray.cluster_resources().get("GPU", 0)
         self._options = {"num_cpus": CPUS_PER_RUN, "num_gpus": GPU_SHARE if gpus else 0}
@@ -111,7 +111,7 @@ def _worker_lost_errors(ray) -> tuple[type[Exception], ...]:
             errors.RaySystemError)  # what Ray raises when a raylet is killed under a call
 
 
-def _check_reachable(address: str) -> None:
+def check_reachable(address: str) -> None:
     """Raise ConnectionError unless something answers at the cluster's address within a few
     seconds: ``ray.init`` retries an unreachable one for minutes."""
     from ray._private.services import canonicalize_bootstrap_address  # resolves "auto" as ray.init does

@@ -3,7 +3,7 @@ table of their rate (KL), distortion (BCE) and −ELBO on the test set: β trade
 along a frontier (Alemi et al. 2018, "Fixing a Broken ELBO").
 
     python -m classroom.sweep --beta 0.25 0.5 1 2 4 8 --epochs 3 --train-size 10000
-    python -m classroom.sweep --beta 1 4 --latent-dim 2 8 32 --ray auto      # each run an actor on a Ray cluster
+    python -m classroom.sweep --beta 1 4 --latent-dim 2 8 32 --ray auto      # through a lecture hall's queue
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from classroom.hall import HallQueue, open_queue
 from classroom.queue import NAME, RAY_ADDRESS_ENV, QueueError, Run, RunQueue, check_name
 from vae.checkpoint import load_checkpoint
 from vae.config import TrainConfig
@@ -47,7 +48,7 @@ def plan(betas: list[float], latent_dims: list[int] | None, prefix: str, out: Pa
     return runs
 
 
-def follow(queue: RunQueue, ids: list[int]) -> list[Run]:
+def follow(queue: RunQueue | HallQueue, ids: list[int]) -> list[Run]:
     """A progress bar per run until every run has ended; their final snapshots."""
     bars = [tqdm(desc=queue.snapshot(i).name, unit="step", position=n, dynamic_ncols=True) for n, i in enumerate(ids)]
     try:
@@ -89,7 +90,8 @@ def main(argv=None) -> int:
     p.add_argument("--out", type=Path, default=settings().checkpoint_dir,
                    help="the checkpoint folder (default: %(default)s)")
     p.add_argument("--ray", metavar="ADDRESS",
-                   help=f"run each as a Ray actor: local, auto or HOST:PORT (default: ${RAY_ADDRESS_ENV}, else here)")
+                   help=f"local: each run a Ray actor here; auto or HOST:PORT: through the queue of the lecture "
+                        f"hall on that cluster (default: ${RAY_ADDRESS_ENV}, else here)")
     args = p.parse_args(argv)
     try:
         runs = plan(args.beta, args.latent_dim, args.name, args.out,
@@ -98,7 +100,7 @@ def main(argv=None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     try:
-        queue = RunQueue(args.out, ray_address=args.ray)
+        queue = open_queue(args.out, settings().ray_address if args.ray is None else args.ray)
     except QueueError as e:  # the folder is served by another process, or cannot hold the queue
         print(f"error: {e}", file=sys.stderr)
         return 1

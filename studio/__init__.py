@@ -12,6 +12,8 @@ are thin views over these; the modelling itself is in ``vae``.
     learner    where a learner is in a lesson, what they have done, class mode: kept by the server
     figures    every Plotly figure
     views      widgets more than one page draws: the film player, the lesson panel, map notes
+    serve      the server: ``streamlit run app.py`` with the queue started first
+    hall       a lecture hall on one machine: a Ray head, app servers and the balancer (``make hall``)
 
 The package leaves Streamlit's legacy multipage mode (below) the moment anything imports it.
 """

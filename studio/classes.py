@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import socket
 
 import streamlit as st
 
 from classroom.classes import NAME_CHARS, Class, ClassError
 from classroom.queue import QueueError
 from studio import learner, runs
+from studio.hall import network_host
 from vae.settings import settings
 
 TEACHER_KEY = "class_teacher"  # session_state: the id of the class this browser teaches, once its link was checked
@@ -164,14 +164,8 @@ def public_address() -> tuple[str, str]:
     teacher's own ``localhost`` would send students to their own laptops)."""
     if settings().public_url:
         return settings().public_url, "The address is VAE_STUDIO_PUBLIC_URL's."
-    port = st.get_option("server.port")
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-        try:
-            probe.connect(("10.255.255.255", 1))  # sends nothing: it picks the interface a packet would leave by
-            host = probe.getsockname()[0]
-        except OSError:
-            host = ""
-    if not host or host.startswith("127."):
+    port, host = st.get_option("server.port"), network_host()
+    if not host:
         return f"http://localhost:{port}", ("This machine has no network address, so only its own browsers reach "
                                             "this link; set VAE_STUDIO_PUBLIC_URL to the address students use.")
     return f"http://{host}:{port}", ("The address is this machine's on its network; if students reach the server "

@@ -1,5 +1,6 @@
-"""The class's runs: the server's one queue (``classroom.queue.RunQueue``) on the checkpoint folder and
-the classroom kept beside it, who this browser is to them, and which run a page follows."""
+"""The class's runs: the server's one queue (``classroom.queue.RunQueue``, or in a lecture hall the
+cluster's, ``classroom.hall.HallQueue``) on the checkpoint folder and the classroom kept beside it,
+who this browser is to them, and which run a page follows."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import contextlib
 import streamlit as st
 
 from classroom.classes import Classroom
+from classroom.hall import HallQueue, open_queue
 from classroom.queue import QueueError, Run, RunQueue
 from studio import identity
 from studio.resources import TRAINING_THREADS, checkpoint_dir, dataset
@@ -17,13 +19,13 @@ NAMES_TTL_S = 10  # a learner's name is read again this often: a class's tables 
 
 
 @st.cache_resource(show_spinner=False)
-def _queue(folder: str) -> RunQueue:
+def _queue(folder: str) -> RunQueue | HallQueue:
     # Runs in this process share the cores the process started with, whatever count the script
     # run that queued them had set (resources.use_one_thread).
-    return RunQueue(folder, threads=TRAINING_THREADS, datasets=dataset, ray_address=settings().ray_address)
+    return open_queue(folder, settings().ray_address, threads=TRAINING_THREADS, datasets=dataset)
 
 
-def queue() -> RunQueue:
+def queue() -> RunQueue | HallQueue:
     """The queue of the checkpoint folder: one per server, every session's runs in it. Raises
     QueueError, saying why, while another process (a sweep) serves that folder's queue."""
     dataset("mnist")  # in the script run, where its spinner can show

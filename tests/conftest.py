@@ -1,15 +1,17 @@
 """Shared fixtures: the real MNIST and the bundled model (each loaded once), the training digits'
-means and their vote, and a tmp checkpoint folder."""
+means and their vote, a tmp checkpoint folder, and Chromium for the real-browser tests."""
 
 from __future__ import annotations
 
 import shutil
 
 import pytest
+from playwright.sync_api import sync_playwright
 from streamlit.runtime.pages_manager import PagesManager
 
 from harness import BUNDLED
 from harness.apptest import navigation_mode_init
+from harness.browser import CHROMIUM_ARGS, require_chromium
 from studio import runs
 from vae import load_checkpoint
 from vae.data import load_mnist
@@ -86,3 +88,14 @@ def run_queue(checkpoint_dir):
     queue = runs.queue()
     yield queue
     runs.close()
+
+
+@pytest.fixture(scope="session")
+def chromium():
+    """Debian's Chromium, never a downloaded browser (named so as not to shadow pytest-playwright's
+    ``browser`` fixture, which would parametrise the tests by browser name)."""
+    executable = require_chromium()
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(executable), args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()

@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 from PIL import Image
 from playwright.sync_api import Error as PlaywrightError
-from playwright.sync_api import Locator, Page, expect, sync_playwright
+from playwright.sync_api import Locator, Page, expect
 
 from harness import BUNDLED_DIR, ROOT
 from harness.apptest import image_bytes
@@ -28,7 +28,6 @@ from harness.axe import expect_accessible
 from harness.board import board_boxes, overprints
 from harness.browser import (
     ARTIFACTS,
-    CHROMIUM_ARGS,
     FIRST_VISIT_MS,
     HEADINGS,
     ISOLATED_POINT_JS,
@@ -74,17 +73,6 @@ def app_url(tmp_path_factory):
         shutil.copy2(BUNDLED_DIR / name, checkpoints / name)
     with streamlit_server(checkpoints, ARTIFACTS / "streamlit-server.log") as (url, _):
         yield url
-
-
-@pytest.fixture(scope="session")
-def chromium():
-    """Debian's Chromium, never a downloaded browser (named so as not to shadow pytest-playwright's
-    ``browser`` fixture, which would parametrise the tests by browser name)."""
-    executable = require_chromium()
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(executable), args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
 
 
 @pytest.fixture
