@@ -16,6 +16,7 @@ import time
 import urllib.request
 from dataclasses import dataclass, field
 
+import pyarrow
 import websockets
 from streamlit.proto.BackMsg_pb2 import BackMsg
 from streamlit.proto.Element_pb2 import Element
@@ -57,6 +58,14 @@ class PageRun:
         return next((b for b in self.of("button") if b.is_form_submitter and b.form_id == form and b.label == label),
                     None)
 
+    def table(self, key: str) -> dict[str, list] | None:
+        """The dataframe of key ``key``, column by column (decoded from the Arrow stream the server
+        sends); None if not shown."""
+        frame = self.widget(key)
+        if frame is None:
+            return None
+        return pyarrow.ipc.open_stream(frame.arrow_data.data).read_all().to_pydict()
+
     @property
     def errors(self) -> list[str]:
         """What the page shows as an exception or an error box."""
@@ -86,6 +95,7 @@ class AppSession:
     elements: int = 0  # new elements received, those sent as references included
     references: int = 0  # elements sent as a reference to one this session holds
     pages: dict[str, str] = field(default_factory=dict)  # url path -> page script hash
+    cookies: dict[str, str] = field(default_factory=dict)  # those given and those set on the first GET, sent back
     _ws: websockets.ClientConnection | None = None
     _page_hash: str = ""
     _widgets: dict[str, WidgetState] = field(default_factory=dict)  # what this "browser" holds
@@ -100,8 +110,12 @@ class AppSession:
         return self._run is not None and not self._run.done.done()
 
     async def __aenter__(self) -> AppSession:
+        """Load the page first, as the browser does, keeping the cookies it sets (a balancer's, that
+        pins this browser to one replica), then open the websocket with them."""
+        self.cookies |= await asyncio.to_thread(self._cookies_set)
         ws_url = self.url.replace("http", "ws", 1) + "/_stcore/stream"
-        self._ws = await websockets.connect(ws_url, subprotocols=["streamlit"], max_size=None)
+        self._ws = await websockets.connect(ws_url, subprotocols=["streamlit"], max_size=None,
+                                            additional_headers=self._cookie_header())
         self._receiver = asyncio.create_task(self._receive())
         return self
 
@@ -109,6 +123,10 @@ class AppSession:
         for task in (*self._timers.values(), self._receiver):
             task.cancel()
         await self._ws.close()
+
+    async def wait_closed(self) -> None:
+        """Until the server's end of the websocket is gone (a replica killed, say)."""
+        await self._ws.wait_closed()
 
     def reset(self) -> None:
         self.fragment_reruns = self.bytes = self.elements = self.references = 0
@@ -141,9 +159,20 @@ class AppSession:
     async def media(self, url: str) -> bytes:
         """The file behind a media URL the app sent (an image's ``url``)."""
         def fetch() -> bytes:
-            with urllib.request.urlopen(self.url + url, timeout=30) as response:
+            request = urllib.request.Request(self.url + url, headers=self._cookie_header())
+            with urllib.request.urlopen(request, timeout=30) as response:
                 return response.read()
         return await asyncio.to_thread(fetch)
+
+    def _cookies_set(self) -> dict[str, str]:
+        """The name=value pairs of the Set-Cookie headers of a GET of the app's page."""
+        request = urllib.request.Request(self.url + "/", headers=self._cookie_header())
+        with urllib.request.urlopen(request, timeout=30) as response:
+            pairs = (header.split(";", 1)[0] for header in response.headers.get_all("Set-Cookie") or [])
+            return dict(pair.strip().split("=", 1) for pair in pairs if "=" in pair)
+
+    def _cookie_header(self) -> dict[str, str]:
+        return {"Cookie": "; ".join(f"{k}={v}" for k, v in self.cookies.items())} if self.cookies else {}
 
     async def _rerun(self, page: str | None, timeout: float, *once: WidgetState) -> PageRun:
         """Send a whole-page rerun (of ``page``, else of the current one), with the widget states

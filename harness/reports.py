@@ -3,6 +3,7 @@ against the classroom's targets: the reports the load tests check and the benchm
 
 from __future__ import annotations
 
+import collections
 import itertools
 import statistics
 from dataclasses import dataclass, field
@@ -179,6 +180,7 @@ class QueueReport(ClassReport):
     rss_none_kb: int = 0  # the server's resident memory, the class connected and no run queued
     rss_ended_kb: dict[int, int] = field(default_factory=dict)  # ... when so many runs were first seen ended
     rss_finished_kb: int = 0  # ... every run ended, after SETTLE_S
+    pinned: dict[str, int] = field(default_factory=dict)  # a hall's replica ("r1", ...) -> learners its cookie pins
 
     @property
     def rss_ratio(self) -> float:
@@ -206,6 +208,26 @@ class QueueReport(ClassReport):
                 f"{a['name']} (id {a['id']}) ended" for a, b in itertools.pairwise(started)
                 if not a["ended_at"] or b["started_at"] < a["ended_at"]]
 
+    @property
+    def in_hall(self) -> bool:
+        """The class went through a hall's balancer (its cookie pinned the learners to replicas)."""
+        return any(self.pinned)
+
+    @property
+    def start_problems(self) -> list[str]:
+        """Where the runs did not start in queue order (a hall trains several at once: each should
+        start no earlier than the one queued before it)."""
+        started = [r for r in sorted(self.records, key=lambda r: r["id"]) if r["started_at"]]
+        return [f"{b['name']} (id {b['id']}) started {a['started_at'] - b['started_at']:.2f} s before "
+                f"{a['name']} (id {a['id']})" for a, b in itertools.pairwise(started)
+                if b["started_at"] < a["started_at"]]
+
+    @property
+    def most_at_once(self) -> int:
+        """The most runs that were training at the same moment, by their records."""
+        spans = [(r["started_at"], r["ended_at"]) for r in self.records if r["started_at"] and r["ended_at"]]
+        return max((sum(s <= start < e for s, e in spans) for start, _ in spans), default=0)
+
     def summary(self) -> str:
         """The latency table, the runs and the server's memory, in words."""
         seconds = sorted(self.queued.values())
@@ -225,6 +247,17 @@ class QueueReport(ClassReport):
             f"{len(self.saved)} checkpoints saved"
             + (f"; each trained median {statistics.median(took):.1f} s, max {max(took):.1f} s" if took else ""),
             *(f"  {problem}" for problem in self.run_problems),
+        ]
+        if self.in_hall:  # several runs train at once, and the replicas share the work: no one server's memory
+            lines += ["pinned by the balancer's cookie: "
+                      + ", ".join(f"{r} {n}" for r, n in sorted(self.pinned.items())),
+                      "queue order: " + ("kept, each run started no earlier than the one queued before it"
+                                         if not self.start_problems
+                                         else f"{len(self.start_problems)} runs out of turn"),
+                      *(f"  {problem}" for problem in self.start_problems),
+                      f"at most {self.most_at_once} runs training at once"]
+            return "\n".join(lines)
+        lines += [
             "queue order: " + ("kept, each run started after the one before it ended" if not self.order_problems
                                else f"{len(self.order_problems)} runs out of turn"),
             *(f"  {problem}" for problem in self.order_problems),
@@ -233,3 +266,83 @@ class QueueReport(ClassReport):
             f"  as runs ended (runs: MiB): {rss}",
         ]
         return "\n".join(lines)
+
+
+@dataclass
+class CapacityReport(ClassReport):
+    """A class using the pages (no runs) on one app server, and the CPU time the server spent on it
+    over a measured stretch: what a learner costs a replica."""
+
+    cpu_s: float = 0.0  # the server process's user + system seconds over the stretch
+    wall_s: float = 0.0  # the stretch
+
+    @property
+    def cpu_s_per_learner_minute(self) -> float:
+        return self.cpu_s / (self.sessions * self.wall_s / 60) if self.wall_s else float("nan")
+
+    @property
+    def cores(self) -> float:
+        """The server's CPU time over the stretch, in cores kept busy."""
+        return self.cpu_s / self.wall_s if self.wall_s else float("nan")
+
+    def percentiles(self) -> tuple[float, float]:
+        times = self.latencies or [float("nan")]
+        return statistics.median(times), float(np.percentile(times, 95))
+
+
+@dataclass
+class FaultReport:
+    """A hall's class while a replica and then the classroom's actor are killed: who was where, how
+    long each learner of the lost replica took to see their run again, and the queue's records."""
+
+    learners: int
+    epochs: int
+    train_size: int
+    pinned: dict[str, str] = field(default_factory=dict)  # run name -> the replica its learner was on
+    queued: dict[str, float] = field(default_factory=dict)  # run name -> seconds from the press to the run shown
+    refused: dict[str, str] = field(default_factory=dict)
+    statuses_at_kill: dict[str, str] = field(default_factory=dict)  # run name -> status when the replica died
+    back_s: dict[str, float] = field(default_factory=dict)  # run name -> from the kill to its run seen again
+    back_on: dict[str, str] = field(default_factory=dict)  # run name -> the replica it was then seen on
+    not_back: dict[str, str] = field(default_factory=dict)  # run name -> what the learner saw instead
+    classroom_pids: tuple[int | None, int | None] = (None, None)  # the actor's before the kill, after
+    classroom_back_s: float | None = None  # from the kill to a new actor process
+    statuses_at_actor_kill: dict[str, str] = field(default_factory=dict)
+    records: list[dict] = field(default_factory=list)  # the queue's, once every run ended or the wait did
+
+    @property
+    def lost_replica(self) -> list[str]:
+        return [name for name, replica in self.pinned.items() if replica == "r1"]
+
+    def summary(self) -> str:
+        back = sorted(self.back_s.values())
+        counts = collections.Counter(r["name"] for r in self.records)
+        lines = [
+            f"Faults: {self.learners} learners through the balancer, each queueing a run ({self.epochs} epochs on "
+            f"{self.train_size:,} images); pinned: "
+            + ", ".join(f"{r} {n}" for r, n in sorted(collections.Counter(self.pinned.values()).items())),
+            f"queueing: {len(self.queued)}/{self.learners} queued" + "".join(f"; {n} refused: {why}"
+                                                                            for n, why in self.refused.items()),
+            "",
+            "(i) kill -9 r1; runs then: " + _statuses(self.statuses_at_kill),
+            f"  learners on r1: {len(self.lost_replica)}; their own run seen again on the Train page (through the "
+            f"balancer, on r2) by {len(back)}"
+            + (f": median {statistics.median(back):.1f} s, max {back[-1]:.1f} s after the kill" if back else ""),
+            *(f"  {name}: {seconds:.1f} s, on {self.back_on.get(name) or '?'}"
+              for name, seconds in sorted(self.back_s.items())),
+            *(f"  {name} NOT back: {why}" for name, why in self.not_back.items()),
+            "",
+            f"(ii) kill -9 the classroom's actor (pid {self.classroom_pids[0]}); runs then: "
+            + _statuses(self.statuses_at_actor_kill),
+            f"  a new actor (pid {self.classroom_pids[1]}) "
+            + (f"{self.classroom_back_s:.1f} s after the kill" if self.classroom_back_s is not None else "NOT seen"),
+            "",
+            f"the queue's records at the end ({len(self.records)}):",
+            *(f"  {r['id']:>3} {r['name']:<12} {r['status']:<9} x{counts[r['name']]}  {r['message']}"
+              for r in self.records),
+        ]
+        return "\n".join(lines)
+
+
+def _statuses(statuses: dict[str, str]) -> str:
+    return ", ".join(f"{n} {s}" for s, n in sorted(collections.Counter(statuses.values()).items())) or "none"
