@@ -23,6 +23,13 @@ pytestmark = pytest.mark.browser
 LESSON_STEP = "?lesson=vae-basics&step=11"  # the lesson's step on the Train page, as a class link has it
 TINY = {"epochs": "1", "batch_size": "64", "train_size": "256", "val_size": "128"}
 RECONNECT_S = 10  # a learner whose replica is lost is back within this
+# Notes in the page when Streamlit's app leaves the connected state, however soon it is back.
+CONNECTION_LOST_JS = """() => {
+  const app = document.querySelector('[data-testid="stApp"]');
+  window.connectionLost = false;
+  new MutationObserver(() => { window.connectionLost ||= app.dataset.testConnectionState !== "CONNECTED"; })
+    .observe(app, {attributes: true, attributeFilter: ["data-test-connection-state"]});
+}"""
 
 
 @pytest.fixture(scope="module")
@@ -94,9 +101,10 @@ def test_a_learner_whose_replica_is_lost_is_back_on_the_other_with_their_runs_an
     running, _ = two_replicas
     first = learners[0]
     connected = first.locator('[data-testid="stApp"][data-test-connection-state="CONNECTED"]')
+    first.evaluate(CONNECTION_LOST_JS)
     running.kill("r1")
     lost = time.monotonic()
-    expect(connected).to_have_count(0)  # the page has seen its websocket close
+    first.wait_for_function("() => window.connectionLost", timeout=RECONNECT_S * 1000)  # its websocket closed
     expect(connected).to_have_count(1, timeout=RECONNECT_S * 1000)
     expect_runs(first, "hall-a", "hall-b", timeout=RECONNECT_S * 1000 - (time.monotonic() - lost))
     back = time.monotonic() - lost
@@ -110,13 +118,11 @@ def test_a_learner_whose_replica_is_lost_is_back_on_the_other_with_their_runs_an
 def test_the_classroom_lost_is_restarted_with_its_records_whole(two_replicas, learners):
     running, checkpoints = two_replicas
     second = learners[1]
-    expect_runs(second, "hall-a", "hall-b")
-    until(lambda: all(run["status"] == "finished" for run in read_runs(checkpoints)), 120, 0.5, "the runs to end")
     before = running.classroom_pid()
     running.kill_classroom()
     queue_run(second, "hall-c")  # answered by the actor Ray has started again, from the store
     expect_runs(second, "hall-a", "hall-b", "hall-c")
-    assert running.classroom_pid() not in (None, before)
-    assert [(run["name"], run["status"]) for run in read_runs(checkpoints)][:2] == [
-        ("hall-a", "finished"), ("hall-b", "finished")]
-    assert [run["name"] for run in read_runs(checkpoints)] == ["hall-a", "hall-b", "hall-c"]
+    until(lambda: running.classroom_pid() not in (None, before), 10, 0.5, "a new process for the actor")
+    records = read_runs(checkpoints)
+    assert [run["name"] for run in records] == ["hall-a", "hall-b", "hall-c"], "each run once, none lost"
+    assert not [run for run in records if run["status"] == "failed"], records
