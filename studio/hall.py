@@ -125,10 +125,10 @@ def hall(replica_ports: list[int], port: int, checkpoint_dir: Path, logs: Path, 
         url = f"http://{here}:{port}"
         _until(lambda: _answers(url), "the balancer", processes["balancer"], logs / "balancer.log")
         yield Hall(url, replica_urls, ray_address, logs, f"http://127.0.0.1:{stats_port}", processes)
-    finally:
-        for name in reversed(list(processes)):  # the balancer first, the Ray head last
-            # `ray start --block` stops the head's processes on SIGINT, and ignores SIGTERM.
-            _stop(processes[name], signal.SIGINT if name == "ray" else signal.SIGTERM)
+    finally:  # the balancer and the replicas together, then the Ray head they were connected to
+        _stop([process for name, process in processes.items() if name != "ray"], signal.SIGTERM)
+        if "ray" in processes:
+            _stop([processes["ray"]], signal.SIGINT)  # `ray start --block` stops on SIGINT, ignores SIGTERM
 
 
 def _start(command: list[str], environment: dict, log: Path) -> subprocess.Popen:
@@ -159,16 +159,19 @@ def _tail(log: Path, lines: int = 30) -> str:
     return "\n".join(log.read_text(errors="replace").splitlines()[-lines:]) if log.is_file() else ""
 
 
-def _stop(process: subprocess.Popen, first: signal.Signals) -> None:
-    """Send the part ``first``, then SIGKILL what is left of its process group after STOP_S."""
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(process.pid, first)
-    with contextlib.suppress(subprocess.TimeoutExpired):
-        process.wait(STOP_S)
-        return
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(process.pid, signal.SIGKILL)
-    process.wait()
+def _stop(parts: list[subprocess.Popen], first: signal.Signals) -> None:
+    """Send each part ``first``, then SIGKILL what is left of their process groups after STOP_S."""
+    for process in parts:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(process.pid, first)
+    deadline = time.monotonic() + STOP_S
+    for process in parts:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(max(deadline - time.monotonic(), 0))
+            continue
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
 
 
 def network_host() -> str:
