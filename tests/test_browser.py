@@ -748,9 +748,14 @@ def test_a_teacher_and_three_students_run_a_class(app: Page, app_url, chromium):
     settle(app, FIRST_VISIT_MS)  # Home's first run ended: a click during it can be lost to its rerun
     app.get_by_text("For teachers: start a class").click()
     app.locator(".st-key-home_class_name input").fill("Week 3")
-    app.get_by_role("button", name="Start the class").click()
     teacher_link = app.locator("code").filter(has_text="&teacher=")
-    expect(teacher_link).to_be_visible(timeout=FIRST_VISIT_MS)
+    start = app.get_by_role("button", name="Start the class")
+    start.click()
+    try:
+        expect(teacher_link).to_be_visible(timeout=RERUN_MS)
+    except AssertionError:  # on a loaded machine the press was seen lost once: a teacher would press again
+        start.click()
+        expect(teacher_link).to_be_visible(timeout=FIRST_VISIT_MS)
     class_id, secret = re.search(r"\?class=(\d+)&teacher=(\S+)", teacher_link.inner_text()).groups()
 
     students = []
