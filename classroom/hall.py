@@ -134,11 +134,11 @@ class HallQueue:
 
     @property
     def where(self) -> str:
-        return self._fresh("describe", WHERE_S, lambda: self._call("describe"))["where"]
+        return self._described()["where"]
 
     @property
     def notices(self) -> list[str]:
-        return self._fresh("describe", WHERE_S, lambda: self._call("describe"))["notices"]
+        return self._described()["notices"]
 
     @property
     def store(self) -> _HallStore:
@@ -192,6 +192,10 @@ class HallQueue:
         except errors.RayActorError as e:
             reason = str(e).strip().splitlines()[0][:300] if str(e).strip() else type(e).__name__
             raise QueueError(f"The classroom's queue on the Ray cluster cannot serve the runs ({reason}).") from None
+
+    def _described(self) -> dict:
+        """The actor's ``describe()``, read again every WHERE_S."""
+        return self._fresh("describe", WHERE_S, lambda: self._call("describe"))
 
     def _fresh(self, key: object, seconds: float, read: Callable[[], object]):
         """``read()``, or what it gave less than ``seconds`` ago: every session of this server asks."""

@@ -46,6 +46,7 @@ from harness.reports import (
 from harness.strokes import CLASS, MAX_SESSIONS, QUEUE_CLASS
 from harness.users import SETUP_S, BrowserUser, ClientUser, new_browser_user, new_client_user, what_happened
 from studio.hall import REPLICA_COOKIE, Hall, hall
+from studio.identity import COOKIE_KEEPER
 from vae.checkpoint import read_checkpoint, read_resume_state, resume_path, stored_history
 from vae.config import TrainConfig
 from vae.events import EpochEvent, Event
@@ -303,7 +304,6 @@ def run_queue_class(sessions: int = CLASS, interactions: int = 2 * len(QUEUE_CYC
 
 TRAIN_PAGE = ClientUser.PAGE_IDS["Train"]
 RUNS_TABLE = "train_runs"  # the Train page's table of the class's runs
-LEARNER_COOKIE = "vae_studio_learner_cookie"  # the component through which the page sets the learner's cookie
 BACK_WAIT_S = 60  # at most, for a learner of a lost replica to see their run again
 ACTOR_BACK_WAIT_S = 120  # ... for Ray to start the classroom's actor again
 
@@ -391,7 +391,7 @@ def run_capacity(classes: tuple[int, ...] = (20, 40, 60), stretch_s: float = 60.
 def learner_cookie(run: PageRun) -> dict[str, str]:
     """The cookie the page asks the browser to keep for the learner (``studio.identity``), as name: token."""
     for component in run.of("bidi_component"):
-        if component.component_name == LEARNER_COOKIE:
+        if component.component_name == COOKIE_KEEPER:
             data = json.loads(component.json)
             return {data["name"]: data["token"]}
     return {}

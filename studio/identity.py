@@ -17,7 +17,8 @@ TOKEN_KEY = "learner_token"  # session_state: this browser session's token, from
 COOKIE_MAX_AGE_S = 365 * 24 * 3600
 
 # The component renders nothing: it sets the cookie it is given, for the whole site, for a year.
-_cookie_keeper = st.components.v2.component("vae_studio_learner_cookie", js="""
+COOKIE_KEEPER = "vae_studio_learner_cookie"  # the component's name, as a page's messages carry it
+_cookie_keeper = st.components.v2.component(COOKIE_KEEPER, js="""
 export default function ({ data }) {
   document.cookie = `${data.name}=${data.token}; path=/; max-age=${data.max_age}; SameSite=Lax`;
 }

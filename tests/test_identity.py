@@ -25,7 +25,7 @@ def sent_cookie(monkeypatch) -> dict:
 
 def cookie_keepers(at) -> list:
     """The page's components that set the learner's cookie (others, such as the page script, do not)."""
-    return [c for c in at.get("bidi_component") if c.proto.component_name.endswith("vae_studio_learner_cookie")]
+    return [c for c in at.get("bidi_component") if c.proto.component_name.endswith(identity.COOKIE_KEEPER)]
 
 
 def test_a_first_visit_gets_a_token_the_browser_keeps_and_a_visit_with_it_is_the_same_learner(
